@@ -293,6 +293,14 @@ impl SegmentGlob {
         let mut body = pattern;
         let mut start = 0usize;
         let mut anchored = mode == SegmentMode::Anchored;
+        let mut under = false;
+        if mode == SegmentMode::Anchored {
+            // `release/` stands for every branch under `release/`.
+            if let Some(stripped) = body.strip_suffix('/') {
+                body = stripped;
+                under = true;
+            }
+        }
         if mode == SegmentMode::Gitignore {
             if let Some(stripped) = body.strip_suffix('/') {
                 body = stripped;
@@ -341,7 +349,8 @@ impl SegmentGlob {
             }
             at += part.len() + 1;
         }
-        if mode == SegmentMode::Gitignore && segments.last() != Some(&Segment::AnyDepth) {
+        if (under || mode == SegmentMode::Gitignore) && segments.last() != Some(&Segment::AnyDepth)
+        {
             segments.push(Segment::AnyDepth);
         }
         Ok(SegmentGlob {

@@ -1,0 +1,226 @@
+//! `smithers policy …`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use smithers_policy::{PolicySet, Request, Subject};
+
+use crate::render;
+
+/// Exit code for a policy that does not load.
+const INVALID: u8 = 2;
+/// Exit code for inline tests that fail or, with `--strict`, analysis findings.
+const FINDINGS: u8 = 1;
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file and run its inline tests.
+    ///
+    /// Exits 0 when the policy is valid and its tests pass, 1 when a test
+    /// fails, 2 when the policy is invalid.
+    Check(FileArgs),
+    /// Print the decision for one tool call (exit 0 whatever the decision).
+    Eval(EvalArgs),
+    /// Show every matching rule, its specificity, and why the winner won.
+    Explain(EvalArgs),
+    /// Report rules that never decide, rules that conflict, and who can reach a call.
+    Analyze(AnalyzeArgs),
+    /// Run the policy's inline `test` lines (exit 1 when one fails).
+    Test(FileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// The policy file.
+    pub file: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The policy file.
+    pub file: PathBuf,
+    /// Who asks: a role name, or `user:NAME`.
+    #[arg(long)]
+    pub subject: String,
+    /// The user asking, when `--subject` is a role.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The tool: read_file, write_file, run_command, push_branch, …
+    #[arg(long)]
+    pub action: String,
+    /// What the tool acts on: a path, a command line, a branch name.
+    #[arg(long, allow_hyphen_values = true)]
+    pub resource: String,
+    /// Where the workspace is mounted: absolute paths under it are workspace-relative.
+    #[arg(long, default_value = smithers_policy::path::DEFAULT_WORKSPACE_ROOT)]
+    pub workspace_root: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The policy file.
+    pub file: PathBuf,
+    /// Which subjects can reach ACTION on RESOURCE, and with what effect?
+    #[arg(long, num_args = 2, value_names = ["ACTION", "RESOURCE"], allow_hyphen_values = true)]
+    pub who_can: Option<Vec<String>>,
+    /// Exit 1 when a rule is shadowed or two rules conflict.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(command: PolicyCommand) -> Result<ExitCode> {
+    match command {
+        PolicyCommand::Check(args) => check(&args),
+        PolicyCommand::Eval(args) => eval(&args, false),
+        PolicyCommand::Explain(args) => eval(&args, true),
+        PolicyCommand::Analyze(args) => analyze(&args),
+        PolicyCommand::Test(args) => test(&args),
+    }
+}
+
+/// Loads a policy, printing its warnings; `Err` holds the exit code after
+/// the diagnostics have been printed.
+fn load(file: &Path) -> Result<std::result::Result<PolicySet, ExitCode>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the policy file {}", file.display()))?;
+    match PolicySet::parse(&file.display().to_string(), &text) {
+        Ok(policy) => {
+            for warning in policy.warnings() {
+                eprintln!("{warning}");
+            }
+            Ok(Ok(policy))
+        }
+        Err(smithers_policy::Error::InvalidPolicy(diagnostics)) => {
+            eprintln!("{}", smithers_policy::render_diagnostics(&diagnostics));
+            eprintln!(
+                "{}: invalid policy ({} error{}); nothing was loaded",
+                file.display(),
+                diagnostics.len(),
+                if diagnostics.len() == 1 { "" } else { "s" }
+            );
+            Ok(Err(ExitCode::from(INVALID)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+macro_rules! load_or_exit {
+    ($file:expr) => {
+        match load($file)? {
+            Ok(policy) => policy,
+            Err(code) => return Ok(code),
+        }
+    };
+}
+
+fn check(args: &FileArgs) -> Result<ExitCode> {
+    let policy = load_or_exit!(&args.file);
+    let outcomes = policy.run_tests();
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    if args.json {
+        render::print_json(&render::check_json(&policy, &outcomes));
+    } else {
+        for outcome in outcomes.iter().filter(|o| !o.passed()) {
+            println!("{}", render::test_line(outcome));
+        }
+        println!(
+            "{}: valid: {} rules, {} protected branch patterns, {} tests ({} passed, {} failed)",
+            args.file.display(),
+            policy.rules().len(),
+            policy.protected_branches().len(),
+            outcomes.len(),
+            outcomes.len() - failed,
+            failed
+        );
+    }
+    Ok(exit_for(failed > 0))
+}
+
+fn test(args: &FileArgs) -> Result<ExitCode> {
+    let policy = load_or_exit!(&args.file);
+    let outcomes = policy.run_tests();
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    if args.json {
+        render::print_json(&render::tests_json(&outcomes));
+    } else {
+        for outcome in &outcomes {
+            println!("{}", render::test_line(outcome));
+        }
+        println!("{} passed, {} failed", outcomes.len() - failed, failed);
+    }
+    Ok(exit_for(failed > 0))
+}
+
+fn exit_for(findings: bool) -> ExitCode {
+    if findings {
+        ExitCode::from(FINDINGS)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn eval(args: &EvalArgs, explain: bool) -> Result<ExitCode> {
+    let mut subject = Subject::parse(&args.subject)?;
+    if let Some(user) = &args.user {
+        if subject.user.is_some() {
+            bail!("--user cannot be combined with a `user:` subject");
+        }
+        Subject::parse(&format!("user:{user}")).map(|_| ())?;
+        subject.user = Some(user.as_str());
+    }
+    let policy = load_or_exit!(&args.file).with_workspace_root(&args.workspace_root);
+    let request = Request {
+        subject,
+        action: &args.action,
+        resource: &args.resource,
+    };
+    if explain {
+        let explanation = policy.explain(&request);
+        if args.json {
+            render::print_json(&render::explanation_json(&explanation));
+        } else {
+            print!("{}", render::explanation_text(&request, &explanation));
+        }
+    } else {
+        let decision = policy.evaluate(&request);
+        if args.json {
+            render::print_json(&render::decision_json(&decision));
+        } else {
+            print!("{}", render::decision_text(&decision));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
+    let policy = load_or_exit!(&args.file);
+    let analysis = policy.analyze();
+    let reach = args
+        .who_can
+        .as_deref()
+        .map(|pair| match pair {
+            [action, resource] => Ok(policy.who_can(action, resource)),
+            _ => bail!("--who-can takes ACTION and RESOURCE"),
+        })
+        .transpose()?;
+    if args.json {
+        render::print_json(&render::analysis_json(&analysis, reach.as_deref()));
+    } else {
+        print!("{}", render::analysis_text(&analysis));
+        if let (Some(reach), Some([action, resource])) = (&reach, args.who_can.as_deref()) {
+            print!("{}", render::reach_text(action, resource, reach));
+        }
+    }
+    Ok(exit_for(args.strict && !analysis.is_clean()))
+}

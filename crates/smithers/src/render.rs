@@ -1,0 +1,280 @@
+//! Text and JSON renderings of the kernel's answers.
+
+use serde_json::{Value, json};
+use smithers_policy::{
+    Analysis, Decision, Explanation, PatternClass, PolicySet, Reach, Request, Rule, ShadowCause,
+    Specificity, TestOutcome, why_wins,
+};
+
+pub fn print_json(value: &Value) {
+    // Serializing a `Value` cannot fail.
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+fn rule_json(rule: &Rule) -> Value {
+    json!({
+        "file": &*rule.origin.file,
+        "line": rule.origin.line,
+        "text": rule.origin.text,
+    })
+}
+
+/// `{"decision", "rule", "source", "reason"}`: the shape scripts rely on.
+pub fn decision_json(decision: &Decision<'_>) -> Value {
+    json!({
+        "decision": decision.verdict.keyword(),
+        "rule": decision.rule().map(rule_json),
+        "source": decision.source().as_str(),
+        "reason": decision.reason(),
+    })
+}
+
+pub fn decision_text(decision: &Decision<'_>) -> String {
+    let mut out = format!("{}\n", decision.verdict);
+    out += &format!("  source: {}\n", decision.source().as_str());
+    if let Some(rule) = decision.rule() {
+        out += &format!("  rule:   {}: {}\n", rule.origin, rule.origin.text);
+    }
+    out += &format!("  reason: {}\n", decision.reason());
+    out
+}
+
+fn specificity_words(s: Specificity) -> String {
+    let resource = match s.resource.class {
+        PatternClass::Literal => format!("literal ({} chars)", s.resource.literal_prefix),
+        PatternClass::Glob => format!("glob, prefix {} chars", s.resource.literal_prefix),
+        PatternClass::Any => "*".to_string(),
+    };
+    let subject = match s.subject {
+        2 => "user",
+        1 => "role",
+        _ => "*",
+    };
+    let action = if s.action == 1 { "tool" } else { "*" };
+    format!("action {action}, resource {resource}, subject {subject}")
+}
+
+fn specificity_json(s: Specificity) -> Value {
+    json!({
+        "action": if s.action == 1 { "tool" } else { "any" },
+        "resource": match s.resource.class {
+            PatternClass::Literal => "literal",
+            PatternClass::Glob => "glob",
+            PatternClass::Any => "any",
+        },
+        "literal_prefix": s.resource.literal_prefix,
+        "subject": match s.subject { 2 => "user", 1 => "role", _ => "any" },
+    })
+}
+
+pub fn explanation_text(request: &Request<'_>, explanation: &Explanation<'_>) -> String {
+    let mut out = format!(
+        "request:  {} {} {:?} ({})\n",
+        request.subject,
+        request.action,
+        request.resource,
+        explanation.kind.name()
+    );
+    out += &format!("decision: {}\n", explanation.decision.verdict);
+    out += &format!("source:   {}\n", explanation.decision.source().as_str());
+    out += &format!("reason:   {}\n", explanation.decision.reason());
+    if explanation.parts.is_empty() {
+        out += "\nrefused by a built-in invariant before any rule was consulted\n";
+    }
+    let count = explanation.parts.len();
+    for (i, part) in explanation.parts.iter().enumerate() {
+        out += "\n";
+        if count > 1 {
+            out += &format!("part {} of {count}: {}\n", i + 1, part.text);
+        } else {
+            out += &format!("resource: {:?}\n", part.text);
+        }
+        out += &format!(
+            "  decides: {} ({})\n",
+            part.decision.verdict,
+            part.decision.reason()
+        );
+        if part.matches.is_empty() {
+            out += "  no rule matches\n";
+            continue;
+        }
+        out += "  matching rules, the deciding one first:\n";
+        for m in &part.matches {
+            out += &format!(
+                "    {}  {}\n      {}\n",
+                m.rule.origin,
+                m.rule.origin.text,
+                specificity_words(m.specificity)
+            );
+        }
+        if let (Some(winner), true) = (part.decision.rule(), part.matches.len() > 1) {
+            for m in part
+                .matches
+                .iter()
+                .filter(|m| m.rule.order() != winner.order())
+            {
+                out += &format!(
+                    "  line {} wins over line {}: {}\n",
+                    winner.origin.line,
+                    m.rule.origin.line,
+                    why_wins(winner, m.rule)
+                );
+            }
+        }
+    }
+    out
+}
+
+pub fn explanation_json(explanation: &Explanation<'_>) -> Value {
+    let parts: Vec<Value> = explanation
+        .parts
+        .iter()
+        .map(|part| {
+            let winner = part.decision.rule();
+            json!({
+                "resource": part.text,
+                "decision": decision_json(&part.decision),
+                "matches": part.matches.iter().map(|m| json!({
+                    "rule": rule_json(m.rule),
+                    "effect": m.rule.effect.keyword(),
+                    "specificity": specificity_json(m.specificity),
+                    "loses_because": winner
+                        .filter(|w| w.order() != m.rule.order())
+                        .map(|w| why_wins(w, m.rule)),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "kind": explanation.kind.name(),
+        "decision": decision_json(&explanation.decision),
+        "parts": parts,
+    })
+}
+
+pub fn test_line(outcome: &TestOutcome<'_>) -> String {
+    let t = outcome.test;
+    if outcome.passed() {
+        format!("PASS {}: {}", t.origin, t.origin.text)
+    } else {
+        format!(
+            "FAIL {}: {}\n     expected {}, got {}: {}",
+            t.origin,
+            t.origin.text,
+            t.expected,
+            outcome.decision.verdict,
+            outcome.decision.reason()
+        )
+    }
+}
+
+pub fn tests_json(outcomes: &[TestOutcome<'_>]) -> Value {
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    json!({
+        "passed": outcomes.len() - failed,
+        "failed": failed,
+        "tests": outcomes.iter().map(|o| json!({
+            "file": &*o.test.origin.file,
+            "line": o.test.origin.line,
+            "text": o.test.origin.text,
+            "expected": o.test.expected.keyword(),
+            "passed": o.passed(),
+            "decision": decision_json(&o.decision),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn check_json(policy: &PolicySet, outcomes: &[TestOutcome<'_>]) -> Value {
+    json!({
+        "valid": true,
+        "rules": policy.rules().len(),
+        "protected_branches": policy.protected_branches().iter().map(|p| p.pattern.clone()).collect::<Vec<_>>(),
+        "warnings": policy.warnings().iter().map(|w| json!({
+            "file": w.file, "line": w.line, "column": w.column, "message": w.message,
+        })).collect::<Vec<_>>(),
+        "tests": tests_json(outcomes),
+    })
+}
+
+fn shadow_cause_text(cause: &ShadowCause<'_>) -> String {
+    match cause {
+        ShadowCause::Rule(by) => format!(
+            "`{}` ({}) always wins where it matches",
+            by.origin.text, by.origin
+        ),
+        ShadowCause::Invariant(why) => why.clone(),
+    }
+}
+
+pub fn analysis_text(analysis: &Analysis<'_>) -> String {
+    let mut out = String::new();
+    for s in &analysis.shadowed {
+        out += &format!(
+            "{}: shadowed: `{}` never decides: {}\n",
+            s.rule.origin,
+            s.rule.origin.text,
+            shadow_cause_text(&s.cause)
+        );
+    }
+    for c in &analysis.conflicts {
+        out += &format!(
+            "{}: conflict: `{}` and `{}` ({}) are equally specific and both match {:?}; `{}` wins there\n",
+            c.loser.origin,
+            c.loser.origin.text,
+            c.winner.origin.text,
+            c.winner.origin,
+            c.witness,
+            c.winner.effect
+        );
+    }
+    out += &format!(
+        "{} shadowed, {} conflicts\n",
+        analysis.shadowed.len(),
+        analysis.conflicts.len()
+    );
+    out
+}
+
+pub fn reach_text(action: &str, resource: &str, reach: &[Reach<'_>]) -> String {
+    let mut out = format!("\nwho can {action} {resource:?}:\n");
+    let width = reach.iter().map(|r| r.subject.len()).max().unwrap_or(0);
+    for r in reach {
+        let label = if r.subject == "*" {
+            "any other subject"
+        } else {
+            &r.subject
+        };
+        out += &format!(
+            "  {label:width$}  {:10}  {}\n",
+            r.decision.verdict.keyword(),
+            r.decision.reason(),
+            width = width.max(17)
+        );
+    }
+    out
+}
+
+pub fn analysis_json(analysis: &Analysis<'_>, reach: Option<&[Reach<'_>]>) -> Value {
+    json!({
+        "shadowed": analysis.shadowed.iter().map(|s| json!({
+            "rule": rule_json(s.rule),
+            "by": match &s.cause {
+                ShadowCause::Rule(by) => rule_json(by),
+                ShadowCause::Invariant(_) => Value::Null,
+            },
+            "reason": shadow_cause_text(&s.cause),
+        })).collect::<Vec<_>>(),
+        "conflicts": analysis.conflicts.iter().map(|c| json!({
+            "winner": rule_json(c.winner),
+            "loser": rule_json(c.loser),
+            "witness": c.witness,
+        })).collect::<Vec<_>>(),
+        "who_can": reach.map(|reach| reach.iter().map(|r| json!({
+            "subject": r.subject,
+            "decision": decision_json(&r.decision),
+        })).collect::<Vec<_>>()),
+    })
+}
