@@ -295,10 +295,15 @@ impl SegmentGlob {
         let mut anchored = mode == SegmentMode::Anchored;
         let mut under = false;
         if mode == SegmentMode::Anchored {
-            // `release/` stands for every branch under `release/`.
+            // `release/` stands for every branch under `release/`; a leading
+            // `/` changes nothing, the name is anchored already.
             if let Some(stripped) = body.strip_suffix('/') {
                 body = stripped;
                 under = true;
+            }
+            if let Some(stripped) = body.strip_prefix('/') {
+                body = stripped;
+                start = 1;
             }
         }
         if mode == SegmentMode::Gitignore {
@@ -348,6 +353,13 @@ impl SegmentGlob {
                 _ => segments.push(Segment::One(TextGlob::parse(part, at)?)),
             }
             at += part.len() + 1;
+        }
+        // A trailing `/**` written by the user matches everything inside,
+        // not the directory itself (as in gitignore).
+        if body.ends_with("/**") && segments.last() == Some(&Segment::AnyDepth) {
+            segments.pop();
+            segments.push(Segment::One(TextGlob::parse("*", 0)?));
+            segments.push(Segment::AnyDepth);
         }
         if (under || mode == SegmentMode::Gitignore) && segments.last() != Some(&Segment::AnyDepth)
         {
@@ -503,6 +515,7 @@ mod tests {
         assert!(!g.matches(&["release"]));
         let g = SegmentGlob::parse("smithers/**", SegmentMode::Anchored).unwrap();
         assert!(g.matches(&["smithers", "a", "b"]));
+        assert!(!g.matches(&["smithers"]), "`/**` matches what is inside");
     }
 
     #[test]
