@@ -1,6 +1,8 @@
 //! Property tests: our glob matchers against `globset`, a widely used
 //! implementation, on patterns translated to its syntax.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
 use globset::GlobBuilder;
 use proptest::prelude::*;
 use smithers_policy::glob::{SegmentGlob, SegmentMode, TextGlob};

@@ -1,5 +1,7 @@
 //! Property tests for the policy parser and the shell splitter.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
 use proptest::prelude::*;
 use smithers_policy::PolicySet;
 use smithers_policy::shell::split_command;

@@ -2,6 +2,8 @@
 //! written straight from the precedence rules, on random policies and
 //! requests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
 use proptest::prelude::*;
 use smithers_policy::{
     Effect, PolicySet, Request, Resource, ResourceKind, Rule, Source, Subject, Verdict, branch,

@@ -1,5 +1,7 @@
 //! The kernel's semantics as users rely on them, through the public API.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
 use smithers_policy::{Basis, PolicySet, Request, Source, Subject, Verdict};
 
 fn policy(text: &str) -> PolicySet {

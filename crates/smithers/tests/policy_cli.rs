@@ -1,5 +1,7 @@
 //! The `smithers policy` commands as a user runs them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
