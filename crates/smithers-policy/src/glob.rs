@@ -146,19 +146,14 @@ impl TextGlob {
 
     pub fn matches(&self, text: &str) -> bool {
         let tokens = &self.tokens;
-        let (mut t, mut s) = (0usize, 0usize);
-        // Token index just after the last star, and where in the text that
-        // star's match currently ends.
-        let mut star: Option<(usize, usize)> = None;
-        loop {
-            if t < tokens.len() {
+        star_match(
+            tokens.len(),
+            text.len(),
+            |t| matches!(tokens[t], Token::Star),
+            |t, s| {
                 let rest = &text[s..];
-                let advanced = match &tokens[t] {
-                    Token::Star => {
-                        star = Some((t + 1, s));
-                        t += 1;
-                        continue;
-                    }
+                let width = match &tokens[t] {
+                    Token::Star => None,
                     Token::Literal(lit) => rest.starts_with(lit.as_str()).then_some(lit.len()),
                     Token::AnyChar => rest.chars().next().map(char::len_utf8),
                     Token::Class(class) => rest
@@ -167,25 +162,54 @@ impl TextGlob {
                         .filter(|&c| class.matches(c))
                         .map(char::len_utf8),
                 };
-                if let Some(n) = advanced {
-                    s += n;
-                    t += 1;
-                    continue;
-                }
-            } else if s == text.len() {
-                return true;
+                width.map(|w| s + w)
+            },
+            |s| text[s..].chars().next().map(|c| s + c.len_utf8()),
+        )
+    }
+}
+
+/// The classic wildcard algorithm, shared by both levels of globs.
+///
+/// `len` tokens are matched against a subject of `end` positions; a star
+/// token matches any run, every other token a fixed width (`advance` gives
+/// the position after it, or `None` when it does not match there), and
+/// `step` moves one unit forward. Because only stars have variable width,
+/// backtracking to the most recent star is enough: O(tokens × subject).
+fn star_match(
+    len: usize,
+    end: usize,
+    is_star: impl Fn(usize) -> bool,
+    advance: impl Fn(usize, usize) -> Option<usize>,
+    step: impl Fn(usize) -> Option<usize>,
+) -> bool {
+    let (mut t, mut s) = (0usize, 0usize);
+    // Token index just after the last star, and where its match ends now.
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if t < len {
+            if is_star(t) {
+                star = Some((t + 1, s));
+                t += 1;
+                continue;
             }
-            let Some((after_star, star_end)) = star else {
-                return false;
-            };
-            let Some(c) = text[star_end..].chars().next() else {
-                return false;
-            };
-            let next_end = star_end + c.len_utf8();
-            star = Some((after_star, next_end));
-            t = after_star;
-            s = next_end;
+            if let Some(next) = advance(t, s) {
+                s = next;
+                t += 1;
+                continue;
+            }
+        } else if s == end {
+            return true;
         }
+        let Some((after_star, star_end)) = star else {
+            return false;
+        };
+        let Some(next_end) = step(star_end) else {
+            return false;
+        };
+        star = Some((after_star, next_end));
+        t = after_star;
+        s = next_end;
     }
 }
 
@@ -383,37 +407,16 @@ impl SegmentGlob {
             return true;
         }
         let segs = &self.segments;
-        let (mut g, mut p) = (0usize, 0usize);
-        let mut star: Option<(usize, usize)> = None;
-        loop {
-            if g < segs.len() {
-                match &segs[g] {
-                    Segment::AnyDepth => {
-                        star = Some((g + 1, p));
-                        g += 1;
-                        continue;
-                    }
-                    Segment::One(glob) => {
-                        if p < parts.len() && glob.matches(parts[p]) {
-                            g += 1;
-                            p += 1;
-                            continue;
-                        }
-                    }
-                }
-            } else if p == parts.len() {
-                return true;
-            }
-            let Some((after_star, star_end)) = star else {
-                return false;
-            };
-            if star_end >= parts.len() {
-                return false;
-            }
-            star = Some((after_star, star_end + 1));
-            g = after_star;
-            p = star_end + 1;
-        }
+        star_match(
+            segs.len(),
+            parts.len(),
+            |g| segs[g] == Segment::AnyDepth,
+            |g, p| match &segs[g] {
+                Segment::One(glob) if p < parts.len() && glob.matches(parts[p]) => Some(p + 1),
+                _ => None,
+            },
+            |p| (p < parts.len()).then_some(p + 1),
+        )
     }
 
     /// A `/`-joined text this glob matches, for analysis witnesses.

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::glob::{SegmentGlob, SegmentMode};
 use crate::pattern::ResourcePattern;
-use crate::policy::{ActionPattern, InlineTest, Origin, ProtectRule, Rule, SubjectPattern};
+use crate::policy::{
+    ActionPattern, InlineTest, Origin, ProtectRule, Rule, SubjectPattern, is_name, is_name_char,
+};
 use crate::tool::{self, TOOLS};
 use crate::{Effect, Verdict};
 
@@ -332,13 +334,6 @@ fn parse_line(line: &str, origin: Origin, order: u32) -> Result<Option<Statement
     })))
 }
 
-fn is_name(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
-}
-
 fn parse_subject(token: &Token, is_test: bool) -> Result<SubjectPattern, LineError> {
     let text = token.text.as_str();
     if text == "*" {
@@ -358,7 +353,7 @@ fn parse_subject(token: &Token, is_test: bool) -> Result<SubjectPattern, LineErr
     }
     let bad = text
         .char_indices()
-        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@')))
+        .find(|&(_, c)| !is_name_char(c))
         .map_or(0, |(i, _)| i);
     err(
         token.column_at(bad),

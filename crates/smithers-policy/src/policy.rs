@@ -197,19 +197,14 @@ pub struct Subject<'a> {
 impl<'a> Subject<'a> {
     /// `user:NAME` names a user; anything else names a role.
     pub fn parse(text: &'a str) -> Result<Subject<'a>, Error> {
-        let valid = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
-        };
         if let Some(user) = text.strip_prefix("user:") {
-            if valid(user) {
+            if is_name(user) {
                 return Ok(Subject {
                     role: None,
                     user: Some(user),
                 });
             }
-        } else if valid(text) {
+        } else if is_name(text) {
             return Ok(Subject {
                 role: Some(text),
                 user: None,
@@ -230,6 +225,15 @@ impl fmt::Display for Subject<'_> {
             (None, None) => f.write_str("any other subject"),
         }
     }
+}
+
+/// Characters allowed in role and user names.
+pub(crate) fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@')
+}
+
+pub(crate) fn is_name(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(is_name_char)
 }
 
 /// One tool call to decide.
