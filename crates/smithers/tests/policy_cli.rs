@@ -322,3 +322,44 @@ fn warnings_are_printed_but_do_not_fail() {
     assert!(err.contains("warning: unknown tool `reed_file`"), "{err}");
     assert!(err.contains("warning: duplicate rule"), "{err}");
 }
+
+#[test]
+fn a_user_rule_beats_the_role_of_that_user() {
+    let p = TempPolicy::new(
+        "user",
+        "dev read_file * -> allow\nuser:alice read_file * -> deny\n",
+    );
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "policy",
+            "eval",
+            &p.path,
+            "--action",
+            "read_file",
+            "--resource",
+            "x",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        smithers(&args)
+    };
+    let o = eval(&["--subject", "dev", "--user", "alice"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["decision"].as_str(), v["rule"]["line"].as_u64()),
+        (Some("deny"), Some(2))
+    );
+    let o = eval(&["--subject", "dev", "--user", "bob"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["decision"], "allow");
+    let o = eval(&["--subject", "user:alice"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["decision"], "deny");
+    let o = eval(&["--subject", "user:alice", "--user", "bob"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--user cannot be combined"),
+        "{}",
+        stderr(&o)
+    );
+}
