@@ -1,0 +1,213 @@
+//! The RFC 6962 Merkle tree over an organization's leaves: roots, inclusion
+//! proofs and their verification.
+
+use sha2::{Digest, Sha256};
+
+use crate::Hash;
+
+/// SHA-256(0x00 ‖ data).
+pub fn leaf_hash(data: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(data);
+    h.finalize().into()
+}
+
+/// SHA-256(0x01 ‖ left ‖ right).
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([1u8]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// The root of the empty tree: SHA-256 of nothing.
+pub fn empty_root() -> Hash {
+    Sha256::digest([]).into()
+}
+
+/// Builds roots leaf by leaf in O(log n) memory: the stack holds the roots
+/// of the perfect subtrees the leaves so far decompose into.
+#[derive(Debug, Clone, Default)]
+pub struct Accumulator {
+    /// (root, number of leaves), sizes strictly decreasing.
+    stack: Vec<(Hash, u64)>,
+    size: u64,
+}
+
+impl Accumulator {
+    pub fn new() -> Accumulator {
+        Accumulator::default()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = (leaf, 1u64);
+        while let Some(&(top, top_size)) = self.stack.last() {
+            if top_size != node.1 {
+                break;
+            }
+            self.stack.pop();
+            node = (node_hash(&top, &node.0), top_size * 2);
+        }
+        self.stack.push(node);
+        self.size += 1;
+    }
+
+    /// MTH of the leaves pushed so far.
+    pub fn root(&self) -> Hash {
+        let mut iter = self.stack.iter().rev();
+        let Some(&(mut acc, _)) = iter.next() else {
+            return empty_root();
+        };
+        for (left, _) in iter {
+            acc = node_hash(left, &acc);
+        }
+        acc
+    }
+}
+
+/// MTH(D[n]) straight from the definition.
+pub fn root(leaves: &[Hash]) -> Hash {
+    match leaves.len() {
+        0 => empty_root(),
+        1 => leaves[0],
+        n => {
+            let k = split(n);
+            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+        }
+    }
+}
+
+/// The largest power of two smaller than `n` (n ≥ 2).
+fn split(n: usize) -> usize {
+    let mut k = 1;
+    while k * 2 < n {
+        k *= 2;
+    }
+    k
+}
+
+/// PATH(m, D[n]): the audit path for leaf `index` in the tree of `leaves`.
+pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Option<Vec<Hash>> {
+    if index >= leaves.len() {
+        return None;
+    }
+    let mut proof = Vec::new();
+    path(leaves, index, &mut proof);
+    Some(proof)
+}
+
+fn path(leaves: &[Hash], m: usize, proof: &mut Vec<Hash>) {
+    let n = leaves.len();
+    if n <= 1 {
+        return;
+    }
+    let k = split(n);
+    if m < k {
+        path(&leaves[..k], m, proof);
+        proof.push(root(&leaves[k..]));
+    } else {
+        path(&leaves[k..], m - k, proof);
+        proof.push(root(&leaves[..k]));
+    }
+}
+
+/// Checks an inclusion proof (RFC 9162, section 2.1.3.2).
+pub fn verify_inclusion(
+    leaf: &Hash,
+    index: u64,
+    tree_size: u64,
+    proof: &[Hash],
+    root: &Hash,
+) -> bool {
+    if index >= tree_size {
+        return false;
+    }
+    let (mut fnode, mut snode) = (index, tree_size - 1);
+    let mut r = *leaf;
+    for p in proof {
+        if snode == 0 {
+            return false;
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            r = node_hash(p, &r);
+            if fnode & 1 == 0 {
+                while fnode & 1 == 0 && fnode != 0 {
+                    fnode >>= 1;
+                    snode >>= 1;
+                }
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    snode == 0 && r == *root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaves(n: usize) -> Vec<Hash> {
+        (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
+    }
+
+    #[test]
+    fn rfc6962_shapes() {
+        let l = leaves(3);
+        assert_eq!(root(&l), node_hash(&node_hash(&l[0], &l[1]), &l[2]));
+        assert_eq!(root(&[]), empty_root());
+        assert_eq!(
+            hex::encode(empty_root()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        // The RFC 6962 leaf hash of the empty string.
+        assert_eq!(
+            hex::encode(leaf_hash(b"")),
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+        );
+    }
+
+    #[test]
+    fn accumulator_agrees_with_the_definition() {
+        let l = leaves(70);
+        let mut acc = Accumulator::new();
+        assert_eq!(acc.root(), root(&[]));
+        for i in 0..l.len() {
+            acc.push(l[i]);
+            assert_eq!(acc.root(), root(&l[..=i]), "size {}", i + 1);
+        }
+    }
+
+    #[test]
+    fn every_inclusion_proof_verifies_and_a_wrong_one_does_not() {
+        for n in 1..40 {
+            let l = leaves(n);
+            let r = root(&l);
+            for i in 0..n {
+                let proof = inclusion_proof(&l, i).unwrap();
+                assert!(
+                    verify_inclusion(&l[i], i as u64, n as u64, &proof, &r),
+                    "n={n} i={i}"
+                );
+                let other = (i + 1) % n;
+                if other != i {
+                    assert!(!verify_inclusion(&l[other], i as u64, n as u64, &proof, &r));
+                }
+                if let Some(first) = proof.first() {
+                    let mut bad = proof.clone();
+                    bad[0] = node_hash(first, first);
+                    assert!(!verify_inclusion(&l[i], i as u64, n as u64, &bad, &r));
+                }
+            }
+        }
+        assert!(inclusion_proof(&leaves(3), 3).is_none());
+    }
+}

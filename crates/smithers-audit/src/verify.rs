@@ -1,0 +1,181 @@
+//! Verification of a whole log: chain, sequence, Merkle roots and
+//! checkpoint signatures, stopping at the first bad sequence number.
+
+use std::fmt;
+
+use ed25519_dalek::VerifyingKey;
+
+use crate::chain::{GENESIS, chain_hash};
+use crate::merkle::Accumulator;
+use crate::{Checkpoint, Hash, SealedEvent};
+
+/// What is wrong at the first bad sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Events are missing: the next one present has this number.
+    Gap { found: u64 },
+    /// This number was already seen, or comes after a later one.
+    OutOfOrder,
+    /// The event names another organization.
+    WrongOrganization { found: String },
+    /// `prev_hash` is not the previous event's hash: an event was removed,
+    /// inserted or moved before this one.
+    ChainBroken,
+    /// The event's content does not give its stored hash: it was changed.
+    HashMismatch,
+    /// A checkpoint's signature does not verify with any trusted key.
+    BadSignature { tree_size: u64 },
+    /// The log up to here does not give the root a checkpoint signed.
+    RootMismatch { tree_size: u64 },
+    /// The chain head here is not the one a checkpoint signed.
+    HeadMismatch { tree_size: u64 },
+    /// A checkpoint covers more events than the log holds: its tail is gone.
+    Truncated { tree_size: u64, events: u64 },
+    /// A checkpoint belongs to another organization.
+    CheckpointOrganization { found: String },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Gap { found } => write!(f, "gap: the event is missing (next present is {found})"),
+            Problem::OutOfOrder => f.write_str("reordering: sequence number repeated or out of order"),
+            Problem::WrongOrganization { found } => write!(f, "the event belongs to organization {found:?}"),
+            Problem::ChainBroken => f.write_str(
+                "chain broken: prev_hash is not the previous event's hash (an event was removed, inserted or reordered)",
+            ),
+            Problem::HashMismatch => f.write_str("hash mismatch: the event's content was changed"),
+            Problem::BadSignature { tree_size } => {
+                write!(f, "bad signature on the checkpoint at size {tree_size}")
+            }
+            Problem::RootMismatch { tree_size } => {
+                write!(f, "the Merkle root differs from the checkpoint signed at size {tree_size}")
+            }
+            Problem::HeadMismatch { tree_size } => {
+                write!(f, "the chain head differs from the checkpoint signed at size {tree_size}")
+            }
+            Problem::Truncated { tree_size, events } => write!(
+                f,
+                "truncated: a checkpoint covers {tree_size} events but the log holds {events}"
+            ),
+            Problem::CheckpointOrganization { found } => {
+                write!(f, "a checkpoint belongs to organization {found:?}")
+            }
+        }
+    }
+}
+
+/// The first thing wrong with a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub seq: u64,
+    pub problem: Problem,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sequence {}: {}", self.seq, self.problem)
+    }
+}
+
+/// An intact log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub events: u64,
+    pub checkpoints: u64,
+    pub head: Hash,
+    pub root: Hash,
+}
+
+/// Verifies one organization's events, in the order the store returns them
+/// (by sequence number), against its checkpoints, each of which must be
+/// signed by one of `trusted_keys`.
+pub fn verify_log(
+    organization_id: &str,
+    events: impl IntoIterator<Item = SealedEvent>,
+    checkpoints: &[Checkpoint],
+    trusted_keys: &[VerifyingKey],
+) -> Result<Report, Failure> {
+    let mut pending: Vec<&Checkpoint> = checkpoints.iter().filter(|c| c.tree_size > 0).collect();
+    pending.sort_by_key(|c| c.tree_size);
+    for c in &pending {
+        if c.organization_id != organization_id {
+            return Err(Failure {
+                seq: c.tree_size,
+                problem: Problem::CheckpointOrganization {
+                    found: c.organization_id.clone(),
+                },
+            });
+        }
+        if !trusted_keys.iter().any(|k| c.signature_is_valid(k)) {
+            return Err(Failure {
+                seq: c.tree_size,
+                problem: Problem::BadSignature {
+                    tree_size: c.tree_size,
+                },
+            });
+        }
+    }
+    let mut next_checkpoint = pending.into_iter().peekable();
+    let mut accumulator = Accumulator::new();
+    let mut head = GENESIS;
+    let mut expected = 1u64;
+    for sealed in events {
+        let fail = |problem| Failure {
+            seq: expected,
+            problem,
+        };
+        if sealed.seq > expected {
+            return Err(fail(Problem::Gap { found: sealed.seq }));
+        }
+        if sealed.seq < expected {
+            return Err(Failure {
+                seq: sealed.seq,
+                problem: Problem::OutOfOrder,
+            });
+        }
+        if sealed.event.organization_id != organization_id {
+            return Err(fail(Problem::WrongOrganization {
+                found: sealed.event.organization_id.clone(),
+            }));
+        }
+        if sealed.prev_hash != head {
+            return Err(fail(Problem::ChainBroken));
+        }
+        let leaf = sealed.leaf();
+        if chain_hash(&head, &leaf) != sealed.hash {
+            return Err(fail(Problem::HashMismatch));
+        }
+        head = sealed.hash;
+        accumulator.push(leaf);
+        while let Some(c) = next_checkpoint.next_if(|c| c.tree_size == expected) {
+            if accumulator.root() != c.root {
+                return Err(fail(Problem::RootMismatch {
+                    tree_size: c.tree_size,
+                }));
+            }
+            if head != c.chain_head {
+                return Err(fail(Problem::HeadMismatch {
+                    tree_size: c.tree_size,
+                }));
+            }
+        }
+        expected += 1;
+    }
+    let events = expected - 1;
+    if let Some(c) = next_checkpoint.next() {
+        return Err(Failure {
+            seq: events + 1,
+            problem: Problem::Truncated {
+                tree_size: c.tree_size,
+                events,
+            },
+        });
+    }
+    Ok(Report {
+        events,
+        checkpoints: checkpoints.iter().filter(|c| c.tree_size > 0).count() as u64,
+        head,
+        root: accumulator.root(),
+    })
+}
