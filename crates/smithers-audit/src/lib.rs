@@ -24,7 +24,7 @@ pub use canonical::canonical_json;
 pub use chain::{AuditChain, SealedEvent};
 pub use checkpoint::{Checkpoint, CheckpointSigner, key_id};
 pub use event::{ActorType, AuditEvent};
-pub use verify::{Failure, Problem, Report, verify_log};
+pub use verify::{Failure, LogVerifier, Problem, Report, verify_log};
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];

@@ -58,6 +58,30 @@ impl Accumulator {
         self.size += 1;
     }
 
+    /// The roots of the perfect subtrees, largest first: with the size, all
+    /// that is needed to carry on later (their sizes are the binary digits
+    /// of the size).
+    pub fn frontier(&self) -> Vec<Hash> {
+        self.stack.iter().map(|(h, _)| *h).collect()
+    }
+
+    /// Resumes from [`Accumulator::frontier`]; `None` when the number of
+    /// hashes does not fit `size`.
+    pub fn from_frontier(size: u64, frontier: &[Hash]) -> Option<Accumulator> {
+        if frontier.len() != size.count_ones() as usize {
+            return None;
+        }
+        let mut sizes = (0..64u32)
+            .rev()
+            .map(|bit| 1u64 << bit)
+            .filter(|b| size & b != 0);
+        let stack = frontier
+            .iter()
+            .map(|h| sizes.next().map(|s| (*h, s)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Accumulator { stack, size })
+    }
+
     /// MTH of the leaves pushed so far.
     pub fn root(&self) -> Hash {
         let mut iter = self.stack.iter().rev();
@@ -184,6 +208,19 @@ mod tests {
             acc.push(l[i]);
             assert_eq!(acc.root(), root(&l[..=i]), "size {}", i + 1);
         }
+    }
+
+    #[test]
+    fn accumulators_resume_from_their_frontier() {
+        let l = leaves(45);
+        let mut acc = Accumulator::new();
+        for (i, leaf) in l.iter().enumerate() {
+            let mut resumed = Accumulator::from_frontier(acc.size(), &acc.frontier()).unwrap();
+            resumed.push(*leaf);
+            acc.push(*leaf);
+            assert_eq!(resumed.root(), acc.root(), "size {}", i + 1);
+        }
+        assert!(Accumulator::from_frontier(3, &l[..1]).is_none());
     }
 
     #[test]

@@ -87,40 +87,60 @@ pub struct Report {
     pub root: Hash,
 }
 
-/// Verifies one organization's events, in the order the store returns them
-/// (by sequence number), against its checkpoints, each of which must be
-/// signed by one of `trusted_keys`.
-pub fn verify_log(
-    organization_id: &str,
-    events: impl IntoIterator<Item = SealedEvent>,
-    checkpoints: &[Checkpoint],
-    trusted_keys: &[VerifyingKey],
-) -> Result<Report, Failure> {
-    let mut pending: Vec<&Checkpoint> = checkpoints.iter().filter(|c| c.tree_size > 0).collect();
-    pending.sort_by_key(|c| c.tree_size);
-    for c in &pending {
-        if c.organization_id != organization_id {
-            return Err(Failure {
-                seq: c.tree_size,
-                problem: Problem::CheckpointOrganization {
-                    found: c.organization_id.clone(),
-                },
-            });
+/// Verifies one organization's log event by event, in the order the store
+/// returns them (by sequence number), so a log of any length is checked in
+/// constant memory.
+pub struct LogVerifier<'c> {
+    organization_id: String,
+    pending: std::iter::Peekable<std::vec::IntoIter<&'c Checkpoint>>,
+    checkpoints: u64,
+    accumulator: Accumulator,
+    head: Hash,
+    expected: u64,
+}
+
+impl<'c> LogVerifier<'c> {
+    /// Checks every checkpoint's organization and signature up front: each
+    /// must be signed by one of `trusted_keys`.
+    pub fn new(
+        organization_id: &str,
+        checkpoints: &'c [Checkpoint],
+        trusted_keys: &[VerifyingKey],
+    ) -> Result<LogVerifier<'c>, Failure> {
+        let mut pending: Vec<&Checkpoint> =
+            checkpoints.iter().filter(|c| c.tree_size > 0).collect();
+        pending.sort_by_key(|c| c.tree_size);
+        for c in &pending {
+            if c.organization_id != organization_id {
+                return Err(Failure {
+                    seq: c.tree_size,
+                    problem: Problem::CheckpointOrganization {
+                        found: c.organization_id.clone(),
+                    },
+                });
+            }
+            if !trusted_keys.iter().any(|k| c.signature_is_valid(k)) {
+                return Err(Failure {
+                    seq: c.tree_size,
+                    problem: Problem::BadSignature {
+                        tree_size: c.tree_size,
+                    },
+                });
+            }
         }
-        if !trusted_keys.iter().any(|k| c.signature_is_valid(k)) {
-            return Err(Failure {
-                seq: c.tree_size,
-                problem: Problem::BadSignature {
-                    tree_size: c.tree_size,
-                },
-            });
-        }
+        Ok(LogVerifier {
+            organization_id: organization_id.to_string(),
+            checkpoints: pending.len() as u64,
+            pending: pending.into_iter().peekable(),
+            accumulator: Accumulator::new(),
+            head: GENESIS,
+            expected: 1,
+        })
     }
-    let mut next_checkpoint = pending.into_iter().peekable();
-    let mut accumulator = Accumulator::new();
-    let mut head = GENESIS;
-    let mut expected = 1u64;
-    for sealed in events {
+
+    /// Checks the next event.
+    pub fn push(&mut self, sealed: &SealedEvent) -> Result<(), Failure> {
+        let expected = self.expected;
         let fail = |problem| Failure {
             seq: expected,
             problem,
@@ -134,48 +154,67 @@ pub fn verify_log(
                 problem: Problem::OutOfOrder,
             });
         }
-        if sealed.event.organization_id != organization_id {
+        if sealed.event.organization_id != self.organization_id {
             return Err(fail(Problem::WrongOrganization {
                 found: sealed.event.organization_id.clone(),
             }));
         }
-        if sealed.prev_hash != head {
+        if sealed.prev_hash != self.head {
             return Err(fail(Problem::ChainBroken));
         }
         let leaf = sealed.leaf();
-        if chain_hash(&head, &leaf) != sealed.hash {
+        if chain_hash(&self.head, &leaf) != sealed.hash {
             return Err(fail(Problem::HashMismatch));
         }
-        head = sealed.hash;
-        accumulator.push(leaf);
-        while let Some(c) = next_checkpoint.next_if(|c| c.tree_size == expected) {
-            if accumulator.root() != c.root {
+        self.head = sealed.hash;
+        self.accumulator.push(leaf);
+        while let Some(c) = self.pending.next_if(|c| c.tree_size == expected) {
+            if self.accumulator.root() != c.root {
                 return Err(fail(Problem::RootMismatch {
                     tree_size: c.tree_size,
                 }));
             }
-            if head != c.chain_head {
+            if self.head != c.chain_head {
                 return Err(fail(Problem::HeadMismatch {
                     tree_size: c.tree_size,
                 }));
             }
         }
-        expected += 1;
+        self.expected += 1;
+        Ok(())
     }
-    let events = expected - 1;
-    if let Some(c) = next_checkpoint.next() {
-        return Err(Failure {
-            seq: events + 1,
-            problem: Problem::Truncated {
-                tree_size: c.tree_size,
-                events,
-            },
-        });
+
+    /// Ends the log: a checkpoint beyond its last event means its tail is gone.
+    pub fn finish(mut self) -> Result<Report, Failure> {
+        let events = self.expected - 1;
+        if let Some(c) = self.pending.next() {
+            return Err(Failure {
+                seq: events + 1,
+                problem: Problem::Truncated {
+                    tree_size: c.tree_size,
+                    events,
+                },
+            });
+        }
+        Ok(Report {
+            events,
+            checkpoints: self.checkpoints,
+            head: self.head,
+            root: self.accumulator.root(),
+        })
     }
-    Ok(Report {
-        events,
-        checkpoints: checkpoints.iter().filter(|c| c.tree_size > 0).count() as u64,
-        head,
-        root: accumulator.root(),
-    })
+}
+
+/// Verifies a whole log held in memory; see [`LogVerifier`].
+pub fn verify_log(
+    organization_id: &str,
+    events: impl IntoIterator<Item = SealedEvent>,
+    checkpoints: &[Checkpoint],
+    trusted_keys: &[VerifyingKey],
+) -> Result<Report, Failure> {
+    let mut verifier = LogVerifier::new(organization_id, checkpoints, trusted_keys)?;
+    for sealed in events {
+        verifier.push(&sealed)?;
+    }
+    verifier.finish()
 }
