@@ -55,3 +55,38 @@ ensure_build_tools() {
         if command -v rustup >/dev/null 2>&1; then rustup component add clippy; else apt_install_missing rust-clippy; fi
     fi
 }
+
+# Makes sure a PostgreSQL server runs on loopback with a `smithers` role the
+# tests can create databases with, and exports SMITHERS_TEST_POSTGRES_URL.
+ensure_postgres() {
+    if [ -n "${SMITHERS_TEST_POSTGRES_URL:-}" ]; then
+        return 0
+    fi
+    apt_install_missing postgresql postgresql-client
+    local cluster version name
+    cluster="$(pg_lsclusters --no-header | head -n1)"
+    if [ -z "$cluster" ]; then
+        version="$(ls /usr/lib/postgresql | sort -V | tail -n1)"
+        say "creating PostgreSQL $version cluster"
+        pg_createcluster "$version" main
+        cluster="$(pg_lsclusters --no-header | head -n1)"
+    fi
+    version="$(echo "$cluster" | awk '{print $1}')"
+    name="$(echo "$cluster" | awk '{print $2}')"
+    if ! echo "$cluster" | grep -q online; then
+        say "starting PostgreSQL $version/$name"
+        pg_ctlcluster "$version" "$name" start
+    fi
+    local port
+    port="$(pg_lsclusters --no-header | awk -v v="$version" -v n="$name" '$1==v && $2==n {print $3}')"
+    for _ in $(seq 1 30); do
+        if runuser -u postgres -- pg_isready -q -h 127.0.0.1 -p "$port"; then break; fi
+        sleep 1
+    done
+    runuser -u postgres -- psql -q -p "$port" -c "DO \$\$BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'smithers') THEN
+            CREATE ROLE smithers LOGIN SUPERUSER PASSWORD 'smithers';
+        END IF; END\$\$;"
+    SMITHERS_TEST_POSTGRES_URL="postgres://smithers:smithers@127.0.0.1:$port/postgres"
+    export SMITHERS_TEST_POSTGRES_URL
+}

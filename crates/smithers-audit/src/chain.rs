@@ -76,16 +76,7 @@ impl AuditChain {
                 event.organization_id, self.organization_id
             )));
         }
-        for (name, value) in [
-            ("organization_id", &event.organization_id),
-            ("actor_id", &event.actor_id),
-            ("action", &event.action),
-            ("resource_type", &event.resource_type),
-        ] {
-            if value.trim().is_empty() {
-                return Err(Error::InvalidEvent(format!("{name} is empty")));
-            }
-        }
+        event.validate()?;
         let seq = self
             .last_seq
             .checked_add(1)

@@ -67,6 +67,21 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// Refuses events that could not be told apart or attributed.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        for (name, value) in [
+            ("organization_id", &self.organization_id),
+            ("actor_id", &self.actor_id),
+            ("action", &self.action),
+            ("resource_type", &self.resource_type),
+        ] {
+            if value.trim().is_empty() {
+                return Err(crate::Error::InvalidEvent(format!("{name} is empty")));
+            }
+        }
+        Ok(())
+    }
+
     /// The bytes a leaf hash covers: the event and its sequence number, in
     /// canonical JSON (keys in code point order).
     pub fn canonical_bytes(&self, seq: u64) -> Vec<u8> {

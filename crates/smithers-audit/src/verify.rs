@@ -33,6 +33,8 @@ pub enum Problem {
     Truncated { tree_size: u64, events: u64 },
     /// A checkpoint belongs to another organization.
     CheckpointOrganization { found: String },
+    /// The stored row cannot even be read back as an event.
+    Unreadable { detail: String },
 }
 
 impl fmt::Display for Problem {
@@ -61,6 +63,7 @@ impl fmt::Display for Problem {
             Problem::CheckpointOrganization { found } => {
                 write!(f, "a checkpoint belongs to organization {found:?}")
             }
+            Problem::Unreadable { detail } => write!(f, "the stored row is unreadable: {detail}"),
         }
     }
 }

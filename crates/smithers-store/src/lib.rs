@@ -1,1 +1,152 @@
-pub fn x() {}
+//! Persistence for Smithers: the embedded SQLite store (the default, a file
+//! in the data directory) and PostgreSQL (`SMITHERS_DATABASE_URL`), behind
+//! one interface, with migrations applied on open.
+//!
+//! Both backends run the same SQL (through `sqlx`'s `Any` driver, with
+//! `$N` placeholders that both understand) except where the schema must
+//! differ (column types, triggers). One repository per aggregate:
+//! [`Organizations`], [`AuditStore`]; the [`AuditLog`] puts group commit and
+//! checkpoints on top of the audit store.
+
+mod appender;
+mod audit;
+mod data_dir;
+mod migrate;
+mod orgs;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use appender::{AuditLog, AuditLogConfig, AuditWriter};
+pub use audit::{AuditQuery, AuditStore};
+pub use data_dir::{DataDir, resolve_data_dir};
+pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "unsupported database URL {0:?}: use postgres://… (or leave it unset for the embedded SQLite store)"
+    )]
+    UnsupportedUrl(String),
+    /// A row that the schema allows but the model does not (the database
+    /// was edited by hand).
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+    #[error(transparent)]
+    Audit(#[from] smithers_audit::Error),
+    #[error("{0}")]
+    Invalid(String),
+    /// The audit writer has stopped: nothing more can be recorded.
+    #[error("the audit log is closed")]
+    AuditClosed,
+}
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An open, migrated database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The SQLite file inside a data directory.
+pub const SQLITE_FILE: &str = "smithers.db";
+
+impl Store {
+    /// Opens the PostgreSQL database at `database_url` if given, else the
+    /// SQLite file in `data_dir`; applies migrations and makes sure the
+    /// default organization and its admin exist.
+    pub async fn open(data_dir: &Path, database_url: Option<&str>) -> Result<Store, Error> {
+        sqlx::any::install_default_drivers();
+        let store = match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let options: AnyConnectOptions = url.parse()?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                Store {
+                    pool,
+                    backend: Backend::Postgres,
+                }
+            }
+            Some(url) => return Err(Error::UnsupportedUrl(url.to_string())),
+            None => {
+                let path = data_dir.join(SQLITE_FILE);
+                let url = format!("sqlite://{}?mode=rwc", path.display());
+                let options: AnyConnectOptions = url.parse()?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the writer;
+                            // synchronous=FULL makes a commit durable when it
+                            // returns, which group commit pays for once per batch.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?;
+                Store {
+                    pool,
+                    backend: Backend::Sqlite,
+                }
+            }
+        };
+        migrate::apply(&store).await?;
+        store.organizations().ensure_default().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn organizations(&self) -> Organizations<'_> {
+        Organizations { store: self }
+    }
+
+    pub fn audit(&self) -> AuditStore<'_> {
+        AuditStore { store: self }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Microseconds since the Unix epoch, now.
+pub(crate) fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}

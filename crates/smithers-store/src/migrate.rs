@@ -1,0 +1,65 @@
+//! Schema migrations, applied in order, each once, each in its own
+//! transaction, recorded in `smithers_migrations`.
+
+use sqlx::Executor;
+
+use crate::{Backend, Error, Store};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "organizations, users, audit log",
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+pub(crate) async fn apply(store: &Store) -> Result<(), Error> {
+    let pool = store.pool();
+    pool.execute(
+        "CREATE TABLE IF NOT EXISTS smithers_migrations (\
+           version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    for m in MIGRATIONS {
+        let mut tx = pool.begin().await?;
+        if store.backend() == Backend::Postgres {
+            // Two servers starting at once apply each migration once.
+            tx.execute("SELECT pg_advisory_xact_lock(7310301)").await?;
+        } else {
+            // Take SQLite's write lock before looking.
+            tx.execute("UPDATE smithers_migrations SET version = version WHERE 0 = 1")
+                .await?;
+        }
+        let done: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM smithers_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_some() {
+            tx.rollback().await?;
+            continue;
+        }
+        let sql = match store.backend() {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        tx.execute(sql).await?;
+        sqlx::query(
+            "INSERT INTO smithers_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(crate::now_micros())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! Organizations and their users.
+
+use sqlx::Row;
+
+use crate::{Error, Store, now_micros};
+
+/// The organization of the embedded, single-machine mode.
+pub const DEFAULT_ORGANIZATION: &str = "local";
+/// Its administrator.
+pub const DEFAULT_ADMIN: &str = "admin";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Grants admin-only approvals and manages the organization.
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Role> {
+        match text {
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: i64,
+}
+
+/// The organizations repository.
+pub struct Organizations<'s> {
+    pub(crate) store: &'s Store,
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Organizations<'_> {
+    /// Creates the default organization and its admin if they are missing.
+    pub async fn ensure_default(&self) -> Result<(), Error> {
+        let pool = self.store.pool();
+        let now = now_micros();
+        sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(DEFAULT_ORGANIZATION)
+            .bind("Local")
+            .bind(now)
+            .execute(pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO users (id, organization_id, name, role, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(format!("{DEFAULT_ORGANIZATION}:{DEFAULT_ADMIN}"))
+        .bind(DEFAULT_ORGANIZATION)
+        .bind(DEFAULT_ADMIN)
+        .bind(Role::Admin.as_str())
+        .bind(now)
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Creates an organization; its id is letters, digits, `-`, `_`, `.`.
+    pub async fn create(&self, id: &str, name: &str) -> Result<Organization, Error> {
+        if !valid_id(id) {
+            return Err(Error::Invalid(format!(
+                "organization id {id:?} must be 1-64 letters, digits, `-`, `_` or `.`"
+            )));
+        }
+        let created_at = now_micros();
+        let done = sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(name)
+            .bind(created_at)
+            .execute(self.store.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Invalid(format!(
+                "organization {id:?} already exists"
+            )));
+        }
+        Ok(Organization {
+            id: id.to_string(),
+            name: name.to_string(),
+            created_at,
+        })
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Organization>, Error> {
+        let row = sqlx::query("SELECT id, name, created_at FROM organizations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?;
+        row.map(|r| {
+            Ok(Organization {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn list(&self) -> Result<Vec<Organization>, Error> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM organizations ORDER BY id")
+            .fetch_all(self.store.pool())
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Organization {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds a user to an organization.
+    pub async fn add_user(
+        &self,
+        organization_id: &str,
+        name: &str,
+        role: Role,
+    ) -> Result<User, Error> {
+        if !valid_id(name) {
+            return Err(Error::Invalid(format!(
+                "user name {name:?} must be 1-64 letters, digits, `-`, `_` or `.`"
+            )));
+        }
+        if self.get(organization_id).await?.is_none() {
+            return Err(Error::Invalid(format!(
+                "no organization {organization_id:?}"
+            )));
+        }
+        let user = User {
+            id: format!("{organization_id}:{name}"),
+            organization_id: organization_id.to_string(),
+            name: name.to_string(),
+            role,
+            created_at: now_micros(),
+        };
+        let done = sqlx::query(
+            "INSERT INTO users (id, organization_id, name, role, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&user.id)
+        .bind(&user.organization_id)
+        .bind(&user.name)
+        .bind(role.as_str())
+        .bind(user.created_at)
+        .execute(self.store.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Invalid(format!(
+                "user {name:?} already exists in {organization_id:?}"
+            )));
+        }
+        Ok(user)
+    }
+
+    pub async fn users(&self, organization_id: &str) -> Result<Vec<User>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, organization_id, name, role, created_at FROM users WHERE organization_id = $1 ORDER BY name",
+        )
+        .bind(organization_id)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let role: String = r.try_get("role")?;
+                Ok(User {
+                    id: r.try_get("id")?,
+                    organization_id: r.try_get("organization_id")?,
+                    name: r.try_get("name")?,
+                    role: Role::parse(&role).ok_or_else(|| Error::Corrupt {
+                        table: "users",
+                        detail: format!("unknown role {role:?}"),
+                    })?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+}
