@@ -95,6 +95,95 @@ impl Accumulator {
     }
 }
 
+/// A whole tree kept in memory, level by level, for proofs over any prefix
+/// of its leaves in O(log² n) each.
+#[derive(Debug, Clone)]
+pub struct MerkleTree {
+    /// `levels[h][i]`: the root of the perfect subtree of 2^h leaves
+    /// starting at leaf i·2^h.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl MerkleTree {
+    pub fn new(leaves: Vec<Hash>) -> MerkleTree {
+        let mut levels = vec![leaves];
+        while let Some(below) = levels.last().filter(|l| l.len() > 1) {
+            let above: Vec<Hash> = below
+                .chunks_exact(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
+            levels.push(above);
+        }
+        MerkleTree { levels }
+    }
+
+    pub fn len(&self) -> usize {
+        self.levels[0].len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels[0].is_empty()
+    }
+
+    pub fn leaf(&self, index: usize) -> Option<Hash> {
+        self.levels[0].get(index).copied()
+    }
+
+    /// MTH of leaves `start..start + len` (a range RFC 6962's recursion
+    /// produces: `start` is a multiple of the largest power of two below `len`).
+    fn range_root(&self, start: usize, len: usize) -> Hash {
+        if len == 0 {
+            return empty_root();
+        }
+        if len.is_power_of_two() && start % len == 0 {
+            let level = len.trailing_zeros() as usize;
+            if let Some(h) = self.levels.get(level).and_then(|l| l.get(start / len)) {
+                return *h;
+            }
+        }
+        if len == 1 {
+            return self.levels[0][start];
+        }
+        let k = split(len);
+        node_hash(
+            &self.range_root(start, k),
+            &self.range_root(start + k, len - k),
+        )
+    }
+
+    /// The root of the tree of the first `size` leaves.
+    pub fn root(&self, size: usize) -> Option<Hash> {
+        (size <= self.len()).then(|| self.range_root(0, size))
+    }
+
+    /// PATH(index, D[size]): the inclusion proof of leaf `index` in the tree
+    /// of the first `size` leaves.
+    pub fn proof(&self, index: usize, size: usize) -> Option<Vec<Hash>> {
+        if index >= size || size > self.len() {
+            return None;
+        }
+        let mut proof = Vec::new();
+        let (mut start, mut len, mut m) = (0usize, size, index);
+        let mut stack = Vec::new();
+        while len > 1 {
+            let k = split(len);
+            if m < k {
+                stack.push(self.range_root(start + k, len - k));
+                len = k;
+            } else {
+                stack.push(self.range_root(start, k));
+                start += k;
+                len -= k;
+                m -= k;
+            }
+        }
+        while let Some(h) = stack.pop() {
+            proof.push(h);
+        }
+        Some(proof)
+    }
+}
+
 /// MTH(D[n]) straight from the definition.
 pub fn root(leaves: &[Hash]) -> Hash {
     match leaves.len() {
@@ -207,6 +296,26 @@ mod tests {
         for i in 0..l.len() {
             acc.push(l[i]);
             assert_eq!(acc.root(), root(&l[..=i]), "size {}", i + 1);
+        }
+    }
+
+    #[test]
+    fn a_kept_tree_gives_the_same_roots_and_proofs() {
+        for n in 0..40 {
+            let l = leaves(n);
+            let tree = MerkleTree::new(l.clone());
+            for size in 0..=n {
+                assert_eq!(tree.root(size), Some(root(&l[..size])), "n={n} size={size}");
+                for i in 0..size {
+                    assert_eq!(
+                        tree.proof(i, size),
+                        inclusion_proof(&l[..size], i),
+                        "n={n} size={size} i={i}"
+                    );
+                }
+            }
+            assert_eq!(tree.root(n + 1), None);
+            assert_eq!(tree.proof(n, n), None);
         }
     }
 

@@ -100,7 +100,11 @@ async fn write_loop(
                     interval: Duration::ZERO,
                     ..policy
                 };
-                if let Err(e) = store.audit().checkpoint_stale(&signer, now, now_micros()).await {
+                if let Err(e) = store
+                    .audit()
+                    .checkpoint_stale(&signer, now, now_micros())
+                    .await
+                {
                     tracing::error!(error = %e, "final audit checkpoint failed");
                 }
                 break;

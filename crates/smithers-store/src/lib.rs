@@ -13,6 +13,7 @@ mod audit;
 mod data_dir;
 mod migrate;
 mod orgs;
+mod signing_key;
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub use appender::{AuditLog, AuditLogConfig, AuditWriter};
 pub use audit::{AuditQuery, AuditStore};
 pub use data_dir::{DataDir, resolve_data_dir};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
+pub use signing_key::{KeySource, SIGNING_KEY_ENV, SIGNING_KEY_FILE, load_signing_key};
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]

@@ -362,3 +362,39 @@ async fn the_data_dir_is_private() {
         smithers_store::resolve_data_dir(None, Some(from_env.to_str().unwrap())).unwrap();
     assert_eq!(resolved.path(), from_env);
 }
+
+#[test]
+fn the_signing_key_lives_outside_the_database() {
+    use smithers_store::{KeySource, load_signing_key, resolve_data_dir};
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = resolve_data_dir(Some(parent.path()), None).unwrap();
+    let (first, source) = load_signing_key(&dir, None).unwrap();
+    let KeySource::Created(path) = source else {
+        panic!("{source:?}")
+    };
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (again, source) = load_signing_key(&dir, None).unwrap();
+    assert!(matches!(source, KeySource::File(_)));
+    assert_eq!(first.key_id(), again.key_id());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = load_signing_key(&dir, None).unwrap_err().to_string();
+    assert!(
+        err.contains("readable by others") && err.contains("chmod 600"),
+        "{err}"
+    );
+    let seed = "2a".repeat(32);
+    let (from_env, source) = load_signing_key(&dir, Some(&seed)).unwrap();
+    assert_eq!(source, KeySource::Environment);
+    assert_eq!(from_env.key_id(), signer().key_id());
+    let err = load_signing_key(&dir, Some("not-hex-and-secret"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("SMITHERS_AUDIT_SIGNING_KEY") && !err.contains("not-hex-and-secret"),
+        "{err}"
+    );
+}
