@@ -83,7 +83,7 @@ impl Store {
                 let options: AnyConnectOptions = url.parse()?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
                 Store {
@@ -147,7 +147,7 @@ impl Store {
 }
 
 /// Microseconds since the Unix epoch, now.
-pub(crate) fn now_micros() -> i64 {
+pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))

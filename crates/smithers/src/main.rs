@@ -1,5 +1,7 @@
 //! The `smithers` command line: parses arguments, calls a crate, prints.
 
+mod audit_cmd;
+mod context;
 mod policy_cmd;
 mod render;
 
@@ -15,6 +17,8 @@ use clap::{Parser, Subcommand};
     propagate_version = true
 )]
 struct Cli {
+    #[command(flatten)]
+    state: context::StateArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,12 +28,16 @@ enum Command {
     /// Check, evaluate, explain, analyse and test capability policies.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Read, verify, export and prove the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Policy(cmd) => policy_cmd::run(cmd),
+        Command::Policy(cmd) => policy_cmd::run(cmd, &cli.state),
+        Command::Audit(cmd) => audit_cmd::run(cmd, &cli.state),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use smithers_policy::{PolicySet, Request, Subject};
 
+use smithers_audit::{ActorType, AuditEvent};
+
+use crate::context::{self, StateArgs};
 use crate::render;
 
 /// Exit code for a policy that does not load.
@@ -62,6 +65,13 @@ pub struct EvalArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Record the decision in the audit log as a `capability_check` event
+    /// (nothing is printed if it cannot be recorded).
+    #[arg(long)]
+    pub audit: bool,
+    /// The organization whose audit log records the decision.
+    #[arg(long, default_value = smithers_store::DEFAULT_ORGANIZATION, requires = "audit")]
+    pub org: String,
 }
 
 #[derive(Debug, Args)]
@@ -79,11 +89,11 @@ pub struct AnalyzeArgs {
     pub json: bool,
 }
 
-pub fn run(command: PolicyCommand) -> Result<ExitCode> {
+pub fn run(command: PolicyCommand, state: &StateArgs) -> Result<ExitCode> {
     match command {
         PolicyCommand::Check(args) => check(&args),
-        PolicyCommand::Eval(args) => eval(&args, false),
-        PolicyCommand::Explain(args) => eval(&args, true),
+        PolicyCommand::Eval(args) => eval(&args, false, state),
+        PolicyCommand::Explain(args) => eval(&args, true, state),
         PolicyCommand::Analyze(args) => analyze(&args),
         PolicyCommand::Test(args) => test(&args),
     }
@@ -170,7 +180,7 @@ fn exit_for(findings: bool) -> ExitCode {
     }
 }
 
-fn eval(args: &EvalArgs, explain: bool) -> Result<ExitCode> {
+fn eval(args: &EvalArgs, explain: bool, state: &StateArgs) -> Result<ExitCode> {
     let mut subject = Subject::parse(&args.subject)?;
     if let Some(user) = &args.user {
         if subject.user.is_some() {
@@ -185,6 +195,11 @@ fn eval(args: &EvalArgs, explain: bool) -> Result<ExitCode> {
         action: &args.action,
         resource: &args.resource,
     };
+    if args.audit {
+        let decision = policy.evaluate(&request);
+        let seq = record_decision(args, &decision, state)?;
+        eprintln!("recorded in the audit log of {} as event {seq}", args.org);
+    }
     if explain {
         let explanation = policy.explain(&request);
         if args.json {
@@ -201,6 +216,50 @@ fn eval(args: &EvalArgs, explain: bool) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Appends a `capability_check` event; fails closed.
+fn record_decision(
+    args: &EvalArgs,
+    decision: &smithers_policy::Decision<'_>,
+    state: &StateArgs,
+) -> Result<u64> {
+    let actor = args
+        .user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".to_string());
+    let event = AuditEvent {
+        id: uuid::Uuid::now_v7(),
+        organization_id: args.org.clone(),
+        actor_type: ActorType::User,
+        actor_id: actor,
+        action: "capability_check".into(),
+        resource_type: "tool_call".into(),
+        resource_id: args.action.clone(),
+        details: serde_json::json!({
+            "subject": args.subject,
+            "user": args.user,
+            "tool": args.action,
+            "resource": args.resource,
+            "policy": args.file.display().to_string(),
+            "decision": render::decision_json(decision),
+        }),
+        ip_address: None,
+        timestamp: smithers_store::now_micros(),
+    };
+    context::runtime()?.block_on(async {
+        let (dir, store) = state.open().await?;
+        let (log, writer) = context::audit_log(&store, context::signer(&dir)?);
+        let sealed = log
+            .append(event)
+            .await
+            .context("the decision could not be recorded in the audit log")?;
+        drop(log);
+        writer.join().await;
+        store.close().await;
+        Ok(sealed.seq)
+    })
 }
 
 fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {

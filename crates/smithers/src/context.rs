@@ -1,0 +1,77 @@
+//! What every command that touches state needs: the data directory, the
+//! store, the audit signing key.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use smithers_audit::CheckpointSigner;
+use smithers_store::{AuditLog, AuditLogConfig, AuditWriter, DataDir, Store};
+
+/// Where Smithers keeps its state.
+#[derive(Debug, Clone, Args)]
+pub struct StateArgs {
+    /// The data directory (default: $SMITHERS_HOME, else the platform's data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL instead of the embedded SQLite store (postgres://…).
+    #[arg(
+        long,
+        global = true,
+        env = "SMITHERS_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+}
+
+impl StateArgs {
+    pub fn data_dir(&self) -> Result<DataDir> {
+        let home = std::env::var("SMITHERS_HOME").ok();
+        Ok(smithers_store::resolve_data_dir(
+            self.data_dir.as_deref(),
+            home.as_deref(),
+        )?)
+    }
+
+    pub async fn open(&self) -> Result<(DataDir, Store)> {
+        let dir = self.data_dir()?;
+        let url = self.database_url.as_deref().filter(|u| !u.is_empty());
+        let store = Store::open(dir.path(), url)
+            .await
+            .with_context(|| match url {
+                Some(_) => {
+                    "cannot open the PostgreSQL database from SMITHERS_DATABASE_URL".to_string()
+                }
+                None => format!("cannot open the store in {}", dir.path().display()),
+            })?;
+        Ok((dir, store))
+    }
+}
+
+/// The checkpoint signing key, from `SMITHERS_AUDIT_SIGNING_KEY` or the key file.
+pub fn signer(dir: &DataDir) -> Result<CheckpointSigner> {
+    let env = std::env::var(smithers_store::SIGNING_KEY_ENV).ok();
+    let (signer, source) = smithers_store::load_signing_key(dir, env.as_deref())?;
+    if let smithers_store::KeySource::Created(path) = source {
+        eprintln!(
+            "created the audit signing key {} (key id {}); keep a copy of it outside this machine",
+            path.display(),
+            signer.key_id()
+        );
+    }
+    Ok(signer)
+}
+
+/// An audit log writer for the length of one command.
+pub fn audit_log(store: &Store, signer: CheckpointSigner) -> (AuditLog, AuditWriter) {
+    AuditLog::start(store.clone(), signer, AuditLogConfig::default())
+}
+
+/// A tokio runtime for the commands that talk to a database.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,233 @@
+//! `smithers audit …` and `policy eval --audit` as a user runs them, on the
+//! embedded store in a temporary data directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use smithers_audit::merkle::{leaf_hash, verify_inclusion};
+use smithers_audit::{AuditEvent, Checkpoint};
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies/default.policy")
+}
+
+fn smithers(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smithers"))
+        .args(args)
+        .env("SMITHERS_HOME", home)
+        .env_remove("SMITHERS_DATABASE_URL")
+        .env_remove("SMITHERS_AUDIT_SIGNING_KEY")
+        .output()
+        .unwrap()
+}
+
+fn audited_eval(home: &Path, subject: &str, resource: &str) -> Output {
+    let policy = example();
+    smithers(
+        home,
+        &[
+            "policy",
+            "eval",
+            policy.to_str().unwrap(),
+            "--subject",
+            subject,
+            "--action",
+            "write_file",
+            "--resource",
+            resource,
+            "--audit",
+            "--json",
+        ],
+    )
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn seeded_home(n: usize) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    for i in 0..n {
+        let o = audited_eval(
+            home.path(),
+            if i % 2 == 0 {
+                "reviewer"
+            } else {
+                "implementer"
+            },
+            &format!("src/f{i}.rs"),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    }
+    home
+}
+
+#[test]
+fn audited_decisions_land_in_the_log_and_verify() {
+    let home = seeded_home(4);
+    let o = smithers(home.path(), &["audit", "log", "--json"]);
+    let events: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[0]["action"], "capability_check");
+    assert_eq!(events[0]["details"]["decision"]["decision"], "deny");
+    assert_eq!(events[1]["details"]["decision"]["decision"], "ask");
+    assert_eq!(events[3]["seq"], 4);
+    let o = smithers(home.path(), &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "verified 4 events, 4 checkpoints\n");
+    let o = smithers(
+        home.path(),
+        &["audit", "log", "--since", "1h", "--actor", "nobody"],
+    );
+    assert!(text(&o.stdout).is_empty());
+    let o = smithers(home.path(), &["audit", "log", "--since", "yesterday-ish"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("neither an RFC 3339 time nor a duration"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn a_tampered_row_fails_verify_naming_its_sequence_number() {
+    let home = seeded_home(3);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use sqlx::{Connection, Executor};
+        let url = format!("sqlite://{}", home.path().join("smithers.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        conn.execute("DROP TRIGGER audit_events_no_update")
+            .await
+            .unwrap();
+        conn.execute("UPDATE audit_events SET actor_id = 'someone-else' WHERE seq = 2")
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let o = smithers(home.path(), &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("sequence 2: hash mismatch"), "{err}");
+    let o = smithers(home.path(), &["audit", "verify", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["intact"].as_bool(), v["organizations"][0]["seq"].as_u64()),
+        (Some(false), Some(2))
+    );
+}
+
+#[test]
+fn exported_lines_verify_on_their_own() {
+    let home = seeded_home(5);
+    let o = smithers(home.path(), &["audit", "pubkey", "--json"]);
+    let key: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut public = [0u8; 32];
+    hex::decode_to_slice(key["public_key"].as_str().unwrap(), &mut public).unwrap();
+    let public = ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap();
+    let o = smithers(
+        home.path(),
+        &["audit", "export", "--format", "jsonl", "--since", "2"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let lines: Vec<Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    for line in &lines {
+        let seq = line["seq"].as_u64().unwrap();
+        let event: AuditEvent = serde_json::from_value(line.clone()).unwrap();
+        let leaf = leaf_hash(&event.canonical_bytes(seq));
+        assert_eq!(hex::encode(leaf), line["leaf"].as_str().unwrap());
+        let proof = &line["proof"];
+        let checkpoint: Checkpoint = serde_json::from_value(proof["checkpoint"].clone()).unwrap();
+        assert!(checkpoint.signature_is_valid(&public));
+        let inclusion: Vec<[u8; 32]> = proof["inclusion"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let mut b = [0u8; 32];
+                hex::decode_to_slice(h.as_str().unwrap(), &mut b).unwrap();
+                b
+            })
+            .collect();
+        assert!(
+            verify_inclusion(
+                &leaf,
+                seq - 1,
+                checkpoint.tree_size,
+                &inclusion,
+                &checkpoint.root
+            ),
+            "seq {seq}"
+        );
+    }
+}
+
+#[test]
+fn prove_and_pubkey() {
+    let home = seeded_home(3);
+    let o = smithers(home.path(), &["audit", "prove", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("(signature valid)"),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = smithers(home.path(), &["audit", "prove", "9"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("has no event 9"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = smithers(home.path(), &["audit", "pubkey"]);
+    assert!(
+        text(&o.stdout).starts_with("ed25519 "),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn a_decision_that_cannot_be_audited_is_not_given() {
+    let home = tempfile::tempdir().unwrap();
+    let policy = example();
+    let o = Command::new(env!("CARGO_BIN_EXE_smithers"))
+        .args([
+            "policy",
+            "eval",
+            policy.to_str().unwrap(),
+            "--subject",
+            "reviewer",
+            "--action",
+            "read_file",
+            "--resource",
+            "x",
+            "--audit",
+        ])
+        .env("SMITHERS_HOME", home.path())
+        .env(
+            "SMITHERS_DATABASE_URL",
+            "postgres://nobody:nothing@127.0.0.1:1/none",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stdout).is_empty(),
+        "no decision without its audit record: {}",
+        text(&o.stdout)
+    );
+    assert!(
+        text(&o.stderr).contains("PostgreSQL"),
+        "{}",
+        text(&o.stderr)
+    );
+}
