@@ -24,7 +24,13 @@ pub struct SealedEvent {
 impl SealedEvent {
     /// The RFC 6962 leaf hash of this event at this position.
     pub fn leaf(&self) -> Hash {
-        leaf_hash(&self.event.canonical_bytes(self.seq))
+        self.leaf_with(&mut Vec::with_capacity(320))
+    }
+
+    /// [`SealedEvent::leaf`] with a buffer the caller reuses.
+    pub fn leaf_with(&self, scratch: &mut Vec<u8>) -> Hash {
+        self.event.write_canonical(self.seq, scratch);
+        leaf_hash(scratch)
     }
 }
 

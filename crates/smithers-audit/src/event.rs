@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::canonical::{canonical_json, write_string};
+use crate::canonical::{canonical_json, write_int, write_string};
 
 /// Who acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,7 +85,14 @@ impl AuditEvent {
     /// The bytes a leaf hash covers: the event and its sequence number, in
     /// canonical JSON (keys in code point order).
     pub fn canonical_bytes(&self, seq: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(320);
+        self.write_canonical(seq, &mut out);
+        out
+    }
+
+    /// [`AuditEvent::canonical_bytes`] into a buffer the caller reuses.
+    pub fn write_canonical(&self, seq: u64, out: &mut Vec<u8>) {
+        out.clear();
         let field = |name: &str, out: &mut Vec<u8>| {
             if out.len() > 1 {
                 out.push(b',');
@@ -94,32 +101,32 @@ impl AuditEvent {
             out.push(b':');
         };
         out.push(b'{');
-        field("action", &mut out);
-        write_string(&self.action, &mut out);
-        field("actor_id", &mut out);
-        write_string(&self.actor_id, &mut out);
-        field("actor_type", &mut out);
-        write_string(self.actor_type.as_str(), &mut out);
-        field("details", &mut out);
-        canonical_json(&self.details, &mut out);
-        field("id", &mut out);
-        write_string(&self.id.to_string(), &mut out);
-        field("ip_address", &mut out);
+        field("action", out);
+        write_string(&self.action, out);
+        field("actor_id", out);
+        write_string(&self.actor_id, out);
+        field("actor_type", out);
+        write_string(self.actor_type.as_str(), out);
+        field("details", out);
+        canonical_json(&self.details, out);
+        field("id", out);
+        let mut uuid = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        write_string(self.id.hyphenated().encode_lower(&mut uuid), out);
+        field("ip_address", out);
         match self.ip_address {
-            Some(ip) => write_string(&ip.to_string(), &mut out),
+            Some(ip) => write_string(&ip.to_string(), out),
             None => out.extend_from_slice(b"null"),
         }
-        field("organization_id", &mut out);
-        write_string(&self.organization_id, &mut out);
-        field("resource_id", &mut out);
-        write_string(&self.resource_id, &mut out);
-        field("resource_type", &mut out);
-        write_string(&self.resource_type, &mut out);
-        field("seq", &mut out);
-        out.extend_from_slice(seq.to_string().as_bytes());
-        field("timestamp", &mut out);
-        out.extend_from_slice(self.timestamp.to_string().as_bytes());
+        field("organization_id", out);
+        write_string(&self.organization_id, out);
+        field("resource_id", out);
+        write_string(&self.resource_id, out);
+        field("resource_type", out);
+        write_string(&self.resource_type, out);
+        field("seq", out);
+        write_int(seq, out);
+        field("timestamp", out);
+        write_int(self.timestamp, out);
         out.push(b'}');
-        out
     }
 }

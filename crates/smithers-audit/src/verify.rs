@@ -100,6 +100,7 @@ pub struct LogVerifier<'c> {
     accumulator: Accumulator,
     head: Hash,
     expected: u64,
+    scratch: Vec<u8>,
 }
 
 impl<'c> LogVerifier<'c> {
@@ -138,6 +139,7 @@ impl<'c> LogVerifier<'c> {
             accumulator: Accumulator::new(),
             head: GENESIS,
             expected: 1,
+            scratch: Vec::with_capacity(512),
         })
     }
 
@@ -165,7 +167,7 @@ impl<'c> LogVerifier<'c> {
         if sealed.prev_hash != self.head {
             return Err(fail(Problem::ChainBroken));
         }
-        let leaf = sealed.leaf();
+        let leaf = sealed.leaf_with(&mut self.scratch);
         if chain_hash(&self.head, &leaf) != sealed.hash {
             return Err(fail(Problem::HashMismatch));
         }

@@ -66,6 +66,55 @@ fn hash_from(bytes: Vec<u8>, table: &'static str, column: &str) -> Result<Hash, 
     })
 }
 
+/// Rows per INSERT statement: 13 parameters each stays under SQLite's
+/// 999-parameter limit, and one statement per 64 rows spares most of the
+/// per-statement cost.
+const ROWS_PER_INSERT: usize = 64;
+
+/// Inserts sealed events with one multi-row statement.
+async fn insert_events<'e>(
+    tx: &mut Transaction<'static, Any>,
+    events: impl ExactSizeIterator<Item = &'e SealedEvent>,
+) -> Result<(), Error> {
+    let n = events.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let mut sql = format!("INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ");
+    for row in 0..n {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for col in 0..13 {
+            if col > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", row * 13 + col + 1));
+        }
+        sql.push(')');
+    }
+    let mut query = sqlx::query(&sql);
+    for sealed in events {
+        query = query
+            .bind(sealed.event.organization_id.clone())
+            .bind(to_i64(sealed.seq))
+            .bind(sealed.event.id.to_string())
+            .bind(sealed.event.actor_type.as_str())
+            .bind(sealed.event.actor_id.clone())
+            .bind(sealed.event.action.clone())
+            .bind(sealed.event.resource_type.clone())
+            .bind(sealed.event.resource_id.clone())
+            .bind(sealed.event.details.to_string())
+            .bind(sealed.event.ip_address.map(|ip| ip.to_string()))
+            .bind(sealed.event.timestamp)
+            .bind(sealed.prev_hash.to_vec())
+            .bind(sealed.hash.to_vec());
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
 const EVENT_COLUMNS: &str = "organization_id, seq, id, actor_type, actor_id, action, resource_type, \
                              resource_id, details, ip_address, timestamp, prev_hash, hash";
 
@@ -279,31 +328,21 @@ impl AuditStore<'_> {
                 continue;
             }
             let mut head = Self::lock_head(&mut tx, &org, now).await?;
+            let mut sealed_rows: Vec<(usize, SealedEvent)> = Vec::with_capacity(batch.len());
             for (i, event) in batch {
                 let sealed = head.chain.seal(event)?;
-                sqlx::query(&format!(
-                    "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-                ))
-                .bind(&sealed.event.organization_id)
-                .bind(to_i64(sealed.seq))
-                .bind(sealed.event.id.to_string())
-                .bind(sealed.event.actor_type.as_str())
-                .bind(&sealed.event.actor_id)
-                .bind(&sealed.event.action)
-                .bind(&sealed.event.resource_type)
-                .bind(&sealed.event.resource_id)
-                .bind(sealed.event.details.to_string())
-                .bind(sealed.event.ip_address.map(|ip| ip.to_string()))
-                .bind(sealed.event.timestamp)
-                .bind(sealed.prev_hash.to_vec())
-                .bind(sealed.hash.to_vec())
-                .execute(&mut *tx)
-                .await?;
                 head.accumulator.push(sealed.leaf());
-                results[i] = Some(Ok(sealed));
+                // A checkpoint lands exactly at every `every`-th event.
                 if head.chain.last_seq() - head.checkpointed_seq >= policy.every {
                     Self::maybe_checkpoint(&mut tx, &org, &mut head, signer, policy, now).await?;
                 }
+                sealed_rows.push((i, sealed));
+            }
+            for chunk in sealed_rows.chunks(ROWS_PER_INSERT) {
+                insert_events(&mut tx, chunk.iter().map(|(_, e)| e)).await?;
+            }
+            for (i, sealed) in sealed_rows {
+                results[i] = Some(Ok(sealed));
             }
             Self::maybe_checkpoint(&mut tx, &org, &mut head, signer, policy, now).await?;
             Self::save_head(&mut tx, &org, &head).await?;
