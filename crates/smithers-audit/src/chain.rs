@@ -76,6 +76,11 @@ impl AuditChain {
 
     /// Gives `event` the next place in the chain. Nothing changes on error.
     pub fn seal(&mut self, event: AuditEvent) -> Result<SealedEvent, Error> {
+        self.seal_with_leaf(event).map(|(sealed, _)| sealed)
+    }
+
+    /// [`AuditChain::seal`], also returning the event's leaf hash.
+    pub fn seal_with_leaf(&mut self, event: AuditEvent) -> Result<(SealedEvent, Hash), Error> {
         if event.organization_id != self.organization_id {
             return Err(Error::InvalidEvent(format!(
                 "the event belongs to organization {:?}, this chain to {:?}",
@@ -97,6 +102,6 @@ impl AuditChain {
         };
         self.last_seq = seq;
         self.head = hash;
-        Ok(sealed)
+        Ok((sealed, leaf))
     }
 }

@@ -92,41 +92,70 @@ impl AuditEvent {
 
     /// [`AuditEvent::canonical_bytes`] into a buffer the caller reuses.
     pub fn write_canonical(&self, seq: u64, out: &mut Vec<u8>) {
+        // The keys are fixed and already in code point order, so they are
+        // written as literals.
         out.clear();
-        let field = |name: &str, out: &mut Vec<u8>| {
-            if out.len() > 1 {
-                out.push(b',');
-            }
-            write_string(name, out);
-            out.push(b':');
-        };
-        out.push(b'{');
-        field("action", out);
+        out.extend_from_slice(b"{\"action\":");
         write_string(&self.action, out);
-        field("actor_id", out);
+        out.extend_from_slice(b",\"actor_id\":");
         write_string(&self.actor_id, out);
-        field("actor_type", out);
+        out.extend_from_slice(b",\"actor_type\":");
         write_string(self.actor_type.as_str(), out);
-        field("details", out);
+        out.extend_from_slice(b",\"details\":");
         canonical_json(&self.details, out);
-        field("id", out);
+        out.extend_from_slice(b",\"id\":");
         let mut uuid = [0u8; uuid::fmt::Hyphenated::LENGTH];
         write_string(self.id.hyphenated().encode_lower(&mut uuid), out);
-        field("ip_address", out);
+        out.extend_from_slice(b",\"ip_address\":");
         match self.ip_address {
             Some(ip) => write_string(&ip.to_string(), out),
             None => out.extend_from_slice(b"null"),
         }
-        field("organization_id", out);
+        out.extend_from_slice(b",\"organization_id\":");
         write_string(&self.organization_id, out);
-        field("resource_id", out);
+        out.extend_from_slice(b",\"resource_id\":");
         write_string(&self.resource_id, out);
-        field("resource_type", out);
+        out.extend_from_slice(b",\"resource_type\":");
         write_string(&self.resource_type, out);
-        field("seq", out);
+        out.extend_from_slice(b",\"seq\":");
         write_int(seq, out);
-        field("timestamp", out);
+        out.extend_from_slice(b",\"timestamp\":");
         write_int(self.timestamp, out);
         out.push(b'}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_canonical_form_is_sorted_json_of_every_field_and_the_seq() {
+        let event = AuditEvent {
+            id: Uuid::from_u128(1),
+            organization_id: "local".into(),
+            actor_type: ActorType::Agent,
+            actor_id: "a\"1".into(),
+            action: "capability_check".into(),
+            resource_type: "tool_call".into(),
+            resource_id: "r".into(),
+            details: json!({"b": 1, "a": "x"}),
+            ip_address: Some("::1".parse().unwrap()),
+            timestamp: -5,
+        };
+        let text = String::from_utf8(event.canonical_bytes(7)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"action":"capability_check","actor_id":"a\"1","actor_type":"agent","details":{"a":"x","b":1},"id":"00000000-0000-0000-0000-000000000001","ip_address":"::1","organization_id":"local","resource_id":"r","resource_type":"tool_call","seq":7,"timestamp":-5}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut canonical = Vec::new();
+        crate::canonical_json(&parsed, &mut canonical);
+        assert_eq!(
+            canonical,
+            text.as_bytes(),
+            "the event's form is the canonical JSON of itself"
+        );
     }
 }

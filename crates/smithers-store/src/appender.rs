@@ -32,6 +32,9 @@ impl Default for AuditLogConfig {
     }
 }
 
+/// How many times the writer yields to let more events in before committing.
+const GATHER_ROUNDS: usize = 4;
+
 struct Pending {
     event: AuditEvent,
     reply: oneshot::Sender<Result<SealedEvent, Error>>,
@@ -122,11 +125,20 @@ async fn write_loop(
             }
         };
         let mut batch = vec![first];
-        while batch.len() < config.max_batch {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+        // Take what is queued; then let writers that were just woken (by
+        // the previous commit) enqueue too, so they share this commit
+        // rather than each waiting for the next.
+        for _ in 0..GATHER_ROUNDS {
+            while batch.len() < config.max_batch {
+                match receiver.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
             }
+            if batch.len() >= config.max_batch {
+                break;
+            }
+            tokio::task::yield_now().await;
         }
         let (events, replies): (Vec<AuditEvent>, Vec<_>) =
             batch.into_iter().map(|p| (p.event, p.reply)).unzip();

@@ -97,14 +97,14 @@ async fn insert_events<'e>(
     let mut query = sqlx::query(&sql);
     for sealed in events {
         query = query
-            .bind(sealed.event.organization_id.clone())
+            .bind(&sealed.event.organization_id)
             .bind(to_i64(sealed.seq))
             .bind(sealed.event.id.to_string())
             .bind(sealed.event.actor_type.as_str())
-            .bind(sealed.event.actor_id.clone())
-            .bind(sealed.event.action.clone())
-            .bind(sealed.event.resource_type.clone())
-            .bind(sealed.event.resource_id.clone())
+            .bind(&sealed.event.actor_id)
+            .bind(&sealed.event.action)
+            .bind(&sealed.event.resource_type)
+            .bind(&sealed.event.resource_id)
             .bind(sealed.event.details.to_string())
             .bind(sealed.event.ip_address.map(|ip| ip.to_string()))
             .bind(sealed.event.timestamp)
@@ -177,37 +177,48 @@ fn checkpoint_from_row(row: &AnyRow) -> Result<Checkpoint, Error> {
 
 impl AuditStore<'_> {
     /// Locks and reads an organization's head; creates it at genesis when
-    /// the organization has no events yet.
+    /// the organization has no events yet. `None`: no such organization.
     async fn lock_head(
         tx: &mut Transaction<'static, Any>,
         organization_id: &str,
         now: i64,
-    ) -> Result<Head, Error> {
+    ) -> Result<Option<Head>, Error> {
         // An UPDATE takes the row lock (PostgreSQL) or the write lock
-        // (SQLite) before anything is read, so concurrent writers queue here.
-        let touched =
-            sqlx::query("UPDATE audit_heads SET last_seq = last_seq WHERE organization_id = $1")
+        // (SQLite) before anything is read, so concurrent writers queue
+        // here; RETURNING reads the row in the same round trip.
+        const LOCK: &str = "UPDATE audit_heads SET last_seq = last_seq WHERE organization_id = $1 \
+                            RETURNING last_seq, head, frontier, checkpointed_seq, checkpointed_at";
+        let locked = sqlx::query(LOCK)
+            .bind(organization_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let row = match locked {
+            Some(row) => row,
+            None => {
+                let known: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM organizations WHERE id = $1")
+                        .bind(organization_id)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                if known.is_none() {
+                    return Ok(None);
+                }
+                sqlx::query(
+                    "INSERT INTO audit_heads (organization_id, last_seq, head, frontier, checkpointed_seq, checkpointed_at) \
+                     VALUES ($1, 0, $2, $3, 0, $4)",
+                )
                 .bind(organization_id)
+                .bind(vec![0u8; 32])
+                .bind(Vec::<u8>::new())
+                .bind(now)
                 .execute(&mut **tx)
                 .await?;
-        if touched.rows_affected() == 0 {
-            sqlx::query(
-                "INSERT INTO audit_heads (organization_id, last_seq, head, frontier, checkpointed_seq, checkpointed_at) \
-                 VALUES ($1, 0, $2, $3, 0, $4)",
-            )
-            .bind(organization_id)
-            .bind(vec![0u8; 32])
-            .bind(Vec::<u8>::new())
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        }
-        let row = sqlx::query(
-            "SELECT last_seq, head, frontier, checkpointed_seq, checkpointed_at FROM audit_heads WHERE organization_id = $1",
-        )
-        .bind(organization_id)
-        .fetch_one(&mut **tx)
-        .await?;
+                sqlx::query(LOCK)
+                    .bind(organization_id)
+                    .fetch_one(&mut **tx)
+                    .await?
+            }
+        };
         let last_seq = to_u64(row.try_get("last_seq")?, "audit_heads")?;
         let head = hash_from(row.try_get("head")?, "audit_heads", "head")?;
         let frontier: Vec<u8> = row.try_get("frontier")?;
@@ -220,12 +231,12 @@ impl AuditStore<'_> {
                 table: "audit_heads",
                 detail: format!("the Merkle frontier does not fit {last_seq} events"),
             })?;
-        Ok(Head {
+        Ok(Some(Head {
             chain: AuditChain::resume(organization_id, last_seq, head),
             accumulator,
             checkpointed_seq: to_u64(row.try_get("checkpointed_seq")?, "audit_heads")?,
             checkpointed_at: row.try_get("checkpointed_at")?,
-        })
+        }))
     }
 
     async fn save_head(
@@ -316,22 +327,16 @@ impl AuditStore<'_> {
         }
         let mut tx = self.store.pool().begin().await?;
         for (org, batch) in by_org {
-            let known: Option<(String,)> =
-                sqlx::query_as("SELECT id FROM organizations WHERE id = $1")
-                    .bind(&org)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if known.is_none() {
+            let Some(mut head) = Self::lock_head(&mut tx, &org, now).await? else {
                 for (i, _) in batch {
                     results[i] = Some(Err(Error::Invalid(format!("no organization {org:?}"))));
                 }
                 continue;
-            }
-            let mut head = Self::lock_head(&mut tx, &org, now).await?;
+            };
             let mut sealed_rows: Vec<(usize, SealedEvent)> = Vec::with_capacity(batch.len());
             for (i, event) in batch {
-                let sealed = head.chain.seal(event)?;
-                head.accumulator.push(sealed.leaf());
+                let (sealed, leaf) = head.chain.seal_with_leaf(event)?;
+                head.accumulator.push(leaf);
                 // A checkpoint lands exactly at every `every`-th event.
                 if head.chain.last_seq() - head.checkpointed_seq >= policy.every {
                     Self::maybe_checkpoint(&mut tx, &org, &mut head, signer, policy, now).await?;
@@ -369,7 +374,9 @@ impl AuditStore<'_> {
         .await?;
         for (org,) in stale {
             let mut tx = self.store.pool().begin().await?;
-            let mut head = Self::lock_head(&mut tx, &org, now).await?;
+            let Some(mut head) = Self::lock_head(&mut tx, &org, now).await? else {
+                continue;
+            };
             Self::maybe_checkpoint(&mut tx, &org, &mut head, signer, policy, now).await?;
             Self::save_head(&mut tx, &org, &head).await?;
             tx.commit().await?;

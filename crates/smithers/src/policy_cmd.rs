@@ -210,7 +210,7 @@ fn eval(args: &EvalArgs, explain: bool, state: &StateArgs) -> Result<ExitCode> {
     } else {
         let decision = policy.evaluate(&request);
         if args.json {
-            render::print_json(&render::decision_json(&decision));
+            render::print_decision_json(&decision);
         } else {
             print!("{}", render::decision_text(&decision));
         }

@@ -22,14 +22,38 @@ fn rule_json(rule: &Rule) -> Value {
     })
 }
 
-/// `{"decision", "rule", "source", "reason"}`: the shape scripts rely on.
+/// `{"decision", "rule", "source", "reason"}`, in that order: the shape
+/// scripts rely on.
+#[derive(serde::Serialize)]
+struct DecisionJson {
+    decision: &'static str,
+    rule: Option<Value>,
+    source: &'static str,
+    reason: String,
+}
+
 pub fn decision_json(decision: &Decision<'_>) -> Value {
-    json!({
-        "decision": decision.verdict.keyword(),
-        "rule": decision.rule().map(rule_json),
-        "source": decision.source().as_str(),
-        "reason": decision.reason(),
-    })
+    let shaped = DecisionJson {
+        decision: decision.verdict.keyword(),
+        rule: decision.rule().map(rule_json),
+        source: decision.source().as_str(),
+        reason: decision.reason(),
+    };
+    serde_json::to_value(shaped).unwrap_or(Value::Null)
+}
+
+/// Prints a decision as `{"decision", "rule", "source", "reason"}`.
+pub fn print_decision_json(decision: &Decision<'_>) {
+    let shaped = DecisionJson {
+        decision: decision.verdict.keyword(),
+        rule: decision.rule().map(rule_json),
+        source: decision.source().as_str(),
+        reason: decision.reason(),
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&shaped).unwrap_or_default()
+    );
 }
 
 pub fn decision_text(decision: &Decision<'_>) -> String {

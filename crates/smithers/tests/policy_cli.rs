@@ -131,8 +131,16 @@ fn eval_json_has_the_documented_shape() {
     ]);
     assert_eq!(o.status.code(), Some(0), "a deny is still exit 0");
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["decision", "rule", "source", "reason"]);
+    let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["decision", "reason", "rule", "source"]);
+    // Printed in the documented order.
+    let out = stdout(&o);
+    let at = |k: &str| out.find(&format!("\"{k}\":")).unwrap();
+    assert!(
+        at("decision") < at("rule") && at("rule") < at("source") && at("source") < at("reason"),
+        "{out}"
+    );
     assert_eq!(v["decision"], "deny");
     assert_eq!(v["source"], "rule");
     assert_eq!(v["rule"]["line"], 15);
