@@ -55,6 +55,14 @@ impl TestDb {
         }
     }
 
+    /// The PostgreSQL URL of this database, if it is one.
+    pub fn url(&self) -> Option<String> {
+        self.postgres.as_ref().map(|(admin, name)| {
+            let (base, _) = admin.rsplit_once('/').unwrap();
+            format!("{base}/{name}")
+        })
+    }
+
     /// The same database opened again, as a restarted process would.
     pub async fn reopen(&self) -> Store {
         match &self.postgres {
