@@ -90,3 +90,9 @@ ensure_postgres() {
     SMITHERS_TEST_POSTGRES_URL="postgres://smithers:smithers@127.0.0.1:$port/postgres"
     export SMITHERS_TEST_POSTGRES_URL
 }
+
+# nats-server for the NATS JetStream tests (they start their own servers on
+# loopback ports).
+ensure_nats() {
+    apt_install_missing nats-server
+}

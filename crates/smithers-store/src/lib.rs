@@ -13,6 +13,7 @@ mod audit;
 mod data_dir;
 mod migrate;
 mod orgs;
+mod outbox;
 mod signing_key;
 
 use std::path::Path;
@@ -25,6 +26,7 @@ pub use appender::{AuditLog, AuditLogConfig, AuditWriter};
 pub use audit::{AuditQuery, AuditStore};
 pub use data_dir::{DataDir, resolve_data_dir};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
+pub use outbox::{AUDIT_STREAM, AUDIT_SUBJECTS, AuditPublisher, audit_stream_config};
 pub use signing_key::{KeySource, SIGNING_KEY_ENV, SIGNING_KEY_FILE, load_signing_key};
 
 /// Everything that can go wrong in this crate.
@@ -50,6 +52,9 @@ pub enum Error {
     Audit(#[from] smithers_audit::Error),
     #[error("{0}")]
     Invalid(String),
+    /// NATS could not be reached or refused a publish.
+    #[error("NATS: {0}")]
+    Nats(String),
     /// The audit writer has stopped: nothing more can be recorded.
     #[error("the audit log is closed")]
     AuditClosed,

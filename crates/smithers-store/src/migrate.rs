@@ -12,12 +12,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "organizations, users, audit log",
-    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "organizations, users, audit log",
+        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "audit publish cursor",
+        sqlite: include_str!("../migrations/sqlite/0002_publish_cursor.sql"),
+        postgres: include_str!("../migrations/postgres/0002_publish_cursor.sql"),
+    },
+];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {
     let pool = store.pool();

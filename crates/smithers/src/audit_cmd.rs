@@ -26,6 +26,18 @@ pub enum AuditCommand {
     Prove(ProveArgs),
     /// Print the public key that verifies checkpoints.
     Pubkey(JsonArg),
+    /// Deliver the events not yet acknowledged to the NATS JetStream stream AUDIT.
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The NATS server.
+    #[arg(long, env = "SMITHERS_NATS_URL", value_name = "URL")]
+    pub nats_url: String,
+    /// Keep delivering new events until interrupted (Ctrl-C).
+    #[arg(long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +115,7 @@ pub fn run(command: AuditCommand, state: &StateArgs) -> Result<ExitCode> {
             AuditCommand::Verify(args) => verify(&args, state).await,
             AuditCommand::Export(args) => export(&args, state).await,
             AuditCommand::Prove(args) => prove(&args, state).await,
+            AuditCommand::Publish(args) => publish(&args, state).await,
         }
     })
 }
@@ -411,5 +424,30 @@ async fn prove(args: &ProveArgs, state: &StateArgs) -> Result<ExitCode> {
             println!("    {}", hex::encode(h));
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn publish(args: &PublishArgs, state: &StateArgs) -> Result<ExitCode> {
+    let (_, store) = state.open().await?;
+    let publisher = smithers_store::AuditPublisher::connect(store.clone(), &args.nats_url).await?;
+    if args.follow {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(publisher.run(Duration::from_millis(200), stopped));
+        tokio::signal::ctrl_c().await?;
+        let _ = stop.send(true);
+        task.await?;
+    } else {
+        let delivered = tokio::time::timeout(Duration::from_secs(30), async {
+            publisher.ensure_stream().await?;
+            publisher.publish_pending().await
+        })
+        .await
+        .context("NATS did not answer within 30 seconds; the events stay queued")??;
+        println!(
+            "delivered {delivered} events to the {} stream",
+            smithers_store::AUDIT_STREAM
+        );
+    }
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
