@@ -75,3 +75,25 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()?)
 }
+
+/// With `SMITHERS_NATS_URL` set, delivers what the audit log has not yet
+/// delivered. The events are committed already: a NATS outage only delays
+/// them, so it is reported, not an error.
+pub async fn deliver_to_nats(store: &Store) {
+    let Some(url) = std::env::var("SMITHERS_NATS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return;
+    };
+    let delivery = async {
+        let publisher = smithers_store::AuditPublisher::connect(store.clone(), &url).await?;
+        publisher.ensure_stream().await?;
+        publisher.publish_pending().await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), delivery).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => eprintln!("audit events stay queued for NATS: {e}"),
+        Err(_) => eprintln!("audit events stay queued for NATS: no answer within 5 seconds"),
+    }
+}

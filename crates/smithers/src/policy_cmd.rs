@@ -257,6 +257,7 @@ fn record_decision(
             .context("the decision could not be recorded in the audit log")?;
         drop(log);
         writer.join().await;
+        context::deliver_to_nats(&store).await;
         store.close().await;
         Ok(sealed.seq)
     })
