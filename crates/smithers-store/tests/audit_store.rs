@@ -231,121 +231,92 @@ on_both_backends!(the_database_refuses_updates_and_deletes, |db| {
     assert_eq!(verify(store).await, Ok(5));
 });
 
+/// Seals 30 events (a checkpoint every 10), removes the triggers, runs the
+/// attacker's statements, and returns what `verify` names.
+async fn tampered(store: &Store, statements: &[String]) -> (u64, Problem) {
+    fill(store, 30, 10).await;
+    bypass_triggers(store).await;
+    for sql in statements {
+        store.pool().execute(sql.as_str()).await.unwrap();
+    }
+    failure(store).await
+}
+
+fn sql(statements: &[&str]) -> Vec<String> {
+    statements.iter().map(ToString::to_string).collect()
+}
+
 on_both_backends!(a_changed_field_is_named, |db| {
-    let store = &db.store;
-    fill(store, 30, 10).await;
-    bypass_triggers(store).await;
-    store
-        .pool()
-        .execute("UPDATE audit_events SET details = '{\"decision\":\"deny\"}' WHERE seq = 17")
-        .await
-        .unwrap();
-    assert_eq!(failure(store).await, (17, Problem::HashMismatch));
-});
-
-on_both_backends!(a_deleted_row_is_named, |db| {
-    let store = &db.store;
-    fill(store, 30, 10).await;
-    bypass_triggers(store).await;
-    store
-        .pool()
-        .execute("DELETE FROM audit_events WHERE seq = 12")
-        .await
-        .unwrap();
-    assert_eq!(failure(store).await, (12, Problem::Gap { found: 13 }));
-});
-
-on_both_backends!(an_inserted_row_is_named, |db| {
-    let store = &db.store;
-    fill(store, 30, 10).await;
-    bypass_triggers(store).await;
-    // Make room at 15 (from the top down, so the key stays unique), then
-    // slip in a row that copies 14's content under a new id.
-    for seq in (15..=30).rev() {
-        store
-            .pool()
-            .execute(format!("UPDATE audit_events SET seq = seq + 1 WHERE seq = {seq}").as_str())
-            .await
-            .unwrap();
-    }
-    store
-        .pool()
-        .execute(
-            "INSERT INTO audit_events (organization_id, seq, id, actor_type, actor_id, action, resource_type, resource_id, \
-             details, ip_address, timestamp, prev_hash, hash) \
-             SELECT organization_id, 15, '01900000-0000-7000-8000-000000000000', actor_type, actor_id, action, \
-             resource_type, resource_id, details, ip_address, timestamp, hash, prev_hash FROM audit_events WHERE seq = 14",
-        )
-        .await
-        .unwrap();
-    assert_eq!(failure(store).await, (15, Problem::HashMismatch));
-});
-
-on_both_backends!(swapped_rows_are_named, |db| {
-    let store = &db.store;
-    fill(store, 30, 10).await;
-    bypass_triggers(store).await;
-    // Exchange the numbers of rows 8 and 9, so they come back in the other order.
-    for sql in [
-        "UPDATE audit_events SET seq = 1000 WHERE seq = 8",
-        "UPDATE audit_events SET seq = 8 WHERE seq = 9",
-        "UPDATE audit_events SET seq = 9 WHERE seq = 1000",
-    ] {
-        store.pool().execute(sql).await.unwrap();
-    }
-    assert_eq!(failure(store).await, (8, Problem::ChainBroken));
-});
-
-on_both_backends!(a_truncated_tail_is_named, |db| {
-    let store = &db.store;
-    fill(store, 30, 10).await;
-    bypass_triggers(store).await;
-    store
-        .pool()
-        .execute("DELETE FROM audit_events WHERE seq > 25")
-        .await
-        .unwrap();
+    let edit = sql(&["UPDATE audit_events SET details = '{\"decision\":\"deny\"}' WHERE seq = 17"]);
     assert_eq!(
-        failure(store).await,
-        (
-            26,
-            Problem::Truncated {
-                tree_size: 30,
-                events: 25
-            }
-        )
+        tampered(&db.store, &edit).await,
+        (17, Problem::HashMismatch)
     );
 });
 
+on_both_backends!(a_deleted_row_is_named, |db| {
+    let edit = sql(&["DELETE FROM audit_events WHERE seq = 12"]);
+    assert_eq!(
+        tampered(&db.store, &edit).await,
+        (12, Problem::Gap { found: 13 })
+    );
+});
+
+on_both_backends!(an_inserted_row_is_named, |db| {
+    // Make room at 15 (from the top down, so the key stays unique), then
+    // slip in a row that copies 14's content under a new id.
+    let mut edit: Vec<String> = (15..=30)
+        .rev()
+        .map(|seq| format!("UPDATE audit_events SET seq = seq + 1 WHERE seq = {seq}"))
+        .collect();
+    edit.push(
+        "INSERT INTO audit_events (organization_id, seq, id, actor_type, actor_id, action, resource_type, resource_id, \
+         details, ip_address, timestamp, prev_hash, hash) \
+         SELECT organization_id, 15, '01900000-0000-7000-8000-000000000000', actor_type, actor_id, action, \
+         resource_type, resource_id, details, ip_address, timestamp, hash, prev_hash FROM audit_events WHERE seq = 14"
+            .to_string(),
+    );
+    assert_eq!(
+        tampered(&db.store, &edit).await,
+        (15, Problem::HashMismatch)
+    );
+});
+
+on_both_backends!(swapped_rows_are_named, |db| {
+    // Exchange the numbers of rows 8 and 9, so they come back in the other order.
+    let edit = sql(&[
+        "UPDATE audit_events SET seq = 1000 WHERE seq = 8",
+        "UPDATE audit_events SET seq = 8 WHERE seq = 9",
+        "UPDATE audit_events SET seq = 9 WHERE seq = 1000",
+    ]);
+    assert_eq!(tampered(&db.store, &edit).await, (8, Problem::ChainBroken));
+});
+
+on_both_backends!(a_truncated_tail_is_named, |db| {
+    let edit = sql(&["DELETE FROM audit_events WHERE seq > 25"]);
+    let expected = Problem::Truncated {
+        tree_size: 30,
+        events: 25,
+    };
+    assert_eq!(tampered(&db.store, &edit).await, (26, expected));
+});
+
 on_both_backends!(an_unreadable_row_is_named, |db| {
-    let store = &db.store;
-    fill(store, 10, 10).await;
-    bypass_triggers(store).await;
-    store
-        .pool()
-        .execute("UPDATE audit_events SET details = 'not json' WHERE seq = 4")
-        .await
-        .unwrap();
-    let (seq, problem) = failure(store).await;
+    let edit = sql(&["UPDATE audit_events SET details = 'not json' WHERE seq = 4"]);
+    let (seq, problem) = tampered(&db.store, &edit).await;
     assert_eq!(seq, 4);
     assert!(matches!(problem, Problem::Unreadable { .. }), "{problem:?}");
 });
 
 on_both_backends!(a_forged_checkpoint_is_named, |db| {
-    let store = &db.store;
-    fill(store, 30, 10).await;
-    bypass_triggers(store).await;
-    let sql = match store.backend() {
+    let edit = match db.store.backend() {
         Backend::Sqlite => "UPDATE audit_checkpoints SET root = zeroblob(32) WHERE tree_size = 20",
         Backend::Postgres => {
             "UPDATE audit_checkpoints SET root = decode(repeat('00', 32), 'hex') WHERE tree_size = 20"
         }
     };
-    store.pool().execute(sql).await.unwrap();
-    assert_eq!(
-        failure(store).await,
-        (20, Problem::BadSignature { tree_size: 20 })
-    );
+    let expected = Problem::BadSignature { tree_size: 20 };
+    assert_eq!(tampered(&db.store, &sql(&[edit])).await, (20, expected));
 });
 
 #[tokio::test]
