@@ -257,3 +257,38 @@ proptest! {
         prop_assert_eq!((seq, problem), (index as u64 + 1, Problem::HashMismatch));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The canonical encoding of any JSON value is JSON for the same value,
+    /// and encoding that again gives the same bytes.
+    #[test]
+    fn canonical_json_round_trips(value in json_value()) {
+        let mut first = Vec::new();
+        smithers_audit::canonical_json(&value, &mut first);
+        let parsed: serde_json::Value = serde_json::from_slice(&first).unwrap();
+        prop_assert_eq!(&parsed, &value);
+        let mut second = Vec::new();
+        smithers_audit::canonical_json(&parsed, &mut second);
+        prop_assert_eq!(first, second);
+    }
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<u64>().prop_map(|n| json!(n)),
+        "\\PC*|[\\x00-\\x1f\"\\\\]{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z\"\\\\\\x01é]{0,6}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
