@@ -17,7 +17,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use smithers_audit::merkle::leaf_hash;
 use smithers_audit::{ActorType, AuditChain, AuditEvent, CheckpointSigner, LogVerifier};
-use smithers_store::{AuditLog, AuditLogConfig, Store};
+use smithers_store::{AuditLog, AuditLogConfig, Store, placeholder};
 use sqlx::{Connection, Executor};
 use uuid::Uuid;
 
@@ -123,8 +123,9 @@ async fn plain_inserts(postgres: Option<&str>, total: u64) -> f64 {
             );
             let tuples: Vec<String> = (0..statement.len())
                 .map(|r| {
-                    let params: Vec<String> =
-                        (1..=13).map(|c| format!("${}", r * 13 + c)).collect();
+                    let params: Vec<String> = (1..=13)
+                        .map(|c| placeholder(db.store.backend(), r * 13 + c))
+                        .collect();
                     format!("({})", params.join(","))
                 })
                 .collect();

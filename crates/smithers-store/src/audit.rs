@@ -13,7 +13,7 @@ use smithers_audit::{
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{Error, Store};
+use crate::{Backend, Error, Store};
 
 /// When to sign a checkpoint: after `every` events or `interval`, whichever first.
 #[derive(Debug, Clone, Copy)]
@@ -71,9 +71,20 @@ fn hash_from(bytes: Vec<u8>, table: &'static str, column: &str) -> Result<Hash, 
 /// per-statement cost.
 const ROWS_PER_INSERT: usize = 64;
 
+/// The `n`th (1-based) parameter. SQLite gets anonymous `?`: looking up a
+/// numbered parameter by name is linear in the number of parameters, which
+/// makes binding a 832-parameter statement quadratic.
+pub fn placeholder(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
 /// Inserts sealed events with one multi-row statement.
 async fn insert_events<'e>(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     events: impl ExactSizeIterator<Item = &'e SealedEvent>,
 ) -> Result<(), Error> {
     let n = events.len();
@@ -90,7 +101,7 @@ async fn insert_events<'e>(
             if col > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!("${}", row * 13 + col + 1));
+            sql.push_str(&placeholder(backend, row * 13 + col + 1));
         }
         sql.push(')');
     }
@@ -344,7 +355,7 @@ impl AuditStore<'_> {
                 sealed_rows.push((i, sealed));
             }
             for chunk in sealed_rows.chunks(ROWS_PER_INSERT) {
-                insert_events(&mut tx, chunk.iter().map(|(_, e)| e)).await?;
+                insert_events(&mut tx, self.store.backend(), chunk.iter().map(|(_, e)| e)).await?;
             }
             for (i, sealed) in sealed_rows {
                 results[i] = Some(Ok(sealed));

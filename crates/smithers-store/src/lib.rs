@@ -23,7 +23,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use appender::{AuditLog, AuditLogConfig, AuditWriter};
-pub use audit::{AuditQuery, AuditStore};
+pub use audit::{AuditQuery, AuditStore, placeholder};
 pub use data_dir::{DataDir, resolve_data_dir};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
 pub use outbox::{AUDIT_STREAM, AUDIT_SUBJECTS, AuditPublisher, audit_stream_config};
