@@ -8,15 +8,23 @@
 //! open. Rotating the keyring key only re-wraps data keys: values are never
 //! decrypted for it.
 //!
+//! The [`Redactor`] masks every form of every secret (raw, per line, base64
+//! and base64url at each alignment, hex, URL-encoded, JSON-escaped) in
+//! output streamed in chunks of any size.
+//!
 //! Pure: no I/O, no clock. Plaintext lives in [`SecretValue`], which is
 //! wiped on drop and never printed.
 
 mod envelope;
+mod forms;
 mod keyring;
+mod redact;
 mod value;
 
 pub use envelope::{FORMAT_VERSION, Scope, SealedSecret};
+pub use forms::{MIN_SECRET_LEN, forms};
 pub use keyring::{KEYRING_ENV, Keyring};
+pub use redact::{MASK, Redactor, StreamRedactor};
 pub use value::SecretValue;
 
 /// Everything that can go wrong in this crate. No variant ever holds a key

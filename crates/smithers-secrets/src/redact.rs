@@ -1,0 +1,174 @@
+//! The streaming redactor: masks every form of every registered secret in
+//! output that arrives in chunks of any size.
+//!
+//! It never emits a prefix of a form that a later chunk could complete: at
+//! the end of each chunk it holds back exactly the longest tail that is
+//! still the beginning of some form, and finishes it at the end of the
+//! stream. The output does not depend on how the input was split.
+
+use aho_corasick::automaton::Automaton;
+use aho_corasick::nfa::contiguous::NFA;
+use aho_corasick::{AhoCorasick, Anchored, MatchKind};
+
+use crate::SecretValue;
+use crate::forms::{MIN_SECRET_LEN, forms};
+
+/// What replaces a secret.
+pub const MASK: &[u8] = b"***";
+
+/// The compiled set of forms to mask.
+#[derive(Debug)]
+pub struct Redactor {
+    search: Option<AhoCorasick>,
+    /// For walking the forms anchored at a position: is this tail the start of a form?
+    prefixes: Option<NFA>,
+    longest: usize,
+    too_short: Vec<usize>,
+}
+
+impl Redactor {
+    /// Compiles the forms of `secrets`. Values shorter than 6 bytes are not
+    /// masked; their positions are in [`Redactor::too_short`].
+    pub fn new(secrets: &[SecretValue]) -> Redactor {
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut too_short = Vec::new();
+        for (i, secret) in secrets.iter().enumerate() {
+            if secret.len() < MIN_SECRET_LEN {
+                too_short.push(i);
+                continue;
+            }
+            for form in forms(secret.expose()) {
+                if !patterns.contains(&form) {
+                    patterns.push(form);
+                }
+            }
+        }
+        let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        let (search, prefixes) = if patterns.is_empty() {
+            (None, None)
+        } else {
+            // Building from non-empty byte patterns only fails past the
+            // crate's size limits, which a thousand secrets do not reach;
+            // refusing to mask would be worse than failing loudly, so a
+            // failure leaves `search` empty and `redact` passes nothing.
+            let search = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&patterns)
+                .ok();
+            let prefixes = NFA::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&patterns)
+                .ok();
+            (search, prefixes)
+        };
+        Redactor {
+            search,
+            prefixes,
+            longest,
+            too_short,
+        }
+    }
+
+    /// Indexes of the secrets too short to mask safely.
+    pub fn too_short(&self) -> &[usize] {
+        &self.too_short
+    }
+
+    /// Whether every secret given could be compiled for masking.
+    pub fn is_ready(&self) -> bool {
+        self.longest == 0 || (self.search.is_some() && self.prefixes.is_some())
+    }
+
+    /// A redactor for one stream.
+    pub fn stream(&self) -> StreamRedactor<'_> {
+        StreamRedactor {
+            redactor: self,
+            held: Vec::new(),
+        }
+    }
+
+    /// Redacts a whole buffer at once.
+    pub fn redact(&self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len());
+        let mut stream = self.stream();
+        stream.push(input, &mut out);
+        stream.finish(&mut out);
+        out
+    }
+
+    /// Where the longest tail of `data` (starting at or after `from`) that
+    /// is the beginning of some form starts; `data.len()` if none.
+    fn hold_from(&self, data: &[u8], from: usize) -> usize {
+        let Some(nfa) = &self.prefixes else {
+            return data.len();
+        };
+        let Ok(start) = nfa.start_state(Anchored::Yes) else {
+            return data.len();
+        };
+        let earliest = data
+            .len()
+            .saturating_sub(self.longest.saturating_sub(1))
+            .max(from);
+        for begin in earliest..data.len() {
+            let mut sid = start;
+            let alive = data[begin..].iter().all(|&b| {
+                sid = nfa.next_state(Anchored::Yes, sid, b);
+                !nfa.is_dead(sid)
+            });
+            if alive {
+                return begin;
+            }
+        }
+        data.len()
+    }
+}
+
+/// Redacts one stream: feed chunks with [`StreamRedactor::push`], then
+/// [`StreamRedactor::finish`].
+pub struct StreamRedactor<'r> {
+    redactor: &'r Redactor,
+    held: Vec<u8>,
+}
+
+impl StreamRedactor<'_> {
+    /// Redacts `chunk`, appending what is safe to emit to `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        let Some(search) = &self.redactor.search else {
+            out.extend_from_slice(chunk);
+            return;
+        };
+        let mut data = std::mem::take(&mut self.held);
+        data.extend_from_slice(chunk);
+        let mut pos = 0;
+        loop {
+            let hold = self.redactor.hold_from(&data, pos);
+            match search.find(&data[pos..]) {
+                Some(m) if pos + m.start() < hold => {
+                    out.extend_from_slice(&data[pos..pos + m.start()]);
+                    out.extend_from_slice(MASK);
+                    pos += m.end();
+                }
+                _ => {
+                    out.extend_from_slice(&data[pos..hold]);
+                    self.held = data[hold..].to_vec();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Ends the stream: redacts and emits what was held back.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        let Some(search) = &self.redactor.search else {
+            out.extend_from_slice(&self.held);
+            return;
+        };
+        let mut pos = 0;
+        for m in search.find_iter(&self.held) {
+            out.extend_from_slice(&self.held[pos..m.start()]);
+            out.extend_from_slice(MASK);
+            pos = m.end();
+        }
+        out.extend_from_slice(&self.held[pos..]);
+    }
+}
