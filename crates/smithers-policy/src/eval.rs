@@ -18,9 +18,42 @@ struct Lookup<'p> {
     rules: Candidates<'p>,
     forbids: Candidates<'p>,
     action: Cow<'static, str>,
+    kind: ResourceKind,
 }
 
 impl<'p> Lookup<'p> {
+    /// Normalizes the request's resource for its tool, applying the invariants.
+    fn normalize<'r>(&self, request: &Request<'r>) -> Normalized<'p, 'r> {
+        let set = self.set;
+        let refuse = |invariant| Normalized::Refused(self.invariant(invariant));
+        match self.kind {
+            ResourceKind::Path => match path::normalize(request.resource, &set.workspace_root) {
+                Ok(normal) => Normalized::Path(normal),
+                Err(problem) => refuse(Invariant::PathOutsideWorkspace {
+                    path: request.resource.to_string(),
+                    problem,
+                }),
+            },
+            ResourceKind::Branch => match branch::normalize(request.resource) {
+                Ok(name) => match set.protection(&name, &split_parts(&name)) {
+                    Some(by) => refuse(Invariant::ProtectedBranch {
+                        branch: name.into_owned(),
+                        by,
+                    }),
+                    None => Normalized::Branch(name),
+                },
+                Err(problem) => refuse(Invariant::InvalidBranch {
+                    branch: request.resource.to_string(),
+                    problem,
+                }),
+            },
+            ResourceKind::Opaque => Normalized::Opaque(request.resource),
+            ResourceKind::Command => {
+                Normalized::Command(shell::split_command(request.resource).map_err(|e| e.message))
+            }
+        }
+    }
+
     fn decision(&self, verdict: Verdict, basis: Basis<'p>) -> Decision<'p> {
         Decision {
             verdict,
@@ -74,16 +107,18 @@ pub(crate) enum Normalized<'p, 'r> {
 
 impl PolicySet {
     fn lookup<'p>(&'p self, request: &Request<'_>) -> Lookup<'p> {
+        let tool = tool::lookup(request.action);
         Lookup {
             set: self,
             rules: self.index.candidates(request.subject, request.action),
             forbids: self
                 .forbid_index
                 .candidates(request.subject, request.action),
-            action: tool::lookup(request.action).map_or_else(
+            action: tool.map_or_else(
                 || Cow::Owned(request.action.to_string()),
                 |t| Cow::Borrowed(t.name),
             ),
+            kind: tool.map_or(ResourceKind::Opaque, |t| t.kind),
         }
     }
 
@@ -106,39 +141,13 @@ impl PolicySet {
 
     /// Normalizes a request's resource for its tool, applying the invariants.
     pub(crate) fn normalize<'p, 'r>(&'p self, request: &Request<'r>) -> Normalized<'p, 'r> {
-        let refuse = |invariant| Normalized::Refused(self.lookup(request).invariant(invariant));
-        match tool::resource_kind(request.action) {
-            ResourceKind::Path => match path::normalize(request.resource, &self.workspace_root) {
-                Ok(normal) => Normalized::Path(normal),
-                Err(problem) => refuse(Invariant::PathOutsideWorkspace {
-                    path: request.resource.to_string(),
-                    problem,
-                }),
-            },
-            ResourceKind::Branch => match branch::normalize(request.resource) {
-                Ok(name) => match self.protection(&name, &split_parts(&name)) {
-                    Some(by) => refuse(Invariant::ProtectedBranch {
-                        branch: name.into_owned(),
-                        by,
-                    }),
-                    None => Normalized::Branch(name),
-                },
-                Err(problem) => refuse(Invariant::InvalidBranch {
-                    branch: request.resource.to_string(),
-                    problem,
-                }),
-            },
-            ResourceKind::Opaque => Normalized::Opaque(request.resource),
-            ResourceKind::Command => {
-                Normalized::Command(shell::split_command(request.resource).map_err(|e| e.message))
-            }
-        }
+        self.lookup(request).normalize(request)
     }
 
     /// Decides one tool call.
     pub fn evaluate<'p>(&'p self, request: &Request<'_>) -> Decision<'p> {
         let lookup = self.lookup(request);
-        match self.normalize(request) {
+        match lookup.normalize(request) {
             Normalized::Refused(decision) => decision,
             Normalized::Path(p) => lookup.decide(Resource::Path(&split_parts(&p)), false),
             Normalized::Branch(b) => lookup.decide(Resource::Branch(&split_parts(&b)), false),

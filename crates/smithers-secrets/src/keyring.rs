@@ -83,11 +83,6 @@ impl Keyring {
         Ok(Keyring { keys })
     }
 
-    /// The keyring from the value of [`KEYRING_ENV`], `None` when unset.
-    pub fn from_env_value(value: Option<&str>) -> Result<Keyring, Error> {
-        Keyring::parse(value.unwrap_or(""))
-    }
-
     /// The id of the key that wraps new data keys.
     pub fn primary_id(&self) -> &str {
         // `parse` never builds an empty keyring.

@@ -133,15 +133,32 @@ pub struct StreamRedactor<'r> {
 impl StreamRedactor<'_> {
     /// Redacts `chunk`, appending what is safe to emit to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        let Some(search) = &self.redactor.search else {
-            out.extend_from_slice(chunk);
-            return;
-        };
         let mut data = std::mem::take(&mut self.held);
         data.extend_from_slice(chunk);
+        let hold = self.emit(&data, out, false);
+        self.held = data[hold..].to_vec();
+    }
+
+    /// Ends the stream: redacts and emits what was held back.
+    pub fn finish(mut self, out: &mut Vec<u8>) {
+        let held = std::mem::take(&mut self.held);
+        self.emit(&held, out, true);
+    }
+
+    /// Masks and emits `data` up to the tail that must wait for more input
+    /// (none at the end of the stream); returns where that tail starts.
+    fn emit(&self, data: &[u8], out: &mut Vec<u8>, at_end: bool) -> usize {
+        let Some(search) = &self.redactor.search else {
+            out.extend_from_slice(data);
+            return data.len();
+        };
         let mut pos = 0;
         loop {
-            let hold = self.redactor.hold_from(&data, pos);
+            let hold = if at_end {
+                data.len()
+            } else {
+                self.redactor.hold_from(data, pos)
+            };
             match search.find(&data[pos..]) {
                 Some(m) if pos + m.start() < hold => {
                     out.extend_from_slice(&data[pos..pos + m.start()]);
@@ -150,25 +167,9 @@ impl StreamRedactor<'_> {
                 }
                 _ => {
                     out.extend_from_slice(&data[pos..hold]);
-                    self.held = data[hold..].to_vec();
-                    return;
+                    return hold;
                 }
             }
         }
-    }
-
-    /// Ends the stream: redacts and emits what was held back.
-    pub fn finish(self, out: &mut Vec<u8>) {
-        let Some(search) = &self.redactor.search else {
-            out.extend_from_slice(&self.held);
-            return;
-        };
-        let mut pos = 0;
-        for m in search.find_iter(&self.held) {
-            out.extend_from_slice(&self.held[pos..m.start()]);
-            out.extend_from_slice(MASK);
-            pos = m.end();
-        }
-        out.extend_from_slice(&self.held[pos..]);
     }
 }

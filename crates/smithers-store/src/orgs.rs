@@ -49,6 +49,14 @@ pub struct User {
     pub created_at: i64,
 }
 
+fn organization_from_row(row: &sqlx::any::AnyRow) -> Result<Organization, Error> {
+    Ok(Organization {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 /// The organizations repository.
 pub struct Organizations<'s> {
     pub(crate) store: &'s Store,
@@ -118,29 +126,14 @@ impl Organizations<'_> {
             .bind(id)
             .fetch_optional(self.store.pool())
             .await?;
-        row.map(|r| {
-            Ok(Organization {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(organization_from_row).transpose()
     }
 
     pub async fn list(&self) -> Result<Vec<Organization>, Error> {
         let rows = sqlx::query("SELECT id, name, created_at FROM organizations ORDER BY id")
             .fetch_all(self.store.pool())
             .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(Organization {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(organization_from_row).collect()
     }
 
     /// Adds a user to an organization.

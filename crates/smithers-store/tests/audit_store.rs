@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{event, fill, signer, start_log};
+use common::{all_events, checkpoint_sizes, event, fill, signer, start_log};
 use smithers_audit::{Failure, Problem};
 use smithers_store::{AuditLog, AuditLogConfig, AuditQuery, Backend, Role, Store};
 use sqlx::Executor;
@@ -101,14 +101,7 @@ on_both_backends!(concurrent_appends_get_a_gap_free_chain, |db| {
         .unwrap()
         .unwrap();
     assert_eq!(report.events, 200);
-    let sizes: Vec<u64> = store
-        .audit()
-        .checkpoints("local")
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| c.tree_size)
-        .collect();
+    let sizes = checkpoint_sizes(store).await;
     assert!(
         sizes.len() >= 12,
         "a checkpoint at least every 16 events: {sizes:?}"
@@ -119,14 +112,7 @@ on_both_backends!(concurrent_appends_get_a_gap_free_chain, |db| {
         "the writer checkpoints what is pending when it stops"
     );
     // What was read back is exactly what was written.
-    let events = store
-        .audit()
-        .query(&AuditQuery {
-            organization_id: "local".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let events = all_events(store).await;
     assert_eq!(events.len(), 200);
 });
 
@@ -157,27 +143,14 @@ on_both_backends!(checkpoints_every_n_events_or_t_seconds, |db| {
     for i in 1..=25 {
         log.append(event("local", i)).await.unwrap();
     }
-    let sizes = |store: &Store| {
-        let store = store.clone();
-        async move {
-            store
-                .audit()
-                .checkpoints("local")
-                .await
-                .unwrap()
-                .iter()
-                .map(|c| c.tree_size)
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(sizes(store).await[..2], [10, 20]);
+    assert_eq!(checkpoint_sizes(store).await[..2], [10, 20]);
     // No more events: the interval passes and the rest is checkpointed.
     let mut waited = Duration::ZERO;
-    while sizes(store).await.last() != Some(&25) && waited < Duration::from_secs(10) {
+    while checkpoint_sizes(store).await.last() != Some(&25) && waited < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += Duration::from_millis(100);
     }
-    assert_eq!(sizes(store).await.last(), Some(&25));
+    assert_eq!(checkpoint_sizes(store).await.last(), Some(&25));
     drop(log);
     writer.join().await;
     assert_eq!(verify(store).await, Ok(25));

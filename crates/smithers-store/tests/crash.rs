@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::{event, signer};
-use smithers_store::{AuditLog, AuditLogConfig, AuditQuery, Store};
+use smithers_store::{AuditLog, AuditLogConfig, Store};
 
 /// In the child: append from 16 tasks forever, printing `seq id` once each
 /// append has returned (is durable).
@@ -95,14 +95,7 @@ async fn crash_and_recover(db: &common::TestDb, url: Option<String>) {
         .await
         .unwrap()
         .expect("the chain verifies after the crash");
-    let events = store
-        .audit()
-        .query(&AuditQuery {
-            organization_id: "local".into(),
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
+    let events = common::all_events(&store).await;
     assert_eq!(report.events, events.len() as u64);
     let stored: BTreeMap<u64, String> = events
         .into_iter()

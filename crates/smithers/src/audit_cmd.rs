@@ -8,8 +8,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use ed25519_dalek::VerifyingKey;
 use serde_json::{Value, json};
 use smithers_audit::merkle::{MerkleTree, verify_inclusion};
-use smithers_audit::{Checkpoint, SealedEvent};
-use smithers_store::{AuditQuery, DEFAULT_ORGANIZATION, Store};
+use smithers_audit::{Checkpoint, Hash, SealedEvent};
+use smithers_store::{AuditQuery, DEFAULT_ORGANIZATION, DataDir, Store};
 
 use crate::context::{self, StateArgs};
 use crate::render::print_json;
@@ -212,8 +212,8 @@ async fn log(args: &LogArgs, state: &StateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn trusted_keys(state: &StateArgs, extra: &[String]) -> Result<Vec<VerifyingKey>> {
-    let mut keys = vec![context::signer(&state.data_dir()?)?.verifying_key()];
+fn trusted_keys(dir: &DataDir, extra: &[String]) -> Result<Vec<VerifyingKey>> {
+    let mut keys = vec![context::signer(dir)?.verifying_key()];
     for text in extra {
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(text.trim(), &mut bytes)
@@ -227,8 +227,8 @@ fn trusted_keys(state: &StateArgs, extra: &[String]) -> Result<Vec<VerifyingKey>
 }
 
 async fn verify(args: &VerifyArgs, state: &StateArgs) -> Result<ExitCode> {
-    let keys = trusted_keys(state, &args.trusted_key)?;
-    let (_, store) = state.open().await?;
+    let (dir, store) = state.open().await?;
+    let keys = trusted_keys(&dir, &args.trusted_key)?;
     let orgs = match &args.org {
         Some(org) => vec![org.clone()],
         None => store.audit().organizations().await?,
@@ -302,29 +302,26 @@ async fn tree(store: &Store, org: &str) -> Result<(Vec<SealedEvent>, MerkleTree,
     Ok((events, tree, checkpoints))
 }
 
-fn checkpoint_json(c: &Checkpoint) -> Value {
-    json!({
-        "organization_id": c.organization_id,
-        "tree_size": c.tree_size,
-        "root": hex::encode(c.root),
-        "chain_head": hex::encode(c.chain_head),
-        "timestamp": c.timestamp,
-        "key_id": c.key_id,
-        "signature": hex::encode(c.signature),
-    })
-}
-
-/// The inclusion proof of event `seq` against the first checkpoint covering it.
-fn proof_json(tree: &MerkleTree, checkpoints: &[Checkpoint], seq: u64) -> Option<Value> {
+/// The first checkpoint covering event `seq`, and the inclusion proof of
+/// the event in the tree that checkpoint signed.
+fn covering_proof<'c>(
+    tree: &MerkleTree,
+    checkpoints: &'c [Checkpoint],
+    seq: u64,
+) -> Option<(&'c Checkpoint, Vec<Hash>)> {
     let checkpoint = checkpoints.iter().find(|c| c.tree_size >= seq)?;
     let size = usize::try_from(checkpoint.tree_size).ok()?;
-    let proof = tree.proof(usize::try_from(seq - 1).ok()?, size)?;
-    Some(json!({
+    let proof = tree.proof(usize::try_from(seq.checked_sub(1)?).ok()?, size)?;
+    Some((checkpoint, proof))
+}
+
+fn proof_json(checkpoint: &Checkpoint, seq: u64, proof: &[Hash]) -> Value {
+    json!({
         "tree_size": checkpoint.tree_size,
         "leaf_index": seq - 1,
         "inclusion": proof.iter().map(hex::encode).collect::<Vec<_>>(),
-        "checkpoint": checkpoint_json(checkpoint),
-    }))
+        "checkpoint": serde_json::to_value(checkpoint).unwrap_or(Value::Null),
+    })
 }
 
 async fn export(args: &ExportArgs, state: &StateArgs) -> Result<ExitCode> {
@@ -335,10 +332,15 @@ async fn export(args: &ExportArgs, state: &StateArgs) -> Result<ExitCode> {
     use std::io::Write;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for e in events.iter().filter(|e| e.seq >= args.since) {
+    for (i, e) in events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.seq >= args.since)
+    {
         let mut line = event_json(e);
-        line["leaf"] = json!(hex::encode(e.leaf()));
-        line["proof"] = proof_json(&tree, &checkpoints, e.seq).unwrap_or(Value::Null);
+        line["leaf"] = json!(tree.leaf(i).map(hex::encode));
+        line["proof"] = covering_proof(&tree, &checkpoints, e.seq)
+            .map_or(Value::Null, |(c, proof)| proof_json(c, e.seq, &proof));
         writeln!(out, "{line}")?;
     }
     out.flush()?;
@@ -346,8 +348,8 @@ async fn export(args: &ExportArgs, state: &StateArgs) -> Result<ExitCode> {
 }
 
 async fn prove(args: &ProveArgs, state: &StateArgs) -> Result<ExitCode> {
-    let keys = trusted_keys(state, &[])?;
-    let (_, store) = state.open().await?;
+    let (dir, store) = state.open().await?;
+    let keys = trusted_keys(&dir, &[])?;
     let (events, tree, checkpoints) = tree(&store, &args.org).await?;
     store.close().await;
     let Some(event) = usize::try_from(args.seq)
@@ -362,7 +364,7 @@ async fn prove(args: &ProveArgs, state: &StateArgs) -> Result<ExitCode> {
             events.len()
         );
     };
-    let Some(checkpoint) = checkpoints.iter().find(|c| c.tree_size >= args.seq) else {
+    let Some((checkpoint, proof)) = covering_proof(&tree, &checkpoints, args.seq) else {
         bail!(
             "no checkpoint covers event {} yet; one is signed every {} events or {} seconds while the log is written",
             args.seq,
@@ -373,10 +375,6 @@ async fn prove(args: &ProveArgs, state: &StateArgs) -> Result<ExitCode> {
         );
     };
     let leaf = event.leaf();
-    let size = usize::try_from(checkpoint.tree_size)?;
-    let proof = tree
-        .proof(usize::try_from(args.seq - 1)?, size)
-        .context("no proof for this event")?;
     let signed = keys.iter().any(|k| checkpoint.signature_is_valid(k));
     let included = verify_inclusion(
         &leaf,
@@ -398,7 +396,7 @@ async fn prove(args: &ProveArgs, state: &StateArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     if args.json {
-        let mut out = proof_json(&tree, &checkpoints, args.seq).unwrap_or(Value::Null);
+        let mut out = proof_json(checkpoint, args.seq, &proof);
         out["seq"] = json!(args.seq);
         out["leaf"] = json!(hex::encode(leaf));
         out["event"] = event_json(event);

@@ -32,27 +32,24 @@ struct DecisionJson {
     reason: String,
 }
 
-pub fn decision_json(decision: &Decision<'_>) -> Value {
-    let shaped = DecisionJson {
+fn decision_shape(decision: &Decision<'_>) -> DecisionJson {
+    DecisionJson {
         decision: decision.verdict.keyword(),
         rule: decision.rule().map(rule_json),
         source: decision.source().as_str(),
         reason: decision.reason(),
-    };
-    serde_json::to_value(shaped).unwrap_or(Value::Null)
+    }
+}
+
+pub fn decision_json(decision: &Decision<'_>) -> Value {
+    serde_json::to_value(decision_shape(decision)).unwrap_or(Value::Null)
 }
 
 /// Prints a decision as `{"decision", "rule", "source", "reason"}`.
 pub fn print_decision_json(decision: &Decision<'_>) {
-    let shaped = DecisionJson {
-        decision: decision.verdict.keyword(),
-        rule: decision.rule().map(rule_json),
-        source: decision.source().as_str(),
-        reason: decision.reason(),
-    };
     println!(
         "{}",
-        serde_json::to_string_pretty(&shaped).unwrap_or_default()
+        serde_json::to_string_pretty(&decision_shape(decision)).unwrap_or_default()
     );
 }
 

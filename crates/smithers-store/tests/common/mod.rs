@@ -160,6 +160,21 @@ pub fn start_log(store: &Store, every: u64) -> (AuditLog, AuditWriter) {
     )
 }
 
+/// Every event of the default organization, oldest first.
+pub async fn all_events(store: &Store) -> Vec<smithers_audit::SealedEvent> {
+    let query = smithers_store::AuditQuery {
+        organization_id: "local".into(),
+        ..Default::default()
+    };
+    store.audit().query(&query).await.unwrap()
+}
+
+/// The sizes of the default organization's checkpoints, smallest first.
+pub async fn checkpoint_sizes(store: &Store) -> Vec<u64> {
+    let checkpoints = store.audit().checkpoints("local").await.unwrap();
+    checkpoints.iter().map(|c| c.tree_size).collect()
+}
+
 /// Appends `n` events to the default organization and waits for the writer.
 pub async fn fill(store: &Store, n: u64, every: u64) {
     let (log, writer) = start_log(store, every);
