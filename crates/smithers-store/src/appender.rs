@@ -24,9 +24,10 @@ pub struct AuditLogConfig {
 
 impl Default for AuditLogConfig {
     fn default() -> Self {
+        let policy = CheckpointPolicy::default();
         AuditLogConfig {
-            checkpoint_every: 1000,
-            checkpoint_interval: Duration::from_secs(60),
+            checkpoint_every: policy.every,
+            checkpoint_interval: policy.interval,
             max_batch: 1024,
         }
     }

@@ -22,6 +22,16 @@ pub(crate) struct CheckpointPolicy {
     pub interval: Duration,
 }
 
+impl Default for CheckpointPolicy {
+    /// The audit log's defaults: every 1000 events or 60 seconds.
+    fn default() -> Self {
+        CheckpointPolicy {
+            every: 1000,
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Filters for reading the log.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
@@ -313,6 +323,86 @@ impl AuditStore<'_> {
         Ok(())
     }
 
+    /// Seals `events` (all of organization `org`, already validated) into
+    /// its chain inside `tx`. `None`: no such organization.
+    async fn seal_into(
+        tx: &mut Transaction<'static, Any>,
+        backend: Backend,
+        org: &str,
+        events: Vec<AuditEvent>,
+        signer: &CheckpointSigner,
+        policy: CheckpointPolicy,
+        now: i64,
+    ) -> Result<Option<Vec<SealedEvent>>, Error> {
+        let Some(mut head) = Self::lock_head(tx, org, now).await? else {
+            return Ok(None);
+        };
+        let mut sealed_rows = Vec::with_capacity(events.len());
+        for event in events {
+            let (sealed, leaf) = head.chain.seal_with_leaf(event)?;
+            head.accumulator.push(leaf);
+            // A checkpoint lands exactly at every `every`-th event.
+            if head.chain.last_seq() - head.checkpointed_seq >= policy.every {
+                Self::maybe_checkpoint(tx, org, &mut head, signer, policy, now).await?;
+            }
+            sealed_rows.push(sealed);
+        }
+        for chunk in sealed_rows.chunks(ROWS_PER_INSERT) {
+            insert_events(tx, backend, chunk.iter()).await?;
+        }
+        Self::maybe_checkpoint(tx, org, &mut head, signer, policy, now).await?;
+        Self::save_head(tx, org, &head).await?;
+        Ok(Some(sealed_rows))
+    }
+
+    /// Takes the lock on `organization_id`'s chain inside `tx`, so that a
+    /// change made in `tx` and the events recording it commit together, in
+    /// order with every other writer. Taking it first also makes SQLite
+    /// grant the write lock before anything is read.
+    pub(crate) async fn lock_chain(
+        tx: &mut Transaction<'static, Any>,
+        organization_id: &str,
+    ) -> Result<(), Error> {
+        match Self::lock_head(tx, organization_id, crate::now_micros()).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::Invalid(format!(
+                "no organization {organization_id:?}"
+            ))),
+        }
+    }
+
+    /// Appends `events` of one organization inside `tx`: they commit, or
+    /// not, with whatever else `tx` holds.
+    pub(crate) async fn append_in(
+        tx: &mut Transaction<'static, Any>,
+        backend: Backend,
+        organization_id: &str,
+        events: Vec<AuditEvent>,
+        signer: &CheckpointSigner,
+        now: i64,
+    ) -> Result<Vec<SealedEvent>, Error> {
+        for event in &events {
+            event.validate()?;
+            if event.organization_id != organization_id {
+                return Err(Error::Invalid(format!(
+                    "an event of {:?} in a transaction of {organization_id:?}",
+                    event.organization_id
+                )));
+            }
+        }
+        Self::seal_into(
+            tx,
+            backend,
+            organization_id,
+            events,
+            signer,
+            CheckpointPolicy::default(),
+            now,
+        )
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("no organization {organization_id:?}")))
+    }
+
     /// Seals and stores `events` in one transaction: everything is durable
     /// when this returns `Ok`, nothing when it returns `Err`. Events of an
     /// unknown organization or that fail validation are refused one by one
@@ -338,30 +428,29 @@ impl AuditStore<'_> {
         }
         let mut tx = self.store.pool().begin().await?;
         for (org, batch) in by_org {
-            let Some(mut head) = Self::lock_head(&mut tx, &org, now).await? else {
-                for (i, _) in batch {
-                    results[i] = Some(Err(Error::Invalid(format!("no organization {org:?}"))));
+            let (indexes, events): (Vec<usize>, Vec<AuditEvent>) = batch.into_iter().unzip();
+            match Self::seal_into(
+                &mut tx,
+                self.store.backend(),
+                &org,
+                events,
+                signer,
+                policy,
+                now,
+            )
+            .await?
+            {
+                Some(sealed) => {
+                    for (i, event) in indexes.into_iter().zip(sealed) {
+                        results[i] = Some(Ok(event));
+                    }
                 }
-                continue;
-            };
-            let mut sealed_rows: Vec<(usize, SealedEvent)> = Vec::with_capacity(batch.len());
-            for (i, event) in batch {
-                let (sealed, leaf) = head.chain.seal_with_leaf(event)?;
-                head.accumulator.push(leaf);
-                // A checkpoint lands exactly at every `every`-th event.
-                if head.chain.last_seq() - head.checkpointed_seq >= policy.every {
-                    Self::maybe_checkpoint(&mut tx, &org, &mut head, signer, policy, now).await?;
+                None => {
+                    for i in indexes {
+                        results[i] = Some(Err(Error::Invalid(format!("no organization {org:?}"))));
+                    }
                 }
-                sealed_rows.push((i, sealed));
             }
-            for chunk in sealed_rows.chunks(ROWS_PER_INSERT) {
-                insert_events(&mut tx, self.store.backend(), chunk.iter().map(|(_, e)| e)).await?;
-            }
-            for (i, sealed) in sealed_rows {
-                results[i] = Some(Ok(sealed));
-            }
-            Self::maybe_checkpoint(&mut tx, &org, &mut head, signer, policy, now).await?;
-            Self::save_head(&mut tx, &org, &head).await?;
         }
         tx.commit().await?;
         Ok(results

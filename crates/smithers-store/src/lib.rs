@@ -5,7 +5,7 @@
 //! Both backends run the same SQL (through `sqlx`'s `Any` driver, with
 //! `$N` placeholders that both understand) except where the schema must
 //! differ (column types, triggers). One repository per aggregate:
-//! [`Organizations`], [`AuditStore`]; the [`AuditLog`] puts group commit and
+//! [`Organizations`], [`AuditStore`], [`Secrets`]; the [`AuditLog`] puts group commit and
 //! checkpoints on top of the audit store.
 
 mod appender;
@@ -14,6 +14,7 @@ mod data_dir;
 mod migrate;
 mod orgs;
 mod outbox;
+mod secrets;
 mod signing_key;
 
 use std::path::Path;
@@ -27,6 +28,11 @@ pub use audit::{AuditQuery, AuditStore, placeholder};
 pub use data_dir::{DataDir, resolve_data_dir};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
 pub use outbox::{AUDIT_STREAM, AUDIT_SUBJECTS, AuditPublisher, audit_stream_config};
+pub use secrets::{
+    Actor, Grant, GrantBinding, GrantFilter, GrantRequest, GrantState, KeyUsage, MAX_GRANT_TTL,
+    ReadRequest, RewrapProgress, RewrapSummary, SecretRead, SecretRef, SecretSummary,
+    SecretVersion, Secrets, VersionState,
+};
 pub use signing_key::{KeySource, SIGNING_KEY_ENV, SIGNING_KEY_FILE, load_signing_key};
 
 /// Everything that can go wrong in this crate.
@@ -58,6 +64,17 @@ pub enum Error {
     /// The audit writer has stopped: nothing more can be recorded.
     #[error("the audit log is closed")]
     AuditClosed,
+    #[error(transparent)]
+    Secrets(#[from] smithers_secrets::Error),
+    /// Something named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A check-and-set or state check failed: someone else changed it first.
+    #[error("{0}")]
+    Conflict(String),
+    /// Not allowed: no usable grant, not an admin, deciding one's own request.
+    #[error("access denied: {0}")]
+    Denied(String),
 }
 
 /// Which database a store talks to.

@@ -25,6 +25,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_publish_cursor.sql"),
         postgres: include_str!("../migrations/postgres/0002_publish_cursor.sql"),
     },
+    Migration {
+        version: 3,
+        name: "secret versions and grants",
+        sqlite: include_str!("../migrations/sqlite/0003_secrets.sql"),
+        postgres: include_str!("../migrations/postgres/0003_secrets.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

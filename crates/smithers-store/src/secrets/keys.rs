@@ -1,0 +1,266 @@
+//! Which keyring keys are in use, and rewrap: moving every version still
+//! wrapped by an older key onto the primary key. Only data keys are
+//! re-wrapped; values are never decrypted.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use smithers_audit::ActorType;
+use smithers_secrets::{Scope, SealedSecret};
+use sqlx::Row;
+
+use super::{Secrets, to_u32};
+use crate::Error;
+
+/// How many versions one rewrap transaction moves.
+const REWRAP_BATCH: usize = 64;
+
+/// One key id and what it wraps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub key_id: String,
+    /// Versions (not destroyed) whose data key it wraps, in all organizations.
+    pub versions: u64,
+    pub in_keyring: bool,
+    pub primary: bool,
+}
+
+impl KeyUsage {
+    /// A key can leave the keyring once nothing uses it; the primary never.
+    pub fn removable(&self) -> bool {
+        self.in_keyring && !self.primary && self.versions == 0
+    }
+}
+
+/// What a rewrap did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RewrapSummary {
+    /// Versions moved to the primary key.
+    pub rewrapped: u64,
+    /// Versions that were on the primary key already.
+    pub already_current: u64,
+    /// Versions moved, by the key they were moved off.
+    pub by_old_key: BTreeMap<String, u64>,
+    /// Versions that could not be moved, with why (e.g. a key missing
+    /// from the keyring); they stay as they were.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Called after each batch: (done, total).
+pub trait RewrapProgress {
+    fn advanced(&mut self, done: u64, total: u64);
+}
+
+impl<F: FnMut(u64, u64)> RewrapProgress for F {
+    fn advanced(&mut self, done: u64, total: u64) {
+        self(done, total)
+    }
+}
+
+struct Candidate {
+    organization_id: String,
+    environment: String,
+    name: String,
+    version: u32,
+    key_id: String,
+}
+
+impl Secrets {
+    /// Every key id of the keyring and every key id in use, with counts.
+    pub async fn key_usage(&self) -> Result<Vec<KeyUsage>, Error> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key_id, COUNT(*) FROM secret_versions \
+             WHERE key_id IS NOT NULL GROUP BY key_id ORDER BY key_id",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut used: BTreeMap<String, u64> = rows
+            .into_iter()
+            .map(|(id, n)| (id, u64::try_from(n).unwrap_or(0)))
+            .collect();
+        let primary = self.keyring.primary_id().to_string();
+        let mut usage: Vec<KeyUsage> = self
+            .keyring
+            .ids()
+            .into_iter()
+            .map(|id| KeyUsage {
+                key_id: id.to_string(),
+                versions: used.remove(id).unwrap_or(0),
+                in_keyring: true,
+                primary: id == primary,
+            })
+            .collect();
+        usage.extend(used.into_iter().map(|(key_id, versions)| KeyUsage {
+            key_id,
+            versions,
+            in_keyring: false,
+            primary: false,
+        }));
+        Ok(usage)
+    }
+
+    /// Key ids that wrap data keys but are missing from the keyring: those
+    /// versions cannot be read until the key is put back.
+    pub async fn missing_keys(&self) -> Result<Vec<KeyUsage>, Error> {
+        Ok(self
+            .key_usage()
+            .await?
+            .into_iter()
+            .filter(|k| !k.in_keyring)
+            .collect())
+    }
+
+    /// Re-wraps every version not on the primary key, in batches, each
+    /// batch committed with one `secret.rewrap` event per version moved.
+    /// `operator` names who ran it (it spans organizations).
+    pub async fn rewrap(
+        &self,
+        operator: &str,
+        progress: &mut dyn RewrapProgress,
+    ) -> Result<RewrapSummary, Error> {
+        let primary = self.keyring.primary_id().to_string();
+        let (current,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM secret_versions WHERE key_id = $1")
+                .bind(&primary)
+                .fetch_one(self.store.pool())
+                .await?;
+        let rows = sqlx::query(
+            "SELECT organization_id, environment, name, version, key_id FROM secret_versions \
+             WHERE key_id IS NOT NULL AND key_id <> $1 \
+             ORDER BY organization_id, environment, name, version",
+        )
+        .bind(&primary)
+        .fetch_all(self.store.pool())
+        .await?;
+        let candidates = rows
+            .iter()
+            .map(|row| {
+                Ok(Candidate {
+                    organization_id: row.try_get("organization_id")?,
+                    environment: row.try_get("environment")?,
+                    name: row.try_get("name")?,
+                    version: to_u32(row.try_get("version")?, "secret_versions", "version")?,
+                    key_id: row.try_get("key_id")?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut summary = RewrapSummary {
+            already_current: u64::try_from(current).unwrap_or(0),
+            ..RewrapSummary::default()
+        };
+        let total = candidates.len() as u64;
+        let mut done = 0u64;
+        progress.advanced(0, total);
+        let mut start = 0;
+        while start < candidates.len() {
+            // A batch never spans organizations: it commits with events in
+            // one organization's chain.
+            let org = &candidates[start].organization_id;
+            let end = candidates[start..]
+                .iter()
+                .take(REWRAP_BATCH)
+                .position(|c| &c.organization_id != org)
+                .map_or((start + REWRAP_BATCH).min(candidates.len()), |n| start + n);
+            self.rewrap_batch(operator, &candidates[start..end], &mut summary)
+                .await?;
+            done += (end - start) as u64;
+            progress.advanced(done, total);
+            start = end;
+        }
+        Ok(summary)
+    }
+
+    async fn rewrap_batch(
+        &self,
+        operator: &str,
+        batch: &[Candidate],
+        summary: &mut RewrapSummary,
+    ) -> Result<(), Error> {
+        let Some(first) = batch.first() else {
+            return Ok(());
+        };
+        let org = first.organization_id.as_str();
+        let mut tx = self.begin(org).await?;
+        let mut events = Vec::new();
+        let mut moved: Vec<String> = Vec::new();
+        for c in batch {
+            let label = format!("{org}/{}/{}@{}", c.environment, c.name, c.version);
+            // Read again under the lock: a version destroyed or moved since
+            // the listing is left alone.
+            let row = sqlx::query(
+                "SELECT format, key_id, wrapped_key, ciphertext FROM secret_versions \
+                 WHERE organization_id = $1 AND environment = $2 AND name = $3 AND version = $4 \
+                   AND key_id = $5",
+            )
+            .bind(org)
+            .bind(&c.environment)
+            .bind(&c.name)
+            .bind(i64::from(c.version))
+            .bind(&c.key_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { continue };
+            let format: i64 = row.try_get("format")?;
+            let sealed = SealedSecret {
+                format: u8::try_from(format).unwrap_or(u8::MAX),
+                key_id: c.key_id.clone(),
+                wrapped_key: row.try_get("wrapped_key")?,
+                ciphertext: row.try_get("ciphertext")?,
+            };
+            let scope = Scope {
+                organization_id: org,
+                environment: &c.environment,
+                name: &c.name,
+                version: c.version,
+            };
+            let rewrapped = match self.keyring.rewrap(&scope, &sealed) {
+                Ok(Some(rewrapped)) => rewrapped,
+                Ok(None) => continue,
+                Err(e) => {
+                    summary.failed.push((label, e.to_string()));
+                    continue;
+                }
+            };
+            sqlx::query(
+                "UPDATE secret_versions SET key_id = $6, wrapped_key = $7, format = $8 \
+                 WHERE organization_id = $1 AND environment = $2 AND name = $3 AND version = $4 \
+                   AND key_id = $5",
+            )
+            .bind(org)
+            .bind(&c.environment)
+            .bind(&c.name)
+            .bind(i64::from(c.version))
+            .bind(&c.key_id)
+            .bind(&rewrapped.key_id)
+            .bind(rewrapped.wrapped_key)
+            .bind(i64::from(rewrapped.format))
+            .execute(&mut *tx)
+            .await?;
+            events.push(self.event(
+                ActorType::System,
+                org,
+                operator,
+                "secret.rewrap",
+                &format!("{}/{}", c.environment, c.name),
+                json!({
+                    "environment": c.environment,
+                    "name": c.name,
+                    "version": c.version,
+                    "from_key": c.key_id,
+                    "to_key": rewrapped.key_id,
+                }),
+            ));
+            moved.push(c.key_id.clone());
+        }
+        if events.is_empty() {
+            tx.rollback().await?;
+            return Ok(());
+        }
+        self.commit_with(tx, org, events).await?;
+        for key in moved {
+            summary.rewrapped += 1;
+            *summary.by_old_key.entry(key).or_default() += 1;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,227 @@
+//! Secrets over the store: sealed versions, grants to read them, key usage
+//! and rewrap. Every change and every value read commits in one
+//! transaction with the audit event that records it, so a value is never
+//! released, and nothing changes, unless the event is durable.
+
+mod grants;
+mod keys;
+mod versions;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use smithers_audit::{ActorType, AuditEvent, CheckpointSigner};
+use smithers_secrets::Keyring;
+use sqlx::{Any, Transaction};
+
+use crate::audit::AuditStore;
+use crate::{Error, Role, Store, now_micros};
+
+pub use grants::{Grant, GrantBinding, GrantFilter, GrantRequest, GrantState, MAX_GRANT_TTL};
+pub use keys::{KeyUsage, RewrapProgress, RewrapSummary};
+pub use versions::{ReadRequest, SecretRead, SecretSummary, SecretVersion, VersionState};
+
+/// Who is acting: a user of an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub organization_id: String,
+    pub user: String,
+}
+
+impl Actor {
+    pub fn new(organization_id: &str, user: &str) -> Actor {
+        Actor {
+            organization_id: organization_id.to_string(),
+            user: user.to_string(),
+        }
+    }
+}
+
+/// A secret's place: organization, environment and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretRef<'a> {
+    pub environment: &'a str,
+    pub name: &'a str,
+}
+
+impl SecretRef<'_> {
+    /// The audit resource id: `environment/name`.
+    fn resource_id(&self) -> String {
+        format!("{}/{}", self.environment, self.name)
+    }
+
+    /// Names are what workflows write after `secrets.` and what reaches a
+    /// sandbox as an environment variable; environments are plain words.
+    fn validate(&self) -> Result<(), Error> {
+        let name_ok = self.name.len() <= 128
+            && self
+                .name
+                .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !name_ok {
+            return Err(Error::Invalid(format!(
+                "secret name {:?} must be letters, digits and `_`, not starting with a digit (at most 128)",
+                self.name
+            )));
+        }
+        let env_ok = !self.environment.is_empty()
+            && self.environment.len() <= 64
+            && self
+                .environment
+                .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && self
+                .environment
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'));
+        if !env_ok {
+            return Err(Error::Invalid(format!(
+                "environment {:?} must be lowercase letters, digits, `-` and `_` (at most 64)",
+                self.environment
+            )));
+        }
+        Ok(())
+    }
+}
+
+type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The secrets service of one process: the store, the keyring and the
+/// audit signing key (checkpoints may fall due inside a secrets
+/// transaction).
+#[derive(Clone)]
+pub struct Secrets {
+    store: Store,
+    keyring: Arc<Keyring>,
+    signer: Arc<CheckpointSigner>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("keyring", &self.keyring)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Secrets {
+    pub fn new(store: Store, keyring: Arc<Keyring>, signer: Arc<CheckpointSigner>) -> Secrets {
+        Secrets {
+            store,
+            keyring,
+            signer,
+            clock: Arc::new(now_micros),
+        }
+    }
+
+    /// Replaces the clock (microseconds since the epoch), for grant expiry.
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Secrets {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// Begins a transaction holding the organization's audit chain lock:
+    /// every secrets change of an organization is serialized behind it, so
+    /// check-and-set reads see the latest committed state.
+    async fn begin(&self, organization_id: &str) -> Result<Transaction<'static, Any>, Error> {
+        let mut tx = self.store.pool().begin().await?;
+        AuditStore::lock_chain(&mut tx, organization_id).await?;
+        Ok(tx)
+    }
+
+    /// Seals `events` into the chain inside `tx` and commits both.
+    async fn commit_with(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        organization_id: &str,
+        events: Vec<AuditEvent>,
+    ) -> Result<(), Error> {
+        AuditStore::append_in(
+            &mut tx,
+            self.store.backend(),
+            organization_id,
+            events,
+            &self.signer,
+            self.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn event(
+        &self,
+        actor_type: ActorType,
+        organization_id: &str,
+        actor_id: &str,
+        action: &str,
+        resource: &str,
+        details: Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: uuid::Uuid::now_v7(),
+            organization_id: organization_id.to_string(),
+            actor_type,
+            actor_id: actor_id.to_string(),
+            action: action.to_string(),
+            resource_type: "secret".to_string(),
+            resource_id: resource.to_string(),
+            details,
+            ip_address: None,
+            timestamp: self.now(),
+        }
+    }
+
+    fn user_event(
+        &self,
+        actor: &Actor,
+        action: &str,
+        resource: &str,
+        details: Value,
+    ) -> AuditEvent {
+        self.event(
+            ActorType::User,
+            &actor.organization_id,
+            &actor.user,
+            action,
+            resource,
+            details,
+        )
+    }
+
+    /// The acting user's role; unknown users may do nothing.
+    async fn role_of(&self, actor: &Actor) -> Result<Role, Error> {
+        self.store
+            .organizations()
+            .users(&actor.organization_id)
+            .await?
+            .into_iter()
+            .find(|u| u.name == actor.user)
+            .map(|u| u.role)
+            .ok_or_else(|| {
+                Error::Denied(format!(
+                    "{:?} is not a user of organization {:?}",
+                    actor.user, actor.organization_id
+                ))
+            })
+    }
+}
+
+/// Reads a non-negative integer column as `u32`.
+fn to_u32(n: i64, table: &'static str, column: &str) -> Result<u32, Error> {
+    u32::try_from(n).map_err(|_| Error::Corrupt {
+        table,
+        detail: format!("{column} {n} is out of range"),
+    })
+}
