@@ -12,7 +12,7 @@ use smithers_audit::{Checkpoint, Hash, SealedEvent};
 use smithers_store::{AuditQuery, DEFAULT_ORGANIZATION, DataDir, Store};
 
 use crate::context::{self, StateArgs};
-use crate::render::print_json;
+use crate::render::{self, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -131,15 +131,6 @@ fn pubkey(args: &JsonArg, state: &StateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn rfc3339(micros: i64) -> String {
-    let time = if micros >= 0 {
-        UNIX_EPOCH + Duration::from_micros(micros.unsigned_abs())
-    } else {
-        UNIX_EPOCH - Duration::from_micros(micros.unsigned_abs())
-    };
-    humantime::format_rfc3339_micros(time).to_string()
-}
-
 fn parse_since(text: &str) -> Result<i64> {
     let time = match humantime::parse_rfc3339_weak(text) {
         Ok(t) => t,
@@ -171,7 +162,7 @@ pub fn event_json(e: &SealedEvent) -> Value {
         "details": e.event.details,
         "ip_address": e.event.ip_address.map(|ip| ip.to_string()),
         "timestamp": e.event.timestamp,
-        "time": rfc3339(e.event.timestamp),
+        "time": render::rfc3339(e.event.timestamp),
         "prev_hash": hex::encode(e.prev_hash),
         "hash": hex::encode(e.hash),
     })
@@ -195,7 +186,7 @@ async fn log(args: &LogArgs, state: &StateArgs) -> Result<ExitCode> {
             println!(
                 "{:>6}  {}  {}:{}  {}  {}:{}  {}",
                 e.seq,
-                rfc3339(e.event.timestamp),
+                render::rfc3339(e.event.timestamp),
                 e.event.actor_type,
                 e.event.actor_id,
                 e.event.action,
@@ -411,7 +402,7 @@ async fn prove(args: &ProveArgs, state: &StateArgs) -> Result<ExitCode> {
             "  checkpoint  size {}, root {}, signed {} by key {} (signature valid)",
             checkpoint.tree_size,
             hex::encode(checkpoint.root),
-            rfc3339(checkpoint.timestamp),
+            render::rfc3339(checkpoint.timestamp),
             checkpoint.key_id
         );
         println!(

@@ -5,6 +5,7 @@ use smithers_policy::{
     Analysis, Decision, Explanation, PatternClass, PolicySet, Reach, Request, Rule, ShadowCause,
     Specificity, TestOutcome, why_wins,
 };
+use std::time::{Duration, UNIX_EPOCH};
 
 pub fn print_json(value: &Value) {
     // Serializing a `Value` cannot fail.
@@ -298,4 +299,14 @@ pub fn analysis_json(analysis: &Analysis<'_>, reach: Option<&[Reach<'_>]>) -> Va
             "decision": decision_json(&r.decision),
         })).collect::<Vec<_>>()),
     })
+}
+
+/// Microseconds since the epoch as an RFC 3339 time, UTC.
+pub fn rfc3339(micros: i64) -> String {
+    let time = if micros >= 0 {
+        UNIX_EPOCH + Duration::from_micros(micros.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_micros(micros.unsigned_abs())
+    };
+    humantime::format_rfc3339_micros(time).to_string()
 }

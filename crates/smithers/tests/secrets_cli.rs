@@ -1,0 +1,413 @@
+//! `smithers secrets …`, `smithers users …` and `smithers redact` as a user
+//! runs them: on the embedded store, and the main flow on PostgreSQL too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use sqlx::{Connection as _, Executor as _};
+
+const K1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const K2: &str = "k2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+const VALUE: &str = "ghp_correct-horse-battery-staple";
+
+/// Where a test's state lives: a data directory, and maybe a PostgreSQL database.
+struct Env<'a> {
+    home: &'a Path,
+    database_url: Option<String>,
+    keyring: String,
+}
+
+impl Env<'_> {
+    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_smithers"));
+        command
+            .args(args)
+            .env("SMITHERS_HOME", self.home)
+            .env("SECRET_ENCRYPTION_KEYS", &self.keyring)
+            .env_remove("SMITHERS_AUDIT_SIGNING_KEY")
+            .env_remove("SMITHERS_USER")
+            .env_remove("SMITHERS_NATS_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match &self.database_url {
+            Some(url) => command.env("SMITHERS_DATABASE_URL", url),
+            None => command.env_remove("SMITHERS_DATABASE_URL"),
+        };
+        let mut child = command.spawn().unwrap();
+        feed(&mut child, stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: &[u8]) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args, b"")).unwrap()
+    }
+}
+
+/// Writes `input` to the child's stdin from another thread, so a child
+/// that writes as it reads never blocks on a full pipe.
+fn feed(child: &mut std::process::Child, input: &[u8]) {
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap()
+}
+
+fn request(env: &Env<'_>, user: &str, single_use: bool) -> String {
+    let mut args = vec![
+        "secrets",
+        "--as",
+        user,
+        "grant",
+        "request",
+        "GITHUB_TOKEN",
+        "--env",
+        "prod",
+        "--purpose",
+        "debug the deploy",
+        "--json",
+    ];
+    if single_use {
+        args.push("--single-use");
+    }
+    env.json(&args)["id"].as_str().unwrap().to_string()
+}
+
+/// The whole life of a secret, through the binary.
+fn secret_lifecycle(env: &Env<'_>) {
+    let set = env.ok(
+        &["secrets", "set", "GITHUB_TOKEN", "--env", "prod"],
+        format!("{VALUE}\n").as_bytes(),
+    );
+    assert!(
+        set.contains("set prod/GITHUB_TOKEN version 1 (key k1)"),
+        "{set}"
+    );
+    env.ok(&["users", "add", "bob", "--role", "admin"], b"");
+    env.ok(&["users", "add", "carol"], b"");
+
+    // Metadata needs no grant and never shows the value.
+    let list = env.json(&["secrets", "list", "--json"]);
+    assert_eq!(list[0]["name"], "GITHUB_TOKEN");
+    assert_eq!(list[0]["active_version"], 1);
+    assert_eq!(list[0]["key_id"], "k1");
+    let versions = env.ok(&["secrets", "versions", "GITHUB_TOKEN", "--json"], b"");
+    assert!(!list.to_string().contains("horse") && !versions.contains("horse"));
+
+    // No grant: refused with exit 3.
+    let denied = env.run(&["secrets", "get", "GITHUB_TOKEN", "--env", "prod"], b"");
+    assert_eq!(code(&denied), 3, "{}", text(&denied.stderr));
+    assert!(text(&denied.stderr).contains("no approved, unexpired grant"));
+    assert!(denied.stdout.is_empty());
+
+    // The requester cannot approve; a member cannot; another admin can.
+    let grant = request(env, "admin", true);
+    let own = env.run(&["secrets", "grant", "approve", &grant], b"");
+    assert_eq!(code(&own), 3, "{}", text(&own.stderr));
+    let member = env.run(
+        &["secrets", "--as", "carol", "grant", "approve", &grant],
+        b"",
+    );
+    assert_eq!(code(&member), 3);
+    let listed = env.json(&["secrets", "grant", "list", "--json"]);
+    assert_eq!(listed[0]["state"], "pending");
+    env.ok(
+        &[
+            "secrets",
+            "--as",
+            "bob",
+            "grant",
+            "approve",
+            &grant,
+            "--comment",
+            "ok",
+        ],
+        b"",
+    );
+
+    // The value goes to a pipe exactly, once (single use).
+    let out = env.run(&["secrets", "get", "GITHUB_TOKEN", "--env", "prod"], b"");
+    assert_eq!(text(&out.stdout), VALUE, "{}", text(&out.stderr));
+    let spent = env.run(
+        &[
+            "secrets",
+            "get",
+            "GITHUB_TOKEN",
+            "--env",
+            "prod",
+            "--grant",
+            &grant,
+        ],
+        b"",
+    );
+    assert_eq!(code(&spent), 3);
+    assert!(text(&spent.stderr).contains("spent"));
+
+    // A denied grant reads nothing.
+    let other = request(env, "carol", false);
+    env.ok(
+        &["secrets", "grant", "deny", &other, "--reason", "not needed"],
+        b"",
+    );
+    let refused = env.run(
+        &[
+            "secrets",
+            "--as",
+            "carol",
+            "get",
+            "GITHUB_TOKEN",
+            "--env",
+            "prod",
+        ],
+        b"",
+    );
+    assert_eq!(code(&refused), 3);
+
+    // Rotation with check-and-set; --env inferred when the name is in one environment.
+    let stale = env.run(
+        &["secrets", "rotate", "GITHUB_TOKEN", "--expect-version", "0"],
+        b"second-value",
+    );
+    assert_eq!(code(&stale), 4, "{}", text(&stale.stderr));
+    assert!(text(&stale.stderr).contains("at version 1, not 0"));
+    env.ok(
+        &["secrets", "rotate", "GITHUB_TOKEN", "--expect-version", "1"],
+        b"second-value",
+    );
+    let again = env.run(
+        &["secrets", "set", "GITHUB_TOKEN", "--env", "prod"],
+        b"third-value",
+    );
+    assert_eq!(code(&again), 4);
+    let empty = env.run(&["secrets", "set", "EMPTY", "--env", "prod"], b"\n");
+    assert_eq!(code(&empty), 2);
+    assert!(text(&empty.stderr).contains("empty"));
+
+    // Destroy needs confirmation when nobody can be asked.
+    let unconfirmed = env.run(
+        &["secrets", "destroy", "GITHUB_TOKEN", "--version", "1"],
+        b"",
+    );
+    assert_eq!(code(&unconfirmed), 2);
+    assert!(text(&unconfirmed.stderr).contains("--yes"));
+    env.ok(
+        &[
+            "secrets",
+            "destroy",
+            "GITHUB_TOKEN",
+            "--version",
+            "1",
+            "--yes",
+        ],
+        b"",
+    );
+    let versions = env.json(&["secrets", "versions", "GITHUB_TOKEN", "--json"]);
+    let states: Vec<_> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["state"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(states, ["destroyed", "active"]);
+    assert_eq!(versions[0]["key_id"], Value::Null);
+
+    // Every step is in the audit log, which verifies, and holds no value.
+    let log = env.ok(&["audit", "log", "--json"], b"");
+    for action in [
+        "secret.set",
+        "secret.read_refused",
+        "secret.grant.requested",
+        "secret.grant.approved",
+        "secret.read",
+        "secret.grant.denied",
+        "secret.rotate",
+        "secret.destroy",
+        "user.add",
+    ] {
+        assert!(
+            log.contains(&format!("\"{action}\"")),
+            "{action} missing from {log}"
+        );
+    }
+    assert!(!log.contains("horse") && !log.contains("second-value"));
+    let verify = env.ok(&["audit", "verify"], b"");
+    assert!(verify.starts_with("verified"), "{verify}");
+}
+
+#[test]
+fn a_secret_lifecycle_on_the_embedded_store() {
+    let home = tempfile::tempdir().unwrap();
+    secret_lifecycle(&Env {
+        home: home.path(),
+        database_url: None,
+        keyring: K1.into(),
+    });
+}
+
+#[tokio::test]
+async fn a_secret_lifecycle_on_postgres() {
+    let admin = std::env::var("SMITHERS_TEST_POSTGRES_URL")
+        .expect("SMITHERS_TEST_POSTGRES_URL: scripts/test starts PostgreSQL and sets it");
+    let name = format!("smithers_cli_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let home = tempfile::tempdir().unwrap();
+    secret_lifecycle(&Env {
+        home: home.path(),
+        database_url: Some(format!("{base}/{name}")),
+        keyring: K1.into(),
+    });
+    conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_bad_keyring_stops_everything_and_names_the_entry_not_the_value() {
+    let home = tempfile::tempdir().unwrap();
+    let mut env = Env {
+        home: home.path(),
+        database_url: None,
+        keyring: String::new(),
+    };
+    let cases = [
+        ("", "no keys"),
+        ("k1", "entry 1 is not `id:base64-key`"),
+        (
+            "k1:c2hvcnQta2V5LXZhbHVl",
+            "entry 1 (key \"k1\") is 15 bytes",
+        ),
+        (
+            &format!("{K1},k1:c2hvcnQta2V5LXZhbHVl"),
+            "entry 2: key id \"k1\" appears twice",
+        ),
+        (
+            "k1:!!not-base64-secret!!",
+            "entry 1 (key \"k1\") is not valid base64",
+        ),
+    ];
+    for (keyring, expected) in cases {
+        env.keyring = keyring.to_string();
+        let out = env.run(&["secrets", "list"], b"");
+        assert_eq!(code(&out), 2, "{keyring:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(expected), "{keyring:?}: {err}");
+        assert!(
+            !err.contains("c2hvcnQta2V5LXZhbHVl") && !err.contains("not-base64-secret"),
+            "{err}"
+        );
+    }
+    // Nothing started: not even the database was created.
+    assert!(!home.path().join("smithers.db").exists());
+}
+
+#[test]
+fn rewrap_moves_everything_to_the_new_key_and_keys_shows_when_the_old_can_go() {
+    let home = tempfile::tempdir().unwrap();
+    let mut env = Env {
+        home: home.path(),
+        database_url: None,
+        keyring: K1.into(),
+    };
+    for name in ["A_TOKEN", "B_TOKEN"] {
+        env.ok(&["secrets", "set", name, "--env", "dev"], VALUE.as_bytes());
+    }
+    env.keyring = format!("{K2},{K1}");
+    let keys = env.json(&["secrets", "keys", "--json"]);
+    assert_eq!(keys[1]["key_id"], "k1");
+    assert_eq!(keys[1]["versions"], 2);
+    assert_eq!(keys[1]["removable"], false);
+    let summary = env.json(&["secrets", "rewrap", "--json"]);
+    assert_eq!(summary["rewrapped"], 2);
+    assert_eq!(summary["by_old_key"]["k1"], 2);
+    let keys = env.ok(&["secrets", "keys"], b"");
+    assert!(keys.contains("unused: can be removed"), "{keys}");
+
+    // Removed too early, a key is reported missing and `keys` fails.
+    env.keyring = K2.into();
+    let fine = env.run(&["secrets", "keys"], b"");
+    assert_eq!(code(&fine), 0);
+    env.keyring = K1.into();
+    env.ok(
+        &["secrets", "set", "C_TOKEN", "--env", "dev"],
+        VALUE.as_bytes(),
+    );
+    env.keyring = K2.into();
+    let missing = env.run(&["secrets", "keys"], b"");
+    assert_eq!(code(&missing), 1);
+    assert!(text(&missing.stdout).contains("MISSING"));
+    let warned = env.run(&["secrets", "list"], b"");
+    assert!(
+        text(&warned.stderr)
+            .contains("key \"k1\" wraps 1 secret version(s) but is not in SECRET_ENCRYPTION_KEYS")
+    );
+}
+
+#[test]
+fn redact_masks_values_from_the_environment_in_any_stream() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |vars: &[(&str, &str)], arg: &str, input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smithers"))
+            .args(["redact", "--secrets-from-env", arg])
+            .env("SMITHERS_HOME", home.path())
+            .envs(vars.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        feed(&mut child, input);
+        child.wait_with_output().unwrap()
+    };
+    let quoted = r#"pa"ss\wo/rd"#;
+    let input = format!(
+        "plain {VALUE} hex {} json {} and short abc\n",
+        hex::encode(VALUE),
+        serde_json::to_string(quoted).unwrap()
+    );
+    let out = run(
+        &[("TOKEN", VALUE), ("QUOTED", quoted), ("SHORT", "abc")],
+        "TOKEN,QUOTED,SHORT",
+        input.as_bytes(),
+    );
+    assert!(out.status.success());
+    let masked = text(&out.stdout);
+    assert_eq!(masked, "plain *** hex *** json \"***\" and short abc\n");
+    assert!(text(&out.stderr).contains("SHORT is shorter than 6 bytes and is NOT masked"));
+    // Big input, no secret: passes unchanged.
+    let big: Vec<u8> = (0..300_000u32)
+        .map(|i| b"abcdefgh \n"[(i % 10) as usize])
+        .collect();
+    let out = run(&[("TOKEN", VALUE)], "TOKEN", &big);
+    assert_eq!(out.stdout, big);
+    let out = run(&[], "UNSET_VARIABLE", b"x");
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("UNSET_VARIABLE is not set"));
+}
