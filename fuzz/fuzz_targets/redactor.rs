@@ -21,7 +21,9 @@ fuzz_target!(|data: &[u8]| {
         .take(8)
         .map(|s| SecretValue::new(s.to_vec()))
         .collect();
-    let redactor = Redactor::new(&secrets);
+    let Ok(redactor) = Redactor::new(&secrets) else {
+        panic!("the redactor refused a handful of short secrets");
+    };
     let whole = redactor.redact(text);
     let mut out = Vec::new();
     let mut stream = redactor.stream();

@@ -87,7 +87,7 @@ fn main() {
             .map(|s| SecretValue::from(s.as_str()))
             .collect();
         let start = Instant::now();
-        let redactor = Redactor::new(&values);
+        let redactor = Redactor::new(&values).unwrap();
         let build = start.elapsed();
         let start = Instant::now();
         let mut out = Vec::with_capacity(input.len());

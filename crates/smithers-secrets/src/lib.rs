@@ -20,6 +20,7 @@ mod forms;
 mod keyring;
 mod redact;
 mod value;
+mod window;
 
 pub use envelope::{FORMAT_VERSION, Scope, SealedSecret};
 pub use forms::{MIN_SECRET_LEN, forms};
@@ -47,6 +48,9 @@ pub enum Error {
         "the secret cannot be opened: wrong key, damaged ciphertext, or it belongs to another scope"
     )]
     Decrypt,
+    /// The redactor could not be compiled for these secrets.
+    #[error("the redactor cannot be built: {0}")]
+    Redactor(String),
     /// The system's random number generator failed.
     #[error("no randomness available")]
     Random,

@@ -8,10 +8,11 @@
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::nfa::contiguous::NFA;
-use aho_corasick::{AhoCorasick, Anchored, MatchKind};
+use aho_corasick::{Anchored, MatchKind};
 
-use crate::SecretValue;
 use crate::forms::{MIN_SECRET_LEN, forms};
+use crate::window::WindowIndex;
+use crate::{Error, SecretValue};
 
 /// What replaces a secret.
 pub const MASK: &[u8] = b"***";
@@ -19,7 +20,8 @@ pub const MASK: &[u8] = b"***";
 /// The compiled set of forms to mask.
 #[derive(Debug)]
 pub struct Redactor {
-    search: Option<AhoCorasick>,
+    /// Finds forms in the output; `None` when there is nothing to mask.
+    search: Option<WindowIndex>,
     /// For walking the forms anchored at a position: is this tail the start of a form?
     prefixes: Option<NFA>,
     longest: usize,
@@ -29,8 +31,9 @@ pub struct Redactor {
 impl Redactor {
     /// Compiles the forms of `secrets`. Values shorter than 6 bytes are not
     /// masked; their positions are in [`Redactor::too_short`].
-    pub fn new(secrets: &[SecretValue]) -> Redactor {
+    pub fn new(secrets: &[SecretValue]) -> Result<Redactor, Error> {
         let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut too_short = Vec::new();
         for (i, secret) in secrets.iter().enumerate() {
             if secret.len() < MIN_SECRET_LEN {
@@ -38,35 +41,29 @@ impl Redactor {
                 continue;
             }
             for form in forms(secret.expose()) {
-                if !patterns.contains(&form) {
+                if seen.insert(form.clone()) {
                     patterns.push(form);
                 }
             }
         }
         let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
-        let (search, prefixes) = if patterns.is_empty() {
-            (None, None)
+        let prefixes = if patterns.is_empty() {
+            None
         } else {
-            // Building from non-empty byte patterns only fails past the
-            // crate's size limits, which a thousand secrets do not reach;
-            // refusing to mask would be worse than failing loudly, so a
-            // failure leaves `search` empty and `redact` passes nothing.
-            let search = AhoCorasick::builder()
+            // Refusing to build is the only safe failure: a redactor that
+            // cannot tell what to hold back would leak split secrets.
+            let nfa = NFA::builder()
                 .match_kind(MatchKind::LeftmostLongest)
                 .build(&patterns)
-                .ok();
-            let prefixes = NFA::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&patterns)
-                .ok();
-            (search, prefixes)
+                .map_err(|e| Error::Redactor(e.to_string()))?;
+            Some(nfa)
         };
-        Redactor {
-            search,
+        Ok(Redactor {
+            search: WindowIndex::new(patterns),
             prefixes,
             longest,
             too_short,
-        }
+        })
     }
 
     /// Indexes of the secrets too short to mask safely.
@@ -74,16 +71,12 @@ impl Redactor {
         &self.too_short
     }
 
-    /// Whether every secret given could be compiled for masking.
-    pub fn is_ready(&self) -> bool {
-        self.longest == 0 || (self.search.is_some() && self.prefixes.is_some())
-    }
-
     /// A redactor for one stream.
     pub fn stream(&self) -> StreamRedactor<'_> {
         StreamRedactor {
             redactor: self,
             held: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -127,16 +120,30 @@ impl Redactor {
 /// [`StreamRedactor::finish`].
 pub struct StreamRedactor<'r> {
     redactor: &'r Redactor,
+    /// The tail that could still become a form.
     held: Vec<u8>,
+    scratch: Vec<u8>,
 }
 
 impl StreamRedactor<'_> {
     /// Redacts `chunk`, appending what is safe to emit to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        let mut data = std::mem::take(&mut self.held);
+        if self.held.is_empty() {
+            // The usual case: nothing pending, so no copy of the chunk.
+            let hold = self.emit(chunk, out, false);
+            self.held.extend_from_slice(&chunk[hold..]);
+            return;
+        }
+        // A pending tail may be completed by this chunk: scan them joined,
+        // in a buffer kept across calls so pushes do not allocate.
+        let mut data = std::mem::take(&mut self.scratch);
+        data.clear();
+        data.extend_from_slice(&self.held);
         data.extend_from_slice(chunk);
         let hold = self.emit(&data, out, false);
-        self.held = data[hold..].to_vec();
+        self.held.clear();
+        self.held.extend_from_slice(&data[hold..]);
+        self.scratch = data;
     }
 
     /// Ends the stream: redacts and emits what was held back.
@@ -159,13 +166,13 @@ impl StreamRedactor<'_> {
             } else {
                 self.redactor.hold_from(data, pos)
             };
-            match search.find(&data[pos..]) {
-                Some(m) if pos + m.start() < hold => {
-                    out.extend_from_slice(&data[pos..pos + m.start()]);
+            match search.find(data, pos, hold) {
+                Some((start, end)) => {
+                    out.extend_from_slice(&data[pos..start]);
                     out.extend_from_slice(MASK);
-                    pos += m.end();
+                    pos = end;
                 }
-                _ => {
+                None => {
                     out.extend_from_slice(&data[pos..hold]);
                     return hold;
                 }

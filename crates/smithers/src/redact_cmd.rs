@@ -30,7 +30,7 @@ pub fn run(args: RedactArgs) -> Result<ExitCode> {
             None => bail!("environment variable {name} is not set"),
         }
     }
-    let redactor = Redactor::new(&values);
+    let redactor = Redactor::new(&values)?;
     for &index in redactor.too_short() {
         eprintln!(
             "warning: {} is shorter than {MIN_SECRET_LEN} bytes and is NOT masked (too short to redact safely)",
