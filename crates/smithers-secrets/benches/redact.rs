@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench's failure is a panic
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group};
 
 use smithers_secrets::{Redactor, SecretValue};
 
@@ -65,8 +67,58 @@ fn text(rng: &mut XorShift, secrets: &[String], size: usize) -> Vec<u8> {
     out
 }
 
+/// Redacts `input` through a stream in `chunk`-byte pushes.
+fn redact_stream(redactor: &Redactor, input: &[u8], chunk: usize, out: &mut Vec<u8>) {
+    out.clear();
+    let mut stream = redactor.stream();
+    for piece in input.chunks(chunk) {
+        stream.push(piece, out);
+    }
+    stream.finish(out);
+}
+
+fn criterion_benches(c: &mut Criterion) {
+    let mut rng = XorShift(0x5eed);
+    let chunk = 64 * 1024;
+    let mut group = c.benchmark_group("redact");
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    group.sample_size(20);
+    let mut out = Vec::new();
+    for count in [1usize, 100, 1000] {
+        let secrets: Vec<String> = (0..count).map(|_| secret(&mut rng)).collect();
+        let input = text(&mut rng, &secrets, 8 << 20);
+        let values: Vec<SecretValue> = secrets
+            .iter()
+            .map(|s| SecretValue::from(s.as_str()))
+            .collect();
+        let redactor = Redactor::new(&values).unwrap();
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.bench_function(format!("{count}_secrets"), |b| {
+            b.iter(|| redact_stream(&redactor, black_box(&input), chunk, &mut out))
+        });
+        if count == 1 {
+            group.bench_function("plain_copy", |b| {
+                b.iter(|| {
+                    out.clear();
+                    for piece in input.chunks(chunk) {
+                        out.extend_from_slice(black_box(piece));
+                    }
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, criterion_benches);
+
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
+    if !quick {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
     let size = if quick { 1 << 20 } else { 64 << 20 };
     let chunk = 64 * 1024;
     let mut rng = XorShift(0x5eed);
@@ -91,11 +143,7 @@ fn main() {
         let build = start.elapsed();
         let start = Instant::now();
         let mut out = Vec::with_capacity(input.len());
-        let mut stream = redactor.stream();
-        for piece in input.chunks(chunk) {
-            stream.push(piece, &mut out);
-        }
-        stream.finish(&mut out);
+        redact_stream(&redactor, &input, chunk, &mut out);
         let redact = input.len() as f64 / start.elapsed().as_secs_f64() / 1e6;
         black_box(&out);
         let start = Instant::now();
