@@ -446,6 +446,12 @@ on_both_backends!(ciphertext_moved_to_another_row_fails_to_open, |db| {
             "{e}"
         );
     }
+    let failed = actions(&db.store)
+        .await
+        .into_iter()
+        .filter(|a| a == "secret.read_failed")
+        .count();
+    assert_eq!(failed, 3, "each failed open is recorded");
 });
 
 on_both_backends!(

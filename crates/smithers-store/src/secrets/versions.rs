@@ -408,7 +408,7 @@ impl Secrets {
     /// on this secret (and this run, if the grant is bound to one). The
     /// grant is spent (if single-use) and the read is recorded in the same
     /// transaction; the value is returned only once that has committed.
-    /// A refusal is recorded too.
+    /// A refusal, or a value that fails to open, is recorded too.
     pub async fn read(
         &self,
         actor: &Actor,
@@ -419,8 +419,16 @@ impl Secrets {
         self.role_of(actor).await?;
         match self.read_under_grant(actor, secret, request).await {
             Err(Error::Denied(reason)) => {
-                self.record_refusal(actor, secret, request, &reason).await;
+                self.record_refusal(actor, secret, request, "secret.read_refused", &reason)
+                    .await;
                 Err(Error::Denied(reason))
+            }
+            // A value that does not open under its own scope was moved or
+            // damaged: worth a trace of its own.
+            Err(Error::Secrets(e)) => {
+                self.record_refusal(actor, secret, request, "secret.read_failed", &e.to_string())
+                    .await;
+                Err(Error::Secrets(e))
             }
             other => other,
         }
@@ -479,11 +487,12 @@ impl Secrets {
         actor: &Actor,
         secret: SecretRef<'_>,
         request: &ReadRequest<'_>,
+        action: &str,
         reason: &str,
     ) {
         let event = self.user_event(
             actor,
-            "secret.read_refused",
+            action,
             &secret.resource_id(),
             json!({
                 "environment": secret.environment,
