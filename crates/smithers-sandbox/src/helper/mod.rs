@@ -1,0 +1,119 @@
+//! The helper binary's two jobs. `launch` runs on the host: it joins the
+//! sandbox's cgroups (so that everything bubblewrap starts is counted from
+//! the first instruction), drops to the sandbox's unprivileged uid, and
+//! becomes bubblewrap. `init` runs inside the sandbox as the command's
+//! parent-to-be: it restricts itself with Landlock and seccomp and then
+//! becomes the command, so the command starts already confined.
+//!
+//! The sandbox's environment travels as `SMITHERS_ENV_<NAME>` variables,
+//! which neither bubblewrap nor the dynamic loader act on; `init` turns
+//! them back into the command's whole environment. Nothing secret is ever
+//! in an argument list, where other host processes could read it.
+
+mod landlock_rules;
+mod seccomp;
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+pub use landlock_rules::landlock_abi;
+
+/// The prefix carrying the sandbox's environment through bubblewrap.
+pub const ENV_PREFIX: &str = "SMITHERS_ENV_";
+
+/// What `launch` does.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchPlan {
+    /// `cgroup.procs` files to join before anything else.
+    pub cgroup_procs: Vec<PathBuf>,
+    /// The host uid and gid to become (when Smithers runs as root).
+    pub user: Option<(u32, u32)>,
+    pub bwrap: PathBuf,
+    pub args: Vec<String>,
+}
+
+/// What `init` does before it becomes the command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InitPlan {
+    /// Directories (inside the sandbox) the command may write beneath.
+    pub writable: Vec<String>,
+    /// Whether IPv4/IPv6 sockets are allowed (egress through the proxy).
+    pub inet: bool,
+    pub argv: Vec<String>,
+}
+
+fn fail(what: &str, detail: impl std::fmt::Display) -> ! {
+    eprintln!("smithers sandbox: {what}: {detail}");
+    std::process::exit(125)
+}
+
+/// The helper's `main`, given the arguments after the program (and after
+/// any leading arguments the host binary uses to reach it):
+/// `launch PLAN-JSON` or `init PLAN-JSON`.
+pub fn main(args: Vec<OsString>) -> ! {
+    let mode = args.first().and_then(|a| a.to_str()).unwrap_or_default();
+    let plan = args.get(1).and_then(|a| a.to_str()).unwrap_or_default();
+    match mode {
+        "launch" => match serde_json::from_str::<LaunchPlan>(plan) {
+            Ok(plan) => launch(&plan),
+            Err(e) => fail("bad launch plan", e),
+        },
+        "init" => match serde_json::from_str::<InitPlan>(plan) {
+            Ok(plan) => init(&plan),
+            Err(e) => fail("bad init plan", e),
+        },
+        _ => fail("usage", "smithers-sandbox-helper launch|init PLAN"),
+    }
+}
+
+fn launch(plan: &LaunchPlan) -> ! {
+    let pid = std::process::id().to_string();
+    for procs in &plan.cgroup_procs {
+        if let Err(e) = std::fs::write(procs, &pid) {
+            fail(&format!("cannot join {}", procs.display()), e);
+        }
+    }
+    let mut bwrap = Command::new(&plan.bwrap);
+    bwrap.args(&plan.args);
+    if let Some((uid, gid)) = plan.user {
+        // As root, std also drops every supplementary group here.
+        bwrap.uid(uid).gid(gid);
+    }
+    let e = bwrap.exec();
+    fail(&format!("cannot run {}", plan.bwrap.display()), e)
+}
+
+fn init(plan: &InitPlan) -> ! {
+    let Some((program, args)) = plan.argv.split_first() else {
+        fail("nothing to run", "empty command");
+    };
+    let env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let k = k.to_str()?.strip_prefix(ENV_PREFIX)?.to_string();
+            Some((OsString::from(k), v))
+        })
+        .collect();
+    if let Err(e) = landlock_rules::restrict(&plan.writable) {
+        fail("cannot apply Landlock", e);
+    }
+    // Seccomp last: it forbids what setting up the rest may need.
+    if let Err(e) = seccomp::install(plan.inet) {
+        fail("cannot install the seccomp filter", e);
+    }
+    let e = Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .exec();
+    eprintln!("smithers sandbox: cannot run {program}: {e}");
+    let code = if e.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    };
+    std::process::exit(code)
+}

@@ -1,0 +1,477 @@
+//! The native provider: bubblewrap, Landlock, seccomp and cgroups on this
+//! host, no daemon.
+
+mod bwrap;
+pub(crate) mod cgroup;
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt as _;
+use tokio::sync::mpsc;
+
+use crate::helper::{ENV_PREFIX, InitPlan, LaunchPlan};
+use crate::provider::{
+    ExecOutcome, ExecRequest, OutputChunk, PurgeReport, SandboxId, SandboxStatus, Stream,
+};
+use crate::{Error, Provider, SandboxSpec, workspace};
+use cgroup::{Cgroup, CgroupLayout};
+
+/// The PATH of sandboxed commands unless the spec sets one.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+/// Where the native provider finds its tools and keeps sandboxes.
+#[derive(Debug, Clone)]
+pub struct NativeConfig {
+    /// The `smithers-sandbox-helper` binary (or anything that runs
+    /// [`crate::helper::main`] with the same arguments).
+    pub helper: PathBuf,
+    /// Arguments put before `launch`/`init` when calling the helper.
+    pub helper_args: Vec<String>,
+    pub bwrap: PathBuf,
+    /// Sandboxes' directories go here (created 0711).
+    pub state_dir: PathBuf,
+    /// The host uid and gid sandboxed processes run as when Smithers runs
+    /// as root (otherwise they run as Smithers' own user).
+    pub sandbox_user: (u32, u32),
+}
+
+impl NativeConfig {
+    /// Defaults: `bwrap` from /usr/bin, state under the system's temp
+    /// directory, sandbox user `nobody` (65534).
+    pub fn with_helper(helper: PathBuf, helper_args: Vec<String>) -> NativeConfig {
+        let euid = rustix::process::geteuid().as_raw();
+        NativeConfig {
+            helper,
+            helper_args,
+            bwrap: PathBuf::from("/usr/bin/bwrap"),
+            state_dir: std::env::temp_dir().join(format!("smithers-sandboxes-{euid}")),
+            sandbox_user: (65534, 65534),
+        }
+    }
+}
+
+struct Sandbox {
+    spec: SandboxSpec,
+    dir: PathBuf,
+    cgroup: Cgroup,
+    running: bool,
+}
+
+/// Runs sandboxes with bubblewrap on this host.
+#[derive(Clone)]
+pub struct NativeProvider {
+    config: Arc<NativeConfig>,
+    /// The helper as copied into the state directory, where the sandbox
+    /// user can read it whatever the permissions of its original place.
+    helper: PathBuf,
+    layout: CgroupLayout,
+    /// `Some` when Smithers runs as root: who sandboxed processes become.
+    drop_to: Option<(u32, u32)>,
+    sandboxes: Arc<Mutex<HashMap<SandboxId, Sandbox>>>,
+}
+
+impl std::fmt::Debug for NativeProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeProvider")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn make_dir(path: &Path, mode: u32) -> Result<(), Error> {
+    std::fs::create_dir_all(path)
+        .map_err(Error::io(format!("cannot create {}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(Error::io(
+        format!("cannot set the mode of {}", path.display()),
+    ))
+}
+
+/// Copies a directory tree (no symlinks followed out of it; special files skipped).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
+    for entry in
+        std::fs::read_dir(from).map_err(Error::io(format!("cannot read {}", from.display())))?
+    {
+        let entry = entry.map_err(Error::io(format!("cannot read {}", from.display())))?;
+        let kind = entry.file_type().map_err(Error::io("cannot stat"))?;
+        let target = to.join(entry.file_name());
+        if kind.is_symlink() {
+            let link = std::fs::read_link(entry.path()).map_err(Error::io("cannot read a link"))?;
+            std::os::unix::fs::symlink(link, &target).map_err(Error::io("cannot copy a link"))?;
+        } else if kind.is_dir() {
+            std::fs::create_dir(&target)
+                .map_err(Error::io(format!("cannot create {}", target.display())))?;
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)
+                .map_err(Error::io(format!("cannot copy {}", entry.path().display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives a tree to the sandbox user, without following links.
+fn chown_tree(path: &Path, owner: (u32, u32)) -> Result<(), Error> {
+    std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1))
+        .map_err(Error::io(format!("cannot chown {}", path.display())))?;
+    let meta = std::fs::symlink_metadata(path).map_err(Error::io("cannot stat"))?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(Error::io("cannot read a directory"))? {
+            let entry = entry.map_err(Error::io("cannot read a directory"))?;
+            chown_tree(&entry.path(), owner)?;
+        }
+    }
+    Ok(())
+}
+
+impl NativeProvider {
+    /// Checks that this host can give the native provider's guarantees.
+    pub fn new(config: NativeConfig) -> Result<NativeProvider, Error> {
+        if !config.bwrap.exists() {
+            return Err(Error::Unsupported(format!(
+                "bubblewrap is not installed at {} (Debian package `bubblewrap`)",
+                config.bwrap.display()
+            )));
+        }
+        let layout = CgroupLayout::detect()?;
+        make_dir(&config.state_dir, 0o711)?;
+        let helper = config.state_dir.join("smithers-sandbox-helper");
+        let staged = config
+            .state_dir
+            .join(format!(".helper-{}", uuid::Uuid::now_v7()));
+        std::fs::copy(&config.helper, &staged).map_err(Error::io(format!(
+            "cannot stage the helper {}",
+            config.helper.display()
+        )))?;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755))
+            .map_err(Error::io("cannot set the helper's mode"))?;
+        std::fs::rename(&staged, &helper).map_err(Error::io("cannot stage the helper"))?;
+        let drop_to = rustix::process::geteuid()
+            .is_root()
+            .then_some(config.sandbox_user);
+        Ok(NativeProvider {
+            config: Arc::new(config),
+            helper,
+            layout,
+            drop_to,
+            sandboxes: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    pub fn cgroup_version(&self) -> &'static str {
+        self.layout.version.as_str()
+    }
+
+    fn with_sandbox<T>(
+        &self,
+        id: &SandboxId,
+        f: impl FnOnce(&mut Sandbox) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut map = self
+            .sandboxes
+            .lock()
+            .map_err(|_| Error::Invalid("the sandbox table is poisoned".into()))?;
+        let sandbox = map
+            .get_mut(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        f(sandbox)
+    }
+
+    fn owner(&self) -> Option<(u32, u32)> {
+        self.drop_to
+    }
+
+    fn create_dirs(&self, spec: &SandboxSpec, dir: &Path) -> Result<(), Error> {
+        make_dir(dir, 0o700)?;
+        let workspace = dir.join("workspace");
+        make_dir(&workspace, 0o755)?;
+        if let Some(from) = &spec.workspace_from {
+            if !from.is_dir() {
+                return Err(Error::Invalid(format!(
+                    "{} is not a directory",
+                    from.display()
+                )));
+            }
+            copy_tree(from, &workspace)?;
+        }
+        make_dir(&dir.join("tmp"), 0o1777)?;
+        let etc = dir.join("etc");
+        make_dir(&etc, 0o755)?;
+        for (name, contents) in bwrap::etc_files() {
+            std::fs::write(etc.join(name), contents).map_err(Error::io("cannot write /etc"))?;
+        }
+        if let Some(owner) = self.owner() {
+            chown_tree(dir, owner)?;
+            // Root keeps /etc: the sandbox reads it, never writes it.
+            chown_tree(&etc, (0, 0))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one pipe into the output channel until it closes.
+async fn pump(
+    mut pipe: impl tokio::io::AsyncRead + Unpin,
+    stream: Stream,
+    output: mpsc::Sender<OutputChunk>,
+) {
+    let mut buffer = vec![0u8; 32 * 1024];
+    loop {
+        match pipe.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let chunk = OutputChunk {
+                    stream,
+                    bytes: buffer[..n].to_vec(),
+                };
+                if output.send(chunk).await.is_err() {
+                    // Nobody listens; keep draining so the command never blocks.
+                    continue;
+                }
+            }
+        }
+    }
+}
+
+impl Provider for NativeProvider {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    async fn create(&self, spec: SandboxSpec) -> Result<SandboxId, Error> {
+        spec.validate()?;
+        let id = SandboxId(uuid::Uuid::now_v7().to_string());
+        let dir = self.config.state_dir.join(&id.0);
+        if let Err(e) = self.create_dirs(&spec, &dir) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let cgroup = match Cgroup::create(&self.layout, &format!("smithers-{}", id.0), &spec.limits)
+        {
+            Ok(group) => group,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let sandbox = Sandbox {
+            spec,
+            dir,
+            cgroup,
+            running: false,
+        };
+        self.sandboxes
+            .lock()
+            .map_err(|_| Error::Invalid("the sandbox table is poisoned".into()))?
+            .insert(id.clone(), sandbox);
+        Ok(id)
+    }
+
+    async fn exec(
+        &self,
+        id: &SandboxId,
+        request: ExecRequest,
+        output: mpsc::Sender<OutputChunk>,
+    ) -> Result<ExecOutcome, Error> {
+        if request.argv.is_empty() {
+            return Err(Error::Invalid("nothing to run".into()));
+        }
+        let (launch, env, timeout, oom_before) = self.with_sandbox(id, |sandbox| {
+            if sandbox.running {
+                return Err(Error::Invalid(format!(
+                    "sandbox {id} is already running a command"
+                )));
+            }
+            let init = InitPlan {
+                writable: vec!["/workspace".into(), "/tmp".into(), "/dev".into()],
+                inet: !sandbox.spec.egress.is_empty(),
+                argv: request.argv.clone(),
+            };
+            let args = bwrap::args(
+                &sandbox.spec.root,
+                &sandbox.dir,
+                &self.helper,
+                &self.config.helper_args,
+                &init,
+            )
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+            let launch = LaunchPlan {
+                cgroup_procs: sandbox.cgroup.procs_files(),
+                user: self.drop_to,
+                bwrap: self.config.bwrap.clone(),
+                args,
+            };
+            let mut env: Vec<(String, String)> = vec![
+                ("PATH".into(), DEFAULT_PATH.into()),
+                ("HOME".into(), "/tmp".into()),
+                ("USER".into(), "sandbox".into()),
+                ("LANG".into(), "C.UTF-8".into()),
+            ];
+            for (k, v) in sandbox.spec.env.iter().chain(request.env.iter()) {
+                env.retain(|(key, _)| key != k);
+                env.push((k.clone(), v.clone()));
+            }
+            sandbox.running = true;
+            Ok((
+                launch,
+                env,
+                request.timeout.unwrap_or(sandbox.spec.timeout),
+                sandbox.cgroup.oom_kills(),
+            ))
+        })?;
+        let result = self.run(id, launch, env, timeout, oom_before, output).await;
+        let _ = self.with_sandbox(id, |sandbox| {
+            sandbox.running = false;
+            Ok(())
+        });
+        result
+    }
+
+    async fn read_file(&self, id: &SandboxId, path: &str) -> Result<Vec<u8>, Error> {
+        let dir = self.with_sandbox(id, |s| Ok(s.dir.join("workspace")))?;
+        workspace::read(&dir, path)
+    }
+
+    async fn write_file(&self, id: &SandboxId, path: &str, contents: &[u8]) -> Result<(), Error> {
+        let dir = self.with_sandbox(id, |s| Ok(s.dir.join("workspace")))?;
+        workspace::write(&dir, path, contents, self.owner())
+    }
+
+    async fn status(&self, id: &SandboxId) -> Result<SandboxStatus, Error> {
+        self.with_sandbox(id, |s| {
+            Ok(if s.running || !s.cgroup.pids().is_empty() {
+                SandboxStatus::Running
+            } else {
+                SandboxStatus::Idle
+            })
+        })
+    }
+
+    async fn destroy(&self, id: &SandboxId) -> Result<PurgeReport, Error> {
+        let sandbox = self
+            .sandboxes
+            .lock()
+            .map_err(|_| Error::Invalid("the sandbox table is poisoned".into()))?
+            .remove(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        let mut report = PurgeReport {
+            processes_killed: sandbox.cgroup.kill_all(),
+            ..PurgeReport::default()
+        };
+        match sandbox.cgroup.remove() {
+            Ok(removed) => report.removed.extend(removed),
+            Err(e) => report.remaining.push(e.to_string()),
+        }
+        match std::fs::remove_dir_all(&sandbox.dir) {
+            Ok(()) => report
+                .removed
+                .push(format!("directory {}", sandbox.dir.display())),
+            Err(e) => report
+                .remaining
+                .push(format!("directory {}: {e}", sandbox.dir.display())),
+        }
+        // The check: look again for everything the sandbox could have left.
+        report.remaining.extend(sandbox.cgroup.leftovers());
+        let pids = sandbox.cgroup.pids();
+        if !pids.is_empty() {
+            report.remaining.push(format!("processes {pids:?}"));
+        }
+        if sandbox.dir.exists() {
+            report
+                .remaining
+                .push(format!("directory {}", sandbox.dir.display()));
+        }
+        report.remaining.sort();
+        report.remaining.dedup();
+        Ok(report)
+    }
+}
+
+impl NativeProvider {
+    async fn run(
+        &self,
+        id: &SandboxId,
+        launch: LaunchPlan,
+        env: Vec<(String, String)>,
+        timeout: Duration,
+        oom_before: u64,
+        output: mpsc::Sender<OutputChunk>,
+    ) -> Result<ExecOutcome, Error> {
+        let plan = serde_json::to_string(&launch).map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut command = tokio::process::Command::new(&self.helper);
+        command
+            .args(&self.config.helper_args)
+            .arg("launch")
+            .arg(plan)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (format!("{ENV_PREFIX}{k}"), v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .map_err(Error::io(format!("cannot start {}", self.helper.display())))?;
+        let stdout = child
+            .stdout
+            .take()
+            .map(|p| tokio::spawn(pump(p, Stream::Stdout, output.clone())));
+        let stderr = child
+            .stderr
+            .take()
+            .map(|p| tokio::spawn(pump(p, Stream::Stderr, output)));
+        let waited = tokio::time::timeout(timeout, child.wait()).await;
+        let (status, timed_out) = match waited {
+            Ok(status) => (
+                status.map_err(Error::io("cannot wait for the sandbox"))?,
+                false,
+            ),
+            Err(_) => {
+                // Kill bubblewrap (its children follow: --die-with-parent
+                // and the PID namespace), then anything left in the group.
+                let _ = child.start_kill();
+                self.with_sandbox(id, |s| Ok(s.cgroup.kill_all()))?;
+                (
+                    child
+                        .wait()
+                        .await
+                        .map_err(Error::io("cannot wait for the sandbox"))?,
+                    true,
+                )
+            }
+        };
+        // Nothing outlives its command: sweep the group.
+        let (stray, oom_after) =
+            self.with_sandbox(id, |s| Ok((s.cgroup.kill_all(), s.cgroup.oom_kills())))?;
+        if stray > 0 {
+            tracing::debug!(sandbox = %id, stray, "killed processes left behind");
+        }
+        for pump in [stdout, stderr].into_iter().flatten() {
+            let _ = pump.await;
+        }
+        let oom_killed = oom_after > oom_before;
+        let exit_code = if timed_out {
+            124
+        } else if let Some(code) = status.code() {
+            code
+        } else {
+            use std::os::unix::process::ExitStatusExt as _;
+            128 + status.signal().unwrap_or(9)
+        };
+        Ok(ExecOutcome {
+            exit_code: if oom_killed && !timed_out {
+                137
+            } else {
+                exit_code
+            },
+            timed_out,
+            oom_killed,
+            duration: started.elapsed(),
+        })
+    }
+}
