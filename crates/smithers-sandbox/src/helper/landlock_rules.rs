@@ -1,5 +1,6 @@
 //! Landlock inside the sandbox: read and execute anywhere the sandbox can
-//! see, write only beneath the workspace, `/tmp` and `/dev`; no signals to
+//! see, write only beneath the workspace and `/tmp` (and to /dev/null and
+//! its kind); no signals to
 //! and no abstract sockets of processes outside (kernels with ABI 6+).
 
 use landlock::{
@@ -28,6 +29,11 @@ pub fn landlock_abi() -> i32 {
 }
 
 pub(super) fn restrict(writable: &[String]) -> Result<&'static str, String> {
+    // A device the sandbox lacks (no /dev/tty without a terminal) is skipped.
+    let writable: Vec<&String> = writable
+        .iter()
+        .filter(|p| std::path::Path::new(p).exists())
+        .collect();
     let status = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(AccessFs::from_all(TARGET))

@@ -21,6 +21,17 @@ use crate::provider::{
 use crate::{Error, Provider, SandboxSpec, workspace};
 use cgroup::{Cgroup, CgroupLayout};
 
+/// Where sandboxed commands may write (Landlock); the device files are
+/// the harmless ones every shell redirects to.
+const WRITABLE: &[&str] = &[
+    "/workspace",
+    "/tmp",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/tty",
+];
+
 /// The PATH of sandboxed commands unless the spec sets one.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
@@ -287,7 +298,7 @@ impl Provider for NativeProvider {
                 )));
             }
             let init = InitPlan {
-                writable: vec!["/workspace".into(), "/tmp".into(), "/dev".into()],
+                writable: WRITABLE.iter().map(|p| (*p).to_string()).collect(),
                 inet: !sandbox.spec.egress.is_empty(),
                 argv: request.argv.clone(),
             };

@@ -1,0 +1,411 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
+//! The hostile suite: code inside the sandbox tries to get out, and every
+//! attempt must fail while the host stays unaffected. Each test states the
+//! attempt in its name.
+
+mod common;
+
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::{native, run, sh, spec};
+use smithers_sandbox::{ExecRequest, Limits, Provider, SandboxSpec, SandboxStatus};
+
+/// A file only the host should be able to read, removed on drop.
+struct Marker(std::path::PathBuf);
+
+impl Marker {
+    fn new(dir: &str) -> Marker {
+        let path = std::path::Path::new(dir).join(format!("smithers-marker-{}", uuid_like()));
+        std::fs::write(&path, "host-only-marker").unwrap();
+        Marker(path)
+    }
+}
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[tokio::test]
+async fn reading_host_files_outside_the_workspace_fails() {
+    let f = native();
+    let id = f.provider.create(spec()).await.unwrap();
+    let markers = [
+        Marker::new("/root"),
+        Marker::new("/etc"),
+        Marker::new("/tmp"),
+    ];
+    for marker in &markers {
+        let path = marker.0.display();
+        let ran = sh(
+            &f.provider,
+            &id,
+            &format!("cat {path}; cat /proc/1/root{path}; cat /proc/self/root{path}"),
+        )
+        .await;
+        assert!(
+            !ran.stdout.contains("host-only-marker"),
+            "{path} leaked: {}",
+            ran.stdout
+        );
+        assert_ne!(ran.outcome.exit_code, 0);
+    }
+    // The host's accounts are not there either: /etc is generated.
+    let ran = sh(
+        &f.provider,
+        &id,
+        "cat /etc/shadow; grep -c . /etc/passwd; ls /root /home",
+    )
+    .await;
+    assert!(ran.stdout.trim_start().starts_with('3'), "{}", ran.stdout);
+    assert!(ran.stderr.contains("/etc/shadow"), "{}", ran.stderr);
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn writing_outside_the_workspace_fails() {
+    let f = native();
+    let id = f.provider.create(spec()).await.unwrap();
+    let name = format!("smithers-pwned-{}", uuid_like());
+    for dir in [
+        "/usr",
+        "/etc",
+        "/",
+        "/.smithers",
+        "/proc/1/root/usr",
+        "/dev/shm",
+    ] {
+        let ran = sh(&f.provider, &id, &format!("echo x > {dir}/{name}")).await;
+        assert_ne!(ran.outcome.exit_code, 0, "wrote into {dir}");
+    }
+    for dir in ["/usr", "/etc", "/"] {
+        assert!(!std::path::Path::new(dir).join(&name).exists());
+    }
+    // The workspace and /tmp are writable, and persist between commands.
+    let ran = sh(
+        &f.provider,
+        &id,
+        "echo kept > /workspace/a && echo kept > /tmp/b",
+    )
+    .await;
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.stderr);
+    let ran = sh(&f.provider, &id, "cat /workspace/a /tmp/b").await;
+    assert_eq!(ran.stdout, "kept\nkept\n");
+    assert_eq!(f.provider.read_file(&id, "a").await.unwrap(), b"kept\n");
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn reaching_a_server_on_the_host_loopback_fails() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let f = native();
+    let id = f.provider.create(spec()).await.unwrap();
+    let ran = sh(
+        &f.provider,
+        &id,
+        &format!("exec /bin/bash -c 'echo hi > /dev/tcp/127.0.0.1/{port}'"),
+    )
+    .await;
+    assert_ne!(ran.outcome.exit_code, 0);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        listener.accept().is_err(),
+        "the host's listener got a connection"
+    );
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn there_is_no_network_to_resolve_or_reach_anything() {
+    let f = native();
+    let id = f.provider.create(spec()).await.unwrap();
+    // Only loopback, no route, no resolver: nothing can leave, so nothing
+    // is sent anywhere to prove it.
+    let ran = sh(
+        &f.provider,
+        &id,
+        "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; echo routes; tail -n +2 /proc/net/route; \
+         echo ipv6; cat /proc/net/ipv6_route | grep -v ' lo$' ; getent hosts example.com || echo unresolved",
+    )
+    .await;
+    assert_eq!(
+        ran.stdout, "lo\nroutes\nipv6\nunresolved\n",
+        "{}",
+        ran.stderr
+    );
+    // Without egress even creating an internet socket is refused.
+    let ran = sh(
+        &f.provider,
+        &id,
+        "perl -e 'socket(S, 2, 1, 0) or die \"$!\\n\"'",
+    )
+    .await;
+    assert!(
+        ran.stderr.contains("Operation not permitted"),
+        "{}",
+        ran.stderr
+    );
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn a_fork_bomb_hits_the_pid_limit_and_the_host_stays_responsive() {
+    let f = native();
+    let limits = Limits {
+        pids: 64,
+        ..Limits::default()
+    };
+    let id = f
+        .provider
+        .create(SandboxSpec { limits, ..spec() })
+        .await
+        .unwrap();
+    let mut request = ExecRequest::new([
+        "/bin/bash",
+        "-c",
+        "bomb() { bomb | bomb & }; bomb; sleep 3; echo done",
+    ]);
+    request.timeout = Some(Duration::from_secs(20));
+    let ran = run(&f.provider, &id, request).await;
+    assert!(
+        ran.stderr.contains("Resource temporarily unavailable") || ran.stderr.contains("fork"),
+        "{}",
+        ran.stderr
+    );
+    // The host still starts processes at once.
+    let host = std::process::Command::new("/bin/true").status().unwrap();
+    assert!(host.success());
+    assert_eq!(f.provider.status(&id).await.unwrap(), SandboxStatus::Idle);
+    let report = f.provider.destroy(&id).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}
+
+#[tokio::test]
+async fn allocating_past_the_memory_limit_is_killed_with_137() {
+    let f = native();
+    let limits = Limits {
+        memory: 64 << 20,
+        ..Limits::default()
+    };
+    let id = f
+        .provider
+        .create(SandboxSpec { limits, ..spec() })
+        .await
+        .unwrap();
+    let ran = sh(
+        &f.provider,
+        &id,
+        "perl -e '$x = \"a\" x (512 * 1024 * 1024); print length($x)'",
+    )
+    .await;
+    assert!(ran.outcome.oom_killed, "{:?} {}", ran.outcome, ran.stderr);
+    assert_eq!(ran.outcome.exit_code, 137);
+    assert_eq!(ran.outcome.limit_hit(), Some("the memory limit"));
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn a_busy_loop_past_the_timeout_is_killed_with_124_and_leaves_nothing() {
+    let f = native();
+    let id = f.provider.create(spec()).await.unwrap();
+    let mut request = ExecRequest::new(["/bin/sh", "-c", "sleep 1000 & while :; do :; done"]);
+    request.timeout = Some(Duration::from_millis(1500));
+    let ran = run(&f.provider, &id, request).await;
+    assert!(ran.outcome.timed_out);
+    assert_eq!(ran.outcome.exit_code, 124);
+    assert!(ran.outcome.duration < Duration::from_secs(10));
+    assert_eq!(f.provider.status(&id).await.unwrap(), SandboxStatus::Idle);
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn ptrace_mount_unshare_keyctl_bpf_and_io_uring_are_refused() {
+    let f = native();
+    let id = f.provider.create(spec()).await.unwrap();
+    // x86_64 numbers: ptrace 101, mount 165, unshare 272, keyctl 250,
+    // bpf 321, io_uring_setup 425, setns 308, perf_event_open 298.
+    let script = r#"
+        sleep 100 & pid=$!
+        perl -e '
+          my @calls = (["ptrace", 101, 16, 0 + $ARGV[0], 0, 0], ["mount", 165, 0, 0, 0, 0],
+                       ["unshare", 272, 0x10000000], ["keyctl", 250, 0, 0, 0, 0],
+                       ["bpf", 321, 0, 0, 0], ["io_uring_setup", 425, 1, 0],
+                       ["setns", 308, 0, 0], ["perf_event_open", 298, 0, 0, -1, -1, 0],
+                       ["netlink socket", 41, 16, 3, 0]);
+          for my $c (@calls) { my ($name, $nr, @args) = @$c; my $r = syscall($nr, @args);
+                               print "$name ", ($r == -1 ? "refused: $!" : "ALLOWED"), "\n"; }
+        ' $pid
+        mount -t tmpfs none /tmp 2>&1 | head -1
+        unshare -r true 2>&1 | head -1
+    "#;
+    let ran = sh(&f.provider, &id, script).await;
+    assert!(!ran.stdout.contains("ALLOWED"), "{}", ran.stdout);
+    // EPERM from the filter, not some other failure of a bad argument.
+    assert_eq!(
+        ran.stdout
+            .matches("refused: Operation not permitted")
+            .count(),
+        9,
+        "{}",
+        ran.stdout
+    );
+    let status = sh(
+        &f.provider,
+        &id,
+        "grep -E '^Seccomp(_filters)?:' /proc/self/status",
+    )
+    .await;
+    assert!(status.stdout.contains("Seccomp:\t2"), "{}", status.stdout);
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn setuid_binaries_grant_nothing() {
+    let f = native();
+    let id = f.provider.create(spec()).await.unwrap();
+    let ran = sh(
+        &f.provider,
+        &id,
+        "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status; \
+         /usr/bin/su -c 'id -u' root </dev/null; /usr/bin/mount -t proc proc /tmp 2>&1 | head -1; id -u",
+    )
+    .await;
+    for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert!(
+            ran.stdout.contains(&format!("{cap}:\t0000000000000000")),
+            "{}",
+            ran.stdout
+        );
+    }
+    assert!(ran.stdout.contains("NoNewPrivs:\t1"));
+    assert!(ran.stdout.trim_end().ends_with("1000"), "{}", ran.stdout);
+    assert!(!ran.stdout.contains("\n0\n"), "{}", ran.stdout);
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn proc_root_and_open_descriptors_lead_nowhere() {
+    let f = native();
+    let id = f.provider.create(spec()).await.unwrap();
+    let ran = sh(
+        &f.provider,
+        &id,
+        "ls /proc/1/root/; echo fds; ls /proc/self/fd; for fd in /proc/self/fd/*; do readlink $fd; done",
+    )
+    .await;
+    let (root, fds) = ran.stdout.split_once("fds\n").expect(&ran.stderr);
+    // PID 1 is the sandbox's own init: its root is the sandbox's root.
+    for host_only in ["root\n", "home\n", "boot\n", "work\n", "var\n"] {
+        assert!(!root.contains(host_only), "{root}");
+    }
+    // Either it cannot be opened at all (the init is not dumpable) or it
+    // shows the sandbox's own root.
+    assert!(
+        root.contains("workspace\n") || ran.stderr.contains("/proc/1/root/"),
+        "{root} {}",
+        ran.stderr
+    );
+    // Every open descriptor is the standard streams' /dev/null and pipes
+    // (and the shell's own copies of them): nothing of the host's.
+    for target in fds.lines().filter(|l| l.parse::<u32>().is_err()) {
+        assert!(
+            target == "/dev/null" || target.starts_with("pipe:") || target.starts_with("/proc/"),
+            "descriptor to {target:?} in {fds}"
+        );
+    }
+    assert!(
+        !fds.contains("smithers-sandboxes") && !fds.contains("/sandboxes/"),
+        "{fds}"
+    );
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn background_processes_do_not_survive_their_command() {
+    let f = native();
+    let id = f.provider.create(spec()).await.unwrap();
+    let ran = sh(
+        &f.provider,
+        &id,
+        "(sleep 1000 &) ; nohup sleep 1001 >/dev/null 2>&1 & setsid sleep 1002 & echo started",
+    )
+    .await;
+    assert_eq!(ran.stdout, "started\n");
+    assert_eq!(f.provider.status(&id).await.unwrap(), SandboxStatus::Idle);
+    let mut ps = String::new();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::File::open(e.path().join("cmdline")).ok())
+        .for_each(|mut f| {
+            let mut s = String::new();
+            let _ = f.read_to_string(&mut s);
+            ps.push_str(&s.replace('\0', " "));
+            ps.push('\n');
+        });
+    for leftover in ["sleep 1000", "sleep 1001", "sleep 1002"] {
+        assert!(!ps.contains(leftover), "{leftover} survived");
+    }
+    let report = f.provider.destroy(&id).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert!(!f.state.path().join("sandboxes").join(&id.0).exists());
+}
+
+#[tokio::test]
+async fn the_workspace_is_a_copy_and_host_side_paths_stay_inside() {
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("Cargo.toml"), "[package]\n").unwrap();
+    std::fs::create_dir(source.path().join("src")).unwrap();
+    std::fs::write(source.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    let f = native();
+    let spec = SandboxSpec {
+        workspace_from: Some(source.path().to_path_buf()),
+        ..spec()
+    };
+    let id = f.provider.create(spec).await.unwrap();
+    let ran = sh(
+        &f.provider,
+        &id,
+        "cat src/main.rs && echo changed > Cargo.toml && ln -s /etc/hostname escape",
+    )
+    .await;
+    assert_eq!(ran.stdout, "fn main() {}\n", "{}", ran.stderr);
+    // The original is untouched.
+    assert_eq!(
+        std::fs::read_to_string(source.path().join("Cargo.toml")).unwrap(),
+        "[package]\n"
+    );
+    // A symlink planted inside does not lead the host out.
+    assert!(f.provider.read_file(&id, "escape").await.is_err());
+    assert!(f.provider.write_file(&id, "../x", b"x").await.is_err());
+    f.provider
+        .write_file(&id, "new/dir/file.txt", b"from host")
+        .await
+        .unwrap();
+    let ran = sh(
+        &f.provider,
+        &id,
+        "cat new/dir/file.txt && echo more >> new/dir/file.txt",
+    )
+    .await;
+    assert_eq!(ran.stdout, "from host");
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.stderr);
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
