@@ -5,6 +5,7 @@ mod context;
 mod policy_cmd;
 mod redact_cmd;
 mod render;
+mod sandbox_cmd;
 mod secrets_cmd;
 mod users_cmd;
 
@@ -40,9 +41,18 @@ enum Command {
     Redact(redact_cmd::RedactArgs),
     /// The users of an organization and their roles.
     Users(users_cmd::UsersArgs),
+    /// Run commands in a disposable sandbox; check what this host can enforce.
+    #[command(subcommand)]
+    Sandbox(sandbox_cmd::SandboxCommand),
 }
 
 fn main() -> ExitCode {
+    // The sandbox helper's two jobs run in this same binary, reached by a
+    // hidden first argument (see smithers_sandbox::helper).
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|a| a == sandbox_cmd::HELPER_ARG) {
+        smithers_sandbox::helper::main(args.collect());
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(cmd, &cli.state),
@@ -50,6 +60,7 @@ fn main() -> ExitCode {
         Command::Secrets(args) => secrets_cmd::run(args, &cli.state),
         Command::Redact(args) => redact_cmd::run(args),
         Command::Users(args) => users_cmd::run(args, &cli.state),
+        Command::Sandbox(cmd) => sandbox_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

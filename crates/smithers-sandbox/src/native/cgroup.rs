@@ -250,7 +250,9 @@ impl Cgroup {
             let _ = std::fs::write(self.dirs[0].join("cgroup.kill"), "1");
         }
         let mut killed = 0;
-        for _ in 0..100 {
+        // A killed process leaves the group once the kernel has reaped it:
+        // poll briefly, then less often, for up to about two seconds.
+        for round in 0..400u32 {
             let pids = self.pids();
             if pids.is_empty() {
                 break;
@@ -262,7 +264,8 @@ impl Cgroup {
                     }
                 }
             }
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            let pause = if round < 50 { 100 } else { 5_000 };
+            std::thread::sleep(std::time::Duration::from_micros(pause));
         }
         killed
     }

@@ -139,6 +139,34 @@ fn chown_tree(path: &Path, owner: (u32, u32)) -> Result<(), Error> {
     Ok(())
 }
 
+/// Copies the helper into the state directory (once per build of it), where
+/// the sandbox user can read it whatever the permissions of its original
+/// place; returns the copy.
+fn stage_helper(helper: &Path, state_dir: &Path) -> Result<PathBuf, Error> {
+    let meta = std::fs::metadata(helper).map_err(Error::io(format!(
+        "cannot find the helper {}",
+        helper.display()
+    )))?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let staged = state_dir.join(format!("helper-{}-{modified}", meta.len()));
+    if staged.exists() {
+        return Ok(staged);
+    }
+    let partial = state_dir.join(format!(".helper-{}", uuid::Uuid::now_v7()));
+    std::fs::copy(helper, &partial).map_err(Error::io(format!(
+        "cannot stage the helper {}",
+        helper.display()
+    )))?;
+    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))
+        .map_err(Error::io("cannot set the helper's mode"))?;
+    std::fs::rename(&partial, &staged).map_err(Error::io("cannot stage the helper"))?;
+    Ok(staged)
+}
+
 impl NativeProvider {
     /// Checks that this host can give the native provider's guarantees.
     pub fn new(config: NativeConfig) -> Result<NativeProvider, Error> {
@@ -150,17 +178,7 @@ impl NativeProvider {
         }
         let layout = CgroupLayout::detect()?;
         make_dir(&config.state_dir, 0o711)?;
-        let helper = config.state_dir.join("smithers-sandbox-helper");
-        let staged = config
-            .state_dir
-            .join(format!(".helper-{}", uuid::Uuid::now_v7()));
-        std::fs::copy(&config.helper, &staged).map_err(Error::io(format!(
-            "cannot stage the helper {}",
-            config.helper.display()
-        )))?;
-        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755))
-            .map_err(Error::io("cannot set the helper's mode"))?;
-        std::fs::rename(&staged, &helper).map_err(Error::io("cannot stage the helper"))?;
+        let helper = stage_helper(&config.helper, &config.state_dir)?;
         let drop_to = rustix::process::geteuid()
             .is_root()
             .then_some(config.sandbox_user);

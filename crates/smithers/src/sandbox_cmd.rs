@@ -1,0 +1,203 @@
+//! `smithers sandbox run|check`: one command in a fresh sandbox, and what
+//! this host can enforce.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use smithers_sandbox::{
+    ExecRequest, Limits, NativeConfig, NativeProvider, OutputChunk, Provider, Root, SandboxSpec,
+    Stream, check_host, parse_duration, parse_memory,
+};
+use tokio::sync::mpsc;
+
+use crate::render::print_json;
+
+/// The hidden first argument that makes this binary the sandbox helper.
+pub const HELPER_ARG: &str = "__sandbox-helper";
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Run a command in a fresh sandbox over a copy of a directory, then destroy it.
+    Run(RunArgs),
+    /// Report what this host can enforce; exit 1 if the native provider cannot give its guarantees.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProviderArg {
+    Native,
+    Docker,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The command runs with no network, every namespace unshared, a read-only root, a writable
+/workspace (a copy of --workspace) and /tmp, no capabilities, Landlock and a seccomp filter.
+Exit status: the command's own; 124 when the time limit killed it, 137 when the memory limit
+did (a message on stderr says which); 2 when the sandbox itself failed.")]
+pub struct RunArgs {
+    #[arg(long, value_enum, default_value = "native")]
+    provider: ProviderArg,
+    /// Copy this directory into the sandbox's workspace (default: an empty workspace).
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// A host the sandbox may reach through the egress proxy (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_host: Vec<String>,
+    /// Memory limit (e.g. 512M, 2G).
+    #[arg(long, default_value = "512M", value_parser = parse_memory)]
+    memory: u64,
+    /// Most processes and threads at once.
+    #[arg(long, default_value_t = 256)]
+    pids: u32,
+    /// CPUs (e.g. 1, 0.5, 2).
+    #[arg(long, default_value = "1", value_parser = parse_cpus)]
+    cpus: u32,
+    /// Wall-clock limit (e.g. 90s, 30m).
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    timeout: std::time::Duration,
+    /// An environment variable of the command (repeatable); nothing of yours is passed otherwise.
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_cpus(text: &str) -> Result<u32, String> {
+    let cpus: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of CPUs like 1 or 0.5"))?;
+    if !(0.01..=1024.0).contains(&cpus) {
+        return Err(format!("{text} CPUs is out of range (0.01 to 1024)"));
+    }
+    Ok((cpus * 1000.0).round() as u32)
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{text:?} is not K=V"))
+}
+
+/// The native provider, with this very binary as its helper.
+pub fn native_provider() -> Result<NativeProvider> {
+    let exe = std::env::current_exe().context("cannot find the smithers binary")?;
+    Ok(NativeProvider::new(NativeConfig::with_helper(
+        exe,
+        vec![HELPER_ARG.to_string()],
+    ))?)
+}
+
+pub fn run(command: SandboxCommand) -> Result<ExitCode> {
+    match command {
+        SandboxCommand::Run(args) => run_command(args),
+        SandboxCommand::Check(args) => check(&args),
+    }
+}
+
+fn check(args: &CheckArgs) -> Result<ExitCode> {
+    let report = check_host(std::path::Path::new("/usr/bin/bwrap"));
+    if args.json {
+        print_json(&serde_json::json!({
+            "native_ready": report.native_ready(),
+            "capabilities": report.capabilities,
+        }));
+    } else {
+        for c in &report.capabilities {
+            let mark = match (c.available, c.required) {
+                (true, _) => "ok  ",
+                (false, true) => "FAIL",
+                (false, false) => "no  ",
+            };
+            println!("{mark} {:<11} {}", c.name, c.detail);
+        }
+        println!(
+            "{}",
+            if report.native_ready() {
+                "the native provider can give all its guarantees here"
+            } else {
+                "the native provider CANNOT give its guarantees here (FAIL above)"
+            }
+        );
+    }
+    Ok(if report.native_ready() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_command(args: RunArgs) -> Result<ExitCode> {
+    if matches!(args.provider, ProviderArg::Docker) {
+        bail!("the docker provider is not available in this version; use --provider native");
+    }
+    if let Some(dir) = &args.workspace {
+        if !dir.is_dir() {
+            bail!("--workspace {} is not a directory", dir.display());
+        }
+    }
+    let spec = SandboxSpec {
+        root: Root::Host,
+        workspace_from: args.workspace.clone(),
+        env: args.env.clone(),
+        limits: Limits {
+            memory: args.memory,
+            pids: args.pids,
+            millicpus: args.cpus,
+        },
+        egress: args.allow_host.clone(),
+        timeout: args.timeout,
+    };
+    let provider = native_provider()?;
+    crate::context::runtime()?.block_on(async move {
+        let id = provider.create(spec).await?;
+        let (tx, mut rx) = mpsc::channel::<OutputChunk>(64);
+        let printer = tokio::spawn(async move {
+            let mut stdout = std::io::stdout();
+            let mut stderr = std::io::stderr();
+            while let Some(chunk) = rx.recv().await {
+                let _ = match chunk.stream {
+                    Stream::Stdout => stdout.write_all(&chunk.bytes).and_then(|()| stdout.flush()),
+                    Stream::Stderr => stderr.write_all(&chunk.bytes).and_then(|()| stderr.flush()),
+                };
+            }
+        });
+        let outcome = provider
+            .exec(&id, ExecRequest::new(args.command.clone()), tx)
+            .await;
+        let _ = printer.await;
+        let purge = provider.destroy(&id).await?;
+        let outcome = outcome?;
+        if let Some(limit) = outcome.limit_hit() {
+            let detail = if outcome.timed_out {
+                format!(
+                    "{} after {}",
+                    limit,
+                    humantime::format_duration(args.timeout)
+                )
+            } else {
+                format!("{limit} of {} bytes", args.memory)
+            };
+            eprintln!("smithers: the command was killed: {detail}");
+        }
+        if !purge.is_clean() {
+            eprintln!(
+                "smithers: the sandbox was not fully removed: {}",
+                purge.remaining.join("; ")
+            );
+            return Ok(ExitCode::from(2));
+        }
+        Ok(ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(1)))
+    })
+}
