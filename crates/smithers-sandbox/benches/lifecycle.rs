@@ -18,6 +18,7 @@ fn provider(state: &std::path::Path) -> NativeProvider {
     let helper = PathBuf::from(env!("CARGO_BIN_EXE_smithers-sandbox-helper"));
     let mut config = NativeConfig::with_helper(helper, Vec::new());
     config.state_dir = state.join("sandboxes");
+    config.warm_pool = 2;
     NativeProvider::new(config).unwrap()
 }
 
@@ -153,6 +154,11 @@ fn main() {
         Criterion::default().configure_from_args().final_summary();
         summary(200);
     } else {
-        summary(3);
+        summary(
+            std::env::var("ROUNDS")
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(3),
+        );
     }
 }

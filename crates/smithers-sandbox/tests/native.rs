@@ -23,3 +23,103 @@ async fn runs_a_command_in_the_workspace() {
     let report = f.provider.destroy(&id).await.unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
+
+#[tokio::test]
+async fn commands_share_the_workspace_and_get_only_their_environment() {
+    let f = native();
+    let mut spec = spec();
+    spec.env = vec![("TOKEN".into(), "tok-value-123".into())];
+    let id = f.provider.create(spec).await.unwrap();
+    for round in 0..3 {
+        let mut request = smithers_sandbox::ExecRequest::new([
+            "/bin/sh",
+            "-c",
+            "echo $TOKEN $EXTRA >> log; env | sort | cut -d= -f1 | tr '\\n' ' '",
+        ]);
+        request.env = vec![("EXTRA".into(), format!("round-{round}"))];
+        let ran = common::run(&f.provider, &id, request).await;
+        assert_eq!(
+            ran.stdout, "EXTRA HOME LANG PATH PWD TOKEN USER ",
+            "nothing of the host's environment (and no transport variables) leaks"
+        );
+        // Give the next command's helper time to park, as between tool calls.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = f.provider.read_file(&id, "log").await.unwrap();
+    assert_eq!(
+        String::from_utf8(log).unwrap(),
+        "tok-value-123 round-0\ntok-value-123 round-1\ntok-value-123 round-2\n"
+    );
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn environment_values_never_appear_in_a_host_argument_list() {
+    let f = native();
+    let mut spec = spec();
+    spec.env = vec![("API_KEY".into(), "sk-never-in-argv-4242".into())];
+    let id = f.provider.create(spec).await.unwrap();
+    let provider = f.provider.clone();
+    let id2 = id.clone();
+    let running = tokio::spawn(async move { sh(&provider, &id2, "sleep 1").await });
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let mut seen = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            seen += 1;
+            let text = String::from_utf8_lossy(&cmdline);
+            assert!(!text.contains("sk-never-in-argv"), "{text}");
+        }
+    }
+    assert!(seen > 3);
+    running.await.unwrap();
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn a_sandbox_nobody_destroyed_is_purged_when_the_provider_goes() {
+    let f = native();
+    let id = f.provider.create(spec()).await.unwrap();
+    sh(&f.provider, &id, "echo x > file").await;
+    let dir = f.state.path().join("sandboxes").join(&id.0);
+    assert!(dir.exists());
+    let cgroups: Vec<std::path::PathBuf> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(" - cgroup"))
+        .filter_map(|l| l.split(' ').nth(4).map(std::path::PathBuf::from))
+        .collect();
+    let named = format!("smithers-{}", id.0);
+    let find = || -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        for root in &cgroups {
+            for entry in walk(root, 4) {
+                if entry.ends_with(&named) {
+                    found.push(entry);
+                }
+            }
+        }
+        found
+    };
+    assert!(!find().is_empty(), "the sandbox has cgroups while it lives");
+    drop(f.provider);
+    assert!(!dir.exists());
+    assert!(find().is_empty(), "{:?}", find());
+}
+
+fn walk(dir: &std::path::Path, depth: usize) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if depth == 0 {
+        return out;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(path.clone());
+                out.extend(walk(&path, depth - 1));
+            }
+        }
+    }
+    out
+}

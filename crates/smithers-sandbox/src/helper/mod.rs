@@ -1,19 +1,21 @@
-//! The helper binary's two jobs. `launch` runs on the host: it joins the
+//! The helper binary's two jobs. `park` runs on the host: it joins the
 //! sandbox's cgroups (so that everything bubblewrap starts is counted from
-//! the first instruction), drops to the sandbox's unprivileged uid, and
-//! becomes bubblewrap. `init` runs inside the sandbox as the command's
+//! the first instruction), waits for its launch plan, drops to the
+//! sandbox's unprivileged uid, and becomes bubblewrap. `init` runs inside the sandbox as the command's
 //! parent-to-be: it restricts itself with Landlock and seccomp and then
 //! becomes the command, so the command starts already confined.
 //!
-//! The sandbox's environment travels as `SMITHERS_ENV_<NAME>` variables,
-//! which neither bubblewrap nor the dynamic loader act on; `init` turns
-//! them back into the command's whole environment. Nothing secret is ever
-//! in an argument list, where other host processes could read it.
+//! The sandbox's environment arrives in the launch plan on a pipe and
+//! travels through bubblewrap as `SMITHERS_ENV_<NAME>` variables, which
+//! neither bubblewrap nor the dynamic loader act on; `init` turns them
+//! back into the command's whole environment. Nothing secret is ever in an
+//! argument list, where other host processes could read it.
 
 mod landlock_rules;
 mod seccomp;
 
 use std::ffi::OsString;
+use std::io::{BufRead as _, Write as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,16 +27,26 @@ pub use landlock_rules::landlock_abi;
 /// The prefix carrying the sandbox's environment through bubblewrap.
 pub const ENV_PREFIX: &str = "SMITHERS_ENV_";
 
-/// What `launch` does.
+/// What `park` is started with: the groups to join.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LaunchPlan {
+pub struct ParkPlan {
     /// `cgroup.procs` files to join before anything else.
     pub cgroup_procs: Vec<PathBuf>,
+}
+
+/// What a parked helper is told, on its stdin, once a command is due.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchPlan {
     /// The host uid and gid to become (when Smithers runs as root).
     pub user: Option<(u32, u32)>,
     pub bwrap: PathBuf,
     pub args: Vec<String>,
+    /// The command's environment (arrives on a pipe, never in arguments).
+    pub env: Vec<(String, String)>,
 }
+
+/// What a parked helper writes once it is in its groups.
+pub const READY: &[u8] = b"ready\n";
 
 /// What `init` does before it becomes the command.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,38 +65,64 @@ fn fail(what: &str, detail: impl std::fmt::Display) -> ! {
 
 /// The helper's `main`, given the arguments after the program (and after
 /// any leading arguments the host binary uses to reach it):
-/// `launch PLAN-JSON` or `init PLAN-JSON`.
+/// `park PLAN-JSON` or `init PLAN-JSON`.
 pub fn main(args: Vec<OsString>) -> ! {
     let mode = args.first().and_then(|a| a.to_str()).unwrap_or_default();
     let plan = args.get(1).and_then(|a| a.to_str()).unwrap_or_default();
     match mode {
-        "launch" => match serde_json::from_str::<LaunchPlan>(plan) {
-            Ok(plan) => launch(&plan),
-            Err(e) => fail("bad launch plan", e),
+        "park" => match serde_json::from_str::<ParkPlan>(plan) {
+            Ok(plan) => park(&plan),
+            Err(e) => fail("bad park plan", e),
         },
         "init" => match serde_json::from_str::<InitPlan>(plan) {
             Ok(plan) => init(&plan),
             Err(e) => fail("bad init plan", e),
         },
-        _ => fail("usage", "smithers-sandbox-helper launch|init PLAN"),
+        _ => fail("usage", "smithers-sandbox-helper park|init PLAN"),
     }
 }
 
-fn launch(plan: &LaunchPlan) -> ! {
+/// Joins the groups, says so, waits for the launch plan on stdin, and
+/// becomes bubblewrap. Joining a cgroup v1 hierarchy can wait for an RCU
+/// grace period (~10 ms); parking does it before a command is due.
+fn park(plan: &ParkPlan) -> ! {
     let pid = std::process::id().to_string();
     for procs in &plan.cgroup_procs {
         if let Err(e) = std::fs::write(procs, &pid) {
             fail(&format!("cannot join {}", procs.display()), e);
         }
     }
-    let mut bwrap = Command::new(&plan.bwrap);
-    bwrap.args(&plan.args);
-    if let Some((uid, gid)) = plan.user {
+    let mut stdout = std::io::stdout();
+    if stdout
+        .write_all(READY)
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        std::process::exit(0);
+    }
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        // Abandoned: the provider went away or destroyed the sandbox.
+        Ok(0) | Err(_) => std::process::exit(0),
+        Ok(_) => {}
+    }
+    let launch: LaunchPlan = match serde_json::from_str(&line) {
+        Ok(launch) => launch,
+        Err(e) => fail("bad launch plan", e),
+    };
+    let mut bwrap = Command::new(&launch.bwrap);
+    bwrap.args(&launch.args).env_clear().envs(
+        launch
+            .env
+            .iter()
+            .map(|(k, v)| (format!("{ENV_PREFIX}{k}"), v)),
+    );
+    if let Some((uid, gid)) = launch.user {
         // As root, std also drops every supplementary group here.
         bwrap.uid(uid).gid(gid);
     }
     let e = bwrap.exec();
-    fail(&format!("cannot run {}", plan.bwrap.display()), e)
+    fail(&format!("cannot run {}", launch.bwrap.display()), e)
 }
 
 fn init(plan: &InitPlan) -> ! {

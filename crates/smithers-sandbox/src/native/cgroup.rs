@@ -192,17 +192,26 @@ impl Cgroup {
             std::fs::create_dir(dir)
                 .map_err(Error::io(format!("cannot create {}", dir.display())))?;
         }
+        self.set_limits(limits)
+    }
+
+    /// Sets (or changes) the group's limits.
+    pub fn set_limits(&self, limits: &Limits) -> Result<(), Error> {
         let period: u64 = 100_000;
         let quota = u64::from(limits.millicpus) * period / 1000;
         match self.version {
             CgroupVersion::V1 => {
                 let (memory, pids, cpu) = (&self.dirs[0], &self.dirs[1], &self.dirs[2]);
+                // Swap counts too where the host accounts it; the combined
+                // limit may not go below the memory limit, so order matters.
+                let memsw = memory.join("memory.memsw.limit_in_bytes");
+                if memsw.exists() {
+                    write(&memsw, "-1")?;
+                }
                 write(
                     &memory.join("memory.limit_in_bytes"),
                     &limits.memory.to_string(),
                 )?;
-                // Swap counts too where the host accounts it.
-                let memsw = memory.join("memory.memsw.limit_in_bytes");
                 if memsw.exists() {
                     write(&memsw, &limits.memory.to_string())?;
                 }

@@ -3,23 +3,24 @@
 
 mod bwrap;
 pub(crate) mod cgroup;
+mod parked;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::mpsc;
 
-use crate::helper::{ENV_PREFIX, InitPlan, LaunchPlan};
+use crate::helper::{InitPlan, LaunchPlan};
 use crate::provider::{
     ExecOutcome, ExecRequest, OutputChunk, PurgeReport, SandboxId, SandboxStatus, Stream,
 };
 use crate::{Error, Provider, SandboxSpec, workspace};
 use cgroup::{Cgroup, CgroupLayout};
+use parked::{Launched, Parked, Slot, park, park_later};
 
 /// Where sandboxed commands may write (Landlock); the device files are
 /// the harmless ones every shell redirects to.
@@ -49,6 +50,9 @@ pub struct NativeConfig {
     /// The host uid and gid sandboxed processes run as when Smithers runs
     /// as root (otherwise they run as Smithers' own user).
     pub sandbox_user: (u32, u32),
+    /// How many sandboxes (groups and a parked helper) to keep ready, so
+    /// that `create` does not wait for the cgroup join. 0 for one-shot use.
+    pub warm_pool: usize,
 }
 
 impl NativeConfig {
@@ -62,6 +66,7 @@ impl NativeConfig {
             bwrap: PathBuf::from("/usr/bin/bwrap"),
             state_dir: std::env::temp_dir().join(format!("smithers-sandboxes-{euid}")),
             sandbox_user: (65534, 65534),
+            warm_pool: 0,
         }
     }
 }
@@ -70,8 +75,35 @@ struct Sandbox {
     spec: SandboxSpec,
     dir: PathBuf,
     cgroup: Cgroup,
+    /// The helper that will start the next command, already in the groups.
+    slot: Slot,
     running: bool,
+    purged: bool,
 }
+
+/// A sandbox's groups with a parked helper, made before anyone asks.
+struct Warm {
+    id: SandboxId,
+    cgroup: Option<Cgroup>,
+    parked: Option<Parked>,
+}
+
+impl Drop for Warm {
+    /// An unused warm sandbox (the provider went away) leaves nothing.
+    fn drop(&mut self) {
+        drop(self.parked.take());
+        if let Some(cgroup) = self.cgroup.take() {
+            cgroup.kill_all();
+            let _ = cgroup.remove();
+        }
+    }
+}
+
+/// A warm sandbox on its way.
+type WarmTask = tokio::task::JoinHandle<Result<Warm, Error>>;
+
+/// How long after a command the next command's helper is parked.
+const NEXT_PARK_DELAY: Duration = Duration::from_millis(20);
 
 /// Runs sandboxes with bubblewrap on this host.
 #[derive(Clone)]
@@ -84,6 +116,8 @@ pub struct NativeProvider {
     /// `Some` when Smithers runs as root: who sandboxed processes become.
     drop_to: Option<(u32, u32)>,
     sandboxes: Arc<Mutex<HashMap<SandboxId, Sandbox>>>,
+    /// Warm sandboxes on their way or ready, oldest first.
+    warm: Arc<Mutex<Vec<WarmTask>>>,
 }
 
 impl std::fmt::Debug for NativeProvider {
@@ -188,6 +222,7 @@ impl NativeProvider {
             layout,
             drop_to,
             sandboxes: Arc::new(Mutex::new(HashMap::new())),
+            warm: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -242,6 +277,65 @@ impl NativeProvider {
     }
 }
 
+/// Kills a slot's helper and removes a group (a create that failed).
+async fn slot_cleanup(slot: Slot, cgroup: &Cgroup) {
+    slot.discard().await;
+    cgroup.kill_all();
+    let _ = cgroup.remove();
+}
+
+impl NativeProvider {
+    /// A warm sandbox, if one is ready or on its way.
+    async fn take_warm(&self) -> Option<(SandboxId, Cgroup, Parked)> {
+        loop {
+            let next = self.warm.lock().ok()?.pop()?;
+            // One that failed (e.g. cgroups went away) is skipped.
+            if let Ok(Ok(mut warm)) = next.await {
+                if let (Some(cgroup), Some(parked)) = (warm.cgroup.take(), warm.parked.take()) {
+                    return Some((warm.id.clone(), cgroup, parked));
+                }
+            }
+        }
+    }
+
+    /// Starts warm sandboxes until the pool is full again.
+    fn top_up_warm(&self) {
+        let Ok(mut warm) = self.warm.lock() else {
+            return;
+        };
+        while warm.len() < self.config.warm_pool {
+            let (layout, helper, args) = (
+                self.layout.clone(),
+                self.helper.clone(),
+                self.config.helper_args.clone(),
+            );
+            warm.insert(
+                0,
+                tokio::spawn(async move {
+                    let id = SandboxId(uuid::Uuid::now_v7().to_string());
+                    let cgroup = Cgroup::create(
+                        &layout,
+                        &format!("smithers-{}", id.0),
+                        &crate::Limits::default(),
+                    )?;
+                    let mut warm = Warm {
+                        id,
+                        cgroup: Some(cgroup),
+                        parked: None,
+                    };
+                    let procs = warm
+                        .cgroup
+                        .as_ref()
+                        .map(Cgroup::procs_files)
+                        .unwrap_or_default();
+                    warm.parked = Some(park(helper, args, procs).await?);
+                    Ok(warm)
+                }),
+            );
+        }
+    }
+}
+
 /// Reads one pipe into the output channel until it closes.
 async fn pump(
     mut pipe: impl tokio::io::AsyncRead + Unpin,
@@ -273,25 +367,43 @@ impl Provider for NativeProvider {
 
     async fn create(&self, spec: SandboxSpec) -> Result<SandboxId, Error> {
         spec.validate()?;
-        let id = SandboxId(uuid::Uuid::now_v7().to_string());
+        let (id, cgroup, parked) = match self.take_warm().await {
+            Some((id, cgroup, parked)) => {
+                if let Err(e) = cgroup.set_limits(&spec.limits) {
+                    parked.discard().await;
+                    cgroup.kill_all();
+                    let _ = cgroup.remove();
+                    return Err(e);
+                }
+                (id, cgroup, Slot::Ready(Box::new(parked)))
+            }
+            None => {
+                let id = SandboxId(uuid::Uuid::now_v7().to_string());
+                let cgroup =
+                    Cgroup::create(&self.layout, &format!("smithers-{}", id.0), &spec.limits)?;
+                let slot = Slot::Pending(park_later(
+                    &self.helper,
+                    &self.config.helper_args,
+                    cgroup.procs_files(),
+                    Duration::ZERO,
+                ));
+                (id, cgroup, slot)
+            }
+        };
+        self.top_up_warm();
         let dir = self.config.state_dir.join(&id.0);
         if let Err(e) = self.create_dirs(&spec, &dir) {
+            slot_cleanup(parked, &cgroup).await;
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
-        let cgroup = match Cgroup::create(&self.layout, &format!("smithers-{}", id.0), &spec.limits)
-        {
-            Ok(group) => group,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e);
-            }
-        };
         let sandbox = Sandbox {
             spec,
             dir,
             cgroup,
+            slot: parked,
             running: false,
+            purged: false,
         };
         self.sandboxes
             .lock()
@@ -309,7 +421,7 @@ impl Provider for NativeProvider {
         if request.argv.is_empty() {
             return Err(Error::Invalid("nothing to run".into()));
         }
-        let (launch, env, timeout, oom_before) = self.with_sandbox(id, |sandbox| {
+        let (launch, timeout, oom_before, slot, procs) = self.with_sandbox(id, |sandbox| {
             if sandbox.running {
                 return Err(Error::Invalid(format!(
                     "sandbox {id} is already running a command"
@@ -328,11 +440,11 @@ impl Provider for NativeProvider {
                 &init,
             )
             .map_err(|e| Error::Invalid(e.to_string()))?;
-            let launch = LaunchPlan {
-                cgroup_procs: sandbox.cgroup.procs_files(),
+            let mut launch = LaunchPlan {
                 user: self.drop_to,
                 bwrap: self.config.bwrap.clone(),
                 args,
+                env: Vec::new(),
             };
             let mut env: Vec<(String, String)> = vec![
                 ("PATH".into(), DEFAULT_PATH.into()),
@@ -344,17 +456,32 @@ impl Provider for NativeProvider {
                 env.retain(|(key, _)| key != k);
                 env.push((k.clone(), v.clone()));
             }
+            launch.env = env;
             sandbox.running = true;
             Ok((
                 launch,
-                env,
                 request.timeout.unwrap_or(sandbox.spec.timeout),
                 sandbox.cgroup.oom_kills(),
+                std::mem::replace(&mut sandbox.slot, Slot::Empty),
+                sandbox.cgroup.procs_files(),
             ))
         })?;
-        let result = self.run(id, launch, env, timeout, oom_before, output).await;
+        let result = match self.start(slot, procs.clone(), &launch).await {
+            Ok(launched) => self.run(id, launched, timeout, oom_before, output).await,
+            Err(e) => Err(e),
+        };
+        // The group is empty now (run swept it): park the next command's
+        // helper while nobody waits, unless the sandbox is destroyed first
+        // (the usual end of a one-command sandbox).
+        let next = park_later(
+            &self.helper,
+            &self.config.helper_args,
+            procs,
+            NEXT_PARK_DELAY,
+        );
         let _ = self.with_sandbox(id, |sandbox| {
             sandbox.running = false;
+            sandbox.slot = Slot::Pending(next);
             Ok(())
         });
         result
@@ -387,73 +514,106 @@ impl Provider for NativeProvider {
             .map_err(|_| Error::Invalid("the sandbox table is poisoned".into()))?
             .remove(id)
             .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        let mut sandbox = sandbox;
+        std::mem::replace(&mut sandbox.slot, Slot::Empty)
+            .discard()
+            .await;
+        Ok(sandbox.purge())
+    }
+}
+
+impl Sandbox {
+    /// Kills what runs, removes the groups and the directory, then looks
+    /// again for anything left. Once only.
+    fn purge(&mut self) -> PurgeReport {
+        if self.purged {
+            return PurgeReport::default();
+        }
+        self.purged = true;
         let mut report = PurgeReport {
-            processes_killed: sandbox.cgroup.kill_all(),
+            processes_killed: self.cgroup.kill_all(),
             ..PurgeReport::default()
         };
-        match sandbox.cgroup.remove() {
+        match self.cgroup.remove() {
             Ok(removed) => report.removed.extend(removed),
             Err(e) => report.remaining.push(e.to_string()),
         }
-        match std::fs::remove_dir_all(&sandbox.dir) {
+        match std::fs::remove_dir_all(&self.dir) {
             Ok(()) => report
                 .removed
-                .push(format!("directory {}", sandbox.dir.display())),
+                .push(format!("directory {}", self.dir.display())),
             Err(e) => report
                 .remaining
-                .push(format!("directory {}: {e}", sandbox.dir.display())),
+                .push(format!("directory {}: {e}", self.dir.display())),
         }
         // The check: look again for everything the sandbox could have left.
-        report.remaining.extend(sandbox.cgroup.leftovers());
-        let pids = sandbox.cgroup.pids();
+        report.remaining.extend(self.cgroup.leftovers());
+        let pids = self.cgroup.pids();
         if !pids.is_empty() {
             report.remaining.push(format!("processes {pids:?}"));
         }
-        if sandbox.dir.exists() {
+        if self.dir.exists() {
             report
                 .remaining
-                .push(format!("directory {}", sandbox.dir.display()));
+                .push(format!("directory {}", self.dir.display()));
         }
         report.remaining.sort();
         report.remaining.dedup();
-        Ok(report)
+        report
+    }
+}
+
+impl Drop for Sandbox {
+    /// A sandbox nobody destroyed (the provider went away, a caller
+    /// panicked) is purged all the same.
+    fn drop(&mut self) {
+        drop(std::mem::replace(&mut self.slot, Slot::Empty));
+        let report = self.purge();
+        if !report.is_clean() {
+            tracing::error!(remaining = ?report.remaining, "a dropped sandbox left things behind");
+        }
     }
 }
 
 impl NativeProvider {
+    /// Starts the command with the sandbox's parked helper (or a new one).
+    async fn start(
+        &self,
+        slot: Slot,
+        procs: Vec<PathBuf>,
+        launch: &LaunchPlan,
+    ) -> Result<Launched, Error> {
+        let parked = match slot.take().await {
+            Some(Ok(parked)) => parked,
+            // A helper that failed to park is retried once, now.
+            Some(Err(_)) | None => {
+                park(
+                    self.helper.clone(),
+                    self.config.helper_args.clone(),
+                    procs.clone(),
+                )
+                .await?
+            }
+        };
+        parked.launch(launch).await
+    }
+
     async fn run(
         &self,
         id: &SandboxId,
-        launch: LaunchPlan,
-        env: Vec<(String, String)>,
+        launched: Launched,
         timeout: Duration,
         oom_before: u64,
         output: mpsc::Sender<OutputChunk>,
     ) -> Result<ExecOutcome, Error> {
-        let plan = serde_json::to_string(&launch).map_err(|e| Error::Invalid(e.to_string()))?;
-        let mut command = tokio::process::Command::new(&self.helper);
-        command
-            .args(&self.config.helper_args)
-            .arg("launch")
-            .arg(plan)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (format!("{ENV_PREFIX}{k}"), v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
         let started = Instant::now();
-        let mut child = command
-            .spawn()
-            .map_err(Error::io(format!("cannot start {}", self.helper.display())))?;
-        let stdout = child
-            .stdout
-            .take()
-            .map(|p| tokio::spawn(pump(p, Stream::Stdout, output.clone())));
-        let stderr = child
-            .stderr
-            .take()
-            .map(|p| tokio::spawn(pump(p, Stream::Stderr, output)));
+        let Launched {
+            mut child,
+            stdout,
+            stderr,
+        } = launched;
+        let stdout = tokio::spawn(pump(stdout, Stream::Stdout, output.clone()));
+        let stderr = tokio::spawn(pump(stderr, Stream::Stderr, output));
         let waited = tokio::time::timeout(timeout, child.wait()).await;
         let (status, timed_out) = match waited {
             Ok(status) => (
@@ -480,7 +640,7 @@ impl NativeProvider {
         if stray > 0 {
             tracing::debug!(sandbox = %id, stray, "killed processes left behind");
         }
-        for pump in [stdout, stderr].into_iter().flatten() {
+        for pump in [stdout, stderr] {
             let _ = pump.await;
         }
         let oom_killed = oom_after > oom_before;

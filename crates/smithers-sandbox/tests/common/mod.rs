@@ -31,6 +31,7 @@ pub fn native() -> Fixture {
         Vec::new(),
     );
     config.state_dir = state.path().join("sandboxes");
+    config.warm_pool = 2;
     Fixture {
         provider: NativeProvider::new(config).unwrap(),
         state,
