@@ -96,3 +96,9 @@ ensure_postgres() {
 ensure_nats() {
     apt_install_missing nats-server
 }
+
+# bubblewrap for the native sandbox (perl and bash are part of every Debian
+# system; the hostile sandbox tests use them inside the sandbox).
+ensure_sandbox_tools() {
+    apt_install_missing bubblewrap perl bash util-linux
+}

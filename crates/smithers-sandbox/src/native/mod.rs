@@ -198,7 +198,32 @@ fn stage_helper(helper: &Path, state_dir: &Path) -> Result<PathBuf, Error> {
     std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))
         .map_err(Error::io("cannot set the helper's mode"))?;
     std::fs::rename(&partial, &staged).map_err(Error::io("cannot stage the helper"))?;
+    remove_stale_helpers(state_dir, &staged);
     Ok(staged)
+}
+
+/// Copies of other builds of the helper staged over a day ago are removed
+/// (a running sandbox keeps its bound copy whatever happens to the name,
+/// and a provider whose copy went away stages it again).
+fn remove_stale_helpers(state_dir: &Path, current: &Path) {
+    let Ok(entries) = std::fs::read_dir(state_dir) else {
+        return;
+    };
+    let day = Duration::from_secs(24 * 3600);
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let stale = entry.file_name().to_string_lossy().starts_with("helper-")
+            && path != current
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > day);
+        if stale {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 impl NativeProvider {
@@ -421,6 +446,7 @@ impl Provider for NativeProvider {
         if request.argv.is_empty() {
             return Err(Error::Invalid("nothing to run".into()));
         }
+        let helper = self.helper()?;
         let (launch, timeout, oom_before, slot, procs) = self.with_sandbox(id, |sandbox| {
             if sandbox.running {
                 return Err(Error::Invalid(format!(
@@ -435,7 +461,7 @@ impl Provider for NativeProvider {
             let args = bwrap::args(
                 &sandbox.spec.root,
                 &sandbox.dir,
-                &self.helper,
+                &helper,
                 &self.config.helper_args,
                 &init,
             )
@@ -473,12 +499,7 @@ impl Provider for NativeProvider {
         // The group is empty now (run swept it): park the next command's
         // helper while nobody waits, unless the sandbox is destroyed first
         // (the usual end of a one-command sandbox).
-        let next = park_later(
-            &self.helper,
-            &self.config.helper_args,
-            procs,
-            NEXT_PARK_DELAY,
-        );
+        let next = park_later(&helper, &self.config.helper_args, procs, NEXT_PARK_DELAY);
         let _ = self.with_sandbox(id, |sandbox| {
             sandbox.running = false;
             sandbox.slot = Slot::Pending(next);
@@ -576,6 +597,15 @@ impl Drop for Sandbox {
 }
 
 impl NativeProvider {
+    /// The staged helper, staged again if something removed it.
+    fn helper(&self) -> Result<PathBuf, Error> {
+        if self.helper.exists() {
+            Ok(self.helper.clone())
+        } else {
+            stage_helper(&self.config.helper, &self.config.state_dir)
+        }
+    }
+
     /// Starts the command with the sandbox's parked helper (or a new one).
     async fn start(
         &self,

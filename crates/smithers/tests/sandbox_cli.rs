@@ -1,0 +1,141 @@
+//! `smithers sandbox run|check` as a user runs them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
+use std::process::{Command, Output};
+
+fn smithers(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smithers"))
+        .args(args)
+        .env("HOME", "/nonexistent-home")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_reports_what_the_host_enforces() {
+    let out = smithers(&["sandbox", "check", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = report["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "bubblewrap",
+            "namespaces",
+            "seccomp",
+            "landlock",
+            "cgroups",
+            "docker",
+            "kvm"
+        ]
+    );
+    let ready = report["native_ready"].as_bool().unwrap();
+    assert_eq!(out.status.success(), ready);
+    // The test hosts can sandbox: the rest of the suite depends on it.
+    assert!(ready, "{report}");
+}
+
+#[test]
+fn run_streams_output_and_exits_with_the_command() {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("input.txt"), "from the host\n").unwrap();
+    let out = smithers(&[
+        "sandbox",
+        "run",
+        "--workspace",
+        ws.path().to_str().unwrap(),
+        "--env",
+        "GREETING=hi",
+        "--",
+        "sh",
+        "-c",
+        "cat input.txt; echo $GREETING; echo to-stderr >&2; echo changed > input.txt; exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "from the host\nhi\n");
+    assert_eq!(text(&out.stderr), "to-stderr\n");
+    // The workspace was a copy.
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("input.txt")).unwrap(),
+        "from the host\n"
+    );
+}
+
+#[test]
+fn limits_end_the_command_with_the_documented_codes() {
+    let out = smithers(&[
+        "sandbox",
+        "run",
+        "--timeout",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    assert_eq!(out.status.code(), Some(124));
+    assert!(
+        text(&out.stderr).contains("the time limit"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = smithers(&[
+        "sandbox",
+        "run",
+        "--memory",
+        "48M",
+        "--",
+        "perl",
+        "-e",
+        "$x = 'a' x (400 * 1024 * 1024)",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the memory limit"));
+    let out = smithers(&["sandbox", "run", "--", "no-such-program"]);
+    assert_eq!(out.status.code(), Some(127));
+}
+
+#[test]
+fn bad_arguments_are_refused_before_anything_runs() {
+    for args in [
+        &["sandbox", "run", "--memory", "lots", "--", "true"][..],
+        &["sandbox", "run", "--cpus", "0", "--", "true"],
+        &["sandbox", "run", "--env", "NOEQUALS", "--", "true"],
+        &[
+            "sandbox",
+            "run",
+            "--workspace",
+            "/nonexistent-dir",
+            "--",
+            "true",
+        ],
+        &["sandbox", "run", "--memory", "1M", "--", "true"],
+        &[
+            "sandbox",
+            "run",
+            "--allow-host",
+            "example.com",
+            "--",
+            "true",
+        ],
+        &["sandbox", "run", "--provider", "docker", "--", "true"],
+    ] {
+        let out = smithers(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).is_empty());
+    }
+}
