@@ -13,6 +13,7 @@
 //! unprivileged host uid even when Smithers runs as root.
 
 mod check;
+pub mod egress;
 mod error;
 pub mod helper;
 mod native;
