@@ -23,7 +23,7 @@ mod workspace;
 
 pub use check::{HostReport, check_host};
 pub use error::Error;
-pub use native::{NativeConfig, NativeProvider};
+pub use native::{EgressSettings, NativeConfig, NativeProvider};
 pub use provider::{
     ExecOutcome, ExecRequest, OutputChunk, Provider, PurgeReport, SandboxId, SandboxStatus, Stream,
 };

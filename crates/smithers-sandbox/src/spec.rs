@@ -95,12 +95,7 @@ impl SandboxSpec {
                 )));
             }
         }
-        if !self.egress.is_empty() {
-            return Err(Error::Unsupported(
-                "egress through the proxy is not available in this version; run without --allow-host"
-                    .into(),
-            ));
-        }
+        crate::egress::Allowlist::parse(&self.egress)?;
         Ok(())
     }
 }

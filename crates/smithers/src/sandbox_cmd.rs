@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use smithers_sandbox::egress::EgressEvent;
 use smithers_sandbox::{
     ExecRequest, Limits, NativeConfig, NativeProvider, OutputChunk, Provider, Root, SandboxSpec,
     Stream, check_host, parse_duration, parse_memory,
@@ -36,6 +37,9 @@ enum ProviderArg {
 #[command(after_help = "\
 The command runs with no network, every namespace unshared, a read-only root, a writable
 /workspace (a copy of --workspace) and /tmp, no capabilities, Landlock and a seccomp filter.
+With --allow-host, it still has no route out: HTTP_PROXY/HTTPS_PROXY point at a bridge to
+Smithers' proxy, which allows a host on the list only if every address it resolves to is
+public (patterns: example.com, *.example.com, example.com:443); each decision is printed.
 Exit status: the command's own; 124 when the time limit killed it, 137 when the memory limit
 did (a message on stderr says which); 2 when the sandbox itself failed.")]
 pub struct RunArgs {
@@ -90,13 +94,19 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{text:?} is not K=V"))
 }
 
-/// The native provider, with this very binary as its helper.
+/// The native provider, with this very binary as its helper; egress
+/// decisions are reported on stderr.
 pub fn native_provider() -> Result<NativeProvider> {
     let exe = std::env::current_exe().context("cannot find the smithers binary")?;
-    Ok(NativeProvider::new(NativeConfig::with_helper(
-        exe,
-        vec![HELPER_ARG.to_string()],
-    ))?)
+    let mut config = NativeConfig::with_helper(exe, vec![HELPER_ARG.to_string()]);
+    config.egress.events = std::sync::Arc::new(|e: EgressEvent| {
+        let verdict = if e.allowed { "allowed" } else { "REFUSED" };
+        eprintln!(
+            "smithers: egress {verdict} {}:{} ({})",
+            e.host, e.port, e.reason
+        );
+    });
+    Ok(NativeProvider::new(config)?)
 }
 
 pub fn run(command: SandboxCommand) -> Result<ExitCode> {

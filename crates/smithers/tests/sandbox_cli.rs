@@ -119,14 +119,7 @@ fn bad_arguments_are_refused_before_anything_runs() {
             "true",
         ],
         &["sandbox", "run", "--memory", "1M", "--", "true"],
-        &[
-            "sandbox",
-            "run",
-            "--allow-host",
-            "example.com",
-            "--",
-            "true",
-        ],
+        &["sandbox", "run", "--allow-host", "*.com", "--", "true"],
         &["sandbox", "run", "--provider", "docker", "--", "true"],
     ] {
         let out = smithers(args);
@@ -138,4 +131,33 @@ fn bad_arguments_are_refused_before_anything_runs() {
         );
         assert!(!text(&out.stderr).is_empty());
     }
+}
+
+#[test]
+fn egress_decisions_are_reported_and_refusals_explained() {
+    // Nothing leaves the machine: one host is not on the list, the other
+    // resolves to loopback (from /etc/hosts).
+    let out = smithers(&[
+        "sandbox",
+        "run",
+        "--allow-host",
+        "localhost",
+        "--",
+        "sh",
+        "-c",
+        "curl -sS -o /dev/null -w '%{http_code}\\n' http://example.org/; \
+         curl -sS -o /dev/null -w '%{http_code}\\n' --noproxy '' http://localhost:9/",
+    ]);
+    assert_eq!(text(&out.stdout), "403\n403\n", "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "egress REFUSED example.org:80 (example.org:80 is not in the egress allowlist)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("egress REFUSED localhost:9 (localhost resolves to"),
+        "{stderr}"
+    );
 }

@@ -148,8 +148,16 @@ pub struct Target {
 /// target, or the status and reason the proxy would answer with.
 pub fn parse_target(head: &[u8]) -> Result<Target, String> {
     match parse_head(head) {
-        Ok(Request::Connect { host, port }) => Ok(Target { host, port, tunnel: true }),
-        Ok(Request::Forward { host, port, .. }) => Ok(Target { host, port, tunnel: false }),
+        Ok(Request::Connect { host, port }) => Ok(Target {
+            host,
+            port,
+            tunnel: true,
+        }),
+        Ok(Request::Forward { host, port, .. }) => Ok(Target {
+            host,
+            port,
+            tunnel: false,
+        }),
         Err(r) => Err(format!("{}: {}", r.status, r.reason)),
     }
 }

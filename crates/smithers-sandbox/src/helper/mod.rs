@@ -11,6 +11,7 @@
 //! back into the command's whole environment. Nothing secret is ever in an
 //! argument list, where other host processes could read it.
 
+mod bridge;
 mod landlock_rules;
 mod seccomp;
 
@@ -55,7 +56,18 @@ pub struct InitPlan {
     pub writable: Vec<String>,
     /// Whether IPv4/IPv6 sockets are allowed (egress through the proxy).
     pub inet: bool,
+    /// The bridge to the egress proxy to start first, if egress is allowed.
+    pub bridge: Option<BridgePlan>,
+    /// Arguments that reach the helper again (before `bridge`).
+    pub helper_args: Vec<String>,
     pub argv: Vec<String>,
+}
+
+/// The bridge inside a sandbox: `127.0.0.1:port` to the proxy's socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BridgePlan {
+    pub socket: PathBuf,
+    pub port: u16,
 }
 
 fn fail(what: &str, detail: impl std::fmt::Display) -> ! {
@@ -78,7 +90,11 @@ pub fn main(args: Vec<OsString>) -> ! {
             Ok(plan) => init(&plan),
             Err(e) => fail("bad init plan", e),
         },
-        _ => fail("usage", "smithers-sandbox-helper park|init PLAN"),
+        "bridge" => match serde_json::from_str::<BridgePlan>(plan) {
+            Ok(plan) => bridge::run(&plan),
+            Err(e) => fail("bad bridge plan", e),
+        },
+        _ => fail("usage", "smithers-sandbox-helper park|init|bridge PLAN"),
     }
 }
 
@@ -135,6 +151,11 @@ fn init(plan: &InitPlan) -> ! {
             Some((OsString::from(k), v))
         })
         .collect();
+    if let Some(bridge) = &plan.bridge {
+        if let Err(e) = bridge::start(bridge, &plan.helper_args) {
+            fail("cannot start the egress bridge", e);
+        }
+    }
     if let Err(e) = landlock_rules::restrict(&plan.writable) {
         fail("cannot apply Landlock", e);
     }

@@ -69,6 +69,7 @@ pub fn args(
     sandbox_dir: &Path,
     helper: &Path,
     helper_args: &[String],
+    proxy_socket: Option<&Path>,
     init: &InitPlan,
 ) -> Result<Vec<String>, serde_json::Error> {
     let mut args = Vec::with_capacity(96);
@@ -107,6 +108,17 @@ pub fn args(
             "--ro-bind",
             &path(helper),
             INIT_PATH,
+        ],
+    );
+    if let Some(socket) = proxy_socket {
+        push(
+            &mut args,
+            &["--bind", &path(socket), "/.smithers/proxy.sock"],
+        );
+    }
+    push(
+        &mut args,
+        &[
             "--chdir",
             "/workspace",
             "--remount-ro",

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::mpsc;
 
-use crate::helper::{InitPlan, LaunchPlan};
+use crate::egress::{
+    AddressCheck, Allowlist, EgressEvent, EgressProxy, Resolve, SystemResolver, address_refusal,
+};
+use crate::helper::{BridgePlan, InitPlan, LaunchPlan};
 use crate::provider::{
     ExecOutcome, ExecRequest, OutputChunk, PurgeReport, SandboxId, SandboxStatus, Stream,
 };
@@ -32,6 +35,12 @@ const WRITABLE: &[&str] = &[
     "/dev/full",
     "/dev/tty",
 ];
+
+/// Where programs in a sandbox with egress find the proxy (each sandbox
+/// has its own network namespace, so the port never clashes).
+const PROXY_PORT: u16 = 3128;
+/// The proxy's socket inside the sandbox.
+const PROXY_SOCKET: &str = "/.smithers/proxy.sock";
 
 /// The PATH of sandboxed commands unless the spec sets one.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
@@ -53,6 +62,39 @@ pub struct NativeConfig {
     /// How many sandboxes (groups and a parked helper) to keep ready, so
     /// that `create` does not wait for the cgroup join. 0 for one-shot use.
     pub warm_pool: usize,
+    /// How the egress proxy resolves, checks and reports.
+    pub egress: EgressSettings,
+}
+
+/// The egress proxy's resolver, address check and decision sink.
+#[derive(Clone)]
+pub struct EgressSettings {
+    pub resolver: Arc<dyn Resolve>,
+    pub check: AddressCheck,
+    pub events: Arc<dyn Fn(EgressEvent) + Send + Sync>,
+}
+
+impl Default for EgressSettings {
+    /// The system resolver, every non-public address refused, decisions
+    /// logged (callers with an audit log send them there instead).
+    fn default() -> Self {
+        EgressSettings {
+            resolver: Arc::new(SystemResolver),
+            check: address_refusal,
+            events: Arc::new(|event: EgressEvent| {
+                tracing::info!(
+                    host = %event.host, port = event.port, allowed = event.allowed,
+                    reason = %event.reason, address = ?event.address, "egress"
+                );
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for EgressSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressSettings").finish_non_exhaustive()
+    }
 }
 
 impl NativeConfig {
@@ -67,6 +109,7 @@ impl NativeConfig {
             state_dir: std::env::temp_dir().join(format!("smithers-sandboxes-{euid}")),
             sandbox_user: (65534, 65534),
             warm_pool: 0,
+            egress: EgressSettings::default(),
         }
     }
 }
@@ -77,6 +120,8 @@ struct Sandbox {
     cgroup: Cgroup,
     /// The helper that will start the next command, already in the groups.
     slot: Slot,
+    /// The egress proxy serving this sandbox's socket, if it has egress.
+    proxy: Option<tokio::task::JoinHandle<()>>,
     running: bool,
     purged: bool,
 }
@@ -422,11 +467,20 @@ impl Provider for NativeProvider {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
+        let proxy = match self.start_proxy(&spec, &dir) {
+            Ok(proxy) => proxy,
+            Err(e) => {
+                slot_cleanup(parked, &cgroup).await;
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         let sandbox = Sandbox {
             spec,
             dir,
             cgroup,
             slot: parked,
+            proxy,
             running: false,
             purged: false,
         };
@@ -455,14 +509,24 @@ impl Provider for NativeProvider {
             }
             let init = InitPlan {
                 writable: WRITABLE.iter().map(|p| (*p).to_string()).collect(),
-                inet: !sandbox.spec.egress.is_empty(),
+                inet: sandbox.proxy.is_some(),
+                bridge: sandbox.proxy.is_some().then(|| BridgePlan {
+                    socket: PathBuf::from(PROXY_SOCKET),
+                    port: PROXY_PORT,
+                }),
+                helper_args: self.config.helper_args.clone(),
                 argv: request.argv.clone(),
             };
+            let proxy_socket = sandbox
+                .proxy
+                .is_some()
+                .then(|| sandbox.dir.join("proxy.sock"));
             let args = bwrap::args(
                 &sandbox.spec.root,
                 &sandbox.dir,
                 &helper,
                 &self.config.helper_args,
+                proxy_socket.as_deref(),
                 &init,
             )
             .map_err(|e| Error::Invalid(e.to_string()))?;
@@ -478,6 +542,21 @@ impl Provider for NativeProvider {
                 ("USER".into(), "sandbox".into()),
                 ("LANG".into(), "C.UTF-8".into()),
             ];
+            if sandbox.proxy.is_some() {
+                let url = format!("http://127.0.0.1:{PROXY_PORT}");
+                for name in [
+                    "HTTP_PROXY",
+                    "HTTPS_PROXY",
+                    "ALL_PROXY",
+                    "http_proxy",
+                    "https_proxy",
+                    "all_proxy",
+                ] {
+                    env.push((name.into(), url.clone()));
+                }
+                env.push(("NO_PROXY".into(), "localhost,127.0.0.1,::1".into()));
+                env.push(("no_proxy".into(), "localhost,127.0.0.1,::1".into()));
+            }
             for (k, v) in sandbox.spec.env.iter().chain(request.env.iter()) {
                 env.retain(|(key, _)| key != k);
                 env.push((k.clone(), v.clone()));
@@ -551,6 +630,9 @@ impl Sandbox {
             return PurgeReport::default();
         }
         self.purged = true;
+        if let Some(proxy) = self.proxy.take() {
+            proxy.abort();
+        }
         let mut report = PurgeReport {
             processes_killed: self.cgroup.kill_all(),
             ..PurgeReport::default()
@@ -597,6 +679,40 @@ impl Drop for Sandbox {
 }
 
 impl NativeProvider {
+    /// Starts the egress proxy on `<dir>/proxy.sock` if the spec names hosts.
+    fn start_proxy(
+        &self,
+        spec: &SandboxSpec,
+        dir: &Path,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, Error> {
+        let allowlist = Allowlist::parse(&spec.egress)?;
+        if allowlist.is_empty() {
+            return Ok(None);
+        }
+        let socket = dir.join("proxy.sock");
+        let listener = tokio::net::UnixListener::bind(&socket)
+            .map_err(Error::io(format!("cannot listen on {}", socket.display())))?;
+        if let Some((uid, gid)) = self.owner() {
+            std::os::unix::fs::chown(&socket, Some(uid), Some(gid)).map_err(Error::io(
+                "cannot give the proxy socket to the sandbox user",
+            ))?;
+        }
+        let settings = &self.config.egress;
+        let proxy = EgressProxy::new(allowlist)
+            .with_resolver(settings.resolver.clone())
+            .with_address_check(settings.check)
+            .with_events(settings.events.clone());
+        Ok(Some(tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let proxy = proxy.clone();
+                tokio::spawn(async move { proxy.serve(client).await });
+            }
+        })))
+    }
+
     /// The staged helper, staged again if something removed it.
     fn helper(&self) -> Result<PathBuf, Error> {
         if self.helper.exists() {

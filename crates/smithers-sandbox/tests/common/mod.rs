@@ -16,6 +16,10 @@ pub struct Fixture {
 }
 
 pub fn native() -> Fixture {
+    native_with(|_| {})
+}
+
+pub fn native_with(adjust: impl FnOnce(&mut NativeConfig)) -> Fixture {
     let state = tempfile::Builder::new()
         .prefix("smithers-sbx-")
         .tempdir()
@@ -32,6 +36,7 @@ pub fn native() -> Fixture {
     );
     config.state_dir = state.path().join("sandboxes");
     config.warm_pool = 2;
+    adjust(&mut config);
     Fixture {
         provider: NativeProvider::new(config).unwrap(),
         state,
