@@ -349,6 +349,9 @@ async fn background_processes_do_not_survive_their_command() {
     .await;
     assert_eq!(ran.stdout, "started\n");
     assert_eq!(f.provider.status(&id).await.unwrap(), SandboxStatus::Idle);
+    // Also once the next command's helper has parked in the group.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(f.provider.status(&id).await.unwrap(), SandboxStatus::Idle);
     let mut ps = String::new();
     std::fs::read_dir("/proc")
         .unwrap()

@@ -599,7 +599,10 @@ impl Provider for NativeProvider {
 
     async fn status(&self, id: &SandboxId) -> Result<SandboxStatus, Error> {
         self.with_sandbox(id, |s| {
-            Ok(if s.running || !s.cgroup.pids().is_empty() {
+            // The group also holds the parked helper of the next command,
+            // so it is not a sign of anything running; every command's
+            // leftovers are swept when it ends.
+            Ok(if s.running {
                 SandboxStatus::Running
             } else {
                 SandboxStatus::Idle
