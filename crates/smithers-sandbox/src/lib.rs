@@ -17,6 +17,7 @@ pub mod egress;
 mod error;
 pub mod helper;
 mod native;
+pub mod patch;
 mod provider;
 mod spec;
 mod workspace;

@@ -118,6 +118,10 @@ pub trait Provider {
     async fn read_file(&self, id: &SandboxId, path: &str) -> Result<Vec<u8>, Error>;
     /// Writes a file of the workspace, creating directories on the way.
     async fn write_file(&self, id: &SandboxId, path: &str, contents: &[u8]) -> Result<(), Error>;
+    /// Applies a unified diff (plain or git-style) to the workspace: all
+    /// of it, or nothing if any hunk does not apply or any path would leave
+    /// the workspace. Returns the paths changed, created or deleted.
+    async fn apply_patch(&self, id: &SandboxId, patch: &str) -> Result<Vec<String>, Error>;
     async fn status(&self, id: &SandboxId) -> Result<SandboxStatus, Error>;
     /// Kills what runs, removes everything, and checks that nothing remains.
     async fn destroy(&self, id: &SandboxId) -> Result<PurgeReport, Error>;

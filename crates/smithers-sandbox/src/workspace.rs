@@ -145,6 +145,39 @@ pub(crate) fn write(
         .map_err(Error::io(format!("cannot write {path:?}")))
 }
 
+/// Whether `path` exists in the workspace (as a regular file), `Ok(None)`
+/// for a file that is not there; its contents otherwise.
+pub(crate) fn read_if_exists(workspace: &Path, path: &str) -> Result<Option<Vec<u8>>, Error> {
+    match read(workspace, path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes the file `path` of the workspace, resolving its directory
+/// beneath the workspace without following any symlink.
+pub(crate) fn remove(workspace: &Path, path: &str) -> Result<(), Error> {
+    let parts = relative_components(path)?;
+    let (name, parents) = parts
+        .split_last()
+        .ok_or_else(|| Error::Invalid(format!("{path:?} is not a file path")))?;
+    let root = open_root(workspace)?;
+    let dir = if parents.is_empty() {
+        root
+    } else {
+        openat2(
+            &root,
+            parents.join("/"),
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map_err(|e| beneath(path, e))?
+    };
+    rustix::fs::unlinkat(&dir, *name, rustix::fs::AtFlags::empty()).map_err(|e| beneath(path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,3 +123,93 @@ fn walk(dir: &std::path::Path, depth: usize) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn patches_apply_whole_or_not_at_all_and_stay_inside() {
+    let f = native();
+    let id = f.provider.create(spec()).await.unwrap();
+    f.provider
+        .write_file(&id, "src/lib.rs", b"fn a() {}\nfn b() {}\n")
+        .await
+        .unwrap();
+    f.provider
+        .write_file(&id, "old.txt", b"bye\n")
+        .await
+        .unwrap();
+    let patch = "\
+diff --git a/src/lib.rs b/src/lib.rs
+--- a/src/lib.rs
++++ b/src/lib.rs
+@@ -1,2 +1,2 @@
+ fn a() {}
+-fn b() {}
++fn b() { a() }
+diff --git a/docs/new.md b/docs/new.md
+new file mode 100644
+--- /dev/null
++++ b/docs/new.md
+@@ -0,0 +1 @@
++hello
+diff --git a/old.txt b/old.txt
+deleted file mode 100644
+--- a/old.txt
++++ /dev/null
+@@ -1 +0,0 @@
+-bye
+";
+    let changed = f.provider.apply_patch(&id, patch).await.unwrap();
+    assert_eq!(changed, ["docs/new.md", "old.txt", "src/lib.rs"]);
+    let ran = sh(
+        &f.provider,
+        &id,
+        "cat src/lib.rs docs/new.md; ls old.txt 2>&1; echo more >> docs/new.md",
+    )
+    .await;
+    assert!(
+        ran.stdout.starts_with("fn a() {}\nfn b() { a() }\nhello\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("No such file"));
+    assert_eq!(
+        ran.outcome.exit_code, 0,
+        "the sandbox user owns patched files: {}",
+        ran.stderr
+    );
+
+    // One hunk that does not apply: nothing changes, not even the good part.
+    let half = "\
+--- a/src/lib.rs
++++ b/src/lib.rs
+@@ -1 +1 @@
+-fn a() {}
++fn a() { 1 }
+--- a/docs/new.md
++++ b/docs/new.md
+@@ -1 +1 @@
+-not what is there
++x
+";
+    assert!(f.provider.apply_patch(&id, half).await.is_err());
+    assert_eq!(
+        f.provider.read_file(&id, "src/lib.rs").await.unwrap(),
+        b"fn a() {}\nfn b() { a() }\n"
+    );
+    // Paths out of the workspace are refused before anything is written.
+    for escape in [
+        "--- /dev/null\n+++ b/../../escaped\n@@ -0,0 +1 @@\n+x\n",
+        "--- /dev/null\n+++ /etc/escaped\n@@ -0,0 +1 @@\n+x\n",
+    ] {
+        assert!(
+            f.provider.apply_patch(&id, escape).await.is_err(),
+            "{escape}"
+        );
+    }
+    assert!(!f.state.path().join("escaped").exists());
+    assert!(!std::path::Path::new("/etc/escaped").exists());
+    // A symlink planted by the sandbox does not lead a patch out.
+    sh(&f.provider, &id, "ln -s /etc link").await;
+    let through = "--- /dev/null\n+++ b/link/escaped\n@@ -0,0 +1 @@\n+x\n";
+    assert!(f.provider.apply_patch(&id, through).await.is_err());
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+}

@@ -597,6 +597,18 @@ impl Provider for NativeProvider {
         workspace::write(&dir, path, contents, self.owner())
     }
 
+    async fn apply_patch(&self, id: &SandboxId, patch: &str) -> Result<Vec<String>, Error> {
+        let dir = self.with_sandbox(id, |s| Ok(s.dir.join("workspace")))?;
+        let changes = crate::patch::plan(patch, |path| workspace::read_if_exists(&dir, path))?;
+        for (path, contents) in &changes {
+            match contents {
+                Some(bytes) => workspace::write(&dir, path, bytes, self.owner())?,
+                None => workspace::remove(&dir, path)?,
+            }
+        }
+        Ok(changes.into_keys().collect())
+    }
+
     async fn status(&self, id: &SandboxId) -> Result<SandboxStatus, Error> {
         self.with_sandbox(id, |s| {
             // The group also holds the parked helper of the next command,
