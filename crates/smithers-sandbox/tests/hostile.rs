@@ -344,7 +344,7 @@ async fn background_processes_do_not_survive_their_command() {
     let ran = sh(
         &f.provider,
         &id,
-        "(sleep 1000 &) ; nohup sleep 1001 >/dev/null 2>&1 & setsid sleep 1002 & echo started",
+        "(sleep 7391 &) ; nohup sleep 7392 >/dev/null 2>&1 & setsid sleep 7393 & echo started",
     )
     .await;
     assert_eq!(ran.stdout, "started\n");
@@ -363,7 +363,8 @@ async fn background_processes_do_not_survive_their_command() {
             ps.push_str(&s.replace('\0', " "));
             ps.push('\n');
         });
-    for leftover in ["sleep 1000", "sleep 1001", "sleep 1002"] {
+    // Durations no other test uses, so a neighbour's process is not mistaken for ours.
+    for leftover in ["sleep 7391", "sleep 7392", "sleep 7393"] {
         assert!(!ps.contains(leftover), "{leftover} survived");
     }
     let report = f.provider.destroy(&id).await.unwrap();
