@@ -259,3 +259,43 @@ async fn malformed_requests_get_4xx() {
     }
     assert!(s.origin_hits.lock().unwrap().is_empty());
 }
+
+struct BrokenAudit;
+
+impl smithers_sandbox::egress::EgressRecorder for BrokenAudit {
+    fn record(
+        &self,
+        _event: EgressEvent,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async { Err("the audit store is down".to_string()) })
+    }
+}
+
+#[tokio::test]
+async fn egress_that_cannot_be_recorded_does_not_happen() {
+    let s = setup().await;
+    let table = Table(HashMap::from([(
+        "public.test".to_string(),
+        vec![IpAddr::from([127, 0, 0, 1])],
+    )]));
+    let proxy = EgressProxy::new(Allowlist::parse(&["public.test"]).unwrap())
+        .with_resolver(Arc::new(table))
+        .with_address_check(loopback_is_the_internet)
+        .with_events(Arc::new(BrokenAudit));
+    let (mut client, server) = tokio::io::duplex(4096);
+    let serving = tokio::spawn(async move { proxy.serve(server).await });
+    client
+        .write_all(format!("CONNECT public.test:{} HTTP/1.1\r\n\r\n", s.origin_port).as_bytes())
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).await.unwrap();
+    serving.await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    assert!(reply.contains("could not be recorded"), "{reply}");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(
+        s.origin_hits.lock().unwrap().is_empty(),
+        "the origin was reached"
+    );
+}

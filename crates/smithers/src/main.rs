@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         Command::Secrets(args) => secrets_cmd::run(args, &cli.state),
         Command::Redact(args) => redact_cmd::run(args),
         Command::Users(args) => users_cmd::run(args, &cli.state),
-        Command::Sandbox(cmd) => sandbox_cmd::run(cmd),
+        Command::Sandbox(cmd) => sandbox_cmd::run(cmd, &cli.state),
     };
     match result {
         Ok(code) => code,

@@ -7,13 +7,18 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use smithers_sandbox::egress::EgressEvent;
+use std::sync::Arc;
+
+use smithers_audit::{ActorType, AuditEvent};
+use smithers_sandbox::egress::{EgressEvent, EgressRecorder};
 use smithers_sandbox::{
     ExecRequest, Limits, NativeConfig, NativeProvider, OutputChunk, Provider, Root, SandboxSpec,
     Stream, check_host, parse_duration, parse_memory,
 };
+use smithers_store::AuditLog;
 use tokio::sync::mpsc;
 
+use crate::context::{self, StateArgs};
 use crate::render::print_json;
 
 /// The hidden first argument that makes this binary the sandbox helper.
@@ -94,24 +99,67 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{text:?} is not K=V"))
 }
 
-/// The native provider, with this very binary as its helper; egress
-/// decisions are reported on stderr.
-pub fn native_provider() -> Result<NativeProvider> {
+/// The native provider, with this very binary as its helper.
+pub fn native_provider(egress: Option<Arc<dyn EgressRecorder>>) -> Result<NativeProvider> {
     let exe = std::env::current_exe().context("cannot find the smithers binary")?;
     let mut config = NativeConfig::with_helper(exe, vec![HELPER_ARG.to_string()]);
-    config.egress.events = std::sync::Arc::new(|e: EgressEvent| {
+    if let Some(recorder) = egress {
+        config.egress.events = recorder;
+    }
+    Ok(NativeProvider::new(config)?)
+}
+
+/// Egress decisions into the audit log (an allowed connection that cannot
+/// be recorded is refused by the proxy), and on stderr.
+struct AuditedEgress {
+    log: AuditLog,
+    organization: String,
+}
+
+impl EgressRecorder for AuditedEgress {
+    fn record(
+        &self,
+        e: EgressEvent,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
         let verdict = if e.allowed { "allowed" } else { "REFUSED" };
         eprintln!(
             "smithers: egress {verdict} {}:{} ({})",
             e.host, e.port, e.reason
         );
-    });
-    Ok(NativeProvider::new(config)?)
+        let event = AuditEvent {
+            id: uuid::Uuid::now_v7(),
+            organization_id: self.organization.clone(),
+            actor_type: ActorType::System,
+            actor_id: format!("sandbox:{}", e.sandbox.as_deref().unwrap_or("?")),
+            action: if e.allowed {
+                "sandbox.egress.allowed"
+            } else {
+                "sandbox.egress.refused"
+            }
+            .into(),
+            resource_type: "host".into(),
+            resource_id: format!("{}:{}", e.host, e.port),
+            details: serde_json::json!({
+                "sandbox": e.sandbox,
+                "reason": e.reason,
+                "address": e.address.map(|a| a.to_string()),
+            }),
+            ip_address: None,
+            timestamp: smithers_store::now_micros(),
+        };
+        Box::pin(async move {
+            self.log
+                .append(event)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
-pub fn run(command: SandboxCommand) -> Result<ExitCode> {
+pub fn run(command: SandboxCommand, state: &StateArgs) -> Result<ExitCode> {
     match command {
-        SandboxCommand::Run(args) => run_command(args),
+        SandboxCommand::Run(args) => run_command(args, state),
         SandboxCommand::Check(args) => check(&args),
     }
 }
@@ -148,7 +196,7 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
     })
 }
 
-fn run_command(args: RunArgs) -> Result<ExitCode> {
+fn run_command(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
     if matches!(args.provider, ProviderArg::Docker) {
         bail!("the docker provider is not available in this version; use --provider native");
     }
@@ -169,8 +217,40 @@ fn run_command(args: RunArgs) -> Result<ExitCode> {
         egress: args.allow_host.clone(),
         timeout: args.timeout,
     };
-    let provider = native_provider()?;
-    crate::context::runtime()?.block_on(async move {
+    context::runtime()?.block_on(async move {
+        // Egress is audited: the log is opened only when there can be any.
+        let audit = if args.allow_host.is_empty() {
+            None
+        } else {
+            let (dir, store) = state.open().await?;
+            let (log, writer) = context::audit_log(&store, context::signer(&dir)?);
+            Some((store, log, writer))
+        };
+        let recorder = audit.as_ref().map(|(_, log, _)| {
+            Arc::new(AuditedEgress {
+                log: log.clone(),
+                organization: smithers_store::DEFAULT_ORGANIZATION.to_string(),
+            }) as Arc<dyn EgressRecorder>
+        });
+        let provider = native_provider(recorder)?;
+        let code = run_in_sandbox(&provider, spec, &args).await;
+        drop(provider);
+        if let Some((store, log, writer)) = audit {
+            drop(log);
+            writer.join().await;
+            context::deliver_to_nats(&store).await;
+            store.close().await;
+        }
+        code
+    })
+}
+
+async fn run_in_sandbox(
+    provider: &NativeProvider,
+    spec: SandboxSpec,
+    args: &RunArgs,
+) -> Result<ExitCode> {
+    {
         let id = provider.create(spec).await?;
         let (tx, mut rx) = mpsc::channel::<OutputChunk>(64);
         let printer = tokio::spawn(async move {
@@ -209,5 +289,5 @@ fn run_command(args: RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
         Ok(ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(1)))
-    })
+    }
 }

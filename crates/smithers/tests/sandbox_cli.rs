@@ -5,9 +5,18 @@
 use std::process::{Command, Output};
 
 fn smithers(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    smithers_in(home.path(), args)
+}
+
+fn smithers_in(home: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_smithers"))
         .args(args)
         .env("HOME", "/nonexistent-home")
+        .env("SMITHERS_HOME", home)
+        .env_remove("SMITHERS_DATABASE_URL")
+        .env_remove("SMITHERS_AUDIT_SIGNING_KEY")
+        .env_remove("SMITHERS_NATS_URL")
         .output()
         .unwrap()
 }
@@ -134,20 +143,24 @@ fn bad_arguments_are_refused_before_anything_runs() {
 }
 
 #[test]
-fn egress_decisions_are_reported_and_refusals_explained() {
+fn egress_decisions_are_reported_and_audited() {
     // Nothing leaves the machine: one host is not on the list, the other
     // resolves to loopback (from /etc/hosts).
-    let out = smithers(&[
-        "sandbox",
-        "run",
-        "--allow-host",
-        "localhost",
-        "--",
-        "sh",
-        "-c",
-        "curl -sS -o /dev/null -w '%{http_code}\\n' http://example.org/; \
+    let home = tempfile::tempdir().unwrap();
+    let out = smithers_in(
+        home.path(),
+        &[
+            "sandbox",
+            "run",
+            "--allow-host",
+            "localhost",
+            "--",
+            "sh",
+            "-c",
+            "curl -sS -o /dev/null -w '%{http_code}\\n' http://example.org/; \
          curl -sS -o /dev/null -w '%{http_code}\\n' --noproxy '' http://localhost:9/",
-    ]);
+        ],
+    );
     assert_eq!(text(&out.stdout), "403\n403\n", "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
@@ -160,4 +173,13 @@ fn egress_decisions_are_reported_and_refusals_explained() {
         stderr.contains("egress REFUSED localhost:9 (localhost resolves to"),
         "{stderr}"
     );
+    let log = smithers_in(home.path(), &["audit", "log", "--json"]);
+    let log = text(&log.stdout);
+    assert_eq!(log.matches("sandbox.egress.refused").count(), 2, "{log}");
+    assert!(
+        log.contains("example.org:80") && log.contains("localhost:9"),
+        "{log}"
+    );
+    let verify = smithers_in(home.path(), &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
 }

@@ -7,5 +7,6 @@ mod proxy;
 pub use address::refusal as address_refusal;
 pub use allowlist::{Allowlist, HostPattern};
 pub use proxy::{
-    AddressCheck, EgressEvent, EgressProxy, Resolve, SystemResolver, Target, parse_target,
+    AddressCheck, EgressEvent, EgressProxy, EgressRecorder, Resolve, SystemResolver, Target,
+    parse_target,
 };

@@ -25,6 +25,8 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// One allowed or refused connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EgressEvent {
+    /// The sandbox the connection came from, when the proxy knows it.
+    pub sandbox: Option<String>,
     pub host: String,
     pub port: u16,
     pub allowed: bool,
@@ -65,13 +67,35 @@ impl Resolve for SystemResolver {
 /// Decides whether an address may be dialed; `Some(reason)` refuses.
 pub type AddressCheck = fn(std::net::IpAddr) -> Option<&'static str>;
 
+/// Where decisions go. An allowed connection is recorded before it is
+/// dialed, and is refused (`503`) if it cannot be: egress that cannot be
+/// audited does not happen. Refusals are recorded as well as can be.
+pub trait EgressRecorder: Send + Sync {
+    fn record(
+        &self,
+        event: EgressEvent,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>>;
+}
+
+/// A plain function as a recorder that never fails (logs, tests).
+impl<F: Fn(EgressEvent) + Send + Sync> EgressRecorder for F {
+    fn record(
+        &self,
+        event: EgressEvent,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        self(event);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
 /// Everything one sandbox's proxy needs.
 #[derive(Clone)]
 pub struct EgressProxy {
     allowlist: Arc<Allowlist>,
     resolver: Arc<dyn Resolve>,
     check: AddressCheck,
-    events: Arc<dyn Fn(EgressEvent) + Send + Sync>,
+    events: Arc<dyn EgressRecorder>,
+    sandbox: Option<String>,
 }
 
 impl std::fmt::Debug for EgressProxy {
@@ -257,6 +281,7 @@ impl EgressProxy {
             allowlist: Arc::new(allowlist),
             resolver: Arc::new(SystemResolver),
             check: refusal,
+            sandbox: None,
             events: Arc::new(|event: EgressEvent| {
                 tracing::info!(
                     host = %event.host, port = event.port, allowed = event.allowed,
@@ -278,8 +303,14 @@ impl EgressProxy {
         self
     }
 
+    /// Names the sandbox this proxy serves, in every event.
+    pub fn for_sandbox(mut self, sandbox: &str) -> EgressProxy {
+        self.sandbox = Some(sandbox.to_string());
+        self
+    }
+
     /// Sends every decision to `sink` (e.g. the audit log).
-    pub fn with_events(mut self, sink: Arc<dyn Fn(EgressEvent) + Send + Sync>) -> EgressProxy {
+    pub fn with_events(mut self, sink: Arc<dyn EgressRecorder>) -> EgressProxy {
         self.events = sink;
         self
     }
@@ -325,52 +356,52 @@ impl EgressProxy {
                 (host.clone(), *port)
             }
         };
-        let decided = self.decide(&host, port).await;
-        let (address, reason) = match decided {
+        let refused = |reason: String, address: Option<SocketAddr>| EgressEvent {
+            sandbox: self.sandbox.clone(),
+            host: host.clone(),
+            port,
+            allowed: false,
+            reason,
+            address,
+        };
+        let (address, reason) = match self.decide(&host, port).await {
             Ok(ok) => ok,
             Err(reason) => {
-                (self.events)(EgressEvent {
-                    host,
-                    port,
-                    allowed: false,
-                    reason: reason.clone(),
-                    address: None,
-                });
+                let _ = self.events.record(refused(reason.clone(), None)).await;
                 return respond(&mut client, "403 Forbidden", &reason).await;
             }
         };
-        let upstream = match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(address)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                let reason = format!("cannot reach {host} at {address}: {e}");
-                (self.events)(EgressEvent {
-                    host,
-                    port,
-                    allowed: false,
-                    reason: reason.clone(),
-                    address: Some(address),
-                });
-                return respond(&mut client, "502 Bad Gateway", &reason).await;
-            }
-            Err(_) => {
-                let reason = format!("{host} at {address} did not answer");
-                (self.events)(EgressEvent {
-                    host,
-                    port,
-                    allowed: false,
-                    reason: reason.clone(),
-                    address: Some(address),
-                });
-                return respond(&mut client, "504 Gateway Timeout", &reason).await;
-            }
-        };
-        (self.events)(EgressEvent {
-            host,
+        let allowed = EgressEvent {
+            sandbox: self.sandbox.clone(),
+            host: host.clone(),
             port,
             allowed: true,
             reason,
             address: Some(address),
-        });
+        };
+        if let Err(e) = self.events.record(allowed).await {
+            let reason = format!("the connection could not be recorded in the audit log: {e}");
+            return respond(&mut client, "503 Service Unavailable", &reason).await;
+        }
+        let upstream = match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                let reason = format!("cannot reach {host} at {address}: {e}");
+                let _ = self
+                    .events
+                    .record(refused(reason.clone(), Some(address)))
+                    .await;
+                return respond(&mut client, "502 Bad Gateway", &reason).await;
+            }
+            Err(_) => {
+                let reason = format!("{host} at {address} did not answer");
+                let _ = self
+                    .events
+                    .record(refused(reason.clone(), Some(address)))
+                    .await;
+                return respond(&mut client, "504 Gateway Timeout", &reason).await;
+            }
+        };
         let mut upstream = upstream;
         let sent = match request {
             Request::Connect { .. } => client

@@ -15,7 +15,8 @@ use tokio::io::AsyncReadExt as _;
 use tokio::sync::mpsc;
 
 use crate::egress::{
-    AddressCheck, Allowlist, EgressEvent, EgressProxy, Resolve, SystemResolver, address_refusal,
+    AddressCheck, Allowlist, EgressEvent, EgressProxy, EgressRecorder, Resolve, SystemResolver,
+    address_refusal,
 };
 use crate::helper::{BridgePlan, InitPlan, LaunchPlan};
 use crate::provider::{
@@ -71,7 +72,7 @@ pub struct NativeConfig {
 pub struct EgressSettings {
     pub resolver: Arc<dyn Resolve>,
     pub check: AddressCheck,
-    pub events: Arc<dyn Fn(EgressEvent) + Send + Sync>,
+    pub events: Arc<dyn EgressRecorder>,
 }
 
 impl Default for EgressSettings {
@@ -467,7 +468,7 @@ impl Provider for NativeProvider {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
-        let proxy = match self.start_proxy(&spec, &dir) {
+        let proxy = match self.start_proxy(&id, &spec, &dir) {
             Ok(proxy) => proxy,
             Err(e) => {
                 slot_cleanup(parked, &cgroup).await;
@@ -697,6 +698,7 @@ impl NativeProvider {
     /// Starts the egress proxy on `<dir>/proxy.sock` if the spec names hosts.
     fn start_proxy(
         &self,
+        id: &SandboxId,
         spec: &SandboxSpec,
         dir: &Path,
     ) -> Result<Option<tokio::task::JoinHandle<()>>, Error> {
@@ -716,7 +718,8 @@ impl NativeProvider {
         let proxy = EgressProxy::new(allowlist)
             .with_resolver(settings.resolver.clone())
             .with_address_check(settings.check)
-            .with_events(settings.events.clone());
+            .with_events(settings.events.clone())
+            .for_sandbox(&id.0);
         Ok(Some(tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
