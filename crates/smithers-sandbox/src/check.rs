@@ -1,9 +1,11 @@
 //! What this host can enforce, for `smithers sandbox check`.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 
 use serde::Serialize;
 
+use crate::NativeConfig;
 use crate::native::cgroup::CgroupLayout;
 
 /// One capability and whether the host has it.
@@ -59,13 +61,44 @@ fn bubblewrap(bwrap: &Path) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn namespaces(bwrap: &Path) -> Result<String, String> {
-    let out = std::process::Command::new(bwrap)
-        .args(["--unshare-all", "--ro-bind", "/", "/", "--", "/bin/true"])
-        .output()
-        .map_err(|e| e.to_string())?;
+/// Namespaces as the native provider makes them: as the unprivileged
+/// sandbox user when Smithers runs as root, which needs unprivileged user
+/// namespaces (some hosts turn them off).
+fn namespaces(bwrap: &Path, sandbox_user: (u32, u32)) -> Result<String, String> {
+    let mut command = std::process::Command::new(bwrap);
+    command.args([
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+        "--symlink",
+        "usr/lib",
+        "/lib",
+        "--symlink",
+        "usr/lib64",
+        "/lib64",
+        "--",
+        "/bin/true",
+    ]);
+    let root = rustix::process::geteuid().is_root();
+    if root {
+        command.uid(sandbox_user.0).gid(sandbox_user.1);
+    }
+    let out = command.output().map_err(|e| e.to_string())?;
     if out.status.success() {
-        Ok("user, pid, net, ipc, uts, cgroup, mount".into())
+        Ok(if root {
+            format!(
+                "user, pid, net, ipc, uts, cgroup, mount (as uid {}, unprivileged)",
+                sandbox_user.0
+            )
+        } else {
+            "user, pid, net, ipc, uts, cgroup, mount".into()
+        })
     } else {
         Err(format!(
             "bubblewrap cannot create namespaces here: {}",
@@ -131,12 +164,13 @@ fn kvm() -> Result<String, String> {
         .map_err(|e| format!("/dev/kvm cannot be opened: {e}"))
 }
 
-/// Probes this host.
-pub fn check_host(bwrap: &Path) -> HostReport {
+/// Probes this host for the native provider configured by `config`.
+pub fn check_host(config: &NativeConfig) -> HostReport {
+    let bwrap = config.bwrap.as_path();
     HostReport {
         capabilities: vec![
             capability("bubblewrap", true, bubblewrap(bwrap)),
-            capability("namespaces", true, namespaces(bwrap)),
+            capability("namespaces", true, namespaces(bwrap, config.sandbox_user)),
             capability("seccomp", true, seccomp()),
             capability("landlock", false, landlock()),
             capability("cgroups", true, cgroups()),

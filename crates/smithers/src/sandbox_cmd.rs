@@ -165,7 +165,11 @@ pub fn run(command: SandboxCommand, state: &StateArgs) -> Result<ExitCode> {
 }
 
 fn check(args: &CheckArgs) -> Result<ExitCode> {
-    let report = check_host(std::path::Path::new("/usr/bin/bwrap"));
+    let exe = std::env::current_exe().context("cannot find the smithers binary")?;
+    let report = check_host(&NativeConfig::with_helper(
+        exe,
+        vec![HELPER_ARG.to_string()],
+    ));
     if args.json {
         print_json(&serde_json::json!({
             "native_ready": report.native_ready(),
