@@ -19,6 +19,7 @@ pub mod helper;
 mod native;
 pub mod patch;
 mod provider;
+pub mod rootfs;
 mod spec;
 mod workspace;
 

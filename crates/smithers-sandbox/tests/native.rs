@@ -213,3 +213,52 @@ deleted file mode 100644
     assert!(f.provider.apply_patch(&id, through).await.is_err());
     assert!(f.provider.destroy(&id).await.unwrap().is_clean());
 }
+
+#[tokio::test]
+async fn a_root_assembled_from_host_programs_holds_only_them() {
+    let f = native();
+    let root = f.state.path().join("rootfs");
+    let helper = std::path::PathBuf::from(env!("CARGO_BIN_EXE_smithers-sandbox-helper"));
+    let programs: Vec<String> = ["sh", "bash", "ls", "cat", "id"]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    let report = smithers_sandbox::rootfs::assemble(&root, &programs, &helper).unwrap();
+    assert_eq!(report.programs.len(), 5);
+    assert!(
+        report.libraries.iter().any(|l| l.ends_with("libc.so.6")),
+        "{report:?}"
+    );
+    let rooted = smithers_sandbox::SandboxSpec {
+        root: smithers_sandbox::Root::Directory(root.clone()),
+        ..spec()
+    };
+    let id = f.provider.create(rooted).await.unwrap();
+    let ran = sh(
+        &f.provider,
+        &id,
+        "ls /usr/bin; id -u; bash -c 'echo from bash'; ls /usr/bin/perl 2>&1",
+    )
+    .await;
+    assert!(
+        ran.stdout
+            .starts_with("bash\ncat\nid\nls\nsh\n1000\nfrom bash\n"),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+    assert!(
+        ran.stdout.contains("No such file"),
+        "the host's other programs are not there"
+    );
+    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    // A directory that is not a prepared root is refused with the reason.
+    let bare = f.state.path().join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    let unprepared = smithers_sandbox::SandboxSpec {
+        root: smithers_sandbox::Root::Directory(bare),
+        ..spec()
+    };
+    let e = f.provider.create(unprepared).await.unwrap_err();
+    assert!(e.to_string().contains("lacks workspace"), "{e}");
+}

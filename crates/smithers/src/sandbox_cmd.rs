@@ -30,6 +30,25 @@ pub enum SandboxCommand {
     Run(RunArgs),
     /// Report what this host can enforce; exit 1 if the native provider cannot give its guarantees.
     Check(CheckArgs),
+    /// Assemble a minimal root filesystem from this host's programs and their libraries.
+    Rootfs(RootfsArgs),
+}
+
+/// What a root gets when no --program is given.
+const DEFAULT_PROGRAMS: &[&str] = &[
+    "sh", "bash", "env", "ls", "cat", "cp", "mv", "rm", "mkdir", "rmdir", "ln", "grep", "sed",
+    "sort", "head", "tail", "wc", "id", "perl",
+];
+
+#[derive(Debug, Args)]
+pub struct RootfsArgs {
+    /// Where to build it (must not exist).
+    dir: PathBuf,
+    /// A program (name on PATH or absolute path) to include; repeatable.
+    #[arg(long = "program", value_name = "PROGRAM")]
+    programs: Vec<String>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -53,6 +72,9 @@ pub struct RunArgs {
     /// Copy this directory into the sandbox's workspace (default: an empty workspace).
     #[arg(long, value_name = "DIR")]
     workspace: Option<PathBuf>,
+    /// Use this root filesystem (from `sandbox rootfs`) instead of the host's /usr.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
     /// A host the sandbox may reach through the egress proxy (repeatable).
     #[arg(long = "allow-host", value_name = "HOST")]
     allow_host: Vec<String>,
@@ -161,7 +183,36 @@ pub fn run(command: SandboxCommand, state: &StateArgs) -> Result<ExitCode> {
     match command {
         SandboxCommand::Run(args) => run_command(args, state),
         SandboxCommand::Check(args) => check(&args),
+        SandboxCommand::Rootfs(args) => rootfs(&args),
     }
+}
+
+fn rootfs(args: &RootfsArgs) -> Result<ExitCode> {
+    let programs: Vec<String> = if args.programs.is_empty() {
+        DEFAULT_PROGRAMS.iter().map(|p| (*p).to_string()).collect()
+    } else {
+        args.programs.clone()
+    };
+    let helper = std::env::current_exe().context("cannot find the smithers binary")?;
+    let report = smithers_sandbox::rootfs::assemble(&args.dir, &programs, &helper)?;
+    if args.json {
+        print_json(&serde_json::json!({
+            "root": args.dir.display().to_string(),
+            "programs": report.programs,
+            "libraries": report.libraries,
+            "bytes": report.bytes,
+        }));
+    } else {
+        println!(
+            "built {} with {} programs and {} libraries ({} bytes); use it with `smithers sandbox run --root {}`",
+            args.dir.display(),
+            report.programs.len(),
+            report.libraries.len(),
+            report.bytes,
+            args.dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(args: &CheckArgs) -> Result<ExitCode> {
@@ -210,7 +261,7 @@ fn run_command(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
         }
     }
     let spec = SandboxSpec {
-        root: Root::Host,
+        root: args.root.clone().map_or(Root::Host, Root::Directory),
         workspace_from: args.workspace.clone(),
         env: args.env.clone(),
         limits: Limits {

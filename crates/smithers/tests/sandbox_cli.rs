@@ -183,3 +183,45 @@ fn egress_decisions_are_reported_and_audited() {
     let verify = smithers_in(home.path(), &["audit", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify.stdout));
 }
+
+#[test]
+fn a_rootfs_from_host_programs_runs_commands_without_the_host_usr() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let root = dir.path().join("root");
+    let root = root.to_str().unwrap();
+    let out = smithers(&[
+        "sandbox",
+        "rootfs",
+        root,
+        "--program",
+        "sh",
+        "--program",
+        "ls",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["programs"],
+        serde_json::json!(["/usr/bin/sh", "/usr/bin/ls"])
+    );
+    let out = smithers(&[
+        "sandbox",
+        "run",
+        "--root",
+        root,
+        "--",
+        "sh",
+        "-c",
+        "ls /usr/bin",
+    ]);
+    assert_eq!(text(&out.stdout), "ls\nsh\n", "{}", text(&out.stderr));
+    // Building over an existing directory is refused.
+    let again = smithers(&["sandbox", "rootfs", root]);
+    assert_eq!(again.status.code(), Some(2));
+}

@@ -2,6 +2,7 @@
 //! host, no daemon.
 
 mod bwrap;
+pub(crate) use bwrap::etc_files;
 pub(crate) mod cgroup;
 mod parked;
 
@@ -321,6 +322,11 @@ impl NativeProvider {
     }
 
     fn create_dirs(&self, spec: &SandboxSpec, dir: &Path) -> Result<(), Error> {
+        if let crate::Root::Directory(root) = &spec.root {
+            if let Some(why) = crate::rootfs::missing_mount_points(root) {
+                return Err(Error::Invalid(why));
+            }
+        }
         make_dir(dir, 0o700)?;
         let workspace = dir.join("workspace");
         make_dir(&workspace, 0o755)?;

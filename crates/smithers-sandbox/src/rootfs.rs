@@ -1,0 +1,176 @@
+//! A minimal root filesystem assembled from the host's own files: the
+//! programs asked for, every shared library they load (as the host's
+//! dynamic loader resolves them, through `ldd`), a generated `/etc`, and
+//! the mount points a sandbox needs. It is the root of a sandbox that must
+//! not see the host's `/usr` (`Root::Directory`), and what a container
+//! image is made from when nothing can be pulled.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::Error;
+use crate::native::etc_files;
+
+/// Where programs are looked up when given by name.
+const SEARCH: &[&str] = &["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"];
+/// Directories every root gets, for bubblewrap's mounts and the helper.
+pub const MOUNT_POINTS: &[&str] = &[
+    "workspace",
+    "tmp",
+    "proc",
+    "dev",
+    ".smithers",
+    "usr/bin",
+    "etc",
+];
+/// Files bound in at run time: the helper, the egress proxy's socket.
+pub const MOUNT_FILES: &[&str] = &[".smithers/init", ".smithers/proxy.sock"];
+
+/// Why `root` cannot be a sandbox's root, if it cannot.
+pub fn missing_mount_points(root: &Path) -> Option<String> {
+    let missing: Vec<&str> = MOUNT_POINTS
+        .iter()
+        .chain(MOUNT_FILES)
+        .copied()
+        .filter(|p| !root.join(p).exists())
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "root {} lacks {} (build it with `smithers sandbox rootfs`)",
+            root.display(),
+            missing.join(", ")
+        )
+    })
+}
+
+/// What `assemble` copied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootfsReport {
+    pub programs: Vec<PathBuf>,
+    pub libraries: Vec<PathBuf>,
+    pub bytes: u64,
+}
+
+fn find(program: &str) -> Result<PathBuf, Error> {
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(Error::Invalid(format!("{program} is not a file")))
+        };
+    }
+    SEARCH
+        .iter()
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Invalid(format!("no program {program:?} on this host")))
+}
+
+/// The shared objects `binary` loads, as absolute paths (none for a static one).
+fn libraries(binary: &Path) -> Result<Vec<PathBuf>, Error> {
+    let out = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .map_err(Error::io("cannot run ldd (Debian package libc-bin)"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        // Static binaries and scripts: nothing to load.
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let path = match line.split_once(" => ") {
+            Some((_, rest)) => rest.split(" (").next().unwrap_or_default(),
+            None => line.split(" (").next().unwrap_or_default(),
+        };
+        if path.starts_with('/') {
+            found.push(PathBuf::from(path));
+        } else if line.contains("not found") {
+            return Err(Error::Invalid(format!("{}: {line}", binary.display())));
+        }
+    }
+    Ok(found)
+}
+
+/// Copies `from` (dereferenced) to the same absolute path under `root`.
+fn copy_in(root: &Path, from: &Path) -> Result<u64, Error> {
+    let relative = from.strip_prefix("/").unwrap_or(from);
+    let target = root.join(relative);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(Error::io(format!("cannot create {}", parent.display())))?;
+    }
+    let bytes = std::fs::copy(from, &target)
+        .map_err(Error::io(format!("cannot copy {}", from.display())))?;
+    let mode = std::fs::metadata(from)
+        .map_err(Error::io("cannot stat"))?
+        .permissions()
+        .mode()
+        & 0o755;
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+        .map_err(Error::io("cannot set a mode"))?;
+    Ok(bytes)
+}
+
+/// Builds a root under `root` (which must not exist yet) with `programs`
+/// (names or paths) and their libraries, plus the libraries of `helper`
+/// (bound in at run time, it must find its own).
+pub fn assemble(root: &Path, programs: &[String], helper: &Path) -> Result<RootfsReport, Error> {
+    if root.exists() {
+        return Err(Error::Invalid(format!("{} already exists", root.display())));
+    }
+    std::fs::create_dir_all(root)
+        .map_err(Error::io(format!("cannot create {}", root.display())))?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))
+        .map_err(Error::io("cannot set a mode"))?;
+    let mut report = RootfsReport::default();
+    let mut libraries_needed: BTreeSet<PathBuf> = libraries(helper)?.into_iter().collect();
+    for program in programs {
+        let path = find(program)?;
+        libraries_needed.extend(libraries(&path)?);
+        // Found by name: it goes where PATH looks, /usr/bin.
+        let placed = if program.contains('/') {
+            path.clone()
+        } else {
+            Path::new("/usr/bin").join(program)
+        };
+        let relative = placed.strip_prefix("/").unwrap_or(&placed);
+        let target = root.join(relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(Error::io("cannot create a directory"))?;
+        }
+        report.bytes += std::fs::copy(&path, &target)
+            .map_err(Error::io(format!("cannot copy {}", path.display())))?;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+            .map_err(Error::io("cannot set a mode"))?;
+        report.programs.push(placed);
+    }
+    for library in &libraries_needed {
+        report.bytes += copy_in(root, library)?;
+        report.libraries.push(library.clone());
+    }
+    for dir in MOUNT_POINTS {
+        std::fs::create_dir_all(root.join(dir))
+            .map_err(Error::io("cannot create a mount point"))?;
+    }
+    // Files bubblewrap binds onto must exist in a read-only root.
+    for file in MOUNT_FILES {
+        std::fs::write(root.join(file), b"").map_err(Error::io("cannot create a mount point"))?;
+    }
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))
+        .map_err(Error::io("cannot set a mode"))?;
+    // `/bin/sh` is where scripts look for a shell.
+    if report.programs.iter().any(|p| p.ends_with("sh")) && !root.join("bin").exists() {
+        std::os::unix::fs::symlink("usr/bin", root.join("bin"))
+            .map_err(Error::io("cannot link /bin"))?;
+    }
+    for (name, contents) in etc_files() {
+        std::fs::write(root.join("etc").join(name), contents)
+            .map_err(Error::io("cannot write /etc"))?;
+    }
+    Ok(report)
+}
