@@ -24,6 +24,7 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 pub use landlock_rules::landlock_abi;
+pub use seccomp::docker_profile;
 
 /// The prefix carrying the sandbox's environment through bubblewrap.
 pub const ENV_PREFIX: &str = "SMITHERS_ENV_";

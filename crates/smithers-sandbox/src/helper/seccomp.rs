@@ -20,44 +20,88 @@ fn arch() -> Result<TargetArch, String> {
     }
 }
 
-/// Denied whatever their arguments.
-const DENIED: &[i64] = &[
-    libc::SYS_ptrace,
-    libc::SYS_process_vm_readv,
-    libc::SYS_process_vm_writev,
-    libc::SYS_io_uring_setup,
-    libc::SYS_io_uring_enter,
-    libc::SYS_io_uring_register,
-    libc::SYS_mount,
-    libc::SYS_umount2,
-    libc::SYS_pivot_root,
-    libc::SYS_move_mount,
-    libc::SYS_open_tree,
-    libc::SYS_fsopen,
-    libc::SYS_fsmount,
-    libc::SYS_fsconfig,
-    libc::SYS_fspick,
-    libc::SYS_keyctl,
-    libc::SYS_add_key,
-    libc::SYS_request_key,
-    libc::SYS_bpf,
-    libc::SYS_unshare,
-    libc::SYS_setns,
-    libc::SYS_perf_event_open,
-    libc::SYS_userfaultfd,
-    libc::SYS_kexec_load,
-    libc::SYS_kexec_file_load,
-    libc::SYS_init_module,
-    libc::SYS_finit_module,
-    libc::SYS_delete_module,
-    libc::SYS_open_by_handle_at,
-    libc::SYS_name_to_handle_at,
-    libc::SYS_acct,
-    libc::SYS_swapon,
-    libc::SYS_swapoff,
-    libc::SYS_reboot,
-    libc::SYS_chroot,
+/// Denied whatever their arguments: (name, number).
+const DENIED: &[(&str, i64)] = &[
+    ("ptrace", libc::SYS_ptrace),
+    ("process_vm_readv", libc::SYS_process_vm_readv),
+    ("process_vm_writev", libc::SYS_process_vm_writev),
+    ("io_uring_setup", libc::SYS_io_uring_setup),
+    ("io_uring_enter", libc::SYS_io_uring_enter),
+    ("io_uring_register", libc::SYS_io_uring_register),
+    ("mount", libc::SYS_mount),
+    ("umount2", libc::SYS_umount2),
+    ("pivot_root", libc::SYS_pivot_root),
+    ("move_mount", libc::SYS_move_mount),
+    ("open_tree", libc::SYS_open_tree),
+    ("fsopen", libc::SYS_fsopen),
+    ("fsmount", libc::SYS_fsmount),
+    ("fsconfig", libc::SYS_fsconfig),
+    ("fspick", libc::SYS_fspick),
+    ("keyctl", libc::SYS_keyctl),
+    ("add_key", libc::SYS_add_key),
+    ("request_key", libc::SYS_request_key),
+    ("bpf", libc::SYS_bpf),
+    ("unshare", libc::SYS_unshare),
+    ("setns", libc::SYS_setns),
+    ("perf_event_open", libc::SYS_perf_event_open),
+    ("userfaultfd", libc::SYS_userfaultfd),
+    ("kexec_load", libc::SYS_kexec_load),
+    ("kexec_file_load", libc::SYS_kexec_file_load),
+    ("init_module", libc::SYS_init_module),
+    ("finit_module", libc::SYS_finit_module),
+    ("delete_module", libc::SYS_delete_module),
+    ("open_by_handle_at", libc::SYS_open_by_handle_at),
+    ("name_to_handle_at", libc::SYS_name_to_handle_at),
+    ("acct", libc::SYS_acct),
+    ("swapon", libc::SYS_swapon),
+    ("swapoff", libc::SYS_swapoff),
+    ("reboot", libc::SYS_reboot),
+    ("chroot", libc::SYS_chroot),
 ];
+
+/// Address families a socket may have: Unix always, IPv4/IPv6 with egress.
+fn families(inet: bool) -> Vec<u64> {
+    let mut families = vec![libc::AF_UNIX as u64];
+    if inet {
+        families.extend([libc::AF_INET as u64, libc::AF_INET6 as u64]);
+    }
+    families
+}
+
+/// The same filter as a Docker (libseccomp JSON) profile, for containers:
+/// one deny list for every provider.
+pub fn docker_profile(inet: bool) -> serde_json::Value {
+    let eperm = libc::EPERM;
+    let mut syscalls = vec![serde_json::json!({
+        "names": DENIED.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+        "action": "SCMP_ACT_ERRNO",
+        "errnoRet": eperm,
+    })];
+    for flag in CLONE_NEW {
+        syscalls.push(serde_json::json!({
+            "names": ["clone"],
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": eperm,
+            "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}],
+        }));
+    }
+    let others: Vec<serde_json::Value> = families(inet)
+        .into_iter()
+        .map(|f| serde_json::json!({"index": 0, "value": f, "valueTwo": 0, "op": "SCMP_CMP_NE"}))
+        .collect();
+    syscalls.push(serde_json::json!({
+        "names": ["socket", "socketpair"],
+        "action": "SCMP_ACT_ERRNO",
+        "errnoRet": eperm,
+        "args": others,
+    }));
+    syscalls.push(serde_json::json!({
+        "names": ["clone3"],
+        "action": "SCMP_ACT_ERRNO",
+        "errnoRet": libc::ENOSYS,
+    }));
+    serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": syscalls})
+}
 
 /// Namespace flags `clone` may not be given.
 const CLONE_NEW: &[u64] = &[
@@ -77,7 +121,7 @@ fn condition(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, 
 /// The EPERM filter. `inet`: IPv4/IPv6 sockets allowed (for the proxy).
 pub(super) fn deny_list(inet: bool) -> Result<BpfProgram, String> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|&n| (n, Vec::new())).collect();
+        DENIED.iter().map(|&(_, n)| (n, Vec::new())).collect();
     let clone_rules = CLONE_NEW
         .iter()
         .map(|&flag| {
@@ -87,12 +131,9 @@ pub(super) fn deny_list(inet: bool) -> Result<BpfProgram, String> {
         .collect::<Result<Vec<_>, String>>()?;
     rules.insert(libc::SYS_clone, clone_rules);
     // socket(domain, …) and socketpair(domain, …): any other family is refused.
-    let mut families = vec![libc::AF_UNIX as u64];
-    if inet {
-        families.extend([libc::AF_INET as u64, libc::AF_INET6 as u64]);
-    }
+    let allowed = families(inet);
     let other_family = || -> Result<Vec<SeccompRule>, String> {
-        let conditions = families
+        let conditions = allowed
             .iter()
             .map(|&f| condition(0, SeccompCmpOp::Ne, f))
             .collect::<Result<Vec<_>, _>>()?;
@@ -135,6 +176,34 @@ pub(super) fn install(inet: bool) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_docker_profile_denies_the_same_calls() {
+        let profile = docker_profile(false);
+        let rules = profile["syscalls"].as_array().unwrap();
+        let names: Vec<&str> = rules[0]["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert_eq!(names, DENIED.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+        assert!(names.contains(&"ptrace") && names.contains(&"io_uring_setup"));
+        let clones = rules.iter().filter(|r| r["names"][0] == "clone").count();
+        assert_eq!(clones, CLONE_NEW.len());
+        let socket = rules.iter().find(|r| r["names"][0] == "socket").unwrap();
+        assert_eq!(socket["args"].as_array().unwrap().len(), 1);
+        let with_egress = docker_profile(true);
+        let socket = with_egress["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["names"][0] == "socket")
+            .unwrap()
+            .clone();
+        assert_eq!(socket["args"].as_array().unwrap().len(), 3);
+        assert_eq!(profile["defaultAction"], "SCMP_ACT_ALLOW");
+    }
 
     #[test]
     fn the_filters_compile() {
