@@ -240,9 +240,21 @@ impl ResourcePattern {
                 let anchored = other.raw.trim_end_matches('/').contains('/');
                 literal && anchored && self.matches_text(&other.raw, kind)
             }
-            ResourceKind::Branch | ResourceKind::Opaque => {
+            ResourceKind::Branch => {
+                let inner = other.raw.strip_prefix("refs/heads/").unwrap_or(&other.raw);
+                if inner.ends_with('/') {
+                    // `docs/` stands for every branch under `docs/`: only a
+                    // pattern for a subtree that contains it covers it.
+                    let outer = self.raw.strip_prefix("refs/heads/").unwrap_or(&self.raw);
+                    let outer_literal = !outer.contains(['*', '?', '[', '\\']);
+                    return literal
+                        && outer_literal
+                        && outer.ends_with('/')
+                        && inner.starts_with(outer);
+                }
                 literal && self.matches_text(&other.raw, kind)
             }
+            ResourceKind::Opaque => literal && self.matches_text(&other.raw, kind),
         }
     }
 
@@ -378,5 +390,9 @@ mod tests {
         assert!(!c("cargo test", "cargo test *", ResourceKind::Command));
         assert!(c("release/*", "release/1", ResourceKind::Branch));
         assert!(!c("release/*", "release/**", ResourceKind::Branch));
+        // `docs/` is every branch under docs/, deeper than `docs/*` reaches.
+        assert!(!c("docs/*", "docs/", ResourceKind::Branch));
+        assert!(c("docs/", "docs/x/", ResourceKind::Branch));
+        assert!(!c("docs/x/", "docs/", ResourceKind::Branch));
     }
 }

@@ -312,6 +312,16 @@ fn what_cannot_be_analysed_asks_unless_a_catch_all_is_stricter() {
 }
 
 #[test]
+fn a_branch_subtree_is_not_shadowed_by_a_one_level_glob() {
+    // `docs/` is every branch under docs/ (docs/x/b too); `docs/*` reaches
+    // one level only, so the allow still decides docs/x/b.
+    let p = policy("* * \"docs/*\" -> forbid\n* push_branch \"docs/\" -> allow\n");
+    assert!(p.analyze().shadowed.is_empty(), "{:?}", p.analyze());
+    assert_eq!(verdict(&p, "dev", "push_branch", "docs/x/b.rs"), Allow);
+    assert_eq!(verdict(&p, "dev", "push_branch", "docs/x"), Deny);
+}
+
+#[test]
 fn analysis_finds_shadowed_rules_conflicts_and_reach() {
     let p = policy(
         "dev read_file * -> forbid\n\
