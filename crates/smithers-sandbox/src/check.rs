@@ -64,7 +64,7 @@ fn bubblewrap(bwrap: &Path) -> Result<String, String> {
 /// Namespaces as the native provider makes them: as the unprivileged
 /// sandbox user when Smithers runs as root, which needs unprivileged user
 /// namespaces (some hosts turn them off).
-fn namespaces(bwrap: &Path, sandbox_user: (u32, u32)) -> Result<String, String> {
+pub(crate) fn namespaces(bwrap: &Path, sandbox_user: (u32, u32)) -> Result<String, String> {
     let mut command = std::process::Command::new(bwrap);
     command.args([
         "--unshare-all",

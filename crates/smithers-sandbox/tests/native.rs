@@ -262,3 +262,29 @@ async fn a_root_assembled_from_host_programs_holds_only_them() {
     let e = f.provider.create(unprepared).await.unwrap_err();
     assert!(e.to_string().contains("lacks workspace"), "{e}");
 }
+
+#[test]
+fn a_host_that_cannot_make_the_namespaces_is_refused_up_front() {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = smithers_sandbox::NativeConfig::with_helper(
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_smithers-sandbox-helper")),
+        Vec::new(),
+    );
+    config.state_dir = state.path().join("sandboxes");
+    // A "bubblewrap" that always fails stands for a host without
+    // unprivileged user namespaces.
+    config.bwrap = std::path::PathBuf::from("/bin/false");
+    let e = smithers_sandbox::NativeProvider::new(config).unwrap_err();
+    assert!(e.to_string().contains("cannot create namespaces"), "{e}");
+    config_missing_bwrap();
+}
+
+fn config_missing_bwrap() {
+    let mut config = smithers_sandbox::NativeConfig::with_helper(
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_smithers-sandbox-helper")),
+        Vec::new(),
+    );
+    config.bwrap = std::path::PathBuf::from("/nonexistent/bwrap");
+    let e = smithers_sandbox::NativeProvider::new(config).unwrap_err();
+    assert!(e.to_string().contains("Debian package `bubblewrap`"), "{e}");
+}

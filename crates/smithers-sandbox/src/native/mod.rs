@@ -282,6 +282,9 @@ impl NativeProvider {
                 config.bwrap.display()
             )));
         }
+        // As the provider will make them: a host without unprivileged user
+        // namespaces fails here, with the reason, not at the first command.
+        crate::check::namespaces(&config.bwrap, config.sandbox_user).map_err(Error::Unsupported)?;
         let layout = CgroupLayout::detect()?;
         make_dir(&config.state_dir, 0o711)?;
         let helper = stage_helper(&config.helper, &config.state_dir)?;
