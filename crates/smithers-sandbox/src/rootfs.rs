@@ -174,3 +174,111 @@ pub fn assemble(root: &Path, programs: &[String], helper: &Path) -> Result<Rootf
     }
     Ok(report)
 }
+
+/// The uid and gid that own the workspace and temporary directories in an
+/// image, the sandbox user inside.
+const SANDBOX_OWNER: u64 = 1000;
+
+/// Writes `root` as a tar stream (an image layer for `docker import`):
+/// entries owned by root except `/workspace` and `/tmp`, which belong to
+/// the sandbox user (a volume mounted there takes the image's ownership);
+/// symlinks kept as links, never followed.
+pub fn write_tar(root: &Path, out: impl std::io::Write) -> Result<u64, Error> {
+    let mut builder = tar::Builder::new(out);
+    builder.follow_symlinks(false);
+    let mut entries = 0u64;
+    let mut stack = vec![PathBuf::new()];
+    while let Some(relative) = stack.pop() {
+        let full = root.join(&relative);
+        let meta = std::fs::symlink_metadata(&full)
+            .map_err(Error::io(format!("cannot stat {}", full.display())))?;
+        if !relative.as_os_str().is_empty() {
+            let mut header = tar::Header::new_gnu();
+            header.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
+            let owned = relative == Path::new("workspace") || relative == Path::new("tmp");
+            let owner = if owned { SANDBOX_OWNER } else { 0 };
+            header.set_uid(owner);
+            header.set_gid(owner);
+            if relative == Path::new("tmp") {
+                header.set_mode(0o1777);
+            }
+            let io = |e: std::io::Error| Error::Io {
+                context: format!("cannot archive {}", relative.display()),
+                source: e,
+            };
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&full).map_err(io)?;
+                builder
+                    .append_link(&mut header, &relative, &target)
+                    .map_err(io)?;
+            } else if meta.is_dir() {
+                builder
+                    .append_data(&mut header, &relative, std::io::empty())
+                    .map_err(io)?;
+            } else if meta.is_file() {
+                let file = std::fs::File::open(&full).map_err(io)?;
+                builder
+                    .append_data(&mut header, &relative, file)
+                    .map_err(io)?;
+            }
+            entries += 1;
+        }
+        if meta.is_dir() {
+            let mut children: Vec<PathBuf> = std::fs::read_dir(&full)
+                .map_err(Error::io(format!("cannot read {}", full.display())))?
+                .filter_map(|e| e.ok())
+                .map(|e| relative.join(e.file_name()))
+                .collect();
+            // Sorted, and reversed for the stack: the archive is in name order.
+            children.sort();
+            stack.extend(children.into_iter().rev());
+        }
+    }
+    builder
+        .into_inner()
+        .and_then(|mut out| out.flush())
+        .map_err(Error::io("cannot finish the archive"))?;
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_root_becomes_an_image_layer_with_the_sandbox_owning_its_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let helper = PathBuf::from("/bin/sh");
+        let report = assemble(&root, &["sh".to_string()], &helper).unwrap();
+        assert!(report.programs.contains(&PathBuf::from("/usr/bin/sh")));
+        let mut layer = Vec::new();
+        let entries = write_tar(&root, &mut layer).unwrap();
+        assert!(entries > 10, "{entries}");
+        let mut archive = tar::Archive::new(layer.as_slice());
+        let mut seen = std::collections::BTreeMap::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let header = entry.header();
+            let path = entry.path().unwrap().display().to_string();
+            seen.insert(
+                path,
+                (
+                    header.uid().unwrap(),
+                    header.mode().unwrap(),
+                    header.entry_type(),
+                ),
+            );
+        }
+        assert_eq!(seen["workspace"].0, 1000);
+        assert_eq!(seen["tmp"], (1000, 0o1777, tar::EntryType::Directory));
+        assert_eq!(seen["usr/bin/sh"].0, 0);
+        assert_eq!(seen["bin"].2, tar::EntryType::Symlink);
+        assert!(seen.contains_key("etc/passwd") && seen.contains_key(".smithers/init"));
+        assert!(
+            seen.keys().any(|k| k.ends_with("libc.so.6")),
+            "{:?}",
+            seen.keys()
+        );
+    }
+}
