@@ -14,18 +14,24 @@ use criterion::{Criterion, criterion_group};
 use smithers_sandbox::{ExecRequest, NativeConfig, NativeProvider, Provider, SandboxSpec};
 use tokio::runtime::Runtime;
 
-fn provider(state: &std::path::Path) -> NativeProvider {
+/// A provider with its state in a temporary directory the sandbox user can
+/// walk into (kept alive by the returned guard).
+fn provider() -> (tempfile::TempDir, NativeProvider) {
+    let state = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        state.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
     let helper = PathBuf::from(env!("CARGO_BIN_EXE_smithers-sandbox-helper"));
     let mut config = NativeConfig::with_helper(helper, Vec::new());
-    config.state_dir = state.join("sandboxes");
+    config.state_dir = state.path().join("sandboxes");
     config.warm_pool = 2;
-    NativeProvider::new(config).unwrap()
+    (state, NativeProvider::new(config).unwrap())
 }
 
 async fn lifecycle(provider: &NativeProvider) {
-    let t0 = Instant::now();
     let id = provider.create(SandboxSpec::default()).await.unwrap();
-    let t1 = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel(8);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let outcome = provider
@@ -34,16 +40,7 @@ async fn lifecycle(provider: &NativeProvider) {
         .unwrap();
     assert_eq!(outcome.exit_code, 0);
     drain.await.unwrap();
-    let t2 = Instant::now();
     assert!(provider.destroy(&id).await.unwrap().is_clean());
-    if std::env::var_os("PHASES").is_some() {
-        eprintln!(
-            "create {:?} exec {:?} destroy {:?}",
-            t1 - t0,
-            t2 - t1,
-            t2.elapsed()
-        );
-    }
 }
 
 /// The same isolation bubblewrap gives on its own, without Smithers.
@@ -81,13 +78,7 @@ fn raw_bwrap() {
 }
 
 fn criterion_benches(c: &mut Criterion) {
-    let state = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        state.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o711),
-    )
-    .unwrap();
-    let provider = provider(state.path());
+    let (_state, provider) = provider();
     let runtime = Runtime::new().unwrap();
     let mut group = c.benchmark_group("sandbox");
     group.sample_size(30);
@@ -106,13 +97,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn summary(rounds: usize) {
-    let state = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        state.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o711),
-    )
-    .unwrap();
-    let provider = provider(state.path());
+    let (_state, provider) = provider();
     let runtime = Runtime::new().unwrap();
     let (mut ours, mut raw) = (Vec::new(), Vec::new());
     // Interleaved, so drift in the machine hits both alike.

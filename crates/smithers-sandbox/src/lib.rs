@@ -24,8 +24,9 @@ mod spec;
 mod workspace;
 
 pub use check::{HostReport, check_host};
+pub use egress::EgressSettings;
 pub use error::Error;
-pub use native::{EgressSettings, NativeConfig, NativeProvider};
+pub use native::{NativeConfig, NativeProvider};
 pub use provider::{
     ExecOutcome, ExecRequest, OutputChunk, Provider, PurgeReport, SandboxId, SandboxStatus, Stream,
 };

@@ -4,39 +4,16 @@
 //! internet (the only address the test's check lets through); names
 //! resolve through a fixed table, so nothing leaves this machine.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use smithers_sandbox::egress::{Allowlist, EgressEvent, EgressProxy, Resolve, address_refusal};
+use common::{Table, loopback_is_the_internet};
+use smithers_sandbox::egress::{Allowlist, BoxFuture, EgressEvent, EgressProxy};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-
-struct Table(HashMap<String, Vec<IpAddr>>);
-
-impl Resolve for Table {
-    fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + '_>,
-    > {
-        let found = self
-            .0
-            .get(host)
-            .map(|ips| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
-        Box::pin(async move { found.ok_or_else(|| std::io::Error::other("no such host")) })
-    }
-}
-
-fn loopback_is_the_internet(ip: IpAddr) -> Option<&'static str> {
-    if ip == IpAddr::from([127, 0, 0, 1]) {
-        None
-    } else {
-        address_refusal(ip)
-    }
-}
 
 struct Setup {
     proxy: SocketAddr,
@@ -263,10 +240,7 @@ async fn malformed_requests_get_4xx() {
 struct BrokenAudit;
 
 impl smithers_sandbox::egress::EgressRecorder for BrokenAudit {
-    fn record(
-        &self,
-        _event: EgressEvent,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+    fn record(&self, _event: EgressEvent) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { Err("the audit store is down".to_string()) })
     }
 }

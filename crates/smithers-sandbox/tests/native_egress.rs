@@ -9,39 +9,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use common::{native, native_with, sh, spec};
-use smithers_sandbox::egress::{EgressEvent, Resolve, address_refusal};
+use common::{Table, loopback_is_the_internet, native, native_with, sh, spec};
+use smithers_sandbox::egress::EgressEvent;
 use smithers_sandbox::{Provider, SandboxSpec};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-struct Table(HashMap<String, Vec<IpAddr>>);
-
-impl Resolve for Table {
-    fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + '_>,
-    > {
-        let found = self
-            .0
-            .get(host)
-            .map(|ips| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
-        Box::pin(async move { found.ok_or_else(|| std::io::Error::other("no such host")) })
-    }
-}
-
-fn loopback_is_the_internet(ip: IpAddr) -> Option<&'static str> {
-    if ip == IpAddr::from([127, 0, 0, 1]) {
-        None
-    } else {
-        address_refusal(ip)
-    }
-}
 
 /// An HTTP origin on the host's loopback that answers every request `pong`
 /// and counts them.

@@ -83,15 +83,10 @@ impl WindowIndex {
     pub(crate) fn find(&self, data: &[u8], from: usize, before: usize) -> Option<(usize, usize)> {
         let last = data.len().checked_sub(self.width)?;
         let stop = before.min(last + 1);
-        let (filter, mask) = (&self.filter[..], self.mask);
+        let filter = &self.filter[..];
         let mut at = from;
-        // Whole 8-byte loads while they fit; the few positions near the end
-        // take the slow path.
         while at < stop {
-            let key = match data.get(at..at + 8) {
-                Some(eight) => <[u8; 8]>::try_from(eight).map_or(0, u64::from_le_bytes) & mask,
-                None => self.key_of(data, at),
-            };
+            let key = self.key_of(data, at);
             let s = slot(key);
             if filter[s >> 6] & (1 << (s & 63)) != 0 {
                 if let Some(found) = self.confirm(data, at, key) {

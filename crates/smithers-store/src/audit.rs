@@ -50,6 +50,13 @@ pub struct AuditStore<'s> {
     pub(crate) store: &'s Store,
 }
 
+/// An organization's chain, locked inside a transaction and read once:
+/// what [`AuditStore::append_in`] appends to.
+pub(crate) struct ChainLock {
+    organization_id: String,
+    head: Head,
+}
+
 /// Where one organization's chain stands, read inside the transaction.
 struct Head {
     chain: AuditChain,
@@ -324,19 +331,18 @@ impl AuditStore<'_> {
     }
 
     /// Seals `events` (all of organization `org`, already validated) into
-    /// its chain inside `tx`. `None`: no such organization.
+    /// the chain whose locked `head` was read inside `tx`.
+    #[allow(clippy::too_many_arguments)] // one transaction's worth of context
     async fn seal_into(
         tx: &mut Transaction<'static, Any>,
         backend: Backend,
         org: &str,
+        mut head: Head,
         events: Vec<AuditEvent>,
         signer: &CheckpointSigner,
         policy: CheckpointPolicy,
         now: i64,
-    ) -> Result<Option<Vec<SealedEvent>>, Error> {
-        let Some(mut head) = Self::lock_head(tx, org, now).await? else {
-            return Ok(None);
-        };
+    ) -> Result<Vec<SealedEvent>, Error> {
         let mut sealed_rows = Vec::with_capacity(events.len());
         for event in events {
             let (sealed, leaf) = head.chain.seal_with_leaf(event)?;
@@ -352,7 +358,7 @@ impl AuditStore<'_> {
         }
         Self::maybe_checkpoint(tx, org, &mut head, signer, policy, now).await?;
         Self::save_head(tx, org, &head).await?;
-        Ok(Some(sealed_rows))
+        Ok(sealed_rows)
     }
 
     /// Takes the lock on `organization_id`'s chain inside `tx`, so that a
@@ -362,25 +368,29 @@ impl AuditStore<'_> {
     pub(crate) async fn lock_chain(
         tx: &mut Transaction<'static, Any>,
         organization_id: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<ChainLock, Error> {
         match Self::lock_head(tx, organization_id, crate::now_micros()).await? {
-            Some(_) => Ok(()),
+            Some(head) => Ok(ChainLock {
+                organization_id: organization_id.to_string(),
+                head,
+            }),
             None => Err(Error::Invalid(format!(
                 "no organization {organization_id:?}"
             ))),
         }
     }
 
-    /// Appends `events` of one organization inside `tx`: they commit, or
-    /// not, with whatever else `tx` holds.
+    /// Appends `events` to the chain `lock` holds inside `tx`: they
+    /// commit, or not, with whatever else `tx` holds.
     pub(crate) async fn append_in(
         tx: &mut Transaction<'static, Any>,
         backend: Backend,
-        organization_id: &str,
+        lock: ChainLock,
         events: Vec<AuditEvent>,
         signer: &CheckpointSigner,
         now: i64,
     ) -> Result<Vec<SealedEvent>, Error> {
+        let organization_id = lock.organization_id.as_str();
         for event in &events {
             event.validate()?;
             if event.organization_id != organization_id {
@@ -394,13 +404,13 @@ impl AuditStore<'_> {
             tx,
             backend,
             organization_id,
+            lock.head,
             events,
             signer,
             CheckpointPolicy::default(),
             now,
         )
-        .await?
-        .ok_or_else(|| Error::Invalid(format!("no organization {organization_id:?}")))
+        .await
     }
 
     /// Seals and stores `events` in one transaction: everything is durable
@@ -429,27 +439,25 @@ impl AuditStore<'_> {
         let mut tx = self.store.pool().begin().await?;
         for (org, batch) in by_org {
             let (indexes, events): (Vec<usize>, Vec<AuditEvent>) = batch.into_iter().unzip();
-            match Self::seal_into(
+            let Some(head) = Self::lock_head(&mut tx, &org, now).await? else {
+                for i in indexes {
+                    results[i] = Some(Err(Error::Invalid(format!("no organization {org:?}"))));
+                }
+                continue;
+            };
+            let sealed = Self::seal_into(
                 &mut tx,
                 self.store.backend(),
                 &org,
+                head,
                 events,
                 signer,
                 policy,
                 now,
             )
-            .await?
-            {
-                Some(sealed) => {
-                    for (i, event) in indexes.into_iter().zip(sealed) {
-                        results[i] = Some(Ok(event));
-                    }
-                }
-                None => {
-                    for i in indexes {
-                        results[i] = Some(Err(Error::Invalid(format!("no organization {org:?}"))));
-                    }
-                }
+            .await?;
+            for (i, event) in indexes.into_iter().zip(sealed) {
+                results[i] = Some(Ok(event));
             }
         }
         tx.commit().await?;

@@ -57,6 +57,22 @@ fn organization_from_row(row: &sqlx::any::AnyRow) -> Result<Organization, Error>
     })
 }
 
+const USER_COLUMNS: &str = "id, organization_id, name, role, created_at";
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, Error> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        organization_id: row.try_get("organization_id")?,
+        name: row.try_get("name")?,
+        role: Role::parse(&role).ok_or_else(|| Error::Corrupt {
+            table: "users",
+            detail: format!("unknown role {role:?}"),
+        })?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 /// The organizations repository.
 pub struct Organizations<'s> {
     pub(crate) store: &'s Store,
@@ -180,26 +196,24 @@ impl Organizations<'_> {
     }
 
     pub async fn users(&self, organization_id: &str) -> Result<Vec<User>, Error> {
-        let rows = sqlx::query(
-            "SELECT id, organization_id, name, role, created_at FROM users WHERE organization_id = $1 ORDER BY name",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE organization_id = $1 ORDER BY name"
+        ))
         .bind(organization_id)
         .fetch_all(self.store.pool())
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                let role: String = r.try_get("role")?;
-                Ok(User {
-                    id: r.try_get("id")?,
-                    organization_id: r.try_get("organization_id")?,
-                    name: r.try_get("name")?,
-                    role: Role::parse(&role).ok_or_else(|| Error::Corrupt {
-                        table: "users",
-                        detail: format!("unknown role {role:?}"),
-                    })?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// One user of an organization, by name.
+    pub async fn user(&self, organization_id: &str, name: &str) -> Result<Option<User>, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE organization_id = $1 AND name = $2"
+        ))
+        .bind(organization_id)
+        .bind(name)
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
     }
 }

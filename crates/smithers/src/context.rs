@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use smithers_audit::CheckpointSigner;
+use smithers_audit::{ActorType, AuditEvent, CheckpointSigner};
 use smithers_store::{AuditLog, AuditLogConfig, AuditWriter, DataDir, Store};
 
 /// Where Smithers keeps its state.
@@ -95,5 +95,28 @@ pub async fn deliver_to_nats(store: &Store) {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => eprintln!("audit events stay queued for NATS: {e}"),
         Err(_) => eprintln!("audit events stay queued for NATS: no answer within 5 seconds"),
+    }
+}
+
+/// An audit event happening now, from this command line.
+pub fn event(
+    organization_id: &str,
+    actor_type: ActorType,
+    actor_id: String,
+    action: &str,
+    resource: (&str, String),
+    details: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        id: uuid::Uuid::now_v7(),
+        organization_id: organization_id.to_string(),
+        actor_type,
+        actor_id,
+        action: action.to_string(),
+        resource_type: resource.0.to_string(),
+        resource_id: resource.1,
+        details,
+        ip_address: None,
+        timestamp: smithers_store::now_micros(),
     }
 }

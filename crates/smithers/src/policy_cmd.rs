@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use smithers_policy::{PolicySet, Request, Subject};
 
-use smithers_audit::{ActorType, AuditEvent};
+use smithers_audit::ActorType;
 
 use crate::context::{self, StateArgs};
 use crate::render;
@@ -229,15 +229,13 @@ fn record_decision(
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "cli".to_string());
-    let event = AuditEvent {
-        id: uuid::Uuid::now_v7(),
-        organization_id: args.org.clone(),
-        actor_type: ActorType::User,
-        actor_id: actor,
-        action: "capability_check".into(),
-        resource_type: "tool_call".into(),
-        resource_id: args.action.clone(),
-        details: serde_json::json!({
+    let event = context::event(
+        &args.org,
+        ActorType::User,
+        actor,
+        "capability_check",
+        ("tool_call", args.action.clone()),
+        serde_json::json!({
             "subject": args.subject,
             "user": args.user,
             "tool": args.action,
@@ -245,9 +243,7 @@ fn record_decision(
             "policy": args.file.display().to_string(),
             "decision": render::decision_json(decision),
         }),
-        ip_address: None,
-        timestamp: smithers_store::now_micros(),
-    };
+    );
     context::runtime()?.block_on(async {
         let (dir, store) = state.open().await?;
         let (log, writer) = context::audit_log(&store, context::signer(&dir)?);

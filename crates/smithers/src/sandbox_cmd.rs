@@ -9,8 +9,8 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use std::sync::Arc;
 
-use smithers_audit::{ActorType, AuditEvent};
-use smithers_sandbox::egress::{EgressEvent, EgressRecorder};
+use smithers_audit::ActorType;
+use smithers_sandbox::egress::{BoxFuture, EgressEvent, EgressRecorder};
 use smithers_sandbox::{
     ExecRequest, Limits, NativeConfig, NativeProvider, OutputChunk, Provider, Root, SandboxSpec,
     Stream, check_host, parse_duration, parse_memory,
@@ -139,36 +139,29 @@ struct AuditedEgress {
 }
 
 impl EgressRecorder for AuditedEgress {
-    fn record(
-        &self,
-        e: EgressEvent,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+    fn record(&self, e: EgressEvent) -> BoxFuture<'_, Result<(), String>> {
         let verdict = if e.allowed { "allowed" } else { "REFUSED" };
         eprintln!(
             "smithers: egress {verdict} {}:{} ({})",
             e.host, e.port, e.reason
         );
-        let event = AuditEvent {
-            id: uuid::Uuid::now_v7(),
-            organization_id: self.organization.clone(),
-            actor_type: ActorType::System,
-            actor_id: format!("sandbox:{}", e.sandbox.as_deref().unwrap_or("?")),
-            action: if e.allowed {
-                "sandbox.egress.allowed"
-            } else {
-                "sandbox.egress.refused"
-            }
-            .into(),
-            resource_type: "host".into(),
-            resource_id: format!("{}:{}", e.host, e.port),
-            details: serde_json::json!({
+        let action = if e.allowed {
+            "sandbox.egress.allowed"
+        } else {
+            "sandbox.egress.refused"
+        };
+        let event = context::event(
+            &self.organization,
+            ActorType::System,
+            format!("sandbox:{}", e.sandbox.as_deref().unwrap_or("?")),
+            action,
+            ("host", format!("{}:{}", e.host, e.port)),
+            serde_json::json!({
                 "sandbox": e.sandbox,
                 "reason": e.reason,
                 "address": e.address.map(|a| a.to_string()),
             }),
-            ip_address: None,
-            timestamp: smithers_store::now_micros(),
-        };
+        );
         Box::pin(async move {
             self.log
                 .append(event)

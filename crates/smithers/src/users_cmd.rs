@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
-use smithers_audit::{ActorType, AuditEvent};
+use smithers_audit::ActorType;
 use smithers_store::{DEFAULT_ORGANIZATION, Role, User};
 
 use crate::context::{self, StateArgs};
@@ -81,18 +81,14 @@ pub fn run(args: UsersArgs, state: &StateArgs) -> Result<ExitCode> {
                     .add_user(&args.org, &add.name, role)
                     .await?;
                 let recorded = log
-                    .append(AuditEvent {
-                        id: uuid::Uuid::now_v7(),
-                        organization_id: args.org.clone(),
-                        actor_type: ActorType::User,
-                        actor_id: add.by.clone(),
-                        action: "user.add".into(),
-                        resource_type: "user".into(),
-                        resource_id: user.name.clone(),
-                        details: json!({"name": user.name, "role": role.as_str()}),
-                        ip_address: None,
-                        timestamp: smithers_store::now_micros(),
-                    })
+                    .append(context::event(
+                        &args.org,
+                        ActorType::User,
+                        add.by.clone(),
+                        "user.add",
+                        ("user", user.name.clone()),
+                        json!({"name": user.name, "role": role.as_str()}),
+                    ))
                     .await;
                 drop(log);
                 writer.join().await;

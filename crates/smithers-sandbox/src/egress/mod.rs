@@ -7,6 +7,6 @@ mod proxy;
 pub use address::refusal as address_refusal;
 pub use allowlist::{Allowlist, HostPattern};
 pub use proxy::{
-    AddressCheck, EgressEvent, EgressProxy, EgressRecorder, Resolve, SystemResolver, Target,
-    parse_target,
+    AddressCheck, BoxFuture, EgressEvent, EgressProxy, EgressRecorder, EgressSettings, LogRecorder,
+    Resolve, SystemResolver, Target, parse_target,
 };

@@ -36,15 +36,12 @@ pub struct EgressEvent {
     pub address: Option<SocketAddr>,
 }
 
+/// What the proxy's pluggable parts return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// Turns a host and port into addresses.
 pub trait Resolve: Send + Sync {
-    fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + '_>,
-    >;
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<'_, std::io::Result<Vec<SocketAddr>>>;
 }
 
 /// The system resolver.
@@ -52,13 +49,7 @@ pub trait Resolve: Send + Sync {
 pub struct SystemResolver;
 
 impl Resolve for SystemResolver {
-    fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + '_>,
-    > {
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<'_, std::io::Result<Vec<SocketAddr>>> {
         let target = format!("{host}:{port}");
         Box::pin(async move { Ok(tokio::net::lookup_host(target).await?.collect()) })
     }
@@ -71,20 +62,54 @@ pub type AddressCheck = fn(std::net::IpAddr) -> Option<&'static str>;
 /// dialed, and is refused (`503`) if it cannot be: egress that cannot be
 /// audited does not happen. Refusals are recorded as well as can be.
 pub trait EgressRecorder: Send + Sync {
-    fn record(
-        &self,
-        event: EgressEvent,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>>;
+    fn record(&self, event: EgressEvent) -> BoxFuture<'_, Result<(), String>>;
 }
 
-/// A plain function as a recorder that never fails (logs, tests).
+/// A plain function as a recorder that never fails (tests, callers' own logs).
 impl<F: Fn(EgressEvent) + Send + Sync> EgressRecorder for F {
-    fn record(
-        &self,
-        event: EgressEvent,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+    fn record(&self, event: EgressEvent) -> BoxFuture<'_, Result<(), String>> {
         self(event);
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Decisions as structured log lines (where no audit log is given).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogRecorder;
+
+impl EgressRecorder for LogRecorder {
+    fn record(&self, event: EgressEvent) -> BoxFuture<'_, Result<(), String>> {
+        tracing::info!(
+            sandbox = ?event.sandbox, host = %event.host, port = event.port,
+            allowed = event.allowed, reason = %event.reason, address = ?event.address, "egress"
+        );
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// How a proxy resolves, checks and records.
+#[derive(Clone)]
+pub struct EgressSettings {
+    pub resolver: Arc<dyn Resolve>,
+    pub check: AddressCheck,
+    pub events: Arc<dyn EgressRecorder>,
+}
+
+impl Default for EgressSettings {
+    /// The system resolver, every non-public address refused, decisions
+    /// logged (callers with an audit log record them there instead).
+    fn default() -> Self {
+        EgressSettings {
+            resolver: Arc::new(SystemResolver),
+            check: refusal,
+            events: Arc::new(LogRecorder),
+        }
+    }
+}
+
+impl std::fmt::Debug for EgressSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressSettings").finish_non_exhaustive()
     }
 }
 
@@ -92,9 +117,7 @@ impl<F: Fn(EgressEvent) + Send + Sync> EgressRecorder for F {
 #[derive(Clone)]
 pub struct EgressProxy {
     allowlist: Arc<Allowlist>,
-    resolver: Arc<dyn Resolve>,
-    check: AddressCheck,
-    events: Arc<dyn EgressRecorder>,
+    settings: EgressSettings,
     sandbox: Option<String>,
 }
 
@@ -277,29 +300,26 @@ impl EgressProxy {
     /// A proxy for `allowlist`, resolving with the system resolver,
     /// refusing every non-public address, logging each decision.
     pub fn new(allowlist: Allowlist) -> EgressProxy {
+        EgressProxy::with_settings(allowlist, EgressSettings::default())
+    }
+
+    pub fn with_settings(allowlist: Allowlist, settings: EgressSettings) -> EgressProxy {
         EgressProxy {
             allowlist: Arc::new(allowlist),
-            resolver: Arc::new(SystemResolver),
-            check: refusal,
+            settings,
             sandbox: None,
-            events: Arc::new(|event: EgressEvent| {
-                tracing::info!(
-                    host = %event.host, port = event.port, allowed = event.allowed,
-                    reason = %event.reason, address = ?event.address, "egress"
-                );
-            }),
         }
     }
 
     pub fn with_resolver(mut self, resolver: Arc<dyn Resolve>) -> EgressProxy {
-        self.resolver = resolver;
+        self.settings.resolver = resolver;
         self
     }
 
     /// Replaces the address check (tests use it to let one loopback
     /// address stand for the internet).
     pub fn with_address_check(mut self, check: AddressCheck) -> EgressProxy {
-        self.check = check;
+        self.settings.check = check;
         self
     }
 
@@ -311,7 +331,7 @@ impl EgressProxy {
 
     /// Sends every decision to `sink` (e.g. the audit log).
     pub fn with_events(mut self, sink: Arc<dyn EgressRecorder>) -> EgressProxy {
-        self.events = sink;
+        self.settings.events = sink;
         self
     }
 
@@ -322,12 +342,14 @@ impl EgressProxy {
             return Err(format!("{host}:{port} is not in the egress allowlist"));
         };
         let addresses =
-            match tokio::time::timeout(DIAL_TIMEOUT, self.resolver.resolve(host, port)).await {
+            match tokio::time::timeout(DIAL_TIMEOUT, self.settings.resolver.resolve(host, port))
+                .await
+            {
                 Ok(Ok(addresses)) if !addresses.is_empty() => addresses,
                 Ok(Ok(_)) | Ok(Err(_)) | Err(_) => return Err(format!("{host} does not resolve")),
             };
         for address in &addresses {
-            if let Some(why) = (self.check)(address.ip()) {
+            if let Some(why) = (self.settings.check)(address.ip()) {
                 return Err(format!("{host} resolves to {}, {why}", address.ip()));
             }
         }
@@ -367,7 +389,11 @@ impl EgressProxy {
         let (address, reason) = match self.decide(&host, port).await {
             Ok(ok) => ok,
             Err(reason) => {
-                let _ = self.events.record(refused(reason.clone(), None)).await;
+                let _ = self
+                    .settings
+                    .events
+                    .record(refused(reason.clone(), None))
+                    .await;
                 return respond(&mut client, "403 Forbidden", &reason).await;
             }
         };
@@ -379,7 +405,7 @@ impl EgressProxy {
             reason,
             address: Some(address),
         };
-        if let Err(e) = self.events.record(allowed).await {
+        if let Err(e) = self.settings.events.record(allowed).await {
             let reason = format!("the connection could not be recorded in the audit log: {e}");
             return respond(&mut client, "503 Service Unavailable", &reason).await;
         }
@@ -388,6 +414,7 @@ impl EgressProxy {
             Ok(Err(e)) => {
                 let reason = format!("cannot reach {host} at {address}: {e}");
                 let _ = self
+                    .settings
                     .events
                     .record(refused(reason.clone(), Some(address)))
                     .await;
@@ -396,6 +423,7 @@ impl EgressProxy {
             Err(_) => {
                 let reason = format!("{host} at {address} did not answer");
                 let _ = self
+                    .settings
                     .events
                     .record(refused(reason.clone(), Some(address)))
                     .await;

@@ -7,6 +7,8 @@ use crate::helper::InitPlan;
 
 /// Where the helper is inside the sandbox.
 pub const INIT_PATH: &str = "/.smithers/init";
+/// The proxy's socket in a sandbox's host directory.
+pub const PROXY_SOCKET_FILE: &str = "proxy.sock";
 /// The uid and gid the command has inside the sandbox.
 pub const SANDBOX_UID: u32 = 1000;
 
@@ -67,9 +69,9 @@ fn root_args(args: &mut Vec<String>, root: &Root, etc: &Path) {
 pub fn args(
     root: &Root,
     sandbox_dir: &Path,
+    etc: &Path,
     helper: &Path,
     helper_args: &[String],
-    proxy_socket: Option<&Path>,
     init: &InitPlan,
 ) -> Result<Vec<String>, serde_json::Error> {
     let mut args = Vec::with_capacity(96);
@@ -91,7 +93,7 @@ pub fn args(
             "sandbox",
         ],
     );
-    root_args(&mut args, root, &sandbox_dir.join("etc"));
+    root_args(&mut args, root, etc);
     push(
         &mut args,
         &[
@@ -110,10 +112,16 @@ pub fn args(
             INIT_PATH,
         ],
     );
-    if let Some(socket) = proxy_socket {
+    // With egress, the proxy's socket (made by the provider) is bound in
+    // where the bridge expects it.
+    if let Some(bridge) = &init.bridge {
         push(
             &mut args,
-            &["--bind", &path(socket), "/.smithers/proxy.sock"],
+            &[
+                "--bind",
+                &path(&sandbox_dir.join(PROXY_SOCKET_FILE)),
+                &bridge.socket.display().to_string(),
+            ],
         );
     }
     push(

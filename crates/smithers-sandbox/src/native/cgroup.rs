@@ -147,8 +147,9 @@ impl CgroupLayout {
     }
 }
 
-/// One sandbox's group.
-#[derive(Debug)]
+/// One sandbox's group: only paths, so a copy can be used without holding
+/// the sandbox table's lock.
+#[derive(Debug, Clone)]
 pub struct Cgroup {
     version: CgroupVersion,
     /// v1: memory, pids, cpu; v2: one directory.

@@ -15,10 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::mpsc;
 
-use crate::egress::{
-    AddressCheck, Allowlist, EgressEvent, EgressProxy, EgressRecorder, Resolve, SystemResolver,
-    address_refusal,
-};
+use crate::egress::{Allowlist, EgressProxy, EgressSettings};
 use crate::helper::{BridgePlan, InitPlan, LaunchPlan};
 use crate::provider::{
     ExecOutcome, ExecRequest, OutputChunk, PurgeReport, SandboxId, SandboxStatus, Stream,
@@ -66,37 +63,6 @@ pub struct NativeConfig {
     pub warm_pool: usize,
     /// How the egress proxy resolves, checks and reports.
     pub egress: EgressSettings,
-}
-
-/// The egress proxy's resolver, address check and decision sink.
-#[derive(Clone)]
-pub struct EgressSettings {
-    pub resolver: Arc<dyn Resolve>,
-    pub check: AddressCheck,
-    pub events: Arc<dyn EgressRecorder>,
-}
-
-impl Default for EgressSettings {
-    /// The system resolver, every non-public address refused, decisions
-    /// logged (callers with an audit log send them there instead).
-    fn default() -> Self {
-        EgressSettings {
-            resolver: Arc::new(SystemResolver),
-            check: address_refusal,
-            events: Arc::new(|event: EgressEvent| {
-                tracing::info!(
-                    host = %event.host, port = event.port, allowed = event.allowed,
-                    reason = %event.reason, address = ?event.address, "egress"
-                );
-            }),
-        }
-    }
-}
-
-impl std::fmt::Debug for EgressSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EgressSettings").finish_non_exhaustive()
-    }
 }
 
 impl NativeConfig {
@@ -159,6 +125,8 @@ pub struct NativeProvider {
     /// The helper as copied into the state directory, where the sandbox
     /// user can read it whatever the permissions of its original place.
     helper: PathBuf,
+    /// The generated `/etc` every host-rooted sandbox sees (the same for all).
+    etc: PathBuf,
     layout: CgroupLayout,
     /// `Some` when Smithers runs as root: who sandboxed processes become.
     drop_to: Option<(u32, u32)>,
@@ -249,6 +217,22 @@ fn stage_helper(helper: &Path, state_dir: &Path) -> Result<PathBuf, Error> {
     Ok(staged)
 }
 
+/// Writes the generated `/etc` once per provider into the state directory
+/// (each file replaced whole, so a sandbox starting meanwhile never reads
+/// a half-written one); returns it.
+fn write_etc(state_dir: &Path) -> Result<PathBuf, Error> {
+    let etc = state_dir.join("etc");
+    make_dir(&etc, 0o755)?;
+    for (name, contents) in bwrap::etc_files() {
+        let partial = etc.join(format!(".{name}-{}", uuid::Uuid::now_v7()));
+        std::fs::write(&partial, contents).map_err(Error::io("cannot write /etc"))?;
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o644))
+            .map_err(Error::io("cannot set the mode of /etc"))?;
+        std::fs::rename(&partial, etc.join(name)).map_err(Error::io("cannot write /etc"))?;
+    }
+    Ok(etc)
+}
+
 /// Copies of other builds of the helper staged over a day ago are removed
 /// (a running sandbox keeps its bound copy whatever happens to the name,
 /// and a provider whose copy went away stages it again).
@@ -288,12 +272,14 @@ impl NativeProvider {
         let layout = CgroupLayout::detect()?;
         make_dir(&config.state_dir, 0o711)?;
         let helper = stage_helper(&config.helper, &config.state_dir)?;
+        let etc = write_etc(&config.state_dir)?;
         let drop_to = rustix::process::geteuid()
             .is_root()
             .then_some(config.sandbox_user);
         Ok(NativeProvider {
             config: Arc::new(config),
             helper,
+            etc,
             layout,
             drop_to,
             sandboxes: Arc::new(Mutex::new(HashMap::new())),
@@ -305,19 +291,27 @@ impl NativeProvider {
         self.layout.version.as_str()
     }
 
+    fn table(&self) -> Result<std::sync::MutexGuard<'_, HashMap<SandboxId, Sandbox>>, Error> {
+        self.sandboxes
+            .lock()
+            .map_err(|_| Error::Invalid("the sandbox table is poisoned".into()))
+    }
+
     fn with_sandbox<T>(
         &self,
         id: &SandboxId,
         f: impl FnOnce(&mut Sandbox) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut map = self
-            .sandboxes
-            .lock()
-            .map_err(|_| Error::Invalid("the sandbox table is poisoned".into()))?;
+        let mut map = self.table()?;
         let sandbox = map
             .get_mut(id)
             .ok_or_else(|| Error::NotFound(id.to_string()))?;
         f(sandbox)
+    }
+
+    /// The host directory of a sandbox's `/workspace`.
+    fn workspace_dir(&self, id: &SandboxId) -> Result<PathBuf, Error> {
+        self.with_sandbox(id, |s| Ok(s.dir.join("workspace")))
     }
 
     fn owner(&self) -> Option<(u32, u32)> {
@@ -343,18 +337,43 @@ impl NativeProvider {
             copy_tree(from, &workspace)?;
         }
         make_dir(&dir.join("tmp"), 0o1777)?;
-        let etc = dir.join("etc");
-        make_dir(&etc, 0o755)?;
-        for (name, contents) in bwrap::etc_files() {
-            std::fs::write(etc.join(name), contents).map_err(Error::io("cannot write /etc"))?;
-        }
         if let Some(owner) = self.owner() {
             chown_tree(dir, owner)?;
-            // Root keeps /etc: the sandbox reads it, never writes it.
-            chown_tree(&etc, (0, 0))?;
         }
         Ok(())
     }
+}
+
+/// A command's whole environment: the defaults, the proxy variables when
+/// the sandbox has egress, then the spec's and the request's (later wins).
+fn command_env(spec: &SandboxSpec, request: &ExecRequest, egress: bool) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("HOME".into(), "/tmp".into()),
+        ("USER".into(), "sandbox".into()),
+        ("LANG".into(), "C.UTF-8".into()),
+    ];
+    if egress {
+        let url = format!("http://127.0.0.1:{PROXY_PORT}");
+        for name in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
+            env.push((name.into(), url.clone()));
+        }
+        for name in ["NO_PROXY", "no_proxy"] {
+            env.push((name.into(), "localhost,127.0.0.1,::1".into()));
+        }
+    }
+    for (k, v) in spec.env.iter().chain(request.env.iter()) {
+        env.retain(|(key, _)| key != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
 }
 
 /// Kills a slot's helper and removes a group (a create that failed).
@@ -449,13 +468,12 @@ impl Provider for NativeProvider {
         spec.validate()?;
         let (id, cgroup, parked) = match self.take_warm().await {
             Some((id, cgroup, parked)) => {
+                let slot = Slot::Ready(Box::new(parked));
                 if let Err(e) = cgroup.set_limits(&spec.limits) {
-                    parked.discard().await;
-                    cgroup.kill_all();
-                    let _ = cgroup.remove();
+                    slot_cleanup(slot, &cgroup).await;
                     return Err(e);
                 }
-                (id, cgroup, Slot::Ready(Box::new(parked)))
+                (id, cgroup, slot)
             }
             None => {
                 let id = SandboxId(uuid::Uuid::now_v7().to_string());
@@ -472,12 +490,10 @@ impl Provider for NativeProvider {
         };
         self.top_up_warm();
         let dir = self.config.state_dir.join(&id.0);
-        if let Err(e) = self.create_dirs(&spec, &dir) {
-            slot_cleanup(parked, &cgroup).await;
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-        let proxy = match self.start_proxy(&id, &spec, &dir) {
+        let proxy = match self
+            .create_dirs(&spec, &dir)
+            .and_then(|()| self.start_proxy(&id, &spec, &dir))
+        {
             Ok(proxy) => proxy,
             Err(e) => {
                 slot_cleanup(parked, &cgroup).await;
@@ -494,10 +510,7 @@ impl Provider for NativeProvider {
             running: false,
             purged: false,
         };
-        self.sandboxes
-            .lock()
-            .map_err(|_| Error::Invalid("the sandbox table is poisoned".into()))?
-            .insert(id.clone(), sandbox);
+        self.table()?.insert(id.clone(), sandbox);
         Ok(id)
     }
 
@@ -511,84 +524,49 @@ impl Provider for NativeProvider {
             return Err(Error::Invalid("nothing to run".into()));
         }
         let helper = self.helper()?;
-        let (launch, timeout, oom_before, slot, procs) = self.with_sandbox(id, |sandbox| {
+        // Take what the command needs and mark the sandbox busy; the rest
+        // (plans, file reads, the command itself) happens outside the lock.
+        let (spec, dir, egress, cgroup, slot) = self.with_sandbox(id, |sandbox| {
             if sandbox.running {
                 return Err(Error::Invalid(format!(
                     "sandbox {id} is already running a command"
                 )));
             }
-            let init = InitPlan {
-                writable: WRITABLE.iter().map(|p| (*p).to_string()).collect(),
-                inet: sandbox.proxy.is_some(),
-                bridge: sandbox.proxy.is_some().then(|| BridgePlan {
-                    socket: PathBuf::from(PROXY_SOCKET),
-                    port: PROXY_PORT,
-                }),
-                helper_args: self.config.helper_args.clone(),
-                argv: request.argv.clone(),
-            };
-            let proxy_socket = sandbox
-                .proxy
-                .is_some()
-                .then(|| sandbox.dir.join("proxy.sock"));
-            let args = bwrap::args(
-                &sandbox.spec.root,
-                &sandbox.dir,
-                &helper,
-                &self.config.helper_args,
-                proxy_socket.as_deref(),
-                &init,
-            )
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-            let mut launch = LaunchPlan {
-                user: self.drop_to,
-                bwrap: self.config.bwrap.clone(),
-                args,
-                env: Vec::new(),
-            };
-            let mut env: Vec<(String, String)> = vec![
-                ("PATH".into(), DEFAULT_PATH.into()),
-                ("HOME".into(), "/tmp".into()),
-                ("USER".into(), "sandbox".into()),
-                ("LANG".into(), "C.UTF-8".into()),
-            ];
-            if sandbox.proxy.is_some() {
-                let url = format!("http://127.0.0.1:{PROXY_PORT}");
-                for name in [
-                    "HTTP_PROXY",
-                    "HTTPS_PROXY",
-                    "ALL_PROXY",
-                    "http_proxy",
-                    "https_proxy",
-                    "all_proxy",
-                ] {
-                    env.push((name.into(), url.clone()));
-                }
-                env.push(("NO_PROXY".into(), "localhost,127.0.0.1,::1".into()));
-                env.push(("no_proxy".into(), "localhost,127.0.0.1,::1".into()));
-            }
-            for (k, v) in sandbox.spec.env.iter().chain(request.env.iter()) {
-                env.retain(|(key, _)| key != k);
-                env.push((k.clone(), v.clone()));
-            }
-            launch.env = env;
             sandbox.running = true;
             Ok((
-                launch,
-                request.timeout.unwrap_or(sandbox.spec.timeout),
-                sandbox.cgroup.oom_kills(),
+                sandbox.spec.clone(),
+                sandbox.dir.clone(),
+                sandbox.proxy.is_some(),
+                sandbox.cgroup.clone(),
                 std::mem::replace(&mut sandbox.slot, Slot::Empty),
-                sandbox.cgroup.procs_files(),
             ))
         })?;
-        let result = match self.start(slot, procs.clone(), &launch).await {
-            Ok(launched) => self.run(id, launched, timeout, oom_before, output).await,
-            Err(e) => Err(e),
+        let result = match self.launch_plan(&spec, &dir, egress, &helper, &request) {
+            Ok(launch) => {
+                let oom_before = cgroup.oom_kills();
+                match self.start(slot, cgroup.procs_files(), &launch).await {
+                    Ok(launched) => {
+                        let timeout = request.timeout.unwrap_or(spec.timeout);
+                        self.run(id, &cgroup, launched, timeout, oom_before, output)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => {
+                slot.discard().await;
+                Err(e)
+            }
         };
         // The group is empty now (run swept it): park the next command's
         // helper while nobody waits, unless the sandbox is destroyed first
         // (the usual end of a one-command sandbox).
-        let next = park_later(&helper, &self.config.helper_args, procs, NEXT_PARK_DELAY);
+        let next = park_later(
+            &helper,
+            &self.config.helper_args,
+            cgroup.procs_files(),
+            NEXT_PARK_DELAY,
+        );
         let _ = self.with_sandbox(id, |sandbox| {
             sandbox.running = false;
             sandbox.slot = Slot::Pending(next);
@@ -598,17 +576,17 @@ impl Provider for NativeProvider {
     }
 
     async fn read_file(&self, id: &SandboxId, path: &str) -> Result<Vec<u8>, Error> {
-        let dir = self.with_sandbox(id, |s| Ok(s.dir.join("workspace")))?;
+        let dir = self.workspace_dir(id)?;
         workspace::read(&dir, path)
     }
 
     async fn write_file(&self, id: &SandboxId, path: &str, contents: &[u8]) -> Result<(), Error> {
-        let dir = self.with_sandbox(id, |s| Ok(s.dir.join("workspace")))?;
+        let dir = self.workspace_dir(id)?;
         workspace::write(&dir, path, contents, self.owner())
     }
 
     async fn apply_patch(&self, id: &SandboxId, patch: &str) -> Result<Vec<String>, Error> {
-        let dir = self.with_sandbox(id, |s| Ok(s.dir.join("workspace")))?;
+        let dir = self.workspace_dir(id)?;
         let changes = crate::patch::plan(patch, |path| workspace::read_if_exists(&dir, path))?;
         for (path, contents) in &changes {
             match contents {
@@ -633,13 +611,10 @@ impl Provider for NativeProvider {
     }
 
     async fn destroy(&self, id: &SandboxId) -> Result<PurgeReport, Error> {
-        let sandbox = self
-            .sandboxes
-            .lock()
-            .map_err(|_| Error::Invalid("the sandbox table is poisoned".into()))?
+        let mut sandbox = self
+            .table()?
             .remove(id)
             .ok_or_else(|| Error::NotFound(id.to_string()))?;
-        let mut sandbox = sandbox;
         std::mem::replace(&mut sandbox.slot, Slot::Empty)
             .discard()
             .await;
@@ -704,7 +679,7 @@ impl Drop for Sandbox {
 }
 
 impl NativeProvider {
-    /// Starts the egress proxy on `<dir>/proxy.sock` if the spec names hosts.
+    /// Starts the egress proxy on the sandbox's socket if the spec names hosts.
     fn start_proxy(
         &self,
         id: &SandboxId,
@@ -715,7 +690,7 @@ impl NativeProvider {
         if allowlist.is_empty() {
             return Ok(None);
         }
-        let socket = dir.join("proxy.sock");
+        let socket = dir.join(bwrap::PROXY_SOCKET_FILE);
         let listener = tokio::net::UnixListener::bind(&socket)
             .map_err(Error::io(format!("cannot listen on {}", socket.display())))?;
         if let Some((uid, gid)) = self.owner() {
@@ -723,12 +698,8 @@ impl NativeProvider {
                 "cannot give the proxy socket to the sandbox user",
             ))?;
         }
-        let settings = &self.config.egress;
-        let proxy = EgressProxy::new(allowlist)
-            .with_resolver(settings.resolver.clone())
-            .with_address_check(settings.check)
-            .with_events(settings.events.clone())
-            .for_sandbox(&id.0);
+        let proxy =
+            EgressProxy::with_settings(allowlist, self.config.egress.clone()).for_sandbox(&id.0);
         Ok(Some(tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -738,6 +709,43 @@ impl NativeProvider {
                 tokio::spawn(async move { proxy.serve(client).await });
             }
         })))
+    }
+
+    /// The helper's launch plan for one command: bubblewrap's arguments and
+    /// the command's environment.
+    fn launch_plan(
+        &self,
+        spec: &SandboxSpec,
+        dir: &Path,
+        egress: bool,
+        helper: &Path,
+        request: &ExecRequest,
+    ) -> Result<LaunchPlan, Error> {
+        let init = InitPlan {
+            writable: WRITABLE.iter().map(|p| (*p).to_string()).collect(),
+            inet: egress,
+            bridge: egress.then(|| BridgePlan {
+                socket: PathBuf::from(PROXY_SOCKET),
+                port: PROXY_PORT,
+            }),
+            helper_args: self.config.helper_args.clone(),
+            argv: request.argv.clone(),
+        };
+        let args = bwrap::args(
+            &spec.root,
+            dir,
+            &self.etc,
+            helper,
+            &self.config.helper_args,
+            &init,
+        )
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(LaunchPlan {
+            user: self.drop_to,
+            bwrap: self.config.bwrap.clone(),
+            args,
+            env: command_env(spec, request, egress),
+        })
     }
 
     /// The staged helper, staged again if something removed it.
@@ -774,6 +782,7 @@ impl NativeProvider {
     async fn run(
         &self,
         id: &SandboxId,
+        cgroup: &Cgroup,
         launched: Launched,
         timeout: Duration,
         oom_before: u64,
@@ -797,7 +806,7 @@ impl NativeProvider {
                 // Kill bubblewrap (its children follow: --die-with-parent
                 // and the PID namespace), then anything left in the group.
                 let _ = child.start_kill();
-                self.with_sandbox(id, |s| Ok(s.cgroup.kill_all()))?;
+                cgroup.kill_all();
                 (
                     child
                         .wait()
@@ -808,8 +817,7 @@ impl NativeProvider {
             }
         };
         // Nothing outlives its command: sweep the group.
-        let (stray, oom_after) =
-            self.with_sandbox(id, |s| Ok((s.cgroup.kill_all(), s.cgroup.oom_kills())))?;
+        let (stray, oom_after) = (cgroup.kill_all(), cgroup.oom_kills());
         if stray > 0 {
             tracing::debug!(sandbox = %id, stray, "killed processes left behind");
         }

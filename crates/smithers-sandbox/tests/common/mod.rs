@@ -2,7 +2,11 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+
+use smithers_sandbox::egress::{BoxFuture, Resolve, address_refusal};
 
 use smithers_sandbox::{
     ExecOutcome, ExecRequest, NativeConfig, NativeProvider, Provider, SandboxId, SandboxSpec,
@@ -77,4 +81,27 @@ pub async fn sh<P: Provider>(provider: &P, id: &SandboxId, script: &str) -> Ran 
 
 pub fn spec() -> SandboxSpec {
     SandboxSpec::default()
+}
+
+/// Names resolved from a fixed table, so no name is looked up anywhere.
+pub struct Table(pub HashMap<String, Vec<IpAddr>>);
+
+impl Resolve for Table {
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<'_, std::io::Result<Vec<SocketAddr>>> {
+        let found = self
+            .0
+            .get(host)
+            .map(|ips| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
+        Box::pin(async move { found.ok_or_else(|| std::io::Error::other("no such host")) })
+    }
+}
+
+/// The address check of tests: `127.0.0.1` plays the internet, every other
+/// address is judged as in production.
+pub fn loopback_is_the_internet(ip: IpAddr) -> Option<&'static str> {
+    if ip == IpAddr::from([127, 0, 0, 1]) {
+        None
+    } else {
+        address_refusal(ip)
+    }
 }

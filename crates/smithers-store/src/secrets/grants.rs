@@ -167,7 +167,7 @@ impl Secrets {
         };
         self.role_of(actor).await?;
         let org = actor.organization_id.as_str();
-        let mut tx = self.begin(org).await?;
+        let (mut tx, chain) = self.begin(org).await?;
         let exists: (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM secret_versions \
              WHERE organization_id = $1 AND environment = $2 AND name = $3",
@@ -224,7 +224,7 @@ impl Secrets {
             &secret.resource_id(),
             grant_details(&grant),
         );
-        self.commit_with(tx, org, vec![event]).await?;
+        self.commit_with(tx, chain, vec![event]).await?;
         Ok(grant)
     }
 
@@ -240,7 +240,7 @@ impl Secrets {
         let role = self.role_of(actor).await?;
         let org = actor.organization_id.as_str();
         let now = self.now();
-        let mut tx = self.begin(org).await?;
+        let (mut tx, chain) = self.begin(org).await?;
         let mut grant = fetch_grant(&mut tx, org, grant_id, now).await?;
         if role != Role::Admin {
             return Err(Error::Denied(format!(
@@ -292,7 +292,7 @@ impl Secrets {
         };
         let resource = format!("{}/{}", grant.environment, grant.name);
         let event = self.user_event(actor, action, &resource, grant_details(&grant));
-        self.commit_with(tx, org, vec![event]).await?;
+        self.commit_with(tx, chain, vec![event]).await?;
         Ok(grant)
     }
 

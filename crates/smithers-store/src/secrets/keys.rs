@@ -151,21 +151,13 @@ impl Secrets {
         let total = candidates.len() as u64;
         let mut done = 0u64;
         progress.advanced(0, total);
-        let mut start = 0;
-        while start < candidates.len() {
-            // A batch never spans organizations: it commits with events in
-            // one organization's chain.
-            let org = &candidates[start].organization_id;
-            let end = candidates[start..]
-                .iter()
-                .take(REWRAP_BATCH)
-                .position(|c| &c.organization_id != org)
-                .map_or((start + REWRAP_BATCH).min(candidates.len()), |n| start + n);
-            self.rewrap_batch(operator, &candidates[start..end], &mut summary)
-                .await?;
-            done += (end - start) as u64;
+        // A batch never spans organizations: it commits with events in one
+        // organization's chain.
+        let by_organization = candidates.chunk_by(|a, b| a.organization_id == b.organization_id);
+        for batch in by_organization.flat_map(|group| group.chunks(REWRAP_BATCH)) {
+            self.rewrap_batch(operator, batch, &mut summary).await?;
+            done += batch.len() as u64;
             progress.advanced(done, total);
-            start = end;
         }
         Ok(summary)
     }
@@ -180,7 +172,7 @@ impl Secrets {
             return Ok(());
         };
         let org = first.organization_id.as_str();
-        let mut tx = self.begin(org).await?;
+        let (mut tx, chain) = self.begin(org).await?;
         let mut events = Vec::new();
         let mut moved: Vec<String> = Vec::new();
         for c in batch {
@@ -256,7 +248,7 @@ impl Secrets {
             tx.rollback().await?;
             return Ok(());
         }
-        self.commit_with(tx, org, events).await?;
+        self.commit_with(tx, chain, events).await?;
         for key in moved {
             summary.rewrapped += 1;
             *summary.by_old_key.entry(key).or_default() += 1;

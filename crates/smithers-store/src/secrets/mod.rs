@@ -14,7 +14,7 @@ use smithers_audit::{ActorType, AuditEvent, CheckpointSigner};
 use smithers_secrets::Keyring;
 use sqlx::{Any, Transaction};
 
-use crate::audit::AuditStore;
+use crate::audit::{AuditStore, ChainLock};
 use crate::{Error, Role, Store, now_micros};
 
 pub use grants::{Grant, GrantBinding, GrantFilter, GrantRequest, GrantState, MAX_GRANT_TTL};
@@ -134,23 +134,26 @@ impl Secrets {
     /// Begins a transaction holding the organization's audit chain lock:
     /// every secrets change of an organization is serialized behind it, so
     /// check-and-set reads see the latest committed state.
-    async fn begin(&self, organization_id: &str) -> Result<Transaction<'static, Any>, Error> {
+    async fn begin(
+        &self,
+        organization_id: &str,
+    ) -> Result<(Transaction<'static, Any>, ChainLock), Error> {
         let mut tx = self.store.pool().begin().await?;
-        AuditStore::lock_chain(&mut tx, organization_id).await?;
-        Ok(tx)
+        let chain = AuditStore::lock_chain(&mut tx, organization_id).await?;
+        Ok((tx, chain))
     }
 
-    /// Seals `events` into the chain inside `tx` and commits both.
+    /// Seals `events` into the locked chain inside `tx` and commits both.
     async fn commit_with(
         &self,
         mut tx: Transaction<'static, Any>,
-        organization_id: &str,
+        chain: ChainLock,
         events: Vec<AuditEvent>,
     ) -> Result<(), Error> {
         AuditStore::append_in(
             &mut tx,
             self.store.backend(),
-            organization_id,
+            chain,
             events,
             &self.signer,
             self.now(),
@@ -204,10 +207,8 @@ impl Secrets {
     async fn role_of(&self, actor: &Actor) -> Result<Role, Error> {
         self.store
             .organizations()
-            .users(&actor.organization_id)
+            .user(&actor.organization_id, &actor.user)
             .await?
-            .into_iter()
-            .find(|u| u.name == actor.user)
             .map(|u| u.role)
             .ok_or_else(|| {
                 Error::Denied(format!(

@@ -158,7 +158,7 @@ impl Secrets {
         }
         self.role_of(actor).await?;
         let org = actor.organization_id.as_str();
-        let mut tx = self.begin(org).await?;
+        let (mut tx, chain) = self.begin(org).await?;
         let latest = latest_version(&mut tx, org, secret).await?;
         match (kind, latest) {
             (WriteKind::Set, Some(v)) => {
@@ -239,7 +239,7 @@ impl Secrets {
                 "key_id": sealed.key_id,
             }),
         );
-        self.commit_with(tx, org, vec![event]).await?;
+        self.commit_with(tx, chain, vec![event]).await?;
         Ok(SecretVersion {
             organization_id: org.to_string(),
             environment: secret.environment.to_string(),
@@ -265,7 +265,7 @@ impl Secrets {
         secret.validate()?;
         self.role_of(actor).await?;
         let org = actor.organization_id.as_str();
-        let mut tx = self.begin(org).await?;
+        let (mut tx, chain) = self.begin(org).await?;
         let row = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM secret_versions \
              WHERE organization_id = $1 AND environment = $2 AND name = $3 AND version = $4"
@@ -316,7 +316,7 @@ impl Secrets {
                 "key_id": before.key_id,
             }),
         );
-        self.commit_with(tx, org, vec![event]).await?;
+        self.commit_with(tx, chain, vec![event]).await?;
         before.deactivated_at = before.deactivated_at.or(Some(now));
         before.state = VersionState::Destroyed;
         before.key_id = None;
@@ -442,7 +442,7 @@ impl Secrets {
     ) -> Result<SecretRead, Error> {
         let org = actor.organization_id.as_str();
         let now = self.now();
-        let mut tx = self.begin(org).await?;
+        let (mut tx, chain) = self.begin(org).await?;
         let grant = self
             .usable_grant(&mut tx, actor, secret, request, now)
             .await?;
@@ -474,7 +474,7 @@ impl Secrets {
                 "single_use": grant.single_use,
             }),
         );
-        self.commit_with(tx, org, vec![event]).await?;
+        self.commit_with(tx, chain, vec![event]).await?;
         Ok(SecretRead {
             value,
             version,
@@ -504,9 +504,8 @@ impl Secrets {
             }),
         );
         let recorded = async {
-            let tx = self.begin(&actor.organization_id).await?;
-            self.commit_with(tx, &actor.organization_id, vec![event])
-                .await
+            let (tx, chain) = self.begin(&actor.organization_id).await?;
+            self.commit_with(tx, chain, vec![event]).await
         };
         // The read is refused either way; failing to record the refusal
         // must not turn it into something else.
