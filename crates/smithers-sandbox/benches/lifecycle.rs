@@ -1,6 +1,8 @@
-//! Native sandbox latency: create → first exec of `/bin/true` → destroy,
-//! against raw `bwrap --unshare-all … /bin/true` (the limit), same process,
-//! same run.
+//! Sandbox latency: create → first exec of `/bin/true` → destroy, for the
+//! native provider against raw `bwrap --unshare-all … /bin/true` (the
+//! limit), and for the Docker provider against raw `docker run --rm
+//! --network none … /bin/true`; same process, same run. The Docker half
+//! needs a running engine; it builds its image from this host's files.
 //!
 //! `cargo bench -p smithers-sandbox --bench lifecycle`
 
@@ -11,7 +13,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
-use smithers_sandbox::{ExecRequest, NativeConfig, NativeProvider, Provider, SandboxSpec};
+use smithers_sandbox::{
+    DockerConfig, DockerProvider, ExecRequest, NativeConfig, NativeProvider, Provider, SandboxSpec,
+};
 use tokio::runtime::Runtime;
 
 /// A provider with its state in a temporary directory the sandbox user can
@@ -23,14 +27,69 @@ fn provider() -> (tempfile::TempDir, NativeProvider) {
         std::os::unix::fs::PermissionsExt::from_mode(0o711),
     )
     .unwrap();
-    let helper = PathBuf::from(env!("CARGO_BIN_EXE_smithers-sandbox-helper"));
-    let mut config = NativeConfig::with_helper(helper, Vec::new());
+    let mut config = NativeConfig::with_helper(helper(), Vec::new());
     config.state_dir = state.path().join("sandboxes");
     config.warm_pool = 2;
     (state, NativeProvider::new(config).unwrap())
 }
 
-async fn lifecycle(provider: &NativeProvider) {
+/// The image the Docker half runs, built once per bench run.
+const BENCH_IMAGE: &str = "smithers-sandbox-bench:latest";
+
+fn helper() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_smithers-sandbox-helper"))
+}
+
+/// A Docker provider configured as the command line configures it (the
+/// helper bound in), over a freshly built image.
+fn docker_provider(runtime: &Runtime) -> (tempfile::TempDir, DockerProvider) {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = DockerConfig::from_env().unwrap();
+    let programs: Vec<String> = smithers_sandbox::docker::image::DEFAULT_PROGRAMS
+        .iter()
+        .map(|p| (*p).to_string())
+        .collect();
+    runtime
+        .block_on(smithers_sandbox::docker::image::build(
+            &config.socket,
+            BENCH_IMAGE,
+            &programs,
+            &helper(),
+            state.path(),
+            |_| Ok(()),
+        ))
+        .expect("the Docker half of this bench needs a running engine");
+    config.image = BENCH_IMAGE.to_string();
+    config.state_dir = state.path().join("docker");
+    config.helper = Some((helper(), Vec::new()));
+    let provider = runtime.block_on(DockerProvider::connect(config)).unwrap();
+    (state, provider)
+}
+
+/// `docker run --rm` with the same isolation, through the engine's own client.
+fn raw_docker() {
+    let status = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--user",
+            "1000:1000",
+            BENCH_IMAGE,
+            "/usr/bin/true",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn lifecycle<P: Provider>(provider: &P) {
     let id = provider.create(SandboxSpec::default()).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(8);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
@@ -87,6 +146,13 @@ fn criterion_benches(c: &mut Criterion) {
         b.iter(|| runtime.block_on(lifecycle(&provider)))
     });
     group.bench_function("raw_bwrap_true", |b| b.iter(raw_bwrap));
+    let (_docker_state, docker) = docker_provider(&runtime);
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("docker_create_exec_destroy", |b| {
+        b.iter(|| runtime.block_on(lifecycle(&docker)))
+    });
+    group.bench_function("raw_docker_run_true", |b| b.iter(raw_docker));
     group.finish();
 }
 
@@ -96,40 +162,59 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn summary(rounds: usize) {
-    let (_state, provider) = provider();
-    let runtime = Runtime::new().unwrap();
-    let (mut ours, mut raw) = (Vec::new(), Vec::new());
-    // Interleaved, so drift in the machine hits both alike.
+/// Runs ours and the raw command alternately, so drift in the machine hits
+/// both alike; prints both at p50 and p90 and the difference.
+fn compare(what: &str, rounds: usize, target: &str, mut ours: impl FnMut(), mut raw: impl FnMut()) {
+    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let start = Instant::now();
-        runtime.block_on(lifecycle(&provider));
-        ours.push(start.elapsed().as_secs_f64() * 1000.0);
+        ours();
+        mine.push(start.elapsed().as_secs_f64() * 1000.0);
         let start = Instant::now();
-        raw_bwrap();
-        raw.push(start.elapsed().as_secs_f64() * 1000.0);
+        raw();
+        theirs.push(start.elapsed().as_secs_f64() * 1000.0);
     }
-    ours.sort_by(f64::total_cmp);
-    raw.sort_by(f64::total_cmp);
-    let (o50, r50) = (percentile(&ours, 0.5), percentile(&raw, 0.5));
+    mine.sort_by(f64::total_cmp);
+    theirs.sort_by(f64::total_cmp);
+    let (o50, r50) = (percentile(&mine, 0.5), percentile(&theirs, 0.5));
     println!();
     println!(
-        "native sandbox create -> first exec (/bin/true) -> destroy, {rounds} rounds, same process"
+        "{what} sandbox create -> first exec (/bin/true) -> destroy, {rounds} rounds, same process"
     );
     println!(
-        "  smithers native: p50 {o50:.2} ms  p90 {:.2} ms",
-        percentile(&ours, 0.9)
+        "  smithers {what}: p50 {o50:.2} ms  p90 {:.2} ms",
+        percentile(&mine, 0.9)
     );
     println!(
-        "  raw bwrap:       p50 {r50:.2} ms  p90 {:.2} ms",
-        percentile(&raw, 0.9)
+        "  raw:             p50 {r50:.2} ms  p90 {:.2} ms",
+        percentile(&theirs, 0.9)
     );
     println!(
-        "  overhead at p50: {:+.2} ms ({:.2}x)",
+        "  difference at p50: {:+.2} ms ({:.2}x)",
         o50 - r50,
         o50 / r50
     );
-    println!("target: native <= raw bwrap + 5 ms");
+    println!("target: {target}");
+}
+
+fn summary(rounds: usize) {
+    let runtime = Runtime::new().unwrap();
+    let (_state, native) = provider();
+    compare(
+        "native",
+        rounds,
+        "native <= raw bwrap + 5 ms",
+        || runtime.block_on(lifecycle(&native)),
+        raw_bwrap,
+    );
+    let (_docker_state, docker) = docker_provider(&runtime);
+    compare(
+        "docker",
+        rounds.div_ceil(4),
+        "docker <= raw docker run (--rm --network none --read-only --cap-drop ALL)",
+        || runtime.block_on(lifecycle(&docker)),
+        raw_docker,
+    );
 }
 
 fn main() {

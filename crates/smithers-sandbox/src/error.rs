@@ -15,6 +15,13 @@ pub enum Error {
     Escape(String),
     #[error("no sandbox {0}")]
     NotFound(String),
+    /// The Docker engine refused or failed a request.
+    #[error("{context}: {source}")]
+    Engine {
+        context: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -27,5 +34,12 @@ impl Error {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }
+    }
+
+    pub(crate) fn engine(
+        context: impl Into<String>,
+    ) -> impl FnOnce(bollard::errors::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Engine { context, source }
     }
 }

@@ -13,6 +13,7 @@
 //! unprivileged host uid even when Smithers runs as root.
 
 mod check;
+pub mod docker;
 pub mod egress;
 mod error;
 pub mod helper;
@@ -24,6 +25,7 @@ mod spec;
 mod workspace;
 
 pub use check::{HostReport, check_host};
+pub use docker::{DockerConfig, DockerProvider};
 pub use egress::EgressSettings;
 pub use error::Error;
 pub use native::{NativeConfig, NativeProvider};

@@ -125,6 +125,33 @@ pub fn plan(
     Ok(changes)
 }
 
+/// [`plan`] with an asynchronous `read`: the plan is made again each time
+/// it needs a file it has not seen, until it has every file it needs.
+pub async fn plan_with<F, Fut>(patch: &str, mut read: F) -> Result<Changes, Error>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Vec<u8>>, Error>>,
+{
+    let mut known: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
+    loop {
+        let mut wanted = None;
+        let planned = plan(patch, |path| match known.get(path) {
+            Some(contents) => Ok(contents.clone()),
+            None => {
+                wanted = Some(path.to_string());
+                Err(Error::Invalid(format!("{path:?} is not read yet")))
+            }
+        });
+        match wanted {
+            Some(path) => {
+                let contents = read(path.clone()).await?;
+                known.insert(path, contents);
+            }
+            None => return planned,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

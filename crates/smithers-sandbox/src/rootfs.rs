@@ -177,13 +177,34 @@ pub fn assemble(root: &Path, programs: &[String], helper: &Path) -> Result<Rootf
 
 /// The uid and gid that own the workspace and temporary directories in an
 /// image, the sandbox user inside.
-const SANDBOX_OWNER: u64 = 1000;
+pub(crate) const SANDBOX_OWNER: u64 = 1000;
 
 /// Writes `root` as a tar stream (an image layer for `docker import`):
 /// entries owned by root except `/workspace` and `/tmp`, which belong to
 /// the sandbox user (a volume mounted there takes the image's ownership);
-/// symlinks kept as links, never followed.
+/// symlinks kept as links, never followed; permission bits kept as they
+/// are (`assemble` leaves no setuid bit).
 pub fn write_tar(root: &Path, out: impl std::io::Write) -> Result<u64, Error> {
+    tar_tree(root, out, tar::HeaderMode::Deterministic, |relative| {
+        let owned = relative == Path::new("workspace") || relative == Path::new("tmp");
+        let owner = if owned { SANDBOX_OWNER } else { 0 };
+        let mode = (relative == Path::new("tmp")).then_some(0o1777);
+        (owner, mode)
+    })
+}
+
+/// Writes the tree under `root` (not `root` itself) as a tar stream: names
+/// relative to it, in name order, symlinks kept as links, special files
+/// left out. `owner_and_mode` gives each entry's uid and gid and, if it
+/// should differ from the file's own, its mode; `mode` says what else of
+/// the file's metadata is kept (times, with `Complete`).
+pub(crate) fn tar_tree(
+    root: &Path,
+    out: impl std::io::Write,
+    mode: tar::HeaderMode,
+    owner_and_mode: impl Fn(&Path) -> (u64, Option<u32>),
+) -> Result<u64, Error> {
+    use std::os::unix::fs::MetadataExt as _;
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     let mut entries = 0u64;
@@ -194,13 +215,12 @@ pub fn write_tar(root: &Path, out: impl std::io::Write) -> Result<u64, Error> {
             .map_err(Error::io(format!("cannot stat {}", full.display())))?;
         if !relative.as_os_str().is_empty() {
             let mut header = tar::Header::new_gnu();
-            header.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
-            let owned = relative == Path::new("workspace") || relative == Path::new("tmp");
-            let owner = if owned { SANDBOX_OWNER } else { 0 };
+            header.set_metadata_in_mode(&meta, mode);
+            let (owner, forced) = owner_and_mode(&relative);
             header.set_uid(owner);
             header.set_gid(owner);
-            if relative == Path::new("tmp") {
-                header.set_mode(0o1777);
+            if !meta.file_type().is_symlink() {
+                header.set_mode(forced.unwrap_or(meta.mode() & 0o7777));
             }
             let io = |e: std::io::Error| Error::Io {
                 context: format!("cannot archive {}", relative.display()),
@@ -211,17 +231,19 @@ pub fn write_tar(root: &Path, out: impl std::io::Write) -> Result<u64, Error> {
                 builder
                     .append_link(&mut header, &relative, &target)
                     .map_err(io)?;
+                entries += 1;
             } else if meta.is_dir() {
                 builder
                     .append_data(&mut header, &relative, std::io::empty())
                     .map_err(io)?;
+                entries += 1;
             } else if meta.is_file() {
                 let file = std::fs::File::open(&full).map_err(io)?;
                 builder
                     .append_data(&mut header, &relative, file)
                     .map_err(io)?;
+                entries += 1;
             }
-            entries += 1;
         }
         if meta.is_dir() {
             let mut children: Vec<PathBuf> = std::fs::read_dir(&full)

@@ -17,7 +17,7 @@ use crate::Error;
 pub(crate) const MAX_FILE_BYTES: u64 = 64 << 20;
 
 /// Lexical check first, for a clear message; the kernel enforces it.
-fn relative_components(path: &str) -> Result<Vec<&str>, Error> {
+pub(crate) fn relative_components(path: &str) -> Result<Vec<&str>, Error> {
     let trimmed = path.strip_prefix("/workspace/").unwrap_or(path);
     if trimmed.is_empty() || trimmed.contains('\0') {
         return Err(Error::Invalid(format!("{path:?} is not a file path")));

@@ -4,13 +4,14 @@
 //! attempt must fail while the host stays unaffected. Each test states the
 //! attempt in its name.
 
+#[macro_use]
 mod common;
 
 use std::io::Read as _;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{native, run, sh, spec};
+use common::{run, sh, spec};
 use smithers_sandbox::{ExecRequest, Limits, Provider, SandboxSpec, SandboxStatus};
 
 /// A file only the host should be able to read, removed on drop.
@@ -30,6 +31,21 @@ impl Drop for Marker {
     }
 }
 
+against_every_provider!(
+    reading_host_files_outside_the_workspace_fails,
+    writing_outside_the_workspace_fails,
+    reaching_a_server_on_the_host_loopback_fails,
+    there_is_no_network_to_resolve_or_reach_anything,
+    a_fork_bomb_hits_the_pid_limit_and_the_host_stays_responsive,
+    allocating_past_the_memory_limit_is_killed_with_137,
+    a_busy_loop_past_the_timeout_is_killed_with_124_and_leaves_nothing,
+    ptrace_mount_unshare_keyctl_bpf_and_io_uring_are_refused,
+    setuid_binaries_grant_nothing,
+    proc_root_and_open_descriptors_lead_nowhere,
+    background_processes_do_not_survive_their_command,
+    the_workspace_is_a_copy_and_host_side_paths_stay_inside
+);
+
 fn uuid_like() -> String {
     format!(
         "{}-{}",
@@ -41,10 +57,8 @@ fn uuid_like() -> String {
     )
 }
 
-#[tokio::test]
-async fn reading_host_files_outside_the_workspace_fails() {
-    let f = native();
-    let id = f.provider.create(spec()).await.unwrap();
+async fn reading_host_files_outside_the_workspace_fails<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
     let markers = [
         Marker::new("/root"),
         Marker::new("/etc"),
@@ -53,7 +67,7 @@ async fn reading_host_files_outside_the_workspace_fails() {
     for marker in &markers {
         let path = marker.0.display();
         let ran = sh(
-            &f.provider,
+            p,
             &id,
             &format!("cat {path}; cat /proc/1/root{path}; cat /proc/self/root{path}"),
         )
@@ -67,20 +81,18 @@ async fn reading_host_files_outside_the_workspace_fails() {
     }
     // The host's accounts are not there either: /etc is generated.
     let ran = sh(
-        &f.provider,
+        p,
         &id,
         "cat /etc/shadow; grep -c . /etc/passwd; ls /root /home",
     )
     .await;
     assert!(ran.stdout.trim_start().starts_with('3'), "{}", ran.stdout);
     assert!(ran.stderr.contains("/etc/shadow"), "{}", ran.stderr);
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn writing_outside_the_workspace_fails() {
-    let f = native();
-    let id = f.provider.create(spec()).await.unwrap();
+async fn writing_outside_the_workspace_fails<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
     let name = format!("smithers-pwned-{}", uuid_like());
     for dir in [
         "/usr",
@@ -90,35 +102,28 @@ async fn writing_outside_the_workspace_fails() {
         "/proc/1/root/usr",
         "/dev/shm",
     ] {
-        let ran = sh(&f.provider, &id, &format!("echo x > {dir}/{name}")).await;
+        let ran = sh(p, &id, &format!("echo x > {dir}/{name}")).await;
         assert_ne!(ran.outcome.exit_code, 0, "wrote into {dir}");
     }
     for dir in ["/usr", "/etc", "/"] {
         assert!(!std::path::Path::new(dir).join(&name).exists());
     }
     // The workspace and /tmp are writable, and persist between commands.
-    let ran = sh(
-        &f.provider,
-        &id,
-        "echo kept > /workspace/a && echo kept > /tmp/b",
-    )
-    .await;
+    let ran = sh(p, &id, "echo kept > /workspace/a && echo kept > /tmp/b").await;
     assert_eq!(ran.outcome.exit_code, 0, "{}", ran.stderr);
-    let ran = sh(&f.provider, &id, "cat /workspace/a /tmp/b").await;
+    let ran = sh(p, &id, "cat /workspace/a /tmp/b").await;
     assert_eq!(ran.stdout, "kept\nkept\n");
-    assert_eq!(f.provider.read_file(&id, "a").await.unwrap(), b"kept\n");
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert_eq!(p.read_file(&id, "a").await.unwrap(), b"kept\n");
+    assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn reaching_a_server_on_the_host_loopback_fails() {
+async fn reaching_a_server_on_the_host_loopback_fails<P: Provider>(p: &P) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let f = native();
-    let id = f.provider.create(spec()).await.unwrap();
+    let id = p.create(spec()).await.unwrap();
     let ran = sh(
-        &f.provider,
+        p,
         &id,
         &format!("exec /bin/bash -c 'echo hi > /dev/tcp/127.0.0.1/{port}'"),
     )
@@ -129,17 +134,15 @@ async fn reaching_a_server_on_the_host_loopback_fails() {
         listener.accept().is_err(),
         "the host's listener got a connection"
     );
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn there_is_no_network_to_resolve_or_reach_anything() {
-    let f = native();
-    let id = f.provider.create(spec()).await.unwrap();
+async fn there_is_no_network_to_resolve_or_reach_anything<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
     // Only loopback, no route, no resolver: nothing can leave, so nothing
     // is sent anywhere to prove it.
     let ran = sh(
-        &f.provider,
+        p,
         &id,
         "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; echo routes; tail -n +2 /proc/net/route; \
          echo ipv6; cat /proc/net/ipv6_route | grep -v ' lo$' ; getent hosts example.com || echo unresolved",
@@ -151,39 +154,28 @@ async fn there_is_no_network_to_resolve_or_reach_anything() {
         ran.stderr
     );
     // Without egress even creating an internet socket is refused.
-    let ran = sh(
-        &f.provider,
-        &id,
-        "perl -e 'socket(S, 2, 1, 0) or die \"$!\\n\"'",
-    )
-    .await;
+    let ran = sh(p, &id, "perl -e 'socket(S, 2, 1, 0) or die \"$!\\n\"'").await;
     assert!(
         ran.stderr.contains("Operation not permitted"),
         "{}",
         ran.stderr
     );
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn a_fork_bomb_hits_the_pid_limit_and_the_host_stays_responsive() {
-    let f = native();
+async fn a_fork_bomb_hits_the_pid_limit_and_the_host_stays_responsive<P: Provider>(p: &P) {
     let limits = Limits {
         pids: 64,
         ..Limits::default()
     };
-    let id = f
-        .provider
-        .create(SandboxSpec { limits, ..spec() })
-        .await
-        .unwrap();
+    let id = p.create(SandboxSpec { limits, ..spec() }).await.unwrap();
     let mut request = ExecRequest::new([
         "/bin/bash",
         "-c",
         "bomb() { bomb | bomb & }; bomb; sleep 3; echo done",
     ]);
     request.timeout = Some(Duration::from_secs(20));
-    let ran = run(&f.provider, &id, request).await;
+    let ran = run(p, &id, request).await;
     assert!(
         ran.stderr.contains("Resource temporarily unavailable") || ran.stderr.contains("fork"),
         "{}",
@@ -192,25 +184,19 @@ async fn a_fork_bomb_hits_the_pid_limit_and_the_host_stays_responsive() {
     // The host still starts processes at once.
     let host = std::process::Command::new("/bin/true").status().unwrap();
     assert!(host.success());
-    assert_eq!(f.provider.status(&id).await.unwrap(), SandboxStatus::Idle);
-    let report = f.provider.destroy(&id).await.unwrap();
+    assert_eq!(p.status(&id).await.unwrap(), SandboxStatus::Idle);
+    let report = p.destroy(&id).await.unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
 
-#[tokio::test]
-async fn allocating_past_the_memory_limit_is_killed_with_137() {
-    let f = native();
+async fn allocating_past_the_memory_limit_is_killed_with_137<P: Provider>(p: &P) {
     let limits = Limits {
         memory: 64 << 20,
         ..Limits::default()
     };
-    let id = f
-        .provider
-        .create(SandboxSpec { limits, ..spec() })
-        .await
-        .unwrap();
+    let id = p.create(SandboxSpec { limits, ..spec() }).await.unwrap();
     let ran = sh(
-        &f.provider,
+        p,
         &id,
         "perl -e '$x = \"a\" x (512 * 1024 * 1024); print length($x)'",
     )
@@ -218,27 +204,23 @@ async fn allocating_past_the_memory_limit_is_killed_with_137() {
     assert!(ran.outcome.oom_killed, "{:?} {}", ran.outcome, ran.stderr);
     assert_eq!(ran.outcome.exit_code, 137);
     assert_eq!(ran.outcome.limit_hit(), Some("the memory limit"));
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn a_busy_loop_past_the_timeout_is_killed_with_124_and_leaves_nothing() {
-    let f = native();
-    let id = f.provider.create(spec()).await.unwrap();
+async fn a_busy_loop_past_the_timeout_is_killed_with_124_and_leaves_nothing<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
     let mut request = ExecRequest::new(["/bin/sh", "-c", "sleep 1000 & while :; do :; done"]);
     request.timeout = Some(Duration::from_millis(1500));
-    let ran = run(&f.provider, &id, request).await;
+    let ran = run(p, &id, request).await;
     assert!(ran.outcome.timed_out);
     assert_eq!(ran.outcome.exit_code, 124);
     assert!(ran.outcome.duration < Duration::from_secs(10));
-    assert_eq!(f.provider.status(&id).await.unwrap(), SandboxStatus::Idle);
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert_eq!(p.status(&id).await.unwrap(), SandboxStatus::Idle);
+    assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn ptrace_mount_unshare_keyctl_bpf_and_io_uring_are_refused() {
-    let f = native();
-    let id = f.provider.create(spec()).await.unwrap();
+async fn ptrace_mount_unshare_keyctl_bpf_and_io_uring_are_refused<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
     // x86_64 numbers: ptrace 101, mount 165, unshare 272, keyctl 250,
     // bpf 321, io_uring_setup 425, setns 308, perf_event_open 298.
     let script = r#"
@@ -255,7 +237,7 @@ async fn ptrace_mount_unshare_keyctl_bpf_and_io_uring_are_refused() {
         mount -t tmpfs none /tmp 2>&1 | head -1
         unshare -r true 2>&1 | head -1
     "#;
-    let ran = sh(&f.provider, &id, script).await;
+    let ran = sh(p, &id, script).await;
     assert!(!ran.stdout.contains("ALLOWED"), "{}", ran.stdout);
     // EPERM from the filter, not some other failure of a bad argument.
     assert_eq!(
@@ -266,22 +248,15 @@ async fn ptrace_mount_unshare_keyctl_bpf_and_io_uring_are_refused() {
         "{}",
         ran.stdout
     );
-    let status = sh(
-        &f.provider,
-        &id,
-        "grep -E '^Seccomp(_filters)?:' /proc/self/status",
-    )
-    .await;
+    let status = sh(p, &id, "grep -E '^Seccomp(_filters)?:' /proc/self/status").await;
     assert!(status.stdout.contains("Seccomp:\t2"), "{}", status.stdout);
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn setuid_binaries_grant_nothing() {
-    let f = native();
-    let id = f.provider.create(spec()).await.unwrap();
+async fn setuid_binaries_grant_nothing<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
     let ran = sh(
-        &f.provider,
+        p,
         &id,
         "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status; \
          /usr/bin/su -c 'id -u' root </dev/null; /usr/bin/mount -t proc proc /tmp 2>&1 | head -1; id -u",
@@ -297,15 +272,13 @@ async fn setuid_binaries_grant_nothing() {
     assert!(ran.stdout.contains("NoNewPrivs:\t1"));
     assert!(ran.stdout.trim_end().ends_with("1000"), "{}", ran.stdout);
     assert!(!ran.stdout.contains("\n0\n"), "{}", ran.stdout);
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn proc_root_and_open_descriptors_lead_nowhere() {
-    let f = native();
-    let id = f.provider.create(spec()).await.unwrap();
+async fn proc_root_and_open_descriptors_lead_nowhere<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
     let ran = sh(
-        &f.provider,
+        p,
         &id,
         "ls /proc/1/root/; echo fds; ls /proc/self/fd; for fd in /proc/self/fd/*; do readlink $fd; done",
     )
@@ -334,24 +307,22 @@ async fn proc_root_and_open_descriptors_lead_nowhere() {
         !fds.contains("smithers-sandboxes") && !fds.contains("/sandboxes/"),
         "{fds}"
     );
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn background_processes_do_not_survive_their_command() {
-    let f = native();
-    let id = f.provider.create(spec()).await.unwrap();
+async fn background_processes_do_not_survive_their_command<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
     let ran = sh(
-        &f.provider,
+        p,
         &id,
         "(sleep 7391 &) ; nohup sleep 7392 >/dev/null 2>&1 & setsid sleep 7393 & echo started",
     )
     .await;
     assert_eq!(ran.stdout, "started\n");
-    assert_eq!(f.provider.status(&id).await.unwrap(), SandboxStatus::Idle);
+    assert_eq!(p.status(&id).await.unwrap(), SandboxStatus::Idle);
     // Also once the next command's helper has parked in the group.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(f.provider.status(&id).await.unwrap(), SandboxStatus::Idle);
+    assert_eq!(p.status(&id).await.unwrap(), SandboxStatus::Idle);
     let mut ps = String::new();
     std::fs::read_dir("/proc")
         .unwrap()
@@ -367,25 +338,22 @@ async fn background_processes_do_not_survive_their_command() {
     for leftover in ["sleep 7391", "sleep 7392", "sleep 7393"] {
         assert!(!ps.contains(leftover), "{leftover} survived");
     }
-    let report = f.provider.destroy(&id).await.unwrap();
+    let report = p.destroy(&id).await.unwrap();
     assert!(report.is_clean(), "{report:?}");
-    assert!(!f.state.path().join("sandboxes").join(&id.0).exists());
 }
 
-#[tokio::test]
-async fn the_workspace_is_a_copy_and_host_side_paths_stay_inside() {
+async fn the_workspace_is_a_copy_and_host_side_paths_stay_inside<P: Provider>(p: &P) {
     let source = tempfile::tempdir().unwrap();
     std::fs::write(source.path().join("Cargo.toml"), "[package]\n").unwrap();
     std::fs::create_dir(source.path().join("src")).unwrap();
     std::fs::write(source.path().join("src/main.rs"), "fn main() {}\n").unwrap();
-    let f = native();
     let spec = SandboxSpec {
         workspace_from: Some(source.path().to_path_buf()),
         ..spec()
     };
-    let id = f.provider.create(spec).await.unwrap();
+    let id = p.create(spec).await.unwrap();
     let ran = sh(
-        &f.provider,
+        p,
         &id,
         "cat src/main.rs && echo changed > Cargo.toml && ln -s /etc/hostname escape",
     )
@@ -397,19 +365,18 @@ async fn the_workspace_is_a_copy_and_host_side_paths_stay_inside() {
         "[package]\n"
     );
     // A symlink planted inside does not lead the host out.
-    assert!(f.provider.read_file(&id, "escape").await.is_err());
-    assert!(f.provider.write_file(&id, "../x", b"x").await.is_err());
-    f.provider
-        .write_file(&id, "new/dir/file.txt", b"from host")
+    assert!(p.read_file(&id, "escape").await.is_err());
+    assert!(p.write_file(&id, "../x", b"x").await.is_err());
+    p.write_file(&id, "new/dir/file.txt", b"from host")
         .await
         .unwrap();
     let ran = sh(
-        &f.provider,
+        p,
         &id,
         "cat new/dir/file.txt && echo more >> new/dir/file.txt",
     )
     .await;
     assert_eq!(ran.stdout, "from host");
     assert_eq!(ran.outcome.exit_code, 0, "{}", ran.stderr);
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert!(p.destroy(&id).await.unwrap().is_clean());
 }

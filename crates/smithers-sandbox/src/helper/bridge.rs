@@ -21,7 +21,8 @@ pub(super) fn start(plan: &BridgePlan, helper_args: &[String]) -> Result<(), Str
         .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // Why it cannot listen reaches the command's stderr, where it is read.
+        .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("the bridge has no stdout")?;

@@ -85,16 +85,27 @@ pub fn docker_profile(inet: bool) -> serde_json::Value {
             "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}],
         }));
     }
-    let others: Vec<serde_json::Value> = families(inet)
-        .into_iter()
-        .map(|f| serde_json::json!({"index": 0, "value": f, "valueTwo": 0, "op": "SCMP_CMP_NE"}))
+    // One condition per rule: libseccomp (and so the engine) cannot AND
+    // several comparisons of the same argument, so the refused families
+    // are listed one by one below the highest allowed, then everything
+    // above it.
+    let allowed = families(inet);
+    let highest = allowed.iter().copied().max().unwrap_or(0);
+    let mut refused: Vec<serde_json::Value> = (0..highest)
+        .filter(|f| !allowed.contains(f))
+        .map(|f| serde_json::json!([{"index": 0, "value": f, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]))
         .collect();
-    syscalls.push(serde_json::json!({
-        "names": ["socket", "socketpair"],
-        "action": "SCMP_ACT_ERRNO",
-        "errnoRet": eperm,
-        "args": others,
-    }));
+    refused.push(
+        serde_json::json!([{"index": 0, "value": highest, "valueTwo": 0, "op": "SCMP_CMP_GT"}]),
+    );
+    for args in refused {
+        syscalls.push(serde_json::json!({
+            "names": ["socket", "socketpair"],
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": eperm,
+            "args": args,
+        }));
+    }
     syscalls.push(serde_json::json!({
         "names": ["clone3"],
         "action": "SCMP_ACT_ERRNO",
@@ -191,17 +202,29 @@ mod tests {
         assert!(names.contains(&"ptrace") && names.contains(&"io_uring_setup"));
         let clones = rules.iter().filter(|r| r["names"][0] == "clone").count();
         assert_eq!(clones, CLONE_NEW.len());
-        let socket = rules.iter().find(|r| r["names"][0] == "socket").unwrap();
-        assert_eq!(socket["args"].as_array().unwrap().len(), 1);
-        let with_egress = docker_profile(true);
-        let socket = with_egress["syscalls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["names"][0] == "socket")
-            .unwrap()
-            .clone();
-        assert_eq!(socket["args"].as_array().unwrap().len(), 3);
+        // Without egress: family 0 and everything above AF_UNIX.
+        let sockets = |profile: &serde_json::Value| -> Vec<(String, u64)> {
+            profile["syscalls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["names"][0] == "socket")
+                .map(|r| {
+                    let arg = &r["args"].as_array().unwrap()[0];
+                    (
+                        arg["op"].as_str().unwrap().to_string(),
+                        arg["value"].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let eq = |v: u64| ("SCMP_CMP_EQ".to_string(), v);
+        let gt = |v: u64| ("SCMP_CMP_GT".to_string(), v);
+        assert_eq!(sockets(&profile), [eq(0), gt(1)]);
+        // With egress: 0, 3..=9 and everything above AF_INET6 (10).
+        let mut expected: Vec<_> = [0, 3, 4, 5, 6, 7, 8, 9].into_iter().map(eq).collect();
+        expected.push(gt(10));
+        assert_eq!(sockets(&docker_profile(true)), expected);
         assert_eq!(profile["defaultAction"], "SCMP_ACT_ALLOW");
     }
 

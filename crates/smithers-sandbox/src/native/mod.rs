@@ -26,7 +26,7 @@ use parked::{Launched, Parked, Slot, park, park_later};
 
 /// Where sandboxed commands may write (Landlock); the device files are
 /// the harmless ones every shell redirects to.
-const WRITABLE: &[&str] = &[
+pub(crate) const WRITABLE: &[&str] = &[
     "/workspace",
     "/tmp",
     "/dev/null",
@@ -37,9 +37,9 @@ const WRITABLE: &[&str] = &[
 
 /// Where programs in a sandbox with egress find the proxy (each sandbox
 /// has its own network namespace, so the port never clashes).
-const PROXY_PORT: u16 = 3128;
+pub(crate) const PROXY_PORT: u16 = 3128;
 /// The proxy's socket inside the sandbox.
-const PROXY_SOCKET: &str = "/.smithers/proxy.sock";
+pub(crate) const PROXY_SOCKET: &str = "/.smithers/proxy.sock";
 
 /// The PATH of sandboxed commands unless the spec sets one.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
@@ -143,7 +143,7 @@ impl std::fmt::Debug for NativeProvider {
     }
 }
 
-fn make_dir(path: &Path, mode: u32) -> Result<(), Error> {
+pub(crate) fn make_dir(path: &Path, mode: u32) -> Result<(), Error> {
     std::fs::create_dir_all(path)
         .map_err(Error::io(format!("cannot create {}", path.display())))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(Error::io(
@@ -191,7 +191,7 @@ fn chown_tree(path: &Path, owner: (u32, u32)) -> Result<(), Error> {
 /// Copies the helper into the state directory (once per build of it), where
 /// the sandbox user can read it whatever the permissions of its original
 /// place; returns the copy.
-fn stage_helper(helper: &Path, state_dir: &Path) -> Result<PathBuf, Error> {
+pub(crate) fn stage_helper(helper: &Path, state_dir: &Path) -> Result<PathBuf, Error> {
     let meta = std::fs::metadata(helper).map_err(Error::io(format!(
         "cannot find the helper {}",
         helper.display()
@@ -346,7 +346,11 @@ impl NativeProvider {
 
 /// A command's whole environment: the defaults, the proxy variables when
 /// the sandbox has egress, then the spec's and the request's (later wins).
-fn command_env(spec: &SandboxSpec, request: &ExecRequest, egress: bool) -> Vec<(String, String)> {
+pub(crate) fn command_env(
+    spec: &SandboxSpec,
+    request: &ExecRequest,
+    egress: bool,
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), DEFAULT_PATH.into()),
         ("HOME".into(), "/tmp".into()),

@@ -1,4 +1,5 @@
-//! A native provider for tests, with its state in a temporary directory.
+//! The providers under test, each with its state in a temporary
+//! directory, and the macro that runs a test body against every one.
 
 #![allow(dead_code)]
 
@@ -9,8 +10,8 @@ use std::path::PathBuf;
 use smithers_sandbox::egress::{BoxFuture, Resolve, address_refusal};
 
 use smithers_sandbox::{
-    ExecOutcome, ExecRequest, NativeConfig, NativeProvider, Provider, SandboxId, SandboxSpec,
-    Stream,
+    DockerConfig, DockerProvider, ExecOutcome, ExecRequest, NativeConfig, NativeProvider, Provider,
+    SandboxId, SandboxSpec, Stream,
 };
 use tokio::sync::mpsc;
 
@@ -43,6 +44,161 @@ pub fn native_with(adjust: impl FnOnce(&mut NativeConfig)) -> Fixture {
     adjust(&mut config);
     Fixture {
         provider: NativeProvider::new(config).unwrap(),
+        state,
+    }
+}
+
+/// Runs each named `async fn name<P: Provider>(provider: &P)` as a test
+/// against the native provider (module `native`) and the Docker provider
+/// (module `docker`).
+#[macro_export]
+macro_rules! against_every_provider {
+    ($($name:ident),* $(,)?) => {
+        mod native {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let fixture = $crate::common::native();
+                    super::$name(&fixture.provider).await;
+                }
+            )*
+        }
+        mod docker {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let fixture = $crate::common::docker().await;
+                    super::$name(&fixture.provider).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Runs each named `async fn name<F: HasProvider>(make: impl AsyncFn(EgressSettings) -> F)`
+/// as a test against every provider, made with the egress settings the
+/// test chooses.
+#[macro_export]
+macro_rules! against_every_provider_with_egress {
+    ($($name:ident),* $(,)?) => {
+        mod native {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(async |settings| {
+                        $crate::common::native_with(|config| config.egress = settings)
+                    })
+                    .await;
+                }
+            )*
+        }
+        mod docker {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(async |settings| {
+                        $crate::common::docker_with(|config| config.egress = settings).await
+                    })
+                    .await;
+                }
+            )*
+        }
+    };
+}
+
+/// A provider with the state it lives in.
+pub trait HasProvider {
+    type P: Provider;
+    fn provider(&self) -> &Self::P;
+}
+
+impl HasProvider for Fixture {
+    type P = NativeProvider;
+    fn provider(&self) -> &NativeProvider {
+        &self.provider
+    }
+}
+
+impl HasProvider for DockerFixture {
+    type P = DockerProvider;
+    fn provider(&self) -> &DockerProvider {
+        &self.provider
+    }
+}
+
+/// The image the Docker tests run: the default programs and what the
+/// hostile suite uses, with `su` and `mount` setuid root so that the suite
+/// shows that such binaries grant nothing.
+pub const TEST_IMAGE: &str = "smithers-sandbox-test:latest";
+
+fn test_image_programs() -> Vec<String> {
+    smithers_sandbox::docker::image::DEFAULT_PROGRAMS
+        .iter()
+        .chain(&[
+            "perl", "curl", "getent", "mount", "umount", "su", "unshare", "nohup", "setsid",
+        ])
+        .map(|p| (*p).to_string())
+        .collect()
+}
+
+/// Builds the test image once per test process.
+async fn ensure_test_image(socket: &std::path::Path) {
+    static BUILT: std::sync::OnceLock<tokio::sync::Mutex<bool>> = std::sync::OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(|| tokio::sync::Mutex::new(false))
+        .lock()
+        .await;
+    if *built {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    smithers_sandbox::docker::image::build(
+        socket,
+        TEST_IMAGE,
+        &test_image_programs(),
+        std::path::Path::new(env!("CARGO_BIN_EXE_smithers-sandbox-helper")),
+        work.path(),
+        |root| {
+            for setuid in ["usr/bin/su", "usr/bin/mount"] {
+                std::fs::set_permissions(
+                    root.join(setuid),
+                    std::os::unix::fs::PermissionsExt::from_mode(0o4755),
+                )
+                .unwrap();
+            }
+            Ok(())
+        },
+    )
+    .await
+    .expect("the Docker engine must run for these tests (scripts/lib.sh ensure_docker)");
+    *built = true;
+}
+
+pub struct DockerFixture {
+    pub provider: DockerProvider,
+    pub state: tempfile::TempDir,
+}
+
+pub async fn docker() -> DockerFixture {
+    docker_with(|_| {}).await
+}
+
+pub async fn docker_with(adjust: impl FnOnce(&mut DockerConfig)) -> DockerFixture {
+    let state = tempfile::Builder::new()
+        .prefix("smithers-docker-")
+        .tempdir()
+        .unwrap();
+    let mut config = DockerConfig::from_env().unwrap();
+    ensure_test_image(&config.socket).await;
+    config.image = TEST_IMAGE.to_string();
+    config.state_dir = state.path().join("docker");
+    config.helper = Some((
+        PathBuf::from(env!("CARGO_BIN_EXE_smithers-sandbox-helper")),
+        Vec::new(),
+    ));
+    adjust(&mut config);
+    DockerFixture {
+        provider: DockerProvider::connect(config).await.unwrap(),
         state,
     }
 }

@@ -1,18 +1,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
-//! Egress from a native sandbox: the sandbox still has no route out; it
+//! Egress from a sandbox, with every provider: the sandbox still has no route out; it
 //! reaches the proxy through the bridge at 127.0.0.1:3128, and the proxy
 //! decides. The host's loopback plays the internet only where a test says
 //! so (its address check lets 127.0.0.1 through); nothing leaves this
 //! machine.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use common::{Table, loopback_is_the_internet, native, native_with, sh, spec};
+use common::{HasProvider, Table, loopback_is_the_internet, sh, spec};
+use smithers_sandbox::EgressSettings;
 use smithers_sandbox::egress::EgressEvent;
 use smithers_sandbox::{Provider, SandboxSpec};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -48,27 +50,29 @@ async fn origin() -> (u16, Arc<Mutex<Vec<String>>>) {
     (port, hits)
 }
 
-#[tokio::test]
-async fn an_allowed_host_is_reached_through_the_proxy_and_audited() {
+async fn an_allowed_host_is_reached_through_the_proxy_and_audited<F: HasProvider>(
+    make: impl AsyncFn(EgressSettings) -> F,
+) {
     let (port, hits) = origin().await;
     let events: Arc<Mutex<Vec<EgressEvent>>> = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let f = native_with(|config| {
-        config.egress.resolver = Arc::new(Table(HashMap::from([(
+    let f = make(EgressSettings {
+        resolver: Arc::new(Table(HashMap::from([(
             "public.test".to_string(),
             vec![IpAddr::from([127, 0, 0, 1])],
-        )])));
-        config.egress.check = loopback_is_the_internet;
-        config.egress.events = Arc::new(move |e| sink.lock().unwrap().push(e));
-    });
+        )]))),
+        check: loopback_is_the_internet,
+        events: Arc::new(move |e| sink.lock().unwrap().push(e)),
+    })
+    .await;
     let spec = SandboxSpec {
         egress: vec!["public.test".into()],
         ..spec()
     };
-    let id = f.provider.create(spec).await.unwrap();
+    let id = f.provider().create(spec).await.unwrap();
     // Plain HTTP through HTTP_PROXY, then a CONNECT tunnel.
     let ran = sh(
-        &f.provider,
+        f.provider(),
         &id,
         &format!(
             "curl -sS http://public.test:{port}/plain; echo; \
@@ -92,7 +96,7 @@ async fn an_allowed_host_is_reached_through_the_proxy_and_audited() {
     );
     // Still no route of its own: straight to the origin fails.
     let ran = sh(
-        &f.provider,
+        f.provider(),
         &id,
         &format!("curl -sS --noproxy '*' http://127.0.0.1:{port}/direct"),
     )
@@ -103,31 +107,34 @@ async fn an_allowed_host_is_reached_through_the_proxy_and_audited() {
         2,
         "the direct attempt reached nothing"
     );
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert!(f.provider().destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn hosts_off_the_allowlist_and_names_resolving_privately_are_refused() {
+async fn hosts_off_the_allowlist_and_names_resolving_privately_are_refused<F: HasProvider>(
+    make: impl AsyncFn(EgressSettings) -> F,
+) {
     let (port, hits) = origin().await;
     // A fixed table, so no name is looked up anywhere.
-    let f = native_with(|config| {
-        config.egress.resolver = Arc::new(Table(HashMap::from([
+    let f = make(EgressSettings {
+        resolver: Arc::new(Table(HashMap::from([
             ("localhost".to_string(), vec![IpAddr::from([127, 0, 0, 1])]),
             (
                 "metadata.allowed.test".to_string(),
                 vec![IpAddr::from([169, 254, 169, 254])],
             ),
-        ])));
-    });
+        ]))),
+        ..EgressSettings::default()
+    })
+    .await;
     // `localhost` and the metadata name are on the list but resolve to
     // loopback and to the metadata address; example.com is not on it.
     let spec = SandboxSpec {
         egress: vec!["localhost".into(), "*.allowed.test".into()],
         ..spec()
     };
-    let id = f.provider.create(spec).await.unwrap();
+    let id = f.provider().create(spec).await.unwrap();
     let ran = sh(
-        &f.provider,
+        f.provider(),
         &id,
         &format!(
             "curl -sS -o /dev/null -D - --noproxy '' -x http://127.0.0.1:3128 http://localhost:{port}/; \
@@ -158,30 +165,39 @@ async fn hosts_off_the_allowlist_and_names_resolving_privately_are_refused() {
         hits.lock().unwrap().is_empty(),
         "the host's server was reached"
     );
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert!(f.provider().destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn without_an_allowlist_there_is_no_proxy_and_no_inet_socket() {
-    let f = native();
-    let id = f.provider.create(spec()).await.unwrap();
+async fn without_an_allowlist_there_is_no_proxy_and_no_inet_socket<F: HasProvider>(
+    make: impl AsyncFn(EgressSettings) -> F,
+) {
+    let f = make(EgressSettings::default()).await;
+    let id = f.provider().create(spec()).await.unwrap();
     let ran = sh(
-        &f.provider,
+        f.provider(),
         &id,
-        "curl -sS -x http://127.0.0.1:3128 http://example.com/ || echo no-proxy; echo \"[$HTTP_PROXY]\"; ls /.smithers",
+        "curl -sS -x http://127.0.0.1:3128 http://example.com/ || echo no-proxy; echo \"[$HTTP_PROXY]\"; test -S /.smithers/proxy.sock && echo socket || echo no-socket",
     )
     .await;
-    assert_eq!(ran.stdout, "no-proxy\n[]\ninit\n", "{}", ran.stderr);
-    assert!(f.provider.destroy(&id).await.unwrap().is_clean());
+    assert_eq!(ran.stdout, "no-proxy\n[]\nno-socket\n", "{}", ran.stderr);
+    assert!(f.provider().destroy(&id).await.unwrap().is_clean());
 }
 
-#[tokio::test]
-async fn a_bad_allowlist_is_refused_at_create() {
-    let f = native();
+async fn a_bad_allowlist_is_refused_at_create<F: HasProvider>(
+    make: impl AsyncFn(EgressSettings) -> F,
+) {
+    let f = make(EgressSettings::default()).await;
     let spec = SandboxSpec {
         egress: vec!["*.com".into()],
         ..spec()
     };
-    let e = f.provider.create(spec).await.unwrap_err();
+    let e = f.provider().create(spec).await.unwrap_err();
     assert!(e.to_string().contains("\"*.com\""), "{e}");
 }
+
+against_every_provider_with_egress!(
+    an_allowed_host_is_reached_through_the_proxy_and_audited,
+    hosts_off_the_allowlist_and_names_resolving_privately_are_refused,
+    without_an_allowlist_there_is_no_proxy_and_no_inet_socket,
+    a_bad_allowlist_is_refused_at_create
+);

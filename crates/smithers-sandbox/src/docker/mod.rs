@@ -1,0 +1,838 @@
+//! The Docker provider: each sandbox is two named volumes (its workspace
+//! and its `/tmp`) and each command is its own container over them, with
+//! no network, a read-only root, every capability dropped,
+//! no-new-privileges, the same seccomp deny list as the native provider,
+//! and memory, PID and CPU limits. A command's container is removed when
+//! the command ends, so nothing it started outlives it.
+//!
+//! With the helper configured (bound read-only at `/.smithers/init`), the
+//! command starts under it as in the native provider: Landlock confines
+//! writes to the workspace and `/tmp`, and a sandbox with egress reaches
+//! the proxy through the bridge and a Unix socket bound in from this host.
+
+mod engine;
+mod files;
+pub mod image;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum, VolumeCreateOptions};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder,
+};
+use futures_util::StreamExt as _;
+use tokio::sync::mpsc;
+
+pub use engine::engine_socket;
+
+use crate::egress::{Allowlist, EgressProxy, EgressSettings};
+use crate::helper::{BridgePlan, ENV_PREFIX, InitPlan};
+use crate::native::{PROXY_PORT, PROXY_SOCKET, WRITABLE, command_env, stage_helper};
+use crate::provider::{
+    ExecOutcome, ExecRequest, OutputChunk, PurgeReport, SandboxId, SandboxStatus, Stream,
+};
+use crate::{Error, Provider, Root, SandboxSpec};
+use files::Files;
+
+/// The image sandboxes run unless configured otherwise (made by
+/// `smithers sandbox image build`).
+pub const DEFAULT_IMAGE: &str = "smithers-sandbox:latest";
+/// The label every container and volume of a sandbox carries.
+pub const SANDBOX_LABEL: &str = "dev.smithers.sandbox";
+/// Who commands run as: the owner of `/workspace` and `/tmp` in the image.
+const USER: &str = "1000:1000";
+/// Where the helper is bound in the container.
+const HELPER_IN_CONTAINER: &str = "/.smithers/init";
+
+/// How the Docker provider reaches the engine and what it runs.
+#[derive(Debug, Clone)]
+pub struct DockerConfig {
+    /// The engine's Unix socket.
+    pub socket: PathBuf,
+    pub image: String,
+    /// The helper binary and the arguments that reach its `main`; when set,
+    /// commands start under it (Landlock, and egress through its bridge).
+    /// Egress needs it.
+    pub helper: Option<(PathBuf, Vec<String>)>,
+    /// Staged helper copies and egress sockets go here (created 0711).
+    pub state_dir: PathBuf,
+    pub egress: EgressSettings,
+}
+
+impl DockerConfig {
+    /// The engine from `DOCKER_HOST` (or the default socket), the default
+    /// image, no helper, state under the system's temp directory.
+    pub fn from_env() -> Result<DockerConfig, Error> {
+        let euid = rustix::process::geteuid().as_raw();
+        Ok(DockerConfig {
+            socket: engine_socket(std::env::var("DOCKER_HOST").ok().as_deref())?,
+            image: DEFAULT_IMAGE.to_string(),
+            helper: None,
+            state_dir: std::env::temp_dir().join(format!("smithers-docker-{euid}")),
+            egress: EgressSettings::default(),
+        })
+    }
+}
+
+struct Sandbox {
+    spec: SandboxSpec,
+    workspace: String,
+    tmp: String,
+    /// Never started; the archive API reads and writes the volumes through it.
+    holder: String,
+    /// The proxy socket on this host and the proxy's task, with egress.
+    proxy: Option<(PathBuf, tokio::task::JoinHandle<()>)>,
+    running: bool,
+}
+
+struct Inner {
+    docker: Docker,
+    config: DockerConfig,
+    /// The staged helper and its arguments, if commands start under it.
+    helper: Option<(PathBuf, Vec<String>)>,
+    api_version: String,
+    /// `seccomp=<profile>` without and with internet sockets.
+    seccomp: [String; 2],
+    sandboxes: Mutex<HashMap<SandboxId, Sandbox>>,
+    /// Numbers command containers within the provider.
+    counter: AtomicU64,
+}
+
+/// Runs sandboxes as containers of the local Docker engine.
+#[derive(Clone)]
+pub struct DockerProvider {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DockerProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerProvider")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn labels(id: &SandboxId, role: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (SANDBOX_LABEL.to_string(), id.0.clone()),
+        ("dev.smithers.role".to_string(), role.to_string()),
+    ])
+}
+
+fn volume(source: &str, target: &str) -> Mount {
+    Mount {
+        typ: Some(MountTypeEnum::VOLUME),
+        source: Some(source.to_string()),
+        target: Some(target.to_string()),
+        read_only: Some(false),
+        ..Mount::default()
+    }
+}
+
+fn bind(source: &Path, target: &str, read_only: bool) -> Mount {
+    Mount {
+        typ: Some(MountTypeEnum::BIND),
+        source: Some(source.display().to_string()),
+        target: Some(target.to_string()),
+        read_only: Some(read_only),
+        ..Mount::default()
+    }
+}
+
+/// Whether an engine error is a 404.
+fn not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+impl DockerProvider {
+    /// Connects to the engine and checks that it can give the provider's
+    /// guarantees: seccomp support and the image.
+    pub async fn connect(config: DockerConfig) -> Result<DockerProvider, Error> {
+        let docker = engine::connect(&config.socket).await?;
+        let info = docker
+            .info()
+            .await
+            .map_err(Error::engine("cannot read the engine's information"))?;
+        let security = info.security_options.unwrap_or_default();
+        if !security.iter().any(|o| o.contains("name=seccomp")) {
+            return Err(Error::Unsupported(
+                "the Docker engine has no seccomp support".into(),
+            ));
+        }
+        match docker.inspect_image(&config.image).await {
+            Ok(_) => {}
+            Err(e) if not_found(&e) => {
+                return Err(Error::Unsupported(format!(
+                    "the Docker image {} does not exist; build it with `smithers sandbox image build`",
+                    config.image
+                )));
+            }
+            Err(e) => return Err(Error::engine("cannot inspect the sandbox image")(e)),
+        }
+        crate::native::make_dir(&config.state_dir, 0o711)?;
+        let helper = match &config.helper {
+            Some((path, args)) => Some((stage_helper(path, &config.state_dir)?, args.clone())),
+            None => None,
+        };
+        let version = docker.client_version();
+        let api_version = format!("{}.{}", version.major_version, version.minor_version);
+        let seccomp =
+            [false, true].map(|inet| format!("seccomp={}", crate::helper::docker_profile(inet)));
+        Ok(DockerProvider {
+            inner: Arc::new(Inner {
+                docker,
+                config,
+                helper,
+                api_version,
+                seccomp,
+                sandboxes: Mutex::new(HashMap::new()),
+                counter: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The API version agreed with the engine.
+    pub fn api_version(&self) -> &str {
+        &self.inner.api_version
+    }
+
+    fn docker(&self) -> &Docker {
+        &self.inner.docker
+    }
+
+    fn table(&self) -> Result<std::sync::MutexGuard<'_, HashMap<SandboxId, Sandbox>>, Error> {
+        self.inner
+            .sandboxes
+            .lock()
+            .map_err(|_| Error::Invalid("the sandbox table is poisoned".into()))
+    }
+
+    fn with_sandbox<T>(
+        &self,
+        id: &SandboxId,
+        f: impl FnOnce(&mut Sandbox) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut map = self.table()?;
+        let sandbox = map
+            .get_mut(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        f(sandbox)
+    }
+
+    fn files(&self, holder: &str) -> Files<'_> {
+        Files {
+            docker: self.docker(),
+            socket: &self.inner.config.socket,
+            api_version: self.inner.api_version.clone(),
+            holder: holder.to_string(),
+        }
+    }
+
+    fn holder(&self, id: &SandboxId) -> Result<String, Error> {
+        self.with_sandbox(id, |s| Ok(s.holder.clone()))
+    }
+
+    /// The two volumes, the holder and the proxy; whatever was made is
+    /// removed again if a later part fails.
+    async fn make(&self, id: &SandboxId, spec: &SandboxSpec) -> Result<Sandbox, Error> {
+        let workspace = format!("smithers-{id}-workspace");
+        let tmp = format!("smithers-{id}-tmp");
+        for name in [&workspace, &tmp] {
+            self.docker()
+                .create_volume(VolumeCreateOptions {
+                    name: Some(name.clone()),
+                    labels: Some(labels(id, "volume")),
+                    ..VolumeCreateOptions::default()
+                })
+                .await
+                .map_err(Error::engine(format!("cannot create volume {name}")))?;
+        }
+        let holder = format!("smithers-{id}-holder");
+        let body = ContainerCreateBody {
+            image: Some(self.inner.config.image.clone()),
+            cmd: Some(vec!["/nonexistent".to_string()]),
+            user: Some(USER.to_string()),
+            network_disabled: Some(true),
+            labels: Some(labels(id, "holder")),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".into()),
+                readonly_rootfs: Some(true),
+                cap_drop: Some(vec!["ALL".into()]),
+                mounts: Some(vec![volume(&workspace, "/workspace"), volume(&tmp, "/tmp")]),
+                ..HostConfig::default()
+            }),
+            ..ContainerCreateBody::default()
+        };
+        self.docker()
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().name(&holder).build()),
+                body,
+            )
+            .await
+            .map_err(Error::engine(
+                "cannot create the sandbox's holder container",
+            ))?;
+        if let Some(from) = &spec.workspace_from {
+            if !from.is_dir() {
+                return Err(Error::Invalid(format!(
+                    "{} is not a directory",
+                    from.display()
+                )));
+            }
+            self.files(&holder).upload_tree(from).await?;
+        }
+        let proxy = self.start_proxy(id, spec)?;
+        Ok(Sandbox {
+            spec: spec.clone(),
+            workspace,
+            tmp,
+            holder,
+            proxy,
+            running: false,
+        })
+    }
+
+    fn start_proxy(
+        &self,
+        id: &SandboxId,
+        spec: &SandboxSpec,
+    ) -> Result<Option<(PathBuf, tokio::task::JoinHandle<()>)>, Error> {
+        let allowlist = Allowlist::parse(&spec.egress)?;
+        if allowlist.is_empty() {
+            return Ok(None);
+        }
+        if self.inner.helper.is_none() {
+            return Err(Error::Unsupported(
+                "egress with the docker provider needs the helper (its bridge reaches the proxy)"
+                    .into(),
+            ));
+        }
+        let socket = self.inner.config.state_dir.join(format!("{id}.sock"));
+        let listener = tokio::net::UnixListener::bind(&socket)
+            .map_err(Error::io(format!("cannot listen on {}", socket.display())))?;
+        // The sandbox user (uid 1000 in the container) must reach it.
+        std::os::unix::fs::chown(&socket, Some(1000), Some(1000))
+            .or_else(|_| {
+                std::fs::set_permissions(
+                    &socket,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o666),
+                )
+            })
+            .map_err(Error::io(
+                "cannot give the proxy socket to the sandbox user",
+            ))?;
+        let proxy = EgressProxy::with_settings(allowlist, self.inner.config.egress.clone())
+            .for_sandbox(&id.0);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let proxy = proxy.clone();
+                tokio::spawn(async move { proxy.serve(client).await });
+            }
+        });
+        Ok(Some((socket, task)))
+    }
+
+    /// The command container's configuration.
+    fn command_body(
+        &self,
+        id: &SandboxId,
+        sandbox: &Sandbox,
+        request: &ExecRequest,
+    ) -> Result<ContainerCreateBody, Error> {
+        let spec = &sandbox.spec;
+        let egress = sandbox.proxy.is_some();
+        let env = command_env(spec, request, egress);
+        let mut mounts = vec![
+            volume(&sandbox.workspace, "/workspace"),
+            volume(&sandbox.tmp, "/tmp"),
+        ];
+        let (cmd, env) = match &self.inner.helper {
+            Some((helper, helper_args)) => {
+                mounts.push(bind(helper, HELPER_IN_CONTAINER, true));
+                if let Some((socket, _)) = &sandbox.proxy {
+                    mounts.push(bind(socket, PROXY_SOCKET, false));
+                }
+                let plan = InitPlan {
+                    writable: WRITABLE.iter().map(|p| (*p).to_string()).collect(),
+                    inet: egress,
+                    bridge: egress.then(|| BridgePlan {
+                        socket: PathBuf::from(PROXY_SOCKET),
+                        port: PROXY_PORT,
+                    }),
+                    helper_args: helper_args.clone(),
+                    argv: request.argv.clone(),
+                };
+                let plan = serde_json::to_string(&plan)
+                    .map_err(|e| Error::Invalid(format!("cannot write the init plan: {e}")))?;
+                let mut cmd = vec![HELPER_IN_CONTAINER.to_string()];
+                cmd.extend(helper_args.iter().cloned());
+                cmd.extend(["init".to_string(), plan]);
+                // `init` makes these the command's whole environment.
+                let env = env
+                    .iter()
+                    .map(|(k, v)| format!("{ENV_PREFIX}{k}={v}"))
+                    .chain(std::iter::once("PATH=/usr/bin:/bin".to_string()))
+                    .collect();
+                (cmd, env)
+            }
+            None => (
+                request.argv.clone(),
+                env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            ),
+        };
+        let limits = spec.limits;
+        let memory = i64::try_from(limits.memory)
+            .map_err(|_| Error::Invalid("the memory limit is too large".into()))?;
+        Ok(ContainerCreateBody {
+            image: Some(self.inner.config.image.clone()),
+            // The image's entrypoint is not ours to run.
+            entrypoint: Some(Vec::new()),
+            cmd: Some(cmd),
+            env: Some(env),
+            user: Some(USER.to_string()),
+            working_dir: Some("/workspace".into()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            attach_stdin: Some(false),
+            open_stdin: Some(false),
+            tty: Some(false),
+            network_disabled: Some(true),
+            labels: Some(labels(id, "command")),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".into()),
+                readonly_rootfs: Some(true),
+                cap_drop: Some(vec!["ALL".into()]),
+                security_opt: Some(vec![
+                    "no-new-privileges".into(),
+                    self.inner.seccomp[usize::from(egress)].clone(),
+                ]),
+                // A private IPC namespace without a writable /dev/shm.
+                ipc_mode: Some("none".into()),
+                memory: Some(memory),
+                memory_swap: Some(memory),
+                pids_limit: Some(i64::from(limits.pids)),
+                nano_cpus: Some(i64::from(limits.millicpus) * 1_000_000),
+                mounts: Some(mounts),
+                init: Some(false),
+                ..HostConfig::default()
+            }),
+            ..ContainerCreateBody::default()
+        })
+    }
+
+    /// Runs one command container to its end (or its time limit) and
+    /// removes it.
+    async fn run(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+        timeout: Duration,
+        output: mpsc::Sender<OutputChunk>,
+    ) -> Result<ExecOutcome, Error> {
+        let started = Instant::now();
+        let docker = self.docker();
+        docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().name(name).build()),
+                body,
+            )
+            .await
+            .map_err(Error::engine("cannot create the command's container"))?;
+        let result = self.attach_and_wait(name, timeout, output).await;
+        let removed = docker
+            .remove_container(
+                name,
+                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+            )
+            .await;
+        let (exit_code, timed_out, oom_killed) = result?;
+        if let Err(e) = removed {
+            if !not_found(&e) {
+                return Err(Error::engine("cannot remove the command's container")(e));
+            }
+        }
+        Ok(ExecOutcome {
+            exit_code,
+            timed_out,
+            oom_killed,
+            duration: started.elapsed(),
+        })
+    }
+
+    async fn attach_and_wait(
+        &self,
+        name: &str,
+        timeout: Duration,
+        output: mpsc::Sender<OutputChunk>,
+    ) -> Result<(i32, bool, bool), Error> {
+        let docker = self.docker();
+        let attached = docker
+            .attach_container(
+                name,
+                Some(
+                    AttachContainerOptionsBuilder::new()
+                        .stream(true)
+                        .stdout(true)
+                        .stderr(true)
+                        .build(),
+                ),
+            )
+            .await
+            .map_err(Error::engine("cannot attach to the command's container"))?;
+        let mut stream = attached.output;
+        let pump = tokio::spawn(async move {
+            while let Some(Ok(log)) = stream.next().await {
+                let (stream, bytes) = match log {
+                    bollard::container::LogOutput::StdOut { message } => (Stream::Stdout, message),
+                    bollard::container::LogOutput::StdErr { message } => (Stream::Stderr, message),
+                    _ => continue,
+                };
+                // Nobody listening is no reason to stop draining.
+                let _ = output
+                    .send(OutputChunk {
+                        stream,
+                        bytes: bytes.to_vec(),
+                    })
+                    .await;
+            }
+        });
+        docker
+            .start_container(
+                name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .map_err(Error::engine("cannot start the command's container"))?;
+        let mut wait = docker.wait_container(
+            name,
+            None::<bollard::query_parameters::WaitContainerOptions>,
+        );
+        let timed_out = tokio::time::timeout(timeout, wait.next()).await.is_err();
+        if timed_out {
+            // PID 1 of the container's namespace dies, and every process with it.
+            let kill = docker
+                .kill_container(
+                    name,
+                    Some(KillContainerOptionsBuilder::new().signal("KILL").build()),
+                )
+                .await;
+            if let Err(e) = kill {
+                tracing::debug!(container = name, error = %e, "kill after the time limit");
+            }
+            let _ = docker
+                .wait_container(
+                    name,
+                    None::<bollard::query_parameters::WaitContainerOptions>,
+                )
+                .next()
+                .await;
+        }
+        let _ = pump.await;
+        let state = docker
+            .inspect_container(
+                name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(Error::engine("cannot inspect the command's container"))?
+            .state
+            .unwrap_or_default();
+        let oom_killed = state.oom_killed.unwrap_or(false);
+        let code = i32::try_from(state.exit_code.unwrap_or(137)).unwrap_or(137);
+        let exit_code = if timed_out {
+            124
+        } else if oom_killed {
+            137
+        } else {
+            code
+        };
+        Ok((exit_code, timed_out, oom_killed && !timed_out))
+    }
+
+    /// Removes `path` of the workspace with `rm` run in the sandbox itself.
+    async fn remove_file(&self, id: &SandboxId, path: &str) -> Result<(), Error> {
+        let absolute = self.files(&self.holder(id)?).removable(path).await?;
+        let request = ExecRequest {
+            argv: vec!["rm".into(), "-f".into(), "--".into(), absolute],
+            env: Vec::new(),
+            timeout: Some(Duration::from_secs(60)),
+        };
+        let (tx, mut rx) = mpsc::channel::<OutputChunk>(16);
+        let collect = tokio::spawn(async move {
+            let mut err = Vec::new();
+            while let Some(chunk) = rx.recv().await {
+                err.extend(chunk.bytes);
+            }
+            err
+        });
+        let outcome = self.exec(id, request, tx).await?;
+        let said = collect.await.unwrap_or_default();
+        if outcome.exit_code == 0 {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!(
+                "cannot remove {path:?}: {}",
+                String::from_utf8_lossy(&said).trim()
+            )))
+        }
+    }
+
+    /// Removes everything labelled with the sandbox and looks again.
+    async fn purge(&self, id: &SandboxId) -> PurgeReport {
+        purge(self.docker(), id).await
+    }
+}
+
+/// Removes a sandbox's containers (killing what runs) and volumes by label,
+/// then lists again what carries the label.
+async fn purge(docker: &Docker, id: &SandboxId) -> PurgeReport {
+    let mut report = PurgeReport::default();
+    let filter = HashMap::from([("label", vec![format!("{SANDBOX_LABEL}={id}")])]);
+    let containers = |all| {
+        docker.list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(all)
+                .filters(&filter)
+                .build(),
+        ))
+    };
+    let volumes = || {
+        docker.list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filter).build(),
+        ))
+    };
+    match containers(true).await {
+        Ok(found) => {
+            for container in found {
+                let Some(name) = container.id else { continue };
+                if container
+                    .state
+                    .as_ref()
+                    .is_some_and(|s| s.to_string() == "running")
+                {
+                    report.processes_killed += 1;
+                }
+                match docker
+                    .remove_container(
+                        &name,
+                        Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+                    )
+                    .await
+                {
+                    Ok(()) => report.removed.push(format!("container {name}")),
+                    Err(e) if not_found(&e) => {}
+                    Err(e) => report.remaining.push(format!("container {name}: {e}")),
+                }
+            }
+        }
+        Err(e) => report
+            .remaining
+            .push(format!("cannot list containers: {e}")),
+    }
+    match volumes().await {
+        Ok(found) => {
+            for volume in found.volumes.unwrap_or_default() {
+                match docker
+                    .remove_volume(
+                        &volume.name,
+                        Some(RemoveVolumeOptionsBuilder::new().force(true).build()),
+                    )
+                    .await
+                {
+                    Ok(()) => report.removed.push(format!("volume {}", volume.name)),
+                    Err(e) if not_found(&e) => {}
+                    Err(e) => report
+                        .remaining
+                        .push(format!("volume {}: {e}", volume.name)),
+                }
+            }
+        }
+        Err(e) => report.remaining.push(format!("cannot list volumes: {e}")),
+    }
+    // The check: look again.
+    if let Ok(left) = containers(true).await {
+        for c in left {
+            report
+                .remaining
+                .push(format!("container {}", c.id.unwrap_or_default()));
+        }
+    }
+    if let Ok(left) = volumes().await {
+        for v in left.volumes.unwrap_or_default() {
+            report.remaining.push(format!("volume {}", v.name));
+        }
+    }
+    report.remaining.sort();
+    report.remaining.dedup();
+    report
+}
+
+impl Provider for DockerProvider {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn create(&self, spec: SandboxSpec) -> Result<SandboxId, Error> {
+        spec.validate()?;
+        if let Root::Directory(root) = &spec.root {
+            return Err(Error::Invalid(format!(
+                "the docker provider takes its root from an image, not from {}",
+                root.display()
+            )));
+        }
+        let id = SandboxId(uuid::Uuid::now_v7().to_string());
+        match self.make(&id, &spec).await {
+            Ok(sandbox) => {
+                self.table()?.insert(id.clone(), sandbox);
+                Ok(id)
+            }
+            Err(e) => {
+                let report = self.purge(&id).await;
+                if !report.is_clean() {
+                    tracing::error!(sandbox = %id, remaining = ?report.remaining, "a failed create left things behind");
+                }
+                let _ =
+                    std::fs::remove_file(self.inner.config.state_dir.join(format!("{id}.sock")));
+                Err(e)
+            }
+        }
+    }
+
+    async fn exec(
+        &self,
+        id: &SandboxId,
+        request: ExecRequest,
+        output: mpsc::Sender<OutputChunk>,
+    ) -> Result<ExecOutcome, Error> {
+        if request.argv.is_empty() {
+            return Err(Error::Invalid("nothing to run".into()));
+        }
+        let (body, timeout) = self.with_sandbox(id, |sandbox| {
+            if sandbox.running {
+                return Err(Error::Invalid(format!(
+                    "sandbox {id} is already running a command"
+                )));
+            }
+            let body = self.command_body(id, sandbox, &request)?;
+            sandbox.running = true;
+            Ok((body, request.timeout.unwrap_or(sandbox.spec.timeout)))
+        })?;
+        let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
+        let name = format!("smithers-{id}-{n}");
+        let result = self.run(&name, body, timeout, output).await;
+        let _ = self.with_sandbox(id, |sandbox| {
+            sandbox.running = false;
+            Ok(())
+        });
+        result
+    }
+
+    async fn read_file(&self, id: &SandboxId, path: &str) -> Result<Vec<u8>, Error> {
+        self.files(&self.holder(id)?).read(path).await
+    }
+
+    async fn write_file(&self, id: &SandboxId, path: &str, contents: &[u8]) -> Result<(), Error> {
+        self.files(&self.holder(id)?).write(path, contents).await
+    }
+
+    async fn apply_patch(&self, id: &SandboxId, patch: &str) -> Result<Vec<String>, Error> {
+        let holder = self.holder(id)?;
+        let files = self.files(&holder);
+        let changes = crate::patch::plan_with(patch, |path| {
+            let files = &files;
+            async move { files.read_if_exists(&path).await }
+        })
+        .await?;
+        for (path, contents) in &changes {
+            match contents {
+                Some(bytes) => files.write(path, bytes).await?,
+                None => self.remove_file(id, path).await?,
+            }
+        }
+        Ok(changes.into_keys().collect())
+    }
+
+    async fn status(&self, id: &SandboxId) -> Result<SandboxStatus, Error> {
+        self.with_sandbox(id, |s| {
+            Ok(if s.running {
+                SandboxStatus::Running
+            } else {
+                SandboxStatus::Idle
+            })
+        })
+    }
+
+    async fn destroy(&self, id: &SandboxId) -> Result<PurgeReport, Error> {
+        let sandbox = self
+            .table()?
+            .remove(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        let mut report = self.purge(id).await;
+        if let Some((socket, task)) = sandbox.proxy {
+            task.abort();
+            match std::fs::remove_file(&socket) {
+                Ok(()) => report.removed.push(format!("socket {}", socket.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => report
+                    .remaining
+                    .push(format!("socket {}: {e}", socket.display())),
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl Drop for Inner {
+    /// Sandboxes nobody destroyed (the provider went away, a caller
+    /// panicked) are purged all the same, over a connection of their own:
+    /// this may run while the runtime that made the provider shuts down.
+    fn drop(&mut self) {
+        let Ok(table) = self.sandboxes.get_mut() else {
+            return;
+        };
+        let ids: Vec<SandboxId> = table.drain().map(|(id, _)| id).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let socket = self.config.socket.clone();
+        let state_dir = self.config.state_dir.clone();
+        let purging = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let Ok(docker) = engine::connect(&socket).await else {
+                    tracing::error!(?ids, "cannot reach the engine to purge dropped sandboxes");
+                    return;
+                };
+                for id in ids {
+                    let report = purge(&docker, &id).await;
+                    let _ = std::fs::remove_file(state_dir.join(format!("{id}.sock")));
+                    if !report.is_clean() {
+                        tracing::error!(sandbox = %id, remaining = ?report.remaining, "a dropped sandbox left things behind");
+                    }
+                }
+            });
+        });
+        let _ = purging.join();
+    }
+}
