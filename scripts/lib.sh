@@ -100,5 +100,38 @@ ensure_nats() {
 # bubblewrap for the native sandbox (perl and bash are part of every Debian
 # system; the hostile sandbox tests use them inside the sandbox).
 ensure_sandbox_tools() {
-    apt_install_missing bubblewrap perl bash util-linux
+    apt_install_missing bubblewrap perl bash util-linux curl
+}
+
+# A Docker Engine answering on /var/run/docker.sock, for the Docker
+# provider's tests: Debian's docker.io, started by systemd where there is
+# one, by hand otherwise (no bridge network and no iptables rules: every
+# sandbox container runs with --network none).
+ensure_docker() {
+    apt_install_missing docker.io
+    if docker info >/dev/null 2>&1; then
+        return 0
+    fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        say "starting docker (systemd)"
+        $sudo systemctl start docker || true
+    fi
+    if ! docker info >/dev/null 2>&1; then
+        # A pid file left by an engine that is gone would stop the new one.
+        if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+            $sudo rm -f /var/run/docker.pid
+        fi
+        say "starting dockerd (log: /tmp/smithers-dockerd.log)"
+        $sudo sh -c 'setsid dockerd --bridge=none --iptables=false --ip6tables=false >/tmp/smithers-dockerd.log 2>&1 < /dev/null &'
+    fi
+    for _ in $(seq 1 60); do
+        if docker info >/dev/null 2>&1; then return 0; fi
+        if ! pgrep -x dockerd >/dev/null; then break; fi
+        sleep 1
+    done
+    say "the Docker engine did not start; see /tmp/smithers-dockerd.log"
+    tail -n 20 /tmp/smithers-dockerd.log >&2 || true
+    return 1
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::NativeConfig;
 use crate::native::cgroup::CgroupLayout;
+use crate::{DockerConfig, NativeConfig};
 
 /// One capability and whether the host has it.
 #[derive(Debug, Clone, Serialize)]
@@ -132,16 +132,6 @@ fn cgroups() -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn docker() -> Result<String, String> {
-    let socket = Path::new("/var/run/docker.sock");
-    if !socket.exists() {
-        return Err("no engine socket at /var/run/docker.sock".into());
-    }
-    std::os::unix::net::UnixStream::connect(socket)
-        .map(|_| "engine socket answers".to_string())
-        .map_err(|e| format!("{}: {e}", socket.display()))
-}
-
 /// Real hardware virtualization: `/dev/kvm` that answers KVM_GET_API_VERSION
 /// and a CPU that advertises VMX or SVM.
 fn kvm() -> Result<String, String> {
@@ -164,8 +154,9 @@ fn kvm() -> Result<String, String> {
         .map_err(|e| format!("/dev/kvm cannot be opened: {e}"))
 }
 
-/// Probes this host for the native provider configured by `config`.
-pub fn check_host(config: &NativeConfig) -> HostReport {
+/// Probes this host for the native provider configured by `config`, and
+/// the Docker engine (and image) of `docker`.
+pub async fn check_host(config: &NativeConfig, docker: &DockerConfig) -> HostReport {
     let bwrap = config.bwrap.as_path();
     HostReport {
         capabilities: vec![
@@ -174,7 +165,7 @@ pub fn check_host(config: &NativeConfig) -> HostReport {
             capability("seccomp", true, seccomp()),
             capability("landlock", false, landlock()),
             capability("cgroups", true, cgroups()),
-            capability("docker", false, docker()),
+            capability("docker", false, crate::docker::probe(docker).await),
             capability("kvm", false, kvm()),
         ],
     }

@@ -13,6 +13,14 @@ use std::process::Command;
 use crate::Error;
 use crate::native::etc_files;
 
+/// What a root (or an image) holds unless other programs are asked for: a
+/// shell, the common tools of build scripts, git.
+pub const DEFAULT_PROGRAMS: &[&str] = &[
+    "sh", "bash", "env", "cat", "ls", "cp", "mv", "rm", "mkdir", "rmdir", "ln", "touch", "chmod",
+    "head", "tail", "cut", "tr", "sort", "uniq", "wc", "grep", "sed", "find", "xargs", "diff",
+    "true", "false", "sleep", "id", "readlink", "dirname", "basename", "tee", "date", "git",
+];
+
 /// Where programs are looked up when given by name.
 const SEARCH: &[&str] = &["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"];
 /// Directories every root gets, for bubblewrap's mounts and the helper.

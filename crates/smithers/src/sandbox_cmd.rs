@@ -1,5 +1,6 @@
-//! `smithers sandbox run|check`: one command in a fresh sandbox, and what
-//! this host can enforce.
+//! `smithers sandbox run|check|rootfs|image`: one command in a fresh
+//! sandbox, what this host can enforce, and the roots and images sandboxes
+//! run on.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -10,10 +11,12 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::sync::Arc;
 
 use smithers_audit::ActorType;
+use smithers_sandbox::docker::DEFAULT_IMAGE;
 use smithers_sandbox::egress::{BoxFuture, EgressEvent, EgressRecorder};
+use smithers_sandbox::rootfs::DEFAULT_PROGRAMS;
 use smithers_sandbox::{
-    ExecRequest, Limits, NativeConfig, NativeProvider, OutputChunk, Provider, Root, SandboxSpec,
-    Stream, check_host, parse_duration, parse_memory,
+    DockerConfig, DockerProvider, ExecRequest, Limits, NativeConfig, NativeProvider, OutputChunk,
+    Provider, Root, SandboxSpec, Stream, check_host, parse_duration, parse_memory,
 };
 use smithers_store::AuditLog;
 use tokio::sync::mpsc;
@@ -32,13 +35,35 @@ pub enum SandboxCommand {
     Check(CheckArgs),
     /// Assemble a minimal root filesystem from this host's programs and their libraries.
     Rootfs(RootfsArgs),
+    /// The Docker provider's image.
+    #[command(subcommand)]
+    Image(ImageCommand),
 }
 
-/// What a root gets when no --program is given.
-const DEFAULT_PROGRAMS: &[&str] = &[
-    "sh", "bash", "env", "ls", "cat", "cp", "mv", "rm", "mkdir", "rmdir", "ln", "grep", "sed",
-    "sort", "head", "tail", "wc", "id", "perl",
-];
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the sandbox image from this host's own programs and libraries (nothing is pulled).
+    Build(ImageBuildArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The image holds the programs (the defaults: a shell, coreutils, grep, sed, find, diff, git, …),
+every library they load, a generated /etc with no host accounts, /workspace and /tmp owned by
+the sandbox user (uid 1000), and the mount points of Smithers' helper. Nothing setuid.")]
+pub struct ImageBuildArgs {
+    /// The image's name.
+    #[arg(long, default_value = DEFAULT_IMAGE)]
+    tag: String,
+    /// A program (name on PATH or absolute path) to include besides the defaults; repeatable.
+    #[arg(long = "program", value_name = "PROGRAM")]
+    programs: Vec<String>,
+    /// Only the programs given with --program, not the defaults.
+    #[arg(long)]
+    no_defaults: bool,
+    #[arg(long)]
+    json: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct RootfsArgs {
@@ -61,6 +86,8 @@ enum ProviderArg {
 #[command(after_help = "\
 The command runs with no network, every namespace unshared, a read-only root, a writable
 /workspace (a copy of --workspace) and /tmp, no capabilities, Landlock and a seccomp filter.
+With --provider docker it runs in a container of the local engine (DOCKER_HOST=unix://… or
+/var/run/docker.sock) from --image, with the same limits, filter and Landlock.
 With --allow-host, it still has no route out: HTTP_PROXY/HTTPS_PROXY point at a bridge to
 Smithers' proxy, which allows a host on the list only if every address it resolves to is
 public (patterns: example.com, *.example.com, example.com:443); each decision is printed.
@@ -72,9 +99,12 @@ pub struct RunArgs {
     /// Copy this directory into the sandbox's workspace (default: an empty workspace).
     #[arg(long, value_name = "DIR")]
     workspace: Option<PathBuf>,
-    /// Use this root filesystem (from `sandbox rootfs`) instead of the host's /usr.
-    #[arg(long, value_name = "DIR")]
+    /// Use this root filesystem (from `sandbox rootfs`) instead of the host's /usr (native).
+    #[arg(long, value_name = "DIR", conflicts_with = "image")]
     root: Option<PathBuf>,
+    /// The image of a docker sandbox (from `sandbox image build`).
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
     /// A host the sandbox may reach through the egress proxy (repeatable).
     #[arg(long = "allow-host", value_name = "HOST")]
     allow_host: Vec<String>,
@@ -131,6 +161,28 @@ pub fn native_provider(egress: Option<Arc<dyn EgressRecorder>>) -> Result<Native
     Ok(NativeProvider::new(config)?)
 }
 
+/// The Docker provider, with this very binary bound in as its helper.
+pub async fn docker_provider(
+    egress: Option<Arc<dyn EgressRecorder>>,
+    image: Option<&str>,
+) -> Result<DockerProvider> {
+    let mut config = docker_config()?;
+    if let Some(image) = image {
+        config.image = image.to_string();
+    }
+    if let Some(recorder) = egress {
+        config.egress.events = recorder;
+    }
+    Ok(DockerProvider::connect(config).await?)
+}
+
+fn docker_config() -> Result<DockerConfig> {
+    let exe = std::env::current_exe().context("cannot find the smithers binary")?;
+    let mut config = DockerConfig::from_env()?;
+    config.helper = Some((exe, vec![HELPER_ARG.to_string()]));
+    Ok(config)
+}
+
 /// Egress decisions into the audit log (an allowed connection that cannot
 /// be recorded is refused by the proxy), and on stderr.
 struct AuditedEgress {
@@ -177,7 +229,54 @@ pub fn run(command: SandboxCommand, state: &StateArgs) -> Result<ExitCode> {
         SandboxCommand::Run(args) => run_command(args, state),
         SandboxCommand::Check(args) => check(&args),
         SandboxCommand::Rootfs(args) => rootfs(&args),
+        SandboxCommand::Image(ImageCommand::Build(args)) => image_build(&args),
     }
+}
+
+fn image_build(args: &ImageBuildArgs) -> Result<ExitCode> {
+    let mut programs: Vec<String> = if args.no_defaults {
+        Vec::new()
+    } else {
+        DEFAULT_PROGRAMS.iter().map(|p| (*p).to_string()).collect()
+    };
+    for program in &args.programs {
+        if !programs.contains(program) {
+            programs.push(program.clone());
+        }
+    }
+    if programs.is_empty() {
+        bail!("no programs: give --program or leave out --no-defaults");
+    }
+    let config = docker_config()?;
+    let helper = std::env::current_exe().context("cannot find the smithers binary")?;
+    let work = std::env::temp_dir();
+    let report = context::runtime()?.block_on(smithers_sandbox::docker::image::build(
+        &config.socket,
+        &args.tag,
+        &programs,
+        &helper,
+        &work,
+        |_| Ok(()),
+    ))?;
+    if args.json {
+        print_json(&serde_json::json!({
+            "tag": report.tag,
+            "id": report.id,
+            "programs": report.rootfs.programs,
+            "libraries": report.rootfs.libraries,
+            "layer_bytes": report.layer_bytes,
+        }));
+    } else {
+        println!(
+            "built image {} ({}) with {} programs and {} libraries, a {} byte layer; use it with `smithers sandbox run --provider docker`",
+            report.tag,
+            report.id,
+            report.rootfs.programs.len(),
+            report.rootfs.libraries.len(),
+            report.layer_bytes,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn rootfs(args: &RootfsArgs) -> Result<ExitCode> {
@@ -210,10 +309,8 @@ fn rootfs(args: &RootfsArgs) -> Result<ExitCode> {
 
 fn check(args: &CheckArgs) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the smithers binary")?;
-    let report = check_host(&NativeConfig::with_helper(
-        exe,
-        vec![HELPER_ARG.to_string()],
-    ));
+    let native = NativeConfig::with_helper(exe, vec![HELPER_ARG.to_string()]);
+    let report = context::runtime()?.block_on(check_host(&native, &docker_config()?));
     if args.json {
         print_json(&serde_json::json!({
             "native_ready": report.native_ready(),
@@ -245,8 +342,11 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
 }
 
 fn run_command(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
-    if matches!(args.provider, ProviderArg::Docker) {
-        bail!("the docker provider is not available in this version; use --provider native");
+    if args.image.is_some() && matches!(args.provider, ProviderArg::Native) {
+        bail!("--image is for --provider docker; the native provider takes --root");
+    }
+    if args.root.is_some() && matches!(args.provider, ProviderArg::Docker) {
+        bail!("--root is for the native provider; a docker sandbox takes --image");
     }
     if let Some(dir) = &args.workspace {
         if !dir.is_dir() {
@@ -280,9 +380,16 @@ fn run_command(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
                 organization: smithers_store::DEFAULT_ORGANIZATION.to_string(),
             }) as Arc<dyn EgressRecorder>
         });
-        let provider = native_provider(recorder)?;
-        let code = run_in_sandbox(&provider, spec, &args).await;
-        drop(provider);
+        let code = match args.provider {
+            ProviderArg::Native => {
+                let provider = native_provider(recorder)?;
+                run_in_sandbox(&provider, spec, &args).await
+            }
+            ProviderArg::Docker => {
+                let provider = docker_provider(recorder, args.image.as_deref()).await?;
+                run_in_sandbox(&provider, spec, &args).await
+            }
+        };
         if let Some((store, log, writer)) = audit {
             drop(log);
             writer.join().await;
@@ -293,8 +400,8 @@ fn run_command(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
     })
 }
 
-async fn run_in_sandbox(
-    provider: &NativeProvider,
+async fn run_in_sandbox<P: Provider>(
+    provider: &P,
     spec: SandboxSpec,
     args: &RunArgs,
 ) -> Result<ExitCode> {

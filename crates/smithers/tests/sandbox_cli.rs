@@ -129,7 +129,27 @@ fn bad_arguments_are_refused_before_anything_runs() {
         ],
         &["sandbox", "run", "--memory", "1M", "--", "true"],
         &["sandbox", "run", "--allow-host", "*.com", "--", "true"],
-        &["sandbox", "run", "--provider", "docker", "--", "true"],
+        &["sandbox", "run", "--image", "x", "--", "true"],
+        &[
+            "sandbox",
+            "run",
+            "--provider",
+            "docker",
+            "--root",
+            "/srv/root",
+            "--",
+            "true",
+        ],
+        &[
+            "sandbox",
+            "run",
+            "--provider",
+            "docker",
+            "--image",
+            "smithers-no-such-image:never",
+            "--",
+            "true",
+        ],
     ] {
         let out = smithers(args);
         assert_eq!(
@@ -224,4 +244,72 @@ fn a_rootfs_from_host_programs_runs_commands_without_the_host_usr() {
     // Building over an existing directory is refused.
     let again = smithers(&["sandbox", "rootfs", root]);
     assert_eq!(again.status.code(), Some(2));
+}
+
+#[test]
+fn a_docker_image_built_from_host_files_runs_sandboxed_commands() {
+    let tag = "smithers-cli-test:latest";
+    let out = smithers(&[
+        "sandbox",
+        "image",
+        "build",
+        "--tag",
+        tag,
+        "--program",
+        "perl",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let built: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(built["tag"], tag);
+    assert!(
+        built["id"].as_str().unwrap().starts_with("sha256:"),
+        "{built}"
+    );
+    let programs = built["programs"].as_array().unwrap();
+    assert!(programs.iter().any(|p| p == "/usr/bin/perl"), "{built}");
+    assert!(programs.iter().any(|p| p == "/usr/bin/git"), "{built}");
+
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("input.txt"), "from the host\n").unwrap();
+    let out = smithers(&[
+        "sandbox",
+        "run",
+        "--provider",
+        "docker",
+        "--image",
+        tag,
+        "--workspace",
+        ws.path().to_str().unwrap(),
+        "--env",
+        "GREETING=hi",
+        "--",
+        "sh",
+        "-c",
+        "cat input.txt; echo $GREETING; id -u; echo oops >&2; echo x > /usr/x || echo read-only; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "from the host\nhi\n1000\nread-only\n");
+    assert!(text(&out.stderr).contains("oops"), "{}", text(&out.stderr));
+    // The copy was the sandbox's; the host's file is untouched.
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("input.txt")).unwrap(),
+        "from the host\n"
+    );
+
+    let out = smithers(&[
+        "sandbox",
+        "run",
+        "--provider",
+        "docker",
+        "--image",
+        tag,
+        "--timeout",
+        "1s",
+        "--",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(out.status.code(), Some(124), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the time limit"));
 }

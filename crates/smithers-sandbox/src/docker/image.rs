@@ -9,15 +9,8 @@ use futures_util::StreamExt as _;
 
 use super::engine;
 use crate::Error;
+pub use crate::rootfs::DEFAULT_PROGRAMS;
 use crate::rootfs::{RootfsReport, assemble, write_tar};
-
-/// What a sandbox image holds unless more is asked for: a shell, the
-/// common tools of build scripts, git.
-pub const DEFAULT_PROGRAMS: &[&str] = &[
-    "sh", "bash", "env", "cat", "ls", "cp", "mv", "rm", "mkdir", "rmdir", "ln", "touch", "chmod",
-    "head", "tail", "cut", "tr", "sort", "uniq", "wc", "grep", "sed", "find", "xargs", "diff",
-    "true", "false", "sleep", "id", "readlink", "dirname", "basename", "tee", "date", "git",
-];
 
 /// What `build` made.
 #[derive(Debug, Clone)]

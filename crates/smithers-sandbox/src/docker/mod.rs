@@ -157,6 +157,42 @@ fn not_found(e: &bollard::errors::Error) -> bool {
     )
 }
 
+/// What `smithers sandbox check` says of the engine: reachable, its
+/// version and API, seccomp, and whether the image exists.
+pub async fn probe(config: &DockerConfig) -> Result<String, String> {
+    let docker = engine::connect(&config.socket)
+        .await
+        .map_err(|e| e.to_string())?;
+    let version = docker.version().await.map_err(|e| e.to_string())?;
+    let info = docker.info().await.map_err(|e| e.to_string())?;
+    let seccomp = info
+        .security_options
+        .unwrap_or_default()
+        .iter()
+        .any(|o| o.contains("name=seccomp"));
+    if !seccomp {
+        return Err("the engine answers but has no seccomp support".into());
+    }
+    let client = docker.client_version();
+    let engine = format!(
+        "engine {} (API {}.{} agreed), seccomp",
+        version.version.unwrap_or_default(),
+        client.major_version,
+        client.minor_version
+    );
+    match docker.inspect_image(&config.image).await {
+        Ok(_) => Ok(format!("{engine}; image {} present", config.image)),
+        Err(e) if not_found(&e) => Err(format!(
+            "{engine}; image {} missing: build it with `smithers sandbox image build`",
+            config.image
+        )),
+        Err(e) => Err(format!(
+            "{engine}; cannot inspect image {}: {e}",
+            config.image
+        )),
+    }
+}
+
 impl DockerProvider {
     /// Connects to the engine and checks that it can give the provider's
     /// guarantees: seccomp support and the image.

@@ -28,6 +28,9 @@ pub fn landlock_abi() -> i32 {
         .map_or(0, |abi| abi as i32)
 }
 
+/// What `restrict` says when the kernel enforced every rule.
+pub(super) const FULLY_ENFORCED: &str = "fully enforced";
+
 pub(super) fn restrict(writable: &[String]) -> Result<&'static str, String> {
     // A device the sandbox lacks (no /dev/tty without a terminal) is skipped.
     let writable: Vec<&String> = writable
@@ -44,7 +47,7 @@ pub(super) fn restrict(writable: &[String]) -> Result<&'static str, String> {
         .and_then(|r| r.restrict_self())
         .map_err(|e| e.to_string())?;
     Ok(match status.ruleset {
-        RulesetStatus::FullyEnforced => "fully enforced",
+        RulesetStatus::FullyEnforced => FULLY_ENFORCED,
         RulesetStatus::PartiallyEnforced => "partially enforced",
         _ => "not enforced (this kernel has no Landlock)",
     })

@@ -157,8 +157,12 @@ fn init(plan: &InitPlan) -> ! {
             fail("cannot start the egress bridge", e);
         }
     }
-    if let Err(e) = landlock_rules::restrict(&plan.writable) {
-        fail("cannot apply Landlock", e);
+    match landlock_rules::restrict(&plan.writable) {
+        Ok(landlock_rules::FULLY_ENFORCED) => {}
+        // Said on the command's stderr, so whoever reads its output knows
+        // which confinement held (the read-only root and the mounts still do).
+        Ok(status) => eprintln!("smithers sandbox: Landlock {status}"),
+        Err(e) => fail("cannot apply Landlock", e),
     }
     // Seccomp last: it forbids what setting up the rest may need.
     if let Err(e) = seccomp::install(plan.inet) {
