@@ -16,7 +16,8 @@ use smithers_sandbox::egress::{BoxFuture, EgressEvent, EgressRecorder};
 use smithers_sandbox::rootfs::DEFAULT_PROGRAMS;
 use smithers_sandbox::{
     DockerConfig, DockerProvider, ExecRequest, Limits, NativeConfig, NativeProvider, OutputChunk,
-    Provider, Root, SandboxSpec, Stream, check_host, parse_duration, parse_memory,
+    Provider, PurgeReport, Root, SandboxId, SandboxSpec, Stream, check_host, parse_duration,
+    parse_memory,
 };
 use smithers_store::AuditLog;
 use tokio::sync::mpsc;
@@ -38,6 +39,23 @@ pub enum SandboxCommand {
     /// The Docker provider's image.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Remove what sandboxes of a killed Smithers left (directories, cgroups, containers, volumes).
+    Purge(PurgeArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+A sandbox belongs to the Smithers process that made it. When that process is gone (killed),
+its sandboxes are purged: the native provider's directories and cgroups (its processes died
+with it), the Docker provider's containers (killed) and volumes. Sandboxes of running
+Smithers processes are left alone. Providers also do this when they start.
+Exit status: 0, or 1 when something could not be removed (listed).")]
+pub struct PurgeArgs {
+    /// Also look at the Docker engine (an unreachable engine is reported, not an error).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    docker: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,7 +248,64 @@ pub fn run(command: SandboxCommand, state: &StateArgs) -> Result<ExitCode> {
         SandboxCommand::Check(args) => check(&args),
         SandboxCommand::Rootfs(args) => rootfs(&args),
         SandboxCommand::Image(ImageCommand::Build(args)) => image_build(&args),
+        SandboxCommand::Purge(args) => purge(&args),
     }
+}
+
+fn purge(args: &PurgeArgs) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find the smithers binary")?;
+    let native = NativeConfig::with_helper(exe, vec![HELPER_ARG.to_string()]);
+    let mut purged: Vec<(&str, SandboxId, PurgeReport)> = NativeProvider::purge_orphans(&native)
+        .into_iter()
+        .map(|(id, report)| ("native", id, report))
+        .collect();
+    let mut docker_error = None;
+    if args.docker {
+        let config = docker_config()?;
+        match context::runtime()?.block_on(DockerProvider::purge_orphans(&config)) {
+            Ok(found) => purged.extend(found.into_iter().map(|(id, r)| ("docker", id, r))),
+            Err(e) => docker_error = Some(e.to_string()),
+        }
+    }
+    let unclean = purged.iter().any(|(_, _, r)| !r.is_clean());
+    if args.json {
+        print_json(&serde_json::json!({
+            "purged": purged.iter().map(|(provider, id, r)| serde_json::json!({
+                "provider": provider,
+                "sandbox": id.to_string(),
+                "processes_killed": r.processes_killed,
+                "removed": r.removed,
+                "remaining": r.remaining,
+            })).collect::<Vec<_>>(),
+            "docker_error": docker_error,
+        }));
+    } else {
+        if purged.is_empty() {
+            println!("nothing to purge: no sandbox of a killed Smithers remains");
+        }
+        for (provider, id, report) in &purged {
+            println!(
+                "{provider} sandbox {id}: {} removed{}",
+                report.removed.len(),
+                if report.processes_killed > 0 {
+                    format!(", {} processes killed", report.processes_killed)
+                } else {
+                    String::new()
+                }
+            );
+            for left in &report.remaining {
+                println!("  NOT REMOVED: {left}");
+            }
+        }
+        if let Some(e) = &docker_error {
+            eprintln!("smithers: the Docker engine was not looked at: {e}");
+        }
+    }
+    Ok(if unclean {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn image_build(args: &ImageBuildArgs) -> Result<ExitCode> {

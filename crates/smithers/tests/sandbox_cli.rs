@@ -313,3 +313,157 @@ fn a_docker_image_built_from_host_files_runs_sandboxed_commands() {
     assert_eq!(out.status.code(), Some(124), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("the time limit"));
 }
+
+/// Host processes whose command line is exactly `cmdline`.
+fn processes(cmdline: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| String::from_utf8_lossy(c).replace('\0', " ").trim_end() == cmdline)
+        .count()
+}
+
+/// Waits (up to `limit`) until `done` holds.
+fn eventually(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
+
+#[test]
+fn a_smithers_killed_mid_run_leaves_no_process_and_purge_removes_the_rest() {
+    let home = tempfile::tempdir().unwrap();
+    // Native sandboxes of this test only (their state lives under TMPDIR),
+    // so no other test's provider purges them first.
+    let tmp = tempfile::tempdir().unwrap();
+    let smithers_here = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_smithers"));
+        command
+            .args(args)
+            .env("SMITHERS_HOME", home.path())
+            .env("TMPDIR", tmp.path());
+        command
+    };
+    let start = |args: &[&str]| {
+        smithers_here(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let seconds = std::time::Duration::from_secs;
+    // Native: bubblewrap dies with Smithers.
+    let mut native = start(&["sandbox", "run", "--", "sh", "-c", "sleep 4242.5"]);
+    assert!(eventually(seconds(30), || processes("sleep 4242.5") == 1));
+    native.kill().unwrap();
+    native.wait().unwrap();
+    assert!(
+        eventually(seconds(5), || processes("sleep 4242.5") == 0),
+        "the native sandbox's command outlived Smithers"
+    );
+    // Docker: the engine holds the container; the helper ends it at the
+    // time limit (plus its grace) although nobody is left to kill it.
+    let mut docker = start(&[
+        "sandbox",
+        "run",
+        "--provider",
+        "docker",
+        "--timeout",
+        "2s",
+        "--",
+        "sh",
+        "-c",
+        "sleep 4343.5",
+    ]);
+    assert!(eventually(seconds(30), || processes("sleep 4343.5") == 1));
+    let listed = Command::new("docker")
+        .args([
+            "ps",
+            "--no-trunc",
+            "--filter",
+            "label=dev.smithers.role=command",
+            "--format",
+            "{{.Label \"dev.smithers.sandbox\"}} {{.Command}}",
+        ])
+        .output()
+        .unwrap();
+    let docker_id = text(&listed.stdout)
+        .lines()
+        .find(|l| l.contains("sleep 4343.5"))
+        .and_then(|l| l.split(' ').next())
+        .expect("the command's container is listed")
+        .to_string();
+    docker.kill().unwrap();
+    docker.wait().unwrap();
+    assert_eq!(
+        processes("sleep 4343.5"),
+        1,
+        "still running: nobody killed it yet"
+    );
+    assert!(
+        eventually(seconds(15), || processes("sleep 4343.5") == 0),
+        "the docker sandbox's command outlived its time limit"
+    );
+
+    // What is left (directories, cgroups, containers, volumes) is purged.
+    let out = smithers_here(&["sandbox", "purge", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["docker_error"].is_null(), "{report}");
+    let purged = report["purged"].as_array().unwrap();
+    let native: Vec<&serde_json::Value> = purged
+        .iter()
+        .filter(|p| p["provider"] == "native")
+        .collect();
+    assert_eq!(native.len(), 1, "{report}");
+    // Every purge is complete (another test's provider may have purged
+    // the docker sandbox first: each provider does when it connects).
+    for p in purged {
+        assert!(p["remaining"].as_array().unwrap().is_empty(), "{p}");
+        assert!(!p["removed"].as_array().unwrap().is_empty(), "{p}");
+    }
+    let sandboxes: Vec<String> = std::fs::read_dir(tmp.path().join("smithers-sandboxes-0"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.len() == 36 && n.matches('-').count() == 4)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        sandboxes.is_empty(),
+        "native sandbox directories left: {sandboxes:?} after {report}"
+    );
+    for what in [&["ps", "-aq"][..], &["volume", "ls", "-q"][..]] {
+        let left = Command::new("docker")
+            .args(what)
+            .args([
+                "--filter",
+                &format!("label=dev.smithers.sandbox={docker_id}"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            left.stdout.is_empty(),
+            "{what:?} left: {}",
+            text(&left.stdout)
+        );
+    }
+    // A second purge finds nothing.
+    let out = smithers_here(&["sandbox", "purge", "--json"])
+        .output()
+        .unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !again.to_string().contains(&docker_id) && !again.to_string().contains("\"native\""),
+        "purged twice: {again}"
+    );
+}

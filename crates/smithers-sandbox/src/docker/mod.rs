@@ -46,8 +46,12 @@ use files::Files;
 pub const DEFAULT_IMAGE: &str = "smithers-sandbox:latest";
 /// The label every container and volume of a sandbox carries.
 pub const SANDBOX_LABEL: &str = "dev.smithers.sandbox";
+/// The label naming the Smithers process that made it (see `owner`).
+const OWNER_LABEL: &str = "dev.smithers.owner";
 /// Who commands run as: the owner of `/workspace` and `/tmp` in the image.
 const USER: &str = "1000:1000";
+/// How long after Smithers' own time limit the helper ends a command.
+const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 /// Where the helper is bound in the container.
 const HELPER_IN_CONTAINER: &str = "/.smithers/init";
 
@@ -123,6 +127,7 @@ fn labels(id: &SandboxId, role: &str) -> HashMap<String, String> {
     HashMap::from([
         (SANDBOX_LABEL.to_string(), id.0.clone()),
         ("dev.smithers.role".to_string(), role.to_string()),
+        (OWNER_LABEL.to_string(), crate::owner::current()),
     ])
 }
 
@@ -219,6 +224,18 @@ impl DockerProvider {
             Err(e) => return Err(Error::engine("cannot inspect the sandbox image")(e)),
         }
         crate::native::make_dir(&config.state_dir, 0o711)?;
+        match purge_orphans(&docker).await {
+            Ok(purged) if !purged.is_empty() => {
+                tracing::warn!(
+                    count = purged.len(),
+                    "purged sandboxes a killed Smithers left"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for sandboxes a killed Smithers left")
+            }
+        }
         let helper = match &config.helper {
             Some((path, args)) => Some((stage_helper(path, &config.state_dir)?, args.clone())),
             None => None,
@@ -238,6 +255,14 @@ impl DockerProvider {
                 counter: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// Purges the engine's sandboxes whose Smithers process is gone (also
+    /// done when a provider connects).
+    pub async fn purge_orphans(
+        config: &DockerConfig,
+    ) -> Result<Vec<(SandboxId, PurgeReport)>, Error> {
+        purge_orphans(&engine::connect(&config.socket).await?).await
     }
 
     /// The API version agreed with the engine.
@@ -390,6 +415,7 @@ impl DockerProvider {
         id: &SandboxId,
         sandbox: &Sandbox,
         request: &ExecRequest,
+        timeout: Duration,
     ) -> Result<ContainerCreateBody, Error> {
         let spec = &sandbox.spec;
         let egress = sandbox.proxy.is_some();
@@ -413,6 +439,13 @@ impl DockerProvider {
                     }),
                     helper_args: helper_args.clone(),
                     argv: request.argv.clone(),
+                    // The engine, not Smithers, holds the container: the
+                    // limit must hold if Smithers dies. A little later than
+                    // Smithers' own kill, which reports it.
+                    deadline_ms: Some(
+                        u64::try_from(timeout.saturating_add(DEADLINE_GRACE).as_millis())
+                            .unwrap_or(u64::MAX),
+                    ),
                 };
                 let plan = serde_json::to_string(&plan)
                     .map_err(|e| Error::Invalid(format!("cannot write the init plan: {e}")))?;
@@ -635,6 +668,49 @@ impl DockerProvider {
     }
 }
 
+/// Purges the sandboxes whose Smithers process is gone (killed mid-run:
+/// the engine keeps containers and volumes that nobody will destroy).
+async fn purge_orphans(docker: &Docker) -> Result<Vec<(SandboxId, PurgeReport)>, Error> {
+    let filter = HashMap::from([("label", vec![OWNER_LABEL.to_string()])]);
+    let mut owners: HashMap<String, String> = HashMap::new();
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filter)
+                .build(),
+        ))
+        .await
+        .map_err(Error::engine("cannot list sandbox containers"))?;
+    for labels in containers.into_iter().filter_map(|c| c.labels) {
+        if let (Some(id), Some(owner)) = (labels.get(SANDBOX_LABEL), labels.get(OWNER_LABEL)) {
+            owners.insert(id.clone(), owner.clone());
+        }
+    }
+    let volumes = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .map_err(Error::engine("cannot list sandbox volumes"))?;
+    for volume in volumes.volumes.unwrap_or_default() {
+        let labels = volume.labels;
+        if let (Some(id), Some(owner)) = (labels.get(SANDBOX_LABEL), labels.get(OWNER_LABEL)) {
+            owners.insert(id.clone(), owner.clone());
+        }
+    }
+    let mut purged = Vec::new();
+    for (id, owner) in owners {
+        if crate::owner::is_gone(&owner) {
+            let id = SandboxId(id);
+            let report = purge(docker, &id).await;
+            purged.push((id, report));
+        }
+    }
+    purged.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(purged)
+}
+
 /// Removes a sandbox's containers (killing what runs) and volumes by label,
 /// then lists again what carries the label.
 async fn purge(docker: &Docker, id: &SandboxId) -> PurgeReport {
@@ -765,9 +841,10 @@ impl Provider for DockerProvider {
                     "sandbox {id} is already running a command"
                 )));
             }
-            let body = self.command_body(id, sandbox, &request)?;
+            let timeout = request.timeout.unwrap_or(sandbox.spec.timeout);
+            let body = self.command_body(id, sandbox, &request, timeout)?;
             sandbox.running = true;
-            Ok((body, request.timeout.unwrap_or(sandbox.spec.timeout)))
+            Ok((body, timeout))
         })?;
         let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
         let name = format!("smithers-{id}-{n}");

@@ -13,6 +13,7 @@
 
 mod bridge;
 mod landlock_rules;
+mod reaper;
 mod seccomp;
 
 use std::ffi::OsString;
@@ -62,6 +63,11 @@ pub struct InitPlan {
     /// Arguments that reach the helper again (before `bridge`).
     pub helper_args: Vec<String>,
     pub argv: Vec<String>,
+    /// Where `init` is PID 1 of a PID namespace Smithers does not hold
+    /// (a container): stay as PID 1, reap, and kill everything after this
+    /// many milliseconds, so the time limit holds even if Smithers is gone.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
 }
 
 /// The bridge inside a sandbox: `127.0.0.1:port` to the proxy's socket.
@@ -168,11 +174,20 @@ fn init(plan: &InitPlan) -> ! {
     if let Err(e) = seccomp::install(plan.inet) {
         fail("cannot install the seccomp filter", e);
     }
-    let e = Command::new(program)
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .exec();
+    let mut command = Command::new(program);
+    command.args(args).env_clear().envs(env);
+    if let Some(deadline) = plan.deadline_ms {
+        match command.spawn() {
+            Ok(child) => reaper::run(child.id(), std::time::Duration::from_millis(deadline)),
+            Err(e) => exit_not_run(program, &e),
+        }
+    }
+    let e = command.exec();
+    exit_not_run(program, &e)
+}
+
+/// What a shell would say and exit with for a command it could not start.
+fn exit_not_run(program: &str, e: &std::io::Error) -> ! {
     eprintln!("smithers sandbox: cannot run {program}: {e}");
     let code = if e.kind() == std::io::ErrorKind::NotFound {
         127

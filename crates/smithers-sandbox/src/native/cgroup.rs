@@ -10,7 +10,7 @@ use crate::{Error, Limits};
 /// The controllers a sandbox needs.
 const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CgroupVersion {
     V1,
     V2,
@@ -149,7 +149,7 @@ impl CgroupLayout {
 
 /// One sandbox's group: only paths, so a copy can be used without holding
 /// the sandbox table's lock.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Cgroup {
     version: CgroupVersion,
     /// v1: memory, pids, cpu; v2: one directory.

@@ -4,6 +4,7 @@
 mod bwrap;
 pub(crate) use bwrap::etc_files;
 pub(crate) mod cgroup;
+mod orphans;
 mod parked;
 
 use std::collections::HashMap;
@@ -83,6 +84,8 @@ impl NativeConfig {
 }
 
 struct Sandbox {
+    id: SandboxId,
+    state_dir: PathBuf,
     spec: SandboxSpec,
     dir: PathBuf,
     cgroup: Cgroup,
@@ -99,6 +102,8 @@ struct Warm {
     id: SandboxId,
     cgroup: Option<Cgroup>,
     parked: Option<Parked>,
+    /// Where its groups are claimed.
+    state_dir: PathBuf,
 }
 
 impl Drop for Warm {
@@ -107,9 +112,27 @@ impl Drop for Warm {
         drop(self.parked.take());
         if let Some(cgroup) = self.cgroup.take() {
             cgroup.kill_all();
-            let _ = cgroup.remove();
+            if cgroup.remove().is_ok() {
+                orphans::release(&self.state_dir, &self.id);
+            }
         }
     }
+}
+
+/// A sandbox's group, claimed in the state directory for a later purge
+/// should this process be killed.
+fn make_group(
+    layout: &CgroupLayout,
+    state_dir: &Path,
+    id: &SandboxId,
+    limits: &crate::Limits,
+) -> Result<Cgroup, Error> {
+    let cgroup = Cgroup::create(layout, &format!("smithers-{}", id.0), limits)?;
+    if let Err(e) = orphans::claim(state_dir, id, &cgroup) {
+        let _ = cgroup.remove();
+        return Err(e);
+    }
+    Ok(cgroup)
 }
 
 /// A warm sandbox on its way.
@@ -273,6 +296,13 @@ impl NativeProvider {
         make_dir(&config.state_dir, 0o711)?;
         let helper = stage_helper(&config.helper, &config.state_dir)?;
         let etc = write_etc(&config.state_dir)?;
+        let purged = orphans::purge(&config.state_dir);
+        if !purged.is_empty() {
+            tracing::warn!(
+                count = purged.len(),
+                "purged sandboxes a killed Smithers left"
+            );
+        }
         let drop_to = rustix::process::geteuid()
             .is_root()
             .then_some(config.sandbox_user);
@@ -285,6 +315,12 @@ impl NativeProvider {
             sandboxes: Arc::new(Mutex::new(HashMap::new())),
             warm: Arc::new(Mutex::new(Vec::new())),
         })
+    }
+
+    /// Purges the sandboxes under `config`'s state directory whose Smithers
+    /// process is gone (also done when a provider starts).
+    pub fn purge_orphans(config: &NativeConfig) -> Vec<(SandboxId, PurgeReport)> {
+        orphans::purge(&config.state_dir)
     }
 
     pub fn cgroup_version(&self) -> &'static str {
@@ -380,11 +416,13 @@ pub(crate) fn command_env(
     env
 }
 
-/// Kills a slot's helper and removes a group (a create that failed).
-async fn slot_cleanup(slot: Slot, cgroup: &Cgroup) {
+/// Kills a slot's helper and removes a group and its claim (a create that failed).
+async fn slot_cleanup(slot: Slot, cgroup: &Cgroup, state_dir: &Path, id: &SandboxId) {
     slot.discard().await;
     cgroup.kill_all();
-    let _ = cgroup.remove();
+    if cgroup.remove().is_ok() {
+        orphans::release(state_dir, id);
+    }
 }
 
 impl NativeProvider {
@@ -407,24 +445,22 @@ impl NativeProvider {
             return;
         };
         while warm.len() < self.config.warm_pool {
-            let (layout, helper, args) = (
+            let (layout, helper, args, state_dir) = (
                 self.layout.clone(),
                 self.helper.clone(),
                 self.config.helper_args.clone(),
+                self.config.state_dir.clone(),
             );
             warm.insert(
                 0,
                 tokio::spawn(async move {
                     let id = SandboxId(uuid::Uuid::now_v7().to_string());
-                    let cgroup = Cgroup::create(
-                        &layout,
-                        &format!("smithers-{}", id.0),
-                        &crate::Limits::default(),
-                    )?;
+                    let cgroup = make_group(&layout, &state_dir, &id, &crate::Limits::default())?;
                     let mut warm = Warm {
                         id,
                         cgroup: Some(cgroup),
                         parked: None,
+                        state_dir,
                     };
                     let procs = warm
                         .cgroup
@@ -474,15 +510,14 @@ impl Provider for NativeProvider {
             Some((id, cgroup, parked)) => {
                 let slot = Slot::Ready(Box::new(parked));
                 if let Err(e) = cgroup.set_limits(&spec.limits) {
-                    slot_cleanup(slot, &cgroup).await;
+                    slot_cleanup(slot, &cgroup, &self.config.state_dir, &id).await;
                     return Err(e);
                 }
                 (id, cgroup, slot)
             }
             None => {
                 let id = SandboxId(uuid::Uuid::now_v7().to_string());
-                let cgroup =
-                    Cgroup::create(&self.layout, &format!("smithers-{}", id.0), &spec.limits)?;
+                let cgroup = make_group(&self.layout, &self.config.state_dir, &id, &spec.limits)?;
                 let slot = Slot::Pending(park_later(
                     &self.helper,
                     &self.config.helper_args,
@@ -500,12 +535,14 @@ impl Provider for NativeProvider {
         {
             Ok(proxy) => proxy,
             Err(e) => {
-                slot_cleanup(parked, &cgroup).await;
+                slot_cleanup(parked, &cgroup, &self.config.state_dir, &id).await;
                 let _ = std::fs::remove_dir_all(&dir);
                 return Err(e);
             }
         };
         let sandbox = Sandbox {
+            id: id.clone(),
+            state_dir: self.config.state_dir.clone(),
             spec,
             dir,
             cgroup,
@@ -666,6 +703,9 @@ impl Sandbox {
         }
         report.remaining.sort();
         report.remaining.dedup();
+        if report.is_clean() {
+            orphans::release(&self.state_dir, &self.id);
+        }
         report
     }
 }
@@ -734,6 +774,8 @@ impl NativeProvider {
             }),
             helper_args: self.config.helper_args.clone(),
             argv: request.argv.clone(),
+            // bubblewrap's own PID 1 dies with Smithers (--die-with-parent).
+            deadline_ms: None,
         };
         let args = bwrap::args(
             &spec.root,

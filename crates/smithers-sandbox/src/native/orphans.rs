@@ -1,0 +1,93 @@
+//! What a killed Smithers leaves of native sandboxes: bubblewrap dies with
+//! it (`--die-with-parent`), but the sandbox's directory and its (empty)
+//! cgroups stay. Each sandbox's groups are claimed in `<state>/<id>.owner`
+//! with the owner's mark; a provider starting later purges the sandboxes
+//! whose owner is gone.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::cgroup::Cgroup;
+use crate::provider::{PurgeReport, SandboxId};
+use crate::{Error, owner};
+
+const SUFFIX: &str = ".owner";
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    owner: String,
+    cgroup: Cgroup,
+}
+
+pub(super) fn record_path(state_dir: &Path, id: &SandboxId) -> PathBuf {
+    state_dir.join(format!("{id}{SUFFIX}"))
+}
+
+/// Writes the claim (whole or not at all).
+pub(super) fn claim(state_dir: &Path, id: &SandboxId, cgroup: &Cgroup) -> Result<(), Error> {
+    let record = Record {
+        owner: owner::current(),
+        cgroup: cgroup.clone(),
+    };
+    let json = serde_json::to_vec(&record)
+        .map_err(|e| Error::Invalid(format!("cannot write the owner record: {e}")))?;
+    let path = record_path(state_dir, id);
+    let partial = state_dir.join(format!(".{id}{SUFFIX}"));
+    std::fs::write(&partial, json)
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .map_err(Error::io(format!("cannot write {}", path.display())))
+}
+
+pub(super) fn release(state_dir: &Path, id: &SandboxId) {
+    let _ = std::fs::remove_file(record_path(state_dir, id));
+}
+
+/// Purges every sandbox under `state_dir` whose owner is gone.
+pub(super) fn purge(state_dir: &Path) -> Vec<(SandboxId, PurgeReport)> {
+    let mut purged = Vec::new();
+    let Ok(entries) = std::fs::read_dir(state_dir) else {
+        return purged;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name.strip_suffix(SUFFIX).filter(|n| !n.starts_with('.')) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        let Ok(record) = serde_json::from_slice::<Record>(&text) else {
+            tracing::warn!(file = %entry.path().display(), "an owner record that does not parse");
+            continue;
+        };
+        if !owner::is_gone(&record.owner) {
+            continue;
+        }
+        let id = SandboxId(id.to_string());
+        let dir = state_dir.join(&id.0);
+        let mut report = PurgeReport {
+            processes_killed: record.cgroup.kill_all(),
+            ..PurgeReport::default()
+        };
+        match record.cgroup.remove() {
+            Ok(removed) => report.removed.extend(removed),
+            Err(e) => report.remaining.push(e.to_string()),
+        }
+        if dir.exists() {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => report.removed.push(format!("directory {}", dir.display())),
+                Err(e) => report
+                    .remaining
+                    .push(format!("directory {}: {e}", dir.display())),
+            }
+        }
+        report.remaining.extend(record.cgroup.leftovers());
+        if report.remaining.is_empty() {
+            release(state_dir, &id);
+        }
+        purged.push((id, report));
+    }
+    purged.sort_by(|a, b| a.0.cmp(&b.0));
+    purged
+}
