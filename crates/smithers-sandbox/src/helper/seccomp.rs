@@ -228,6 +228,45 @@ mod tests {
         assert_eq!(profile["defaultAction"], "SCMP_ACT_ALLOW");
     }
 
+    /// The Docker profile's socket rules, evaluated as libseccomp would
+    /// (a rule matches when its one condition holds; any match refuses),
+    /// refuse exactly the families the native filter refuses.
+    #[test]
+    fn the_docker_profile_refuses_exactly_the_other_families() {
+        for inet in [false, true] {
+            let profile = docker_profile(inet);
+            let rules: Vec<(String, u64)> = profile["syscalls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["names"][0] == "socket")
+                .map(|r| {
+                    let args = r["args"].as_array().unwrap();
+                    assert_eq!(args.len(), 1, "one condition per rule: {r}");
+                    (
+                        args[0]["op"].as_str().unwrap().to_string(),
+                        args[0]["value"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            let refused = |family: u64| {
+                rules.iter().any(|(op, value)| match op.as_str() {
+                    "SCMP_CMP_EQ" => family == *value,
+                    "SCMP_CMP_GT" => family > *value,
+                    other => panic!("unexpected comparison {other}"),
+                })
+            };
+            let allowed = families(inet);
+            for family in (0..=64).chain([255, 65_535, u64::from(u32::MAX), u64::MAX]) {
+                assert_eq!(
+                    refused(family),
+                    !allowed.contains(&family),
+                    "family {family} with inet={inet}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_filters_compile() {
         assert!(!deny_list(false).unwrap().is_empty());
