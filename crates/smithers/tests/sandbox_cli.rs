@@ -415,7 +415,12 @@ fn a_smithers_killed_mid_run_leaves_no_process_and_purge_removes_the_rest() {
     let out = smithers_here(&["sandbox", "purge", "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["docker_error"].is_null(), "{report}");
     let purged = report["purged"].as_array().unwrap();

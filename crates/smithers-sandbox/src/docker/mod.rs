@@ -712,87 +712,122 @@ async fn purge_orphans(docker: &Docker) -> Result<Vec<(SandboxId, PurgeReport)>,
 }
 
 /// Removes a sandbox's containers (killing what runs) and volumes by label,
-/// then lists again what carries the label.
+/// then lists again what carries the label. A purge running elsewhere at
+/// the same moment (another provider starting) can make a removal fail
+/// while the thing goes anyway, so failures are retried a few times and
+/// only what the last listing still shows remains.
 async fn purge(docker: &Docker, id: &SandboxId) -> PurgeReport {
     let mut report = PurgeReport::default();
+    let mut failures: HashMap<String, String> = HashMap::new();
+    let mut left = Vec::new();
+    for attempt in 0..4 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
+        }
+        let (containers, volumes) = match labelled(docker, id).await {
+            Ok(found) => found,
+            Err(e) => {
+                left = vec![e];
+                continue;
+            }
+        };
+        if containers.is_empty() && volumes.is_empty() {
+            left.clear();
+            break;
+        }
+        // Containers first: a volume in use cannot go.
+        for (name, running) in &containers {
+            let what = format!("container {name}");
+            let removed = docker
+                .remove_container(
+                    name,
+                    Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+                )
+                .await;
+            match removed {
+                Ok(()) => {
+                    report.processes_killed += usize::from(*running);
+                    report.removed.push(what);
+                }
+                Err(e) if not_found(&e) => {}
+                Err(e) => {
+                    failures.insert(what, e.to_string());
+                }
+            }
+        }
+        for name in &volumes {
+            let what = format!("volume {name}");
+            let removed = docker
+                .remove_volume(
+                    name,
+                    Some(RemoveVolumeOptionsBuilder::new().force(true).build()),
+                )
+                .await;
+            match removed {
+                Ok(()) => report.removed.push(what),
+                Err(e) if not_found(&e) => {}
+                Err(e) => {
+                    failures.insert(what, e.to_string());
+                }
+            }
+        }
+        // The check: look again.
+        left = match labelled(docker, id).await {
+            Ok((containers, volumes)) => containers
+                .into_iter()
+                .map(|(name, _)| format!("container {name}"))
+                .chain(volumes.into_iter().map(|name| format!("volume {name}")))
+                .collect(),
+            Err(e) => vec![e],
+        };
+        if left.is_empty() {
+            break;
+        }
+    }
+    report.remaining = left
+        .into_iter()
+        .map(|what| match failures.get(&what) {
+            Some(why) => format!("{what}: {why}"),
+            None => what,
+        })
+        .collect();
+    report.remaining.sort();
+    report
+}
+
+/// The containers (id, running) and volumes carrying the sandbox's label.
+async fn labelled(
+    docker: &Docker,
+    id: &SandboxId,
+) -> Result<(Vec<(String, bool)>, Vec<String>), String> {
     let filter = HashMap::from([("label", vec![format!("{SANDBOX_LABEL}={id}")])]);
-    let containers = |all| {
-        docker.list_containers(Some(
+    let containers = docker
+        .list_containers(Some(
             ListContainersOptionsBuilder::new()
-                .all(all)
+                .all(true)
                 .filters(&filter)
                 .build(),
         ))
-    };
-    let volumes = || {
-        docker.list_volumes(Some(
+        .await
+        .map_err(|e| format!("cannot list containers: {e}"))?
+        .into_iter()
+        .filter_map(|c| {
+            let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
+            c.id.map(|id| (id, running))
+        })
+        .collect();
+    let volumes = docker
+        .list_volumes(Some(
             ListVolumesOptionsBuilder::new().filters(&filter).build(),
         ))
-    };
-    match containers(true).await {
-        Ok(found) => {
-            for container in found {
-                let Some(name) = container.id else { continue };
-                if container
-                    .state
-                    .as_ref()
-                    .is_some_and(|s| s.to_string() == "running")
-                {
-                    report.processes_killed += 1;
-                }
-                match docker
-                    .remove_container(
-                        &name,
-                        Some(RemoveContainerOptionsBuilder::new().force(true).build()),
-                    )
-                    .await
-                {
-                    Ok(()) => report.removed.push(format!("container {name}")),
-                    Err(e) if not_found(&e) => {}
-                    Err(e) => report.remaining.push(format!("container {name}: {e}")),
-                }
-            }
-        }
-        Err(e) => report
-            .remaining
-            .push(format!("cannot list containers: {e}")),
-    }
-    match volumes().await {
-        Ok(found) => {
-            for volume in found.volumes.unwrap_or_default() {
-                match docker
-                    .remove_volume(
-                        &volume.name,
-                        Some(RemoveVolumeOptionsBuilder::new().force(true).build()),
-                    )
-                    .await
-                {
-                    Ok(()) => report.removed.push(format!("volume {}", volume.name)),
-                    Err(e) if not_found(&e) => {}
-                    Err(e) => report
-                        .remaining
-                        .push(format!("volume {}: {e}", volume.name)),
-                }
-            }
-        }
-        Err(e) => report.remaining.push(format!("cannot list volumes: {e}")),
-    }
-    // The check: look again.
-    if let Ok(left) = containers(true).await {
-        for c in left {
-            report
-                .remaining
-                .push(format!("container {}", c.id.unwrap_or_default()));
-        }
-    }
-    if let Ok(left) = volumes().await {
-        for v in left.volumes.unwrap_or_default() {
-            report.remaining.push(format!("volume {}", v.name));
-        }
-    }
-    report.remaining.sort();
-    report.remaining.dedup();
-    report
+        .await
+        .map_err(|e| format!("cannot list volumes: {e}"))?
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    Ok((containers, volumes))
 }
 
 impl Provider for DockerProvider {

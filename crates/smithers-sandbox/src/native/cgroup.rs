@@ -312,6 +312,11 @@ impl Cgroup {
                         last = None;
                         break;
                     }
+                    // Gone meanwhile (another purge of the same orphan).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        last = None;
+                        break;
+                    }
                     Err(e) => last = Some(e),
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));

@@ -74,13 +74,13 @@ pub(super) fn purge(state_dir: &Path) -> Vec<(SandboxId, PurgeReport)> {
             Ok(removed) => report.removed.extend(removed),
             Err(e) => report.remaining.push(e.to_string()),
         }
-        if dir.exists() {
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => report.removed.push(format!("directory {}", dir.display())),
-                Err(e) => report
-                    .remaining
-                    .push(format!("directory {}: {e}", dir.display())),
-            }
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => report.removed.push(format!("directory {}", dir.display())),
+            // Gone meanwhile (another purge of the same orphan), or never made.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => report
+                .remaining
+                .push(format!("directory {}: {e}", dir.display())),
         }
         report.remaining.extend(record.cgroup.leftovers());
         if report.remaining.is_empty() {
