@@ -704,7 +704,10 @@ async fn purge_orphans(docker: &Docker) -> Result<Vec<(SandboxId, PurgeReport)>,
         if crate::owner::is_gone(&owner) {
             let id = SandboxId(id);
             let report = purge(docker, &id).await;
-            purged.push((id, report));
+            // Empty: a purge elsewhere took it all first.
+            if report != PurgeReport::default() {
+                purged.push((id, report));
+            }
         }
     }
     purged.sort_by(|a, b| a.0.cmp(&b.0));

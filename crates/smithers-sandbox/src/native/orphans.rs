@@ -86,7 +86,10 @@ pub(super) fn purge(state_dir: &Path) -> Vec<(SandboxId, PurgeReport)> {
         if report.remaining.is_empty() {
             release(state_dir, &id);
         }
-        purged.push((id, report));
+        // Empty: a purge elsewhere took it all first.
+        if report != PurgeReport::default() {
+            purged.push((id, report));
+        }
     }
     purged.sort_by(|a, b| a.0.cmp(&b.0));
     purged
