@@ -18,6 +18,7 @@
 mod envelope;
 mod forms;
 mod keyring;
+pub mod names;
 mod redact;
 mod value;
 mod window;

@@ -31,7 +31,7 @@ pub use outbox::{AUDIT_STREAM, AUDIT_SUBJECTS, AuditPublisher, audit_stream_conf
 pub use secrets::{
     Actor, Grant, GrantBinding, GrantFilter, GrantRequest, GrantState, KeyUsage, MAX_GRANT_TTL,
     ReadRequest, RewrapProgress, RewrapSummary, SecretRead, SecretRef, SecretSummary,
-    SecretVersion, Secrets, VersionState,
+    SecretVersion, Secrets, VersionState, readable_secrets,
 };
 pub use signing_key::{KeySource, SIGNING_KEY_ENV, SIGNING_KEY_FILE, load_signing_key};
 

@@ -8,6 +8,7 @@ mod render;
 mod sandbox_cmd;
 mod secrets_cmd;
 mod users_cmd;
+mod workflow_cmd;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,11 @@ enum Command {
     /// Run commands in a disposable sandbox; check what this host can enforce.
     #[command(subcommand)]
     Sandbox(sandbox_cmd::SandboxCommand),
+    /// Validate a repository's workflow file (smithers.toml).
+    #[command(subcommand)]
+    Workflow(workflow_cmd::WorkflowCommand),
+    /// Write a commented starter smithers.toml and policy into a repository.
+    Init(workflow_cmd::InitArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +67,8 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact_cmd::run(args),
         Command::Users(args) => users_cmd::run(args, &cli.state),
         Command::Sandbox(cmd) => sandbox_cmd::run(cmd, &cli.state),
+        Command::Workflow(cmd) => workflow_cmd::run(cmd, &cli.state),
+        Command::Init(args) => workflow_cmd::init(&args),
     };
     match result {
         Ok(code) => code,

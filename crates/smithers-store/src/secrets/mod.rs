@@ -19,7 +19,9 @@ use crate::{Error, Role, Store, now_micros};
 
 pub use grants::{Grant, GrantBinding, GrantFilter, GrantRequest, GrantState, MAX_GRANT_TTL};
 pub use keys::{KeyUsage, RewrapProgress, RewrapSummary};
-pub use versions::{ReadRequest, SecretRead, SecretSummary, SecretVersion, VersionState};
+pub use versions::{
+    ReadRequest, SecretRead, SecretSummary, SecretVersion, VersionState, readable_secrets,
+};
 
 /// Who is acting: a user of an organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,39 +52,14 @@ impl SecretRef<'_> {
         format!("{}/{}", self.environment, self.name)
     }
 
-    /// Names are what workflows write after `secrets.` and what reaches a
-    /// sandbox as an environment variable; environments are plain words.
+    /// See [`smithers_secrets::names`].
     fn validate(&self) -> Result<(), Error> {
-        let name_ok = self.name.len() <= 128
-            && self
-                .name
-                .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !name_ok {
-            return Err(Error::Invalid(format!(
-                "secret name {:?} must be letters, digits and `_`, not starting with a digit (at most 128)",
-                self.name
-            )));
+        match smithers_secrets::names::name_problem(self.name)
+            .or_else(|| smithers_secrets::names::environment_problem(self.environment))
+        {
+            Some(problem) => Err(Error::Invalid(problem)),
+            None => Ok(()),
         }
-        let env_ok = !self.environment.is_empty()
-            && self.environment.len() <= 64
-            && self
-                .environment
-                .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && self
-                .environment
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'));
-        if !env_ok {
-            return Err(Error::Invalid(format!(
-                "environment {:?} must be lowercase letters, digits, `-` and `_` (at most 64)",
-                self.environment
-            )));
-        }
-        Ok(())
     }
 }
 

@@ -591,3 +591,19 @@ async fn sealed_version(
         },
     ))
 }
+
+/// The secrets of an organization that have a readable (active) version,
+/// as (name, environment): what a workflow check needs, without a keyring.
+pub async fn readable_secrets(
+    store: &crate::Store,
+    organization_id: &str,
+) -> Result<std::collections::BTreeSet<(String, String)>, Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DISTINCT name, environment FROM secret_versions \
+         WHERE organization_id = $1 AND state = 'active'",
+    )
+    .bind(organization_id)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows.into_iter().collect())
+}

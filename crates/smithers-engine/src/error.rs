@@ -1,0 +1,25 @@
+//! The crate's one error type.
+
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    /// Files that would be overwritten.
+    #[error("{} already exist{} (use --force to overwrite)", .0.join(", "), if .0.len() == 1 { "s" } else { "" })]
+    Exists(Vec<String>),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.display().to_string();
+        move |source| Error::Io { path, source }
+    }
+}
