@@ -10,10 +10,12 @@
 
 mod appender;
 mod audit;
+mod audited;
 mod data_dir;
 mod migrate;
 mod orgs;
 mod outbox;
+mod runs;
 mod secrets;
 mod signing_key;
 
@@ -28,6 +30,7 @@ pub use audit::{AuditQuery, AuditStore, placeholder};
 pub use data_dir::{DataDir, resolve_data_dir};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
 pub use outbox::{AUDIT_STREAM, AUDIT_SUBJECTS, AuditPublisher, audit_stream_config};
+pub use runs::{LogLine, LogStream, NewRun, Run, RunState, RunStep, Runs, StepState, StepUpdate};
 pub use secrets::{
     Actor, Grant, GrantBinding, GrantFilter, GrantRequest, GrantState, KeyUsage, MAX_GRANT_TTL,
     ReadRequest, RewrapProgress, RewrapSummary, SecretRead, SecretRef, SecretSummary,

@@ -31,6 +31,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_secrets.sql"),
         postgres: include_str!("../migrations/postgres/0003_secrets.sql"),
     },
+    Migration {
+        version: 4,
+        name: "workflow runs, steps and logs",
+        sqlite: include_str!("../migrations/sqlite/0004_runs.sql"),
+        postgres: include_str!("../migrations/postgres/0004_runs.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

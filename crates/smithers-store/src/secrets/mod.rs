@@ -14,7 +14,7 @@ use smithers_audit::{ActorType, AuditEvent, CheckpointSigner};
 use smithers_secrets::Keyring;
 use sqlx::{Any, Transaction};
 
-use crate::audit::{AuditStore, ChainLock};
+use crate::audit::ChainLock;
 use crate::{Error, Role, Store, now_micros};
 
 pub use grants::{Grant, GrantBinding, GrantFilter, GrantRequest, GrantState, MAX_GRANT_TTL};
@@ -115,29 +115,17 @@ impl Secrets {
         &self,
         organization_id: &str,
     ) -> Result<(Transaction<'static, Any>, ChainLock), Error> {
-        let mut tx = self.store.pool().begin().await?;
-        let chain = AuditStore::lock_chain(&mut tx, organization_id).await?;
-        Ok((tx, chain))
+        crate::audited::begin(&self.store, organization_id).await
     }
 
     /// Seals `events` into the locked chain inside `tx` and commits both.
     async fn commit_with(
         &self,
-        mut tx: Transaction<'static, Any>,
+        tx: Transaction<'static, Any>,
         chain: ChainLock,
         events: Vec<AuditEvent>,
     ) -> Result<(), Error> {
-        AuditStore::append_in(
-            &mut tx,
-            self.store.backend(),
-            chain,
-            events,
-            &self.signer,
-            self.now(),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audited::commit(&self.store, tx, chain, events, &self.signer, self.now()).await
     }
 
     fn event(

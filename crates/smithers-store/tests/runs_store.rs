@@ -1,0 +1,357 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
+//! Workflow runs over the store, on SQLite and PostgreSQL: every state
+//! change is a compare-and-set committed with its audit event, finished
+//! runs and steps are frozen by the database, and the log is append-only.
+
+mod common;
+
+use std::sync::Arc;
+
+use serde_json::json;
+use smithers_store::{Error, LogStream, NewRun, RunState, Runs, StepState, StepUpdate, Store};
+use sqlx::Executor;
+
+fn runs(store: &Store) -> Runs {
+    Runs::new(store.clone(), Arc::new(common::signer()))
+}
+
+fn new_run() -> NewRun<'static> {
+    NewRun {
+        organization_id: "local",
+        workflow: "fix-tests",
+        repository: "/srv/repo",
+        trigger: "manual",
+        definition: json!({"steps": ["plan", "test"]}),
+        requested_by: "admin",
+        steps: vec![
+            ("plan".into(), "agent".into()),
+            ("test".into(), "run".into()),
+        ],
+    }
+}
+
+/// The organization's audit log verifies.
+async fn verify(store: &Store) {
+    let report = store
+        .audit()
+        .verify("local", &[common::signer().verifying_key()])
+        .await
+        .unwrap();
+    assert!(report.is_ok());
+}
+
+async fn actions(store: &Store) -> Vec<String> {
+    common::all_events(store)
+        .await
+        .into_iter()
+        .map(|e| e.event.action)
+        .collect()
+}
+
+on_both_backends!(a_run_lives_through_its_states_with_an_event_each, |db| {
+    let r = runs(&db.store);
+    let run = r.create(new_run()).await.unwrap();
+    assert_eq!(run.state, RunState::Queued);
+    let steps = r.steps(&run.id).await.unwrap();
+    assert_eq!(steps.len(), 2);
+    assert!(steps.iter().all(|s| s.state == StepState::Pending));
+    assert_eq!(
+        r.get(&run.id).await.unwrap().definition,
+        json!({"steps": ["plan", "test"]})
+    );
+
+    let started = r
+        .transition(
+            &run.id,
+            &[RunState::Queued],
+            RunState::Running,
+            Some("owner-1"),
+            None,
+            json!(null),
+        )
+        .await
+        .unwrap();
+    assert_eq!(started.state, RunState::Running);
+    assert_eq!(started.owner.as_deref(), Some("owner-1"));
+    assert!(started.started_at.is_some());
+    let step = r
+        .step_transition(
+            &run.id,
+            0,
+            &[StepState::Pending],
+            StepState::Running,
+            StepUpdate {
+                attempt: true,
+                ..StepUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((step.state, step.attempts), (StepState::Running, 1));
+    let step = r
+        .step_transition(
+            &run.id,
+            0,
+            &[StepState::Running],
+            StepState::Succeeded,
+            StepUpdate {
+                exit_code: Some(0),
+                details: Some(json!({"turns": 3})),
+                ..StepUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (step.state, step.exit_code),
+        (StepState::Succeeded, Some(0))
+    );
+    assert!(step.finished_at.is_some());
+    // A step that is already done cannot start again: compare-and-set.
+    let e = r
+        .step_transition(
+            &run.id,
+            0,
+            &[StepState::Pending],
+            StepState::Running,
+            StepUpdate::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e}");
+    r.step_transition(
+        &run.id,
+        1,
+        &[StepState::Pending],
+        StepState::Running,
+        StepUpdate {
+            attempt: true,
+            ..StepUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    r.step_transition(
+        &run.id,
+        1,
+        &[StepState::Running],
+        StepState::Failed,
+        StepUpdate {
+            exit_code: Some(101),
+            error: Some("tests failed"),
+            ..StepUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    r.record_purge(
+        &run.id,
+        &json!({"removed": ["directory x"], "remaining": []}),
+    )
+    .await
+    .unwrap();
+    let failed = r
+        .transition(
+            &run.id,
+            &[RunState::Running],
+            RunState::Failed,
+            None,
+            Some("step test failed"),
+            json!(null),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.state, RunState::Failed);
+    assert_eq!(failed.error.as_deref(), Some("step test failed"));
+    assert!(failed.finished_at.is_some());
+    assert_eq!(failed.purge.unwrap()["remaining"], json!([]));
+    assert_eq!(
+        actions(&db.store).await,
+        [
+            "run.created",
+            "run.running",
+            "step.running",
+            "step.succeeded",
+            "step.running",
+            "step.failed",
+            "run.failed"
+        ]
+    );
+    // A finished run does not move again, through the service or by hand.
+    let e = r
+        .transition(
+            &run.id,
+            &[RunState::Running],
+            RunState::Succeeded,
+            None,
+            None,
+            json!(null),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e}");
+    let by_hand = db
+        .store
+        .pool()
+        .execute(sqlx::query("UPDATE runs SET state = 'succeeded' WHERE id = $1").bind(&run.id))
+        .await;
+    assert!(by_hand.is_err(), "a finished run was changed by hand");
+    let by_hand = db
+        .store
+        .pool()
+        .execute(
+            sqlx::query(
+                "UPDATE run_steps SET state = 'succeeded' WHERE run_id = $1 AND position = 1",
+            )
+            .bind(&run.id),
+        )
+        .await;
+    assert!(by_hand.is_err(), "a finished step was changed by hand");
+    for delete in ["DELETE FROM runs", "DELETE FROM run_steps"] {
+        assert!(db.store.pool().execute(delete).await.is_err(), "{delete}");
+    }
+    verify(&db.store).await;
+});
+
+on_both_backends!(a_resumed_run_changes_hands_and_says_so, |db| {
+    let r = runs(&db.store);
+    let run = r.create(new_run()).await.unwrap();
+    r.transition(
+        &run.id,
+        &[RunState::Queued],
+        RunState::Running,
+        Some("dead-owner"),
+        None,
+        json!(null),
+    )
+    .await
+    .unwrap();
+    r.transition(
+        &run.id,
+        &[RunState::Running],
+        RunState::WaitingApproval,
+        None,
+        None,
+        json!({"approval": "a1"}),
+    )
+    .await
+    .unwrap();
+    r.transition(
+        &run.id,
+        &[RunState::WaitingApproval],
+        RunState::Running,
+        None,
+        None,
+        json!(null),
+    )
+    .await
+    .unwrap();
+    let resumed = r
+        .transition(
+            &run.id,
+            &[RunState::Running],
+            RunState::Running,
+            Some("new-owner"),
+            None,
+            json!(null),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resumed.owner.as_deref(), Some("new-owner"));
+    assert_eq!(resumed.started_at, r.get(&run.id).await.unwrap().started_at);
+    let all = actions(&db.store).await;
+    assert_eq!(
+        all[1..],
+        [
+            "run.running",
+            "run.waiting_approval",
+            "run.continued",
+            "run.resumed"
+        ]
+    );
+    // Listing: newest first; unfinished only on request.
+    let other = r.create(new_run()).await.unwrap();
+    r.transition(
+        &other.id,
+        &[RunState::Queued],
+        RunState::Cancelled,
+        None,
+        Some("by admin"),
+        json!(null),
+    )
+    .await
+    .unwrap();
+    let listed: Vec<String> = r
+        .list("local", false, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, [other.id.clone(), run.id.clone()]);
+    let active: Vec<String> = r
+        .list("local", true, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(active.as_slice(), std::slice::from_ref(&run.id));
+    assert!(matches!(
+        r.get("no-such-run").await.unwrap_err(),
+        Error::NotFound(_)
+    ));
+    assert!(matches!(
+        r.create(NewRun {
+            steps: Vec::new(),
+            ..new_run()
+        })
+        .await
+        .unwrap_err(),
+        Error::Invalid(_)
+    ));
+    verify(&db.store).await;
+});
+
+on_both_backends!(the_log_is_numbered_in_order_and_append_only, |db| {
+    let r = runs(&db.store);
+    let run = r.create(new_run()).await.unwrap();
+    // Concurrent writers still number every line once.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let r = r.clone();
+        let id = run.id.clone();
+        tasks.push(tokio::spawn(async move {
+            for j in 0..10 {
+                r.log(&id, Some(0), LogStream::Stdout, &format!("w{i} line {j}"))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    r.log(&run.id, None, LogStream::Smithers, "done")
+        .await
+        .unwrap();
+    let lines = r.logs(&run.id, 0, 1000).await.unwrap();
+    assert_eq!(lines.len(), 81);
+    let seqs: Vec<u64> = lines.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, (1..=81).collect::<Vec<_>>());
+    assert_eq!(lines[80].stream, LogStream::Smithers);
+    assert_eq!(lines[80].position, None);
+    // Paging from a line on.
+    let tail = r.logs(&run.id, 78, 10).await.unwrap();
+    assert_eq!(tail.iter().map(|l| l.seq).collect::<Vec<_>>(), [79, 80, 81]);
+    for tamper in ["UPDATE run_log SET text = 'x'", "DELETE FROM run_log"] {
+        assert!(db.store.pool().execute(tamper).await.is_err(), "{tamper}");
+    }
+    assert!(matches!(
+        r.log("no-such-run", None, LogStream::Stdout, "x")
+            .await
+            .unwrap_err(),
+        Error::NotFound(_)
+    ));
+});
