@@ -9,6 +9,11 @@ pub enum Error {
     /// Files that would be overwritten.
     #[error("{} already exist{} (use --force to overwrite)", .0.join(", "), if .0.len() == 1 { "s" } else { "" })]
     Exists(Vec<String>),
+    /// A tool call that cannot be carried out as asked (the agent reads why).
+    #[error("{0}")]
+    Tool(String),
+    #[error(transparent)]
+    Sandbox(#[from] smithers_sandbox::Error),
     #[error("{path}: {source}")]
     Io {
         path: String,
