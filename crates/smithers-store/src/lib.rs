@@ -9,6 +9,7 @@
 //! checkpoints on top of the audit store.
 
 mod appender;
+mod approvals;
 mod audit;
 mod audited;
 mod data_dir;
@@ -26,6 +27,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use appender::{AuditLog, AuditLogConfig, AuditWriter};
+pub use approvals::{Approval, ApprovalKind, ApprovalState, NewApproval};
 pub use audit::{AuditQuery, AuditStore, placeholder};
 pub use data_dir::{DataDir, resolve_data_dir};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};

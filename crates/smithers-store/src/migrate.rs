@@ -33,7 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 4,
-        name: "workflow runs, steps and logs",
+        name: "workflow runs, steps, logs and approvals",
         sqlite: include_str!("../migrations/sqlite/0004_runs.sql"),
         postgres: include_str!("../migrations/postgres/0004_runs.sql"),
     },

@@ -273,8 +273,12 @@ impl Runs {
         &self.store
     }
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         (self.clock)()
+    }
+
+    pub(crate) fn signer(&self) -> &CheckpointSigner {
+        &self.signer
     }
 
     fn event(

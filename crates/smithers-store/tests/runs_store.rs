@@ -7,9 +7,13 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde_json::json;
-use smithers_store::{Error, LogStream, NewRun, RunState, Runs, StepState, StepUpdate, Store};
+use smithers_store::{
+    ApprovalKind, ApprovalState, Error, LogStream, NewApproval, NewRun, Role, RunState, Runs,
+    StepState, StepUpdate, Store,
+};
 use sqlx::Executor;
 
 fn runs(store: &Store) -> Runs {
@@ -354,4 +358,203 @@ on_both_backends!(the_log_is_numbered_in_order_and_append_only, |db| {
             .unwrap_err(),
         Error::NotFound(_)
     ));
+});
+
+/// A run started by `admin`, running its first step.
+async fn running(r: &Runs) -> String {
+    let run = r.create(new_run()).await.unwrap();
+    r.transition(
+        &run.id,
+        &[RunState::Queued],
+        RunState::Running,
+        Some("o"),
+        None,
+        json!(null),
+    )
+    .await
+    .unwrap();
+    r.step_transition(
+        &run.id,
+        0,
+        &[StepState::Pending],
+        StepState::Running,
+        StepUpdate {
+            attempt: true,
+            ..StepUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    run.id
+}
+
+fn ask(admin_only: bool, ttl: Option<std::time::Duration>) -> NewApproval<'static> {
+    NewApproval {
+        position: 0,
+        kind: ApprovalKind::ToolCall,
+        admin_only,
+        role: Some("implementer"),
+        summary: "run_command: cargo publish",
+        details: json!({"tool": "run_command", "command": "cargo publish"}),
+        ttl,
+    }
+}
+
+on_both_backends!(
+    approvals_are_decided_once_by_someone_else_and_admins_for_admin_only,
+    |db| {
+        let orgs = db.store.organizations();
+        orgs.add_user("local", "bob", Role::Admin).await.unwrap();
+        orgs.add_user("local", "carol", Role::Member).await.unwrap();
+        let r = runs(&db.store);
+        let run = running(&r).await;
+        let asked = r.request_approval(&run, ask(false, None)).await.unwrap();
+        assert_eq!(asked.state, ApprovalState::Pending);
+        assert_eq!(asked.requested_by, "admin");
+        assert_eq!(r.get(&run).await.unwrap().state, RunState::WaitingApproval);
+        assert_eq!(
+            r.steps(&run).await.unwrap()[0].state,
+            StepState::WaitingApproval
+        );
+        // Only a running step can ask.
+        assert!(matches!(
+            r.request_approval(&run, ask(false, None))
+                .await
+                .unwrap_err(),
+            Error::Conflict(_)
+        ));
+        assert_eq!(r.approvals("local", true, 10).await.unwrap().len(), 1);
+        // Not by the one who started the run; not by a stranger; a rejection has a reason.
+        let e = r
+            .decide_approval("local", "admin", &asked.id, true, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Denied(_)) && e.to_string().contains("started run"),
+            "{e}"
+        );
+        let e = r
+            .decide_approval("local", "mallory", &asked.id, true, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Denied(_)), "{e}");
+        let e = r
+            .decide_approval("local", "carol", &asked.id, false, Some(" "))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)), "{e}");
+        let e = r
+            .decide_approval("elsewhere", "carol", &asked.id, true, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NotFound(_)), "{e}");
+        // A member approves, once.
+        let decided = r
+            .decide_approval("local", "carol", &asked.id, true, Some("fine"))
+            .await
+            .unwrap();
+        assert_eq!(decided.state, ApprovalState::Approved);
+        assert_eq!(decided.decided_by.as_deref(), Some("carol"));
+        let e = r
+            .decide_approval("local", "bob", &asked.id, false, Some("no"))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("already approved by carol"), "{e}");
+        assert!(r.approvals("local", true, 10).await.unwrap().is_empty());
+        let by_hand = db
+            .store
+            .pool()
+            .execute(
+                sqlx::query("UPDATE approvals SET state = 'rejected' WHERE id = $1")
+                    .bind(&asked.id),
+            )
+            .await;
+        assert!(by_hand.is_err(), "a decided approval was changed by hand");
+
+        // Admin-only: a member cannot, an admin can; a rejection keeps its reason.
+        r.transition(
+            &run,
+            &[RunState::WaitingApproval],
+            RunState::Running,
+            None,
+            None,
+            json!(null),
+        )
+        .await
+        .unwrap();
+        r.step_transition(
+            &run,
+            0,
+            &[StepState::WaitingApproval],
+            StepState::Running,
+            StepUpdate::default(),
+        )
+        .await
+        .unwrap();
+        let admin_only = r.request_approval(&run, ask(true, None)).await.unwrap();
+        let e = r
+            .decide_approval("local", "carol", &admin_only.id, true, None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("admin-only"), "{e}");
+        let rejected = r
+            .decide_approval(
+                "local",
+                "bob",
+                &admin_only.id,
+                false,
+                Some("not on a Friday"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(rejected.state, ApprovalState::Rejected);
+        assert_eq!(rejected.comment.as_deref(), Some("not on a Friday"));
+        let all = actions(&db.store).await;
+        for expected in [
+            "approval.requested",
+            "step.waiting_approval",
+            "run.waiting_approval",
+            "approval.approved",
+            "approval.rejected",
+        ] {
+            assert!(all.iter().any(|a| a == expected), "{expected} in {all:?}");
+        }
+        verify(&db.store).await;
+    }
+);
+
+on_both_backends!(an_expired_approval_is_a_rejection, |db| {
+    db.store
+        .organizations()
+        .add_user("local", "bob", Role::Admin)
+        .await
+        .unwrap();
+    let clock = Arc::new(AtomicI64::new(1_000_000));
+    let at = clock.clone();
+    let r = runs(&db.store).with_clock(move || at.load(Ordering::SeqCst));
+    let run = running(&r).await;
+    let asked = r
+        .request_approval(&run, ask(false, Some(std::time::Duration::from_secs(60))))
+        .await
+        .unwrap();
+    assert_eq!(asked.expires_at, Some(1_000_000 + 60_000_000));
+    clock.fetch_add(59_000_000, Ordering::SeqCst);
+    assert!(r.expire_approvals(&run).await.unwrap().is_empty());
+    clock.fetch_add(1_000_000, Ordering::SeqCst);
+    let e = r
+        .decide_approval("local", "bob", &asked.id, true, None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
+    assert_eq!(
+        r.approval(&asked.id).await.unwrap().state,
+        ApprovalState::Expired
+    );
+    assert!(r.expire_approvals(&run).await.unwrap().is_empty());
+    assert!(
+        actions(&db.store)
+            .await
+            .iter()
+            .any(|a| a == "approval.expired")
+    );
 });

@@ -91,3 +91,45 @@ CREATE TRIGGER run_log_append_only BEFORE UPDATE OR DELETE ON run_log
     FOR EACH ROW EXECUTE FUNCTION smithers_append_only();
 CREATE TRIGGER run_log_no_truncate BEFORE TRUNCATE ON run_log
     FOR EACH STATEMENT EXECUTE FUNCTION smithers_append_only();
+
+-- What a run waits for a human to decide: a step's gate, or a tool call the
+-- kernel answered `ask` or `admin-only`. Decided once; an expired one is
+-- rejected.
+CREATE TABLE approvals (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations (id),
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    position BIGINT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('step', 'tool_call')),
+    admin_only BIGINT NOT NULL CHECK (admin_only IN (0, 1)),
+    role TEXT,
+    requested_by TEXT NOT NULL,
+    -- What is asked, exactly (the command, the diff), already redacted.
+    summary TEXT NOT NULL,
+    details TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'expired')),
+    decided_by TEXT,
+    comment TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    decided_at BIGINT
+);
+
+CREATE INDEX approvals_by_run ON approvals (run_id, position);
+CREATE INDEX approvals_pending ON approvals (organization_id, state);
+
+CREATE FUNCTION smithers_approvals_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'approvals are never deleted';
+    END IF;
+    IF OLD.state <> 'pending' THEN
+        RAISE EXCEPTION 'a decided approval cannot change';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER approvals_guard BEFORE UPDATE OR DELETE ON approvals
+    FOR EACH ROW EXECUTE FUNCTION smithers_approvals_guard();
+CREATE TRIGGER approvals_no_truncate BEFORE TRUNCATE ON approvals
+    FOR EACH STATEMENT EXECUTE FUNCTION smithers_append_only();

@@ -71,3 +71,35 @@ CREATE TRIGGER run_log_no_update BEFORE UPDATE ON run_log
 BEGIN SELECT RAISE(ABORT, 'the run log is append-only'); END;
 CREATE TRIGGER run_log_no_delete BEFORE DELETE ON run_log
 BEGIN SELECT RAISE(ABORT, 'the run log is append-only'); END;
+
+-- What a run waits for a human to decide: a step's gate, or a tool call the
+-- kernel answered `ask` or `admin-only`. Decided once; an expired one is
+-- rejected.
+CREATE TABLE approvals (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations (id),
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('step', 'tool_call')),
+    admin_only INTEGER NOT NULL CHECK (admin_only IN (0, 1)),
+    role TEXT,
+    requested_by TEXT NOT NULL,
+    -- What is asked, exactly (the command, the diff), already redacted.
+    summary TEXT NOT NULL,
+    details TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'expired')),
+    decided_by TEXT,
+    comment TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    decided_at INTEGER
+);
+
+CREATE INDEX approvals_by_run ON approvals (run_id, position);
+CREATE INDEX approvals_pending ON approvals (organization_id, state);
+
+CREATE TRIGGER approvals_no_delete BEFORE DELETE ON approvals
+BEGIN SELECT RAISE(ABORT, 'approvals are never deleted'); END;
+CREATE TRIGGER approvals_decided_is_final BEFORE UPDATE ON approvals
+WHEN OLD.state <> 'pending'
+BEGIN SELECT RAISE(ABORT, 'a decided approval cannot change'); END;
