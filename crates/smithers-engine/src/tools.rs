@@ -59,8 +59,13 @@ fn object(properties: &[(&str, &str)], required: &[&str]) -> Value {
     })
 }
 
-/// Every tool, in the kernel's order.
-pub fn specs() -> Vec<ToolSpec> {
+/// Every tool, in the kernel's order (built once).
+pub fn specs() -> &'static [ToolSpec] {
+    static SPECS: std::sync::LazyLock<Vec<ToolSpec>> = std::sync::LazyLock::new(all_specs);
+    &SPECS
+}
+
+fn all_specs() -> Vec<ToolSpec> {
     vec![
         ToolSpec {
             name: "read_file",
@@ -206,19 +211,16 @@ impl ToolCall {
     /// Reads a call as a model sends it: the tool's name and its arguments.
     /// `default_branch` is the run's own branch (`smithers/<run-id>`).
     pub fn parse(name: &str, arguments: &Value, default_branch: &str) -> Result<ToolCall, Error> {
-        let spec = specs()
-            .into_iter()
-            .find(|s| s.name == name)
-            .ok_or_else(|| {
-                Error::Tool(format!(
-                    "unknown tool {name:?} (tools: {})",
-                    specs()
-                        .iter()
-                        .map(|s| s.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
+        let spec = specs().iter().find(|s| s.name == name).ok_or_else(|| {
+            Error::Tool(format!(
+                "unknown tool {name:?} (tools: {})",
+                specs()
+                    .iter()
+                    .map(|s| s.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
         let allowed: Vec<String> = spec.parameters["properties"]
             .as_object()
             .map(|p| p.keys().cloned().collect())

@@ -23,6 +23,7 @@ pub mod patch;
 mod provider;
 pub mod rootfs;
 mod spec;
+mod table;
 mod workspace;
 
 pub use check::{HostReport, check_host};

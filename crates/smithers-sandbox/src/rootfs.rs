@@ -185,7 +185,7 @@ pub fn assemble(root: &Path, programs: &[String], helper: &Path) -> Result<Rootf
 
 /// The uid and gid that own the workspace and temporary directories in an
 /// image, the sandbox user inside.
-pub(crate) const SANDBOX_OWNER: u64 = 1000;
+pub(crate) const SANDBOX_OWNER: u32 = 1000;
 
 /// Writes `root` as a tar stream (an image layer for `docker import`):
 /// entries owned by root except `/workspace` and `/tmp`, which belong to
@@ -195,7 +195,7 @@ pub(crate) const SANDBOX_OWNER: u64 = 1000;
 pub fn write_tar(root: &Path, out: impl std::io::Write) -> Result<u64, Error> {
     tar_tree(root, out, tar::HeaderMode::Deterministic, |relative| {
         let owned = relative == Path::new("workspace") || relative == Path::new("tmp");
-        let owner = if owned { SANDBOX_OWNER } else { 0 };
+        let owner = if owned { u64::from(SANDBOX_OWNER) } else { 0 };
         let mode = (relative == Path::new("tmp")).then_some(0o1777);
         (owner, mode)
     })

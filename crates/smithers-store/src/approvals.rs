@@ -145,18 +145,14 @@ impl Runs {
         action: &str,
         details: Value,
     ) -> AuditEvent {
-        AuditEvent {
-            id: uuid::Uuid::now_v7(),
-            organization_id: approval.organization_id.clone(),
-            actor_type: actor.0,
-            actor_id: actor.1.to_string(),
-            action: action.to_string(),
-            resource_type: "approval".to_string(),
-            resource_id: approval.id.clone(),
+        crate::audited::event(
+            &approval.organization_id,
+            actor,
+            action,
+            ("approval", &approval.id),
             details,
-            ip_address: None,
-            timestamp: self.now(),
-        }
+            self.now(),
+        )
     }
 
     /// Asks for an approval: the approval, the step and the run waiting for
@@ -353,19 +349,7 @@ impl Runs {
             )));
         }
         if current.expires_at.is_some_and(|at| now >= at) {
-            sqlx::query("UPDATE approvals SET state = 'expired', decided_at = $2 WHERE id = $1")
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            let event = self.approval_event(
-                &current,
-                (ActorType::System, "engine"),
-                "approval.expired",
-                serde_json::json!({"run": current.run_id}),
-            );
-            crate::audited::commit(self.store(), tx, chain, vec![event], self.signer(), now)
-                .await?;
+            self.mark_expired(tx, chain, &current, now).await?;
             return Err(Error::Conflict(format!(
                 "approval {id} expired before it was decided"
             )));
@@ -404,6 +388,35 @@ impl Runs {
         self.approval(id).await
     }
 
+    /// Marks a pending approval expired and records it, committing `tx`;
+    /// false if it was no longer pending (decided or expired meanwhile).
+    async fn mark_expired(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        chain: crate::audit::ChainLock,
+        approval: &Approval,
+        now: i64,
+    ) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE approvals SET state = 'expired', decided_at = $2 WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(&approval.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let event = self.approval_event(
+            approval,
+            (ActorType::System, "engine"),
+            "approval.expired",
+            serde_json::json!({"run": approval.run_id}),
+        );
+        crate::audited::commit(self.store(), tx, chain, vec![event], self.signer(), now).await?;
+        Ok(true)
+    }
+
     /// Marks the pending approvals of `run_id` that are past their expiry
     /// as expired (each recorded); returns them.
     pub async fn expire_approvals(&self, run_id: &str) -> Result<Vec<Approval>, Error> {
@@ -418,25 +431,11 @@ impl Runs {
             .collect();
         let mut expired = Vec::new();
         for approval in due {
-            let (mut tx, chain) =
+            let (tx, chain) =
                 crate::audited::begin(self.store(), &approval.organization_id).await?;
-            let done = sqlx::query("UPDATE approvals SET state = 'expired', decided_at = $2 WHERE id = $1 AND state = 'pending'")
-                .bind(&approval.id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                continue;
+            if self.mark_expired(tx, chain, &approval, now).await? {
+                expired.push(self.approval(&approval.id).await?);
             }
-            let event = self.approval_event(
-                &approval,
-                (ActorType::System, "engine"),
-                "approval.expired",
-                serde_json::json!({"run": run_id}),
-            );
-            crate::audited::commit(self.store(), tx, chain, vec![event], self.signer(), now)
-                .await?;
-            expired.push(self.approval(&approval.id).await?);
         }
         Ok(expired)
     }

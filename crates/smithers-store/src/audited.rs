@@ -4,7 +4,8 @@
 //! the latest committed state), then seals the events into the chain and
 //! commits both.
 
-use smithers_audit::{AuditEvent, CheckpointSigner};
+use serde_json::Value;
+use smithers_audit::{ActorType, AuditEvent, CheckpointSigner};
 use sqlx::{Any, Transaction};
 
 use crate::audit::ChainLock;
@@ -30,4 +31,28 @@ pub(crate) async fn commit(
     AuditStore::append_in(&mut tx, store.backend(), chain, events, signer, now).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// An event of `organization_id`: `actor` did `action` to `resource`
+/// (type, id) at `timestamp`.
+pub(crate) fn event(
+    organization_id: &str,
+    actor: (ActorType, &str),
+    action: &str,
+    resource: (&str, &str),
+    details: Value,
+    timestamp: i64,
+) -> AuditEvent {
+    AuditEvent {
+        id: uuid::Uuid::now_v7(),
+        organization_id: organization_id.to_string(),
+        actor_type: actor.0,
+        actor_id: actor.1.to_string(),
+        action: action.to_string(),
+        resource_type: resource.0.to_string(),
+        resource_id: resource.1.to_string(),
+        details,
+        ip_address: None,
+        timestamp,
+    }
 }

@@ -283,24 +283,31 @@ impl Runs {
 
     fn event(
         &self,
-        run: &Run,
+        organization_id: &str,
         actor: (ActorType, &str),
         action: &str,
-        resource: (&str, String),
+        resource: (&str, &str),
         details: Value,
     ) -> AuditEvent {
-        AuditEvent {
-            id: uuid::Uuid::now_v7(),
-            organization_id: run.organization_id.clone(),
-            actor_type: actor.0,
-            actor_id: actor.1.to_string(),
-            action: action.to_string(),
-            resource_type: resource.0.to_string(),
-            resource_id: resource.1,
+        crate::audited::event(
+            organization_id,
+            actor,
+            action,
+            resource,
             details,
-            ip_address: None,
-            timestamp: self.now(),
-        }
+            self.now(),
+        )
+    }
+
+    /// The organization a run belongs to (without reading the whole run).
+    async fn organization_of(&self, id: &str) -> Result<String, Error> {
+        sqlx::query("SELECT organization_id FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?
+            .map(|row| row.try_get("organization_id"))
+            .transpose()?
+            .ok_or_else(|| Error::NotFound(format!("no run {id}")))
     }
 
     /// Records a new run (queued) and its steps (pending): `run.created`.
@@ -354,10 +361,10 @@ impl Runs {
             .await?;
         }
         let event = self.event(
-            &run,
+            &run.organization_id,
             (ActorType::User, &run.requested_by),
             "run.created",
-            ("run", run.id.clone()),
+            ("run", &run.id),
             serde_json::json!({
                 "workflow": run.workflow,
                 "repository": run.repository,
@@ -442,8 +449,8 @@ impl Runs {
         error: Option<&str>,
         details: Value,
     ) -> Result<Run, Error> {
-        let before = self.get(id).await?;
-        let (mut tx, chain) = crate::audited::begin(&self.store, &before.organization_id).await?;
+        let organization_id = self.organization_of(id).await?;
+        let (mut tx, chain) = crate::audited::begin(&self.store, &organization_id).await?;
         let now = self.now();
         let current: String = sqlx::query("SELECT state FROM runs WHERE id = $1")
             .bind(id)
@@ -494,10 +501,10 @@ impl Runs {
             details.insert("error".into(), error.into());
         }
         let event = self.event(
-            &before,
+            &organization_id,
             (ActorType::System, "engine"),
             &action,
-            ("run", id.to_string()),
+            ("run", id),
             Value::Object(details),
         );
         crate::audited::commit(&self.store, tx, chain, vec![event], &self.signer, now).await?;
@@ -526,8 +533,8 @@ impl Runs {
         to: StepState,
         update: StepUpdate<'_>,
     ) -> Result<RunStep, Error> {
-        let run = self.get(id).await?;
-        let (mut tx, chain) = crate::audited::begin(&self.store, &run.organization_id).await?;
+        let organization_id = self.organization_of(id).await?;
+        let (mut tx, chain) = crate::audited::begin(&self.store, &organization_id).await?;
         let now = self.now();
         let row = sqlx::query(&format!(
             "SELECT {STEP_COLUMNS} FROM run_steps WHERE run_id = $1 AND position = $2"
@@ -581,10 +588,10 @@ impl Runs {
             details.insert("error".into(), error.into());
         }
         let event = self.event(
-            &run,
+            &organization_id,
             (ActorType::System, "engine"),
             &format!("step.{to}"),
-            ("step", format!("{id}/{}", step.step_id)),
+            ("step", &format!("{id}/{}", step.step_id)),
             Value::Object(details),
         );
         crate::audited::commit(&self.store, tx, chain, vec![event], &self.signer, now).await?;

@@ -92,7 +92,7 @@ fn summary(w: &Workflow) -> serde_json::Value {
             "id": s.id,
             "kind": s.kind.as_str(),
             "needs_approval": s.needs_approval,
-            "if": s.condition.as_ref().map(|c| format!("{}.{:?}", c.step, c.outcome).to_lowercase()),
+            "if": s.condition.as_ref().map(|c| format!("{}.{}", c.step, c.outcome.as_str())),
         })).collect::<Vec<_>>(),
     })
 }

@@ -13,6 +13,20 @@ use std::time::Duration;
 pub use check::{CheckContext, FILE_NAME, check};
 pub use parse::parse;
 
+/// The name a value has in its table of (name, value) pairs; every table
+/// lists every value.
+fn name_in<T: PartialEq>(table: &[(&'static str, T)], value: T) -> &'static str {
+    table
+        .iter()
+        .find(|(_, v)| *v == value)
+        .map_or("", |(name, _)| name)
+}
+
+/// The value `name` stands for in a table of (name, value) pairs.
+pub(crate) fn named<T: Copy>(table: &[(&'static str, T)], name: &str) -> Option<T> {
+    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
 /// The default wall-clock limit of a workflow.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// The default turn limit of an agent step.
@@ -88,10 +102,7 @@ impl Trigger {
     ];
 
     pub fn as_str(self) -> &'static str {
-        Trigger::ALL
-            .iter()
-            .find(|(_, t)| *t == self)
-            .map_or("manual", |(name, _)| name)
+        name_in(&Trigger::ALL, self)
     }
 }
 
@@ -196,10 +207,7 @@ impl Driver {
     ];
 
     pub fn as_str(self) -> &'static str {
-        Driver::ALL
-            .iter()
-            .find(|(_, d)| *d == self)
-            .map_or("scripted", |(name, _)| name)
+        name_in(&Driver::ALL, self)
     }
 
     /// The secret an HTTP driver reads its key from unless told otherwise.
@@ -232,4 +240,8 @@ impl Outcome {
         ("failed", Outcome::Failed),
         ("skipped", Outcome::Skipped),
     ];
+
+    pub fn as_str(self) -> &'static str {
+        name_in(&Outcome::ALL, self)
+    }
 }

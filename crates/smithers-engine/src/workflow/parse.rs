@@ -13,6 +13,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::check::CheckContext;
+use super::named;
 use super::source::Source;
 use super::{
     AgentStep, Condition, DEFAULT_MAX_TURNS, DEFAULT_TIMEOUT, Driver, MAX_RETRIES, Outcome,
@@ -462,11 +463,11 @@ impl<'t> Walker<'_, 't> {
         let names: Vec<&str> = Trigger::ALL.iter().map(|(n, _)| *n).collect();
         let mut triggers = Vec::new();
         for (text, span) in self.strings(value, "`on`") {
-            match Trigger::ALL.iter().find(|(n, _)| *n == text) {
-                Some((_, trigger)) if triggers.contains(trigger) => {
+            match named(&Trigger::ALL, &text) {
+                Some(trigger) if triggers.contains(&trigger) => {
                     self.error(&span, format!("trigger {text:?} is listed twice"));
                 }
-                Some((_, trigger)) => triggers.push(*trigger),
+                Some(trigger) => triggers.push(trigger),
                 None => {
                     let hint = did_you_mean(&text, &names);
                     self.error(
@@ -821,11 +822,7 @@ impl<'t> Walker<'_, 't> {
         let driver_value = fields.get("driver").copied()?;
         let driver_name = self.string(driver_value, "an agent's `driver`")?;
         let names: Vec<&str> = Driver::ALL.iter().map(|(n, _)| *n).collect();
-        let Some(driver) = Driver::ALL
-            .iter()
-            .find(|(n, _)| *n == driver_name)
-            .map(|(_, d)| *d)
-        else {
+        let Some(driver) = named(&Driver::ALL, &driver_name) else {
             let hint = did_you_mean(&driver_name, &names);
             self.error(
                 &driver_value.span(),
@@ -934,11 +931,7 @@ impl<'t> Walker<'_, 't> {
             );
             return None;
         };
-        let Some(outcome) = Outcome::ALL
-            .iter()
-            .find(|(n, _)| *n == outcome)
-            .map(|(_, o)| *o)
-        else {
+        let Some(outcome) = named(&Outcome::ALL, outcome) else {
             let hint = did_you_mean(outcome, &outcomes);
             self.error(
                 &value.span(),

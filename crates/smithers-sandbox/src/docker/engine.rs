@@ -89,23 +89,51 @@ const GO_MODE_DIR: u32 = 1 << 31;
 const GO_MODE_SYMLINK: u32 = 1 << 27;
 const GO_MODE_TYPE: u32 = 0xff << 24;
 
-/// `HEAD /containers/{id}/archive?path=…`: the engine resolves every
-/// component but the last within the container's root and `lstat`s the
-/// last one.
-pub async fn stat(
-    socket: &Path,
-    api_version: &str,
+/// The one request bollard lacks, over a connection pool of its own that
+/// lives as long as the provider.
+pub struct PathStats {
+    client: Client<UnixConnector, Empty<bytes::Bytes>>,
+    socket: PathBuf,
+    api_version: String,
+}
+
+impl PathStats {
+    pub fn new(socket: &Path, api_version: String) -> PathStats {
+        PathStats {
+            client: Client::builder(TokioExecutor::new()).build(UnixConnector),
+            socket: socket.to_path_buf(),
+            api_version,
+        }
+    }
+
+    /// The API version agreed with the engine.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// `HEAD /containers/{id}/archive?path=…`: the engine resolves every
+    /// component but the last within the container's root and `lstat`s the
+    /// last one.
+    pub async fn stat(&self, container: &str, path: &str) -> Result<PathKind, Error> {
+        let query = url_encode(path);
+        let uri: hyper::Uri = hyperlocal::Uri::new(
+            &self.socket,
+            &format!(
+                "/v{}/containers/{container}/archive?path={query}",
+                self.api_version
+            ),
+        )
+        .into();
+        stat_request(&self.client, uri, container, path).await
+    }
+}
+
+async fn stat_request(
+    client: &Client<UnixConnector, Empty<bytes::Bytes>>,
+    uri: hyper::Uri,
     container: &str,
     path: &str,
 ) -> Result<PathKind, Error> {
-    let query = url_encode(path);
-    let uri: hyper::Uri = hyperlocal::Uri::new(
-        socket,
-        &format!("/v{api_version}/containers/{container}/archive?path={query}"),
-    )
-    .into();
-    let client: Client<UnixConnector, Empty<bytes::Bytes>> =
-        Client::builder(TokioExecutor::new()).build(UnixConnector);
     let request = hyper::Request::head(uri)
         .body(Empty::new())
         .map_err(|e| Error::Invalid(format!("cannot build a stat request: {e}")))?;

@@ -19,7 +19,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt as _;
 
-use super::engine::{PathKind, stat};
+use super::engine::{PathKind, PathStats};
 use crate::rootfs::SANDBOX_OWNER;
 use crate::workspace::{MAX_FILE_BYTES, relative_components};
 use crate::{Error, rootfs};
@@ -27,8 +27,7 @@ use crate::{Error, rootfs};
 /// The engine-side view of one sandbox's workspace.
 pub(super) struct Files<'a> {
     pub docker: &'a Docker,
-    pub socket: &'a Path,
-    pub api_version: String,
+    pub stats: &'a PathStats,
     pub holder: String,
 }
 
@@ -50,13 +49,7 @@ fn absolute(parts: &[&str]) -> String {
 
 impl Files<'_> {
     async fn stat(&self, parts: &[&str]) -> Result<PathKind, Error> {
-        stat(
-            self.socket,
-            &self.api_version,
-            &self.holder,
-            &absolute(parts),
-        )
-        .await
+        self.stats.stat(&self.holder, &absolute(parts)).await
     }
 
     async fn walk(&self, path: &str, parts: &[&str]) -> Result<Walk, Error> {
@@ -161,8 +154,8 @@ impl Files<'_> {
         let io = Error::io(format!("cannot archive {path:?}"));
         let mut builder = tar::Builder::new(Vec::new());
         let owned = |header: &mut tar::Header, mode: u32, size: u64| {
-            header.set_uid(SANDBOX_OWNER);
-            header.set_gid(SANDBOX_OWNER);
+            header.set_uid(u64::from(SANDBOX_OWNER));
+            header.set_gid(u64::from(SANDBOX_OWNER));
             header.set_mode(mode);
             header.set_size(size);
             header.set_mtime(now());
@@ -193,7 +186,7 @@ impl Files<'_> {
     pub async fn upload_tree(&self, from: &Path) -> Result<(), Error> {
         let mut archive = Vec::new();
         rootfs::tar_tree(from, &mut archive, tar::HeaderMode::Complete, |_| {
-            (SANDBOX_OWNER, None)
+            (u64::from(SANDBOX_OWNER), None)
         })?;
         self.upload("/workspace", archive, &from.display().to_string())
             .await

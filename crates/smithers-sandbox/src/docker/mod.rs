@@ -16,12 +16,15 @@ pub mod image;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum, VolumeCreateOptions};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, HostConfig, Mount, MountTypeEnum, Volume,
+    VolumeCreateOptions,
+};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
     ListContainersOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -38,6 +41,8 @@ use crate::native::{PROXY_PORT, PROXY_SOCKET, WRITABLE, command_env, stage_helpe
 use crate::provider::{
     ExecOutcome, ExecRequest, OutputChunk, PurgeReport, SandboxId, SandboxStatus, Stream,
 };
+use crate::rootfs::SANDBOX_OWNER;
+use crate::table::SandboxTable;
 use crate::{Error, Provider, Root, SandboxSpec};
 use files::Files;
 
@@ -49,7 +54,9 @@ pub const SANDBOX_LABEL: &str = "dev.smithers.sandbox";
 /// The label naming the Smithers process that made it (see `owner`).
 const OWNER_LABEL: &str = "dev.smithers.owner";
 /// Who commands run as: the owner of `/workspace` and `/tmp` in the image.
-const USER: &str = "1000:1000";
+fn user() -> String {
+    format!("{SANDBOX_OWNER}:{SANDBOX_OWNER}")
+}
 /// How long after Smithers' own time limit the helper ends a command.
 const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 /// Where the helper is bound in the container.
@@ -101,12 +108,15 @@ struct Inner {
     config: DockerConfig,
     /// The staged helper and its arguments, if commands start under it.
     helper: Option<(PathBuf, Vec<String>)>,
-    api_version: String,
+    /// The path stat bollard lacks (and the API version agreed).
+    stats: engine::PathStats,
     /// `seccomp=<profile>` without and with internet sockets.
     seccomp: [String; 2],
-    sandboxes: Mutex<HashMap<SandboxId, Sandbox>>,
+    sandboxes: SandboxTable<Sandbox>,
     /// Numbers command containers within the provider.
     counter: AtomicU64,
+    /// This process's owner mark, on everything it makes.
+    owner: String,
 }
 
 /// Runs sandboxes as containers of the local Docker engine.
@@ -123,11 +133,11 @@ impl std::fmt::Debug for DockerProvider {
     }
 }
 
-fn labels(id: &SandboxId, role: &str) -> HashMap<String, String> {
+fn labels(id: &SandboxId, role: &str, owner: &str) -> HashMap<String, String> {
     HashMap::from([
         (SANDBOX_LABEL.to_string(), id.0.clone()),
         ("dev.smithers.role".to_string(), role.to_string()),
-        (OWNER_LABEL.to_string(), crate::owner::current()),
+        (OWNER_LABEL.to_string(), owner.to_string()),
     ])
 }
 
@@ -169,32 +179,37 @@ pub async fn probe(config: &DockerConfig) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
     let version = docker.version().await.map_err(|e| e.to_string())?;
-    let info = docker.info().await.map_err(|e| e.to_string())?;
-    let seccomp = info
-        .security_options
-        .unwrap_or_default()
-        .iter()
-        .any(|o| o.contains("name=seccomp"));
-    if !seccomp {
-        return Err("the engine answers but has no seccomp support".into());
-    }
     let client = docker.client_version();
     let engine = format!(
-        "engine {} (API {}.{} agreed), seccomp",
+        "engine {} (API {}.{} agreed)",
         version.version.unwrap_or_default(),
         client.major_version,
         client.minor_version
     );
-    match docker.inspect_image(&config.image).await {
-        Ok(_) => Ok(format!("{engine}; image {} present", config.image)),
-        Err(e) if not_found(&e) => Err(format!(
-            "{engine}; image {} missing: build it with `smithers sandbox image build`",
-            config.image
-        )),
-        Err(e) => Err(format!(
-            "{engine}; cannot inspect image {}: {e}",
-            config.image
-        )),
+    check_engine(&docker, &config.image)
+        .await
+        .map_err(|e| format!("{engine}: {e}"))?;
+    Ok(format!("{engine}, seccomp; image {} present", config.image))
+}
+
+/// What every Docker sandbox needs of the engine: seccomp, and the image.
+async fn check_engine(docker: &Docker, image: &str) -> Result<(), Error> {
+    let info = docker
+        .info()
+        .await
+        .map_err(Error::engine("cannot read the engine's information"))?;
+    let security = info.security_options.unwrap_or_default();
+    if !security.iter().any(|o| o.contains("name=seccomp")) {
+        return Err(Error::Unsupported(
+            "the Docker engine has no seccomp support".into(),
+        ));
+    }
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(()),
+        Err(e) if not_found(&e) => Err(Error::Unsupported(format!(
+            "the Docker image {image} does not exist; build it with `smithers sandbox image build`"
+        ))),
+        Err(e) => Err(Error::engine("cannot inspect the sandbox image")(e)),
     }
 }
 
@@ -203,26 +218,7 @@ impl DockerProvider {
     /// guarantees: seccomp support and the image.
     pub async fn connect(config: DockerConfig) -> Result<DockerProvider, Error> {
         let docker = engine::connect(&config.socket).await?;
-        let info = docker
-            .info()
-            .await
-            .map_err(Error::engine("cannot read the engine's information"))?;
-        let security = info.security_options.unwrap_or_default();
-        if !security.iter().any(|o| o.contains("name=seccomp")) {
-            return Err(Error::Unsupported(
-                "the Docker engine has no seccomp support".into(),
-            ));
-        }
-        match docker.inspect_image(&config.image).await {
-            Ok(_) => {}
-            Err(e) if not_found(&e) => {
-                return Err(Error::Unsupported(format!(
-                    "the Docker image {} does not exist; build it with `smithers sandbox image build`",
-                    config.image
-                )));
-            }
-            Err(e) => return Err(Error::engine("cannot inspect the sandbox image")(e)),
-        }
+        check_engine(&docker, &config.image).await?;
         crate::native::make_dir(&config.state_dir, 0o711)?;
         match purge_orphans(&docker).await {
             Ok(purged) if !purged.is_empty() => {
@@ -241,7 +237,10 @@ impl DockerProvider {
             None => None,
         };
         let version = docker.client_version();
-        let api_version = format!("{}.{}", version.major_version, version.minor_version);
+        let stats = engine::PathStats::new(
+            &config.socket,
+            format!("{}.{}", version.major_version, version.minor_version),
+        );
         let seccomp =
             [false, true].map(|inet| format!("seccomp={}", crate::helper::docker_profile(inet)));
         Ok(DockerProvider {
@@ -249,10 +248,11 @@ impl DockerProvider {
                 docker,
                 config,
                 helper,
-                api_version,
+                stats,
                 seccomp,
-                sandboxes: Mutex::new(HashMap::new()),
+                sandboxes: SandboxTable::new(),
                 counter: AtomicU64::new(0),
+                owner: crate::owner::current(),
             }),
         })
     }
@@ -267,18 +267,11 @@ impl DockerProvider {
 
     /// The API version agreed with the engine.
     pub fn api_version(&self) -> &str {
-        &self.inner.api_version
+        self.inner.stats.api_version()
     }
 
     fn docker(&self) -> &Docker {
         &self.inner.docker
-    }
-
-    fn table(&self) -> Result<std::sync::MutexGuard<'_, HashMap<SandboxId, Sandbox>>, Error> {
-        self.inner
-            .sandboxes
-            .lock()
-            .map_err(|_| Error::Invalid("the sandbox table is poisoned".into()))
     }
 
     fn with_sandbox<T>(
@@ -286,18 +279,13 @@ impl DockerProvider {
         id: &SandboxId,
         f: impl FnOnce(&mut Sandbox) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut map = self.table()?;
-        let sandbox = map
-            .get_mut(id)
-            .ok_or_else(|| Error::NotFound(id.to_string()))?;
-        f(sandbox)
+        self.inner.sandboxes.with(id, f)
     }
 
     fn files(&self, holder: &str) -> Files<'_> {
         Files {
             docker: self.docker(),
-            socket: &self.inner.config.socket,
-            api_version: self.inner.api_version.clone(),
+            stats: &self.inner.stats,
             holder: holder.to_string(),
         }
     }
@@ -315,7 +303,7 @@ impl DockerProvider {
             self.docker()
                 .create_volume(VolumeCreateOptions {
                     name: Some(name.clone()),
-                    labels: Some(labels(id, "volume")),
+                    labels: Some(labels(id, "volume", &self.inner.owner)),
                     ..VolumeCreateOptions::default()
                 })
                 .await
@@ -325,9 +313,9 @@ impl DockerProvider {
         let body = ContainerCreateBody {
             image: Some(self.inner.config.image.clone()),
             cmd: Some(vec!["/nonexistent".to_string()]),
-            user: Some(USER.to_string()),
+            user: Some(user()),
             network_disabled: Some(true),
-            labels: Some(labels(id, "holder")),
+            labels: Some(labels(id, "holder", &self.inner.owner)),
             host_config: Some(HostConfig {
                 network_mode: Some("none".into()),
                 readonly_rootfs: Some(true),
@@ -382,30 +370,10 @@ impl DockerProvider {
             ));
         }
         let socket = self.inner.config.state_dir.join(format!("{id}.sock"));
-        let listener = tokio::net::UnixListener::bind(&socket)
-            .map_err(Error::io(format!("cannot listen on {}", socket.display())))?;
         // The sandbox user (uid 1000 in the container) must reach it.
-        std::os::unix::fs::chown(&socket, Some(1000), Some(1000))
-            .or_else(|_| {
-                std::fs::set_permissions(
-                    &socket,
-                    std::os::unix::fs::PermissionsExt::from_mode(0o666),
-                )
-            })
-            .map_err(Error::io(
-                "cannot give the proxy socket to the sandbox user",
-            ))?;
-        let proxy = EgressProxy::with_settings(allowlist, self.inner.config.egress.clone())
-            .for_sandbox(&id.0);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    return;
-                };
-                let proxy = proxy.clone();
-                tokio::spawn(async move { proxy.serve(client).await });
-            }
-        });
+        let task = EgressProxy::with_settings(allowlist, self.inner.config.egress.clone())
+            .for_sandbox(&id.0)
+            .listen(&socket, Some((SANDBOX_OWNER, SANDBOX_OWNER)))?;
         Ok(Some((socket, task)))
     }
 
@@ -474,7 +442,7 @@ impl DockerProvider {
             entrypoint: Some(Vec::new()),
             cmd: Some(cmd),
             env: Some(env),
-            user: Some(USER.to_string()),
+            user: Some(user()),
             working_dir: Some("/workspace".into()),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
@@ -482,7 +450,7 @@ impl DockerProvider {
             open_stdin: Some(false),
             tty: Some(false),
             network_disabled: Some(true),
-            labels: Some(labels(id, "command")),
+            labels: Some(labels(id, "command", &self.inner.owner)),
             host_config: Some(HostConfig {
                 network_mode: Some("none".into()),
                 readonly_rootfs: Some(true),
@@ -671,34 +639,20 @@ impl DockerProvider {
 /// Purges the sandboxes whose Smithers process is gone (killed mid-run:
 /// the engine keeps containers and volumes that nobody will destroy).
 async fn purge_orphans(docker: &Docker) -> Result<Vec<(SandboxId, PurgeReport)>, Error> {
-    let filter = HashMap::from([("label", vec![OWNER_LABEL.to_string()])]);
-    let mut owners: HashMap<String, String> = HashMap::new();
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
+    let (containers, volumes) = labelled(docker, OWNER_LABEL)
         .await
-        .map_err(Error::engine("cannot list sandbox containers"))?;
-    for labels in containers.into_iter().filter_map(|c| c.labels) {
-        if let (Some(id), Some(owner)) = (labels.get(SANDBOX_LABEL), labels.get(OWNER_LABEL)) {
-            owners.insert(id.clone(), owner.clone());
-        }
-    }
-    let volumes = docker
-        .list_volumes(Some(
-            ListVolumesOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await
-        .map_err(Error::engine("cannot list sandbox volumes"))?;
-    for volume in volumes.volumes.unwrap_or_default() {
-        let labels = volume.labels;
-        if let (Some(id), Some(owner)) = (labels.get(SANDBOX_LABEL), labels.get(OWNER_LABEL)) {
-            owners.insert(id.clone(), owner.clone());
-        }
-    }
+        .map_err(Error::engine("cannot list sandbox containers and volumes"))?;
+    let owners: HashMap<String, String> = containers
+        .into_iter()
+        .filter_map(|c| c.labels)
+        .chain(volumes.into_iter().map(|v| v.labels))
+        .filter_map(|labels| {
+            Some((
+                labels.get(SANDBOX_LABEL)?.clone(),
+                labels.get(OWNER_LABEL)?.clone(),
+            ))
+        })
+        .collect();
     let mut purged = Vec::new();
     for (id, owner) in owners {
         if crate::owner::is_gone(&owner) {
@@ -727,7 +681,7 @@ async fn purge(docker: &Docker, id: &SandboxId) -> PurgeReport {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
         }
-        let (containers, volumes) = match labelled(docker, id).await {
+        let (containers, volumes) = match sandbox_things(docker, id).await {
             Ok(found) => found,
             Err(e) => {
                 left = vec![e];
@@ -775,7 +729,7 @@ async fn purge(docker: &Docker, id: &SandboxId) -> PurgeReport {
             }
         }
         // The check: look again.
-        left = match labelled(docker, id).await {
+        left = match sandbox_things(docker, id).await {
             Ok((containers, volumes)) => containers
                 .into_iter()
                 .map(|(name, _)| format!("container {name}"))
@@ -798,12 +752,31 @@ async fn purge(docker: &Docker, id: &SandboxId) -> PurgeReport {
     report
 }
 
-/// The containers (id, running) and volumes carrying the sandbox's label.
-async fn labelled(
+/// A sandbox's containers (id, running) and volume names.
+async fn sandbox_things(
     docker: &Docker,
     id: &SandboxId,
 ) -> Result<(Vec<(String, bool)>, Vec<String>), String> {
-    let filter = HashMap::from([("label", vec![format!("{SANDBOX_LABEL}={id}")])]);
+    let (containers, volumes) = labelled(docker, &format!("{SANDBOX_LABEL}={id}"))
+        .await
+        .map_err(|e| format!("cannot list the sandbox's containers and volumes: {e}"))?;
+    let containers = containers
+        .into_iter()
+        .filter_map(|c| {
+            let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
+            c.id.map(|id| (id, running))
+        })
+        .collect();
+    Ok((containers, volumes.into_iter().map(|v| v.name).collect()))
+}
+
+/// The containers (all, running or not) and volumes carrying `label`
+/// (`key` or `key=value`).
+async fn labelled(
+    docker: &Docker,
+    label: &str,
+) -> Result<(Vec<ContainerSummary>, Vec<Volume>), bollard::errors::Error> {
+    let filter = HashMap::from([("label", vec![label.to_string()])]);
     let containers = docker
         .list_containers(Some(
             ListContainersOptionsBuilder::new()
@@ -811,25 +784,14 @@ async fn labelled(
                 .filters(&filter)
                 .build(),
         ))
-        .await
-        .map_err(|e| format!("cannot list containers: {e}"))?
-        .into_iter()
-        .filter_map(|c| {
-            let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
-            c.id.map(|id| (id, running))
-        })
-        .collect();
+        .await?;
     let volumes = docker
         .list_volumes(Some(
             ListVolumesOptionsBuilder::new().filters(&filter).build(),
         ))
-        .await
-        .map_err(|e| format!("cannot list volumes: {e}"))?
+        .await?
         .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| v.name)
-        .collect();
+        .unwrap_or_default();
     Ok((containers, volumes))
 }
 
@@ -849,7 +811,7 @@ impl Provider for DockerProvider {
         let id = SandboxId(uuid::Uuid::now_v7().to_string());
         match self.make(&id, &spec).await {
             Ok(sandbox) => {
-                self.table()?.insert(id.clone(), sandbox);
+                self.inner.sandboxes.insert(id.clone(), sandbox)?;
                 Ok(id)
             }
             Err(e) => {
@@ -930,10 +892,7 @@ impl Provider for DockerProvider {
     }
 
     async fn destroy(&self, id: &SandboxId) -> Result<PurgeReport, Error> {
-        let sandbox = self
-            .table()?
-            .remove(id)
-            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        let sandbox = self.inner.sandboxes.remove(id)?;
         let mut report = self.purge(id).await;
         if let Some((socket, task)) = sandbox.proxy {
             task.abort();
@@ -954,10 +913,12 @@ impl Drop for Inner {
     /// panicked) are purged all the same, over a connection of their own:
     /// this may run while the runtime that made the provider shuts down.
     fn drop(&mut self) {
-        let Ok(table) = self.sandboxes.get_mut() else {
-            return;
-        };
-        let ids: Vec<SandboxId> = table.drain().map(|(id, _)| id).collect();
+        let ids: Vec<SandboxId> = self
+            .sandboxes
+            .drain()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         if ids.is_empty() {
             return;
         }

@@ -356,6 +356,40 @@ impl EgressProxy {
         Ok((addresses[0], format!("allowed by {entry}")))
     }
 
+    /// Listens on the Unix socket `socket`, given to `owner` (or, where
+    /// that is not allowed, connectable by anyone: it sits in a sandbox's
+    /// own directory), and serves every client until the task is aborted.
+    pub(crate) fn listen(
+        self,
+        socket: &std::path::Path,
+        owner: Option<(u32, u32)>,
+    ) -> Result<tokio::task::JoinHandle<()>, crate::Error> {
+        let listener = tokio::net::UnixListener::bind(socket).map_err(crate::Error::io(
+            format!("cannot listen on {}", socket.display()),
+        ))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(socket, Some(uid), Some(gid))
+                .or_else(|_| {
+                    std::fs::set_permissions(
+                        socket,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+                    )
+                })
+                .map_err(crate::Error::io(
+                    "cannot give the proxy socket to the sandbox user",
+                ))?;
+        }
+        Ok(tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let proxy = self.clone();
+                tokio::spawn(async move { proxy.serve(client).await });
+            }
+        }))
+    }
+
     /// Serves one client connection to its end.
     pub async fn serve<C>(&self, mut client: C)
     where

@@ -7,7 +7,6 @@ pub(crate) mod cgroup;
 mod orphans;
 mod parked;
 
-use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -21,6 +20,7 @@ use crate::helper::{BridgePlan, InitPlan, LaunchPlan};
 use crate::provider::{
     ExecOutcome, ExecRequest, OutputChunk, PurgeReport, SandboxId, SandboxStatus, Stream,
 };
+use crate::table::SandboxTable;
 use crate::{Error, Provider, SandboxSpec, workspace};
 use cgroup::{Cgroup, CgroupLayout};
 use parked::{Launched, Parked, Slot, park, park_later};
@@ -85,9 +85,9 @@ impl NativeConfig {
 
 struct Sandbox {
     id: SandboxId,
+    /// The provider's; the sandbox's directory is `<state_dir>/<id>`.
     state_dir: PathBuf,
     spec: SandboxSpec,
-    dir: PathBuf,
     cgroup: Cgroup,
     /// The helper that will start the next command, already in the groups.
     slot: Slot,
@@ -111,10 +111,9 @@ impl Drop for Warm {
     fn drop(&mut self) {
         drop(self.parked.take());
         if let Some(cgroup) = self.cgroup.take() {
-            cgroup.kill_all();
-            if cgroup.remove().is_ok() {
-                orphans::release(&self.state_dir, &self.id);
-            }
+            // It has no directory yet; its groups and claim go.
+            let dir = self.state_dir.join(&self.id.0);
+            orphans::purge_sandbox(&self.state_dir, &self.id, &cgroup, &dir);
         }
     }
 }
@@ -153,7 +152,7 @@ pub struct NativeProvider {
     layout: CgroupLayout,
     /// `Some` when Smithers runs as root: who sandboxed processes become.
     drop_to: Option<(u32, u32)>,
-    sandboxes: Arc<Mutex<HashMap<SandboxId, Sandbox>>>,
+    sandboxes: Arc<SandboxTable<Sandbox>>,
     /// Warm sandboxes on their way or ready, oldest first.
     warm: Arc<Mutex<Vec<WarmTask>>>,
 }
@@ -312,7 +311,7 @@ impl NativeProvider {
             etc,
             layout,
             drop_to,
-            sandboxes: Arc::new(Mutex::new(HashMap::new())),
+            sandboxes: Arc::new(SandboxTable::new()),
             warm: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -327,27 +326,17 @@ impl NativeProvider {
         self.layout.version.as_str()
     }
 
-    fn table(&self) -> Result<std::sync::MutexGuard<'_, HashMap<SandboxId, Sandbox>>, Error> {
-        self.sandboxes
-            .lock()
-            .map_err(|_| Error::Invalid("the sandbox table is poisoned".into()))
-    }
-
     fn with_sandbox<T>(
         &self,
         id: &SandboxId,
         f: impl FnOnce(&mut Sandbox) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut map = self.table()?;
-        let sandbox = map
-            .get_mut(id)
-            .ok_or_else(|| Error::NotFound(id.to_string()))?;
-        f(sandbox)
+        self.sandboxes.with(id, f)
     }
 
     /// The host directory of a sandbox's `/workspace`.
     fn workspace_dir(&self, id: &SandboxId) -> Result<PathBuf, Error> {
-        self.with_sandbox(id, |s| Ok(s.dir.join("workspace")))
+        self.with_sandbox(id, |s| Ok(s.dir().join("workspace")))
     }
 
     fn owner(&self) -> Option<(u32, u32)> {
@@ -416,13 +405,11 @@ pub(crate) fn command_env(
     env
 }
 
-/// Kills a slot's helper and removes a group and its claim (a create that failed).
+/// Kills a slot's helper and removes what a create that failed had made:
+/// groups, directory, claim.
 async fn slot_cleanup(slot: Slot, cgroup: &Cgroup, state_dir: &Path, id: &SandboxId) {
     slot.discard().await;
-    cgroup.kill_all();
-    if cgroup.remove().is_ok() {
-        orphans::release(state_dir, id);
-    }
+    orphans::purge_sandbox(state_dir, id, cgroup, &state_dir.join(&id.0));
 }
 
 impl NativeProvider {
@@ -536,7 +523,6 @@ impl Provider for NativeProvider {
             Ok(proxy) => proxy,
             Err(e) => {
                 slot_cleanup(parked, &cgroup, &self.config.state_dir, &id).await;
-                let _ = std::fs::remove_dir_all(&dir);
                 return Err(e);
             }
         };
@@ -544,14 +530,13 @@ impl Provider for NativeProvider {
             id: id.clone(),
             state_dir: self.config.state_dir.clone(),
             spec,
-            dir,
             cgroup,
             slot: parked,
             proxy,
             running: false,
             purged: false,
         };
-        self.table()?.insert(id.clone(), sandbox);
+        self.sandboxes.insert(id.clone(), sandbox)?;
         Ok(id)
     }
 
@@ -576,7 +561,7 @@ impl Provider for NativeProvider {
             sandbox.running = true;
             Ok((
                 sandbox.spec.clone(),
-                sandbox.dir.clone(),
+                sandbox.dir(),
                 sandbox.proxy.is_some(),
                 sandbox.cgroup.clone(),
                 std::mem::replace(&mut sandbox.slot, Slot::Empty),
@@ -652,10 +637,7 @@ impl Provider for NativeProvider {
     }
 
     async fn destroy(&self, id: &SandboxId) -> Result<PurgeReport, Error> {
-        let mut sandbox = self
-            .table()?
-            .remove(id)
-            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        let mut sandbox = self.sandboxes.remove(id)?;
         std::mem::replace(&mut sandbox.slot, Slot::Empty)
             .discard()
             .await;
@@ -674,39 +656,13 @@ impl Sandbox {
         if let Some(proxy) = self.proxy.take() {
             proxy.abort();
         }
-        let mut report = PurgeReport {
-            processes_killed: self.cgroup.kill_all(),
-            ..PurgeReport::default()
-        };
-        match self.cgroup.remove() {
-            Ok(removed) => report.removed.extend(removed),
-            Err(e) => report.remaining.push(e.to_string()),
-        }
-        match std::fs::remove_dir_all(&self.dir) {
-            Ok(()) => report
-                .removed
-                .push(format!("directory {}", self.dir.display())),
-            Err(e) => report
-                .remaining
-                .push(format!("directory {}: {e}", self.dir.display())),
-        }
-        // The check: look again for everything the sandbox could have left.
-        report.remaining.extend(self.cgroup.leftovers());
-        let pids = self.cgroup.pids();
-        if !pids.is_empty() {
-            report.remaining.push(format!("processes {pids:?}"));
-        }
-        if self.dir.exists() {
-            report
-                .remaining
-                .push(format!("directory {}", self.dir.display()));
-        }
-        report.remaining.sort();
-        report.remaining.dedup();
-        if report.is_clean() {
-            orphans::release(&self.state_dir, &self.id);
-        }
-        report
+        orphans::purge_sandbox(&self.state_dir, &self.id, &self.cgroup, &self.dir())
+    }
+}
+
+impl Sandbox {
+    fn dir(&self) -> PathBuf {
+        self.state_dir.join(&self.id.0)
     }
 }
 
@@ -735,24 +691,10 @@ impl NativeProvider {
             return Ok(None);
         }
         let socket = dir.join(bwrap::PROXY_SOCKET_FILE);
-        let listener = tokio::net::UnixListener::bind(&socket)
-            .map_err(Error::io(format!("cannot listen on {}", socket.display())))?;
-        if let Some((uid, gid)) = self.owner() {
-            std::os::unix::fs::chown(&socket, Some(uid), Some(gid)).map_err(Error::io(
-                "cannot give the proxy socket to the sandbox user",
-            ))?;
-        }
-        let proxy =
-            EgressProxy::with_settings(allowlist, self.config.egress.clone()).for_sandbox(&id.0);
-        Ok(Some(tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    return;
-                };
-                let proxy = proxy.clone();
-                tokio::spawn(async move { proxy.serve(client).await });
-            }
-        })))
+        EgressProxy::with_settings(allowlist, self.config.egress.clone())
+            .for_sandbox(&id.0)
+            .listen(&socket, self.owner())
+            .map(Some)
     }
 
     /// The helper's launch plan for one command: bubblewrap's arguments and

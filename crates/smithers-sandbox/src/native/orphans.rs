@@ -43,6 +43,50 @@ pub(super) fn release(state_dir: &Path, id: &SandboxId) {
     let _ = std::fs::remove_file(record_path(state_dir, id));
 }
 
+/// Kills what runs in a sandbox's groups, removes the groups and its
+/// directory, then looks again for anything left; a clean purge releases
+/// the claim. What is already gone (another purge of the same orphan got
+/// there first) is not a failure.
+pub(super) fn purge_sandbox(
+    state_dir: &Path,
+    id: &SandboxId,
+    cgroup: &Cgroup,
+    dir: &Path,
+) -> PurgeReport {
+    let mut report = PurgeReport {
+        processes_killed: cgroup.kill_all(),
+        ..PurgeReport::default()
+    };
+    match cgroup.remove() {
+        Ok(removed) => report.removed.extend(removed),
+        Err(e) => report.remaining.push(e.to_string()),
+    }
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => report.removed.push(format!("directory {}", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => report
+            .remaining
+            .push(format!("directory {}: {e}", dir.display())),
+    }
+    // The check: look again for everything the sandbox could have left.
+    report.remaining.extend(cgroup.leftovers());
+    let pids = cgroup.pids();
+    if !pids.is_empty() {
+        report.remaining.push(format!("processes {pids:?}"));
+    }
+    if dir.exists() {
+        report
+            .remaining
+            .push(format!("directory {}", dir.display()));
+    }
+    report.remaining.sort();
+    report.remaining.dedup();
+    if report.is_clean() {
+        release(state_dir, id);
+    }
+    report
+}
+
 /// Purges every sandbox under `state_dir` whose owner is gone.
 pub(super) fn purge(state_dir: &Path) -> Vec<(SandboxId, PurgeReport)> {
     let mut purged = Vec::new();
@@ -65,27 +109,7 @@ pub(super) fn purge(state_dir: &Path) -> Vec<(SandboxId, PurgeReport)> {
             continue;
         }
         let id = SandboxId(id.to_string());
-        let dir = state_dir.join(&id.0);
-        let mut report = PurgeReport {
-            processes_killed: record.cgroup.kill_all(),
-            ..PurgeReport::default()
-        };
-        match record.cgroup.remove() {
-            Ok(removed) => report.removed.extend(removed),
-            Err(e) => report.remaining.push(e.to_string()),
-        }
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => report.removed.push(format!("directory {}", dir.display())),
-            // Gone meanwhile (another purge of the same orphan), or never made.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => report
-                .remaining
-                .push(format!("directory {}: {e}", dir.display())),
-        }
-        report.remaining.extend(record.cgroup.leftovers());
-        if report.remaining.is_empty() {
-            release(state_dir, &id);
-        }
+        let report = purge_sandbox(state_dir, &id, &record.cgroup, &state_dir.join(&id.0));
         // Empty: a purge elsewhere took it all first.
         if report != PurgeReport::default() {
             purged.push((id, report));

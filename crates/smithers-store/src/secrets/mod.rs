@@ -137,18 +137,14 @@ impl Secrets {
         resource: &str,
         details: Value,
     ) -> AuditEvent {
-        AuditEvent {
-            id: uuid::Uuid::now_v7(),
-            organization_id: organization_id.to_string(),
-            actor_type,
-            actor_id: actor_id.to_string(),
-            action: action.to_string(),
-            resource_type: "secret".to_string(),
-            resource_id: resource.to_string(),
+        crate::audited::event(
+            organization_id,
+            (actor_type, actor_id),
+            action,
+            ("secret", resource),
             details,
-            ip_address: None,
-            timestamp: self.now(),
-        }
+            self.now(),
+        )
     }
 
     fn user_event(
