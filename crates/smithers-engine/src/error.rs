@@ -14,6 +14,11 @@ pub enum Error {
     Tool(String),
     #[error(transparent)]
     Sandbox(#[from] smithers_sandbox::Error),
+    #[error(transparent)]
+    Store(#[from] smithers_store::Error),
+    /// A git command on the host side failed.
+    #[error("{0}")]
+    Git(String),
     #[error("{path}: {source}")]
     Io {
         path: String,

@@ -375,7 +375,7 @@ pub struct ToolOutput {
 }
 
 /// Shell-quotes one word for `sh -c`.
-fn quote(word: &str) -> String {
+pub(crate) fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
@@ -386,6 +386,7 @@ async fn shell<P: Provider>(
     sandbox: &SandboxId,
     script: &str,
     limits: &ToolLimits,
+    env: Vec<(String, String)>,
 ) -> Result<(Vec<u8>, smithers_sandbox::ExecOutcome), Error> {
     let (tx, mut rx) = mpsc::channel::<OutputChunk>(64);
     let cap = limits.output_bytes * 2 + 1;
@@ -401,6 +402,7 @@ async fn shell<P: Provider>(
     });
     let mut request = ExecRequest::new(["/bin/sh", "-c", script]);
     request.timeout = Some(limits.timeout);
+    request.env = env;
     let outcome = provider.exec(sandbox, request, tx).await?;
     let out = collect.await.unwrap_or_default();
     Ok((out, outcome))
@@ -439,16 +441,17 @@ fn finish(
 /// Carries out `call` in the sandbox. A call that fails as a tool (a file
 /// that is not there, a command that exits non-zero, a patch that does not
 /// apply) is an output with `ok: false` for the agent to read; an error is
-/// for the sandbox itself failing.
+/// for the sandbox itself failing. Commands get `env` (the run's secrets).
 pub async fn execute<P: Provider>(
     provider: &P,
     sandbox: &SandboxId,
     call: &ToolCall,
     limits: &ToolLimits,
     redactor: Option<&Redactor>,
+    env: Vec<(String, String)>,
 ) -> Result<ToolOutput, Error> {
     let run = |script: String| async move {
-        let (out, outcome) = shell(provider, sandbox, &script, limits).await?;
+        let (out, outcome) = shell(provider, sandbox, &script, limits, env).await?;
         let mut bytes = out;
         if let Some(limit) = outcome.limit_hit() {
             bytes.extend_from_slice(format!("\n[killed: {limit}]").as_bytes());

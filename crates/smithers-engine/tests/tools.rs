@@ -153,7 +153,11 @@ async fn calls_run_in_the_sandbox_and_come_back_redacted_and_capped() {
     let call = |name: &str, args: serde_json::Value| ToolCall::parse(name, &args, BRANCH).unwrap();
     let run = |c: ToolCall| {
         let (p, id, redactor) = (&p, &id, &redactor);
-        async move { execute(p, id, &c, &limits, Some(redactor)).await.unwrap() }
+        async move {
+            execute(p, id, &c, &limits, Some(redactor), Vec::new())
+                .await
+                .unwrap()
+        }
     };
 
     let out = run(call("read_file", json!({"path": "src/lib.rs"}))).await;
@@ -233,13 +237,19 @@ async fn calls_run_in_the_sandbox_and_come_back_redacted_and_capped() {
         ..limits
     };
     let c = call("run_command", json!({"command": "seq 1 10000"}));
-    let out = execute(&p, &id, &c, &small, Some(&redactor)).await.unwrap();
+    let out = execute(&p, &id, &c, &small, Some(&redactor), Vec::new())
+        .await
+        .unwrap();
     assert!(
         out.truncated && out.text.contains("[output cut at 100 bytes"),
         "{out:?}"
     );
     // Commits and pushes are the run's, not the sandbox's.
     let c = call("push_branch", json!({"branch": BRANCH}));
-    assert!(execute(&p, &id, &c, &limits, None).await.is_err());
+    assert!(
+        execute(&p, &id, &c, &limits, None, Vec::new())
+            .await
+            .is_err()
+    );
     assert!(p.destroy(&id).await.unwrap().is_clean());
 }

@@ -18,7 +18,7 @@ pub mod egress;
 mod error;
 pub mod helper;
 mod native;
-mod owner;
+pub mod owner;
 pub mod patch;
 mod provider;
 pub mod rootfs;

@@ -3,7 +3,7 @@
 //! this process id and its start time (a reused pid starts later).
 
 /// The owner mark of this process: `boot:pidns:pid:start`.
-pub(crate) fn current() -> String {
+pub fn current() -> String {
     mark(std::process::id()).unwrap_or_else(|| format!("unknown:{}", std::process::id()))
 }
 
@@ -40,7 +40,7 @@ fn mark(pid: u32) -> Option<String> {
 /// or in this boot and PID namespace by a process that no longer runs (or
 /// whose pid a later process reuses). A mark from another PID namespace,
 /// or one that does not parse, cannot be judged here and counts as alive.
-pub(crate) fn is_gone(owner: &str) -> bool {
+pub fn is_gone(owner: &str) -> bool {
     let parts: Vec<&str> = owner.split(':').collect();
     let [boot, namespace, pid, start] = parts[..] else {
         return false;

@@ -19,6 +19,7 @@ mod outbox;
 mod runs;
 mod secrets;
 mod signing_key;
+mod tool_calls;
 
 use std::path::Path;
 use std::time::Duration;
@@ -39,6 +40,7 @@ pub use secrets::{
     SecretVersion, Secrets, VersionState, readable_secrets,
 };
 pub use signing_key::{KeySource, SIGNING_KEY_ENV, SIGNING_KEY_FILE, load_signing_key};
+pub use tool_calls::{NewToolCall, ToolCallKey, ToolCallRecord, ToolCallState, ToolResult};
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]

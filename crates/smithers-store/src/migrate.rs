@@ -37,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_runs.sql"),
         postgres: include_str!("../migrations/postgres/0004_runs.sql"),
     },
+    Migration {
+        version: 5,
+        name: "tool calls and workspace snapshots",
+        sqlite: include_str!("../migrations/sqlite/0005_tool_calls.sql"),
+        postgres: include_str!("../migrations/postgres/0005_tool_calls.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

@@ -300,7 +300,7 @@ impl Runs {
     }
 
     /// The organization a run belongs to (without reading the whole run).
-    async fn organization_of(&self, id: &str) -> Result<String, Error> {
+    pub(crate) async fn organization_of(&self, id: &str) -> Result<String, Error> {
         sqlx::query("SELECT organization_id FROM runs WHERE id = $1")
             .bind(id)
             .fetch_optional(self.store.pool())

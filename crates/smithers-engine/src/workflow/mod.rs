@@ -11,6 +11,7 @@ mod source;
 use std::time::Duration;
 
 pub use check::{CheckContext, FILE_NAME, check};
+pub(crate) use parse::branch_problem;
 pub use parse::parse;
 
 /// The name a value has in its table of (name, value) pairs; every table

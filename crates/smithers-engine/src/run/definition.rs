@@ -1,0 +1,114 @@
+//! What a run replays: the workflow file, the policy and the agent scripts
+//! as they were when the run was created, and the commit it starts from. A
+//! resumed run reads these from the store, never from the repository again
+//! (which may have changed meanwhile).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use smithers_policy::PolicySet;
+
+use crate::Error;
+use crate::init::DEFAULT_POLICY;
+use crate::workflow::{self, FILE_NAME, StepKind, Workflow, WorkflowFile};
+
+/// The policy name decisions cite when a workflow names none.
+pub const BUILT_IN_POLICY: &str = "built-in default policy";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Definition {
+    /// The text of `smithers.toml`.
+    pub file: String,
+    pub workflow: String,
+    /// The policy's file name (or [`BUILT_IN_POLICY`]) and text.
+    pub policy_name: String,
+    pub policy: String,
+    /// Scripted agents' scripts, by the path the workflow names.
+    pub scripts: BTreeMap<String, String>,
+    /// The commit the workspace is checked out at.
+    pub base: String,
+}
+
+impl Definition {
+    /// Reads what `workflow` of the repository at `repo` needs.
+    pub fn read(repo: &Path, workflow: &str, base: String) -> Result<Definition, Error> {
+        let path = repo.join(FILE_NAME);
+        let file = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
+        let parsed = parse_file(&file)?;
+        let flow = find(&parsed, workflow)?;
+        let (policy_name, policy) = match &flow.policy {
+            Some(name) => {
+                let path = repo.join(name);
+                (
+                    name.clone(),
+                    std::fs::read_to_string(&path).map_err(Error::io(&path))?,
+                )
+            }
+            None => (BUILT_IN_POLICY.to_string(), DEFAULT_POLICY.to_string()),
+        };
+        let mut scripts = BTreeMap::new();
+        for step in &flow.steps {
+            if let StepKind::Agent(agent) = &step.kind
+                && let Some(script) = &agent.script
+            {
+                let path = repo.join(script);
+                let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
+                scripts.insert(script.clone(), text);
+            }
+        }
+        let definition = Definition {
+            file,
+            workflow: workflow.to_string(),
+            policy_name,
+            policy,
+            scripts,
+            base,
+        };
+        definition.policy_set()?;
+        Ok(definition)
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn from_json(value: &serde_json::Value) -> Result<Definition, Error> {
+        serde_json::from_value(value.clone())
+            .map_err(|e| Error::Invalid(format!("the run's stored definition is unreadable: {e}")))
+    }
+
+    /// The workflow the run executes.
+    pub fn workflow(&self) -> Result<Workflow, Error> {
+        let parsed = parse_file(&self.file)?;
+        find(&parsed, &self.workflow).cloned()
+    }
+
+    pub fn policy_set(&self) -> Result<PolicySet, Error> {
+        PolicySet::parse(&self.policy_name, &self.policy)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", self.policy_name)))
+    }
+}
+
+fn parse_file(text: &str) -> Result<WorkflowFile, Error> {
+    workflow::parse(FILE_NAME, text).map_err(|diagnostics| {
+        Error::Invalid(format!(
+            "{FILE_NAME} is not valid (see `smithers workflow check`):\n{}",
+            smithers_policy::render_diagnostics(&diagnostics)
+        ))
+    })
+}
+
+fn find<'f>(file: &'f WorkflowFile, name: &str) -> Result<&'f Workflow, Error> {
+    file.get(name).ok_or_else(|| {
+        let names: Vec<&str> = file.workflows.iter().map(|w| w.name.as_str()).collect();
+        Error::Invalid(format!(
+            "{FILE_NAME} has no workflow {name:?} (it has: {})",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))
+    })
+}

@@ -1,0 +1,297 @@
+//! The kernel in front of every call: the decision (recorded with its
+//! audit event before anything happens), the approval an `ask` or
+//! `admin-only` waits for, and the refusal a `deny` turns into.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use smithers_policy::{Decision, PolicySet, Request, Subject, Verdict};
+use smithers_store::{
+    Approval, ApprovalKind, ApprovalState, NewApproval, NewToolCall, RunState, StepState,
+    ToolCallKey, ToolCallRecord, ToolCallState, ToolResult,
+};
+
+use super::{Ctx, Interrupt};
+use crate::Error;
+use crate::tools::ToolCall;
+
+/// What the kernel (and a human, if asked) made of a call.
+pub(crate) enum Gate {
+    /// Carry it out.
+    Go,
+    /// Finished in an earlier life of the run: its result, not carried out again.
+    Done(Box<ToolCallRecord>),
+    /// Refused: denied by the kernel or rejected by a human; the text says why.
+    Refused { rejected: bool, text: String },
+}
+
+/// How a human answered.
+pub(crate) enum Answer {
+    Approved,
+    Rejected(String),
+}
+
+fn decision_json(decision: &Decision<'_>, resource: &str) -> Value {
+    json!({
+        "resource": resource,
+        "decision": decision.verdict.keyword(),
+        "source": decision.source().as_str(),
+        "rule": decision.rule().map(|r| json!({
+            "file": &*r.origin.file,
+            "line": r.origin.line,
+            "text": r.origin.text,
+        })),
+        "reason": decision.reason(),
+    })
+}
+
+/// Every resource of the call decided; the most restrictive decides.
+pub(crate) fn decide(
+    policy: &PolicySet,
+    subject: &str,
+    call: &ToolCall,
+) -> Result<(Verdict, Value, String), Error> {
+    let subject = Subject::parse(subject).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut worst: Option<(Verdict, Value, String)> = None;
+    for resource in call.resources()? {
+        let decision = policy.evaluate(&Request {
+            subject,
+            action: call.name(),
+            resource: &resource,
+        });
+        if worst.as_ref().is_none_or(|(v, _, _)| decision.verdict > *v) {
+            worst = Some((
+                decision.verdict,
+                decision_json(&decision, &resource),
+                decision.reason(),
+            ));
+        }
+    }
+    worst.ok_or_else(|| Error::Tool(format!("{}: nothing to decide on", call.name())))
+}
+
+impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
+    /// Puts `call` (by `subject`, as call `key`) through the kernel and,
+    /// if it asks, through a human.
+    pub(crate) async fn gate(
+        &mut self,
+        key: ToolCallKey,
+        subject: &str,
+        call: &ToolCall,
+    ) -> Result<Gate, Interrupt> {
+        if let Some(done) = self.engine.runs.tool_call(&self.run.id, key).await?
+            && done.state.is_finished()
+        {
+            return Ok(Gate::Done(Box::new(done)));
+        }
+        let (verdict, decision, reason) = decide(&self.policy, subject, call)?;
+        let arguments = self.redact_json(&call.arguments());
+        let refusal = format!("denied by the policy: {reason}");
+        let record = self
+            .engine
+            .runs
+            .decide_tool_call(
+                &self.run.id,
+                NewToolCall {
+                    key,
+                    tool: call.name(),
+                    subject,
+                    arguments: arguments.clone(),
+                    verdict: verdict.keyword(),
+                    decision,
+                    refusal: Some(&refusal),
+                },
+            )
+            .await?;
+        self.say(
+            Some(key.position),
+            &format!("{subject} {} → {}: {reason}", call.name(), record.verdict),
+        )
+        .await?;
+        match record.state {
+            ToolCallState::Denied => Ok(Gate::Refused {
+                rejected: false,
+                text: record.result.map(|r| r.output).unwrap_or(refusal),
+            }),
+            ToolCallState::Allowed | ToolCallState::Running => Ok(Gate::Go),
+            ToolCallState::Completed | ToolCallState::Rejected => Ok(Gate::Done(Box::new(record))),
+            ToolCallState::Asked => {
+                let approval = match &record.approval_id {
+                    Some(id) => self.engine.runs.approval(id).await?,
+                    None => {
+                        let summary = self.redact_text(&format!(
+                            "{subject} wants to {}: {}",
+                            call.name(),
+                            summary_of(call)
+                        ));
+                        let approval = self
+                            .ask(
+                                key.position,
+                                ApprovalKind::ToolCall,
+                                record.verdict == "admin-only",
+                                Some(subject),
+                                &summary,
+                                json!({
+                                    "tool_call": {"attempt": key.attempt, "seq": key.seq},
+                                    "tool": call.name(),
+                                    "arguments": arguments,
+                                    "reason": reason,
+                                }),
+                            )
+                            .await?;
+                        self.engine
+                            .runs
+                            .link_tool_call_approval(&self.run.id, key, &approval.id)
+                            .await?;
+                        approval
+                    }
+                };
+                match self.wait(&approval).await? {
+                    Answer::Approved => Ok(Gate::Go),
+                    Answer::Rejected(why) => {
+                        let text = format!("rejected: {why}");
+                        self.engine
+                            .runs
+                            .finish_tool_call(
+                                &self.run.id,
+                                key,
+                                ToolCallState::Rejected,
+                                &ToolResult {
+                                    ok: false,
+                                    exit_code: None,
+                                    output: text.clone(),
+                                },
+                                None,
+                            )
+                            .await?;
+                        Ok(Gate::Refused {
+                            rejected: true,
+                            text,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks for an approval (the step and the run wait for it).
+    pub(crate) async fn ask(
+        &mut self,
+        position: u32,
+        kind: ApprovalKind,
+        admin_only: bool,
+        role: Option<&str>,
+        summary: &str,
+        details: Value,
+    ) -> Result<Approval, Interrupt> {
+        let approval = self
+            .engine
+            .runs
+            .request_approval(
+                &self.run.id,
+                NewApproval {
+                    position,
+                    kind,
+                    admin_only,
+                    role,
+                    summary,
+                    details,
+                    ttl: self.engine.settings.approval_ttl,
+                },
+            )
+            .await?;
+        self.say(
+            Some(position),
+            &format!(
+                "waiting for approval {}{}: {summary} — `smithers approvals approve {}` or `reject {} --reason …`",
+                approval.id,
+                if admin_only { " (an admin's)" } else { "" },
+                approval.id,
+                approval.id
+            ),
+        )
+        .await?;
+        Ok(approval)
+    }
+
+    /// Waits until `approval` is decided (or expires, or the run is
+    /// cancelled or out of time), then puts the step and the run back to
+    /// running.
+    pub(crate) async fn wait(&mut self, approval: &Approval) -> Result<Answer, Interrupt> {
+        let position = approval.position;
+        let decided = loop {
+            self.engine.runs.expire_approvals(&self.run.id).await?;
+            let now = self.engine.runs.approval(&approval.id).await?;
+            if now.state != ApprovalState::Pending {
+                break now;
+            }
+            self.check_interrupt().await?;
+            tokio::time::sleep(self.engine.settings.poll).await;
+        };
+        let step = self.step_state(position).await?;
+        if step == StepState::WaitingApproval {
+            self.engine
+                .runs
+                .step_transition(
+                    &self.run.id,
+                    position,
+                    &[StepState::WaitingApproval],
+                    StepState::Running,
+                    Default::default(),
+                )
+                .await?;
+        }
+        if self.engine.runs.get(&self.run.id).await?.state == RunState::WaitingApproval {
+            self.engine
+                .runs
+                .transition(
+                    &self.run.id,
+                    &[RunState::WaitingApproval],
+                    RunState::Running,
+                    None,
+                    None,
+                    json!({"approval": decided.id, "decision": decided.state.as_str()}),
+                )
+                .await?;
+        }
+        let by = decided
+            .decided_by
+            .clone()
+            .unwrap_or_else(|| "nobody".into());
+        let answer = match decided.state {
+            ApprovalState::Approved => Answer::Approved,
+            ApprovalState::Expired => {
+                Answer::Rejected("the approval expired before anyone decided".into())
+            }
+            _ => Answer::Rejected(format!(
+                "{by}: {}",
+                decided.comment.clone().unwrap_or_default()
+            )),
+        };
+        self.say(
+            Some(position),
+            &match &answer {
+                Answer::Approved => format!("approval {} approved by {by}", decided.id),
+                Answer::Rejected(why) => format!("approval {} refused — {why}", decided.id),
+            },
+        )
+        .await?;
+        Ok(answer)
+    }
+}
+
+/// The exact thing a human is asked to allow.
+fn summary_of(call: &ToolCall) -> String {
+    match call {
+        ToolCall::ApplyPatch { patch } => format!("\n{patch}"),
+        ToolCall::WriteFile { path, contents } => {
+            format!("{path} ({} bytes)\n{contents}", contents.len())
+        }
+        ToolCall::RunCommand { command } | ToolCall::RunTests { command } => command.clone(),
+        ToolCall::CreateCommit { message, branch } => format!("{branch}: {message}"),
+        other => other.resources().map(|r| r.join(", ")).unwrap_or_default(),
+    }
+}
+
+/// How long to wait between looks at an approval.
+pub(crate) const DEFAULT_POLL: Duration = Duration::from_millis(250);

@@ -1,0 +1,486 @@
+//! The durable run executor. A run is a row before it is an action: its
+//! state, each step's, each tool call's and each approval's are committed
+//! (with their audit events) before their effects, and the workspace is
+//! snapshotted after every call that may have changed it, in the same
+//! transaction that finishes the call. A run killed at any point is
+//! carried on by [`Engine::execute`] from there: finished calls are read
+//! back, not repeated.
+
+mod definition;
+mod gate;
+mod git;
+mod log;
+mod secrets;
+mod steps;
+mod workspace;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use smithers_policy::PolicySet;
+use smithers_sandbox::{Limits, Provider, SandboxId, SandboxSpec, owner};
+use smithers_secrets::Redactor;
+use smithers_store::{LogStream, NewRun, Run, RunState, Runs, Secrets, StepState, StepUpdate};
+
+pub use definition::{BUILT_IN_POLICY, Definition};
+
+use crate::Error;
+use crate::tools::ToolLimits;
+use crate::workflow::Workflow;
+
+/// How the engine carries out runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where each run keeps its checkout and workspace snapshots.
+    pub runs_dir: PathBuf,
+    /// The remote `push_branch` pushes to.
+    pub remote: String,
+    pub limits: Limits,
+    pub tools: ToolLimits,
+    /// An approval nobody decides within this is rejected (`None`: never).
+    pub approval_ttl: Option<Duration>,
+    /// How often a waiting run looks at its approval and its state.
+    pub poll: Duration,
+}
+
+impl Settings {
+    pub fn new(runs_dir: PathBuf) -> Settings {
+        Settings {
+            runs_dir,
+            remote: "origin".into(),
+            limits: Limits::default(),
+            tools: ToolLimits::default(),
+            approval_ttl: Some(Duration::from_secs(24 * 3600)),
+            poll: gate::DEFAULT_POLL,
+        }
+    }
+}
+
+/// Runs workflows: the store's runs, the secrets service (for workflows
+/// that name secrets) and the settings.
+#[derive(Clone)]
+pub struct Engine {
+    pub runs: Runs,
+    pub secrets: Option<Secrets>,
+    pub settings: Settings,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct StartRun<'a> {
+    pub organization_id: &'a str,
+    pub requested_by: &'a str,
+    pub repo: &'a Path,
+    pub workflow: &'a str,
+    pub trigger: &'a str,
+}
+
+/// Why a run stopped before its end.
+#[derive(Debug)]
+pub(crate) enum Interrupt {
+    Cancelled,
+    /// The workflow's time limit passed.
+    TimedOut,
+    Failed(Error),
+}
+
+impl<E: Into<Error>> From<E> for Interrupt {
+    fn from(e: E) -> Interrupt {
+        Interrupt::Failed(e.into())
+    }
+}
+
+/// One run being carried out.
+pub(crate) struct Ctx<'e, P> {
+    pub engine: &'e Engine,
+    pub provider: &'e P,
+    pub sandbox: SandboxId,
+    pub run: Run,
+    pub definition: Definition,
+    pub workflow: Workflow,
+    pub policy: PolicySet,
+    pub repo: PathBuf,
+    pub dir: PathBuf,
+    /// Microseconds since the epoch.
+    pub deadline: i64,
+    /// Built from the values last released to the run.
+    pub redactor: Option<Arc<Redactor>>,
+    pub grants_ready: bool,
+}
+
+impl Engine {
+    /// Records a new run of `workflow` of the repository (queued): the
+    /// workflow file, the policy and the scripts as they are now, and the
+    /// commit it starts from.
+    pub async fn start(&self, start: StartRun<'_>) -> Result<Run, Error> {
+        let repo = std::fs::canonicalize(start.repo).map_err(Error::io(start.repo))?;
+        let base = git::head(&repo).await?;
+        let definition = Definition::read(&repo, start.workflow, base)?;
+        let workflow = definition.workflow()?;
+        if !workflow.secrets.is_empty() && self.secrets.is_none() {
+            return Err(Error::Invalid(format!(
+                "workflow {} needs secrets ({}) and no keyring is configured (SECRET_ENCRYPTION_KEYS)",
+                workflow.name,
+                workflow
+                    .secrets
+                    .iter()
+                    .map(|s| format!("{}/{}", s.env, s.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(self
+            .runs
+            .create(NewRun {
+                organization_id: start.organization_id,
+                workflow: start.workflow,
+                repository: &repo.display().to_string(),
+                trigger: start.trigger,
+                definition: definition.to_json(),
+                requested_by: start.requested_by,
+                steps: workflow
+                    .steps
+                    .iter()
+                    .map(|s| (s.id.clone(), s.kind.as_str().to_string()))
+                    .collect(),
+            })
+            .await?)
+    }
+
+    /// Cancels a run that has not finished. The process carrying it out
+    /// sees it, stops, and destroys the sandbox.
+    pub async fn cancel(&self, run_id: &str, by: &str) -> Result<Run, Error> {
+        Ok(self
+            .runs
+            .transition(
+                run_id,
+                &[
+                    RunState::Queued,
+                    RunState::Running,
+                    RunState::WaitingApproval,
+                ],
+                RunState::Cancelled,
+                None,
+                Some(&format!("cancelled by {by}")),
+                json!({"by": by}),
+            )
+            .await?)
+    }
+
+    /// Runs that were being carried out by a process that is gone.
+    pub async fn interrupted(&self, organization_id: &str) -> Result<Vec<Run>, Error> {
+        Ok(self
+            .runs
+            .list(organization_id, true, 1000)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.state != RunState::Queued && r.owner.as_deref().is_none_or(owner::is_gone)
+            })
+            .collect())
+    }
+
+    /// Carries out run `run_id` from where it stands to its end, in a
+    /// sandbox of `provider`; returns the finished run.
+    pub async fn execute<P: Provider>(&self, provider: &P, run_id: &str) -> Result<Run, Error> {
+        let run = self.runs.get(run_id).await?;
+        if run.state.is_finished() {
+            return Ok(run);
+        }
+        let me = owner::current();
+        if let Some(other) = run.owner.as_deref()
+            && other != me
+            && !owner::is_gone(other)
+        {
+            return Err(Error::Invalid(format!(
+                "run {run_id} is being carried out by another process ({other})"
+            )));
+        }
+        let definition = Definition::from_json(&run.definition)?;
+        let workflow = definition.workflow()?;
+        let policy = definition.policy_set()?;
+        let resumed = run.state != RunState::Queued;
+        let to = if run.state == RunState::WaitingApproval {
+            RunState::WaitingApproval
+        } else {
+            RunState::Running
+        };
+        let run = self
+            .runs
+            .transition(
+                run_id,
+                &[
+                    RunState::Queued,
+                    RunState::Running,
+                    RunState::WaitingApproval,
+                ],
+                to,
+                Some(&me),
+                None,
+                json!({"resumed": resumed, "provider": provider.name()}),
+            )
+            .await?;
+        let started = run.started_at.unwrap_or(run.created_at);
+        let timeout = i64::try_from(workflow.timeout.as_micros()).unwrap_or(i64::MAX);
+        let dir = self.settings.runs_dir.join(&run.id);
+        create_private_dir(&dir)?;
+        let repo = PathBuf::from(&run.repository);
+        let sandbox = self
+            .open_workspace(provider, &run, &definition, &workflow, &dir)
+            .await?;
+        let mut ctx = Ctx {
+            engine: self,
+            provider,
+            sandbox,
+            run,
+            definition,
+            workflow,
+            policy,
+            repo,
+            dir,
+            deadline: started.saturating_add(timeout),
+            redactor: None,
+            grants_ready: false,
+        };
+        let ended = ctx.steps().await;
+        self.close(ctx, ended).await
+    }
+
+    /// The sandbox, its workspace the checkout of the run's commit or the
+    /// snapshot its last finished call left.
+    async fn open_workspace<P: Provider>(
+        &self,
+        provider: &P,
+        run: &Run,
+        definition: &Definition,
+        workflow: &Workflow,
+        dir: &Path,
+    ) -> Result<SandboxId, Error> {
+        let snapshot = self.runs.workspace_snapshot(&run.id).await?;
+        let mut spec = SandboxSpec {
+            egress: workflow.egress.clone(),
+            limits: self.settings.limits,
+            timeout: workflow.timeout,
+            ..SandboxSpec::default()
+        };
+        if snapshot.is_none() {
+            let checkout = dir.join("checkout");
+            git::checkout(Path::new(&run.repository), &definition.base, &checkout).await?;
+            spec.workspace_from = Some(checkout);
+        }
+        let sandbox = provider.create(spec).await?;
+        if let Some(name) = &snapshot
+            && let Err(e) = workspace::restore(provider, &sandbox, &dir.join(name)).await
+        {
+            let _ = provider.destroy(&sandbox).await;
+            return Err(e);
+        }
+        self.runs
+            .record(
+                &run.id,
+                "workspace.created",
+                json!({
+                    "sandbox": sandbox.0,
+                    "provider": provider.name(),
+                    "from": snapshot.as_deref().unwrap_or(&definition.base),
+                }),
+            )
+            .await?;
+        Ok(sandbox)
+    }
+
+    /// Destroys the sandbox (checking the purge), records it, and gives the
+    /// run its final state. A run stopped by an error stays as it is, to
+    /// be resumed; its snapshots are kept.
+    async fn close<P: Provider>(
+        &self,
+        ctx: Ctx<'_, P>,
+        ended: Result<(), Interrupt>,
+    ) -> Result<Run, Error> {
+        let id = ctx.run.id.clone();
+        let purge = match ctx.provider.destroy(&ctx.sandbox).await {
+            Ok(report) => json!({
+                "sandbox": ctx.sandbox.0,
+                "clean": report.is_clean(),
+                "processes_killed": report.processes_killed,
+                "removed": report.removed,
+                "remaining": report.remaining,
+            }),
+            Err(e) => json!({"sandbox": ctx.sandbox.0, "clean": false, "error": e.to_string()}),
+        };
+        self.runs.record_purge(&id, &purge).await?;
+        self.runs.record(&id, "workspace.destroyed", purge).await?;
+        let (state, error) = match ended {
+            Ok(()) => match ctx.failure().await? {
+                None => (RunState::Succeeded, None),
+                Some(why) => (RunState::Failed, Some(why)),
+            },
+            Err(Interrupt::Cancelled) => (RunState::Cancelled, None),
+            Err(Interrupt::TimedOut) => (
+                RunState::TimedOut,
+                Some(format!(
+                    "the workflow's time limit ({}) passed",
+                    humanize(ctx.workflow.timeout)
+                )),
+            ),
+            Err(Interrupt::Failed(e)) => return Err(e),
+        };
+        ctx.finish_steps(state).await?;
+        let run = self.runs.get(&id).await?;
+        let run = if run.state.is_finished() {
+            run
+        } else {
+            self.runs
+                .transition(
+                    &id,
+                    &[RunState::Running, RunState::WaitingApproval],
+                    state,
+                    None,
+                    error.as_deref(),
+                    Value::Null,
+                )
+                .await?
+        };
+        // The run is over: its checkout and snapshots go with it.
+        if let Err(e) = std::fs::remove_dir_all(&ctx.dir) {
+            warn_leftover(&ctx.dir, &e);
+        }
+        Ok(run)
+    }
+}
+
+fn warn_leftover(dir: &Path, e: &std::io::Error) {
+    if e.kind() != std::io::ErrorKind::NotFound {
+        eprintln!("could not remove {}: {e}", dir.display());
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(Error::io(dir))
+}
+
+pub(crate) fn humanize(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 3600 && secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs >= 60 && secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else if secs > 0 {
+        format!("{secs}s")
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+impl<P: Provider> Ctx<'_, P> {
+    /// A line of what Smithers says of the run.
+    pub(crate) async fn say(&self, position: Option<u32>, text: &str) -> Result<(), Error> {
+        let text = self.redact_text(text);
+        self.engine
+            .runs
+            .log(&self.run.id, position, LogStream::Smithers, &text)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) fn redact_text(&self, text: &str) -> String {
+        match &self.redactor {
+            Some(r) => String::from_utf8_lossy(&r.redact(text.as_bytes())).into_owned(),
+            None => text.to_string(),
+        }
+    }
+
+    pub(crate) fn redact_json(&self, value: &Value) -> Value {
+        match &self.redactor {
+            Some(_) => {
+                let text = self.redact_text(&value.to_string());
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            }
+            None => value.clone(),
+        }
+    }
+
+    pub(crate) async fn step_state(&self, position: u32) -> Result<StepState, Error> {
+        let steps = self.engine.runs.steps(&self.run.id).await?;
+        steps
+            .iter()
+            .find(|s| s.position == position)
+            .map(|s| s.state)
+            .ok_or_else(|| Error::Invalid(format!("run {} has no step {position}", self.run.id)))
+    }
+
+    /// Stops when the run was cancelled or its time is up.
+    pub(crate) async fn check_interrupt(&self) -> Result<(), Interrupt> {
+        let state = self.engine.runs.get(&self.run.id).await?.state;
+        if state == RunState::Cancelled {
+            return Err(Interrupt::Cancelled);
+        }
+        if smithers_store::now_micros() >= self.deadline {
+            return Err(Interrupt::TimedOut);
+        }
+        Ok(())
+    }
+
+    /// What is left of the workflow's time.
+    pub(crate) fn remaining(&self) -> Duration {
+        let left = self.deadline.saturating_sub(smithers_store::now_micros());
+        Duration::from_micros(u64::try_from(left).unwrap_or(0))
+    }
+
+    /// Why the run failed, if a step failed without `continue_on_error`.
+    async fn failure(&self) -> Result<Option<String>, Error> {
+        let steps = self.engine.runs.steps(&self.run.id).await?;
+        for (step, record) in self.workflow.steps.iter().zip(&steps) {
+            if matches!(record.state, StepState::Failed | StepState::TimedOut)
+                && !step.continue_on_error
+            {
+                return Ok(Some(format!(
+                    "step {} {}: {}",
+                    step.id,
+                    record.state,
+                    record.error.as_deref().unwrap_or("no reason recorded")
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Steps that never finished end with the run.
+    async fn finish_steps(&self, state: RunState) -> Result<(), Error> {
+        let to = match state {
+            RunState::Cancelled => StepState::Cancelled,
+            RunState::TimedOut => StepState::TimedOut,
+            _ => StepState::Skipped,
+        };
+        for step in self.engine.runs.steps(&self.run.id).await? {
+            if !step.state.is_finished() {
+                let why = match to {
+                    StepState::Skipped => "an earlier step failed",
+                    StepState::Cancelled => "the run was cancelled",
+                    _ => "the workflow's time limit passed",
+                };
+                self.engine
+                    .runs
+                    .step_transition(
+                        &self.run.id,
+                        step.position,
+                        &[step.state],
+                        to,
+                        StepUpdate {
+                            error: Some(why),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

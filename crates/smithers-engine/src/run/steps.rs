@@ -1,0 +1,781 @@
+//! The steps of a run, in order: each one's condition, its approval gate,
+//! its attempts (retries), and what each kind does — a command decided as
+//! `run_tests` or `run_command`, a human gate, a commit pushed from
+//! outside the sandbox, an agent whose every call passes the kernel.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::json;
+use smithers_sandbox::{ExecRequest, OutputChunk, Provider};
+use smithers_store::{
+    ApprovalKind, ApprovalState, StepState, StepUpdate, ToolCallKey, ToolCallState, ToolResult,
+};
+use tokio::sync::mpsc;
+
+use super::gate::{Answer, Gate};
+use super::{Ctx, Interrupt, git, humanize, log, workspace};
+use crate::Error;
+use crate::agent::{CallOutcome, CallResult, Driver, Script, Scripted, Turn};
+use crate::tools::{self, ToolCall, ToolLimits};
+use crate::workflow::{AgentStep, Driver as DriverKind, Outcome, Step, StepKind};
+
+/// The kernel subject of a workflow's own commands (`run` and `commit` steps).
+pub const WORKFLOW_SUBJECT: &str = "workflow";
+
+/// How one attempt of a step ended.
+enum Attempt {
+    Succeeded,
+    Failed {
+        error: String,
+        exit_code: Option<i32>,
+    },
+    TimedOut(String),
+}
+
+/// Programs (with their first words) whose command is a test run.
+const TEST_RUNNERS: &[&[&str]] = &[
+    &["cargo", "test"],
+    &["cargo", "nextest"],
+    &["npm", "test"],
+    &["npm", "run", "test"],
+    &["yarn", "test"],
+    &["pnpm", "test"],
+    &["go", "test"],
+    &["pytest"],
+    &["python", "-m", "pytest"],
+    &["python3", "-m", "pytest"],
+    &["make", "test"],
+    &["make", "check"],
+    &["ctest"],
+    &["tox"],
+    &["mvn", "test"],
+    &["gradle", "test"],
+    &["./gradlew", "test"],
+    &["bundle", "exec", "rspec"],
+    &["rspec"],
+];
+
+/// `run_tests` when every program the command starts is a test runner,
+/// else `run_command` (the kernel splits the line the same way).
+pub fn run_tool(command: &str) -> ToolCall {
+    let tests = smithers_policy::shell::split_command(command).is_ok_and(|parts| {
+        !parts.is_empty()
+            && parts.iter().all(|part| {
+                !part.dynamic_program
+                    && TEST_RUNNERS.iter().any(|runner| {
+                        part.words.len() >= runner.len()
+                            && runner.iter().zip(&part.words).all(|(r, w)| {
+                                smithers_policy::shell::program_name(w) == *r || w == r
+                            })
+                    })
+            })
+    });
+    if tests {
+        ToolCall::RunTests {
+            command: command.to_string(),
+        }
+    } else {
+        ToolCall::RunCommand {
+            command: command.to_string(),
+        }
+    }
+}
+
+fn outcome_of(state: StepState) -> Option<Outcome> {
+    match state {
+        StepState::Succeeded => Some(Outcome::Succeeded),
+        StepState::Failed | StepState::TimedOut => Some(Outcome::Failed),
+        StepState::Skipped => Some(Outcome::Skipped),
+        _ => None,
+    }
+}
+
+fn is_mutating(call: &ToolCall) -> bool {
+    matches!(
+        call,
+        ToolCall::WriteFile { .. }
+            | ToolCall::ApplyPatch { .. }
+            | ToolCall::RunCommand { .. }
+            | ToolCall::RunTests { .. }
+            | ToolCall::CreateCommit { .. }
+    )
+}
+
+impl<P: Provider> Ctx<'_, P> {
+    /// Every step from the first unfinished one; stops at a failure that
+    /// fails the run.
+    pub(crate) async fn steps(&mut self) -> Result<(), Interrupt> {
+        let mut outcomes: HashMap<String, Outcome> = HashMap::new();
+        let steps = self.workflow.steps.clone();
+        for (index, step) in steps.iter().enumerate() {
+            let position =
+                u32::try_from(index).map_err(|_| Error::Invalid("too many steps".into()))?;
+            let state = self.step_state(position).await?;
+            if let Some(outcome) = outcome_of(state) {
+                outcomes.insert(step.id.clone(), outcome);
+                if outcome == Outcome::Failed && !step.continue_on_error {
+                    return Ok(());
+                }
+                continue;
+            }
+            self.check_interrupt().await?;
+            if let Some(condition) = &step.condition {
+                let happened = outcomes.get(&condition.step).copied();
+                if happened != Some(condition.outcome) {
+                    let why = format!(
+                        "`if = \"{}.{}\"`: {} {}",
+                        condition.step,
+                        condition.outcome.as_str(),
+                        condition.step,
+                        happened.map_or("did not run", Outcome::as_str)
+                    );
+                    self.transition(position, state, StepState::Skipped, None, Some(&why), false)
+                        .await?;
+                    self.say(Some(position), &format!("step {} skipped: {why}", step.id))
+                        .await?;
+                    outcomes.insert(step.id.clone(), Outcome::Skipped);
+                    continue;
+                }
+            }
+            let end = self.step(position, step, state).await?;
+            let (to, exit_code, error) = match end {
+                Attempt::Succeeded => (StepState::Succeeded, None, None),
+                Attempt::Failed { error, exit_code } => (StepState::Failed, exit_code, Some(error)),
+                Attempt::TimedOut(error) => (StepState::TimedOut, Some(124), Some(error)),
+            };
+            self.transition(
+                position,
+                StepState::Running,
+                to,
+                exit_code,
+                error.as_deref(),
+                false,
+            )
+            .await?;
+            self.say(
+                Some(position),
+                &match &error {
+                    None => format!("step {} succeeded", step.id),
+                    Some(e) => format!("step {} {to}: {e}", step.id),
+                },
+            )
+            .await?;
+            let outcome = outcome_of(to).unwrap_or(Outcome::Failed);
+            outcomes.insert(step.id.clone(), outcome);
+            if outcome == Outcome::Failed && !step.continue_on_error {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn transition(
+        &self,
+        position: u32,
+        from: StepState,
+        to: StepState,
+        exit_code: Option<i32>,
+        error: Option<&str>,
+        attempt: bool,
+    ) -> Result<(), Error> {
+        self.engine
+            .runs
+            .step_transition(
+                &self.run.id,
+                position,
+                &[from],
+                to,
+                StepUpdate {
+                    attempt,
+                    exit_code,
+                    error,
+                    details: None,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Starts (or carries on) one step and runs its attempts.
+    async fn step(
+        &mut self,
+        position: u32,
+        step: &Step,
+        state: StepState,
+    ) -> Result<Attempt, Interrupt> {
+        if state == StepState::Pending {
+            self.transition(
+                position,
+                StepState::Pending,
+                StepState::Running,
+                None,
+                None,
+                true,
+            )
+            .await?;
+            self.say(
+                Some(position),
+                &format!("step {} ({}) started", step.id, step.kind.as_str()),
+            )
+            .await?;
+        }
+        // A gate asked for in an earlier life is waited on, not asked again.
+        if step.needs_approval || matches!(step.kind, StepKind::Approval { .. }) {
+            let message = match &step.kind {
+                StepKind::Approval { message } => message.clone(),
+                other => format!("run step {} ({})", step.id, self.describe(other)),
+            };
+            if let Answer::Rejected(why) = self.gate_step(position, &message).await? {
+                return Ok(Attempt::Failed {
+                    error: format!("approval refused — {why}"),
+                    exit_code: None,
+                });
+            }
+            if matches!(step.kind, StepKind::Approval { .. }) {
+                return Ok(Attempt::Succeeded);
+            }
+        }
+        if matches!(step.kind, StepKind::Run { .. } | StepKind::Agent(_)) {
+            self.ensure_grants(position).await?;
+        }
+        let mut attempt = self
+            .engine
+            .runs
+            .steps(&self.run.id)
+            .await?
+            .get(position as usize)
+            .map_or(1, |s| s.attempts.max(1));
+        loop {
+            let end = self.attempt(position, step, attempt).await?;
+            match end {
+                Attempt::Failed { ref error, .. } | Attempt::TimedOut(ref error)
+                    if attempt <= step.retries =>
+                {
+                    self.say(
+                        Some(position),
+                        &format!(
+                            "step {} attempt {attempt} of {} failed ({error}); retrying",
+                            step.id,
+                            step.retries + 1
+                        ),
+                    )
+                    .await?;
+                    self.transition(
+                        position,
+                        StepState::Running,
+                        StepState::Running,
+                        None,
+                        None,
+                        true,
+                    )
+                    .await?;
+                    attempt += 1;
+                }
+                end => return Ok(end),
+            }
+        }
+    }
+
+    fn describe(&self, kind: &StepKind) -> String {
+        match kind {
+            StepKind::Run { command } => format!("`{command}`"),
+            StepKind::Commit { branch, message } => format!(
+                "commit {:?} to {}",
+                message,
+                branch.clone().unwrap_or_else(|| self.run_branch())
+            ),
+            StepKind::Agent(agent) => format!("agent {} ({})", agent.role, agent.driver.as_str()),
+            StepKind::Approval { message } => message.clone(),
+        }
+    }
+
+    pub(crate) fn run_branch(&self) -> String {
+        format!("smithers/{}", self.run.id)
+    }
+
+    /// A step's human gate: the approval already asked (pending or
+    /// decided), or a new one.
+    async fn gate_step(&mut self, position: u32, message: &str) -> Result<Answer, Interrupt> {
+        let earlier = self
+            .engine
+            .runs
+            .approvals_of_run(&self.run.id)
+            .await?
+            .into_iter()
+            .rfind(|a| a.position == position && a.details["gate"] == "step");
+        let approval = match earlier {
+            Some(a) if a.state == ApprovalState::Approved => return Ok(Answer::Approved),
+            Some(a) => a,
+            None => {
+                self.ask(
+                    position,
+                    ApprovalKind::Step,
+                    false,
+                    None,
+                    message,
+                    json!({"gate": "step", "workflow": self.workflow.name}),
+                )
+                .await?
+            }
+        };
+        self.wait(&approval).await
+    }
+
+    async fn attempt(
+        &mut self,
+        position: u32,
+        step: &Step,
+        attempt: u32,
+    ) -> Result<Attempt, Interrupt> {
+        let timeout = step
+            .timeout
+            .unwrap_or(self.workflow.timeout)
+            .min(self.remaining());
+        match &step.kind {
+            StepKind::Approval { .. } => Ok(Attempt::Succeeded),
+            StepKind::Run { command } => {
+                let key = ToolCallKey {
+                    position,
+                    attempt,
+                    seq: 0,
+                };
+                let call = run_tool(command);
+                match self.gate(key, WORKFLOW_SUBJECT, &call).await? {
+                    Gate::Refused { text, .. } => Ok(Attempt::Failed {
+                        error: text,
+                        exit_code: None,
+                    }),
+                    Gate::Done(record) => Ok(match record.result {
+                        Some(r) if r.ok => Attempt::Succeeded,
+                        Some(r) => Attempt::Failed {
+                            error: format!("`{command}` exited {}", r.exit_code.unwrap_or(-1)),
+                            exit_code: r.exit_code,
+                        },
+                        None => Attempt::Failed {
+                            error: "no result recorded".into(),
+                            exit_code: None,
+                        },
+                    }),
+                    Gate::Go => self.run_command(key, command, timeout).await,
+                }
+            }
+            StepKind::Commit { branch, message } => {
+                let branch = branch.clone().unwrap_or_else(|| self.run_branch());
+                let commit = ToolCall::CreateCommit {
+                    message: message.clone(),
+                    branch: branch.clone(),
+                };
+                let result = self
+                    .call(
+                        ToolCallKey {
+                            position,
+                            attempt,
+                            seq: 0,
+                        },
+                        WORKFLOW_SUBJECT,
+                        &commit,
+                        timeout,
+                    )
+                    .await?;
+                if result.outcome != CallOutcome::Ok {
+                    return Ok(Attempt::Failed {
+                        error: result.text,
+                        exit_code: None,
+                    });
+                }
+                if git::remote_url(&self.repo, &self.engine.settings.remote)
+                    .await
+                    .is_none()
+                {
+                    self.say(
+                        Some(position),
+                        &format!(
+                            "the repository has no remote `{}`: {branch} stays in {}",
+                            self.engine.settings.remote,
+                            self.repo.display()
+                        ),
+                    )
+                    .await?;
+                    return Ok(Attempt::Succeeded);
+                }
+                let push = ToolCall::PushBranch { branch };
+                let result = self
+                    .call(
+                        ToolCallKey {
+                            position,
+                            attempt,
+                            seq: 1,
+                        },
+                        WORKFLOW_SUBJECT,
+                        &push,
+                        timeout,
+                    )
+                    .await?;
+                Ok(if result.outcome == CallOutcome::Ok {
+                    Attempt::Succeeded
+                } else {
+                    Attempt::Failed {
+                        error: result.text,
+                        exit_code: None,
+                    }
+                })
+            }
+            StepKind::Agent(agent) => self.agent(position, attempt, agent, timeout).await,
+        }
+    }
+
+    /// A `run` step's command: its output streamed, redacted, to the log.
+    async fn run_command(
+        &mut self,
+        key: ToolCallKey,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<Attempt, Interrupt> {
+        let env = self.secret_env().await?;
+        self.engine.runs.start_tool_call(&self.run.id, key).await?;
+        let (tx, rx) = mpsc::channel::<OutputChunk>(64);
+        let pump = tokio::spawn(log::pump(
+            self.engine.runs.clone(),
+            self.run.id.clone(),
+            key.position,
+            self.redactor.clone(),
+            rx,
+        ));
+        let mut request = ExecRequest::new(["/bin/sh", "-c", command]);
+        request.env = env;
+        request.timeout = Some(timeout);
+        let outcome = self.exec_watched(request, tx).await;
+        let lines = pump
+            .await
+            .map_err(|e| Error::Invalid(format!("the log writer failed: {e}")))??;
+        let outcome = outcome?;
+        let (ok, text) = if outcome.timed_out {
+            (
+                false,
+                format!(
+                    "`{command}` was stopped at its time limit ({})",
+                    humanize(timeout)
+                ),
+            )
+        } else if let Some(limit) = outcome.limit_hit() {
+            (false, format!("`{command}` was killed at {limit}"))
+        } else {
+            (
+                outcome.exit_code == 0,
+                format!("`{command}` exited {}", outcome.exit_code),
+            )
+        };
+        let snapshot = self.snapshot(key).await?;
+        self.engine
+            .runs
+            .finish_tool_call(
+                &self.run.id,
+                key,
+                ToolCallState::Completed,
+                &ToolResult {
+                    ok,
+                    exit_code: Some(outcome.exit_code),
+                    output: format!("{text} ({lines} lines in the run log)"),
+                },
+                Some(&snapshot),
+            )
+            .await?;
+        self.forget_snapshots_but(&snapshot);
+        Ok(if ok {
+            Attempt::Succeeded
+        } else if outcome.timed_out {
+            Attempt::TimedOut(text)
+        } else {
+            Attempt::Failed {
+                error: text,
+                exit_code: Some(outcome.exit_code),
+            }
+        })
+    }
+
+    /// Runs a command in the sandbox, stopping if the run is cancelled or
+    /// out of time meanwhile (the sandbox is destroyed at the run's end).
+    async fn exec_watched(
+        &self,
+        request: ExecRequest,
+        output: mpsc::Sender<OutputChunk>,
+    ) -> Result<smithers_sandbox::ExecOutcome, Interrupt> {
+        let exec = self.provider.exec(&self.sandbox, request, output);
+        tokio::pin!(exec);
+        loop {
+            tokio::select! {
+                outcome = &mut exec => return Ok(outcome?),
+                () = tokio::time::sleep(Duration::from_millis(500)) => {
+                    let state = self.engine.runs.get(&self.run.id).await?.state;
+                    if state == smithers_store::RunState::Cancelled {
+                        return Err(Interrupt::Cancelled);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the workspace snapshot that follows call `key`.
+    async fn snapshot(&self, key: ToolCallKey) -> Result<String, Error> {
+        let name = format!("{}-{}-{}.tar", key.position, key.attempt, key.seq);
+        workspace::snapshot(self.provider, &self.sandbox, &self.dir, &name).await?;
+        Ok(name)
+    }
+
+    /// Removes snapshots other than `keep` (the one the store now names).
+    fn forget_snapshots_but(&self, keep: &str) {
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.ends_with(".tar") && name != keep {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+
+    /// One call through the kernel and, if it may go, carried out; its
+    /// result as the agent is told it.
+    pub(crate) async fn call(
+        &mut self,
+        key: ToolCallKey,
+        subject: &str,
+        call: &ToolCall,
+        timeout: Duration,
+    ) -> Result<CallResult, Interrupt> {
+        match self.gate(key, subject, call).await? {
+            Gate::Refused { rejected, text } => Ok(CallResult {
+                outcome: if rejected {
+                    CallOutcome::Rejected
+                } else {
+                    CallOutcome::Denied
+                },
+                text,
+            }),
+            Gate::Done(record) => Ok(match (record.state, record.result.clone()) {
+                (ToolCallState::Denied, r) => CallResult {
+                    outcome: CallOutcome::Denied,
+                    text: r.map(|r| r.output).unwrap_or_default(),
+                },
+                (ToolCallState::Rejected, r) => CallResult {
+                    outcome: CallOutcome::Rejected,
+                    text: r.map(|r| r.output).unwrap_or_default(),
+                },
+                (_, Some(r)) => CallResult {
+                    outcome: if r.ok {
+                        CallOutcome::Ok
+                    } else {
+                        CallOutcome::Failed
+                    },
+                    text: r.output,
+                },
+                (_, None) => CallResult {
+                    outcome: CallOutcome::Failed,
+                    text: "no result recorded".into(),
+                },
+            }),
+            Gate::Go => {
+                self.engine.runs.start_tool_call(&self.run.id, key).await?;
+                let result = self.carry_out(call, timeout).await?;
+                let snapshot = if is_mutating(call) {
+                    Some(self.snapshot(key).await?)
+                } else {
+                    None
+                };
+                self.engine
+                    .runs
+                    .finish_tool_call(
+                        &self.run.id,
+                        key,
+                        ToolCallState::Completed,
+                        &ToolResult {
+                            ok: result.outcome == CallOutcome::Ok,
+                            exit_code: None,
+                            output: result.text.clone(),
+                        },
+                        snapshot.as_deref(),
+                    )
+                    .await?;
+                if let Some(keep) = &snapshot {
+                    self.forget_snapshots_but(keep);
+                }
+                for line in result.text.lines().take(200) {
+                    self.engine
+                        .runs
+                        .log(
+                            &self.run.id,
+                            Some(key.position),
+                            smithers_store::LogStream::Stdout,
+                            line,
+                        )
+                        .await?;
+                }
+                Ok(result)
+            }
+        }
+    }
+
+    /// Carries out an allowed call.
+    async fn carry_out(
+        &mut self,
+        call: &ToolCall,
+        timeout: Duration,
+    ) -> Result<CallResult, Interrupt> {
+        let outcome = |ok: bool| {
+            if ok {
+                CallOutcome::Ok
+            } else {
+                CallOutcome::Failed
+            }
+        };
+        match call {
+            ToolCall::CreateCommit { message, branch } => {
+                let head = workspace::commit(self.provider, &self.sandbox, message).await?;
+                if head == self.definition.base {
+                    return Ok(CallResult {
+                        outcome: CallOutcome::Failed,
+                        text: "nothing to commit: the workspace has no changes".into(),
+                    });
+                }
+                let bundle = self.dir.join("commit.bundle");
+                workspace::bundle(self.provider, &self.sandbox, &self.definition.base, &bundle)
+                    .await?;
+                let landed = git::import_bundle(&self.repo, &bundle, branch, &head).await;
+                let _ = std::fs::remove_file(&bundle);
+                Ok(match landed {
+                    Ok(commit) => CallResult {
+                        outcome: CallOutcome::Ok,
+                        text: format!("committed {commit} to {branch}"),
+                    },
+                    Err(e) => CallResult {
+                        outcome: CallOutcome::Failed,
+                        text: e.to_string(),
+                    },
+                })
+            }
+            ToolCall::PushBranch { branch } => {
+                let remote = self.engine.settings.remote.clone();
+                Ok(match git::push(&self.repo, &remote, branch).await {
+                    Ok(commit) => CallResult {
+                        outcome: CallOutcome::Ok,
+                        text: format!("pushed {branch} at {commit} to {remote}"),
+                    },
+                    Err(e) => CallResult {
+                        outcome: CallOutcome::Failed,
+                        text: e.to_string(),
+                    },
+                })
+            }
+            other => {
+                let env = self.secret_env().await?;
+                let limits = ToolLimits {
+                    timeout: timeout.min(self.engine.settings.tools.timeout),
+                    ..self.engine.settings.tools
+                };
+                let output = tools::execute(
+                    self.provider,
+                    &self.sandbox,
+                    other,
+                    &limits,
+                    self.redactor.as_deref(),
+                    env,
+                )
+                .await?;
+                Ok(CallResult {
+                    outcome: outcome(output.ok),
+                    text: output.text,
+                })
+            }
+        }
+    }
+
+    /// An agent step: the driver's turns, each call through [`Self::call`].
+    async fn agent(
+        &mut self,
+        position: u32,
+        attempt: u32,
+        agent: &AgentStep,
+        timeout: Duration,
+    ) -> Result<Attempt, Interrupt> {
+        let mut driver = match agent.driver {
+            DriverKind::Scripted => {
+                let name = agent.script.clone().unwrap_or_default();
+                let text = self
+                    .definition
+                    .scripts
+                    .get(&name)
+                    .ok_or_else(|| Error::Invalid(format!("the run has no script {name:?}")))?;
+                Scripted::new(Script::parse(&name, text)?)
+            }
+            other => {
+                return Ok(Attempt::Failed {
+                    error: format!(
+                        "the {} driver cannot run in this build: only scripted agents run here",
+                        other.as_str()
+                    ),
+                    exit_code: None,
+                });
+            }
+        };
+        let branch = self.run_branch();
+        let mut last: Option<CallResult> = None;
+        for seq in 0..agent.max_turns {
+            self.check_interrupt().await?;
+            let turn = driver.next(last.as_ref()).await?;
+            let (tool, arguments) = match turn {
+                Turn::Done { ok: true, summary } => {
+                    self.say(Some(position), &format!("agent {}: {summary}", agent.role))
+                        .await?;
+                    return Ok(Attempt::Succeeded);
+                }
+                Turn::Done { ok: false, summary } => {
+                    return Ok(Attempt::Failed {
+                        error: summary,
+                        exit_code: None,
+                    });
+                }
+                Turn::Call { tool, arguments } => (tool, arguments),
+            };
+            let result = match ToolCall::parse(&tool, &arguments, &branch) {
+                Ok(call) => {
+                    let key = ToolCallKey {
+                        position,
+                        attempt,
+                        seq,
+                    };
+                    self.call(key, &agent.role, &call, timeout.min(self.remaining()))
+                        .await?
+                }
+                Err(e) => {
+                    self.say(
+                        Some(position),
+                        &format!("agent {}: invalid call: {e}", agent.role),
+                    )
+                    .await?;
+                    CallResult {
+                        outcome: CallOutcome::Failed,
+                        text: e.to_string(),
+                    }
+                }
+            };
+            last = Some(result);
+        }
+        let turn = driver.next(last.as_ref()).await?;
+        Ok(match turn {
+            Turn::Done { ok: true, .. } => Attempt::Succeeded,
+            Turn::Done { ok: false, summary } => Attempt::Failed {
+                error: summary,
+                exit_code: None,
+            },
+            Turn::Call { .. } => Attempt::Failed {
+                error: format!(
+                    "the agent used its {} turns without finishing",
+                    agent.max_turns
+                ),
+                exit_code: None,
+            },
+        })
+    }
+}
