@@ -22,7 +22,10 @@ use serde_json::{Value, json};
 use smithers_policy::PolicySet;
 use smithers_sandbox::{Limits, Provider, SandboxId, SandboxSpec, owner};
 use smithers_secrets::Redactor;
-use smithers_store::{LogStream, NewRun, Run, RunState, Runs, Secrets, StepState, StepUpdate};
+use smithers_store::{
+    Actor, Approval, ApprovalState, LogStream, NewRun, Run, RunState, Runs, Secrets, StepState,
+    StepUpdate,
+};
 
 pub use definition::{BUILT_IN_POLICY, Definition};
 
@@ -166,6 +169,45 @@ impl Engine {
                 Some(&format!("cancelled by {by}")),
                 json!({"by": by}),
             )
+            .await?)
+    }
+
+    /// Approves or rejects an approval as `approver`. An approval that
+    /// releases secrets decides their grants first (the secrets service
+    /// holds its own rules: an admin who did not ask), then itself.
+    pub async fn decide(
+        &self,
+        organization_id: &str,
+        approver: &str,
+        approval_id: &str,
+        approve: bool,
+        comment: Option<&str>,
+    ) -> Result<Approval, Error> {
+        let approval = self.runs.approval(approval_id).await?;
+        if approval.organization_id == organization_id
+            && approval.state == ApprovalState::Pending
+            && approval.details["gate"] == secrets::SECRETS_GATE
+        {
+            let service = self.secrets.as_ref().ok_or_else(|| {
+                Error::Invalid(
+                    "this approval releases secrets: deciding it needs the keyring (SECRET_ENCRYPTION_KEYS)"
+                        .into(),
+                )
+            })?;
+            let actor = Actor::new(organization_id, approver);
+            let grants = approval.details["grants"].as_array().cloned().unwrap_or_default();
+            for grant in grants.iter().filter_map(Value::as_str) {
+                match service.decide_grant(&actor, grant, approve, comment).await {
+                    Ok(_) => {}
+                    // Decided already (an earlier attempt that stopped half-way).
+                    Err(smithers_store::Error::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(self
+            .runs
+            .decide_approval(organization_id, approver, approval_id, approve, comment)
             .await?)
     }
 

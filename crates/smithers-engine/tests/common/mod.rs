@@ -1,0 +1,187 @@
+//! A repository with a workflow, a bare remote, a store with users and a
+//! secret, and an engine over a real native sandbox.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smithers_engine::run::{Engine, Settings, StartRun};
+use smithers_sandbox::{NativeConfig, NativeProvider};
+use smithers_secrets::{Keyring, SecretValue};
+use smithers_store::{Actor, Role, Runs, SecretRef, Secrets, Store};
+
+pub const KEYRING: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const TOKEN: &str = "tok-live-8d2f1c9e7b";
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub struct Fixture {
+    pub tmp: tempfile::TempDir,
+    pub store: Store,
+    pub engine: Engine,
+    pub provider: NativeProvider,
+}
+
+impl Fixture {
+    pub fn repo(&self) -> PathBuf {
+        self.tmp.path().join("repo")
+    }
+
+    pub fn remote(&self) -> PathBuf {
+        self.tmp.path().join("remote.git")
+    }
+
+    /// A repository holding `files` (path, contents) plus `src/answer.txt`
+    /// and `test.sh`, committed on main and pushed to a bare remote.
+    pub async fn new(files: &[(&str, &str)]) -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            tmp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .unwrap();
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(repo.join("src")).unwrap();
+        std::fs::write(repo.join("src/answer.txt"), "41\n").unwrap();
+        std::fs::write(
+            repo.join("test.sh"),
+            "echo \"token in use: $API_TOKEN\"\ntest \"$(cat src/answer.txt)\" = 42 || { echo 'wrong answer' >&2; exit 1; }\necho ok\n",
+        )
+        .unwrap();
+        for (path, contents) in files {
+            let path = repo.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, contents).unwrap();
+        }
+        git(&repo, &["init", "-q", "-b", "main"]);
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", "first"]);
+        let remote = tmp.path().join("remote.git");
+        git(
+            tmp.path(),
+            &["init", "-q", "--bare", "-b", "main", remote.to_str().unwrap()],
+        );
+        git(&repo, &["remote", "add", "origin", remote.to_str().unwrap()]);
+        git(&repo, &["push", "-q", "origin", "main"]);
+
+        let state = tmp.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let store = Store::open(&state, None).await.unwrap();
+        store
+            .organizations()
+            .add_user("local", "alice", Role::Member)
+            .await
+            .unwrap();
+        let signer = Arc::new(smithers_audit::CheckpointSigner::from_seed(&[7u8; 32]).unwrap());
+        let secrets = Secrets::new(
+            store.clone(),
+            Arc::new(Keyring::parse(KEYRING).unwrap()),
+            signer.clone(),
+        );
+        secrets
+            .set(
+                &Actor::new("local", "admin"),
+                SecretRef {
+                    environment: "dev",
+                    name: "API_TOKEN",
+                },
+                &SecretValue::from(TOKEN),
+                None,
+            )
+            .await
+            .unwrap();
+        let mut settings = Settings::new(tmp.path().join("runs"));
+        settings.poll = Duration::from_millis(50);
+        let engine = Engine {
+            runs: Runs::new(store.clone(), signer),
+            secrets: Some(secrets),
+            settings,
+        };
+        let mut config = NativeConfig::with_helper(
+            PathBuf::from(env!("CARGO_BIN_EXE_smithers-engine-sandbox-helper")),
+            Vec::new(),
+        );
+        config.state_dir = tmp.path().join("sandboxes");
+        let provider = NativeProvider::new(config).unwrap();
+        Fixture {
+            tmp,
+            store,
+            engine,
+            provider,
+        }
+    }
+
+    /// Starts `workflow` as alice.
+    pub async fn start(&self, workflow: &str) -> smithers_store::Run {
+        self.engine
+            .start(StartRun {
+                organization_id: "local",
+                requested_by: "alice",
+                repo: &self.repo(),
+                workflow,
+                trigger: "manual",
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Decides every approval that comes up, as admin, until `stop`.
+    pub fn approver(
+        &self,
+        approve: bool,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<Vec<String>> {
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            let mut decided = Vec::new();
+            while !*stop.borrow() {
+                for a in engine.runs.approvals("local", true, 100).await.unwrap() {
+                    let comment = (!approve).then_some("not like this");
+                    engine
+                        .decide("local", "admin", &a.id, approve, comment)
+                        .await
+                        .unwrap();
+                    decided.push(a.summary);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            decided
+        })
+    }
+
+    /// Every line of a run's log.
+    pub async fn log(&self, run: &str) -> String {
+        self.engine
+            .runs
+            .logs(run, 0, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| format!("[{}] {}\n", l.stream.as_str(), l.text))
+            .collect()
+    }
+
+    /// The organization's audit log verifies.
+    pub async fn verify(&self) {
+        let signer = smithers_audit::CheckpointSigner::from_seed(&[7u8; 32]).unwrap();
+        let report = self
+            .store
+            .audit()
+            .verify("local", &[signer.verifying_key()])
+            .await
+            .unwrap();
+        assert!(report.is_ok(), "{report:?}");
+    }
+}
