@@ -102,7 +102,10 @@ async fn a_workflow_runs_through_the_kernel_to_a_pushed_branch() {
     // Two humans' decisions: the secret's release and the patch.
     assert_eq!(asked.len(), 2, "{asked:?}");
     assert!(asked[0].contains("API_TOKEN (dev)"), "{asked:?}");
-    assert!(asked[1].contains("apply_patch") && asked[1].contains("+42"), "{asked:?}");
+    assert!(
+        asked[1].contains("apply_patch") && asked[1].contains("+42"),
+        "{asked:?}"
+    );
 
     // The kernel's deny came back to the agent, which carried on.
     let calls = f.engine.runs.tool_calls(&run.id).await.unwrap();

@@ -2,9 +2,11 @@
 
 mod audit_cmd;
 mod context;
+mod demo_cmd;
 mod policy_cmd;
 mod redact_cmd;
 mod render;
+mod run_cmd;
 mod sandbox_cmd;
 mod secrets_cmd;
 mod users_cmd;
@@ -50,6 +52,15 @@ enum Command {
     Workflow(workflow_cmd::WorkflowCommand),
     /// Write a commented starter smithers.toml and policy into a repository.
     Init(workflow_cmd::InitArgs),
+    /// Run a workflow of smithers.toml in a disposable sandbox, following its progress.
+    Run(run_cmd::RunArgs),
+    /// List, show, follow, resume and cancel workflow runs.
+    Runs(run_cmd::RunsArgs),
+    /// What runs wait for a human to decide: list, show, approve, reject.
+    Approvals(run_cmd::ApprovalsArgs),
+    /// The whole thing on a sample repository: an agent under the kernel, an approval,
+    /// a redacted secret, a denied push to main, a smithers/ branch, a verified audit log.
+    Demo(demo_cmd::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +80,10 @@ fn main() -> ExitCode {
         Command::Sandbox(cmd) => sandbox_cmd::run(cmd, &cli.state),
         Command::Workflow(cmd) => workflow_cmd::run(cmd, &cli.state),
         Command::Init(args) => workflow_cmd::init(&args),
+        Command::Run(args) => run_cmd::run(args, &cli.state),
+        Command::Runs(args) => run_cmd::runs(args, &cli.state),
+        Command::Approvals(args) => run_cmd::approvals(args, &cli.state),
+        Command::Demo(args) => demo_cmd::run(args),
     };
     match result {
         Ok(code) => code,

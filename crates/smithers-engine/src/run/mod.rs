@@ -195,7 +195,10 @@ impl Engine {
                 )
             })?;
             let actor = Actor::new(organization_id, approver);
-            let grants = approval.details["grants"].as_array().cloned().unwrap_or_default();
+            let grants = approval.details["grants"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             for grant in grants.iter().filter_map(Value::as_str) {
                 match service.decide_grant(&actor, grant, approve, comment).await {
                     Ok(_) => {}

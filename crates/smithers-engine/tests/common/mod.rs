@@ -71,9 +71,19 @@ impl Fixture {
         let remote = tmp.path().join("remote.git");
         git(
             tmp.path(),
-            &["init", "-q", "--bare", "-b", "main", remote.to_str().unwrap()],
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "-b",
+                "main",
+                remote.to_str().unwrap(),
+            ],
         );
-        git(&repo, &["remote", "add", "origin", remote.to_str().unwrap()]);
+        git(
+            &repo,
+            &["remote", "add", "origin", remote.to_str().unwrap()],
+        );
         git(&repo, &["push", "-q", "origin", "main"]);
 
         let state = tmp.path().join("state");

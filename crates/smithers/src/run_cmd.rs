@@ -1,0 +1,759 @@
+//! `smithers run`, `smithers runs …` and `smithers approvals …`: start a
+//! workflow and follow it, look at runs, resume and cancel them, and
+//! decide what they wait for.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use smithers_engine::run::{Definition, Engine, Settings, StartRun};
+use smithers_engine::workflow::ProviderKind;
+use smithers_store::{
+    Approval, ApprovalState, DEFAULT_ORGANIZATION, DataDir, Run, RunState, Runs, Secrets, Store,
+};
+
+use crate::context::{self, StateArgs};
+use crate::{render, sandbox_cmd};
+
+/// Who acts, in which organization.
+#[derive(Debug, Clone, Args)]
+pub struct ActorArgs {
+    /// The organization.
+    #[arg(long, global = true, default_value = DEFAULT_ORGANIZATION)]
+    pub org: String,
+    /// Act as this user of the organization.
+    #[arg(
+        long = "as",
+        global = true,
+        env = "SMITHERS_USER",
+        default_value = "admin",
+        value_name = "USER"
+    )]
+    pub user: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProviderArg {
+    Native,
+    Docker,
+}
+
+/// Where a run's sandbox comes from (default: the workflow's `provider`).
+#[derive(Debug, Clone, Args)]
+pub struct ProviderArgs {
+    /// Override the workflow's sandbox provider.
+    #[arg(long, value_enum)]
+    provider: Option<ProviderArg>,
+    /// The Docker image (default: smithers-sandbox:latest).
+    #[arg(long)]
+    image: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Exit status: 0 the run succeeded (or was detached), 1 it failed, timed out or was cancelled, 2 error.
+Secrets named by the workflow need SECRET_ENCRYPTION_KEYS and an admin's approval of the run.")]
+pub struct RunArgs {
+    /// The workflow's name in smithers.toml.
+    workflow: String,
+    /// The repository (default: the current directory).
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+    /// Start the run in the background and return its id.
+    #[arg(long)]
+    detach: bool,
+    /// On a terminal, ask inline for approvals and decide them as this user
+    /// (who must not be the one starting the run).
+    #[arg(long, value_name = "USER")]
+    approver: Option<String>,
+    /// Print the finished run as JSON instead of following it.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    provider: ProviderArgs,
+    #[command(flatten)]
+    actor: ActorArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    actor: ActorArgs,
+    #[command(subcommand)]
+    command: RunsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsCommand {
+    /// Runs, newest first (active ones only unless --all).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run: its steps, tool calls (with the kernel's decisions) and approvals.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run's log (redacted); --follow waits for more until the run ends.
+    Logs {
+        id: String,
+        #[arg(long, short)]
+        follow: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Carry on an interrupted run from its last finished call.
+    Resume {
+        id: String,
+        #[command(flatten)]
+        provider: ProviderArgs,
+    },
+    /// Cancel a run that has not finished.
+    Cancel { id: String },
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+An approver cannot decide what their own run asks; admin-only approvals need an admin.
+Exit status: 0 done, 2 error, 3 not allowed to decide, 4 already decided or expired.")]
+pub struct ApprovalsArgs {
+    #[command(flatten)]
+    actor: ActorArgs,
+    #[command(subcommand)]
+    command: ApprovalsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ApprovalsCommand {
+    /// Pending approvals (all of them with --all).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What is asked, by which run and role: the exact command or diff.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve.
+    Approve {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject, with the reason the run fails with.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// The store, the runs and (with a keyring) the secrets of one command.
+pub struct Opened {
+    pub dir: DataDir,
+    pub store: Store,
+    pub engine: Engine,
+}
+
+/// Opens the store and builds the engine; the secrets service only when
+/// `SECRET_ENCRYPTION_KEYS` is set.
+pub async fn open(state: &StateArgs) -> Result<Opened> {
+    let (dir, store) = state.open().await?;
+    let signer = Arc::new(context::signer(&dir)?);
+    let secrets = match std::env::var(smithers_secrets::KEYRING_ENV) {
+        Ok(spec) if !spec.trim().is_empty() => Some(Secrets::new(
+            store.clone(),
+            Arc::new(crate::secrets_cmd::keyring_from_env()?),
+            signer.clone(),
+        )),
+        _ => None,
+    };
+    let engine = Engine {
+        runs: Runs::new(store.clone(), signer),
+        secrets,
+        settings: Settings::new(dir.path().join("runs")),
+    };
+    Ok(Opened { dir, store, engine })
+}
+
+impl Opened {
+    pub async fn close(self) {
+        context::deliver_to_nats(&self.store).await;
+        self.store.close().await;
+    }
+}
+
+/// Carries out a run in the sandbox its workflow names (or `choice`).
+pub async fn execute(engine: &Engine, id: &str, choice: &ProviderArgs) -> Result<Run> {
+    let run = engine.runs.get(id).await?;
+    let kind = match choice.provider {
+        Some(ProviderArg::Native) => ProviderKind::Native,
+        Some(ProviderArg::Docker) => ProviderKind::Docker,
+        None => Definition::from_json(&run.definition)?.workflow()?.provider,
+    };
+    Ok(match kind {
+        ProviderKind::Native => {
+            let provider = sandbox_cmd::native_provider(None)?;
+            engine.execute(&provider, id).await?
+        }
+        ProviderKind::Docker => {
+            let provider = sandbox_cmd::docker_provider(None, choice.image.as_deref()).await?;
+            engine.execute(&provider, id).await?
+        }
+    })
+}
+
+fn exit_for(run: &Run) -> ExitCode {
+    if run.state == RunState::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Starts `smithers runs resume ID` in the background, its output in the
+/// run's directory.
+fn spawn_resume(dir: &DataDir, state: &StateArgs, actor: &ActorArgs, id: &str) -> Result<PathBuf> {
+    use std::os::unix::process::CommandExt as _;
+    let exe = std::env::current_exe().context("cannot find the smithers binary")?;
+    let logs = dir.path().join("runs");
+    std::fs::create_dir_all(&logs)?;
+    let out_path = logs.join(format!("{id}.out"));
+    let out = std::fs::File::create(&out_path)?;
+    let mut command = std::process::Command::new(exe);
+    command.arg("--data-dir").arg(dir.path());
+    if let Some(url) = &state.database_url {
+        command.env("SMITHERS_DATABASE_URL", url);
+    }
+    command
+        .args([
+            "runs",
+            "--org",
+            &actor.org,
+            "--as",
+            &actor.user,
+            "resume",
+            id,
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .process_group(0)
+        .spawn()
+        .context("cannot start the run in the background")?;
+    Ok(out_path)
+}
+
+pub fn run(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
+    context::runtime()?.block_on(async {
+        let opened = open(state).await?;
+        let engine = opened.engine.clone();
+        // Runs a killed process left behind carry on, in the background.
+        for lost in engine.interrupted(&args.actor.org).await? {
+            let out = spawn_resume(&opened.dir, state, &args.actor, &lost.id)?;
+            eprintln!(
+                "resuming interrupted run {} ({}) in the background; output in {}",
+                lost.id,
+                lost.workflow,
+                out.display()
+            );
+        }
+        let run = engine
+            .start(StartRun {
+                organization_id: &args.actor.org,
+                requested_by: &args.actor.user,
+                repo: &args.repo,
+                workflow: &args.workflow,
+                trigger: "manual",
+            })
+            .await?;
+        if args.detach {
+            let out = spawn_resume(&opened.dir, state, &args.actor, &run.id)?;
+            if args.json {
+                render::print_json(&json!({"id": run.id, "state": "queued", "output": out}));
+            } else {
+                println!("{}", run.id);
+                eprintln!(
+                    "run {} of {} started in the background; follow it with `smithers runs logs {} --follow`",
+                    run.id, run.workflow, run.id
+                );
+            }
+            opened.close().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !args.json {
+            eprintln!("run {} of workflow {} ({})", run.id, run.workflow, run.repository);
+        }
+        let follower = (!args.json).then(|| {
+            let engine = engine.clone();
+            let id = run.id.clone();
+            let approver = args.approver.clone();
+            let org = args.actor.org.clone();
+            tokio::spawn(async move { follow(&engine, &id, approver.as_deref(), &org).await })
+        });
+        let done = execute(&engine, &run.id, &args.provider).await;
+        if let Some(follower) = follower {
+            // The follower stops on its own once it has printed the end.
+            let _ = tokio::time::timeout(Duration::from_secs(5), follower).await;
+        }
+        let done = done?;
+        if args.json {
+            render::print_json(&run_json(&engine, &done).await?);
+        } else {
+            summary(&done);
+        }
+        opened.close().await;
+        Ok(exit_for(&done))
+    })
+}
+
+fn summary(run: &Run) {
+    match &run.error {
+        None => eprintln!("run {} {}", run.id, run.state),
+        Some(e) => eprintln!("run {} {}: {e}", run.id, run.state),
+    }
+}
+
+/// Prints the run's log as it grows until the run ends; on a terminal with
+/// an approver, asks inline for what the run waits for.
+async fn follow(engine: &Engine, id: &str, approver: Option<&str>, org: &str) -> Result<()> {
+    let mut after = 0;
+    let inline = approver.is_some() && std::io::stdin().is_terminal();
+    let mut told = false;
+    loop {
+        let lines = engine.runs.logs(id, after, 500).await?;
+        for line in &lines {
+            print_line(line);
+            after = line.seq;
+        }
+        let run = engine.runs.get(id).await?;
+        if run.state.is_finished() && lines.is_empty() {
+            return Ok(());
+        }
+        if run.state == RunState::WaitingApproval {
+            let pending: Vec<Approval> = engine
+                .runs
+                .approvals_of_run(id)
+                .await?
+                .into_iter()
+                .filter(|a| a.state == ApprovalState::Pending)
+                .collect();
+            match (inline, approver) {
+                (true, Some(user)) => {
+                    for approval in pending {
+                        prompt(engine, org, user, &approval).await?;
+                    }
+                }
+                _ if !told && !pending.is_empty() => {
+                    eprintln!(
+                        "waiting: approve from another shell with `smithers approvals approve ID --as USER` (a user other than {})",
+                        run.requested_by
+                    );
+                    told = true;
+                }
+                _ => {}
+            }
+        }
+        if lines.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn prompt(engine: &Engine, org: &str, user: &str, approval: &Approval) -> Result<()> {
+    let question = format!(
+        "\napproval {}: {}\napprove as {user}? [y/N, or type a reason to reject] ",
+        approval.id, approval.summary
+    );
+    let answer = tokio::task::spawn_blocking(move || {
+        eprint!("{question}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    let answer = answer.trim();
+    let decided = if answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes") {
+        engine.decide(org, user, &approval.id, true, None).await
+    } else {
+        let reason = if answer.is_empty() || answer.eq_ignore_ascii_case("n") {
+            "rejected at the terminal"
+        } else {
+            answer
+        };
+        engine
+            .decide(org, user, &approval.id, false, Some(reason))
+            .await
+    };
+    if let Err(e) = decided {
+        eprintln!("could not decide {}: {e}", approval.id);
+    }
+    Ok(())
+}
+
+pub fn print_line(line: &smithers_store::LogLine) {
+    let mut out = std::io::stdout().lock();
+    let _ = match line.stream {
+        smithers_store::LogStream::Smithers => writeln!(out, "» {}", line.text),
+        smithers_store::LogStream::Stderr => writeln!(out, "  ! {}", line.text),
+        smithers_store::LogStream::Stdout => writeln!(out, "  | {}", line.text),
+    };
+}
+
+fn time(micros: Option<i64>) -> Value {
+    micros.map_or(Value::Null, |t| render::rfc3339(t).into())
+}
+
+async fn run_json(engine: &Engine, run: &Run) -> Result<Value> {
+    let steps = engine.runs.steps(&run.id).await?;
+    let calls = engine.runs.tool_calls(&run.id).await?;
+    let approvals = engine.runs.approvals_of_run(&run.id).await?;
+    Ok(json!({
+        "id": run.id,
+        "workflow": run.workflow,
+        "repository": run.repository,
+        "trigger": run.trigger,
+        "requested_by": run.requested_by,
+        "state": run.state.as_str(),
+        "error": run.error,
+        "created_at": time(Some(run.created_at)),
+        "started_at": time(run.started_at),
+        "finished_at": time(run.finished_at),
+        "purge": run.purge,
+        "steps": steps.iter().map(|s| json!({
+            "position": s.position,
+            "id": s.step_id,
+            "kind": s.kind,
+            "state": s.state.as_str(),
+            "attempts": s.attempts,
+            "exit_code": s.exit_code,
+            "error": s.error,
+        })).collect::<Vec<_>>(),
+        "tool_calls": calls.iter().map(|c| json!({
+            "position": c.key.position,
+            "attempt": c.key.attempt,
+            "seq": c.key.seq,
+            "tool": c.tool,
+            "subject": c.subject,
+            "arguments": c.arguments,
+            "decision": c.decision,
+            "state": c.state.as_str(),
+            "approval": c.approval_id,
+            "ok": c.result.as_ref().map(|r| r.ok),
+        })).collect::<Vec<_>>(),
+        "approvals": approvals.iter().map(approval_json).collect::<Vec<_>>(),
+    }))
+}
+
+fn approval_json(a: &Approval) -> Value {
+    json!({
+        "id": a.id,
+        "run": a.run_id,
+        "position": a.position,
+        "kind": a.kind.as_str(),
+        "admin_only": a.admin_only,
+        "role": a.role,
+        "requested_by": a.requested_by,
+        "summary": a.summary,
+        "details": a.details,
+        "state": a.state.as_str(),
+        "decided_by": a.decided_by,
+        "comment": a.comment,
+        "created_at": time(Some(a.created_at)),
+        "expires_at": time(a.expires_at),
+    })
+}
+
+fn show_text(run: &Value) {
+    println!(
+        "run {}  {}  {}",
+        run["id"].as_str().unwrap_or_default(),
+        run["workflow"].as_str().unwrap_or_default(),
+        run["state"].as_str().unwrap_or_default()
+    );
+    println!(
+        "  repository: {}",
+        run["repository"].as_str().unwrap_or_default()
+    );
+    println!(
+        "  started by: {}",
+        run["requested_by"].as_str().unwrap_or_default()
+    );
+    if let Some(e) = run["error"].as_str() {
+        println!("  error:      {e}");
+    }
+    println!("steps:");
+    for s in run["steps"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<16} {:<9} {:<17} attempts {}{}",
+            s["id"].as_str().unwrap_or_default(),
+            s["kind"].as_str().unwrap_or_default(),
+            s["state"].as_str().unwrap_or_default(),
+            s["attempts"],
+            s["error"]
+                .as_str()
+                .map(|e| format!("  ({e})"))
+                .unwrap_or_default()
+        );
+    }
+    println!("tool calls:");
+    for c in run["tool_calls"].as_array().into_iter().flatten() {
+        println!(
+            "  step {} #{}  {} {} → {} ({}){}",
+            c["position"],
+            c["seq"],
+            c["subject"].as_str().unwrap_or_default(),
+            c["tool"].as_str().unwrap_or_default(),
+            c["decision"]["decision"].as_str().unwrap_or_default(),
+            c["state"].as_str().unwrap_or_default(),
+            c["decision"]["rule"]["text"]
+                .as_str()
+                .map(|r| format!("  rule: {r}"))
+                .unwrap_or_default()
+        );
+    }
+    println!("approvals:");
+    for a in run["approvals"].as_array().into_iter().flatten() {
+        println!(
+            "  {}  {}  {}{}",
+            a["id"].as_str().unwrap_or_default(),
+            a["state"].as_str().unwrap_or_default(),
+            a["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .lines()
+                .next()
+                .unwrap_or_default(),
+            a["decided_by"]
+                .as_str()
+                .map(|d| format!("  (by {d})"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(purge) = run["purge"].as_object() {
+        println!(
+            "sandbox purge: {}",
+            if purge.get("clean") == Some(&Value::Bool(true)) {
+                "clean"
+            } else {
+                "NOT clean"
+            }
+        );
+    }
+}
+
+pub fn runs(args: RunsArgs, state: &StateArgs) -> Result<ExitCode> {
+    context::runtime()?.block_on(async {
+        let opened = open(state).await?;
+        let engine = &opened.engine;
+        let org = &args.actor.org;
+        let code = match args.command {
+            RunsCommand::List { all, limit, json } => {
+                let runs = engine.runs.list(org, !all, limit).await?;
+                if json {
+                    render::print_json(&Value::Array(
+                        runs.iter()
+                            .map(|r| json!({
+                                "id": r.id, "workflow": r.workflow, "state": r.state.as_str(),
+                                "requested_by": r.requested_by, "created_at": time(Some(r.created_at)),
+                                "error": r.error,
+                            }))
+                            .collect(),
+                    ));
+                } else if runs.is_empty() {
+                    eprintln!("no {}runs", if all { "" } else { "active " });
+                } else {
+                    for r in runs {
+                        println!(
+                            "{}  {:<16} {:<17} {}  {}",
+                            r.id,
+                            r.workflow,
+                            r.state.as_str(),
+                            render::rfc3339(r.created_at),
+                            r.requested_by
+                        );
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            RunsCommand::Show { id, json } => {
+                let run = in_org(engine, org, &id).await?;
+                let shown = run_json(engine, &run).await?;
+                if json {
+                    render::print_json(&shown);
+                } else {
+                    show_text(&shown);
+                }
+                ExitCode::SUCCESS
+            }
+            RunsCommand::Logs { id, follow: keep, json } => {
+                in_org(engine, org, &id).await?;
+                let mut after = 0;
+                loop {
+                    let lines = engine.runs.logs(&id, after, 1000).await?;
+                    for line in &lines {
+                        if json {
+                            println!(
+                                "{}",
+                                json!({"seq": line.seq, "position": line.position, "stream": line.stream.as_str(), "at": line.at, "text": line.text})
+                            );
+                        } else {
+                            print_line(line);
+                        }
+                        after = line.seq;
+                    }
+                    if !keep || (lines.is_empty() && engine.runs.get(&id).await?.state.is_finished()) {
+                        break;
+                    }
+                    if lines.is_empty() {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            RunsCommand::Resume { id, provider } => {
+                in_org(engine, org, &id).await?;
+                let done = execute(engine, &id, &provider).await?;
+                summary(&done);
+                exit_for(&done)
+            }
+            RunsCommand::Cancel { id } => {
+                in_org(engine, org, &id).await?;
+                let run = engine.cancel(&id, &args.actor.user).await?;
+                eprintln!("run {} cancelled; its sandbox is destroyed by the process carrying it out", run.id);
+                ExitCode::SUCCESS
+            }
+        };
+        opened.close().await;
+        Ok(code)
+    })
+}
+
+async fn in_org(engine: &Engine, org: &str, id: &str) -> Result<Run> {
+    let run = engine.runs.get(id).await?;
+    if run.organization_id != org {
+        bail!("no run {id} in {org}");
+    }
+    Ok(run)
+}
+
+pub fn approvals(args: ApprovalsArgs, state: &StateArgs) -> Result<ExitCode> {
+    let outcome = context::runtime()?.block_on(async {
+        let opened = open(state).await?;
+        let engine = &opened.engine;
+        let org = &args.actor.org;
+        let outcome: Result<ExitCode> = async {
+            match args.command {
+                ApprovalsCommand::List { all, json } => {
+                    let list = engine.runs.approvals(org, !all, 500).await?;
+                    if json {
+                        render::print_json(&Value::Array(list.iter().map(approval_json).collect()));
+                    } else if list.is_empty() {
+                        eprintln!("no {}approvals", if all { "" } else { "pending " });
+                    } else {
+                        for a in list {
+                            println!(
+                                "{}  {:<8} run {}  {}{}",
+                                a.id,
+                                a.state.as_str(),
+                                a.run_id,
+                                a.summary.lines().next().unwrap_or_default(),
+                                if a.admin_only { "  [admin-only]" } else { "" }
+                            );
+                        }
+                    }
+                }
+                ApprovalsCommand::Show { id, json } => {
+                    let a = engine.runs.approval(&id).await?;
+                    if a.organization_id != *org {
+                        bail!("no approval {id} in {org}");
+                    }
+                    if json {
+                        render::print_json(&approval_json(&a));
+                    } else {
+                        let run = engine.runs.get(&a.run_id).await?;
+                        println!(
+                            "approval {}  {}{}",
+                            a.id,
+                            a.state.as_str(),
+                            if a.admin_only { "  (admin-only)" } else { "" }
+                        );
+                        println!(
+                            "  run:     {} (workflow {}, started by {})",
+                            a.run_id, run.workflow, a.requested_by
+                        );
+                        println!("  step:    {}", a.position);
+                        if let Some(role) = &a.role {
+                            println!("  role:    {role}");
+                        }
+                        if let Some(reason) = a.details["reason"].as_str() {
+                            println!("  kernel:  {reason}");
+                        }
+                        if let Some(by) = &a.decided_by {
+                            println!(
+                                "  decided: by {by}{}",
+                                a.comment
+                                    .as_deref()
+                                    .map(|c| format!(": {c}"))
+                                    .unwrap_or_default()
+                            );
+                        }
+                        println!("asked:\n{}", a.summary);
+                    }
+                }
+                ApprovalsCommand::Approve { id, comment } => {
+                    let a = engine
+                        .decide(org, &args.actor.user, &id, true, comment.as_deref())
+                        .await?;
+                    eprintln!("approved {} (run {})", a.id, a.run_id);
+                }
+                ApprovalsCommand::Reject { id, reason } => {
+                    let a = engine
+                        .decide(org, &args.actor.user, &id, false, Some(&reason))
+                        .await?;
+                    eprintln!("rejected {} (run {}): {reason}", a.id, a.run_id);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        .await;
+        opened.close().await;
+        outcome
+    });
+    match outcome {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            let code = match store_error(&e) {
+                Some(smithers_store::Error::Denied(_)) => 3,
+                Some(smithers_store::Error::Conflict(_)) => 4,
+                _ => return Err(e),
+            };
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(code))
+        }
+    }
+}
+
+fn store_error(e: &anyhow::Error) -> Option<&smithers_store::Error> {
+    e.downcast_ref::<smithers_store::Error>().or_else(|| {
+        match e.downcast_ref::<smithers_engine::Error>() {
+            Some(smithers_engine::Error::Store(inner)) => Some(inner),
+            _ => None,
+        }
+    })
+}
