@@ -146,10 +146,10 @@ impl Driver for Scripted {
                 return Ok(Turn::Done {
                     ok: false,
                     summary: format!(
-                        "call {} ({}) was expected to end {:?} but ended {}: {}",
+                        "call {} ({}) was expected to end {} but ended {}: {}",
                         done + 1,
                         call.tool,
-                        call.expect,
+                        format!("{:?}", call.expect).to_lowercase(),
                         result.outcome.as_str(),
                         result.text.lines().next().unwrap_or_default()
                     ),

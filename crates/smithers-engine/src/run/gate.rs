@@ -283,7 +283,10 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
 /// The exact thing a human is asked to allow.
 fn summary_of(call: &ToolCall) -> String {
     match call {
-        ToolCall::ApplyPatch { patch } => format!("\n{patch}"),
+        ToolCall::ApplyPatch { patch } => format!(
+            "{}\n{patch}",
+            call.resources().map(|r| r.join(", ")).unwrap_or_default()
+        ),
         ToolCall::WriteFile { path, contents } => {
             format!("{path} ({} bytes)\n{contents}", contents.len())
         }

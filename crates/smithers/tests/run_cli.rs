@@ -1,0 +1,286 @@
+//! `smithers run`, `runs`, `approvals` and `demo` as a user runs them:
+//! the demo end to end, a run killed with SIGKILL mid-step and resumed to
+//! the same end without repeating a finished call, approvals decided from
+//! another shell (not by the run's starter), and a malformed smithers.toml.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn smithers_command(home: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_smithers"));
+    command
+        .args(args)
+        .env("SMITHERS_HOME", home)
+        .env_remove("SECRET_ENCRYPTION_KEYS")
+        .env_remove("SMITHERS_DATABASE_URL")
+        .env_remove("SMITHERS_AUDIT_SIGNING_KEY")
+        .env_remove("SMITHERS_USER")
+        .env_remove("SMITHERS_NATS_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn smithers(home: &Path, args: &[&str]) -> Output {
+    smithers_command(home, args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+/// A repository with `workflows` and `policy`, pushed to a bare remote.
+fn repository(root: &Path, workflows: &str, policy: &str) -> (String, std::path::PathBuf) {
+    let repo = root.join("repo");
+    std::fs::create_dir_all(repo.join(".smithers")).unwrap();
+    std::fs::write(repo.join("smithers.toml"), workflows).unwrap();
+    std::fs::write(repo.join(".smithers/policy"), policy).unwrap();
+    std::fs::write(repo.join("README.md"), "# r\n").unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    let remote = root.join("remote.git");
+    git(root, &["init", "-q", "--bare", "-b", "main", "remote.git"]);
+    git(
+        &repo,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    git(&repo, &["push", "-q", "origin", "main"]);
+    (repo.to_str().unwrap().to_string(), remote)
+}
+
+fn show(home: &Path, id: &str) -> serde_json::Value {
+    let out = smithers(home, &["runs", "show", id, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Polls until `check` holds (a run moves on its own time).
+fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "waited too long for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_demo_shows_everything_and_ends_well() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("demo");
+    let out = smithers(
+        home.path(),
+        &["demo", "--yes", "--dir", dir.to_str().unwrap()],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for expected in [
+        "implementer push_branch → deny",
+        "calling the API with token ***",
+        "masked as *** in the run log",
+        "main untouched (src/answer.txt is still 41)",
+        "purge checked clean",
+        "chain intact",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
+    }
+    assert_eq!(
+        git(
+            &dir.join("remote.git"),
+            &["show", "smithers/fix-answer:src/answer.txt"]
+        ),
+        "42"
+    );
+    // Without a terminal and without --yes it refuses before doing anything.
+    let other = home.path().join("demo2");
+    let out = smithers(home.path(), &["demo", "--dir", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("pass --yes"));
+    assert!(!other.exists());
+}
+
+const KILL_WORKFLOW: &str = r#"
+[workflows.long]
+on = ["manual"]
+policy = ".smithers/policy"
+
+[[workflows.long.steps]]
+id = "first"
+run = "echo once >> trail.txt"
+
+[[workflows.long.steps]]
+id = "slow"
+run = "echo slow-started; sleep 4; echo twice-not >> slow.txt"
+
+[[workflows.long.steps]]
+id = "ship"
+commit = { branch = "smithers/long", message = "After a crash" }
+"#;
+
+const ALLOW_ALL: &str = "\
+workflow run_command * -> allow
+workflow create_commit smithers/* -> allow
+workflow push_branch smithers/* -> allow
+";
+
+#[test]
+fn a_run_killed_mid_step_resumes_to_the_same_end_without_repeating_a_call() {
+    let home = tempfile::tempdir().unwrap();
+    let (repo, remote) = repository(home.path(), KILL_WORKFLOW, ALLOW_ALL);
+    let mut child = smithers_command(home.path(), &["run", "long", "--repo", &repo])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut id = String::new();
+    until("the slow step to start", || {
+        let out = smithers(home.path(), &["runs", "list", "--json"]);
+        let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let Some(run) = runs.as_array().and_then(|r| r.first()) else {
+            return false;
+        };
+        id = run["id"].as_str().unwrap().to_string();
+        let logs = smithers(home.path(), &["runs", "logs", &id]);
+        text(&logs.stdout).contains("slow-started")
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = show(home.path(), &id);
+    assert_eq!(before["state"], "running", "{before:#}");
+    assert_eq!(before["steps"][0]["state"], "succeeded");
+    assert_eq!(before["steps"][1]["state"], "running");
+
+    let out = smithers(home.path(), &["runs", "resume", &id]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let after = show(home.path(), &id);
+    assert_eq!(after["state"], "succeeded", "{after:#}");
+    // The first step's call ran once: the resumed run started from the
+    // snapshot it left, and the commit shows exactly one line from it.
+    let firsts: Vec<_> = after["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["position"] == 0)
+        .collect();
+    assert_eq!(firsts.len(), 1, "{after:#}");
+    assert_eq!(git(&remote, &["show", "smithers/long:trail.txt"]), "once");
+    assert_eq!(
+        git(&remote, &["show", "smithers/long:slow.txt"]),
+        "twice-not"
+    );
+    assert_eq!(after["purge"]["clean"], true);
+    // The audit log tells the whole story and verifies.
+    let out = smithers(home.path(), &["audit", "verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = smithers(home.path(), &["audit", "log", "--json"]);
+    let log = text(&out.stdout);
+    assert!(log.contains("run.resumed"), "{log}");
+    assert_eq!(log.matches("\"workspace.created\"").count(), 2, "{log}");
+    // A finished run does not resume again.
+    let out = smithers(home.path(), &["runs", "resume", &id]);
+    assert!(out.status.success());
+    assert!(text(&out.stderr).contains("succeeded"));
+}
+
+const GATE_WORKFLOW: &str = r#"
+[workflows.gated]
+on = ["manual"]
+policy = ".smithers/policy"
+
+[[workflows.gated.steps]]
+id = "ask"
+approval = { message = "Deploy the thing?" }
+
+[[workflows.gated.steps]]
+id = "after"
+run = "echo approved-and-ran"
+"#;
+
+#[test]
+fn approvals_are_decided_from_another_shell_and_never_by_the_starter() {
+    let home = tempfile::tempdir().unwrap();
+    let (repo, _) = repository(home.path(), GATE_WORKFLOW, ALLOW_ALL);
+    let out = smithers(home.path(), &["users", "add", "alice"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = smithers(
+        home.path(),
+        &["run", "gated", "--repo", &repo, "--detach", "--as", "alice"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let mut approval = String::new();
+    until("the approval to be asked", || {
+        let out = smithers(home.path(), &["approvals", "list", "--json"]);
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        match list.as_array().and_then(|l| l.first()) {
+            Some(a) => {
+                approval = a["id"].as_str().unwrap().to_string();
+                true
+            }
+            None => false,
+        }
+    });
+    let out = smithers(home.path(), &["approvals", "show", &approval]);
+    assert!(text(&out.stdout).contains("Deploy the thing?"));
+    assert!(text(&out.stdout).contains(&id));
+    // The starter cannot approve their own run.
+    let out = smithers(
+        home.path(),
+        &["approvals", "approve", &approval, "--as", "alice"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    // A rejection needs a reason.
+    let out = smithers(home.path(), &["approvals", "reject", &approval]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = smithers(
+        home.path(),
+        &["approvals", "approve", &approval, "--comment", "go"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = smithers(home.path(), &["approvals", "approve", &approval]);
+    assert_eq!(out.status.code(), Some(4), "decided once");
+    let out = smithers(home.path(), &["runs", "logs", &id, "--follow"]);
+    let log = text(&out.stdout);
+    assert!(log.contains("approved-and-ran"), "{log}");
+    assert!(log.contains("approved by admin"), "{log}");
+    assert_eq!(show(home.path(), &id)["state"], "succeeded");
+}
+
+#[test]
+fn a_malformed_workflow_file_starts_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let (repo, _) = repository(
+        home.path(),
+        "[workflows.bad]\non = [\"manual\"]\n\n[[workflows.bad.steps]]\nid = \"x\"\nrun = \"true\"\nretires = 2\n",
+        ALLOW_ALL,
+    );
+    let out = smithers(home.path(), &["run", "bad", "--repo", &repo]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("smithers.toml:7:1"), "{stderr}");
+    assert!(stderr.contains("retries"), "{stderr}");
+    let out = smithers(home.path(), &["runs", "list", "--all", "--json"]);
+    assert_eq!(text(&out.stdout).trim(), "[]");
+}
