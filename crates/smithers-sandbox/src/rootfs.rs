@@ -18,7 +18,7 @@ use crate::native::etc_files;
 pub const DEFAULT_PROGRAMS: &[&str] = &[
     "sh", "bash", "env", "cat", "ls", "cp", "mv", "rm", "mkdir", "rmdir", "ln", "touch", "chmod",
     "head", "tail", "cut", "tr", "sort", "uniq", "wc", "grep", "sed", "find", "xargs", "diff",
-    "true", "false", "sleep", "id", "readlink", "dirname", "basename", "tee", "date", "git",
+    "true", "false", "sleep", "id", "readlink", "dirname", "basename", "tee", "date", "git", "tar",
 ];
 
 /// Where programs are looked up when given by name.
