@@ -9,45 +9,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench's failure is a panic
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
-use smithers_engine::run::{Engine, Settings, StartRun};
-use smithers_sandbox::{ExecRequest, NativeConfig, NativeProvider, Provider, SandboxSpec};
-use smithers_store::{RunState, Runs, Store};
+use smithers_sandbox::{ExecRequest, Provider, SandboxSpec};
+use smithers_store::RunState;
 use tokio::runtime::Runtime;
 
 const STEPS: usize = 100;
 
-struct Bench {
-    _tmp: tempfile::TempDir,
-    repo: PathBuf,
-    engine: Engine,
-    provider: NativeProvider,
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=b", "-c", "user.email=b@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-}
+use common::Fixture;
 
-fn setup(runtime: &Runtime) -> Bench {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o711),
-    )
-    .unwrap();
-    let repo = tmp.path().join("repo");
-    std::fs::create_dir_all(repo.join(".smithers")).unwrap();
+/// A repository whose workflow is 100 `run` steps of `/bin/true`, the
+/// policy allowing them.
+fn setup(runtime: &Runtime) -> Fixture {
     let mut workflow =
         String::from("[workflows.many]\non = [\"manual\"]\npolicy = \".smithers/policy\"\n");
     for i in 0..STEPS {
@@ -57,52 +35,19 @@ fn setup(runtime: &Runtime) -> Bench {
         )
         .unwrap();
     }
-    std::fs::write(repo.join("smithers.toml"), workflow).unwrap();
-    std::fs::write(
-        repo.join(".smithers/policy"),
-        "workflow run_command /bin/true -> allow\n",
-    )
-    .unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "first"]);
-    let state = tmp.path().join("state");
-    std::fs::create_dir(&state).unwrap();
-    let store = runtime.block_on(Store::open(&state, None)).unwrap();
-    let signer = Arc::new(smithers_audit::CheckpointSigner::from_seed(&[9u8; 32]).unwrap());
-    let engine = Engine {
-        runs: Runs::new(store, signer),
-        secrets: None,
-        settings: Settings::new(tmp.path().join("runs")),
-    };
-    let mut config = NativeConfig::with_helper(
-        PathBuf::from(env!("CARGO_BIN_EXE_smithers-engine-sandbox-helper")),
-        Vec::new(),
-    );
-    config.state_dir = tmp.path().join("sandboxes");
-    let provider = NativeProvider::new(config).unwrap();
-    Bench {
-        _tmp: tmp,
-        repo,
-        engine,
-        provider,
-    }
+    runtime.block_on(Fixture::new(&[
+        ("smithers.toml", &workflow),
+        (
+            ".smithers/policy",
+            "workflow run_command /bin/true -> allow\n",
+        ),
+    ]))
 }
 
 /// One whole run of the 100-step workflow.
-async fn workflow(bench: &Bench) -> Duration {
+async fn workflow(bench: &Fixture) -> Duration {
     let start = Instant::now();
-    let run = bench
-        .engine
-        .start(StartRun {
-            organization_id: "local",
-            requested_by: "admin",
-            repo: &bench.repo,
-            workflow: "many",
-            trigger: "manual",
-        })
-        .await
-        .unwrap();
+    let run = bench.start("many").await;
     let done = bench
         .engine
         .execute(&bench.provider, &run.id)
@@ -113,7 +58,7 @@ async fn workflow(bench: &Bench) -> Duration {
 }
 
 /// 100 raw execs of /bin/true in one sandbox (its creation not counted).
-async fn raw(bench: &Bench) -> Duration {
+async fn raw(bench: &Fixture) -> Duration {
     let id = bench.provider.create(SandboxSpec::default()).await.unwrap();
     let start = Instant::now();
     for _ in 0..STEPS {
@@ -139,7 +84,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn side_by_side(runtime: &Runtime, bench: &Bench) {
+fn side_by_side(runtime: &Runtime, bench: &Fixture) {
     let rounds = 5;
     let (mut ours, mut limit) = (Vec::new(), Vec::new());
     for _ in 0..rounds {

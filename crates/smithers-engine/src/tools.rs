@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smithers_sandbox::{ExecRequest, OutputChunk, Provider, SandboxId};
+use smithers_sandbox::{ExecOutcome, ExecRequest, OutputChunk, Provider, SandboxId, Stream};
 use smithers_secrets::Redactor;
 use tokio::sync::mpsc;
 
@@ -379,33 +379,61 @@ pub(crate) fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// Runs `script` with `sh -c` in the sandbox; stdout and stderr in the
-/// order they came.
-async fn shell<P: Provider>(
+/// A command's output as it came, up to a bound.
+pub(crate) struct Collected {
+    pub chunks: Vec<OutputChunk>,
+    pub outcome: ExecOutcome,
+    /// Output past the bound was read (the command must not block on a
+    /// full pipe) and dropped.
+    pub over: bool,
+}
+
+impl Collected {
+    /// The bytes of `stream`, or of both in the order they came.
+    pub fn bytes(&self, stream: Option<Stream>) -> Vec<u8> {
+        self.chunks
+            .iter()
+            .filter(|c| stream.is_none_or(|s| s == c.stream))
+            .flat_map(|c| c.bytes.iter().copied())
+            .collect()
+    }
+}
+
+/// Runs `script` with `sh -c` in the sandbox, keeping its output while
+/// less than `bound` bytes are kept.
+pub(crate) async fn collect<P: Provider>(
     provider: &P,
     sandbox: &SandboxId,
     script: &str,
-    limits: &ToolLimits,
+    timeout: Duration,
     env: Vec<(String, String)>,
-) -> Result<(Vec<u8>, smithers_sandbox::ExecOutcome), Error> {
+    bound: usize,
+) -> Result<Collected, Error> {
     let (tx, mut rx) = mpsc::channel::<OutputChunk>(64);
-    let cap = limits.output_bytes * 2 + 1;
-    let collect = tokio::spawn(async move {
-        let mut out = Vec::new();
+    let reader = tokio::spawn(async move {
+        let (mut chunks, mut kept, mut over) = (Vec::new(), 0, false);
         while let Some(chunk) = rx.recv().await {
-            // Keep reading (the command must not block) but keep a bound.
-            if out.len() < cap {
-                out.extend_from_slice(&chunk.bytes);
+            if kept < bound {
+                kept += chunk.bytes.len();
+                chunks.push(chunk);
+            } else {
+                over = true;
             }
         }
-        out
+        (chunks, over)
     });
     let mut request = ExecRequest::new(["/bin/sh", "-c", script]);
-    request.timeout = Some(limits.timeout);
+    request.timeout = Some(timeout);
     request.env = env;
     let outcome = provider.exec(sandbox, request, tx).await?;
-    let out = collect.await.unwrap_or_default();
-    Ok((out, outcome))
+    let (chunks, over) = reader
+        .await
+        .map_err(|e| Error::Invalid(format!("the output reader failed: {e}")))?;
+    Ok(Collected {
+        chunks,
+        outcome,
+        over,
+    })
 }
 
 fn finish(
@@ -451,8 +479,16 @@ pub async fn execute<P: Provider>(
     env: Vec<(String, String)>,
 ) -> Result<ToolOutput, Error> {
     let run = |script: String| async move {
-        let (out, outcome) = shell(provider, sandbox, &script, limits, env).await?;
-        let mut bytes = out;
+        let collected = collect(
+            provider,
+            sandbox,
+            &script,
+            limits.timeout,
+            env,
+            limits.output_bytes * 2 + 1,
+        )
+        .await?;
+        let (mut bytes, outcome) = (collected.bytes(None), collected.outcome);
         if let Some(limit) = outcome.limit_hit() {
             bytes.extend_from_slice(format!("\n[killed: {limit}]").as_bytes());
         }

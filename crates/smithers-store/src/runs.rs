@@ -246,12 +246,22 @@ fn step_from(row: &AnyRow) -> Result<RunStep, Error> {
     })
 }
 
-fn states_list<T: Copy>(states: &[T], text: impl Fn(T) -> &'static str) -> String {
+/// `'a', 'b'`: states as an SQL list.
+pub(crate) fn states_list<T: Copy>(states: &[T], text: impl Fn(T) -> &'static str) -> String {
     states
         .iter()
         .map(|s| format!("'{}'", text(*s)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `a or b`: the states a change expected, for its conflict message.
+pub(crate) fn either<T: Copy>(states: &[T], text: impl Fn(T) -> &'static str) -> String {
+    states
+        .iter()
+        .map(|s| text(*s))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 impl Runs {
@@ -384,6 +394,17 @@ impl Runs {
         Ok(run)
     }
 
+    /// Where a run stands (without reading the whole run).
+    pub async fn state(&self, id: &str) -> Result<RunState, Error> {
+        let state: String = sqlx::query("SELECT state FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no run {id}")))?
+            .try_get("state")?;
+        RunState::parse(&state).ok_or_else(|| corrupt(format!("state {state:?}")))
+    }
+
     pub async fn get(&self, id: &str) -> Result<Run, Error> {
         let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
             .bind(id)
@@ -462,10 +483,7 @@ impl Runs {
         if !from.contains(&current) {
             return Err(Error::Conflict(format!(
                 "run {id} is {current}, not {}",
-                from.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                either(from, RunState::as_str)
             )));
         }
         sqlx::query(
@@ -550,10 +568,7 @@ impl Runs {
                 "step {} of run {id} is {}, not {}",
                 step.step_id,
                 step.state,
-                from.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                either(from, StepState::as_str)
             )));
         }
         sqlx::query(

@@ -8,6 +8,7 @@ use smithers_audit::ActorType;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use crate::runs::{either, states_list};
 use crate::{Error, Runs};
 
 /// Which call: the step's position, the step's attempt (from 1) and the
@@ -313,11 +314,7 @@ impl Runs {
         to: ToolCallState,
         approval_id: Option<&str>,
     ) -> Result<(), Error> {
-        let from_list = from
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let from_list = states_list(from, ToolCallState::as_str);
         let done = sqlx::query(&format!(
             "UPDATE tool_calls SET state = $5, approval_id = COALESCE($6, approval_id) \
              WHERE run_id = $1 AND position = $2 AND attempt = $3 AND seq = $4 \
@@ -337,10 +334,7 @@ impl Runs {
                 key.seq,
                 key.position,
                 key.attempt,
-                from.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                either(from, ToolCallState::as_str)
             )));
         }
         Ok(())

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use clap::Args;
 use smithers_audit::{ActorType, AuditEvent, CheckpointSigner};
-use smithers_store::{AuditLog, AuditLogConfig, AuditWriter, DataDir, Store};
+use smithers_store::{AuditLog, AuditLogConfig, AuditWriter, DEFAULT_ORGANIZATION, DataDir, Store};
 
 /// Where Smithers keeps its state.
 #[derive(Debug, Clone, Args)]
@@ -47,6 +47,23 @@ impl StateArgs {
             })?;
         Ok((dir, store))
     }
+}
+
+/// Who acts, in which organization.
+#[derive(Debug, Clone, Args)]
+pub struct ActorArgs {
+    /// The organization.
+    #[arg(long, global = true, default_value = DEFAULT_ORGANIZATION)]
+    pub org: String,
+    /// Act as this user of the organization.
+    #[arg(
+        long = "as",
+        global = true,
+        env = "SMITHERS_USER",
+        default_value = "admin",
+        value_name = "USER"
+    )]
+    pub user: String,
 }
 
 /// The checkpoint signing key, from `SMITHERS_AUDIT_SIGNING_KEY` or the key file.

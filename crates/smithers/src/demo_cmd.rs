@@ -230,7 +230,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         let follower = {
             let engine = engine.clone();
             let id = run.id.clone();
-            tokio::spawn(async move { print_log(&engine, &id).await })
+            tokio::spawn(async move { crate::run_cmd::follow_log(&engine, &id, false).await })
         };
         let provider = crate::sandbox_cmd::native_provider(None)?;
         let done = engine.execute(&provider, &run.id).await?;
@@ -330,16 +330,12 @@ async fn decide_all(engine: &Engine, run: &str, yes: bool) -> Result<()> {
                 say(&format!("approving {} as {REVIEWER} (--yes)", approval.id));
                 true
             } else {
-                let question = format!("\n{}\napprove as {REVIEWER}? [y/N] ", approval.summary);
-                tokio::task::spawn_blocking(move || {
-                    use std::io::{BufRead as _, Write as _};
-                    eprint!("{question}");
-                    let _ = std::io::stderr().flush();
-                    let mut line = String::new();
-                    let _ = std::io::stdin().lock().read_line(&mut line);
-                    matches!(line.trim(), "y" | "Y" | "yes")
-                })
-                .await?
+                let answer = crate::run_cmd::ask_line(format!(
+                    "\n{}\napprove as {REVIEWER}? [y/N] ",
+                    approval.summary
+                ))
+                .await?;
+                matches!(answer.trim(), "y" | "Y" | "yes")
             };
             let comment = (!approve).then_some("rejected at the demo's prompt");
             engine
@@ -353,22 +349,5 @@ async fn decide_all(engine: &Engine, run: &str, yes: bool) -> Result<()> {
                 .await?;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn print_log(engine: &Engine, run: &str) -> Result<()> {
-    let mut after = 0;
-    loop {
-        let lines = engine.runs.logs(run, after, 500).await?;
-        for line in &lines {
-            crate::run_cmd::print_line(line);
-            after = line.seq;
-        }
-        if lines.is_empty() {
-            if engine.runs.get(run).await?.state.is_finished() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 }

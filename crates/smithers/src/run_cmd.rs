@@ -13,29 +13,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use smithers_engine::run::{Definition, Engine, Settings, StartRun};
 use smithers_engine::workflow::ProviderKind;
-use smithers_store::{
-    Approval, ApprovalState, DEFAULT_ORGANIZATION, DataDir, Run, RunState, Runs, Secrets, Store,
-};
+use smithers_store::{Approval, ApprovalState, DataDir, Run, RunState, Runs, Secrets, Store};
 
-use crate::context::{self, StateArgs};
+use crate::context::{self, ActorArgs, StateArgs};
 use crate::{render, sandbox_cmd};
-
-/// Who acts, in which organization.
-#[derive(Debug, Clone, Args)]
-pub struct ActorArgs {
-    /// The organization.
-    #[arg(long, global = true, default_value = DEFAULT_ORGANIZATION)]
-    pub org: String,
-    /// Act as this user of the organization.
-    #[arg(
-        long = "as",
-        global = true,
-        env = "SMITHERS_USER",
-        default_value = "admin",
-        value_name = "USER"
-    )]
-    pub user: String,
-}
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ProviderArg {
@@ -332,17 +313,14 @@ fn summary(run: &Run) {
 /// Prints the run's log as it grows until the run ends; on a terminal with
 /// an approver, asks inline for what the run waits for.
 async fn follow(engine: &Engine, id: &str, approver: Option<&str>, org: &str) -> Result<()> {
-    let mut after = 0;
+    let mut tail = LogTail::new(false);
     let inline = approver.is_some() && std::io::stdin().is_terminal();
     let mut told = false;
     loop {
-        let lines = engine.runs.logs(id, after, 500).await?;
-        for line in &lines {
-            print_line(line);
-            after = line.seq;
-        }
+        // The state before the lines: a run seen finished has logged all.
         let run = engine.runs.get(id).await?;
-        if run.state.is_finished() && lines.is_empty() {
+        let printed = tail.print_new(engine, id).await?;
+        if run.state.is_finished() && printed == 0 {
             return Ok(());
         }
         if run.state == RunState::WaitingApproval {
@@ -369,24 +347,29 @@ async fn follow(engine: &Engine, id: &str, approver: Option<&str>, org: &str) ->
                 _ => {}
             }
         }
-        if lines.is_empty() {
+        if printed == 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }
 
-async fn prompt(engine: &Engine, org: &str, user: &str, approval: &Approval) -> Result<()> {
-    let question = format!(
-        "\napproval {}: {}\napprove as {user}? [y/N, or type a reason to reject] ",
-        approval.id, approval.summary
-    );
-    let answer = tokio::task::spawn_blocking(move || {
+/// Asks `question` on stderr and reads one line from stdin.
+pub async fn ask_line(question: String) -> Result<String> {
+    Ok(tokio::task::spawn_blocking(move || {
         eprint!("{question}");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).map(|_| line)
     })
-    .await??;
+    .await??)
+}
+
+async fn prompt(engine: &Engine, org: &str, user: &str, approval: &Approval) -> Result<()> {
+    let answer = ask_line(format!(
+        "\napproval {}: {}\napprove as {user}? [y/N, or type a reason to reject] ",
+        approval.id, approval.summary
+    ))
+    .await?;
     let answer = answer.trim();
     let decided = if answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes") {
         engine.decide(org, user, &approval.id, true, None).await
@@ -406,7 +389,57 @@ async fn prompt(engine: &Engine, org: &str, user: &str, approval: &Approval) -> 
     Ok(())
 }
 
-pub fn print_line(line: &smithers_store::LogLine) {
+/// Prints a run's log from where it last stopped.
+pub struct LogTail {
+    after: u64,
+    json: bool,
+}
+
+impl LogTail {
+    pub fn new(json: bool) -> LogTail {
+        LogTail { after: 0, json }
+    }
+
+    /// Prints every line logged since the last call; returns how many.
+    pub async fn print_new(&mut self, engine: &Engine, id: &str) -> Result<usize> {
+        const PAGE: u32 = 1000;
+        let mut printed = 0;
+        loop {
+            let lines = engine.runs.logs(id, self.after, PAGE).await?;
+            for line in &lines {
+                if self.json {
+                    println!(
+                        "{}",
+                        json!({"seq": line.seq, "position": line.position, "stream": line.stream.as_str(), "at": line.at, "text": line.text})
+                    );
+                } else {
+                    print_line(line);
+                }
+                self.after = line.seq;
+            }
+            printed += lines.len();
+            if lines.len() < PAGE as usize {
+                return Ok(printed);
+            }
+        }
+    }
+}
+
+/// Prints a run's log as it grows, until the run has ended.
+pub async fn follow_log(engine: &Engine, id: &str, json: bool) -> Result<()> {
+    let mut tail = LogTail::new(json);
+    loop {
+        let finished = engine.runs.state(id).await?.is_finished();
+        if tail.print_new(engine, id).await? == 0 {
+            if finished {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn print_line(line: &smithers_store::LogLine) {
     let mut out = std::io::stdout().lock();
     let _ = match line.stream {
         smithers_store::LogStream::Smithers => writeln!(out, "» {}", line.text),
@@ -603,26 +636,10 @@ pub fn runs(args: RunsArgs, state: &StateArgs) -> Result<ExitCode> {
             }
             RunsCommand::Logs { id, follow: keep, json } => {
                 in_org(engine, org, &id).await?;
-                let mut after = 0;
-                loop {
-                    let lines = engine.runs.logs(&id, after, 1000).await?;
-                    for line in &lines {
-                        if json {
-                            println!(
-                                "{}",
-                                json!({"seq": line.seq, "position": line.position, "stream": line.stream.as_str(), "at": line.at, "text": line.text})
-                            );
-                        } else {
-                            print_line(line);
-                        }
-                        after = line.seq;
-                    }
-                    if !keep || (lines.is_empty() && engine.runs.get(&id).await?.state.is_finished()) {
-                        break;
-                    }
-                    if lines.is_empty() {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
+                if keep {
+                    follow_log(engine, &id, json).await?;
+                } else {
+                    LogTail::new(json).print_new(engine, &id).await?;
                 }
                 ExitCode::SUCCESS
             }

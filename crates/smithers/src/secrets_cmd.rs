@@ -13,12 +13,12 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use smithers_secrets::{KEYRING_ENV, Keyring, SecretValue};
 use smithers_store::{
-    Actor, DEFAULT_ORGANIZATION, Grant, GrantBinding, GrantFilter, GrantRequest, KeyUsage,
-    ReadRequest, RewrapSummary, SecretRef, SecretSummary, SecretVersion, Secrets,
+    Actor, Grant, GrantBinding, GrantFilter, GrantRequest, KeyUsage, ReadRequest, RewrapSummary,
+    SecretRef, SecretSummary, SecretVersion, Secrets,
 };
 use zeroize::Zeroizing;
 
-use crate::context::{self, StateArgs};
+use crate::context::{self, ActorArgs, StateArgs};
 use crate::render::{print_json, rfc3339};
 
 /// The largest value accepted, so a stray pipe cannot fill the database.
@@ -30,18 +30,8 @@ The keyring comes from SECRET_ENCRYPTION_KEYS=\"id:base64-32-byte-key,…\" (the
 Exit status: 0 done, 2 error, 3 access denied (no usable grant, not an admin), 4 conflict
 (--expect-version did not match, already exists, grant already decided).")]
 pub struct SecretsArgs {
-    /// The organization.
-    #[arg(long, global = true, default_value = DEFAULT_ORGANIZATION)]
-    org: String,
-    /// Act as this user of the organization.
-    #[arg(
-        long = "as",
-        global = true,
-        env = "SMITHERS_USER",
-        default_value = "admin",
-        value_name = "USER"
-    )]
-    user: String,
+    #[command(flatten)]
+    actor: ActorArgs,
     #[command(subcommand)]
     command: SecretsCommand,
 }
@@ -219,7 +209,7 @@ pub fn keyring_from_env() -> Result<Keyring> {
 
 pub fn run(args: SecretsArgs, state: &StateArgs) -> Result<ExitCode> {
     let keyring = Arc::new(keyring_from_env()?);
-    let actor = Actor::new(&args.org, &args.user);
+    let actor = Actor::new(&args.actor.org, &args.actor.user);
     // Refuse before anything is read or spent.
     if let SecretsCommand::Get(get) = &args.command {
         if std::io::stdout().is_terminal() && !get.reveal {

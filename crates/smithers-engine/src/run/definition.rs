@@ -31,8 +31,13 @@ pub struct Definition {
 }
 
 impl Definition {
-    /// Reads what `workflow` of the repository at `repo` needs.
-    pub fn read(repo: &Path, workflow: &str, base: String) -> Result<Definition, Error> {
+    /// Reads what `workflow` of the repository at `repo` needs; returns it
+    /// with the workflow as parsed.
+    pub fn read(
+        repo: &Path,
+        workflow: &str,
+        base: String,
+    ) -> Result<(Definition, Workflow), Error> {
         let path = repo.join(FILE_NAME);
         let file = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
         let parsed = parse_file(&file)?;
@@ -66,7 +71,8 @@ impl Definition {
             base,
         };
         definition.policy_set()?;
-        Ok(definition)
+        let flow = flow.clone();
+        Ok((definition, flow))
     }
 
     pub fn to_json(&self) -> serde_json::Value {

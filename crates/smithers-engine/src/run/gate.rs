@@ -174,6 +174,22 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
         }
     }
 
+    /// The latest approval of step `position` for the gate `gate` (its
+    /// `details.gate`), asked in this or an earlier life of the run.
+    pub(crate) async fn earlier_gate(
+        &self,
+        position: u32,
+        gate: &str,
+    ) -> Result<Option<Approval>, Error> {
+        Ok(self
+            .engine
+            .runs
+            .approvals_of_run(&self.run.id)
+            .await?
+            .into_iter()
+            .rfind(|a| a.position == position && a.details["gate"] == gate))
+    }
+
     /// Asks for an approval (the step and the run wait for it).
     pub(crate) async fn ask(
         &mut self,
@@ -241,7 +257,7 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
                 )
                 .await?;
         }
-        if self.engine.runs.get(&self.run.id).await?.state == RunState::WaitingApproval {
+        if self.engine.runs.state(&self.run.id).await? == RunState::WaitingApproval {
             self.engine
                 .runs
                 .transition(

@@ -33,6 +33,13 @@ use crate::Error;
 use crate::tools::ToolLimits;
 use crate::workflow::Workflow;
 
+/// The states a run can be taken up (or cancelled) from.
+const UNFINISHED: &[RunState] = &[
+    RunState::Queued,
+    RunState::Running,
+    RunState::WaitingApproval,
+];
+
 /// How the engine carries out runs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -120,8 +127,7 @@ impl Engine {
     pub async fn start(&self, start: StartRun<'_>) -> Result<Run, Error> {
         let repo = std::fs::canonicalize(start.repo).map_err(Error::io(start.repo))?;
         let base = git::head(&repo).await?;
-        let definition = Definition::read(&repo, start.workflow, base)?;
-        let workflow = definition.workflow()?;
+        let (definition, workflow) = Definition::read(&repo, start.workflow, base)?;
         if !workflow.secrets.is_empty() && self.secrets.is_none() {
             return Err(Error::Invalid(format!(
                 "workflow {} needs secrets ({}) and no keyring is configured (SECRET_ENCRYPTION_KEYS)",
@@ -159,11 +165,7 @@ impl Engine {
             .runs
             .transition(
                 run_id,
-                &[
-                    RunState::Queued,
-                    RunState::Running,
-                    RunState::WaitingApproval,
-                ],
+                UNFINISHED,
                 RunState::Cancelled,
                 None,
                 Some(&format!("cancelled by {by}")),
@@ -256,11 +258,7 @@ impl Engine {
             .runs
             .transition(
                 run_id,
-                &[
-                    RunState::Queued,
-                    RunState::Running,
-                    RunState::WaitingApproval,
-                ],
+                UNFINISHED,
                 to,
                 Some(&me),
                 None,
@@ -463,7 +461,7 @@ impl<P: Provider> Ctx<'_, P> {
 
     /// Stops when the run was cancelled or its time is up.
     pub(crate) async fn check_interrupt(&self) -> Result<(), Interrupt> {
-        let state = self.engine.runs.get(&self.run.id).await?.state;
+        let state = self.engine.runs.state(&self.run.id).await?;
         if state == RunState::Cancelled {
             return Err(Interrupt::Cancelled);
         }

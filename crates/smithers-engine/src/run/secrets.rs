@@ -82,16 +82,9 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
         }
         if !pending.is_empty() {
             let existing = self
-                .engine
-                .runs
-                .approvals_of_run(&self.run.id)
+                .earlier_gate(position, SECRETS_GATE)
                 .await?
-                .into_iter()
-                .rfind(|a| {
-                    a.position == position
-                        && a.details["gate"] == SECRETS_GATE
-                        && a.state == smithers_store::ApprovalState::Pending
-                });
+                .filter(|a| a.state == smithers_store::ApprovalState::Pending);
             let approval = match existing {
                 Some(a) => a,
                 None => {

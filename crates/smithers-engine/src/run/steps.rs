@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::json;
 use smithers_sandbox::{ExecRequest, OutputChunk, Provider};
 use smithers_store::{
-    ApprovalKind, ApprovalState, StepState, StepUpdate, ToolCallKey, ToolCallState, ToolResult,
+    ApprovalKind, ApprovalState, RunStep, StepState, StepUpdate, ToolCallKey, ToolCallState,
+    ToolResult,
 };
 use tokio::sync::mpsc;
 
@@ -19,6 +20,10 @@ use crate::Error;
 use crate::agent::{CallOutcome, CallResult, Driver, Script, Scripted, Turn};
 use crate::tools::{self, ToolCall, ToolLimits};
 use crate::workflow::{AgentStep, Driver as DriverKind, Outcome, Step, StepKind};
+
+/// The gate of a step's `needs_approval` or `approval` step, as approvals'
+/// details name it.
+const STEP_GATE: &str = "step";
 
 /// The kernel subject of a workflow's own commands (`run` and `commit` steps).
 pub const WORKFLOW_SUBJECT: &str = "workflow";
@@ -108,10 +113,11 @@ impl<P: Provider> Ctx<'_, P> {
     pub(crate) async fn steps(&mut self) -> Result<(), Interrupt> {
         let mut outcomes: HashMap<String, Outcome> = HashMap::new();
         let steps = self.workflow.steps.clone();
-        for (index, step) in steps.iter().enumerate() {
-            let position =
-                u32::try_from(index).map_err(|_| Error::Invalid("too many steps".into()))?;
-            let state = self.step_state(position).await?;
+        // Where each step stood when this process took the run; from here
+        // on only this process moves them.
+        let records = self.engine.runs.steps(&self.run.id).await?;
+        for (step, record) in steps.iter().zip(&records) {
+            let (position, state) = (record.position, record.state);
             if let Some(outcome) = outcome_of(state) {
                 outcomes.insert(step.id.clone(), outcome);
                 if outcome == Outcome::Failed && !step.continue_on_error {
@@ -138,7 +144,7 @@ impl<P: Provider> Ctx<'_, P> {
                     continue;
                 }
             }
-            let end = self.step(position, step, state).await?;
+            let end = self.step(step, record).await?;
             let (to, exit_code, error) = match end {
                 Attempt::Succeeded => (StepState::Succeeded, None, None),
                 Attempt::Failed { error, exit_code } => (StepState::Failed, exit_code, Some(error)),
@@ -198,13 +204,12 @@ impl<P: Provider> Ctx<'_, P> {
     }
 
     /// Starts (or carries on) one step and runs its attempts.
-    async fn step(
-        &mut self,
-        position: u32,
-        step: &Step,
-        state: StepState,
-    ) -> Result<Attempt, Interrupt> {
-        if state == StepState::Pending {
+    async fn step(&mut self, step: &Step, record: &RunStep) -> Result<Attempt, Interrupt> {
+        let position = record.position;
+        // The first attempt counts when the step starts.
+        let mut attempt = record.attempts.max(1);
+        if record.state == StepState::Pending {
+            attempt = record.attempts + 1;
             self.transition(
                 position,
                 StepState::Pending,
@@ -239,13 +244,6 @@ impl<P: Provider> Ctx<'_, P> {
         if matches!(step.kind, StepKind::Run { .. } | StepKind::Agent(_)) {
             self.ensure_grants(position).await?;
         }
-        let mut attempt = self
-            .engine
-            .runs
-            .steps(&self.run.id)
-            .await?
-            .get(position as usize)
-            .map_or(1, |s| s.attempts.max(1));
         loop {
             let end = self.attempt(position, step, attempt).await?;
             match end {
@@ -297,14 +295,7 @@ impl<P: Provider> Ctx<'_, P> {
     /// A step's human gate: the approval already asked (pending or
     /// decided), or a new one.
     async fn gate_step(&mut self, position: u32, message: &str) -> Result<Answer, Interrupt> {
-        let earlier = self
-            .engine
-            .runs
-            .approvals_of_run(&self.run.id)
-            .await?
-            .into_iter()
-            .rfind(|a| a.position == position && a.details["gate"] == "step");
-        let approval = match earlier {
+        let approval = match self.earlier_gate(position, STEP_GATE).await? {
             Some(a) if a.state == ApprovalState::Approved => return Ok(Answer::Approved),
             Some(a) => a,
             None => {
@@ -314,7 +305,7 @@ impl<P: Provider> Ctx<'_, P> {
                     false,
                     None,
                     message,
-                    json!({"gate": "step", "workflow": self.workflow.name}),
+                    json!({"gate": STEP_GATE, "workflow": self.workflow.name}),
                 )
                 .await?
             }
@@ -466,22 +457,12 @@ impl<P: Provider> Ctx<'_, P> {
                 format!("`{command}` exited {}", outcome.exit_code),
             )
         };
-        let snapshot = self.snapshot(key).await?;
-        self.engine
-            .runs
-            .finish_tool_call(
-                &self.run.id,
-                key,
-                ToolCallState::Completed,
-                &ToolResult {
-                    ok,
-                    exit_code: Some(outcome.exit_code),
-                    output: format!("{text} ({lines} lines in the run log)"),
-                },
-                Some(&snapshot),
-            )
-            .await?;
-        self.forget_snapshots_but(&snapshot);
+        let result = ToolResult {
+            ok,
+            exit_code: Some(outcome.exit_code),
+            output: format!("{text} ({lines} lines in the run log)"),
+        };
+        self.complete(key, &result, true).await?;
         Ok(if ok {
             Attempt::Succeeded
         } else if outcome.timed_out {
@@ -507,7 +488,7 @@ impl<P: Provider> Ctx<'_, P> {
             tokio::select! {
                 outcome = &mut exec => return Ok(outcome?),
                 () = tokio::time::sleep(Duration::from_millis(500)) => {
-                    let state = self.engine.runs.get(&self.run.id).await?.state;
+                    let state = self.engine.runs.state(&self.run.id).await?;
                     if state == smithers_store::RunState::Cancelled {
                         return Err(Interrupt::Cancelled);
                     }
@@ -516,15 +497,35 @@ impl<P: Provider> Ctx<'_, P> {
         }
     }
 
-    /// Takes the workspace snapshot that follows call `key`.
-    async fn snapshot(&self, key: ToolCallKey) -> Result<String, Error> {
-        let name = format!("{}-{}-{}.tar", key.position, key.attempt, key.seq);
-        workspace::snapshot(self.provider, &self.sandbox, &self.dir, &name).await?;
-        Ok(name)
-    }
-
-    /// Removes snapshots other than `keep` (the one the store now names).
-    fn forget_snapshots_but(&self, keep: &str) {
+    /// Finishes call `key` as completed with `result`. After a call that
+    /// may have changed the workspace, the snapshot taken now is named in
+    /// the same transaction, and the earlier ones go.
+    async fn complete(
+        &self,
+        key: ToolCallKey,
+        result: &ToolResult,
+        changed: bool,
+    ) -> Result<(), Error> {
+        let snapshot = if changed {
+            let name = format!("{}-{}-{}.tar", key.position, key.attempt, key.seq);
+            workspace::snapshot(self.provider, &self.sandbox, &self.dir, &name).await?;
+            Some(name)
+        } else {
+            None
+        };
+        self.engine
+            .runs
+            .finish_tool_call(
+                &self.run.id,
+                key,
+                ToolCallState::Completed,
+                result,
+                snapshot.as_deref(),
+            )
+            .await?;
+        let Some(keep) = snapshot else {
+            return Ok(());
+        };
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for entry in entries.flatten() {
                 let name = entry.file_name();
@@ -534,6 +535,7 @@ impl<P: Provider> Ctx<'_, P> {
                 }
             }
         }
+        Ok(())
     }
 
     /// One call through the kernel and, if it may go, carried out; its
@@ -579,28 +581,12 @@ impl<P: Provider> Ctx<'_, P> {
             Gate::Go => {
                 self.engine.runs.start_tool_call(&self.run.id, key).await?;
                 let result = self.carry_out(call, timeout).await?;
-                let snapshot = if is_mutating(call) {
-                    Some(self.snapshot(key).await?)
-                } else {
-                    None
+                let recorded = ToolResult {
+                    ok: result.outcome == CallOutcome::Ok,
+                    exit_code: None,
+                    output: result.text.clone(),
                 };
-                self.engine
-                    .runs
-                    .finish_tool_call(
-                        &self.run.id,
-                        key,
-                        ToolCallState::Completed,
-                        &ToolResult {
-                            ok: result.outcome == CallOutcome::Ok,
-                            exit_code: None,
-                            output: result.text.clone(),
-                        },
-                        snapshot.as_deref(),
-                    )
-                    .await?;
-                if let Some(keep) = &snapshot {
-                    self.forget_snapshots_but(keep);
-                }
+                self.complete(key, &recorded, is_mutating(call)).await?;
                 for line in result.text.lines().take(200) {
                     self.engine
                         .runs

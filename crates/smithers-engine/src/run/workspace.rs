@@ -9,11 +9,10 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::time::Duration;
 
-use smithers_sandbox::{ExecOutcome, ExecRequest, OutputChunk, Provider, SandboxId, Stream};
-use tokio::sync::mpsc;
+use smithers_sandbox::{Provider, SandboxId, Stream};
 
 use crate::Error;
-use crate::tools::quote;
+use crate::tools::{Collected, collect, quote};
 
 /// The most a snapshot or a bundle may weigh.
 const MAX_CAPTURE: usize = 1 << 30;
@@ -22,58 +21,35 @@ const RESTORE_PIECE: usize = 32 << 20;
 /// How long housekeeping commands (snapshot, restore, commit) may take.
 const HOUSEKEEPING: Duration = Duration::from_secs(10 * 60);
 
-pub(crate) struct Captured {
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub outcome: ExecOutcome,
-}
-
-/// Runs `script` with `sh -c` and keeps stdout and stderr apart.
-pub(crate) async fn capture<P: Provider>(
+/// Runs a housekeeping `script`; its output whole or an error.
+async fn capture<P: Provider>(
     provider: &P,
     sandbox: &SandboxId,
     script: &str,
-) -> Result<Captured, Error> {
-    let (tx, mut rx) = mpsc::channel::<OutputChunk>(64);
-    let collect = tokio::spawn(async move {
-        let (mut stdout, mut stderr, mut over) = (Vec::new(), Vec::new(), false);
-        while let Some(chunk) = rx.recv().await {
-            let into = match chunk.stream {
-                Stream::Stdout => &mut stdout,
-                Stream::Stderr => &mut stderr,
-            };
-            if into.len() + chunk.bytes.len() > MAX_CAPTURE {
-                over = true;
-            } else {
-                into.extend_from_slice(&chunk.bytes);
-            }
-        }
-        (stdout, stderr, over)
-    });
-    let mut request = ExecRequest::new(["/bin/sh", "-c", script]);
-    request.timeout = Some(HOUSEKEEPING);
-    let outcome = provider.exec(sandbox, request, tx).await?;
-    let (stdout, stderr, over) = collect
-        .await
-        .map_err(|e| Error::Invalid(format!("output collector failed: {e}")))?;
-    if over {
+) -> Result<Collected, Error> {
+    let collected = collect(
+        provider,
+        sandbox,
+        script,
+        HOUSEKEEPING,
+        Vec::new(),
+        MAX_CAPTURE,
+    )
+    .await?;
+    if collected.over {
         return Err(Error::Invalid(format!(
             "the workspace is larger than {} MiB: too large to keep",
             MAX_CAPTURE >> 20
         )));
     }
-    Ok(Captured {
-        stdout,
-        stderr,
-        outcome,
-    })
+    Ok(collected)
 }
 
-fn failed(what: &str, captured: &Captured) -> Error {
+fn failed(what: &str, captured: &Collected) -> Error {
     Error::Invalid(format!(
         "{what} failed (exit {}): {}",
         captured.outcome.exit_code,
-        String::from_utf8_lossy(&captured.stderr).trim()
+        String::from_utf8_lossy(&captured.bytes(Some(Stream::Stderr))).trim()
     ))
 }
 
@@ -98,7 +74,12 @@ pub(crate) async fn snapshot<P: Provider>(
         .mode(0o600)
         .open(&partial)
         .map_err(Error::io(&partial))?;
-    file.write_all(&captured.stdout)
+    // Chunk by chunk: a snapshot can be large, no second copy of it.
+    captured
+        .chunks
+        .iter()
+        .filter(|c| c.stream == Stream::Stdout)
+        .try_for_each(|c| file.write_all(&c.bytes))
         .and_then(|()| file.sync_all())
         .map_err(Error::io(&partial))?;
     std::fs::rename(&partial, &path).map_err(Error::io(&path))?;
@@ -147,7 +128,9 @@ pub(crate) async fn commit<P: Provider>(
     if captured.outcome.exit_code != 0 {
         return Err(failed("the commit in the workspace", &captured));
     }
-    let head = String::from_utf8_lossy(&captured.stdout).trim().to_string();
+    let head = String::from_utf8_lossy(&captured.bytes(Some(Stream::Stdout)))
+        .trim()
+        .to_string();
     if head.len() != 40 || !head.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::Invalid(format!(
             "the workspace's HEAD is not a commit: {head:?}"
@@ -168,5 +151,5 @@ pub(crate) async fn bundle<P: Provider>(
     if captured.outcome.exit_code != 0 {
         return Err(failed("bundling the commits", &captured));
     }
-    std::fs::write(into, &captured.stdout).map_err(Error::io(into))
+    std::fs::write(into, captured.bytes(Some(Stream::Stdout))).map_err(Error::io(into))
 }
