@@ -43,6 +43,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_tool_calls.sql"),
         postgres: include_str!("../migrations/postgres/0005_tool_calls.sql"),
     },
+    Migration {
+        version: 6,
+        name: "model turns of agent steps",
+        sqlite: include_str!("../migrations/sqlite/0006_model_turns.sql"),
+        postgres: include_str!("../migrations/postgres/0006_model_turns.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde_json::json;
 use smithers_store::{
-    ApprovalKind, ApprovalState, Error, LogStream, NewApproval, NewRun, Role, RunState, Runs,
-    StepState, StepUpdate, Store,
+    ApprovalKind, ApprovalState, Error, LogStream, NewApproval, NewModelTurn, NewRun, Role,
+    RunState, Runs, StepState, StepUpdate, Store,
 };
 use sqlx::Executor;
 
@@ -358,6 +358,76 @@ on_both_backends!(the_log_is_numbered_in_order_and_append_only, |db| {
             .unwrap_err(),
         Error::NotFound(_)
     ));
+});
+
+on_both_backends!(model_turns_are_recorded_once_and_never_change, |db| {
+    let r = runs(&db.store);
+    let run = running(&r).await;
+    let answer = |n: u32| json!({"id": format!("resp-{n}"), "choices": [{"index": 0}]});
+    for n in 0..2 {
+        r.record_model_turn(
+            &run,
+            NewModelTurn {
+                position: 0,
+                attempt: 1,
+                turn: n,
+                driver: "openai",
+                model: "gpt-4.1",
+                response: &answer(n),
+                calls: 1 - n,
+                input_tokens: Some(100 + u64::from(n)),
+                output_tokens: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let turns = r.model_turns(&run, 0, 1).await.unwrap();
+    assert_eq!(turns.len(), 2);
+    assert_eq!(turns[0].response, answer(0));
+    assert_eq!(turns[1].calls, 0);
+    assert_eq!(turns[1].input_tokens, Some(101));
+    assert_eq!(turns[1].output_tokens, None);
+    assert!(r.model_turns(&run, 0, 2).await.unwrap().is_empty());
+    assert_eq!(r.all_model_turns(&run).await.unwrap().len(), 2);
+    // A second answer for a recorded turn never replaces the first.
+    let again = r
+        .record_model_turn(
+            &run,
+            NewModelTurn {
+                position: 0,
+                attempt: 1,
+                turn: 1,
+                driver: "openai",
+                model: "gpt-4.1",
+                response: &json!({"id": "other"}),
+                calls: 3,
+                input_tokens: None,
+                output_tokens: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(again, Error::Conflict(_)), "{again}");
+    assert_eq!(
+        r.model_turns(&run, 0, 1).await.unwrap()[1].response,
+        answer(1)
+    );
+    for tamper in [
+        "UPDATE model_turns SET response = '{}'",
+        "DELETE FROM model_turns",
+    ] {
+        assert!(db.store.pool().execute(tamper).await.is_err(), "{tamper}");
+    }
+    assert_eq!(
+        actions(&db.store)
+            .await
+            .iter()
+            .filter(|a| *a == "agent.turn")
+            .count(),
+        2
+    );
+    verify(&db.store).await;
 });
 
 /// A run started by `admin`, running its first step.
