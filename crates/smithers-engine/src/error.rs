@@ -12,6 +12,10 @@ pub enum Error {
     /// A tool call that cannot be carried out as asked (the agent reads why).
     #[error("{0}")]
     Tool(String),
+    /// A model's API failed or answered something unusable (the step
+    /// fails with this, and may be retried).
+    #[error("{0}")]
+    Model(String),
     #[error(transparent)]
     Sandbox(#[from] smithers_sandbox::Error),
     #[error(transparent)]

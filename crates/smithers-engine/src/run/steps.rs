@@ -9,15 +9,18 @@ use std::time::Duration;
 use serde_json::json;
 use smithers_sandbox::{ExecRequest, OutputChunk, Provider};
 use smithers_store::{
-    ApprovalKind, ApprovalState, RunStep, StepState, StepUpdate, ToolCallKey, ToolCallState,
-    ToolResult,
+    ApprovalKind, ApprovalState, NewModelTurn, RunStep, StepState, StepUpdate, ToolCallKey,
+    ToolCallState, ToolResult,
 };
 use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
 use super::gate::{Answer, Gate};
 use super::{Ctx, Interrupt, git, humanize, log, workspace};
 use crate::Error;
-use crate::agent::{CallOutcome, CallResult, Driver, Script, Scripted, Turn};
+use crate::agent::{
+    CallOutcome, CallResult, Driver, Model, ModelSetup, Script, Scripted, Turn, Wire,
+};
 use crate::tools::{self, ToolCall, ToolLimits};
 use crate::workflow::{AgentStep, Driver as DriverKind, Outcome, Step, StepKind};
 
@@ -677,7 +680,7 @@ impl<P: Provider> Ctx<'_, P> {
         }
     }
 
-    /// An agent step: the driver's turns, each call through [`Self::call`].
+    /// An agent step: its driver set up, then its turns.
     async fn agent(
         &mut self,
         position: u32,
@@ -685,7 +688,7 @@ impl<P: Provider> Ctx<'_, P> {
         agent: &AgentStep,
         timeout: Duration,
     ) -> Result<Attempt, Interrupt> {
-        let mut driver = match agent.driver {
+        let wire = match agent.driver {
             DriverKind::Scripted => {
                 let name = agent.script.clone().unwrap_or_default();
                 let text = self
@@ -693,23 +696,154 @@ impl<P: Provider> Ctx<'_, P> {
                     .scripts
                     .get(&name)
                     .ok_or_else(|| Error::Invalid(format!("the run has no script {name:?}")))?;
-                Scripted::new(Script::parse(&name, text)?)
+                let mut driver = Scripted::new(Script::parse(&name, text)?);
+                return self
+                    .converse(&mut driver, position, attempt, agent, timeout)
+                    .await;
             }
-            other => {
-                return Ok(Attempt::Failed {
-                    error: format!(
-                        "the {} driver cannot run in this build: only scripted agents run here",
-                        other.as_str()
-                    ),
-                    exit_code: None,
-                });
-            }
+            DriverKind::OpenAi => Wire::OpenAi,
+            DriverKind::Anthropic => Wire::Anthropic,
         };
+        let key_name = agent
+            .key
+            .clone()
+            .or_else(|| agent.driver.default_key().map(str::to_string))
+            .unwrap_or_default();
+        // The key is read like any secret of the run (under its grant,
+        // audited, learnt by the redactor) and stays in this process.
+        let key = self
+            .secret_env()
+            .await?
+            .into_iter()
+            .find(|(name, _)| *name == key_name)
+            .map(|(_, value)| Zeroizing::new(value))
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "the {} driver's key {key_name} is not among the workflow's secrets",
+                    wire.name()
+                ))
+            })?;
+        let replay: Vec<_> = self
+            .engine
+            .runs
+            .model_turns(&self.run.id, position, attempt)
+            .await?
+            .into_iter()
+            .map(|t| t.response)
+            .collect();
+        if !replay.is_empty() {
+            self.say(
+                Some(position),
+                &format!(
+                    "agent {}: replaying {} recorded model answer(s)",
+                    agent.role,
+                    replay.len()
+                ),
+            )
+            .await?;
+        }
+        let setup = ModelSetup {
+            wire,
+            model: agent.model.clone().unwrap_or_default(),
+            base_url: agent.base_url.clone(),
+            key,
+            role: agent.role.clone(),
+            prompt: agent.prompt.clone(),
+            replay,
+            time: timeout.min(self.remaining()),
+        };
+        let mut driver = match Model::new(setup) {
+            Ok(driver) => driver,
+            Err(e) => return self.driver_failed(e),
+        };
+        self.converse(&mut driver, position, attempt, agent, timeout)
+            .await
+    }
+
+    /// The driver's next turn, its answer (if it asked a model) recorded
+    /// before anything is done with it. A driver's failure fails the
+    /// attempt, not the run.
+    async fn turn<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        position: u32,
+        attempt: u32,
+        agent: &AgentStep,
+        last: Option<&CallResult>,
+    ) -> Result<Result<Turn, Attempt>, Interrupt> {
+        let turn = match driver.next(last).await {
+            Ok(turn) => turn,
+            Err(e) => return Ok(Err(self.driver_failed(e)?)),
+        };
+        if let Some(answer) = driver.take_answer() {
+            self.engine
+                .runs
+                .record_model_turn(
+                    &self.run.id,
+                    NewModelTurn {
+                        position,
+                        attempt,
+                        turn: answer.turn,
+                        driver: agent.driver.as_str(),
+                        model: agent.model.as_deref().unwrap_or_default(),
+                        response: &answer.response,
+                        calls: answer.calls,
+                        input_tokens: answer.input_tokens,
+                        output_tokens: answer.output_tokens,
+                    },
+                )
+                .await?;
+            let tokens = match (answer.input_tokens, answer.output_tokens) {
+                (Some(i), Some(o)) => format!(", {i} tokens in, {o} out"),
+                _ => String::new(),
+            };
+            self.say(
+                Some(position),
+                &format!(
+                    "agent {}: model answer {} ({} call(s){tokens})",
+                    agent.role,
+                    answer.turn + 1,
+                    answer.calls
+                ),
+            )
+            .await?;
+        }
+        Ok(Ok(turn))
+    }
+
+    /// A driver's failure as the attempt's: a model's is the step's to
+    /// report (redacted: an API may echo what it was sent), anything else
+    /// stops the run.
+    fn driver_failed(&self, e: Error) -> Result<Attempt, Interrupt> {
+        match e {
+            Error::Model(why) => Ok(Attempt::Failed {
+                error: self.redact_text(&why),
+                exit_code: None,
+            }),
+            other => Err(other.into()),
+        }
+    }
+
+    /// The driver's turns, each call through [`Self::call`].
+    async fn converse<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        position: u32,
+        attempt: u32,
+        agent: &AgentStep,
+        timeout: Duration,
+    ) -> Result<Attempt, Interrupt> {
         let branch = self.run_branch();
         let mut last: Option<CallResult> = None;
         for seq in 0..agent.max_turns {
             self.check_interrupt().await?;
-            let turn = driver.next(last.as_ref()).await?;
+            let turn = match self
+                .turn(driver, position, attempt, agent, last.as_ref())
+                .await?
+            {
+                Ok(turn) => turn,
+                Err(failed) => return Ok(failed),
+            };
             let (tool, arguments) = match turn {
                 Turn::Done { ok: true, summary } => {
                     self.say(Some(position), &format!("agent {}: {summary}", agent.role))
@@ -748,7 +882,13 @@ impl<P: Provider> Ctx<'_, P> {
             };
             last = Some(result);
         }
-        let turn = driver.next(last.as_ref()).await?;
+        let turn = match self
+            .turn(driver, position, attempt, agent, last.as_ref())
+            .await?
+        {
+            Ok(turn) => turn,
+            Err(failed) => return Ok(failed),
+        };
         Ok(match turn {
             Turn::Done { ok: true, .. } => Attempt::Succeeded,
             Turn::Done { ok: false, summary } => Attempt::Failed {

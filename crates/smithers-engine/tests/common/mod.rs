@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod model_server;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -131,6 +133,25 @@ impl Fixture {
             engine,
             provider,
         }
+    }
+
+    /// Sets a secret of environment `dev`, as admin.
+    pub async fn set_secret(&self, name: &str, value: &str) {
+        self.engine
+            .secrets
+            .as_ref()
+            .unwrap()
+            .set(
+                &Actor::new("local", "admin"),
+                SecretRef {
+                    environment: "dev",
+                    name,
+                },
+                &SecretValue::from(value),
+                None,
+            )
+            .await
+            .unwrap();
     }
 
     /// Starts `workflow` as alice.
