@@ -456,6 +456,7 @@ async fn run_json(engine: &Engine, run: &Run) -> Result<Value> {
     let steps = engine.runs.steps(&run.id).await?;
     let calls = engine.runs.tool_calls(&run.id).await?;
     let approvals = engine.runs.approvals_of_run(&run.id).await?;
+    let turns = engine.runs.all_model_turns(&run.id).await?;
     Ok(json!({
         "id": run.id,
         "workflow": run.workflow,
@@ -488,6 +489,17 @@ async fn run_json(engine: &Engine, run: &Run) -> Result<Value> {
             "state": c.state.as_str(),
             "approval": c.approval_id,
             "ok": c.result.as_ref().map(|r| r.ok),
+        })).collect::<Vec<_>>(),
+        "model_turns": turns.iter().map(|t| json!({
+            "position": t.position,
+            "attempt": t.attempt,
+            "turn": t.turn,
+            "driver": t.driver,
+            "model": t.model,
+            "calls": t.calls,
+            "input_tokens": t.input_tokens,
+            "output_tokens": t.output_tokens,
+            "at": time(Some(t.created_at)),
         })).collect::<Vec<_>>(),
         "approvals": approvals.iter().map(approval_json).collect::<Vec<_>>(),
     }))
@@ -559,6 +571,29 @@ fn show_text(run: &Value) {
                 .map(|r| format!("  rule: {r}"))
                 .unwrap_or_default()
         );
+    }
+    let turns = run["model_turns"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if !turns.is_empty() {
+        let tokens = |name: &str| -> u64 { turns.iter().filter_map(|t| t[name].as_u64()).sum() };
+        println!(
+            "model answers: {} ({} tokens in, {} out; recorded, replayed on resume)",
+            turns.len(),
+            tokens("input_tokens"),
+            tokens("output_tokens")
+        );
+        for t in turns {
+            println!(
+                "  step {} answer {}  {} {}  {} call(s)",
+                t["position"],
+                t["turn"].as_u64().unwrap_or_default() + 1,
+                t["driver"].as_str().unwrap_or_default(),
+                t["model"].as_str().unwrap_or_default(),
+                t["calls"]
+            );
+        }
     }
     println!("approvals:");
     for a in run["approvals"].as_array().into_iter().flatten() {

@@ -1,13 +1,25 @@
 //! `smithers run`, `runs`, `approvals` and `demo` as a user runs them:
 //! the demo end to end, a run killed with SIGKILL mid-step and resumed to
 //! the same end without repeating a finished call, approvals decided from
-//! another shell (not by the run's starter), and a malformed smithers.toml.
+//! another shell (not by the run's starter), a model-driven run killed
+//! mid-call and resumed without asking the model again, and a malformed
+//! smithers.toml.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
+#[path = "../../smithers-engine/tests/common/model_server.rs"]
+mod model_server;
+
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use model_server::{Api, ModelServer, Say};
+use serde_json::json;
+
+/// A keyring for the tests that hold secrets (never a real key).
+const KEYRING: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 fn smithers_command(home: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_smithers"));
@@ -202,6 +214,155 @@ fn a_run_killed_mid_step_resumes_to_the_same_end_without_repeating_a_call() {
     let out = smithers(home.path(), &["runs", "resume", &id]);
     assert!(out.status.success());
     assert!(text(&out.stderr).contains("succeeded"));
+}
+
+const MODEL_KEY: &str = "sk-cli-model-3b7e";
+
+fn model_workflow(server: &ModelServer) -> String {
+    format!(
+        r#"
+[workflows.agent]
+on = ["manual"]
+secrets = [{{ name = "OPENAI_API_KEY", env = "dev" }}]
+policy = ".smithers/policy"
+
+[[workflows.agent.steps]]
+id = "work"
+agent = {{ role = "implementer", driver = "openai", model = "test-model-1", base_url = "{}", prompt = "Leave a trail" }}
+
+[[workflows.agent.steps]]
+id = "ship"
+commit = {{ branch = "smithers/agent", message = "The agent's trail" }}
+"#,
+        server.base_url()
+    )
+}
+
+const MODEL_POLICY: &str = "\
+implementer run_command * -> allow
+workflow create_commit smithers/* -> allow
+workflow push_branch smithers/* -> allow
+";
+
+/// `smithers` with the tests' keyring.
+fn keyed(home: &Path, args: &[&str]) -> Command {
+    let mut command = smithers_command(home, args);
+    command.env("SECRET_ENCRYPTION_KEYS", KEYRING);
+    command
+}
+
+#[test]
+fn a_model_run_killed_mid_call_resumes_without_asking_the_model_again() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(ModelServer::start(
+        Api::OpenAi,
+        MODEL_KEY,
+        vec![
+            Say::Calls(vec![(
+                "run_command",
+                json!({"command": "echo once >> trail.txt"}),
+            )]),
+            Say::Calls(vec![(
+                "run_command",
+                json!({"command": "echo slow-started; sleep 4; echo after >> slow.txt"}),
+            )]),
+            Say::Text("left a trail"),
+        ],
+    ));
+    let home = tempfile::tempdir().unwrap();
+    let (repo, remote) = repository(home.path(), &model_workflow(&server), MODEL_POLICY);
+    let out = smithers(home.path(), &["users", "add", "alice"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut set = keyed(
+        home.path(),
+        &["secrets", "set", "OPENAI_API_KEY", "--env", "dev"],
+    )
+    .stdin(Stdio::piped())
+    .spawn()
+    .unwrap();
+    set.stdin
+        .take()
+        .unwrap()
+        .write_all(MODEL_KEY.as_bytes())
+        .unwrap();
+    assert!(set.wait().unwrap().success());
+
+    let mut child = keyed(
+        home.path(),
+        &["run", "agent", "--repo", &repo, "--as", "alice"],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    // The key's release is an admin's to approve, from another shell.
+    until("the secret's release to be asked", || {
+        let out = smithers(home.path(), &["approvals", "list", "--json"]);
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        match list.as_array().and_then(|l| l.first()) {
+            Some(a) => {
+                let id = a["id"].as_str().unwrap();
+                let out = keyed(home.path(), &["approvals", "approve", id])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", text(&out.stderr));
+                true
+            }
+            None => false,
+        }
+    });
+    let mut id = String::new();
+    until("the model's slow command to start", || {
+        let out = smithers(home.path(), &["runs", "list", "--json"]);
+        let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let Some(run) = runs.as_array().and_then(|r| r.first()) else {
+            return false;
+        };
+        id = run["id"].as_str().unwrap().to_string();
+        let calls = show(home.path(), &id)["tool_calls"].clone();
+        calls[1]["state"] == "running"
+    });
+    // Well inside the command's four seconds.
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(server.requests().len(), 2);
+
+    let out = keyed(home.path(), &["runs", "resume", &id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let after = show(home.path(), &id);
+    assert_eq!(after["state"], "succeeded", "{after:#}");
+    // The two answers given before the kill were replayed from the store;
+    // only the last one was asked for after it.
+    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.left(), 0);
+    let turns = after["model_turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 3, "{after:#}");
+    // The finished call ran once; the interrupted one ran again from the
+    // snapshot taken before it.
+    assert_eq!(git(&remote, &["show", "smithers/agent:trail.txt"]), "once");
+    assert_eq!(git(&remote, &["show", "smithers/agent:slow.txt"]), "after");
+    let logs = text(&smithers(home.path(), &["runs", "logs", &id]).stdout);
+    assert!(
+        logs.contains("replaying 2 recorded model answer(s)"),
+        "{logs}"
+    );
+    assert_eq!(logs.matches("| slow-started").count(), 1, "{logs}");
+    assert!(!logs.contains(MODEL_KEY), "{logs}");
+    let out = smithers(home.path(), &["runs", "show", &id]);
+    assert!(
+        text(&out.stdout).contains("model answers: 3"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = smithers(home.path(), &["audit", "verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 const GATE_WORKFLOW: &str = r#"
