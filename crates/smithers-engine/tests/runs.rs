@@ -3,9 +3,13 @@
 //! Workflows run for real: smithers.toml, a scripted agent whose calls pass
 //! the kernel, an ask approved and a deny returned to the agent, a secret
 //! redacted in the log, a commit pushed to a bare remote with main
-//! untouched; a rejected approval; a timed-out step.
+//! untouched; a rejected approval; a timed-out step; a workflow past its
+//! time limit; a run cancelled mid-command, while waiting for a human, and
+//! with nothing carrying it out.
 
 mod common;
+
+use std::time::Duration;
 
 use common::{Fixture, TOKEN, git};
 use smithers_store::{RunState, StepState, ToolCallState};
@@ -72,6 +76,31 @@ run = "sleep 30"
 timeout = "1s"
 
 [[workflows.slow.steps]]
+id = "never"
+run = "sh test.sh"
+
+[workflows.late]
+on = ["manual"]
+policy = ".smithers/policy"
+timeout = "2s"
+
+[[workflows.late.steps]]
+id = "wait"
+run = "sleep 30"
+
+[[workflows.late.steps]]
+id = "never"
+run = "sh test.sh"
+
+[workflows.long]
+on = ["manual"]
+policy = ".smithers/policy"
+
+[[workflows.long.steps]]
+id = "wait"
+run = "sleep 30"
+
+[[workflows.long.steps]]
 id = "never"
 run = "sh test.sh"
 "#;
@@ -178,4 +207,112 @@ async fn a_step_past_its_time_limit_is_stopped() {
     assert_eq!(steps[0].exit_code, Some(124));
     assert_eq!(steps[1].state, StepState::Skipped);
     assert!(done.error.unwrap().contains("time limit (1s)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_past_its_time_limit_is_stopped_whatever_step_it_is_in() {
+    let f = fixture().await;
+    let run = f.start("late").await;
+    let started = std::time::Instant::now();
+    let done = f.engine.execute(&f.provider, &run.id).await.unwrap();
+    let log = f.log(&run.id).await;
+    assert_eq!(done.state, RunState::TimedOut, "{log}");
+    assert!(started.elapsed() < Duration::from_secs(25), "{log}");
+    assert!(
+        done.error.unwrap().contains("the workflow's time limit (2s) passed"),
+        "{log}"
+    );
+    let steps = f.engine.runs.steps(&run.id).await.unwrap();
+    assert_eq!(steps[0].state, StepState::TimedOut, "{steps:?}");
+    assert_eq!(steps[1].state, StepState::TimedOut, "{steps:?}");
+    assert_eq!(done.purge.unwrap()["clean"], true);
+    f.verify().await;
+}
+
+/// Waits until `check` holds for the run's state in the store.
+async fn until(f: &Fixture, run: &str, what: &str, check: impl Fn(&smithers_store::Run) -> bool) {
+    for _ in 0..600 {
+        if check(&f.engine.runs.get(run).await.unwrap()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("waited too long for {what}\n{}", f.log(run).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cancelled_mid_command_stops_and_cleans_up() {
+    let f = fixture().await;
+    let run = f.start("long").await;
+    let engine = f.engine.clone();
+    let provider = f.provider.clone();
+    let id = run.id.clone();
+    let executing = tokio::spawn(async move { engine.execute(&provider, &id).await });
+    let calls = f.engine.runs.clone();
+    for _ in 0..600 {
+        let c = calls.tool_calls(&run.id).await.unwrap();
+        if c.first().is_some_and(|c| c.state == ToolCallState::Running) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = std::time::Instant::now();
+    let cancelled = f.engine.cancel(&run.id, "admin").await.unwrap();
+    assert_eq!(cancelled.state, RunState::Cancelled);
+    let done = executing.await.unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(done.state, RunState::Cancelled);
+    assert_eq!(done.error.as_deref(), Some("cancelled by admin"));
+    let steps = f.engine.runs.steps(&run.id).await.unwrap();
+    assert_eq!(steps[0].state, StepState::Cancelled, "{steps:?}");
+    assert_eq!(steps[1].state, StepState::Cancelled, "{steps:?}");
+    assert_eq!(done.purge.unwrap()["clean"], true);
+    assert!(!f.tmp.path().join("runs").join(&run.id).exists());
+    // Cancelling again is refused: the run is over.
+    assert!(f.engine.cancel(&run.id, "admin").await.is_err());
+    f.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cancelled_while_waiting_for_a_human_withdraws_the_approval() {
+    let f = fixture().await;
+    let run = f.start("gate").await;
+    let engine = f.engine.clone();
+    let provider = f.provider.clone();
+    let id = run.id.clone();
+    let executing = tokio::spawn(async move { engine.execute(&provider, &id).await });
+    until(&f, &run.id, "the approval to be asked", |r| {
+        r.state == RunState::WaitingApproval
+    })
+    .await;
+    f.engine.cancel(&run.id, "admin").await.unwrap();
+    let done = executing.await.unwrap().unwrap();
+    assert_eq!(done.state, RunState::Cancelled);
+    let approvals = f.engine.runs.approvals_of_run(&run.id).await.unwrap();
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(approvals[0].state, smithers_store::ApprovalState::Expired);
+    assert!(f.engine.runs.approvals("local", true, 10).await.unwrap().is_empty());
+    // Nobody can approve what no longer waits.
+    assert!(
+        f.engine
+            .decide("local", "admin", &approvals[0].id, true, None)
+            .await
+            .is_err()
+    );
+    f.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_nobody_carries_out_is_closed_by_its_cancel() {
+    let f = fixture().await;
+    let run = f.start("gate").await;
+    let cancelled = f.engine.cancel(&run.id, "alice").await.unwrap();
+    assert_eq!(cancelled.state, RunState::Cancelled);
+    let steps = f.engine.runs.steps(&run.id).await.unwrap();
+    assert!(steps.iter().all(|s| s.state == StepState::Cancelled), "{steps:?}");
+    // Executing it now does nothing.
+    let done = f.engine.execute(&f.provider, &run.id).await.unwrap();
+    assert_eq!(done.state, RunState::Cancelled);
+    assert!(f.engine.runs.tool_calls(&run.id).await.unwrap().is_empty());
+    f.verify().await;
 }

@@ -14,6 +14,9 @@ use sqlx::any::AnyRow;
 use crate::runs::{RunState, StepState};
 use crate::{Error, Role, Runs};
 
+/// Why an approval past its time is closed.
+const EXPIRED: &str = "nobody decided before it expired";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApprovalKind {
     /// A step's gate (`needs_approval`, an `approval` step).
@@ -349,7 +352,7 @@ impl Runs {
             )));
         }
         if current.expires_at.is_some_and(|at| now >= at) {
-            self.mark_expired(tx, chain, &current, now).await?;
+            self.mark_expired(tx, chain, &current, now, EXPIRED).await?;
             return Err(Error::Conflict(format!(
                 "approval {id} expired before it was decided"
             )));
@@ -396,6 +399,7 @@ impl Runs {
         chain: crate::audit::ChainLock,
         approval: &Approval,
         now: i64,
+        reason: &str,
     ) -> Result<bool, Error> {
         let done = sqlx::query(
             "UPDATE approvals SET state = 'expired', decided_at = $2 WHERE id = $1 AND state = 'pending'",
@@ -411,7 +415,7 @@ impl Runs {
             approval,
             (ActorType::System, "engine"),
             "approval.expired",
-            serde_json::json!({"run": approval.run_id}),
+            serde_json::json!({"run": approval.run_id, "reason": reason}),
         );
         crate::audited::commit(self.store(), tx, chain, vec![event], self.signer(), now).await?;
         Ok(true)
@@ -420,23 +424,45 @@ impl Runs {
     /// Marks the pending approvals of `run_id` that are past their expiry
     /// as expired (each recorded); returns them.
     pub async fn expire_approvals(&self, run_id: &str) -> Result<Vec<Approval>, Error> {
+        self.close_approvals(run_id, false, EXPIRED)
+            .await
+    }
+
+    /// Withdraws every pending approval of a run that has ended (marked
+    /// expired, each recorded with `reason`): nobody can decide on what
+    /// no longer waits.
+    pub async fn withdraw_approvals(
+        &self,
+        run_id: &str,
+        reason: &str,
+    ) -> Result<Vec<Approval>, Error> {
+        self.close_approvals(run_id, true, reason).await
+    }
+
+    async fn close_approvals(
+        &self,
+        run_id: &str,
+        all: bool,
+        reason: &str,
+    ) -> Result<Vec<Approval>, Error> {
         let now = self.now();
         let due: Vec<Approval> = self
             .approvals_of_run(run_id)
             .await?
             .into_iter()
             .filter(|a| {
-                a.state == ApprovalState::Pending && a.expires_at.is_some_and(|at| now >= at)
+                a.state == ApprovalState::Pending
+                    && (all || a.expires_at.is_some_and(|at| now >= at))
             })
             .collect();
-        let mut expired = Vec::new();
+        let mut closed = Vec::new();
         for approval in due {
             let (tx, chain) =
                 crate::audited::begin(self.store(), &approval.organization_id).await?;
-            if self.mark_expired(tx, chain, &approval, now).await? {
-                expired.push(self.approval(&approval.id).await?);
+            if self.mark_expired(tx, chain, &approval, now, reason).await? {
+                closed.push(self.approval(&approval.id).await?);
             }
         }
-        Ok(expired)
+        Ok(closed)
     }
 }

@@ -100,8 +100,13 @@ enum RunsCommand {
         #[command(flatten)]
         provider: ProviderArgs,
     },
-    /// Cancel a run that has not finished.
-    Cancel { id: String },
+    /// Cancel a run that has not finished: its process stops it at once and destroys its
+    /// sandbox; a run nobody is carrying out is closed here (steps cancelled, approvals withdrawn).
+    Cancel {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -684,10 +689,20 @@ pub fn runs(args: RunsArgs, state: &StateArgs) -> Result<ExitCode> {
                 summary(&done);
                 exit_for(&done)
             }
-            RunsCommand::Cancel { id } => {
+            RunsCommand::Cancel { id, json } => {
                 in_org(engine, org, &id).await?;
                 let run = engine.cancel(&id, &args.actor.user).await?;
-                eprintln!("run {} cancelled; its sandbox is destroyed by the process carrying it out", run.id);
+                let live = run
+                    .owner
+                    .as_deref()
+                    .is_some_and(|o| !smithers_sandbox::owner::is_gone(o));
+                if json {
+                    render::print_json(&json!({"id": run.id, "state": run.state.as_str(), "stopped_by_its_process": live}));
+                } else if live {
+                    eprintln!("run {} cancelled; the process carrying it out stops it and destroys its sandbox", run.id);
+                } else {
+                    eprintln!("run {} cancelled; nothing was carrying it out, so its steps and approvals are closed here", run.id);
+                }
                 ExitCode::SUCCESS
             }
         };

@@ -161,7 +161,7 @@ impl Engine {
     /// Cancels a run that has not finished. The process carrying it out
     /// sees it, stops, and destroys the sandbox.
     pub async fn cancel(&self, run_id: &str, by: &str) -> Result<Run, Error> {
-        Ok(self
+        let run = self
             .runs
             .transition(
                 run_id,
@@ -171,7 +171,48 @@ impl Engine {
                 Some(&format!("cancelled by {by}")),
                 json!({"by": by}),
             )
-            .await?)
+            .await?;
+        // A live process carrying the run out stops at its next check and
+        // settles it; one that is gone (or never started) cannot, so the
+        // run is settled here. Its sandbox, if any, is purged as an orphan
+        // by the next provider to start.
+        if run.owner.as_deref().is_none_or(owner::is_gone) {
+            self.settle(run_id, RunState::Cancelled).await?;
+            if let Err(e) = std::fs::remove_dir_all(self.settings.runs_dir.join(run_id)) {
+                warn_leftover(&self.settings.runs_dir.join(run_id), &e);
+            }
+        }
+        Ok(run)
+    }
+
+    /// What a run that ended `state` leaves behind: steps that never
+    /// finished end with it, approvals nobody decided are withdrawn.
+    async fn settle(&self, run_id: &str, state: RunState) -> Result<(), Error> {
+        let (to, why) = match state {
+            RunState::Cancelled => (StepState::Cancelled, "the run was cancelled"),
+            RunState::TimedOut => (StepState::TimedOut, "the workflow's time limit passed"),
+            _ => (StepState::Skipped, "an earlier step failed"),
+        };
+        for step in self.runs.steps(run_id).await? {
+            if !step.state.is_finished() {
+                self.runs
+                    .step_transition(
+                        run_id,
+                        step.position,
+                        &[step.state],
+                        to,
+                        StepUpdate {
+                            error: Some(why),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+            }
+        }
+        self.runs
+            .withdraw_approvals(run_id, &format!("the run ended {}", state.as_str()))
+            .await?;
+        Ok(())
     }
 
     /// Approves or rejects an approval as `approver`. An approval that
@@ -370,7 +411,7 @@ impl Engine {
             ),
             Err(Interrupt::Failed(e)) => return Err(e),
         };
-        ctx.finish_steps(state).await?;
+        self.settle(&id, state).await?;
         let run = self.runs.get(&id).await?;
         let run = if run.state.is_finished() {
             run
@@ -493,37 +534,5 @@ impl<P: Provider> Ctx<'_, P> {
             }
         }
         Ok(None)
-    }
-
-    /// Steps that never finished end with the run.
-    async fn finish_steps(&self, state: RunState) -> Result<(), Error> {
-        let to = match state {
-            RunState::Cancelled => StepState::Cancelled,
-            RunState::TimedOut => StepState::TimedOut,
-            _ => StepState::Skipped,
-        };
-        for step in self.engine.runs.steps(&self.run.id).await? {
-            if !step.state.is_finished() {
-                let why = match to {
-                    StepState::Skipped => "an earlier step failed",
-                    StepState::Cancelled => "the run was cancelled",
-                    _ => "the workflow's time limit passed",
-                };
-                self.engine
-                    .runs
-                    .step_transition(
-                        &self.run.id,
-                        step.position,
-                        &[step.state],
-                        to,
-                        StepUpdate {
-                            error: Some(why),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-            }
-        }
-        Ok(())
     }
 }

@@ -249,6 +249,11 @@ impl<P: Provider> Ctx<'_, P> {
         }
         loop {
             let end = self.attempt(position, step, attempt).await?;
+            if matches!(end, Attempt::TimedOut(_)) {
+                // Cut by the workflow's deadline rather than the step's own
+                // limit: the run is what timed out, and nothing retries.
+                self.check_interrupt().await?;
+            }
             match end {
                 Attempt::Failed { ref error, .. } | Attempt::TimedOut(ref error)
                     if attempt <= step.retries =>
