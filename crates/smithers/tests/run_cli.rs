@@ -145,6 +145,14 @@ run = "echo slow-started; sleep 4; echo twice-not >> slow.txt"
 [[workflows.long.steps]]
 id = "ship"
 commit = { branch = "smithers/long", message = "After a crash" }
+
+[workflows.quick]
+on = ["manual"]
+policy = ".smithers/policy"
+
+[[workflows.quick.steps]]
+id = "hi"
+run = "echo hi"
 "#;
 
 const ALLOW_ALL: &str = "\
@@ -154,7 +162,7 @@ workflow push_branch smithers/* -> allow
 ";
 
 #[test]
-fn a_run_killed_mid_step_resumes_to_the_same_end_without_repeating_a_call() {
+fn a_run_killed_mid_step_is_resumed_by_the_next_run_without_repeating_a_call() {
     let home = tempfile::tempdir().unwrap();
     let (repo, remote) = repository(home.path(), KILL_WORKFLOW, ALLOW_ALL);
     let mut child = smithers_command(home.path(), &["run", "long", "--repo", &repo])
@@ -179,15 +187,24 @@ fn a_run_killed_mid_step_resumes_to_the_same_end_without_repeating_a_call() {
     assert_eq!(before["steps"][0]["state"], "succeeded");
     assert_eq!(before["steps"][1]["state"], "running");
 
-    let out = smithers(home.path(), &["runs", "resume", &id]);
+    // The next `smithers run` takes the killed run up again, in the
+    // background, and carries on with its own.
+    let out = smithers(home.path(), &["run", "quick", "--repo", &repo]);
     assert!(
         out.status.success(),
         "{}{}",
         text(&out.stdout),
         text(&out.stderr)
     );
+    assert!(
+        text(&out.stderr).contains(&format!("resuming interrupted run {id} (long) in the background")),
+        "{}",
+        text(&out.stderr)
+    );
+    until("the interrupted run to finish", || {
+        show(home.path(), &id)["state"] == "succeeded"
+    });
     let after = show(home.path(), &id);
-    assert_eq!(after["state"], "succeeded", "{after:#}");
     // The first step's call ran once: the resumed run started from the
     // snapshot it left, and the commit shows exactly one line from it.
     let firsts: Vec<_> = after["tool_calls"]
@@ -209,7 +226,14 @@ fn a_run_killed_mid_step_resumes_to_the_same_end_without_repeating_a_call() {
     let out = smithers(home.path(), &["audit", "log", "--json"]);
     let log = text(&out.stdout);
     assert!(log.contains("run.resumed"), "{log}");
-    assert_eq!(log.matches("\"workspace.created\"").count(), 2, "{log}");
+    let events: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let created = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "workspace.created" && e["resource_id"] == id.as_str())
+        .count();
+    assert_eq!(created, 2, "{log}");
     // A finished run does not resume again.
     let out = smithers(home.path(), &["runs", "resume", &id]);
     assert!(out.status.success());
@@ -427,6 +451,30 @@ fn approvals_are_decided_from_another_shell_and_never_by_the_starter() {
     assert!(log.contains("approved-and-ran"), "{log}");
     assert!(log.contains("approved by admin"), "{log}");
     assert_eq!(show(home.path(), &id)["state"], "succeeded");
+
+    // A second run waiting for its approval is cancelled: its process
+    // stops, and the approval is withdrawn.
+    let out = smithers(
+        home.path(),
+        &["run", "gated", "--repo", &repo, "--detach", "--as", "alice"],
+    );
+    let second = text(&out.stdout).trim().to_string();
+    until("the second run to wait", || {
+        show(home.path(), &second)["state"] == "waiting_approval"
+    });
+    let out = smithers(home.path(), &["runs", "cancel", &second, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cancelled: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(cancelled["stopped_by_its_process"], true);
+    until("the run's process to settle it", || {
+        show(home.path(), &second)["steps"][0]["state"] == "cancelled"
+    });
+    let after = show(home.path(), &second);
+    assert_eq!(after["approvals"][0]["state"], "expired", "{after:#}");
+    assert_eq!(after["purge"]["clean"], true, "{after:#}");
+    let out = smithers(home.path(), &["approvals", "list", "--json"]);
+    assert_eq!(text(&out.stdout).trim(), "[]");
 }
 
 #[test]
