@@ -48,6 +48,7 @@ egress = []
 # Secrets its commands get as environment variables (set with `smithers secrets set`):
 # secrets = [{{ name = "API_TOKEN", env = "dev" }}]
 timeout = "30m"                  # the wall-clock limit of the whole run
+approval_timeout = "24h"         # an approval nobody decides in time expires (a rejection)
 provider = "native"              # or "docker"
 policy = "{POLICY_PATH}"       # who may do what; leave out for the built-in policy
 

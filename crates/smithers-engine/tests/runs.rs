@@ -79,6 +79,19 @@ timeout = "1s"
 id = "never"
 run = "sh test.sh"
 
+[workflows.unheeded]
+on = ["manual"]
+policy = ".smithers/policy"
+approval_timeout = "1s"
+
+[[workflows.unheeded.steps]]
+id = "ask"
+approval = { message = "Anyone?" }
+
+[[workflows.unheeded.steps]]
+id = "after"
+run = "sh test.sh"
+
 [workflows.late]
 on = ["manual"]
 policy = ".smithers/policy"
@@ -219,7 +232,9 @@ async fn a_workflow_past_its_time_limit_is_stopped_whatever_step_it_is_in() {
     assert_eq!(done.state, RunState::TimedOut, "{log}");
     assert!(started.elapsed() < Duration::from_secs(25), "{log}");
     assert!(
-        done.error.unwrap().contains("the workflow's time limit (2s) passed"),
+        done.error
+            .unwrap()
+            .contains("the workflow's time limit (2s) passed"),
         "{log}"
     );
     let steps = f.engine.runs.steps(&run.id).await.unwrap();
@@ -291,7 +306,14 @@ async fn a_run_cancelled_while_waiting_for_a_human_withdraws_the_approval() {
     let approvals = f.engine.runs.approvals_of_run(&run.id).await.unwrap();
     assert_eq!(approvals.len(), 1);
     assert_eq!(approvals[0].state, smithers_store::ApprovalState::Expired);
-    assert!(f.engine.runs.approvals("local", true, 10).await.unwrap().is_empty());
+    assert!(
+        f.engine
+            .runs
+            .approvals("local", true, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Nobody can approve what no longer waits.
     assert!(
         f.engine
@@ -309,10 +331,34 @@ async fn a_run_nobody_carries_out_is_closed_by_its_cancel() {
     let cancelled = f.engine.cancel(&run.id, "alice").await.unwrap();
     assert_eq!(cancelled.state, RunState::Cancelled);
     let steps = f.engine.runs.steps(&run.id).await.unwrap();
-    assert!(steps.iter().all(|s| s.state == StepState::Cancelled), "{steps:?}");
+    assert!(
+        steps.iter().all(|s| s.state == StepState::Cancelled),
+        "{steps:?}"
+    );
     // Executing it now does nothing.
     let done = f.engine.execute(&f.provider, &run.id).await.unwrap();
     assert_eq!(done.state, RunState::Cancelled);
     assert!(f.engine.runs.tool_calls(&run.id).await.unwrap().is_empty());
     f.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_nobody_decides_expires_and_fails_the_step() {
+    let f = fixture().await;
+    let run = f.start("unheeded").await;
+    let done = f.engine.execute(&f.provider, &run.id).await.unwrap();
+    let log = f.log(&run.id).await;
+    assert_eq!(done.state, RunState::Failed, "{log}");
+    assert!(
+        done.error
+            .unwrap_or_default()
+            .contains("the approval expired before anyone decided"),
+        "{log}"
+    );
+    let approvals = f.engine.runs.approvals_of_run(&run.id).await.unwrap();
+    assert_eq!(approvals[0].state, smithers_store::ApprovalState::Expired);
+    let asked = approvals[0].created_at;
+    assert_eq!(approvals[0].expires_at, Some(asked + 1_000_000));
+    let steps = f.engine.runs.steps(&run.id).await.unwrap();
+    assert_eq!(steps[1].state, StepState::Skipped);
 }

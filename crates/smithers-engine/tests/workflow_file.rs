@@ -204,6 +204,13 @@ fn each_mistake_is_reported_at_its_line_and_column() {
         "{p}"
     );
     let p = only_problem(&format!(
+        "[workflows.w]\napproval_timeout = \"0s\"{MINIMAL_STEP}"
+    ));
+    assert!(
+        p.starts_with("2:20:") && p.contains("`approval_timeout` must be more than 0"),
+        "{p}"
+    );
+    let p = only_problem(&format!(
         "[workflows.w]\npolicy = \"../elsewhere\"{MINIMAL_STEP}"
     ));
     assert!(p.contains("inside the repository"), "{p}");
@@ -325,6 +332,7 @@ fn defaults_fill_what_the_file_leaves_out() {
     assert_eq!(w.triggers, [Trigger::Manual]);
     assert!(w.egress.is_empty() && w.secrets.is_empty());
     assert_eq!(w.timeout, Duration::from_secs(1800));
+    assert_eq!(w.approval_timeout, Duration::from_secs(24 * 3600));
     assert_eq!(w.policy, None);
     assert_eq!(
         w.steps[0].kind,

@@ -424,8 +424,7 @@ impl Runs {
     /// Marks the pending approvals of `run_id` that are past their expiry
     /// as expired (each recorded); returns them.
     pub async fn expire_approvals(&self, run_id: &str) -> Result<Vec<Approval>, Error> {
-        self.close_approvals(run_id, false, EXPIRED)
-            .await
+        self.close_approvals(run_id, false, EXPIRED).await
     }
 
     /// Withdraws every pending approval of a run that has ended (marked

@@ -197,7 +197,9 @@ fn a_run_killed_mid_step_is_resumed_by_the_next_run_without_repeating_a_call() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stderr).contains(&format!("resuming interrupted run {id} (long) in the background")),
+        text(&out.stderr).contains(&format!(
+            "resuming interrupted run {id} (long) in the background"
+        )),
         "{}",
         text(&out.stderr)
     );

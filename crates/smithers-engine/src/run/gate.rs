@@ -212,7 +212,7 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
                     role,
                     summary,
                     details,
-                    ttl: self.engine.settings.approval_ttl,
+                    ttl: Some(self.workflow.approval_timeout),
                 },
             )
             .await?;

@@ -49,8 +49,6 @@ pub struct Settings {
     pub remote: String,
     pub limits: Limits,
     pub tools: ToolLimits,
-    /// An approval nobody decides within this is rejected (`None`: never).
-    pub approval_ttl: Option<Duration>,
     /// How often a waiting run looks at its approval and its state.
     pub poll: Duration,
 }
@@ -62,7 +60,6 @@ impl Settings {
             remote: "origin".into(),
             limits: Limits::default(),
             tools: ToolLimits::default(),
-            approval_ttl: Some(Duration::from_secs(24 * 3600)),
             poll: gate::DEFAULT_POLL,
         }
     }

@@ -30,6 +30,8 @@ pub(crate) fn named<T: Copy>(table: &[(&'static str, T)], name: &str) -> Option<
 
 /// The default wall-clock limit of a workflow.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long an approval waits for a decision unless the workflow says.
+pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// The default turn limit of an agent step.
 pub const DEFAULT_MAX_TURNS: u32 = 20;
 /// The most retries a step may ask for.
@@ -59,6 +61,9 @@ pub struct Workflow {
     pub egress: Vec<String>,
     pub secrets: Vec<SecretRef>,
     pub timeout: Duration,
+    /// An approval nobody decides within this expires, which is a
+    /// rejection.
+    pub approval_timeout: Duration,
     pub provider: ProviderKind,
     /// The policy file, relative to the repository; `None`: the built-in one.
     pub policy: Option<String>,

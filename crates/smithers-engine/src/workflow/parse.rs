@@ -16,8 +16,8 @@ use super::check::CheckContext;
 use super::named;
 use super::source::Source;
 use super::{
-    AgentStep, Condition, DEFAULT_MAX_TURNS, DEFAULT_TIMEOUT, Driver, MAX_RETRIES, Outcome,
-    ProviderKind, SecretRef, Step, StepKind, Trigger, Workflow, WorkflowFile,
+    AgentStep, Condition, DEFAULT_APPROVAL_TIMEOUT, DEFAULT_MAX_TURNS, DEFAULT_TIMEOUT, Driver,
+    MAX_RETRIES, Outcome, ProviderKind, SecretRef, Step, StepKind, Trigger, Workflow, WorkflowFile,
 };
 
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -32,6 +32,7 @@ const WORKFLOW_KEYS: &[&str] = &[
     "egress",
     "secrets",
     "timeout",
+    "approval_timeout",
     "provider",
     "policy",
     "steps",
@@ -408,6 +409,10 @@ impl<'t> Walker<'_, 't> {
             .get("timeout")
             .and_then(|v| self.duration(v, "`timeout`"))
             .unwrap_or(DEFAULT_TIMEOUT);
+        let approval_timeout = fields
+            .get("approval_timeout")
+            .and_then(|v| self.duration(v, "`approval_timeout`"))
+            .unwrap_or(DEFAULT_APPROVAL_TIMEOUT);
         let provider = match fields.get("provider") {
             Some(v) => match self.string(v, "`provider`").as_deref() {
                 Some("native") | None => ProviderKind::Native,
@@ -452,6 +457,7 @@ impl<'t> Walker<'_, 't> {
             egress,
             secrets,
             timeout,
+            approval_timeout,
             provider,
             policy,
             steps,
