@@ -4,6 +4,7 @@ mod audit_cmd;
 mod context;
 mod demo_cmd;
 mod policy_cmd;
+mod progress;
 mod redact_cmd;
 mod render;
 mod run_cmd;

@@ -16,6 +16,7 @@ use smithers_engine::workflow::ProviderKind;
 use smithers_store::{Approval, ApprovalState, DataDir, Run, RunState, Runs, Secrets, Store};
 
 use crate::context::{self, ActorArgs, StateArgs};
+use crate::progress::RunProgress;
 use crate::{render, sandbox_cmd};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -315,19 +316,34 @@ fn summary(run: &Run) {
     }
 }
 
-/// Prints the run's log as it grows until the run ends; on a terminal with
-/// an approver, asks inline for what the run waits for.
+/// Prints the run's log as it grows until the run ends, under a live
+/// progress line on a terminal; with an approver and a terminal, asks
+/// inline for what the run waits for.
 async fn follow(engine: &Engine, id: &str, approver: Option<&str>, org: &str) -> Result<()> {
+    let progress = RunProgress::new();
+    let followed = follow_with(engine, id, approver, org, &progress).await;
+    progress.finish();
+    followed
+}
+
+async fn follow_with(
+    engine: &Engine,
+    id: &str,
+    approver: Option<&str>,
+    org: &str,
+    progress: &RunProgress,
+) -> Result<()> {
     let mut tail = LogTail::new(false);
     let inline = approver.is_some() && std::io::stdin().is_terminal();
     let mut told = false;
     loop {
         // The state before the lines: a run seen finished has logged all.
         let run = engine.runs.get(id).await?;
-        let printed = tail.print_new(engine, id).await?;
+        let printed = tail.print_new_above(engine, id, Some(progress)).await?;
         if run.state.is_finished() && printed == 0 {
             return Ok(());
         }
+        progress.show(&run, &engine.runs.steps(id).await?);
         if run.state == RunState::WaitingApproval {
             let pending: Vec<Approval> = engine
                 .runs
@@ -338,15 +354,19 @@ async fn follow(engine: &Engine, id: &str, approver: Option<&str>, org: &str) ->
                 .collect();
             match (inline, approver) {
                 (true, Some(user)) => {
+                    progress.pause();
                     for approval in pending {
                         prompt(engine, org, user, &approval).await?;
                     }
+                    progress.resume();
                 }
                 _ if !told && !pending.is_empty() => {
-                    eprintln!(
-                        "waiting: approve from another shell with `smithers approvals approve ID --as USER` (a user other than {})",
-                        run.requested_by
-                    );
+                    progress.print(|| {
+                        eprintln!(
+                            "waiting: approve from another shell with `smithers approvals approve ID --as USER` (a user other than {})",
+                            run.requested_by
+                        );
+                    });
                     told = true;
                 }
                 _ => {}
@@ -407,20 +427,38 @@ impl LogTail {
 
     /// Prints every line logged since the last call; returns how many.
     pub async fn print_new(&mut self, engine: &Engine, id: &str) -> Result<usize> {
+        self.print_new_above(engine, id, None).await
+    }
+
+    /// [`Self::print_new`], above a live progress line if there is one.
+    async fn print_new_above(
+        &mut self,
+        engine: &Engine,
+        id: &str,
+        progress: Option<&RunProgress>,
+    ) -> Result<usize> {
         const PAGE: u32 = 1000;
         let mut printed = 0;
         loop {
             let lines = engine.runs.logs(id, self.after, PAGE).await?;
-            for line in &lines {
-                if self.json {
-                    println!(
-                        "{}",
-                        json!({"seq": line.seq, "position": line.position, "stream": line.stream.as_str(), "at": line.at, "text": line.text})
-                    );
-                } else {
-                    print_line(line);
+            let print = || {
+                for line in &lines {
+                    if self.json {
+                        println!(
+                            "{}",
+                            json!({"seq": line.seq, "position": line.position, "stream": line.stream.as_str(), "at": line.at, "text": line.text})
+                        );
+                    } else {
+                        print_line(line);
+                    }
                 }
-                self.after = line.seq;
+            };
+            match progress {
+                Some(progress) if !lines.is_empty() => progress.print(print),
+                _ => print(),
+            }
+            if let Some(last) = lines.last() {
+                self.after = last.seq;
             }
             printed += lines.len();
             if lines.len() < PAGE as usize {
