@@ -6,6 +6,7 @@
 //! carried on by [`Engine::execute`] from there: finished calls are read
 //! back, not repeated.
 
+mod agent_step;
 mod definition;
 mod gate;
 mod git;
