@@ -82,11 +82,8 @@ async fn a_workflow_runs_end_to_end_on_docker() {
 
     let main_before = git(&f.remote(), &["rev-parse", "main"]);
     let run = f.start("fix").await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let approver = f.approver(true, stopped);
-    let done = f.engine.execute(&provider, &run.id).await.unwrap();
-    stop.send(true).unwrap();
-    assert_eq!(approver.await.unwrap().len(), 2);
+    let (done, decided) = f.execute_deciding(&provider, &run.id, true).await;
+    assert_eq!(decided.len(), 2);
     let log = f.log(&run.id).await;
     assert_eq!(done.state, RunState::Succeeded, "{:?}\n{log}", done.error);
     assert!(log.contains("token in use: ***"), "{log}");

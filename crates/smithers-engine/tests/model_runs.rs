@@ -78,11 +78,7 @@ async fn a_model_agent_works_through_the_kernel(api: Api) {
     f.set_secret(api.key_secret(), KEY).await;
     let main_before = git(&f.remote(), &["rev-parse", "main"]);
     let run = f.start("model").await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let approver = f.approver(true, stopped);
-    let done = f.engine.execute(&f.provider, &run.id).await.unwrap();
-    stop.send(true).unwrap();
-    let asked = approver.await.unwrap();
+    let (done, asked) = f.execute_deciding(&f.provider, &run.id, true).await;
     let log = f.log(&run.id).await;
     assert_eq!(done.state, RunState::Succeeded, "{:?}\n{log}", done.error);
     assert_eq!(server.left(), 0, "{log}");
@@ -162,11 +158,7 @@ async fn a_refused_key_fails_the_step_plainly() {
     .await;
     f.set_secret("OPENAI_API_KEY", KEY).await;
     let run = f.start("model").await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let approver = f.approver(true, stopped);
-    let done = f.engine.execute(&f.provider, &run.id).await.unwrap();
-    stop.send(true).unwrap();
-    approver.await.unwrap();
+    let (done, _) = f.execute_deciding(&f.provider, &run.id, true).await;
     let log = f.log(&run.id).await;
     assert_eq!(done.state, RunState::Failed, "{log}");
     let error = done.error.unwrap_or_default();

@@ -133,11 +133,7 @@ async fn a_workflow_runs_through_the_kernel_to_a_pushed_branch() {
     let main_before = git(&f.remote(), &["rev-parse", "main"]);
     let run = f.start("fix").await;
     assert_eq!(run.state, RunState::Queued);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let approver = f.approver(true, stopped);
-    let done = f.engine.execute(&f.provider, &run.id).await.unwrap();
-    stop.send(true).unwrap();
-    let asked = approver.await.unwrap();
+    let (done, asked) = f.execute_deciding(&f.provider, &run.id, true).await;
     let log = f.log(&run.id).await;
     assert_eq!(done.state, RunState::Succeeded, "{:?}\n{log}", done.error);
 
@@ -193,11 +189,8 @@ async fn a_workflow_runs_through_the_kernel_to_a_pushed_branch() {
 async fn a_rejected_approval_fails_the_step_with_the_reason() {
     let f = fixture().await;
     let run = f.start("gate").await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let approver = f.approver(false, stopped);
-    let done = f.engine.execute(&f.provider, &run.id).await.unwrap();
-    stop.send(true).unwrap();
-    assert_eq!(approver.await.unwrap(), ["Ship it?"]);
+    let (done, decided) = f.execute_deciding(&f.provider, &run.id, false).await;
+    assert_eq!(decided, ["Ship it?"]);
     assert_eq!(done.state, RunState::Failed);
     let error = done.error.unwrap();
     assert!(error.contains("step ask failed"), "{error}");

@@ -168,16 +168,19 @@ impl Fixture {
             .unwrap()
     }
 
-    /// Decides every approval that comes up, as admin, until `stop`.
-    pub fn approver(
+    /// Executes `run` on `provider` while deciding, as admin, every
+    /// approval that comes up; the run as it ended and what was decided.
+    pub async fn execute_deciding<P: smithers_sandbox::Provider>(
         &self,
+        provider: &P,
+        run: &str,
         approve: bool,
-        stop: tokio::sync::watch::Receiver<bool>,
-    ) -> tokio::task::JoinHandle<Vec<String>> {
+    ) -> (smithers_store::Run, Vec<String>) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let engine = self.engine.clone();
-        tokio::spawn(async move {
+        let approver = tokio::spawn(async move {
             let mut decided = Vec::new();
-            while !*stop.borrow() {
+            while !*stopped.borrow() {
                 for a in engine.runs.approvals("local", true, 100).await.unwrap() {
                     let comment = (!approve).then_some("not like this");
                     engine
@@ -189,7 +192,10 @@ impl Fixture {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             decided
-        })
+        });
+        let done = self.engine.execute(provider, run).await.unwrap();
+        stop.send(true).unwrap();
+        (done, approver.await.unwrap())
     }
 
     /// Every line of a run's log.
