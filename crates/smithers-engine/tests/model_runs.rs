@@ -169,3 +169,57 @@ async fn a_refused_key_fails_the_step_plainly() {
     assert!(!log.contains(KEY), "{log}");
     assert!(f.engine.runs.tool_calls(&run.id).await.unwrap().is_empty());
 }
+
+/// A model slow to answer does not hold up a cancel: the request is
+/// dropped and nothing of it is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_does_not_wait_for_a_slow_model() {
+    let server = ModelServer::start(
+        Api::Anthropic,
+        KEY,
+        vec![
+            Say::Slow(std::time::Duration::from_secs(60)),
+            Say::Text("too late"),
+        ],
+    )
+    .await;
+    let toml = workflow(&server);
+    let f = Fixture::new(&[
+        ("smithers.toml", toml.as_str()),
+        (".smithers/policy", POLICY),
+    ])
+    .await;
+    f.set_secret("ANTHROPIC_API_KEY", KEY).await;
+    let run = f.start("model").await;
+    let engine = f.engine.clone();
+    let provider = f.provider.clone();
+    let id = run.id.clone();
+    let executing = tokio::spawn(async move { engine.execute(&provider, &id).await });
+    for _ in 0..600 {
+        for a in f.engine.runs.approvals("local", true, 10).await.unwrap() {
+            f.engine
+                .decide("local", "admin", &a.id, true, None)
+                .await
+                .unwrap();
+        }
+        if !server.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.requests().len(), 1, "{}", f.log(&run.id).await);
+    let asked = std::time::Instant::now();
+    f.engine.cancel(&run.id, "admin").await.unwrap();
+    let done = executing.await.unwrap().unwrap();
+    assert_eq!(done.state, RunState::Cancelled);
+    assert!(asked.elapsed() < std::time::Duration::from_secs(20));
+    assert!(
+        f.engine
+            .runs
+            .all_model_turns(&run.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(done.purge.unwrap()["clean"], true);
+}
