@@ -230,6 +230,35 @@ fn each_mistake_is_reported_at_its_line_and_column() {
         "[workflows.w]\n[[workflows.w.steps]]\nid = \"a\"\nagent = { role = \"planner\", driver = \"scripted\", prompt = \"p\" }\n",
     );
     assert!(p.contains("needs `script`"), "{p}");
+    // An API key only crosses the network encrypted.
+    let agent_at = |url: &str| {
+        format!(
+            "[workflows.w]\nsecrets = [{{ name = \"OPENAI_API_KEY\", env = \"dev\" }}]\n[[workflows.w.steps]]\nid = \"a\"\nagent = {{ role = \"r\", driver = \"openai\", model = \"m\", prompt = \"p\", base_url = \"{url}\" }}\n"
+        )
+    };
+    for (url, problem) in [
+        (
+            "http://llm.internal:8000/v1",
+            "would send the API key in the clear",
+        ),
+        ("ftp://127.0.0.1/v1", "must be an http(s) URL"),
+        (
+            "https://user:pw@llm.example.com/v1",
+            "must not hold credentials",
+        ),
+        ("not a url", "is not a URL"),
+    ] {
+        let p = only_problem(&agent_at(url));
+        assert!(p.starts_with("5:") && p.contains(problem), "{url}: {p}");
+    }
+    for url in [
+        "https://llm.example.com/v1",
+        "http://127.0.0.1:8000/v1",
+        "http://localhost:8000/v1",
+        "http://[::1]:8000/v1",
+    ] {
+        assert!(parse("smithers.toml", &agent_at(url)).is_ok(), "{url}");
+    }
     // Secrets: well-formed and one environment per name.
     let p = only_problem(&format!(
         "[workflows.w]\nsecrets = [{{ name = \"BAD-NAME\", env = \"dev\" }}]{MINIMAL_STEP}"

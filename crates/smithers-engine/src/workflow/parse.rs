@@ -852,14 +852,13 @@ impl<'t> Walker<'_, 't> {
             .and_then(|v| self.non_empty(v, "an agent's `script`"));
         let base_url = fields.get("base_url").and_then(|v| {
             let url = self.non_empty(v, "`base_url`")?;
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                self.error(
-                    &v.span(),
-                    format!("base_url {url:?} must be an http(s) URL"),
-                );
-                return None;
+            match base_url_problem(&url) {
+                Some(problem) => {
+                    self.error(&v.span(), format!("base_url {url:?} {problem}"));
+                    None
+                }
+                None => Some(url),
             }
-            Some(url)
         });
         let key = fields
             .get("key")
@@ -961,5 +960,37 @@ impl<'t> Walker<'_, 't> {
             step: step.to_string(),
             outcome,
         })
+    }
+}
+
+/// What is wrong with an HTTP driver's base URL: not an http(s) URL with
+/// a host, or plain http to anything but this machine (the API key would
+/// cross the network in the clear).
+fn base_url_problem(url: &str) -> Option<String> {
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(e) => return Some(format!("is not a URL: {e}")),
+    };
+    let host = match parsed.host_str() {
+        Some(host) if !host.is_empty() => host,
+        _ => return Some("has no host".into()),
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Some("must not hold credentials: the key comes from the workflow's secrets".into());
+    }
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => None,
+        "http" if loopback => None,
+        "http" => Some(
+            "would send the API key in the clear: use https (plain http is for this machine only)"
+                .into(),
+        ),
+        other => Some(format!("must be an http(s) URL, not {other}")),
     }
 }
