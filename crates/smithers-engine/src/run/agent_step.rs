@@ -18,9 +18,6 @@ use crate::agent::{
 use crate::tools::ToolCall;
 use crate::workflow::{AgentStep, Driver as DriverKind};
 
-/// How often a run waiting for a model looks at its own state.
-const WATCH: Duration = Duration::from_millis(500);
-
 impl<P: Provider> Ctx<'_, P> {
     /// An agent step: its driver set up, then its turns.
     pub(crate) async fn agent(
@@ -115,16 +112,7 @@ impl<P: Provider> Ctx<'_, P> {
     ) -> Result<Result<Turn, Attempt>, Interrupt> {
         // A model may take minutes to answer: a cancel or the workflow's
         // deadline drops the request instead of waiting for it.
-        let answered = {
-            let next = driver.next(last);
-            tokio::pin!(next);
-            loop {
-                tokio::select! {
-                    answered = &mut next => break answered,
-                    () = tokio::time::sleep(WATCH) => self.check_interrupt().await?,
-                }
-            }
-        };
+        let answered = self.watched(driver.next(last)).await?;
         let turn = match answered {
             Ok(turn) => turn,
             Err(e) => return Ok(Err(self.driver_failed(e)?)),

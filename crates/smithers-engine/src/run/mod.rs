@@ -498,6 +498,21 @@ impl<P: Provider> Ctx<'_, P> {
             .ok_or_else(|| Error::Invalid(format!("run {} has no step {position}", self.run.id)))
     }
 
+    /// `work` while the run is watched: a cancel or the workflow's
+    /// deadline drops it (a command in the sandbox is killed with it)
+    /// instead of waiting for it to end.
+    pub(crate) async fn watched<T>(&self, work: impl Future<Output = T>) -> Result<T, Interrupt> {
+        /// How often the run's state is looked at meanwhile.
+        const WATCH: Duration = Duration::from_millis(500);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return Ok(done),
+                () = tokio::time::sleep(WATCH) => self.check_interrupt().await?,
+            }
+        }
+    }
+
     /// Stops when the run was cancelled or its time is up.
     pub(crate) async fn check_interrupt(&self) -> Result<(), Interrupt> {
         let state = self.engine.runs.state(&self.run.id).await?;

@@ -441,11 +441,13 @@ impl<P: Provider> Ctx<'_, P> {
         let mut request = ExecRequest::new(["/bin/sh", "-c", command]);
         request.env = env;
         request.timeout = Some(timeout);
-        let outcome = self.exec_watched(request, tx).await;
+        let outcome = self
+            .watched(self.provider.exec(&self.sandbox, request, tx))
+            .await;
         let lines = pump
             .await
             .map_err(|e| Error::Invalid(format!("the log writer failed: {e}")))??;
-        let outcome = outcome?;
+        let outcome = outcome??;
         let (ok, text) = if outcome.timed_out {
             (
                 false,
@@ -478,28 +480,6 @@ impl<P: Provider> Ctx<'_, P> {
                 exit_code: Some(outcome.exit_code),
             }
         })
-    }
-
-    /// Runs a command in the sandbox, stopping if the run is cancelled or
-    /// out of time meanwhile (the sandbox is destroyed at the run's end).
-    async fn exec_watched(
-        &self,
-        request: ExecRequest,
-        output: mpsc::Sender<OutputChunk>,
-    ) -> Result<smithers_sandbox::ExecOutcome, Interrupt> {
-        let exec = self.provider.exec(&self.sandbox, request, output);
-        tokio::pin!(exec);
-        loop {
-            tokio::select! {
-                outcome = &mut exec => return Ok(outcome?),
-                () = tokio::time::sleep(Duration::from_millis(500)) => {
-                    let state = self.engine.runs.state(&self.run.id).await?;
-                    if state == smithers_store::RunState::Cancelled {
-                        return Err(Interrupt::Cancelled);
-                    }
-                }
-            }
-        }
     }
 
     /// Finishes call `key` as completed with `result`. After a call that
@@ -665,15 +645,16 @@ impl<P: Provider> Ctx<'_, P> {
                     timeout: timeout.min(self.engine.settings.tools.timeout),
                     ..self.engine.settings.tools
                 };
-                let output = tools::execute(
-                    self.provider,
-                    &self.sandbox,
-                    other,
-                    &limits,
-                    self.redactor.as_deref(),
-                    env,
-                )
-                .await?;
+                let output = self
+                    .watched(tools::execute(
+                        self.provider,
+                        &self.sandbox,
+                        other,
+                        &limits,
+                        self.redactor.as_deref(),
+                        env,
+                    ))
+                    .await??;
                 Ok(CallResult {
                     outcome: outcome(output.ok),
                     text: output.text,
