@@ -408,11 +408,16 @@ pub(crate) async fn collect<P: Provider>(
     timeout: Duration,
     env: Vec<(String, String)>,
     bound: usize,
+    live: Option<mpsc::Sender<OutputChunk>>,
 ) -> Result<Collected, Error> {
     let (tx, mut rx) = mpsc::channel::<OutputChunk>(64);
     let reader = tokio::spawn(async move {
         let (mut chunks, mut kept, mut over) = (Vec::new(), 0, false);
         while let Some(chunk) = rx.recv().await {
+            if let Some(live) = &live {
+                // Whoever watches live may have gone; the result still counts.
+                let _ = live.send(chunk.clone()).await;
+            }
             if kept < bound {
                 kept += chunk.bytes.len();
                 chunks.push(chunk);
@@ -469,7 +474,9 @@ fn finish(
 /// Carries out `call` in the sandbox. A call that fails as a tool (a file
 /// that is not there, a command that exits non-zero, a patch that does not
 /// apply) is an output with `ok: false` for the agent to read; an error is
-/// for the sandbox itself failing. Commands get `env` (the run's secrets).
+/// for the sandbox itself failing. Commands get `env` (the run's secrets),
+/// and their raw output is also sent to `live` as it comes (for the run
+/// log, which redacts it on the way).
 pub async fn execute<P: Provider>(
     provider: &P,
     sandbox: &SandboxId,
@@ -477,6 +484,7 @@ pub async fn execute<P: Provider>(
     limits: &ToolLimits,
     redactor: Option<&Redactor>,
     env: Vec<(String, String)>,
+    live: Option<mpsc::Sender<OutputChunk>>,
 ) -> Result<ToolOutput, Error> {
     let run = |script: String| async move {
         let collected = collect(
@@ -486,6 +494,7 @@ pub async fn execute<P: Provider>(
             limits.timeout,
             env,
             limits.output_bytes * 2 + 1,
+            live,
         )
         .await?;
         let (mut bytes, outcome) = (collected.bytes(None), collected.outcome);

@@ -112,6 +112,12 @@ async fn a_model_agent_works_through_the_kernel(api: Api) {
     assert!(told.contains("token in use: ***"), "{told}");
     assert!(!told.contains(TOKEN) && !told.contains(KEY));
     assert!(log.contains("The answer is 42 now"), "{log}");
+    // The tests' output streamed into the log as it came, once.
+    assert_eq!(
+        log.matches("[stdout] token in use: ***").count(),
+        1,
+        "{log}"
+    );
     assert!(!log.contains(TOKEN) && !log.contains(KEY), "{log}");
 
     // Every answer recorded, each with its event.

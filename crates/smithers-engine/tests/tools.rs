@@ -154,7 +154,7 @@ async fn calls_run_in_the_sandbox_and_come_back_redacted_and_capped() {
     let run = |c: ToolCall| {
         let (p, id, redactor) = (&p, &id, &redactor);
         async move {
-            execute(p, id, &c, &limits, Some(redactor), Vec::new())
+            execute(p, id, &c, &limits, Some(redactor), Vec::new(), None)
                 .await
                 .unwrap()
         }
@@ -237,7 +237,7 @@ async fn calls_run_in_the_sandbox_and_come_back_redacted_and_capped() {
         ..limits
     };
     let c = call("run_command", json!({"command": "seq 1 10000"}));
-    let out = execute(&p, &id, &c, &small, Some(&redactor), Vec::new())
+    let out = execute(&p, &id, &c, &small, Some(&redactor), Vec::new(), None)
         .await
         .unwrap();
     assert!(
@@ -247,7 +247,7 @@ async fn calls_run_in_the_sandbox_and_come_back_redacted_and_capped() {
     // Commits and pushes are the run's, not the sandbox's.
     let c = call("push_branch", json!({"branch": BRANCH}));
     assert!(
-        execute(&p, &id, &c, &limits, None, Vec::new())
+        execute(&p, &id, &c, &limits, None, Vec::new(), None)
             .await
             .is_err()
     );

@@ -96,6 +96,15 @@ fn outcome_of(state: StepState) -> Option<Outcome> {
     }
 }
 
+/// A command, whose output is streamed to the run log as it runs (other
+/// tools' results are logged when they are done).
+fn streams_output(call: &ToolCall) -> bool {
+    matches!(
+        call,
+        ToolCall::RunCommand { .. } | ToolCall::RunTests { .. }
+    )
+}
+
 fn is_mutating(call: &ToolCall) -> bool {
     matches!(
         call,
@@ -565,14 +574,15 @@ impl<P: Provider> Ctx<'_, P> {
             }),
             Gate::Go => {
                 self.engine.runs.start_tool_call(&self.run.id, key).await?;
-                let result = self.carry_out(call, timeout).await?;
+                let result = self.carry_out(key.position, call, timeout).await?;
                 let recorded = ToolResult {
                     ok: result.outcome == CallOutcome::Ok,
                     exit_code: None,
                     output: result.text.clone(),
                 };
                 self.complete(key, &recorded, is_mutating(call)).await?;
-                for line in result.text.lines().take(200) {
+                let logged = if streams_output(call) { 0 } else { 200 };
+                for line in result.text.lines().take(logged) {
                     self.engine
                         .runs
                         .log(
@@ -591,6 +601,7 @@ impl<P: Provider> Ctx<'_, P> {
     /// Carries out an allowed call.
     async fn carry_out(
         &mut self,
+        position: u32,
         call: &ToolCall,
         timeout: Duration,
     ) -> Result<CallResult, Interrupt> {
@@ -645,6 +656,20 @@ impl<P: Provider> Ctx<'_, P> {
                     timeout: timeout.min(self.engine.settings.tools.timeout),
                     ..self.engine.settings.tools
                 };
+                // A command's output reaches the run log as it comes.
+                let (live, pump) = if streams_output(other) {
+                    let (tx, rx) = mpsc::channel::<OutputChunk>(64);
+                    let pump = tokio::spawn(log::pump(
+                        self.engine.runs.clone(),
+                        self.run.id.clone(),
+                        position,
+                        self.redactor.clone(),
+                        rx,
+                    ));
+                    (Some(tx), Some(pump))
+                } else {
+                    (None, None)
+                };
                 let output = self
                     .watched(tools::execute(
                         self.provider,
@@ -653,8 +678,14 @@ impl<P: Provider> Ctx<'_, P> {
                         &limits,
                         self.redactor.as_deref(),
                         env,
+                        live,
                     ))
-                    .await??;
+                    .await;
+                if let Some(pump) = pump {
+                    pump.await
+                        .map_err(|e| Error::Invalid(format!("the log writer failed: {e}")))??;
+                }
+                let output = output??;
                 Ok(CallResult {
                     outcome: outcome(output.ok),
                     text: output.text,

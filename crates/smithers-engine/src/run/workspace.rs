@@ -34,6 +34,7 @@ async fn capture<P: Provider>(
         HOUSEKEEPING,
         Vec::new(),
         MAX_CAPTURE,
+        None,
     )
     .await?;
     if collected.over {
