@@ -215,6 +215,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
                 repo: &repo,
                 workflow: "fix-answer",
                 trigger: "manual",
+                provider: None,
+                image: None,
             })
             .await?;
         say(&format!(

@@ -28,12 +28,21 @@ pub enum ProviderArg {
 /// Where a run's sandbox comes from (default: the workflow's `provider`).
 #[derive(Debug, Clone, Args)]
 pub struct ProviderArgs {
-    /// Override the workflow's sandbox provider.
+    /// Override the workflow's sandbox provider (a run keeps the one it started with).
     #[arg(long, value_enum)]
     provider: Option<ProviderArg>,
     /// The Docker image (default: smithers-sandbox:latest).
     #[arg(long)]
     image: Option<String>,
+}
+
+impl ProviderArgs {
+    fn kind(&self) -> Option<ProviderKind> {
+        self.provider.map(|p| match p {
+            ProviderArg::Native => ProviderKind::Native,
+            ProviderArg::Docker => ProviderKind::Docker,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -186,20 +195,23 @@ impl Opened {
 }
 
 /// Carries out a run in the sandbox its workflow names (or `choice`).
+/// Carries out run `id` in the sandbox chosen when it started (or the
+/// workflow's), unless `choice` names another.
 pub async fn execute(engine: &Engine, id: &str, choice: &ProviderArgs) -> Result<Run> {
     let run = engine.runs.get(id).await?;
-    let kind = match choice.provider {
-        Some(ProviderArg::Native) => ProviderKind::Native,
-        Some(ProviderArg::Docker) => ProviderKind::Docker,
-        None => Definition::from_json(&run.definition)?.workflow()?.provider,
+    let definition = Definition::from_json(&run.definition)?;
+    let kind = match choice.kind() {
+        Some(kind) => kind,
+        None => definition.provider()?,
     };
+    let image = choice.image.as_deref().or(definition.image.as_deref());
     Ok(match kind {
         ProviderKind::Native => {
             let provider = sandbox_cmd::native_provider(None)?;
             engine.execute(&provider, id).await?
         }
         ProviderKind::Docker => {
-            let provider = sandbox_cmd::docker_provider(None, choice.image.as_deref()).await?;
+            let provider = sandbox_cmd::docker_provider(None, image).await?;
             engine.execute(&provider, id).await?
         }
     })
@@ -267,6 +279,8 @@ pub fn run(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
                 repo: &args.repo,
                 workflow: &args.workflow,
                 trigger: "manual",
+                provider: args.provider.kind(),
+                image: args.provider.image.as_deref(),
             })
             .await?;
         if args.detach {
@@ -500,6 +514,7 @@ async fn run_json(engine: &Engine, run: &Run) -> Result<Value> {
     let calls = engine.runs.tool_calls(&run.id).await?;
     let approvals = engine.runs.approvals_of_run(&run.id).await?;
     let turns = engine.runs.all_model_turns(&run.id).await?;
+    let definition = Definition::from_json(&run.definition)?;
     Ok(json!({
         "id": run.id,
         "workflow": run.workflow,
@@ -511,6 +526,10 @@ async fn run_json(engine: &Engine, run: &Run) -> Result<Value> {
         "created_at": time(Some(run.created_at)),
         "started_at": time(run.started_at),
         "finished_at": time(run.finished_at),
+        "sandbox": {
+            "provider": definition.provider()?.as_str(),
+            "image": definition.image,
+        },
         "purge": run.purge,
         "steps": steps.iter().map(|s| json!({
             "position": s.position,

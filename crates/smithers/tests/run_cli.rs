@@ -392,6 +392,96 @@ fn a_model_run_killed_mid_call_resumes_without_asking_the_model_again() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+#[test]
+fn a_detached_run_keeps_the_sandbox_it_was_started_with() {
+    let home = tempfile::tempdir().unwrap();
+    let (repo, _) = repository(home.path(), KILL_WORKFLOW, ALLOW_ALL);
+    let image = "smithers-run-cli-test:latest";
+    let out = smithers(home.path(), &["sandbox", "image", "build", "--tag", image]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = smithers(
+        home.path(),
+        &[
+            "run",
+            "quick",
+            "--repo",
+            &repo,
+            "--detach",
+            "--provider",
+            "docker",
+            "--image",
+            image,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let sandbox = show(home.path(), &id)["sandbox"].clone();
+    assert_eq!(sandbox["provider"], "docker");
+    assert_eq!(sandbox["image"], image);
+    until("the detached run to finish", || {
+        show(home.path(), &id)["state"]
+            .as_str()
+            .is_some_and(|s| s != "queued" && s != "running")
+    });
+    let after = show(home.path(), &id);
+    assert_eq!(after["state"], "succeeded", "{after:#}");
+    // The process in the background carried it out on Docker, as asked,
+    // not on the workflow's native provider.
+    let out = smithers(home.path(), &["audit", "log", "--json"]);
+    let events: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let created: Vec<&serde_json::Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "workspace.created" && e["resource_id"] == id.as_str())
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0]["details"]["provider"], "docker",
+        "{:#}",
+        created[0]
+    );
+
+    // An image without what a run needs is refused up front, plainly.
+    let bare = "smithers-run-cli-test-bare:latest";
+    let out = smithers(
+        home.path(),
+        &[
+            "sandbox",
+            "image",
+            "build",
+            "--tag",
+            bare,
+            "--no-defaults",
+            "--program",
+            "sh",
+            "--program",
+            "git",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = smithers(
+        home.path(),
+        &[
+            "run",
+            "quick",
+            "--repo",
+            &repo,
+            "--provider",
+            "docker",
+            "--image",
+            bare,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the sandbox (docker) has no tar")
+            && stderr.contains("sandbox image build"),
+        "{stderr}"
+    );
+}
+
 const GATE_WORKFLOW: &str = r#"
 [workflows.gated]
 on = ["manual"]

@@ -11,7 +11,7 @@ use smithers_policy::PolicySet;
 
 use crate::Error;
 use crate::init::DEFAULT_POLICY;
-use crate::workflow::{self, FILE_NAME, StepKind, Workflow, WorkflowFile};
+use crate::workflow::{self, FILE_NAME, ProviderKind, StepKind, Workflow, WorkflowFile};
 
 /// The policy name decisions cite when a workflow names none.
 pub const BUILT_IN_POLICY: &str = "built-in default policy";
@@ -28,6 +28,13 @@ pub struct Definition {
     pub scripts: BTreeMap<String, String>,
     /// The commit the workspace is checked out at.
     pub base: String,
+    /// The sandbox chosen when the run was started, over the workflow's
+    /// `provider`; a resumed run (in the background too) keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderKind>,
+    /// The Docker image chosen when the run was started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl Definition {
@@ -69,6 +76,8 @@ impl Definition {
             policy,
             scripts,
             base,
+            provider: None,
+            image: None,
         };
         definition.policy_set()?;
         let flow = flow.clone();
@@ -88,6 +97,15 @@ impl Definition {
     pub fn workflow(&self) -> Result<Workflow, Error> {
         let parsed = parse_file(&self.file)?;
         find(&parsed, &self.workflow).cloned()
+    }
+
+    /// Where the run is carried out: the provider chosen at its start, or
+    /// the workflow's.
+    pub fn provider(&self) -> Result<ProviderKind, Error> {
+        match self.provider {
+            Some(chosen) => Ok(chosen),
+            None => Ok(self.workflow()?.provider),
+        }
     }
 
     pub fn policy_set(&self) -> Result<PolicySet, Error> {

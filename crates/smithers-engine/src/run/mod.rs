@@ -32,7 +32,7 @@ pub use definition::{BUILT_IN_POLICY, Definition};
 
 use crate::Error;
 use crate::tools::ToolLimits;
-use crate::workflow::Workflow;
+use crate::workflow::{ProviderKind, Workflow};
 
 /// The states a run can be taken up (or cancelled) from.
 const UNFINISHED: &[RunState] = &[
@@ -83,6 +83,10 @@ pub struct StartRun<'a> {
     pub repo: &'a Path,
     pub workflow: &'a str,
     pub trigger: &'a str,
+    /// A sandbox provider over the workflow's own, kept for the whole run.
+    pub provider: Option<ProviderKind>,
+    /// A Docker image over the default, kept for the whole run.
+    pub image: Option<&'a str>,
 }
 
 /// Why a run stopped before its end.
@@ -125,7 +129,9 @@ impl Engine {
     pub async fn start(&self, start: StartRun<'_>) -> Result<Run, Error> {
         let repo = std::fs::canonicalize(start.repo).map_err(Error::io(start.repo))?;
         let base = git::head(&repo).await?;
-        let (definition, workflow) = Definition::read(&repo, start.workflow, base)?;
+        let (mut definition, workflow) = Definition::read(&repo, start.workflow, base)?;
+        definition.provider = start.provider;
+        definition.image = start.image.map(str::to_string);
         if !workflow.secrets.is_empty() && self.secrets.is_none() {
             return Err(Error::Invalid(format!(
                 "workflow {} needs secrets ({}) and no keyring is configured (SECRET_ENCRYPTION_KEYS)",
@@ -353,9 +359,15 @@ impl Engine {
             spec.workspace_from = Some(checkout);
         }
         let sandbox = provider.create(spec).await?;
-        if let Some(name) = &snapshot
-            && let Err(e) = workspace::restore(provider, &sandbox, &dir.join(name)).await
-        {
+        let ready = async {
+            workspace::check_programs(provider, &sandbox).await?;
+            if let Some(name) = &snapshot {
+                workspace::restore(provider, &sandbox, &dir.join(name)).await?;
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = ready {
             let _ = provider.destroy(&sandbox).await;
             return Err(e);
         }

@@ -54,6 +54,39 @@ fn failed(what: &str, captured: &Collected) -> Error {
     ))
 }
 
+/// Programs a run needs inside its sandbox: `tar` for snapshots, `git`
+/// for commits and the repository tools.
+const NEEDED: &[&str] = &["tar", "git"];
+
+/// Checks the sandbox has what a run needs, before the run relies on it:
+/// an image built before a program was needed says so plainly instead of
+/// failing at the first snapshot.
+pub(crate) async fn check_programs<P: Provider>(
+    provider: &P,
+    sandbox: &SandboxId,
+) -> Result<(), Error> {
+    let script = NEEDED
+        .iter()
+        .map(|p| format!("command -v {p} >/dev/null 2>&1 || echo {p}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let captured = capture(provider, sandbox, &script).await?;
+    let missing = String::from_utf8_lossy(&captured.bytes(Some(Stream::Stdout)))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if captured.outcome.exit_code != 0 {
+        return Err(failed("checking the sandbox's programs", &captured));
+    }
+    if !missing.is_empty() {
+        return Err(Error::Invalid(format!(
+            "the sandbox ({}) has no {missing}, which a workflow run needs; with Docker, rebuild the image: `smithers sandbox image build` (its default programs include them)",
+            provider.name()
+        )));
+    }
+    Ok(())
+}
+
 /// Writes the workspace as a tar file `dir/name` (readable by this user
 /// only), whole or not at all.
 pub(crate) async fn snapshot<P: Provider>(

@@ -163,6 +163,8 @@ impl Fixture {
                 repo: &self.repo(),
                 workflow,
                 trigger: "manual",
+                provider: None,
+                image: None,
             })
             .await
             .unwrap()
