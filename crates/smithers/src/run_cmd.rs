@@ -196,8 +196,11 @@ impl Opened {
 
 /// Carries out a run in the sandbox its workflow names (or `choice`).
 /// Carries out run `id` in the sandbox chosen when it started (or the
-/// workflow's), unless `choice` names another.
-pub async fn execute(engine: &Engine, id: &str, choice: &ProviderArgs) -> Result<Run> {
+/// workflow's), unless `choice` names another. A workflow that names
+/// hosts has each of its sandbox's connections audited, as `sandbox run`
+/// does.
+pub async fn execute(opened: &Opened, id: &str, choice: &ProviderArgs) -> Result<Run> {
+    let engine = &opened.engine;
     let run = engine.runs.get(id).await?;
     let definition = Definition::from_json(&run.definition)?;
     let kind = match choice.kind() {
@@ -205,16 +208,32 @@ pub async fn execute(engine: &Engine, id: &str, choice: &ProviderArgs) -> Result
         None => definition.provider()?,
     };
     let image = choice.image.as_deref().or(definition.image.as_deref());
-    Ok(match kind {
+    let audit = if definition.workflow()?.egress.is_empty() {
+        None
+    } else {
+        Some(context::audit_log(
+            &opened.store,
+            context::signer(&opened.dir)?,
+        ))
+    };
+    let recorder = audit
+        .as_ref()
+        .map(|(log, _)| sandbox_cmd::audited_egress(log.clone(), &run.organization_id));
+    let done = match kind {
         ProviderKind::Native => {
-            let provider = sandbox_cmd::native_provider(None)?;
-            engine.execute(&provider, id).await?
+            let provider = sandbox_cmd::native_provider(recorder)?;
+            engine.execute(&provider, id).await
         }
         ProviderKind::Docker => {
-            let provider = sandbox_cmd::docker_provider(None, image).await?;
-            engine.execute(&provider, id).await?
+            let provider = sandbox_cmd::docker_provider(recorder, image).await?;
+            engine.execute(&provider, id).await
         }
-    })
+    };
+    if let Some((log, writer)) = audit {
+        drop(log);
+        writer.join().await;
+    }
+    Ok(done?)
 }
 
 fn exit_for(run: &Run) -> ExitCode {
@@ -307,7 +326,7 @@ pub fn run(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
             let org = args.actor.org.clone();
             tokio::spawn(async move { follow(&engine, &id, approver.as_deref(), &org).await })
         });
-        let done = execute(&engine, &run.id, &args.provider).await;
+        let done = execute(&opened, &run.id, &args.provider).await;
         if let Some(follower) = follower {
             // The follower stops on its own once it has printed the end.
             let _ = tokio::time::timeout(Duration::from_secs(5), follower).await;
@@ -742,7 +761,7 @@ pub fn runs(args: RunsArgs, state: &StateArgs) -> Result<ExitCode> {
             }
             RunsCommand::Resume { id, provider } => {
                 in_org(engine, org, &id).await?;
-                let done = execute(engine, &id, &provider).await?;
+                let done = execute(&opened, &id, &provider).await?;
                 summary(&done);
                 exit_for(&done)
             }

@@ -208,6 +208,15 @@ struct AuditedEgress {
     organization: String,
 }
 
+/// A recorder writing each egress decision of `organization`'s sandboxes
+/// to the audit log.
+pub fn audited_egress(log: AuditLog, organization: &str) -> Arc<dyn EgressRecorder> {
+    Arc::new(AuditedEgress {
+        log,
+        organization: organization.to_string(),
+    })
+}
+
 impl EgressRecorder for AuditedEgress {
     fn record(&self, e: EgressEvent) -> BoxFuture<'_, Result<(), String>> {
         let verdict = if e.allowed { "allowed" } else { "REFUSED" };
@@ -449,12 +458,9 @@ fn run_command(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
             let (log, writer) = context::audit_log(&store, context::signer(&dir)?);
             Some((store, log, writer))
         };
-        let recorder = audit.as_ref().map(|(_, log, _)| {
-            Arc::new(AuditedEgress {
-                log: log.clone(),
-                organization: smithers_store::DEFAULT_ORGANIZATION.to_string(),
-            }) as Arc<dyn EgressRecorder>
-        });
+        let recorder = audit
+            .as_ref()
+            .map(|(_, log, _)| audited_egress(log.clone(), smithers_store::DEFAULT_ORGANIZATION));
         let code = match args.provider {
             ProviderArg::Native => {
                 let provider = native_provider(recorder)?;

@@ -153,6 +153,15 @@ policy = ".smithers/policy"
 [[workflows.quick.steps]]
 id = "hi"
 run = "echo hi"
+
+[workflows.reach]
+on = ["manual"]
+policy = ".smithers/policy"
+egress = ["localhost"]
+
+[[workflows.reach.steps]]
+id = "fetch"
+run = "curl -sS -o /dev/null -w 'status %{http_code}\\n' http://example.org/"
 "#;
 
 const ALLOW_ALL: &str = "\
@@ -480,6 +489,30 @@ fn a_detached_run_keeps_the_sandbox_it_was_started_with() {
             && stderr.contains("sandbox image build"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_workflow_sandboxs_connections_are_audited() {
+    let home = tempfile::tempdir().unwrap();
+    let (repo, _) = repository(home.path(), KILL_WORKFLOW, ALLOW_ALL);
+    let out = smithers(home.path(), &["run", "reach", "--repo", &repo, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let logs = text(&smithers(home.path(), &["runs", "logs", run["id"].as_str().unwrap()]).stdout);
+    // The proxy refused a host the workflow does not name...
+    assert!(logs.contains("| status 403"), "{logs}");
+    assert!(
+        text(&out.stderr).contains("egress REFUSED example.org:80"),
+        "{}",
+        text(&out.stderr)
+    );
+    // ...and the refusal is in the audit log, which verifies.
+    let out = smithers(home.path(), &["audit", "log", "--json"]);
+    let log = text(&out.stdout);
+    assert_eq!(log.matches("sandbox.egress.refused").count(), 1, "{log}");
+    assert!(log.contains("example.org:80"), "{log}");
+    let out = smithers(home.path(), &["audit", "verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 const GATE_WORKFLOW: &str = r#"
