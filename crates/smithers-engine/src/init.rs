@@ -68,6 +68,10 @@ retries = 0
 # [[workflows.fix-tests.steps]]
 # id = "plan"
 # agent = {{ role = "implementer", driver = "openai", model = "gpt-4.1", prompt = "Make the tests pass" }}
+# # driver = "anthropic" (key ANTHROPIC_API_KEY) works the same; base_url = "https://…" points
+# # either at a compatible gateway; max_turns = 20 bounds the agent's tool calls. Smithers calls
+# # the model itself: the key never enters the sandbox, and every call the model asks for
+# # passes the policy first.
 #
 # [[workflows.fix-tests.steps]]
 # id = "test"
