@@ -82,6 +82,26 @@ fn show(home: &Path, id: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The id of the newest run, once there is one.
+fn newest_run(home: &Path) -> Option<String> {
+    let out = smithers(home, &["runs", "list", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    Some(runs.as_array()?.first()?["id"].as_str()?.to_string())
+}
+
+/// The audit log's events `action` about resource `id`.
+fn events_of(home: &Path, action: &str, id: &str) -> Vec<serde_json::Value> {
+    let out = smithers(home, &["audit", "log", "--json"]);
+    let events: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action && e["resource_id"] == id)
+        .cloned()
+        .collect()
+}
+
 /// Polls until `check` holds (a run moves on its own time).
 fn until(what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -180,14 +200,13 @@ fn a_run_killed_mid_step_is_resumed_by_the_next_run_without_repeating_a_call() {
         .unwrap();
     let mut id = String::new();
     until("the slow step to start", || {
-        let out = smithers(home.path(), &["runs", "list", "--json"]);
-        let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let Some(run) = runs.as_array().and_then(|r| r.first()) else {
+        let Some(newest) = newest_run(home.path()) else {
             return false;
         };
-        id = run["id"].as_str().unwrap().to_string();
+        id = newest;
         let logs = smithers(home.path(), &["runs", "logs", &id]);
-        text(&logs.stdout).contains("slow-started")
+        // Its own output, not the kernel's decision that names it.
+        text(&logs.stdout).contains("| slow-started")
     });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -237,14 +256,8 @@ fn a_run_killed_mid_step_is_resumed_by_the_next_run_without_repeating_a_call() {
     let out = smithers(home.path(), &["audit", "log", "--json"]);
     let log = text(&out.stdout);
     assert!(log.contains("run.resumed"), "{log}");
-    let events: serde_json::Value = serde_json::from_str(&log).unwrap();
-    let created = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "workspace.created" && e["resource_id"] == id.as_str())
-        .count();
-    assert_eq!(created, 2, "{log}");
+    let created = events_of(home.path(), "workspace.created", &id);
+    assert_eq!(created.len(), 2, "{log}");
     // A finished run does not resume again.
     let out = smithers(home.path(), &["runs", "resume", &id]);
     assert!(out.status.success());
@@ -347,12 +360,10 @@ fn a_model_run_killed_mid_call_resumes_without_asking_the_model_again() {
     });
     let mut id = String::new();
     until("the model's slow command to start", || {
-        let out = smithers(home.path(), &["runs", "list", "--json"]);
-        let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let Some(run) = runs.as_array().and_then(|r| r.first()) else {
+        let Some(newest) = newest_run(home.path()) else {
             return false;
         };
-        id = run["id"].as_str().unwrap().to_string();
+        id = newest;
         let calls = show(home.path(), &id)["tool_calls"].clone();
         calls[1]["state"] == "running"
     });
@@ -436,14 +447,7 @@ fn a_detached_run_keeps_the_sandbox_it_was_started_with() {
     assert_eq!(after["state"], "succeeded", "{after:#}");
     // The process in the background carried it out on Docker, as asked,
     // not on the workflow's native provider.
-    let out = smithers(home.path(), &["audit", "log", "--json"]);
-    let events: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let created: Vec<&serde_json::Value> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "workspace.created" && e["resource_id"] == id.as_str())
-        .collect();
+    let created = events_of(home.path(), "workspace.created", &id);
     assert_eq!(created.len(), 1);
     assert_eq!(
         created[0]["details"]["provider"], "docker",
