@@ -283,7 +283,8 @@ impl Runs {
         &self.store
     }
 
-    pub(crate) fn now(&self) -> i64 {
+    /// The time by the clock the runs are stamped with.
+    pub fn now(&self) -> i64 {
         (self.clock)()
     }
 

@@ -2,6 +2,7 @@
 //! store, the audit signing key.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -136,4 +137,27 @@ pub fn event(
         ip_address: None,
         timestamp: smithers_store::now_micros(),
     }
+}
+
+/// A command's outcome with the store's refusals as exit codes: 3 not
+/// allowed (`Denied`), 4 a conflict (already decided, already exists,
+/// check-and-set); other errors stay errors.
+pub fn refusal_exit(outcome: Result<ExitCode>) -> Result<ExitCode> {
+    let e = match outcome {
+        Ok(code) => return Ok(code),
+        Err(e) => e,
+    };
+    let store = e.downcast_ref::<smithers_store::Error>().or_else(|| match e
+        .downcast_ref::<smithers_engine::Error>()
+    {
+        Some(smithers_engine::Error::Store(inner)) => Some(inner),
+        _ => None,
+    });
+    let code = match store {
+        Some(smithers_store::Error::Denied(_)) => 3,
+        Some(smithers_store::Error::Conflict(_)) => 4,
+        _ => return Err(e),
+    };
+    eprintln!("error: {e:#}");
+    Ok(ExitCode::from(code))
 }

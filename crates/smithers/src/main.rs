@@ -1,5 +1,6 @@
 //! The `smithers` command line: parses arguments, calls a crate, prints.
 
+mod approvals_cmd;
 mod audit_cmd;
 mod context;
 mod demo_cmd;
@@ -58,7 +59,7 @@ enum Command {
     /// List, show, follow, resume and cancel workflow runs.
     Runs(run_cmd::RunsArgs),
     /// What runs wait for a human to decide: list, show, approve, reject.
-    Approvals(run_cmd::ApprovalsArgs),
+    Approvals(approvals_cmd::ApprovalsArgs),
     /// The whole thing on a sample repository: an agent under the kernel, an approval,
     /// a redacted secret, a denied push to main, a smithers/ branch, a verified audit log.
     Demo(demo_cmd::DemoArgs),
@@ -83,7 +84,7 @@ fn main() -> ExitCode {
         Command::Init(args) => workflow_cmd::init(&args),
         Command::Run(args) => run_cmd::run(args, &cli.state),
         Command::Runs(args) => run_cmd::runs(args, &cli.state),
-        Command::Approvals(args) => run_cmd::approvals(args, &cli.state),
+        Command::Approvals(args) => approvals_cmd::approvals(args, &cli.state),
         Command::Demo(args) => demo_cmd::run(args),
     };
     match result {

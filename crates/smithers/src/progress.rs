@@ -29,6 +29,11 @@ impl RunProgress {
         RunProgress { bar }
     }
 
+    /// Whether the line is drawn (stderr is a terminal).
+    pub fn is_drawn(&self) -> bool {
+        !self.bar.is_hidden()
+    }
+
     /// Says where the run is.
     pub fn show(&self, run: &Run, steps: &[RunStep]) {
         self.bar.set_message(describe(run, steps));

@@ -17,7 +17,7 @@ use smithers_store::{Approval, ApprovalState, DataDir, Run, RunState, Runs, Secr
 
 use crate::context::{self, ActorArgs, StateArgs};
 use crate::progress::RunProgress;
-use crate::{render, sandbox_cmd};
+use crate::{approvals_cmd, render, sandbox_cmd};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ProviderArg {
@@ -119,46 +119,6 @@ enum RunsCommand {
     },
 }
 
-#[derive(Debug, Args)]
-#[command(after_help = "\
-An approver cannot decide what their own run asks; admin-only approvals need an admin.
-Exit status: 0 done, 2 error, 3 not allowed to decide, 4 already decided or expired.")]
-pub struct ApprovalsArgs {
-    #[command(flatten)]
-    actor: ActorArgs,
-    #[command(subcommand)]
-    command: ApprovalsCommand,
-}
-
-#[derive(Debug, Subcommand)]
-enum ApprovalsCommand {
-    /// Pending approvals (all of them with --all).
-    List {
-        #[arg(long)]
-        all: bool,
-        #[arg(long)]
-        json: bool,
-    },
-    /// What is asked, by which run and role: the exact command or diff.
-    Show {
-        id: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Approve.
-    Approve {
-        id: String,
-        #[arg(long)]
-        comment: Option<String>,
-    },
-    /// Reject, with the reason the run fails with.
-    Reject {
-        id: String,
-        #[arg(long)]
-        reason: String,
-    },
-}
-
 /// The store, the runs and (with a keyring) the secrets of one command.
 pub struct Opened {
     pub dir: DataDir,
@@ -203,12 +163,12 @@ pub async fn execute(opened: &Opened, id: &str, choice: &ProviderArgs) -> Result
     let engine = &opened.engine;
     let run = engine.runs.get(id).await?;
     let definition = Definition::from_json(&run.definition)?;
-    let kind = match choice.kind() {
-        Some(kind) => kind,
-        None => definition.provider()?,
-    };
+    let workflow = definition.workflow()?;
+    let kind = choice
+        .kind()
+        .unwrap_or_else(|| definition.provider_for(&workflow));
     let image = choice.image.as_deref().or(definition.image.as_deref());
-    let audit = if definition.workflow()?.egress.is_empty() {
+    let audit = if workflow.egress.is_empty() {
         None
     } else {
         Some(context::audit_log(
@@ -376,7 +336,10 @@ async fn follow_with(
         if run.state.is_finished() && printed == 0 {
             return Ok(());
         }
-        progress.show(&run, &engine.runs.steps(id).await?);
+        // The steps are read only for a line someone sees.
+        if progress.is_drawn() {
+            progress.show(&run, &engine.runs.steps(id).await?);
+        }
         if run.state == RunState::WaitingApproval {
             let pending: Vec<Approval> = engine
                 .runs
@@ -389,7 +352,7 @@ async fn follow_with(
                 (true, Some(user)) => {
                     progress.pause();
                     for approval in pending {
-                        prompt(engine, org, user, &approval).await?;
+                        approvals_cmd::prompt(engine, org, user, &approval).await?;
                     }
                     progress.resume();
                 }
@@ -420,31 +383,6 @@ pub async fn ask_line(question: String) -> Result<String> {
         std::io::stdin().lock().read_line(&mut line).map(|_| line)
     })
     .await??)
-}
-
-async fn prompt(engine: &Engine, org: &str, user: &str, approval: &Approval) -> Result<()> {
-    let answer = ask_line(format!(
-        "\napproval {}: {}\napprove as {user}? [y/N, or type a reason to reject] ",
-        approval.id, approval.summary
-    ))
-    .await?;
-    let answer = answer.trim();
-    let decided = if answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes") {
-        engine.decide(org, user, &approval.id, true, None).await
-    } else {
-        let reason = if answer.is_empty() || answer.eq_ignore_ascii_case("n") {
-            "rejected at the terminal"
-        } else {
-            answer
-        };
-        engine
-            .decide(org, user, &approval.id, false, Some(reason))
-            .await
-    };
-    if let Err(e) = decided {
-        eprintln!("could not decide {}: {e}", approval.id);
-    }
-    Ok(())
 }
 
 /// Prints a run's log from where it last stopped.
@@ -524,7 +462,7 @@ fn print_line(line: &smithers_store::LogLine) {
     };
 }
 
-fn time(micros: Option<i64>) -> Value {
+pub fn time(micros: Option<i64>) -> Value {
     micros.map_or(Value::Null, |t| render::rfc3339(t).into())
 }
 
@@ -546,7 +484,7 @@ async fn run_json(engine: &Engine, run: &Run) -> Result<Value> {
         "started_at": time(run.started_at),
         "finished_at": time(run.finished_at),
         "sandbox": {
-            "provider": definition.provider()?.as_str(),
+            "provider": definition.provider_for(&definition.workflow()?).as_str(),
             "image": definition.image,
         },
         "purge": run.purge,
@@ -582,27 +520,8 @@ async fn run_json(engine: &Engine, run: &Run) -> Result<Value> {
             "output_tokens": t.output_tokens,
             "at": time(Some(t.created_at)),
         })).collect::<Vec<_>>(),
-        "approvals": approvals.iter().map(approval_json).collect::<Vec<_>>(),
+        "approvals": approvals.iter().map(approvals_cmd::approval_json).collect::<Vec<_>>(),
     }))
-}
-
-fn approval_json(a: &Approval) -> Value {
-    json!({
-        "id": a.id,
-        "run": a.run_id,
-        "position": a.position,
-        "kind": a.kind.as_str(),
-        "admin_only": a.admin_only,
-        "role": a.role,
-        "requested_by": a.requested_by,
-        "summary": a.summary,
-        "details": a.details,
-        "state": a.state.as_str(),
-        "decided_by": a.decided_by,
-        "comment": a.comment,
-        "created_at": time(Some(a.created_at)),
-        "expires_at": time(a.expires_at),
-    })
 }
 
 fn show_text(run: &Value) {
@@ -793,110 +712,4 @@ async fn in_org(engine: &Engine, org: &str, id: &str) -> Result<Run> {
         bail!("no run {id} in {org}");
     }
     Ok(run)
-}
-
-pub fn approvals(args: ApprovalsArgs, state: &StateArgs) -> Result<ExitCode> {
-    let outcome = context::runtime()?.block_on(async {
-        let opened = open(state).await?;
-        let engine = &opened.engine;
-        let org = &args.actor.org;
-        let outcome: Result<ExitCode> = async {
-            match args.command {
-                ApprovalsCommand::List { all, json } => {
-                    let list = engine.runs.approvals(org, !all, 500).await?;
-                    if json {
-                        render::print_json(&Value::Array(list.iter().map(approval_json).collect()));
-                    } else if list.is_empty() {
-                        eprintln!("no {}approvals", if all { "" } else { "pending " });
-                    } else {
-                        for a in list {
-                            println!(
-                                "{}  {:<8} run {}  {}{}",
-                                a.id,
-                                a.state.as_str(),
-                                a.run_id,
-                                a.summary.lines().next().unwrap_or_default(),
-                                if a.admin_only { "  [admin-only]" } else { "" }
-                            );
-                        }
-                    }
-                }
-                ApprovalsCommand::Show { id, json } => {
-                    let a = engine.runs.approval(&id).await?;
-                    if a.organization_id != *org {
-                        bail!("no approval {id} in {org}");
-                    }
-                    if json {
-                        render::print_json(&approval_json(&a));
-                    } else {
-                        let run = engine.runs.get(&a.run_id).await?;
-                        println!(
-                            "approval {}  {}{}",
-                            a.id,
-                            a.state.as_str(),
-                            if a.admin_only { "  (admin-only)" } else { "" }
-                        );
-                        println!(
-                            "  run:     {} (workflow {}, started by {})",
-                            a.run_id, run.workflow, a.requested_by
-                        );
-                        println!("  step:    {}", a.position);
-                        if let Some(role) = &a.role {
-                            println!("  role:    {role}");
-                        }
-                        if let Some(reason) = a.details["reason"].as_str() {
-                            println!("  kernel:  {reason}");
-                        }
-                        if let Some(by) = &a.decided_by {
-                            println!(
-                                "  decided: by {by}{}",
-                                a.comment
-                                    .as_deref()
-                                    .map(|c| format!(": {c}"))
-                                    .unwrap_or_default()
-                            );
-                        }
-                        println!("asked:\n{}", a.summary);
-                    }
-                }
-                ApprovalsCommand::Approve { id, comment } => {
-                    let a = engine
-                        .decide(org, &args.actor.user, &id, true, comment.as_deref())
-                        .await?;
-                    eprintln!("approved {} (run {})", a.id, a.run_id);
-                }
-                ApprovalsCommand::Reject { id, reason } => {
-                    let a = engine
-                        .decide(org, &args.actor.user, &id, false, Some(&reason))
-                        .await?;
-                    eprintln!("rejected {} (run {}): {reason}", a.id, a.run_id);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        .await;
-        opened.close().await;
-        outcome
-    });
-    match outcome {
-        Ok(code) => Ok(code),
-        Err(e) => {
-            let code = match store_error(&e) {
-                Some(smithers_store::Error::Denied(_)) => 3,
-                Some(smithers_store::Error::Conflict(_)) => 4,
-                _ => return Err(e),
-            };
-            eprintln!("error: {e:#}");
-            Ok(ExitCode::from(code))
-        }
-    }
-}
-
-fn store_error(e: &anyhow::Error) -> Option<&smithers_store::Error> {
-    e.downcast_ref::<smithers_store::Error>().or_else(|| {
-        match e.downcast_ref::<smithers_engine::Error>() {
-            Some(smithers_engine::Error::Store(inner)) => Some(inner),
-            _ => None,
-        }
-    })
 }

@@ -228,20 +228,7 @@ pub fn run(args: SecretsArgs, state: &StateArgs) -> Result<ExitCode> {
         store.close().await;
         outcome
     });
-    match outcome {
-        Ok(code) => Ok(code),
-        Err(e) => match e.downcast_ref::<smithers_store::Error>() {
-            Some(smithers_store::Error::Denied(_)) => {
-                eprintln!("error: {e:#}");
-                Ok(ExitCode::from(3))
-            }
-            Some(smithers_store::Error::Conflict(_)) => {
-                eprintln!("error: {e:#}");
-                Ok(ExitCode::from(4))
-            }
-            _ => Err(e),
-        },
-    }
+    context::refusal_exit(outcome)
 }
 
 async fn warn_missing_keys(secrets: &Secrets) -> Result<()> {

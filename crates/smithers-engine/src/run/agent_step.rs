@@ -177,7 +177,8 @@ impl<P: Provider> Ctx<'_, P> {
     ) -> Result<Attempt, Interrupt> {
         let branch = self.run_branch();
         let mut last: Option<CallResult> = None;
-        for seq in 0..agent.max_turns {
+        // One turn past the limit: the agent may still say it is done.
+        for seq in 0..=agent.max_turns {
             self.check_interrupt().await?;
             let turn = match self
                 .turn(driver, position, attempt, agent, last.as_ref())
@@ -198,6 +199,7 @@ impl<P: Provider> Ctx<'_, P> {
                         exit_code: None,
                     });
                 }
+                Turn::Call { .. } if seq == agent.max_turns => break,
                 Turn::Call { tool, arguments } => (tool, arguments),
             };
             let result = match ToolCall::parse(&tool, &arguments, &branch) {
@@ -224,26 +226,12 @@ impl<P: Provider> Ctx<'_, P> {
             };
             last = Some(result);
         }
-        let turn = match self
-            .turn(driver, position, attempt, agent, last.as_ref())
-            .await?
-        {
-            Ok(turn) => turn,
-            Err(failed) => return Ok(failed),
-        };
-        Ok(match turn {
-            Turn::Done { ok: true, .. } => Attempt::Succeeded,
-            Turn::Done { ok: false, summary } => Attempt::Failed {
-                error: summary,
-                exit_code: None,
-            },
-            Turn::Call { .. } => Attempt::Failed {
-                error: format!(
-                    "the agent used its {} turns without finishing",
-                    agent.max_turns
-                ),
-                exit_code: None,
-            },
+        Ok(Attempt::Failed {
+            error: format!(
+                "the agent used its {} turns without finishing",
+                agent.max_turns
+            ),
+            exit_code: None,
         })
     }
 }

@@ -100,12 +100,9 @@ impl Definition {
     }
 
     /// Where the run is carried out: the provider chosen at its start, or
-    /// the workflow's.
-    pub fn provider(&self) -> Result<ProviderKind, Error> {
-        match self.provider {
-            Some(chosen) => Ok(chosen),
-            None => Ok(self.workflow()?.provider),
-        }
+    /// that of `workflow` (this definition's, as parsed).
+    pub fn provider_for(&self, workflow: &Workflow) -> ProviderKind {
+        self.provider.unwrap_or(workflow.provider)
     }
 
     pub fn policy_set(&self) -> Result<PolicySet, Error> {

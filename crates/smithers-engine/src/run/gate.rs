@@ -236,8 +236,16 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
     pub(crate) async fn wait(&mut self, approval: &Approval) -> Result<Answer, Interrupt> {
         let position = approval.position;
         let decided = loop {
-            self.engine.runs.expire_approvals(&self.run.id).await?;
-            let now = self.engine.runs.approval(&approval.id).await?;
+            let mut now = self.engine.runs.approval(&approval.id).await?;
+            // Closed as expired (and recorded) only once it is due.
+            if now.state == ApprovalState::Pending
+                && now
+                    .expires_at
+                    .is_some_and(|at| self.engine.runs.now() >= at)
+            {
+                self.engine.runs.expire_approvals(&self.run.id).await?;
+                now = self.engine.runs.approval(&approval.id).await?;
+            }
             if now.state != ApprovalState::Pending {
                 break now;
             }

@@ -44,9 +44,36 @@ impl Lines {
     }
 }
 
+/// A command's output on its way to the run log while the command runs.
+pub(crate) struct Pump(tokio::task::JoinHandle<Result<u64, Error>>);
+
+impl Pump {
+    /// Starts logging what is sent on the returned sender, redacted, as
+    /// lines of step `position`.
+    pub(crate) fn start(
+        runs: Runs,
+        run_id: String,
+        position: u32,
+        redactor: Option<Arc<Redactor>>,
+    ) -> (mpsc::Sender<OutputChunk>, Pump) {
+        let (tx, rx) = mpsc::channel::<OutputChunk>(64);
+        (
+            tx,
+            Pump(tokio::spawn(pump(runs, run_id, position, redactor, rx))),
+        )
+    }
+
+    /// Waits for the last line (the sender gone); returns how many.
+    pub(crate) async fn finish(self) -> Result<u64, Error> {
+        self.0
+            .await
+            .map_err(|e| Error::Invalid(format!("the log writer failed: {e}")))?
+    }
+}
+
 /// Reads `output` to its end, logging each redacted line of step
 /// `position`; returns the number of lines.
-pub(crate) async fn pump(
+async fn pump(
     runs: Runs,
     run_id: String,
     position: u32,

@@ -182,9 +182,7 @@ impl Engine {
         // by the next provider to start.
         if run.owner.as_deref().is_none_or(owner::is_gone) {
             self.settle(run_id, RunState::Cancelled).await?;
-            if let Err(e) = std::fs::remove_dir_all(self.settings.runs_dir.join(run_id)) {
-                warn_leftover(&self.settings.runs_dir.join(run_id), &e);
-            }
+            remove_run_dir(&self.settings.runs_dir.join(run_id));
         }
         Ok(run)
     }
@@ -438,15 +436,17 @@ impl Engine {
                 .await?
         };
         // The run is over: its checkout and snapshots go with it.
-        if let Err(e) = std::fs::remove_dir_all(&ctx.dir) {
-            warn_leftover(&ctx.dir, &e);
-        }
+        remove_run_dir(&ctx.dir);
         Ok(run)
     }
 }
 
-fn warn_leftover(dir: &Path, e: &std::io::Error) {
-    if e.kind() != std::io::ErrorKind::NotFound {
+/// Removes an ended run's directory (checkout, snapshots); one that
+/// cannot go is said, not an error: the run is over either way.
+fn remove_run_dir(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
         eprintln!("could not remove {}: {e}", dir.display());
     }
 }

@@ -430,6 +430,16 @@ impl<P: Provider> Ctx<'_, P> {
         }
     }
 
+    /// Where a command of step `position` sends its output for the log.
+    fn log_pump(&self, position: u32) -> (mpsc::Sender<OutputChunk>, log::Pump) {
+        log::Pump::start(
+            self.engine.runs.clone(),
+            self.run.id.clone(),
+            position,
+            self.redactor.clone(),
+        )
+    }
+
     /// A `run` step's command: its output streamed, redacted, to the log.
     async fn run_command(
         &mut self,
@@ -439,23 +449,14 @@ impl<P: Provider> Ctx<'_, P> {
     ) -> Result<Attempt, Interrupt> {
         let env = self.secret_env().await?;
         self.engine.runs.start_tool_call(&self.run.id, key).await?;
-        let (tx, rx) = mpsc::channel::<OutputChunk>(64);
-        let pump = tokio::spawn(log::pump(
-            self.engine.runs.clone(),
-            self.run.id.clone(),
-            key.position,
-            self.redactor.clone(),
-            rx,
-        ));
+        let (tx, pump) = self.log_pump(key.position);
         let mut request = ExecRequest::new(["/bin/sh", "-c", command]);
         request.env = env;
         request.timeout = Some(timeout);
         let outcome = self
             .watched(self.provider.exec(&self.sandbox, request, tx))
             .await;
-        let lines = pump
-            .await
-            .map_err(|e| Error::Invalid(format!("the log writer failed: {e}")))??;
+        let lines = pump.finish().await?;
         let outcome = outcome??;
         let (ok, text) = if outcome.timed_out {
             (
@@ -658,14 +659,7 @@ impl<P: Provider> Ctx<'_, P> {
                 };
                 // A command's output reaches the run log as it comes.
                 let (live, pump) = if streams_output(other) {
-                    let (tx, rx) = mpsc::channel::<OutputChunk>(64);
-                    let pump = tokio::spawn(log::pump(
-                        self.engine.runs.clone(),
-                        self.run.id.clone(),
-                        position,
-                        self.redactor.clone(),
-                        rx,
-                    ));
+                    let (tx, pump) = self.log_pump(position);
                     (Some(tx), Some(pump))
                 } else {
                     (None, None)
@@ -682,8 +676,7 @@ impl<P: Provider> Ctx<'_, P> {
                     ))
                     .await;
                 if let Some(pump) = pump {
-                    pump.await
-                        .map_err(|e| Error::Invalid(format!("the log writer failed: {e}")))??;
+                    pump.finish().await?;
                 }
                 let output = output??;
                 Ok(CallResult {
