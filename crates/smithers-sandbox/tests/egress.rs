@@ -172,14 +172,17 @@ async fn refusals_are_403_with_the_reason_and_nothing_is_dialed() {
         ("elsewhere.test", "is not in the egress allowlist"),
         (
             "private.test",
-            "resolves to 10.0.0.1, a private (10.0.0.0/8) address",
+            "resolves to 10.0.0.1, a special-purpose address (10.0.0.0/8, RFC 1918: private use)",
         ),
         (
             "metadata.test",
-            "resolves to 169.254.169.254, a link-local or cloud metadata",
+            "resolves to 169.254.169.254, a special-purpose address (169.254.0.0/16, RFC 3927: link local",
         ),
         ("mixed.test", "resolves to 192.168.1.1"),
-        ("loopback.test", "resolves to 127.0.0.2, a loopback address"),
+        (
+            "loopback.test",
+            "resolves to 127.0.0.2, a special-purpose address (127.0.0.0/8, RFC 1122: loopback)",
+        ),
     ];
     for (host, why) in cases {
         let reply = exchange(

@@ -150,7 +150,9 @@ async fn hosts_off_the_allowlist_and_names_resolving_privately_are_refused<F: Ha
         .collect();
     assert_eq!(reasons.len(), 3, "{}\n{}", ran.stdout, ran.stderr);
     assert!(
-        reasons[0].contains("localhost resolves to 127.0.0.1, a loopback address"),
+        reasons[0].contains(
+            "localhost resolves to 127.0.0.1, a special-purpose address (127.0.0.0/8, RFC 1122: loopback)"
+        ),
         "{reasons:?}"
     );
     assert!(
