@@ -40,6 +40,7 @@ against_every_provider!(
     allocating_past_the_memory_limit_is_killed_with_137,
     a_busy_loop_past_the_timeout_is_killed_with_124_and_leaves_nothing,
     ptrace_mount_unshare_keyctl_bpf_and_io_uring_are_refused,
+    calls_through_the_x32_or_i386_abi_kill_the_process,
     setuid_binaries_grant_nothing,
     proc_root_and_open_descriptors_lead_nowhere,
     background_processes_do_not_survive_their_command,
@@ -250,6 +251,85 @@ async fn ptrace_mount_unshare_keyctl_bpf_and_io_uring_are_refused<P: Provider>(p
     );
     let status = sh(p, &id, "grep -E '^Seccomp(_filters)?:' /proc/self/status").await;
     assert!(status.stdout.contains("Seccomp:\t2"), "{}", status.stdout);
+    assert!(p.destroy(&id).await.unwrap().is_clean());
+}
+
+/// A static x86_64 ELF executable that makes one i386 system call
+/// (`int 0x80` with eax = 20, getpid in the i386 table) and then exits 7
+/// through the x86_64 ABI: exit 7 means the i386 call went through.
+fn int80_probe() -> Vec<u8> {
+    const BASE: u64 = 0x40_0000;
+    let code: &[u8] = &[
+        0xb8, 20, 0, 0, 0, // mov eax, 20
+        0xcd, 0x80, // int 0x80
+        0xb8, 60, 0, 0, 0, // mov eax, 60 (exit)
+        0xbf, 7, 0, 0, 0, // mov edi, 7
+        0x0f, 0x05, // syscall
+    ];
+    let len = (64 + 56 + code.len()) as u64;
+    let mut elf = Vec::new();
+    // ELF header (System V ABI, ELF-64 Object File Format 1.5).
+    elf.extend([0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+    elf.extend([0; 8]);
+    elf.extend(2u16.to_le_bytes()); // ET_EXEC
+    elf.extend(62u16.to_le_bytes()); // EM_X86_64
+    elf.extend(1u32.to_le_bytes());
+    elf.extend((BASE + 64 + 56).to_le_bytes()); // entry
+    elf.extend(64u64.to_le_bytes()); // program headers
+    elf.extend(0u64.to_le_bytes()); // no section headers
+    elf.extend(0u32.to_le_bytes());
+    elf.extend(64u16.to_le_bytes());
+    elf.extend(56u16.to_le_bytes());
+    elf.extend(1u16.to_le_bytes());
+    elf.extend([0; 6]);
+    // One PT_LOAD, readable and executable, mapping the whole file.
+    elf.extend(1u32.to_le_bytes());
+    elf.extend(5u32.to_le_bytes());
+    elf.extend(0u64.to_le_bytes());
+    elf.extend(BASE.to_le_bytes());
+    elf.extend(BASE.to_le_bytes());
+    elf.extend(len.to_le_bytes());
+    elf.extend(len.to_le_bytes());
+    elf.extend(0x1000u64.to_le_bytes());
+    elf.extend(code);
+    elf
+}
+
+/// The deny list speaks x86_64 numbers; x32 (same `arch`, numbers with
+/// 0x40000000 set) and i386 (`int 0x80`) would reach the kernel around
+/// it. Either kills the process with SIGSYS (159) before the call runs.
+async fn calls_through_the_x32_or_i386_abi_kill_the_process<P: Provider>(p: &P) {
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    let id = p.create(spec()).await.unwrap();
+    // x32 getpid (39 | __X32_SYSCALL_BIT): without a filter it returns the
+    // pid, or -1 (ENOSYS) on a kernel built without x32.
+    let ran = sh(
+        p,
+        &id,
+        "perl -e 'my $r = syscall(0x40000000 | 39); print \"x32 getpid answered $r\\n\"'; \
+         echo \"status $?\"",
+    )
+    .await;
+    assert!(!ran.stdout.contains("answered"), "{}", ran.stdout);
+    assert_eq!(ran.stdout, "status 159\n", "{}", ran.stderr);
+
+    // int 0x80, where the host can make it at all (IA-32 emulation on).
+    let probe = int80_probe();
+    let host = tempfile::tempdir().unwrap();
+    let path = host.path().join("int80");
+    std::fs::write(&path, &probe).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let on_host = std::process::Command::new(&path).status().unwrap();
+    p.write_file(&id, "int80", &probe).await.unwrap();
+    let ran = sh(p, &id, "chmod +x int80 && ./int80; echo \"status $?\"").await;
+    assert_ne!(ran.stdout, "status 7\n", "the i386 call went through");
+    if on_host.code() == Some(7) {
+        assert_eq!(ran.stdout, "status 159\n", "{}", ran.stderr);
+    } else {
+        eprintln!("this kernel refuses int 0x80 itself ({on_host}); only x32 was shown");
+    }
     assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 
