@@ -7,7 +7,6 @@
 
 use crate::decision::Decision;
 use crate::index::beats;
-use crate::pattern::split_parts;
 use crate::policy::{ActionPattern, PolicySet, Request, Rule, Subject, SubjectPattern};
 use crate::tool::{self, ResourceKind};
 use crate::{Effect, PatternClass};
@@ -99,7 +98,7 @@ impl PolicySet {
             if tool::resource_kind(t) == ResourceKind::Branch {
                 let name = rule.resource.as_str();
                 let name = name.strip_prefix("refs/heads/").unwrap_or(name);
-                if self.protection(name, &split_parts(name)).is_some() {
+                if self.protection(&name.to_ascii_lowercase()).is_some() {
                     return Some(ShadowCause::Invariant(format!(
                         "`{name}` is a protected branch: writes to it are always denied"
                     )));

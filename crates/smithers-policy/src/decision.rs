@@ -60,6 +60,11 @@ pub enum Basis<'p> {
     Unanalysable {
         why: String,
     },
+    /// A command runs with (or sets) variables that can change what runs,
+    /// and no rule names them: a human decides.
+    Assignment {
+        names: Vec<String>,
+    },
     Invariant(Invariant<'p>),
 }
 
@@ -72,13 +77,26 @@ pub struct DecidingPart {
     pub text: String,
 }
 
+/// A request decided under another tool than the one it named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relabel {
+    /// The tool the request named (`run_tests`).
+    pub from: &'static str,
+    /// Why it was not decided as that tool.
+    pub why: String,
+}
+
 /// The kernel's answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision<'p> {
     pub verdict: Verdict,
     pub basis: Basis<'p>,
-    /// Set for commands of more than one part.
+    /// Set for commands of more than one decided part.
     pub part: Option<DecidingPart>,
+    /// Set when the request was decided as another tool: a `run_tests`
+    /// line that starts something other than test runners is decided as
+    /// `run_command`.
+    pub relabeled: Option<Relabel>,
     pub(crate) action: Cow<'static, str>,
 }
 
@@ -86,7 +104,9 @@ impl<'p> Decision<'p> {
     pub fn source(&self) -> Source {
         match self.basis {
             Basis::Rule(_) => Source::Rule,
-            Basis::Default { .. } | Basis::Unanalysable { .. } => Source::Default,
+            Basis::Default { .. } | Basis::Unanalysable { .. } | Basis::Assignment { .. } => {
+                Source::Default
+            }
             Basis::Invariant(_) => Source::Invariant,
         }
     }
@@ -97,6 +117,12 @@ impl<'p> Decision<'p> {
             Basis::Rule(r) => Some(r),
             _ => None,
         }
+    }
+
+    /// The tool the request was decided as (the one it named, unless
+    /// [`Decision::relabeled`]).
+    pub fn action(&self) -> &str {
+        &self.action
     }
 
     /// A sentence a person can read.
@@ -121,6 +147,15 @@ impl<'p> Decision<'p> {
             Basis::Unanalysable { why } => {
                 format!("the command cannot be analysed ({why}), so a human decides")
             }
+            Basis::Assignment { names } => {
+                let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+                format!(
+                    "it runs with or sets {} which can change what runs or what it loads, and no rule names {}; a human decides (a rule allows it only by naming it, e.g. `\"{}=* PROGRAM *\"`)",
+                    list.join(", "),
+                    if names.len() == 1 { "it" } else { "them" },
+                    names.first().map_or("NAME", String::as_str)
+                )
+            }
             Basis::Invariant(Invariant::PathOutsideWorkspace { path, problem }) => {
                 format!("`{path}` is refused before any rule: {problem}")
             }
@@ -143,6 +178,12 @@ impl<'p> Decision<'p> {
                 part.index + 1,
                 part.count,
                 part.text
+            );
+        }
+        if let Some(relabel) = &self.relabeled {
+            reason = format!(
+                "decided as `{}`, not `{}`: {}; {reason}",
+                self.action, relabel.from, relabel.why
             );
         }
         reason

@@ -3,10 +3,10 @@
 
 use crate::Effect;
 use crate::decision::Decision;
-use crate::eval::{DYNAMIC_PROGRAM, Normalized};
+use crate::eval::{ItemKind, Normalized};
 use crate::index::beats;
 use crate::pattern::{PatternClass, Resource, split_parts};
-use crate::policy::{PolicySet, Request, Rule, Specificity};
+use crate::policy::{PolicySet, Request, Rule, Specificity, Subject};
 use crate::tool::{self, ResourceKind};
 
 /// A rule that matched.
@@ -16,11 +16,15 @@ pub struct RuleMatch<'p> {
     pub specificity: Specificity,
 }
 
-/// One resource decided: the whole resource, or one simple command.
+/// One resource decided: the whole resource, one program of a command
+/// line, or one file a redirection opens.
 #[derive(Debug, Clone)]
 pub struct PartExplanation<'p> {
-    /// The normalized resource, or the simple command as it will run.
+    /// The normalized resource, the program as it will run, or the
+    /// redirection (`> .github/ci.yml`).
     pub text: String,
+    /// The tool it was decided as (`write_file` for a redirection).
+    pub action: String,
     /// Every matching rule, the deciding one first.
     pub matches: Vec<RuleMatch<'p>>,
     pub decision: Decision<'p>,
@@ -40,9 +44,16 @@ impl PolicySet {
     pub fn explain<'p>(&'p self, request: &Request<'_>) -> Explanation<'p> {
         let decision = self.evaluate(request);
         let kind = tool::resource_kind(request.action);
+        // The tool the command's programs were decided as (a redirection
+        // may have decided the whole under `write_file`).
+        let action = match (&decision.relabeled, kind) {
+            (Some(_), _) => "run_command".to_string(),
+            _ => request.action.to_string(),
+        };
         let part = |text: String, resource: Resource<'_>| PartExplanation {
-            matches: self.matching_rules(request, resource),
+            matches: self.matching_rules(request.subject, request.action, resource),
             decision: self.decide_resource(request, resource),
+            action: action.clone(),
             text,
         };
         let parts = match self.normalize(request) {
@@ -50,29 +61,78 @@ impl PolicySet {
             Normalized::Path(p) => vec![part(p.to_string(), Resource::Path(&split_parts(&p)))],
             Normalized::Branch(b) => vec![part(b.to_string(), Resource::Branch(&split_parts(&b)))],
             Normalized::Opaque(o) => vec![part(o.to_string(), Resource::Opaque(o))],
-            Normalized::Command(Err(why)) => vec![PartExplanation {
+            Normalized::Command(Err(_)) => vec![PartExplanation {
                 text: request.resource.to_string(),
                 matches: self
-                    .matching_rules(request, Resource::Command(&[]))
+                    .matching_rules(request.subject, &action, Resource::Command(&[]))
                     .into_iter()
                     .filter(|m| m.rule.resource.is_any())
                     .collect(),
-                decision: self.decide_unanalysable(request, why),
+                decision: decision.clone(),
+                action: action.clone(),
             }],
-            Normalized::Command(Ok(commands)) => commands
-                .iter()
-                .map(|c| {
-                    if c.dynamic_program {
-                        PartExplanation {
-                            text: c.display(),
-                            matches: self.matching_rules(request, Resource::Command(&c.words)),
-                            decision: self.decide_unanalysable(request, DYNAMIC_PROGRAM.into()),
+            Normalized::Command(Ok(commands)) => {
+                let (_, items) = self.command_items(request, &commands);
+                items
+                    .into_iter()
+                    .map(|item| {
+                        let (item_action, mut matches) = match &item.what {
+                            ItemKind::Program {
+                                words,
+                                assignments,
+                                significant,
+                            } => {
+                                let mut matches = Vec::new();
+                                if !significant.is_empty() {
+                                    matches = self.matching_rules(
+                                        request.subject,
+                                        &action,
+                                        Resource::Assigned {
+                                            assignments,
+                                            significant,
+                                            words,
+                                        },
+                                    );
+                                }
+                                for m in self.matching_rules(
+                                    request.subject,
+                                    &action,
+                                    Resource::Command(words),
+                                ) {
+                                    if !matches.iter().any(|n| n.rule.order() == m.rule.order()) {
+                                        matches.push(m);
+                                    }
+                                }
+                                (action.clone(), matches)
+                            }
+                            ItemKind::File { action, path } => (
+                                (*action).to_string(),
+                                path.as_deref().map_or_else(Vec::new, |p| {
+                                    self.matching_rules(
+                                        request.subject,
+                                        action,
+                                        Resource::Path(&split_parts(p)),
+                                    )
+                                }),
+                            ),
+                        };
+                        // The deciding rule first, whichever list it came from.
+                        if let Some(rule) = item.decision.rule()
+                            && let Some(at) =
+                                matches.iter().position(|m| m.rule.order() == rule.order())
+                        {
+                            let deciding = matches.remove(at);
+                            matches.insert(0, deciding);
                         }
-                    } else {
-                        part(c.display(), Resource::Command(&c.words))
-                    }
-                })
-                .collect(),
+                        PartExplanation {
+                            text: item.text,
+                            action: item_action,
+                            matches,
+                            decision: item.decision,
+                        }
+                    })
+                    .collect()
+            }
         };
         Explanation {
             kind,
@@ -81,19 +141,20 @@ impl PolicySet {
         }
     }
 
-    /// Every rule matching the request's subject and action and `resource`,
-    /// ordered so that the rule that decides comes first.
+    /// Every rule matching `subject`, `action` and `resource`, ordered so
+    /// that the rule that decides comes first.
     fn matching_rules<'p>(
         &'p self,
-        request: &Request<'_>,
+        subject: Subject<'_>,
+        action: &str,
         resource: Resource<'_>,
     ) -> Vec<RuleMatch<'p>> {
         let mut matches: Vec<&Rule> = self
             .rules
             .iter()
             .filter(|r| {
-                r.subject.matches(request.subject)
-                    && r.action.matches(request.action)
+                r.subject.matches(subject)
+                    && r.action.matches(action)
                     && r.resource.matches(resource)
             })
             .collect();

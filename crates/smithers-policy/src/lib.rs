@@ -28,6 +28,7 @@ pub mod branch;
 mod decision;
 mod diagnostic;
 mod effect;
+pub mod env;
 mod eval;
 mod explain;
 pub mod glob;
@@ -36,12 +37,13 @@ mod parser;
 pub mod path;
 mod pattern;
 mod policy;
+mod runners;
 pub mod shell;
 mod testing;
 pub mod tool;
 
 pub use analysis::{Analysis, Conflict, Reach, ShadowCause, Shadowed};
-pub use decision::{Basis, DecidingPart, Decision, Invariant, ProtectedBy, Source};
+pub use decision::{Basis, DecidingPart, Decision, Invariant, ProtectedBy, Relabel, Source};
 pub use diagnostic::{Diagnostic, Severity, render as render_diagnostics};
 pub use effect::{Effect, Verdict};
 pub use explain::{Explanation, PartExplanation, RuleMatch, why_wins};
@@ -50,6 +52,7 @@ pub use policy::{
     ActionPattern, InlineTest, Origin, PolicySet, ProtectRule, Request, Rule, Specificity, Subject,
     SubjectPattern,
 };
+pub use runners::TestRunner;
 pub use testing::TestOutcome;
 pub use tool::ResourceKind;
 

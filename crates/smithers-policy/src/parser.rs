@@ -6,6 +6,7 @@
 //! SUBJECT ACTION RESOURCE -> EFFECT        a rule
 //! test SUBJECT ACTION RESOURCE -> DECISION an inline test
 //! protect BRANCH-PATTERN                   a protected branch
+//! test-runner COMMAND-PATTERN              a command that runs tests
 //! ```
 //!
 //! A field holding spaces is double-quoted; inside quotes `\"` is a quote
@@ -16,10 +17,12 @@ use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::glob::{SegmentGlob, SegmentMode};
+use crate::pattern::CommandPattern;
 use crate::pattern::ResourcePattern;
 use crate::policy::{
     ActionPattern, InlineTest, Origin, ProtectRule, Rule, SubjectPattern, is_name, is_name_char,
 };
+use crate::runners::TestRunner;
 use crate::tool::{self, TOOLS};
 use crate::{Effect, Verdict};
 
@@ -27,6 +30,7 @@ pub(crate) struct ParsedSource {
     pub rules: Vec<Rule>,
     pub protected: Vec<ProtectRule>,
     pub tests: Vec<InlineTest>,
+    pub runners: Vec<TestRunner>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -158,6 +162,7 @@ enum Statement {
     Rule(Rule),
     Test(InlineTest),
     Protect(ProtectRule),
+    TestRunner(TestRunner),
 }
 
 pub(crate) fn parse_source(file: &str, text: &str, first_order: usize) -> ParsedSource {
@@ -166,6 +171,7 @@ pub(crate) fn parse_source(file: &str, text: &str, first_order: usize) -> Parsed
         rules: Vec::new(),
         protected: Vec::new(),
         tests: Vec::new(),
+        runners: Vec::new(),
         diagnostics: Vec::new(),
     };
     let mut seen: HashMap<String, u32> = HashMap::new();
@@ -218,6 +224,7 @@ pub(crate) fn parse_source(file: &str, text: &str, first_order: usize) -> Parsed
             }
             Ok(Some(Statement::Test(test))) => out.tests.push(test),
             Ok(Some(Statement::Protect(p))) => out.protected.push(p),
+            Ok(Some(Statement::TestRunner(r))) => out.runners.push(r),
             Err(e) => out
                 .diagnostics
                 .push(diagnostic(Severity::Error, e.column, e.message)),
@@ -234,6 +241,9 @@ fn parse_line(line: &str, origin: Origin, order: u32) -> Result<Option<Statement
     let arrow = tokens.iter().position(|t| t.is("->"));
     if first.is("protect") && arrow.is_none() {
         return parse_protect(&tokens, origin).map(|p| Some(Statement::Protect(p)));
+    }
+    if first.is("test-runner") && arrow.is_none() {
+        return parse_test_runner(&tokens, origin).map(|r| Some(Statement::TestRunner(r)));
     }
     let Some(arrow) = arrow else {
         if let Some(glued) = tokens.iter().find(|t| !t.quoted && t.text.contains("->")) {
@@ -404,14 +414,53 @@ fn parse_protect(tokens: &[Token], origin: Origin) -> Result<ProtectRule, LineEr
         .text
         .strip_prefix("refs/heads/")
         .unwrap_or(&pattern.text);
-    let glob = SegmentGlob::parse(name, SegmentMode::Anchored).map_err(|e| LineError {
-        column: pattern.column_at(e.offset),
-        message: format!("invalid branch pattern: {}", e.message),
-    })?;
+    // Branch names are compared without case: `protect Release/*` also
+    // protects `release/1` and `RELEASE/1`.
+    let glob =
+        SegmentGlob::parse(&name.to_ascii_lowercase(), SegmentMode::Anchored).map_err(|e| {
+            LineError {
+                column: pattern.column_at(e.offset),
+                message: format!("invalid branch pattern: {}", e.message),
+            }
+        })?;
     Ok(ProtectRule {
         pattern: pattern.text.clone(),
         glob,
         origin,
+    })
+}
+
+fn parse_test_runner(tokens: &[Token], origin: Origin) -> Result<TestRunner, LineError> {
+    let Some(pattern) = tokens.get(1) else {
+        return err(
+            tokens[0].end_column() + 1,
+            "expected a command pattern after `test-runner`, e.g. test-runner \"python3 -m unittest *\"",
+        );
+    };
+    if let Some(extra) = tokens.get(2) {
+        return err(
+            extra.column,
+            format!(
+                "unexpected `{}`: `test-runner` takes one command pattern (quote one with spaces)",
+                extra.text
+            ),
+        );
+    }
+    if pattern.text.trim().is_empty() || pattern.text.trim() == "*" {
+        return err(
+            pattern.column,
+            "a test runner names a program: `*` would make every command a test run",
+        );
+    }
+    let command = CommandPattern::parse(&pattern.text).map_err(|e| LineError {
+        column: pattern.column_at(e.offset),
+        message: format!("invalid command pattern: {}", e.message),
+    })?;
+    Ok(TestRunner {
+        pattern: pattern.text.clone(),
+        command,
+        refused_args: Vec::new(),
+        origin: Some(origin),
     })
 }
 

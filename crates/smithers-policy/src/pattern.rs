@@ -47,6 +47,14 @@ pub enum Resource<'r> {
     Path(&'r [&'r str]),
     /// The words of one simple command.
     Command(&'r [String]),
+    /// A command that runs with, or sets, variables that can change what
+    /// runs: only a pattern naming every one of `significant` matches it,
+    /// against its `NAME=value` assignments and then its words.
+    Assigned {
+        assignments: &'r [String],
+        significant: &'r [String],
+        words: &'r [String],
+    },
     /// A valid branch name, split on `/`.
     Branch(&'r [&'r str]),
     Opaque(&'r str),
@@ -54,16 +62,34 @@ pub enum Resource<'r> {
 
 /// A command pattern: words matched one by one, the program by name, and a
 /// final lone `*` standing for any further arguments (none included).
+/// Leading `NAME=glob` words match the command's assignments: a pattern
+/// holding them only matches a command that runs with such variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandPattern {
+    assigns: Vec<TextGlob>,
     words: Vec<TextGlob>,
     any_rest: bool,
     program_has_path: bool,
+    /// Every variable a word of the pattern sets (`NAME=` at its start).
+    names: Vec<String>,
+}
+
+/// The variable a pattern word sets, if it starts with a plain `NAME=`.
+fn assigned_name(piece: &str) -> Option<&str> {
+    let (name, _) = piece.split_once('=')?;
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    plain.then_some(name)
 }
 
 impl CommandPattern {
     pub fn parse(raw: &str) -> Result<CommandPattern, GlobError> {
+        let mut assigns = Vec::new();
         let mut words = Vec::new();
+        let mut names = Vec::new();
         let mut any_rest = false;
         let mut pieces = word_spans(raw).peekable();
         let mut program_has_path = false;
@@ -72,19 +98,55 @@ impl CommandPattern {
                 any_rest = true;
                 break;
             }
+            if let Some(name) = assigned_name(piece) {
+                names.push(name.to_string());
+                if words.is_empty() {
+                    assigns.push(TextGlob::parse(piece, at)?);
+                    continue;
+                }
+            }
             if words.is_empty() {
                 program_has_path = piece.contains('/');
             }
             words.push(TextGlob::parse(piece, at)?);
         }
         Ok(CommandPattern {
+            assigns,
             words,
             any_rest,
             program_has_path,
+            names,
         })
     }
 
+    /// Matches a command that runs with no variable that matters.
     pub fn matches(&self, command: &[String]) -> bool {
+        self.assigns.is_empty() && self.matches_words(command)
+    }
+
+    /// Matches a command with `assignments` (as written, `NAME=value`),
+    /// of which `significant` can change what runs: the pattern must name
+    /// each of those, and its own `NAME=glob` words must each match one of
+    /// the assignments.
+    pub fn matches_assigned(
+        &self,
+        assignments: &[String],
+        significant: &[String],
+        words: &[String],
+    ) -> bool {
+        let named = significant.iter().all(|n| self.names.contains(n));
+        let prefixes_named = assignments.iter().all(|a| {
+            let name = a.split('=').next().unwrap_or_default();
+            !significant.iter().any(|n| n == name) || self.assigns.iter().any(|g| g.matches(a))
+        });
+        let prefixes_present = self
+            .assigns
+            .iter()
+            .all(|g| assignments.iter().any(|a| g.matches(a)));
+        named && prefixes_named && prefixes_present && self.matches_words(words)
+    }
+
+    fn matches_words(&self, command: &[String]) -> bool {
         let fixed = self.words.len();
         if command.len() < fixed || (!self.any_rest && command.len() != fixed) {
             return false;
@@ -104,6 +166,9 @@ impl CommandPattern {
 
     /// Whether every command this pattern matches, `other` matches too.
     fn covers(&self, other: &CommandPattern) -> bool {
+        if self.assigns != other.assigns || self.names != other.names {
+            return false;
+        }
         if self.program_has_path != other.program_has_path && !self.words.is_empty() {
             return false;
         }
@@ -122,7 +187,11 @@ impl CommandPattern {
     }
 
     fn instantiate(&self, fill: &str) -> Vec<String> {
-        self.words.iter().map(|w| w.instantiate(fill)).collect()
+        self.assigns
+            .iter()
+            .chain(&self.words)
+            .map(|w| w.instantiate(fill))
+            .collect()
     }
 }
 
@@ -187,8 +256,13 @@ impl ResourcePattern {
                 }
                 ResourceKind::Command => pattern.command = Some(CommandPattern::parse(raw)?),
                 ResourceKind::Branch => {
+                    // Branch names are compared without case (a checkout on
+                    // a case-insensitive disk makes `Main` and `main` one).
                     let name = raw.strip_prefix("refs/heads/").unwrap_or(raw);
-                    pattern.branch = Some(SegmentGlob::parse(name, SegmentMode::Anchored)?);
+                    pattern.branch = Some(SegmentGlob::parse(
+                        &name.to_ascii_lowercase(),
+                        SegmentMode::Anchored,
+                    )?);
                 }
                 ResourceKind::Opaque => pattern.opaque = Some(TextGlob::parse(raw, 0)?),
             }
@@ -211,10 +285,23 @@ impl ResourcePattern {
     }
 
     pub fn matches(&self, resource: Resource<'_>) -> bool {
+        if let Resource::Assigned {
+            assignments,
+            significant,
+            words,
+        } = resource
+        {
+            // Not even `*`: only a pattern that names the variables.
+            return self
+                .command
+                .as_ref()
+                .is_some_and(|c| c.matches_assigned(assignments, significant, words));
+        }
         if self.is_any() {
             return true;
         }
         match resource {
+            Resource::Assigned { .. } => false,
             Resource::Path(parts) => self.path.as_ref().is_some_and(|g| g.matches(parts)),
             Resource::Command(words) => self.command.as_ref().is_some_and(|c| c.matches(words)),
             Resource::Branch(parts) => self.branch.as_ref().is_some_and(|g| g.matches(parts)),
@@ -268,8 +355,11 @@ impl ResourcePattern {
                 self.matches(Resource::Path(&parts))
             }
             ResourceKind::Branch => {
-                let name = text.strip_prefix("refs/heads/").unwrap_or(text);
-                self.matches(Resource::Branch(&split_parts(name)))
+                let name = text
+                    .strip_prefix("refs/heads/")
+                    .unwrap_or(text)
+                    .to_ascii_lowercase();
+                self.matches(Resource::Branch(&split_parts(&name)))
             }
             ResourceKind::Command => match CommandPattern::parse(text) {
                 Ok(c) if !c.any_rest => {

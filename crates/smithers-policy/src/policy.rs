@@ -10,6 +10,8 @@ use crate::index::Index;
 use crate::parser::{ParsedSource, parse_source};
 use crate::path::DEFAULT_WORKSPACE_ROOT;
 use crate::pattern::{ResourcePattern, ResourceSpecificity};
+use crate::runners::{self, TestRunner};
+use crate::shell::CommandPart;
 use crate::tool::{self, ResourceKind};
 use crate::{Effect, Error, Verdict};
 
@@ -251,6 +253,8 @@ pub struct PolicySet {
     pub(crate) rules: Vec<Rule>,
     pub(crate) protected: Vec<ProtectRule>,
     pub(crate) tests: Vec<InlineTest>,
+    /// The built-in test runners, then the policy's own.
+    pub(crate) runners: Vec<TestRunner>,
     pub(crate) warnings: Vec<Diagnostic>,
     pub(crate) workspace_root: String,
     pub(crate) index: Index,
@@ -271,43 +275,56 @@ impl PolicySet {
         let mut rules = Vec::new();
         let mut protected = Vec::new();
         let mut tests = Vec::new();
+        let mut runners = Vec::new();
         let mut diagnostics = Vec::new();
         for (file, text) in sources {
             let ParsedSource {
                 rules: r,
                 protected: p,
                 tests: t,
+                runners: n,
                 diagnostics: d,
             } = parse_source(file, text, rules.len());
             rules.extend(r);
             protected.extend(p);
             tests.extend(t);
+            runners.extend(n);
             diagnostics.extend(d);
         }
         if diagnostics.iter().any(|d| d.severity == Severity::Error) {
             diagnostics.retain(|d| d.severity == Severity::Error);
             return Err(Error::InvalidPolicy(diagnostics));
         }
-        Ok(PolicySet::assemble(rules, protected, tests, diagnostics))
+        Ok(PolicySet::assemble(
+            rules,
+            protected,
+            tests,
+            runners,
+            diagnostics,
+        ))
     }
 
     /// A set with no rules: every call gets its tool's default.
     pub fn empty() -> PolicySet {
-        PolicySet::assemble(Vec::new(), Vec::new(), Vec::new(), Vec::new())
+        PolicySet::assemble(Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new())
     }
 
     fn assemble(
         rules: Vec<Rule>,
         protected: Vec<ProtectRule>,
         tests: Vec<InlineTest>,
+        declared_runners: Vec<TestRunner>,
         warnings: Vec<Diagnostic>,
     ) -> PolicySet {
+        let mut all_runners = runners::builtin();
+        all_runners.extend(declared_runners);
         let index = Index::build(&rules, |r| r.effect != Effect::Forbid);
         let forbid_index = Index::build(&rules, |r| r.effect == Effect::Forbid);
         PolicySet {
             rules,
             protected,
             tests,
+            runners: all_runners,
             warnings,
             workspace_root: DEFAULT_WORKSPACE_ROOT.to_string(),
             index,
@@ -336,6 +353,24 @@ impl PolicySet {
 
     pub fn tests(&self) -> &[InlineTest] {
         &self.tests
+    }
+
+    /// The test runners: the built-in ones, then the policy's
+    /// `test-runner` lines.
+    pub fn test_runners(&self) -> &[TestRunner] {
+        &self.runners
+    }
+
+    /// `Ok` when every program `parts` start is a test runner, so that a
+    /// `run_tests` call is decided as `run_tests`; otherwise why not.
+    pub fn test_command(&self, parts: &[CommandPart]) -> Result<(), String> {
+        runners::test_command(&self.runners, parts)
+    }
+
+    /// Whether `line` (read as bash reads it) only runs test runners: the
+    /// one classification of both the kernel and a workflow's `run` steps.
+    pub fn is_test_command(&self, line: &str) -> bool {
+        crate::shell::split_command(line).is_ok_and(|parts| self.test_command(&parts).is_ok())
     }
 
     /// Problems that did not stop the policy from loading (duplicate rules,

@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use smithers_policy::{
     Effect, PolicySet, Request, Resource, ResourceKind, Rule, Source, Subject, Verdict, branch,
-    path, shell, tool,
+    env, path, shell, tool,
 };
 
 /// What the reference says: verdict, source, and the deciding rule's line.
@@ -78,34 +78,127 @@ fn reference(p: &PolicySet, req: &Request<'_>) -> Outcome {
                 let protected = branch::BUILTIN_PROTECTED.contains(&lower.as_str())
                     || p.protected_branches()
                         .iter()
-                        .any(|b| b.matches(&parts(&name)) || b.matches(&parts(&lower)));
+                        .any(|b| b.matches(&parts(&lower)));
                 if protected {
                     refused
                 } else {
-                    linear(p, req, Resource::Branch(&parts(&name)), false)
+                    linear(p, req, Resource::Branch(&parts(&lower)), false)
                 }
             }
         },
         ResourceKind::Opaque => linear(p, req, Resource::Opaque(req.resource), false),
-        ResourceKind::Command => match shell::split_command(req.resource) {
-            Err(_) => unanalysable(p, req),
-            Ok(cmds) if cmds.is_empty() => linear(p, req, Resource::Command(&[]), false),
-            Ok(cmds) => {
-                let mut worst: Option<Outcome> = None;
-                for c in &cmds {
-                    let o = if c.dynamic_program {
-                        unanalysable(p, req)
-                    } else {
-                        linear(p, req, Resource::Command(&c.words), false)
+        ResourceKind::Command => {
+            let split = shell::split_command(req.resource);
+            // A `run_tests` line is `run_tests` only when it runs tests.
+            let tests = split.as_ref().is_ok_and(|c| p.test_command(c).is_ok());
+            let action = if req.action == "run_tests" && !tests {
+                "run_command"
+            } else {
+                req.action
+            };
+            let req = Request { action, ..*req };
+            match split {
+                Err(_) => unanalysable(p, &req),
+                Ok(cmds) => {
+                    let cd = cmds.iter().any(|c| c.changes_directory);
+                    let mut worst: Option<Outcome> = None;
+                    let mut take = |o: Outcome| {
+                        if worst.is_none_or(|w| o.0 > w.0) {
+                            worst = Some(o);
+                        }
                     };
-                    if worst.is_none_or(|w| o.0 > w.0) {
-                        worst = Some(o);
+                    for c in &cmds {
+                        let significant: Vec<String> = c
+                            .assignments
+                            .iter()
+                            .filter(|a| !env::is_inert(&a.name, a.value.as_deref()))
+                            .map(|a| a.name.clone())
+                            .collect();
+                        if !c.words.is_empty() || !significant.is_empty() {
+                            take(program(p, &req, c, cd, &significant));
+                        }
+                        for r in &c.redirects {
+                            if let Some(o) = redirect(p, &req, r, cd) {
+                                take(o);
+                            }
+                        }
                     }
+                    worst.unwrap_or_else(|| linear(p, &req, Resource::Command(&[]), false))
                 }
-                worst.unwrap_or((Verdict::Ask, Source::Default, None))
             }
-        },
+        }
     }
+}
+
+/// One program: computed names and a changed directory ask; variables
+/// that matter need a rule naming them; a forbid on the program holds.
+fn program(
+    p: &PolicySet,
+    req: &Request<'_>,
+    c: &shell::CommandPart,
+    cd: bool,
+    significant: &[String],
+) -> Outcome {
+    let relative = c
+        .words
+        .first()
+        .is_some_and(|w| w.contains('/') && !w.starts_with('/'));
+    if c.dynamic_program.is_some() || (cd && relative) {
+        return unanalysable(p, req);
+    }
+    let plain = linear(p, req, Resource::Command(&c.words), false);
+    if significant.is_empty() {
+        return plain;
+    }
+    let forbidden = p.rules().iter().any(|r| {
+        r.effect == Effect::Forbid
+            && r.subject.matches(req.subject)
+            && r.action.matches(req.action)
+            && r.resource.matches(Resource::Command(&c.words))
+    });
+    if forbidden {
+        return plain;
+    }
+    let assignments: Vec<String> = c
+        .assignments
+        .iter()
+        .filter(|a| a.kind != shell::AssignmentKind::Builtin)
+        .map(|a| a.text.clone())
+        .collect();
+    let resource = Resource::Assigned {
+        assignments: &assignments,
+        significant,
+        words: &c.words,
+    };
+    let named = linear(p, req, resource, false);
+    if named.1 == Source::Rule {
+        return named;
+    }
+    if plain.0 > Verdict::Ask {
+        return plain;
+    }
+    (Verdict::Ask, Source::Default, None)
+}
+
+/// A redirection: a `read_file`/`write_file` of its target.
+fn redirect(p: &PolicySet, req: &Request<'_>, r: &shell::Redirect, cd: bool) -> Option<Outcome> {
+    let t = r.target.as_str();
+    let device = t == "/dev/null" || t.starts_with("/dev/fd/") || t.starts_with("/dev/std");
+    if !r.computed && (device || t.starts_with("/tmp/")) {
+        return None;
+    }
+    let action = match r.access {
+        shell::Access::Read => "read_file",
+        shell::Access::Write => "write_file",
+    };
+    let req = Request { action, ..*req };
+    if r.computed || (cd && !t.starts_with('/')) {
+        return Some(unanalysable(p, &req));
+    }
+    Some(match path::normalize(t, p.workspace_root()) {
+        Err(_) => (Verdict::Deny, Source::Invariant, None),
+        Ok(n) => linear(p, &req, Resource::Path(&parts(&n)), false),
+    })
 }
 
 const ROLES: &[&str] = &["planner", "implementer", "reviewer", "r1"];
@@ -155,6 +248,9 @@ const PATTERNS: &[&str] = &[
     "ca* *",
     "/usr/bin/rm *",
     "x",
+    "PATH=* ls *",
+    "src/*.rs",
+    "Release/*",
 ];
 const RESOURCES: &[&str] = &[
     "",
@@ -199,6 +295,17 @@ const RESOURCES: &[&str] = &[
     "./cargo test",
     "timeout 5 rm x",
     "X=1 ls > out",
+    "PATH=/w ls",
+    "PATH=/w:$PATH ls -la",
+    "LANG=C cargo test",
+    "echo x > src/b.rs",
+    "cat < a.md > /dev/null",
+    "cd src && ls > b.rs",
+    "cargo test 2> /tmp/log",
+    "ls > ../x",
+    "/usr/bin/l? x",
+    "time -p rm x",
+    "Release/1",
 ];
 
 fn effect() -> impl Strategy<Value = &'static str> {

@@ -23,14 +23,19 @@ fn rule_json(rule: &Rule) -> Value {
     })
 }
 
-/// `{"decision", "rule", "source", "reason"}`, in that order: the shape
-/// scripts rely on.
+/// `{"decision", "rule", "source", "reason", "decided_as"}`, in that
+/// order: the shape scripts rely on. `decided_as` is the tool the request
+/// was decided as (`run_command` for a `run_tests` line that starts
+/// something other than test runners).
 #[derive(serde::Serialize)]
 struct DecisionJson {
     decision: &'static str,
     rule: Option<Value>,
     source: &'static str,
     reason: String,
+    decided_as: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relabeled: Option<Value>,
 }
 
 fn decision_shape(decision: &Decision<'_>) -> DecisionJson {
@@ -39,6 +44,11 @@ fn decision_shape(decision: &Decision<'_>) -> DecisionJson {
         rule: decision.rule().map(rule_json),
         source: decision.source().as_str(),
         reason: decision.reason(),
+        decided_as: decision.action().to_string(),
+        relabeled: decision
+            .relabeled
+            .as_ref()
+            .map(|r| json!({"from": r.from, "why": r.why})),
     }
 }
 
@@ -56,6 +66,14 @@ pub fn print_decision_json(decision: &Decision<'_>) {
 
 pub fn decision_text(decision: &Decision<'_>) -> String {
     let mut out = format!("{}\n", decision.verdict);
+    if let Some(relabel) = &decision.relabeled {
+        out += &format!(
+            "  decided as: {} (not {}: {})\n",
+            decision.action(),
+            relabel.from,
+            relabel.why
+        );
+    }
     out += &format!("  source: {}\n", decision.source().as_str());
     if let Some(rule) = decision.rule() {
         out += &format!("  rule:   {}: {}\n", rule.origin, rule.origin.text);
@@ -101,6 +119,12 @@ pub fn explanation_text(request: &Request<'_>, explanation: &Explanation<'_>) ->
         explanation.kind.name()
     );
     out += &format!("decision: {}\n", explanation.decision.verdict);
+    if let Some(relabel) = &explanation.decision.relabeled {
+        out += &format!(
+            "decided as: run_command, not {}: {}\n",
+            relabel.from, relabel.why
+        );
+    }
     out += &format!("source:   {}\n", explanation.decision.source().as_str());
     out += &format!("reason:   {}\n", explanation.decision.reason());
     if explanation.parts.is_empty() {
@@ -110,7 +134,12 @@ pub fn explanation_text(request: &Request<'_>, explanation: &Explanation<'_>) ->
     for (i, part) in explanation.parts.iter().enumerate() {
         out += "\n";
         if count > 1 {
-            out += &format!("part {} of {count}: {}\n", i + 1, part.text);
+            out += &format!(
+                "part {} of {count}: {} (as {})\n",
+                i + 1,
+                part.text,
+                part.action
+            );
         } else {
             out += &format!("resource: {:?}\n", part.text);
         }
@@ -158,6 +187,7 @@ pub fn explanation_json(explanation: &Explanation<'_>) -> Value {
             let winner = part.decision.rule();
             json!({
                 "resource": part.text,
+                "decided_as": part.action,
                 "decision": decision_json(&part.decision),
                 "matches": part.matches.iter().map(|m| json!({
                     "rule": rule_json(m.rule),

@@ -133,12 +133,15 @@ fn eval_json_has_the_documented_shape() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["decision", "reason", "rule", "source"]);
+    assert_eq!(keys, ["decided_as", "decision", "reason", "rule", "source"]);
     // Printed in the documented order.
     let out = stdout(&o);
     let at = |k: &str| out.find(&format!("\"{k}\":")).unwrap();
     assert!(
-        at("decision") < at("rule") && at("rule") < at("source") && at("source") < at("reason"),
+        at("decision") < at("rule")
+            && at("rule") < at("source")
+            && at("source") < at("reason")
+            && at("reason") < at("decided_as"),
         "{out}"
     );
     assert_eq!(v["decision"], "deny");

@@ -38,45 +38,11 @@ pub(crate) enum Attempt {
     TimedOut(String),
 }
 
-/// Programs (with their first words) whose command is a test run.
-const TEST_RUNNERS: &[&[&str]] = &[
-    &["cargo", "test"],
-    &["cargo", "nextest"],
-    &["npm", "test"],
-    &["npm", "run", "test"],
-    &["yarn", "test"],
-    &["pnpm", "test"],
-    &["go", "test"],
-    &["pytest"],
-    &["python", "-m", "pytest"],
-    &["python3", "-m", "pytest"],
-    &["make", "test"],
-    &["make", "check"],
-    &["ctest"],
-    &["tox"],
-    &["mvn", "test"],
-    &["gradle", "test"],
-    &["./gradlew", "test"],
-    &["bundle", "exec", "rspec"],
-    &["rspec"],
-];
-
-/// `run_tests` when every program the command starts is a test runner,
-/// else `run_command` (the kernel splits the line the same way).
-pub fn run_tool(command: &str) -> ToolCall {
-    let tests = smithers_policy::shell::split_command(command).is_ok_and(|parts| {
-        !parts.is_empty()
-            && parts.iter().all(|part| {
-                !part.dynamic_program
-                    && TEST_RUNNERS.iter().any(|runner| {
-                        part.words.len() >= runner.len()
-                            && runner.iter().zip(&part.words).all(|(r, w)| {
-                                smithers_policy::shell::program_name(w) == *r || w == r
-                            })
-                    })
-            })
-    });
-    if tests {
+/// `run_tests` when the kernel would decide `command` as one (every
+/// program it starts is a test runner, the policy's own included), else
+/// `run_command`: the one classification the kernel also applies.
+pub fn run_tool(policy: &smithers_policy::PolicySet, command: &str) -> ToolCall {
+    if policy.is_test_command(command) {
         ToolCall::RunTests {
             command: command.to_string(),
         }
@@ -345,7 +311,7 @@ impl<P: Provider> Ctx<'_, P> {
                     attempt,
                     seq: 0,
                 };
-                let call = run_tool(command);
+                let call = run_tool(&self.policy, command);
                 match self.gate(key, WORKFLOW_SUBJECT, &call).await? {
                     Gate::Refused { text, .. } => Ok(Attempt::Failed {
                         error: text,
