@@ -358,6 +358,13 @@ fn a_smithers_killed_mid_run_leaves_no_process_and_purge_removes_the_rest() {
             .unwrap()
     };
     let seconds = std::time::Duration::from_secs;
+    // The Docker half runs an image this test builds (its own tag, so no
+    // image an earlier run or another test left is needed).
+    let image = "smithers-cli-kill-test:latest";
+    let built = smithers_here(&["sandbox", "image", "build", "--tag", image])
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", text(&built.stderr));
     // Native: bubblewrap dies with Smithers.
     let mut native = start(&["sandbox", "run", "--", "sh", "-c", "sleep 4242.5"]);
     assert!(eventually(seconds(30), || processes("sleep 4242.5") == 1));
@@ -374,6 +381,8 @@ fn a_smithers_killed_mid_run_leaves_no_process_and_purge_removes_the_rest() {
         "run",
         "--provider",
         "docker",
+        "--image",
+        image,
         "--timeout",
         "2s",
         "--",
