@@ -36,16 +36,68 @@ pub struct Conflict<'p> {
     pub witness: String,
 }
 
+/// A `deny` or `forbid` on a program by name under an `allow` of any
+/// command: the program can run under another name (a copy, a link,
+/// `busybox NAME`, an interpreter, a wrapper the kernel does not know), so
+/// the refusal is a tripwire, not a boundary.
+#[derive(Debug, Clone)]
+pub struct Tripwire<'p> {
+    pub refusal: &'p Rule,
+    pub allow: &'p Rule,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Analysis<'p> {
     pub shadowed: Vec<Shadowed<'p>>,
     pub conflicts: Vec<Conflict<'p>>,
+    pub tripwires: Vec<Tripwire<'p>>,
 }
 
 impl Analysis<'_> {
     pub fn is_clean(&self) -> bool {
-        self.shadowed.is_empty() && self.conflicts.is_empty()
+        self.shadowed.is_empty() && self.conflicts.is_empty() && self.tripwires.is_empty()
     }
+}
+
+/// Whether a rule may decide a command tool (`run_command`, `run_tests`).
+fn on_commands(rule: &Rule) -> bool {
+    match &rule.action {
+        ActionPattern::Any => true,
+        ActionPattern::Tool(t) => tool::resource_kind(t) == ResourceKind::Command,
+    }
+}
+
+/// Whether some subject falls under both patterns.
+fn subjects_meet(a: &SubjectPattern, b: &SubjectPattern) -> bool {
+    a == b || *a == SubjectPattern::Any || *b == SubjectPattern::Any
+}
+
+/// Whether the actions of two rules share a tool.
+fn actions_meet(a: &ActionPattern, b: &ActionPattern) -> bool {
+    a == b || *a == ActionPattern::Any || *b == ActionPattern::Any
+}
+
+/// A command pattern whose program word is literal (`touch *`, `rm -rf *`).
+fn names_a_program(rule: &Rule) -> bool {
+    let first = rule
+        .resource
+        .as_str()
+        .split([' ', '\t'])
+        .find(|w| !w.is_empty() && !w.contains('='));
+    first.is_some_and(|w| !w.contains(['*', '?', '[']))
+}
+
+/// A command pattern that lets any program run (`*`, `* *`, `?* *`).
+fn allows_any_program(rule: &Rule) -> bool {
+    if rule.resource.is_any() {
+        return true;
+    }
+    let first = rule
+        .resource
+        .as_str()
+        .split([' ', '\t'])
+        .find(|w| !w.is_empty() && !w.contains('='));
+    first.is_some_and(|w| w.contains('*') && !w.contains('/'))
 }
 
 /// Who reaches a call, and how.
@@ -86,6 +138,22 @@ impl PolicySet {
                 if let Some(conflict) = conflict(a, b) {
                     analysis.conflicts.push(conflict);
                 }
+            }
+        }
+        for refusal in self.rules.iter().filter(|r| {
+            matches!(r.effect, Effect::Deny | Effect::Forbid)
+                && on_commands(r)
+                && names_a_program(r)
+        }) {
+            let allow = self.rules.iter().find(|a| {
+                a.effect == Effect::Allow
+                    && on_commands(a)
+                    && actions_meet(&a.action, &refusal.action)
+                    && subjects_meet(&a.subject, &refusal.subject)
+                    && allows_any_program(a)
+            });
+            if let Some(allow) = allow {
+                analysis.tripwires.push(Tripwire { refusal, allow });
             }
         }
         analysis

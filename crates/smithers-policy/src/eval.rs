@@ -401,7 +401,7 @@ impl PolicySet {
             Access::Write => "write_file",
         };
         let lookup = self.lookup_action(subject, action);
-        let text = format!("{}{target}", redirect.operator);
+        let text = format!("{} {target}", redirect.operator);
         let unknown = |why: String| Item {
             text: text.clone(),
             what: ItemKind::File { action, path: None },

@@ -42,7 +42,7 @@ pub mod shell;
 mod testing;
 pub mod tool;
 
-pub use analysis::{Analysis, Conflict, Reach, ShadowCause, Shadowed};
+pub use analysis::{Analysis, Conflict, Reach, ShadowCause, Shadowed, Tripwire};
 pub use decision::{Basis, DecidingPart, Decision, Invariant, ProtectedBy, Relabel, Source};
 pub use diagnostic::{Diagnostic, Severity, render as render_diagnostics};
 pub use effect::{Effect, Verdict};

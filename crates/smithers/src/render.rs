@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use smithers_policy::{
     Analysis, Decision, Explanation, PatternClass, PolicySet, Reach, Request, Rule, ShadowCause,
-    Specificity, TestOutcome, why_wins,
+    Specificity, TestOutcome, Tripwire, why_wins,
 };
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -282,12 +282,23 @@ pub fn analysis_text(analysis: &Analysis<'_>) -> String {
             c.winner.effect
         );
     }
+    for t in &analysis.tripwires {
+        out += &format!("{}: tripwire: {}\n", t.refusal.origin, tripwire_text(t));
+    }
     out += &format!(
-        "{} shadowed, {} conflicts\n",
+        "{} shadowed, {} conflicts, {} tripwires\n",
         analysis.shadowed.len(),
-        analysis.conflicts.len()
+        analysis.conflicts.len(),
+        analysis.tripwires.len()
     );
     out
+}
+
+fn tripwire_text(t: &Tripwire<'_>) -> String {
+    format!(
+        "`{}` refuses a program by name while `{}` ({}) allows any command: the program can run under another name (a copy, a link, `busybox`, an interpreter, a wrapper the kernel does not know), so this refusal is a tripwire, not a boundary; allow only the commands you mean instead",
+        t.refusal.origin.text, t.allow.origin.text, t.allow.origin
+    )
 }
 
 pub fn reach_text(action: &str, resource: &str, reach: &[Reach<'_>]) -> String {
@@ -323,6 +334,11 @@ pub fn analysis_json(analysis: &Analysis<'_>, reach: Option<&[Reach<'_>]>) -> Va
             "winner": rule_json(c.winner),
             "loser": rule_json(c.loser),
             "witness": c.witness,
+        })).collect::<Vec<_>>(),
+        "tripwires": analysis.tripwires.iter().map(|t| json!({
+            "refusal": rule_json(t.refusal),
+            "allow": rule_json(t.allow),
+            "reason": tripwire_text(t),
         })).collect::<Vec<_>>(),
         "who_can": reach.map(|reach| reach.iter().map(|r| json!({
             "subject": r.subject,
