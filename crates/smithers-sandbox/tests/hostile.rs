@@ -356,6 +356,13 @@ async fn setuid_binaries_grant_nothing<P: Provider>(p: &P) {
 }
 
 async fn proc_root_and_open_descriptors_lead_nowhere<P: Provider>(p: &P) {
+    // A descriptor whoever started Smithers left open and inheritable (a
+    // lock file, a redirection) must not reach the sandbox.
+    let dir = tempfile::tempdir().unwrap();
+    let leaked_path = dir.path().join("inherited-host-secret");
+    std::fs::write(&leaked_path, "host-only-marker").unwrap();
+    let leaked = std::fs::File::open(&leaked_path).unwrap();
+    rustix::io::fcntl_setfd(&leaked, rustix::io::FdFlags::empty()).unwrap();
     let id = p.create(spec()).await.unwrap();
     let ran = sh(
         p,
@@ -387,6 +394,8 @@ async fn proc_root_and_open_descriptors_lead_nowhere<P: Provider>(p: &P) {
         !fds.contains("smithers-sandboxes") && !fds.contains("/sandboxes/"),
         "{fds}"
     );
+    assert!(!fds.contains("inherited-host-secret"), "{fds}");
+    drop(leaked);
     assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 

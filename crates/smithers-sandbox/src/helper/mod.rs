@@ -174,6 +174,10 @@ fn init(plan: &InitPlan) -> ! {
     if let Err(e) = seccomp::install(plan.inet) {
         fail("cannot install the seccomp filter", e);
     }
+    // Descriptors the process that started Smithers left open without
+    // close-on-exec (a lock, a redirected file) came through bubblewrap:
+    // none of them may reach the command, which gets its three streams only.
+    close_fds::set_fds_cloexec_threadsafe(3, &[]);
     let mut command = Command::new(program);
     command.args(args).env_clear().envs(env);
     if let Some(deadline) = plan.deadline_ms {
