@@ -9,20 +9,26 @@
 //! decrypted for it.
 //!
 //! The [`Redactor`] masks every form of every secret (raw, per line, base64
-//! and base64url at each alignment, hex, URL-encoded, JSON-escaped) in
-//! output streamed in chunks of any size.
+//! and base64url at each alignment, hex, URL-encoded, JSON-escaped, HTML
+//! entities, each character written any way its encoder allows, nested) in
+//! output streamed in chunks of any size, across line breaks and terminal
+//! escape sequences inserted anywhere: it searches the output's
+//! [`canonical`] decoding.
 //!
 //! Pure: no I/O, no clock. Plaintext lives in [`SecretValue`], which is
 //! wiped on drop and never printed.
 
+mod decode;
 mod envelope;
 mod forms;
 mod keyring;
 pub mod names;
+mod patterns;
 mod redact;
 mod value;
 mod window;
 
+pub use decode::canonical;
 pub use envelope::{FORMAT_VERSION, Scope, SealedSecret};
 pub use forms::{MIN_SECRET_LEN, forms};
 pub use keyring::{KEYRING_ENV, Keyring};

@@ -1,68 +1,132 @@
 //! The streaming redactor: masks every form of every registered secret in
 //! output that arrives in chunks of any size.
 //!
-//! It never emits a prefix of a form that a later chunk could complete: at
-//! the end of each chunk it holds back exactly the longest tail that is
-//! still the beginning of some form, and finishes it at the end of the
-//! stream. The output does not depend on how the input was split.
+//! Output is decoded into its canonical form ([`crate::decode`]) as it
+//! arrives, each canonical unit keeping the span of original bytes it came
+//! from; the canonical patterns ([`crate::patterns`]) are searched there and
+//! a match masks the original bytes it came from. Literal forms are also
+//! checked where a token may have swallowed their start, so a form written
+//! out byte for byte is always masked.
+//!
+//! The stream never emits a byte that more input could still make part of
+//! a match: it holds back the longest decoded tail that begins a pattern
+//! (and the tails that begin a literal form inside a token, or begin a form
+//! searched everywhere), plus an undecoded token. Cuts fall on unit starts
+//! and the decoder's state is carried across them, so the output does not
+//! depend on how the input was split. What is held back is bounded
+//! ([`Redactor::max_held`]).
 
-use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::nfa::contiguous::NFA;
 use aho_corasick::{Anchored, MatchKind};
 
-use crate::forms::{MIN_SECRET_LEN, forms};
+use crate::decode::{Canon, Input, MAX_NOISE_RUN, MAX_UNIT};
+use crate::forms::MIN_SECRET_LEN;
+use crate::patterns::Patterns;
 use crate::window::WindowIndex;
 use crate::{Error, SecretValue};
 
-/// What replaces a secret.
+/// What replaces a secret. A masked span's line breaks follow it, so a log
+/// keeps its lines.
 pub const MASK: &[u8] = b"***";
 
-/// The compiled set of forms to mask.
+/// The compiled set of patterns to mask.
 #[derive(Debug)]
 pub struct Redactor {
-    /// Finds forms in the output; `None` when there is nothing to mask.
-    search: Option<WindowIndex>,
-    /// For walking the forms anchored at a position: is this tail the start of a form?
-    prefixes: Option<NFA>,
-    longest: usize,
+    /// Searched in the canonical decoding.
+    canonical: Option<Index>,
+    /// Literal forms, checked inside decoded tokens.
+    literal: Option<Index>,
+    /// Literal forms searched at every position of the original bytes.
+    anywhere: Option<Index>,
     too_short: Vec<usize>,
+    max_held: usize,
+}
+
+/// Patterns with both a fast search and a way to tell whether a tail
+/// begins one.
+#[derive(Debug)]
+struct Index {
+    window: WindowIndex,
+    prefixes: NFA,
+    start: StateID,
+    longest: usize,
+}
+
+impl Index {
+    fn new(patterns: Vec<Vec<u8>>) -> Result<Option<Index>, Error> {
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        // Refusing to build is the only safe failure: a redactor that
+        // cannot tell what to hold back would leak split secrets.
+        let refused = |e: &dyn std::fmt::Display| Error::Redactor(e.to_string());
+        let prefixes = NFA::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&patterns)
+            .map_err(|e| refused(&e))?;
+        let start = prefixes
+            .start_state(Anchored::Yes)
+            .map_err(|e| refused(&e))?;
+        let window = WindowIndex::new(patterns).ok_or_else(|| refused(&"an empty pattern"))?;
+        Ok(Some(Index {
+            window,
+            prefixes,
+            start,
+            longest,
+        }))
+    }
+
+    /// Whether `tail` is the beginning of a pattern (or a whole one).
+    fn begins(&self, tail: &[u8]) -> bool {
+        let mut sid = self.start;
+        tail.iter().all(|&b| {
+            sid = self.prefixes.next_state(Anchored::Yes, sid, b);
+            !self.prefixes.is_dead(sid)
+        })
+    }
+
+    /// Where the earliest tail of `data` starting at or after `from` that
+    /// begins a pattern starts; `data.len()` if none.
+    fn hold_from(&self, data: &[u8], from: usize) -> usize {
+        let earliest = data.len().saturating_sub(self.longest - 1).max(from);
+        (earliest..data.len())
+            .find(|&at| self.begins(&data[at..]))
+            .unwrap_or(data.len())
+    }
 }
 
 impl Redactor {
-    /// Compiles the forms of `secrets`. Values shorter than 6 bytes are not
-    /// masked; their positions are in [`Redactor::too_short`].
+    /// Compiles the patterns of `secrets`. Values shorter than
+    /// [`MIN_SECRET_LEN`] bytes are not masked; their positions are in
+    /// [`Redactor::too_short`]. Fails only if the pattern automaton cannot
+    /// be built ([`Error::Redactor`]), never with a value in the message.
     pub fn new(secrets: &[SecretValue]) -> Result<Redactor, Error> {
-        let mut patterns: Vec<Vec<u8>> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut patterns = Patterns::default();
         let mut too_short = Vec::new();
         for (i, secret) in secrets.iter().enumerate() {
             if secret.len() < MIN_SECRET_LEN {
                 too_short.push(i);
                 continue;
             }
-            for form in forms(secret.expose()) {
-                if seen.insert(form.clone()) {
-                    patterns.push(form);
-                }
-            }
+            patterns.add(secret.expose());
         }
-        let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
-        let prefixes = if patterns.is_empty() {
-            None
-        } else {
-            // Refusing to build is the only safe failure: a redactor that
-            // cannot tell what to hold back would leak split secrets.
-            let nfa = NFA::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&patterns)
-                .map_err(|e| Error::Redactor(e.to_string()))?;
-            Some(nfa)
-        };
+        let canonical = Index::new(std::mem::take(&mut patterns.canonical))?;
+        let literal = Index::new(std::mem::take(&mut patterns.literal))?;
+        let anywhere = Index::new(std::mem::take(&mut patterns.anywhere))?;
+        let longest = |index: &Option<Index>| index.as_ref().map_or(0, |i| i.longest);
+        // A held canonical tail is shorter than the longest pattern; each of
+        // its bytes comes from one unit, after at most a noise run.
+        let max_held = (longest(&canonical) * (MAX_UNIT + MAX_NOISE_RUN) + MAX_UNIT)
+            .max(longest(&literal))
+            .max(longest(&anywhere));
         Ok(Redactor {
-            search: WindowIndex::new(patterns),
-            prefixes,
-            longest,
+            canonical,
+            literal,
+            anywhere,
             too_short,
+            max_held,
         })
     }
 
@@ -71,12 +135,20 @@ impl Redactor {
         &self.too_short
     }
 
+    /// The most bytes a stream can hold back, waiting to know whether they
+    /// belong to a secret: at most this many bytes of input are not yet in
+    /// the output after any [`StreamRedactor::push`].
+    pub fn max_held(&self) -> usize {
+        self.max_held
+    }
+
     /// A redactor for one stream.
     pub fn stream(&self) -> StreamRedactor<'_> {
         StreamRedactor {
             redactor: self,
             held: Vec::new(),
-            scratch: Vec::new(),
+            canon: Canon::default(),
+            emitted: 0,
         }
     }
 
@@ -89,30 +161,8 @@ impl Redactor {
         out
     }
 
-    /// Where the longest tail of `data` (starting at or after `from`) that
-    /// is the beginning of some form starts; `data.len()` if none.
-    fn hold_from(&self, data: &[u8], from: usize) -> usize {
-        let Some(nfa) = &self.prefixes else {
-            return data.len();
-        };
-        let Ok(start) = nfa.start_state(Anchored::Yes) else {
-            return data.len();
-        };
-        let earliest = data
-            .len()
-            .saturating_sub(self.longest.saturating_sub(1))
-            .max(from);
-        for begin in earliest..data.len() {
-            let mut sid = start;
-            let alive = data[begin..].iter().all(|&b| {
-                sid = nfa.next_state(Anchored::Yes, sid, b);
-                !nfa.is_dead(sid)
-            });
-            if alive {
-                return begin;
-            }
-        }
-        data.len()
+    fn is_empty(&self) -> bool {
+        self.canonical.is_none() && self.literal.is_none() && self.anywhere.is_none()
     }
 }
 
@@ -120,63 +170,251 @@ impl Redactor {
 /// [`StreamRedactor::finish`].
 pub struct StreamRedactor<'r> {
     redactor: &'r Redactor,
-    /// The tail that could still become a form.
+    /// Input from the start of the first unit not wholly emitted.
     held: Vec<u8>,
-    scratch: Vec<u8>,
+    /// The decoding of `held`.
+    canon: Canon,
+    /// How much of `held` is already in the output.
+    emitted: usize,
 }
 
 impl StreamRedactor<'_> {
     /// Redacts `chunk`, appending what is safe to emit to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        if self.held.is_empty() {
-            // The usual case: nothing pending, so no copy of the chunk.
-            let hold = self.emit(chunk, out, false);
-            self.held.extend_from_slice(&chunk[hold..]);
+        if self.redactor.is_empty() {
+            out.extend_from_slice(chunk);
             return;
         }
-        // A pending tail may be completed by this chunk: scan them joined,
-        // in a buffer kept across calls so pushes do not allocate.
-        let mut data = std::mem::take(&mut self.scratch);
-        data.clear();
-        data.extend_from_slice(&self.held);
+        if self.held.is_empty() {
+            // The usual case: nothing pending, so no copy of the chunk.
+            let keep = self.run(chunk, out, Input::Continues);
+            self.held.extend_from_slice(&chunk[keep..]);
+            return;
+        }
+        let mut data = std::mem::take(&mut self.held);
         data.extend_from_slice(chunk);
-        let hold = self.emit(&data, out, false);
-        self.held.clear();
-        self.held.extend_from_slice(&data[hold..]);
-        self.scratch = data;
+        let keep = self.run(&data, out, Input::Continues);
+        data.drain(..keep);
+        self.held = data;
     }
 
     /// Ends the stream: redacts and emits what was held back.
     pub fn finish(mut self, out: &mut Vec<u8>) {
-        let held = std::mem::take(&mut self.held);
-        self.emit(&held, out, true);
+        let data = std::mem::take(&mut self.held);
+        if !data.is_empty() {
+            self.run(&data, out, Input::Ended);
+        }
     }
 
-    /// Masks and emits `data` up to the tail that must wait for more input
-    /// (none at the end of the stream); returns where that tail starts.
-    fn emit(&self, data: &[u8], out: &mut Vec<u8>, at_end: bool) -> usize {
-        let Some(search) = &self.redactor.search else {
-            out.extend_from_slice(data);
-            return data.len();
-        };
-        let mut pos = 0;
-        loop {
-            let hold = if at_end {
-                data.len()
-            } else {
-                self.redactor.hold_from(data, pos)
-            };
-            match search.find(data, pos, hold) {
+    /// How many bytes pushed so far are not yet in the output.
+    pub fn held(&self) -> usize {
+        self.held.len() - self.emitted
+    }
+
+    /// Decodes `data` (what is held followed by new input), emits what is
+    /// safe, masked, and returns how much of `data` need not be kept.
+    fn run(&mut self, data: &[u8], out: &mut Vec<u8>, input: Input) -> usize {
+        self.canon.decode(data, input);
+        let (canon_stop, stop) = self.stops(data, input);
+        let r = self.redactor;
+        let canon = &self.canon;
+        let mut pos = self.emitted;
+        let mut next = [Cached::Unknown; 4];
+        while pos < stop {
+            let candidates = [
+                next[0].get(pos, || {
+                    r.canonical
+                        .as_ref()
+                        .and_then(|ix| canonical_match(ix, canon, pos, canon_stop, stop))
+                }),
+                next[1].get(pos, || {
+                    r.literal
+                        .as_ref()
+                        .and_then(|ix| literal_match(ix, canon, data, pos, stop))
+                }),
+                next[2].get(pos, || {
+                    r.canonical
+                        .as_ref()
+                        .and_then(|ix| string_match(ix, canon, data, pos, stop))
+                }),
+                next[3].get(pos, || {
+                    r.anywhere
+                        .as_ref()
+                        .and_then(|ix| ix.window.find(data, pos, stop))
+                }),
+            ];
+            // Leftmost, then longest.
+            let best = candidates
+                .into_iter()
+                .flatten()
+                .min_by_key(|&(start, end)| (start, std::cmp::Reverse(end)));
+            match best {
                 Some((start, end)) => {
                     out.extend_from_slice(&data[pos..start]);
-                    out.extend_from_slice(MASK);
+                    mask(out, &data[start..end]);
                     pos = end;
                 }
                 None => {
-                    out.extend_from_slice(&data[pos..hold]);
-                    return hold;
+                    out.extend_from_slice(&data[pos..stop]);
+                    pos = stop;
                 }
             }
         }
+        let keep = self.canon.boundary_before(pos);
+        self.canon.rebase(keep);
+        self.emitted = pos - keep;
+        keep
     }
+
+    /// How far the canonical search may look for match starts, and how far
+    /// output may go: the earliest place more input could still change.
+    fn stops(&self, data: &[u8], input: Input) -> (usize, usize) {
+        let canon = &self.canon;
+        if input == Input::Ended {
+            return (canon.bytes.len(), data.len());
+        }
+        let r = self.redactor;
+        let pos = self.emitted;
+        let mut stop = canon.decoded;
+        let mut canon_stop = canon.bytes.len();
+        if let Some(ix) = &r.canonical {
+            canon_stop = ix.hold_from(&canon.bytes, canon.canon_from(pos));
+            if canon_stop < canon.bytes.len() {
+                stop = stop.min(canon.orig_start(canon_stop));
+            }
+        }
+        if let Some(ix) = &r.anywhere {
+            stop = stop.min(ix.hold_from(data, pos));
+        }
+        if let Some(ix) = &r.literal {
+            stop = stop.min(literal_hold(ix, canon, data, pos));
+        }
+        (canon_stop, stop)
+    }
+}
+
+/// The leftmost candidate of one kind at or after some position, kept
+/// while the position has not passed it.
+#[derive(Clone, Copy)]
+enum Cached {
+    Unknown,
+    Nothing,
+    At(usize, usize),
+}
+
+impl Cached {
+    fn get(
+        &mut self,
+        pos: usize,
+        find: impl FnOnce() -> Option<(usize, usize)>,
+    ) -> Option<(usize, usize)> {
+        match *self {
+            Cached::Nothing => None,
+            Cached::At(start, end) if start >= pos => Some((start, end)),
+            _ => {
+                let found = find();
+                *self = found.map_or(Cached::Nothing, |(s, e)| Cached::At(s, e));
+                found
+            }
+        }
+    }
+}
+
+/// The leftmost canonical match whose unit starts at or after `pos` and
+/// before `stop`, as an original span.
+fn canonical_match(
+    ix: &Index,
+    canon: &Canon,
+    pos: usize,
+    canon_stop: usize,
+    stop: usize,
+) -> Option<(usize, usize)> {
+    let from = canon.canon_from(pos);
+    let (start, end) = ix.window.find(&canon.bytes, from, canon_stop)?;
+    let orig = canon.orig_start(start);
+    (orig < stop).then(|| (orig, canon.orig_end(end - 1)))
+}
+
+/// The leftmost literal form starting strictly inside a decoded token, at
+/// or after `pos` and before `stop`.
+fn literal_match(
+    ix: &Index,
+    canon: &Canon,
+    data: &[u8],
+    pos: usize,
+    stop: usize,
+) -> Option<(usize, usize)> {
+    let first = canon.spans.partition_point(|s| s.orig_end <= pos);
+    for span in &canon.spans[first..] {
+        if span.orig >= stop {
+            break;
+        }
+        if span.orig_end - span.orig < 2 {
+            continue;
+        }
+        for at in (span.orig + 1).max(pos)..span.orig_end.min(stop) {
+            if let Some(end) = ix.window.longest_at(data, at) {
+                return Some((at, end));
+            }
+        }
+    }
+    None
+}
+
+/// Where the earliest position inside a decoded token, at or after `pos`,
+/// begins a literal form that more input could complete; `data.len()` if none.
+fn literal_hold(ix: &Index, canon: &Canon, data: &[u8], pos: usize) -> usize {
+    let from = data.len().saturating_sub(ix.longest - 1).max(pos);
+    let first = canon.spans.partition_point(|s| s.orig_end <= from);
+    for span in &canon.spans[first..] {
+        if span.orig_end - span.orig < 2 {
+            continue;
+        }
+        for at in (span.orig + 1).max(from)..span.orig_end {
+            if ix.begins(&data[at..]) {
+                return at;
+            }
+        }
+    }
+    data.len()
+}
+
+/// The leftmost canonical match inside a control string's content (a
+/// window title, a hyperlink), at or after `pos` and before `stop`.
+fn string_match(
+    ix: &Index,
+    canon: &Canon,
+    data: &[u8],
+    pos: usize,
+    stop: usize,
+) -> Option<(usize, usize)> {
+    let first = canon.strings.partition_point(|s| s.orig_end <= pos);
+    for string in &canon.strings[first..] {
+        if string.orig >= stop {
+            break;
+        }
+        let from = string.content.max(pos);
+        if from >= string.content_end {
+            continue;
+        }
+        let content = canonical_of(&data[from..string.content_end]);
+        if let Some((start, end)) = ix.window.find(&content.bytes, 0, content.bytes.len()) {
+            let orig = from + content.orig_start(start);
+            return (orig < stop).then(|| (orig, from + content.orig_end(end - 1)));
+        }
+    }
+    None
+}
+
+fn canonical_of(bytes: &[u8]) -> Canon {
+    let mut canon = Canon::default();
+    canon.decode(bytes, Input::Ended);
+    canon
+}
+
+/// Appends the mask for `span`: [`MASK`], then the span's line breaks.
+fn mask(out: &mut Vec<u8>, span: &[u8]) {
+    out.extend_from_slice(MASK);
+    let breaks = span.iter().filter(|&&b| b == b'\n').count();
+    out.resize(out.len() + breaks, b'\n');
 }

@@ -9,6 +9,7 @@
 //! flat in the number of patterns.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// log2 of the filter's size in bits: 2^20 bits = 128 KiB, a few hundred
 /// bits per pattern at ten thousand patterns (about 1% false positives).
@@ -20,13 +21,44 @@ pub(crate) struct WindowIndex {
     mask: u64,
     filter: Vec<u64>,
     /// Window → indexes into `patterns`, longest pattern first.
-    buckets: HashMap<u64, Vec<usize>>,
+    buckets: HashMap<u64, Vec<usize>, BuildHasherDefault<WindowHasher>>,
     patterns: Vec<Vec<u8>>,
+}
+
+/// Hashes a window with one multiply: the keys are filled in from the
+/// patterns, never from the output, so a keyed hash buys nothing, and the
+/// default one costs more than the rest of a filter hit.
+#[derive(Default)]
+struct WindowHasher(u64);
+
+impl Hasher for WindowHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let h = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 29);
+    }
 }
 
 fn slot(key: u64) -> usize {
     // Fibonacci hashing: the top bits of the product mix every input byte.
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - FILTER_BITS)) as usize
+}
+
+/// The eight bytes at `at` as a little-endian number; `at + 8 <= data.len()`.
+#[inline(always)]
+fn load(data: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&data[at..at + 8]);
+    u64::from_le_bytes(word)
 }
 
 impl WindowIndex {
@@ -45,7 +77,7 @@ impl WindowIndex {
             width,
             mask,
             filter: vec![0; (1usize << FILTER_BITS) / 64],
-            buckets: HashMap::new(),
+            buckets: HashMap::default(),
             patterns: Vec::new(),
         };
         let mut order: Vec<usize> = (0..patterns.len()).collect();
@@ -85,17 +117,53 @@ impl WindowIndex {
         let stop = before.min(last + 1);
         let filter = &self.filter[..];
         let mut at = from;
-        while at < stop {
-            let key = self.key_of(data, at);
-            let s = slot(key);
-            if filter[s >> 6] & (1 << (s & 63)) != 0 {
-                if let Some(found) = self.confirm(data, at, key) {
+        // Where eight bytes can be read: one unaligned load per position,
+        // no bounds to juggle, four positions per turn so the loads and
+        // filter probes of neighbours overlap.
+        let wide = stop.saturating_sub(3).min(data.len().saturating_sub(7 + 3));
+        while at < wide {
+            let mut hits = 0u32;
+            for k in 0..4 {
+                let key = load(data, at + k) & self.mask;
+                let s = slot(key);
+                hits |= (((filter[s >> 6] >> (s & 63)) & 1) as u32) << k;
+            }
+            while hits != 0 {
+                let k = hits.trailing_zeros() as usize;
+                let key = load(data, at + k) & self.mask;
+                if let Some(found) = self.confirm(data, at + k, key) {
                     return Some(found);
                 }
+                hits &= hits - 1;
+            }
+            at += 4;
+        }
+        while at < stop {
+            if let Some(found) = self.match_at(data, at) {
+                return Some(found);
             }
             at += 1;
         }
         None
+    }
+
+    /// The longest pattern starting exactly at `at`: its end.
+    pub(crate) fn longest_at(&self, data: &[u8], at: usize) -> Option<usize> {
+        if at + self.width > data.len() {
+            return None;
+        }
+        self.match_at(data, at).map(|(_, end)| end)
+    }
+
+    #[inline]
+    fn match_at(&self, data: &[u8], at: usize) -> Option<(usize, usize)> {
+        let key = self.key_of(data, at);
+        let s = slot(key);
+        if self.filter[s >> 6] & (1 << (s & 63)) != 0 {
+            self.confirm(data, at, key)
+        } else {
+            None
+        }
     }
 
     /// The longest pattern filed under `key` that `data` holds at `at`.
