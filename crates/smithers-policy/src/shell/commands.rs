@@ -23,6 +23,12 @@ pub(crate) struct Simple {
     /// not say (`find -exec {}`, a wrapper's computed option).
     pub computed: Option<&'static str>,
     pub changes_directory: bool,
+    /// The program also gets arguments read from input or found when it
+    /// runs (`xargs`, `find -exec … {}`).
+    pub args_from_input: bool,
+    /// The text `find -exec` or `xargs -I` replaces in these words with
+    /// file names or input (`{}`).
+    pub fill: Option<String>,
 }
 
 impl Simple {
@@ -39,6 +45,8 @@ impl Simple {
             dialect,
             computed: None,
             changes_directory: false,
+            args_from_input: false,
+            fill: None,
         }
     }
 
@@ -57,7 +65,7 @@ impl Simple {
             _ => None,
         });
         CommandPart {
-            computed_args: self.words.iter().skip(1).any(Word::computed),
+            computed_args: self.args_from_input || self.words.iter().skip(1).any(Word::computed),
             words: self.words.into_iter().map(|w| w.text).collect(),
             dynamic_program,
             assignments: self.assignments,
@@ -194,6 +202,7 @@ pub(crate) fn inner_commands(simple: &mut Simple, depth: usize) -> Result<Vec<Si
         }
         match name.as_str() {
             "eval" => {
+                filled(simple.fill.as_deref(), &args, "eval")?;
                 let body = joined(&args, "eval")?;
                 split(&body, depth, dialect, &mut found)?;
                 return Ok(found);
@@ -235,6 +244,7 @@ pub(crate) fn inner_commands(simple: &mut Simple, depth: usize) -> Result<Vec<Si
         ssh_options(&args)?;
     }
     if let Some(shell) = shell_dialect(&name) {
+        filled(simple.fill.as_deref(), &args, &format!("{name} -c"))?;
         shell_body(&name, shell, &args, depth, &mut found)?;
     } else if name == "find" {
         find_exec(&args, depth, dialect, &mut found)?;
@@ -254,7 +264,13 @@ pub(crate) fn inner_commands(simple: &mut Simple, depth: usize) -> Result<Vec<Si
         simple.changes_directory |= unwrapped.changes_directory;
         match unwrapped.run {
             wrappers::Runs::Nothing => {}
-            wrappers::Runs::Command(inner) => push_with_inner(inner, depth, &mut found)?,
+            wrappers::Runs::Command(mut inner) => {
+                inner.args_from_input |= simple.args_from_input;
+                if inner.fill.is_none() {
+                    inner.fill = simple.fill.clone();
+                }
+                push_with_inner(inner, depth, &mut found)?;
+            }
             wrappers::Runs::ShellLine(body) => split(&body, depth, Dialect::Posix, &mut found)?,
         }
     }
@@ -285,6 +301,17 @@ pub(crate) fn push_with_inner(
     found.push(command);
     found.extend(inner);
     Ok(())
+}
+
+/// A body another program fills in with file names or input (`find -exec
+/// sh -c 'touch {}'`): what it runs depends on names the line does not show.
+fn filled(fill: Option<&str>, args: &[Word], what: &str) -> Result<(), String> {
+    match fill {
+        Some(fill) if args.iter().any(|a| a.text.contains(fill)) => Err(format!(
+            "the text `{what}` runs is filled in with file names or input (`{fill}`), so it is only known when it runs"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The words joined with spaces as `eval` does; a computed word makes the
@@ -645,7 +672,12 @@ fn find_exec(
                     .text
                     .contains("{}")
                     .then_some("`{}` in the program is replaced by each file `find` finds");
-                push_with_inner(Simple::wrapped(inner, dialect, computed), depth, found)?;
+                let mut inner = Simple::wrapped(inner, dialect, computed);
+                if inner.words.iter().any(|w| w.text.contains("{}")) {
+                    inner.args_from_input = true;
+                    inner.fill = Some("{}".into());
+                }
+                push_with_inner(inner, depth, found)?;
             }
             i = end;
         }

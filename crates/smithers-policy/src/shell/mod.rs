@@ -118,8 +118,9 @@ pub struct CommandPart {
     /// Why the program is only known when the shell runs (`$CMD`, a glob,
     /// `find -exec {}`, …), if it is.
     pub dynamic_program: Option<&'static str>,
-    /// Some argument holds an expansion or a glob, so the arguments the
-    /// program receives are only known when the shell runs.
+    /// Some argument holds an expansion or a glob, or the program gets
+    /// arguments from input (`xargs`, `find -exec … {}`): the arguments it
+    /// receives are only known when it runs.
     pub computed_args: bool,
     /// Variables the command runs with or sets.
     pub assignments: Vec<Assignment>,

@@ -192,6 +192,7 @@ fn wrappers_options_are_skipped_before_the_program() {
         ("setarch x86_64 -R touch F", "touch F"),
         ("flock -w 3 /tmp/l touch F", "touch F"),
         ("env -u HOME -C /w touch F", "touch F"),
+        ("env - touch F", "touch F"),
         ("command -p touch F", "touch F"),
         ("builtin exec -a name touch F", "touch F"),
         ("nohup setsid -f touch F", "touch F"),
@@ -365,6 +366,10 @@ fn what_cannot_be_analysed_is_an_error() {
         "fakeroot -i 'x;rm y' ls",
         "flock l -c 'rm x'",
         "tini ls -s",
+        "find . -exec sh -c 'touch {}' \\;",
+        "find . -exec env bash -c 'rm {}' \\;",
+        "xargs -I% sh -c 'touch %'",
+        "find . -exec eval 'touch {}' \\;",
     ] {
         let _ = refused(bad);
     }

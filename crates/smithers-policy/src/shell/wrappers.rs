@@ -44,6 +44,8 @@ pub(crate) struct Wrapper {
     /// It reads options anywhere, also after its program (getopt without
     /// `+`), unless `--` comes first.
     pub permutes: bool,
+    /// Given no program it starts a shell (which reads start-up files).
+    pub shell_when_empty: bool,
 }
 
 /// How the program after a wrapper's options is run.
@@ -69,6 +71,7 @@ const fn w(name: &'static str) -> Wrapper {
         joined: Joined::No,
         options_after_positionals: false,
         permutes: false,
+        shell_when_empty: false,
     }
 }
 
@@ -113,6 +116,10 @@ impl Wrapper {
         self.permutes = true;
         self
     }
+    const fn shell_when_empty(mut self) -> Self {
+        self.shell_when_empty = true;
+        self
+    }
 }
 
 /// Every wrapper the splitter sees through.
@@ -129,7 +136,10 @@ const WRAPPERS: &[Wrapper] = &[
         .long(&["kill-after", "signal"])
         .positionals(1),
     w("stdbuf").short("ioe").long(&["input", "output", "error"]),
-    w("chroot").long(&["userspec", "groups"]).positionals(1),
+    w("chroot")
+        .long(&["userspec", "groups"])
+        .positionals(1)
+        .shell_when_empty(),
     // bash builtins (and the keyword `time` read as GNU time's options)
     w("command"),
     w("builtin"),
@@ -181,12 +191,16 @@ const WRAPPERS: &[Wrapper] = &[
             "output-limit",
         ])
         .commands(&["-c", "--command"])
-        .permutes(),
-    w("setarch").positionals(1).options_again(),
-    w("linux32"),
-    w("linux64"),
-    w("i386"),
-    w("x86_64"),
+        .permutes()
+        .shell_when_empty(),
+    w("setarch")
+        .positionals(1)
+        .options_again()
+        .shell_when_empty(),
+    w("linux32").shell_when_empty(),
+    w("linux64").shell_when_empty(),
+    w("i386").shell_when_empty(),
+    w("x86_64").shell_when_empty(),
     w("unshare")
         .short("GRSw")
         .long(&[
@@ -203,11 +217,13 @@ const WRAPPERS: &[Wrapper] = &[
             "monotonic",
             "boottime",
         ])
-        .chdir(&["-w", "--wd", "-R", "--root"]),
+        .chdir(&["-w", "--wd", "-R", "--root"])
+        .shell_when_empty(),
     w("nsenter")
         .short("tSGW")
         .long(&["target", "setuid", "setgid", "wdns"])
-        .chdir(&["-w", "--wd", "-r", "--root", "-W", "--wdns"]),
+        .chdir(&["-w", "--wd", "-r", "--root", "-W", "--wdns"])
+        .shell_when_empty(),
     w("numactl").short("CILMNPScfimop").long(&[
         "interleave",
         "preferred",
@@ -391,7 +407,8 @@ const WRAPPERS: &[Wrapper] = &[
     w("fakeroot")
         .short("bfils")
         .long(&["lib", "faked", "fd-base"])
-        .commands(&["-l", "--lib", "-f", "--faked", "-s", "-i"]),
+        .commands(&["-l", "--lib", "-f", "--faked", "-s", "-i"])
+        .shell_when_empty(),
     w("xvfb-run").short("efnpsw").long(&[
         "error-file",
         "auth-file",
@@ -569,6 +586,11 @@ pub(crate) fn unwrap(
                 ended_by_dashes = true;
                 break;
             }
+            if text == "-" && program == "env" {
+                // `env -` is `env -i`.
+                i += 1;
+                continue;
+            }
             let Some(option) = OptionWord::from_word(text) else {
                 if program == "env" || program == "sudo" {
                     if let Some(a) = arg.assignment(Dialect::Posix, AssignmentKind::Prefix) {
@@ -680,8 +702,17 @@ pub(crate) fn unwrap(
             break;
         }
     }
-    let rest = &args[i.min(args.len())..];
+    let mut rest = args[i.min(args.len())..].to_vec();
+    if rest.is_empty() && program == "xargs" {
+        // With no command, xargs runs `echo` with what it reads.
+        rest.push(Word::plain("echo"));
+    }
     let Some(first) = rest.first() else {
+        if wrapper.shell_when_empty {
+            return Err(format!(
+                "`{program}` with no program starts a shell, which reads start-up files the kernel cannot see"
+            ));
+        }
         return Ok(out);
     };
     if wrapper.permutes && !ended_by_dashes {
@@ -725,8 +756,12 @@ pub(crate) fn unwrap(
     {
         return Err("busybox's shell is not dash; its `-c` body is not analysed".into());
     }
-    let mut inner = Simple::wrapped(rest.to_vec(), dialect, why);
+    let mut inner = Simple::wrapped(rest.clone(), dialect, why);
     inner.assignments = out.assignments.clone();
+    inner.args_from_input = program == "xargs";
+    if program == "xargs" {
+        inner.fill = replace.filter(|r| !r.is_empty());
+    }
     out.run = Runs::Command(inner);
     Ok(out)
 }
