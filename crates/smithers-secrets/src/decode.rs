@@ -117,6 +117,39 @@ static SPECIAL: [bool; 256] = {
     table
 };
 
+/// The first byte at or after `at` that may start something other than
+/// itself; `data.len()` if none. Eight bytes at a time: plain text is most
+/// of any output.
+fn next_special(data: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // High bit of each byte that is zero, exact for the lowest such byte.
+    let zero = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
+    while let Some(eight) = data.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(eight);
+        let x = u64::from_le_bytes(word);
+        // Bytes below 0x1C (BEL, LF, CR, ESC and the controls that stand
+        // for themselves), `%`, `&` and `\`.
+        let below = x.wrapping_sub(ONES * 0x1c) & !x & HIGH;
+        let hits =
+            below | zero(x ^ (ONES * 0x25)) | zero(x ^ (ONES * 0x26)) | zero(x ^ (ONES * 0x5c));
+        if hits == 0 {
+            at += 8;
+            continue;
+        }
+        let first = at + (hits.trailing_zeros() / 8) as usize;
+        if SPECIAL[usize::from(data[first])] {
+            return first;
+        }
+        at = first + 1;
+    }
+    while at < data.len() && !SPECIAL[usize::from(data[at])] {
+        at += 1;
+    }
+    at
+}
+
 /// Why a token cannot be read further.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stop {
@@ -747,10 +780,7 @@ impl Canon {
         let at_end = input == Input::Ended;
         let mut at = self.decoded;
         while at < data.len() {
-            let plain = data[at..]
-                .iter()
-                .position(|&b| SPECIAL[usize::from(b)])
-                .map_or(data.len(), |n| at + n);
+            let plain = next_special(data, at);
             if plain > at {
                 self.bytes.extend_from_slice(&data[at..plain]);
                 self.noise_run = 0;
@@ -1038,6 +1068,31 @@ mod tests {
             c("%4\n1 %2\r\n5\x1b[1m41 &#3\n8; \\u00\x1b[31m26 \\\n\""),
             "A A & & \""
         );
+    }
+
+    #[test]
+    fn special_bytes_are_found_eight_at_a_time() {
+        for special in [b'%', b'&', b'\\', ESC, CR, LF, BEL] {
+            for at in 0..20 {
+                let mut data = vec![b'a'; 20];
+                data[3] = b'\t';
+                data[at] = special;
+                assert_eq!(next_special(&data, 0), at);
+                assert_eq!(next_special(&data, at + 1), 20);
+            }
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        let expected: Vec<usize> = (0..256).filter(|&b| SPECIAL[b]).collect();
+        let mut found = Vec::new();
+        let mut at = 0;
+        while at < all.len() {
+            at = next_special(&all, at);
+            if at < all.len() {
+                found.push(at);
+                at += 1;
+            }
+        }
+        assert_eq!(found, expected);
     }
 
     #[test]

@@ -16,10 +16,6 @@
 //! depend on how the input was split. What is held back is bounded
 //! ([`Redactor::max_held`]).
 
-use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::nfa::contiguous::NFA;
-use aho_corasick::{Anchored, MatchKind};
-
 use crate::decode::{Canon, Input, MAX_NOISE_RUN, MAX_UNIT};
 use crate::forms::MIN_SECRET_LEN;
 use crate::patterns::Patterns;
@@ -34,67 +30,24 @@ pub const MASK: &[u8] = b"***";
 #[derive(Debug)]
 pub struct Redactor {
     /// Searched in the canonical decoding.
-    canonical: Option<Index>,
+    canonical: Option<WindowIndex>,
     /// Literal forms, checked inside decoded tokens.
-    literal: Option<Index>,
+    literal: Option<WindowIndex>,
     /// Literal forms searched at every position of the original bytes.
-    anywhere: Option<Index>,
+    anywhere: Option<WindowIndex>,
     too_short: Vec<usize>,
     max_held: usize,
 }
 
-/// Patterns with both a fast search and a way to tell whether a tail
-/// begins one.
-#[derive(Debug)]
-struct Index {
-    window: WindowIndex,
-    prefixes: NFA,
-    start: StateID,
-    longest: usize,
-}
-
-impl Index {
-    fn new(patterns: Vec<Vec<u8>>) -> Result<Option<Index>, Error> {
-        if patterns.is_empty() {
-            return Ok(None);
-        }
-        let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
-        // Refusing to build is the only safe failure: a redactor that
-        // cannot tell what to hold back would leak split secrets.
-        let refused = |e: &dyn std::fmt::Display| Error::Redactor(e.to_string());
-        let prefixes = NFA::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&patterns)
-            .map_err(|e| refused(&e))?;
-        let start = prefixes
-            .start_state(Anchored::Yes)
-            .map_err(|e| refused(&e))?;
-        let window = WindowIndex::new(patterns).ok_or_else(|| refused(&"an empty pattern"))?;
-        Ok(Some(Index {
-            window,
-            prefixes,
-            start,
-            longest,
-        }))
+fn index(patterns: Vec<Vec<u8>>) -> Result<Option<WindowIndex>, Error> {
+    if patterns.is_empty() {
+        return Ok(None);
     }
-
-    /// Whether `tail` is the beginning of a pattern (or a whole one).
-    fn begins(&self, tail: &[u8]) -> bool {
-        let mut sid = self.start;
-        tail.iter().all(|&b| {
-            sid = self.prefixes.next_state(Anchored::Yes, sid, b);
-            !self.prefixes.is_dead(sid)
-        })
-    }
-
-    /// Where the earliest tail of `data` starting at or after `from` that
-    /// begins a pattern starts; `data.len()` if none.
-    fn hold_from(&self, data: &[u8], from: usize) -> usize {
-        let earliest = data.len().saturating_sub(self.longest - 1).max(from);
-        (earliest..data.len())
-            .find(|&at| self.begins(&data[at..]))
-            .unwrap_or(data.len())
-    }
+    // Refusing to build is the only safe failure: a redactor that cannot
+    // search would pass secrets through.
+    WindowIndex::new(patterns)
+        .map(Some)
+        .ok_or_else(|| Error::Redactor("an empty pattern".to_string()))
 }
 
 impl Redactor {
@@ -112,10 +65,10 @@ impl Redactor {
             }
             patterns.add(secret.expose());
         }
-        let canonical = Index::new(std::mem::take(&mut patterns.canonical))?;
-        let literal = Index::new(std::mem::take(&mut patterns.literal))?;
-        let anywhere = Index::new(std::mem::take(&mut patterns.anywhere))?;
-        let longest = |index: &Option<Index>| index.as_ref().map_or(0, |i| i.longest);
+        let canonical = index(std::mem::take(&mut patterns.canonical))?;
+        let literal = index(std::mem::take(&mut patterns.literal))?;
+        let anywhere = index(std::mem::take(&mut patterns.anywhere))?;
+        let longest = |index: &Option<WindowIndex>| index.as_ref().map_or(0, WindowIndex::longest);
         // A held canonical tail is shorter than the longest pattern; each of
         // its bytes comes from one unit, after at most a noise run.
         let max_held = (longest(&canonical) * (MAX_UNIT + MAX_NOISE_RUN) + MAX_UNIT)
@@ -238,9 +191,7 @@ impl StreamRedactor<'_> {
                         .and_then(|ix| string_match(ix, canon, data, pos, stop))
                 }),
                 next[3].get(pos, || {
-                    r.anywhere
-                        .as_ref()
-                        .and_then(|ix| ix.window.find(data, pos, stop))
+                    r.anywhere.as_ref().and_then(|ix| ix.find(data, pos, stop))
                 }),
             ];
             // Leftmost, then longest.
@@ -323,14 +274,14 @@ impl Cached {
 /// The leftmost canonical match whose unit starts at or after `pos` and
 /// before `stop`, as an original span.
 fn canonical_match(
-    ix: &Index,
+    ix: &WindowIndex,
     canon: &Canon,
     pos: usize,
     canon_stop: usize,
     stop: usize,
 ) -> Option<(usize, usize)> {
     let from = canon.canon_from(pos);
-    let (start, end) = ix.window.find(&canon.bytes, from, canon_stop)?;
+    let (start, end) = ix.find(&canon.bytes, from, canon_stop)?;
     let orig = canon.orig_start(start);
     (orig < stop).then(|| (orig, canon.orig_end(end - 1)))
 }
@@ -338,7 +289,7 @@ fn canonical_match(
 /// The leftmost literal form starting strictly inside a decoded token, at
 /// or after `pos` and before `stop`.
 fn literal_match(
-    ix: &Index,
+    ix: &WindowIndex,
     canon: &Canon,
     data: &[u8],
     pos: usize,
@@ -353,7 +304,7 @@ fn literal_match(
             continue;
         }
         for at in (span.orig + 1).max(pos)..span.orig_end.min(stop) {
-            if let Some(end) = ix.window.longest_at(data, at) {
+            if let Some(end) = ix.longest_at(data, at) {
                 return Some((at, end));
             }
         }
@@ -363,8 +314,8 @@ fn literal_match(
 
 /// Where the earliest position inside a decoded token, at or after `pos`,
 /// begins a literal form that more input could complete; `data.len()` if none.
-fn literal_hold(ix: &Index, canon: &Canon, data: &[u8], pos: usize) -> usize {
-    let from = data.len().saturating_sub(ix.longest - 1).max(pos);
+fn literal_hold(ix: &WindowIndex, canon: &Canon, data: &[u8], pos: usize) -> usize {
+    let from = data.len().saturating_sub(ix.longest() - 1).max(pos);
     let first = canon.spans.partition_point(|s| s.orig_end <= from);
     for span in &canon.spans[first..] {
         if span.orig_end - span.orig < 2 {
@@ -382,7 +333,7 @@ fn literal_hold(ix: &Index, canon: &Canon, data: &[u8], pos: usize) -> usize {
 /// The leftmost canonical match inside a control string's content (a
 /// window title, a hyperlink), at or after `pos` and before `stop`.
 fn string_match(
-    ix: &Index,
+    ix: &WindowIndex,
     canon: &Canon,
     data: &[u8],
     pos: usize,
@@ -398,7 +349,7 @@ fn string_match(
             continue;
         }
         let content = canonical_of(&data[from..string.content_end]);
-        if let Some((start, end)) = ix.window.find(&content.bytes, 0, content.bytes.len()) {
+        if let Some((start, end)) = ix.find(&content.bytes, 0, content.bytes.len()) {
             let orig = from + content.orig_start(start);
             return (orig < stop).then(|| (orig, from + content.orig_end(end - 1)));
         }

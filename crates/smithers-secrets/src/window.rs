@@ -1,8 +1,19 @@
-//! A multi-pattern index for thousands of patterns: every pattern is
-//! filed under its first `width` bytes (its "window", at most 8, so a
-//! window is one `u64`); a bit filter over hashed windows rules out almost
-//! every input position with one load, one multiply and one bit test, and
-//! the few that pass are confirmed by comparing whole patterns.
+//! A multi-pattern index for tens of thousands of patterns.
+//!
+//! Every pattern is filed under its first `width` bytes (its "window", at
+//! most 8, so a window is one `u64`); a bit filter over hashed windows
+//! rules out almost every start position with one load, one multiply and
+//! one bit test, and the few that pass are confirmed by comparing whole
+//! patterns.
+//!
+//! When every pattern is longer than its window, not every position needs
+//! that test: with the shortest pattern `m` bytes long, the 4-byte grams at
+//! offsets `0..stride` (`stride = m - 3`, at most 8) of every pattern go
+//! into a second filter, and only one position per `stride` is looked at.
+//! An occurrence starting anywhere in a block of `stride` positions covers
+//! the block's last position with one of those grams, so a block whose last
+//! gram is not in the filter holds no start; the others are checked
+//! position by position. (This is q-gram sampling, as in Wu–Manber.)
 //!
 //! Aho-Corasick's fast automata do not fit thousands of patterns (the
 //! crate falls back to a slower NFA); this index keeps the per-byte cost
@@ -11,18 +22,30 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// log2 of the filter's size in bits: 2^20 bits = 128 KiB, a few hundred
-/// bits per pattern at ten thousand patterns (about 1% false positives).
+/// log2 of the window filter's size in bits: 2^20 bits = 128 KiB, about
+/// fifty bits per pattern at twenty thousand patterns.
 const FILTER_BITS: u32 = 20;
+
+/// The most positions one sample stands for.
+const MAX_STRIDE: usize = 8;
 
 #[derive(Debug)]
 pub(crate) struct WindowIndex {
     width: usize,
     mask: u64,
     filter: Vec<u64>,
+    /// One position in `stride` is sampled (1: every position is tested).
+    stride: usize,
+    /// log2 of `grams`' size in bits.
+    gram_bits: u32,
+    /// The 4-byte grams at offsets `0..stride` of every pattern.
+    grams: Vec<u64>,
     /// Window → indexes into `patterns`, longest pattern first.
     buckets: HashMap<u64, Vec<usize>, BuildHasherDefault<WindowHasher>>,
     patterns: Vec<Vec<u8>>,
+    /// Indexes into `patterns`, in byte order: is a tail some pattern's start?
+    sorted: Vec<usize>,
+    longest: usize,
 }
 
 /// Hashes a window with one multiply: the keys are filled in from the
@@ -48,9 +71,19 @@ impl Hasher for WindowHasher {
     }
 }
 
-fn slot(key: u64) -> usize {
-    // Fibonacci hashing: the top bits of the product mix every input byte.
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - FILTER_BITS)) as usize
+/// Fibonacci hashing: the top `bits` bits of the product mix every input byte.
+#[inline(always)]
+fn hash(key: u64, bits: u32) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
+
+#[inline(always)]
+fn test(filter: &[u64], s: usize) -> bool {
+    filter[s >> 6] & (1 << (s & 63)) != 0
+}
+
+fn set(filter: &mut [u64], s: usize) {
+    filter[s >> 6] |= 1 << (s & 63);
 }
 
 /// The eight bytes at `at` as a little-endian number; `at + 8 <= data.len()`.
@@ -61,10 +94,19 @@ fn load(data: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(word)
 }
 
+/// The four bytes at `at`; `at + 4 <= data.len()`.
+#[inline(always)]
+fn gram(data: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&data[at..at + 4]);
+    u64::from(u32::from_le_bytes(word))
+}
+
 impl WindowIndex {
     /// Indexes `patterns`; `None` if there are none or one is empty.
     pub(crate) fn new(patterns: Vec<Vec<u8>>) -> Option<WindowIndex> {
-        let width = patterns.iter().map(Vec::len).min()?.min(8);
+        let shortest = patterns.iter().map(Vec::len).min()?;
+        let width = shortest.min(8);
         if width == 0 {
             return None;
         }
@@ -73,23 +115,55 @@ impl WindowIndex {
         } else {
             (1u64 << (8 * width)) - 1
         };
+        let stride = shortest.saturating_sub(3).clamp(1, MAX_STRIDE);
+        // About sixteen bits per gram: a few percent of false positives.
+        let grams = if stride > 1 {
+            patterns.len() * stride * 16
+        } else {
+            0
+        };
+        let gram_bits = grams.next_power_of_two().trailing_zeros().clamp(12, 23);
+        let mut order: Vec<usize> = (0..patterns.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(patterns[i].len()));
         let mut index = WindowIndex {
             width,
             mask,
             filter: vec![0; (1usize << FILTER_BITS) / 64],
+            stride,
+            gram_bits,
+            grams: vec![
+                0;
+                if stride > 1 {
+                    (1usize << gram_bits) / 64
+                } else {
+                    0
+                }
+            ],
             buckets: HashMap::default(),
             patterns: Vec::new(),
+            sorted: Vec::new(),
+            longest: patterns.iter().map(Vec::len).max().unwrap_or(0),
         };
-        let mut order: Vec<usize> = (0..patterns.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(patterns[i].len()));
         for &i in &order {
-            let key = index.key_of(&patterns[i], 0);
-            let s = slot(key);
-            index.filter[s / 64] |= 1 << (s % 64);
+            let pattern = &patterns[i];
+            let key = index.key_of(pattern, 0);
+            set(&mut index.filter, hash(key, FILTER_BITS));
             index.buckets.entry(key).or_default().push(i);
+            if stride > 1 {
+                for offset in 0..stride {
+                    set(&mut index.grams, hash(gram(pattern, offset), gram_bits));
+                }
+            }
         }
+        order.sort_by(|&a, &b| patterns[a].cmp(&patterns[b]));
+        index.sorted = order;
         index.patterns = patterns;
         Some(index)
+    }
+
+    /// The longest pattern's length.
+    pub(crate) fn longest(&self) -> usize {
+        self.longest
     }
 
     /// The `width` bytes at `at` as a number; `at + width <= data.len()`.
@@ -115,18 +189,39 @@ impl WindowIndex {
     pub(crate) fn find(&self, data: &[u8], from: usize, before: usize) -> Option<(usize, usize)> {
         let last = data.len().checked_sub(self.width)?;
         let stop = before.min(last + 1);
+        let mut at = from;
+        if self.stride > 1 {
+            let stride = self.stride;
+            let grams = &self.grams[..];
+            // Blocks `at..at + stride`, sampled at their last position,
+            // which must have four bytes to read.
+            let blocks_end = stop.min((data.len() + 1).saturating_sub(4));
+            while at + stride <= blocks_end {
+                let sample = at + stride - 1;
+                if test(grams, hash(gram(data, sample), self.gram_bits)) {
+                    if let Some(found) = self.scan(data, at, at + stride) {
+                        return Some(found);
+                    }
+                }
+                at += stride;
+            }
+        }
+        self.scan(data, at, stop)
+    }
+
+    /// `find`, testing every start position in `from..stop`.
+    fn scan(&self, data: &[u8], from: usize, stop: usize) -> Option<(usize, usize)> {
         let filter = &self.filter[..];
         let mut at = from;
         // Where eight bytes can be read: one unaligned load per position,
-        // no bounds to juggle, four positions per turn so the loads and
-        // filter probes of neighbours overlap.
+        // four positions per turn so the loads and probes of neighbours
+        // overlap.
         let wide = stop.saturating_sub(3).min(data.len().saturating_sub(7 + 3));
         while at < wide {
             let mut hits = 0u32;
             for k in 0..4 {
                 let key = load(data, at + k) & self.mask;
-                let s = slot(key);
-                hits |= (((filter[s >> 6] >> (s & 63)) & 1) as u32) << k;
+                hits |= u32::from(test(filter, hash(key, FILTER_BITS))) << k;
             }
             while hits != 0 {
                 let k = hits.trailing_zeros() as usize;
@@ -158,8 +253,7 @@ impl WindowIndex {
     #[inline]
     fn match_at(&self, data: &[u8], at: usize) -> Option<(usize, usize)> {
         let key = self.key_of(data, at);
-        let s = slot(key);
-        if self.filter[s >> 6] & (1 << (s & 63)) != 0 {
+        if test(&self.filter, hash(key, FILTER_BITS)) {
             self.confirm(data, at, key)
         } else {
             None
@@ -175,6 +269,33 @@ impl WindowIndex {
             .iter()
             .find(|&&id| rest.starts_with(&self.patterns[id]))?;
         Some((at, at + self.patterns[*id].len()))
+    }
+
+    /// Whether `tail` is the beginning of some pattern (or a whole one).
+    pub(crate) fn begins(&self, tail: &[u8]) -> bool {
+        // The first pattern not below `tail` in byte order starts with it
+        // if any does.
+        let i = self
+            .sorted
+            .partition_point(|&id| self.patterns[id].as_slice() < tail);
+        self.sorted
+            .get(i)
+            .is_some_and(|&id| self.patterns[id].starts_with(tail))
+    }
+
+    /// Where the earliest tail of `data` starting at or after `from` that
+    /// begins a pattern starts; `data.len()` if none.
+    pub(crate) fn hold_from(&self, data: &[u8], from: usize) -> usize {
+        let earliest = data.len().saturating_sub(self.longest - 1).max(from);
+        (earliest..data.len())
+            .find(|&at| {
+                // A tail as long as a window begins a pattern only if its
+                // window is filed: one probe rules out most.
+                let whole_window = at + self.width <= data.len();
+                (!whole_window || test(&self.filter, hash(self.key_of(data, at), FILTER_BITS)))
+                    && self.begins(&data[at..])
+            })
+            .unwrap_or(data.len())
     }
 }
 
@@ -199,22 +320,38 @@ mod tests {
         assert!(WindowIndex::new(Vec::new()).is_none());
     }
 
+    #[test]
+    fn tells_which_tails_begin_a_pattern() {
+        let index = WindowIndex::new(vec![b"secret".to_vec(), b"seize-it".to_vec()]).unwrap();
+        assert!(index.begins(b"se"));
+        assert!(index.begins(b"sec"));
+        assert!(index.begins(b"secret"));
+        assert!(index.begins(b"seiz"));
+        assert!(!index.begins(b"secrets"));
+        assert!(!index.begins(b"sea"));
+        assert_eq!(index.hold_from(b"a secr", 0), 2);
+        assert_eq!(index.hold_from(b"a secr", 3), 6);
+        assert_eq!(index.hold_from(b"a b s", 0), 4);
+    }
+
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
 
         /// Same matches as Aho-Corasick's leftmost-longest search, over a
-        /// small alphabet so that patterns overlap and share windows.
+        /// small alphabet so that patterns overlap and share windows and
+        /// grams, with and without sampling.
         #[test]
         fn agrees_with_aho_corasick(
-            patterns in proptest::collection::vec(proptest::collection::vec(b'a'..=b'd', 6..14), 1..12),
-            text in proptest::collection::vec(b'a'..=b'd', 0..200),
+            patterns in proptest::collection::vec(proptest::collection::vec(b'a'..=b'd', 6..24), 1..12),
+            text in proptest::collection::vec(b'a'..=b'd', 0..300),
+            from in 0usize..300,
         ) {
             let ac = aho_corasick::AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostLongest)
                 .build(&patterns)
                 .unwrap();
             let index = WindowIndex::new(patterns.clone()).unwrap();
-            let mut pos = 0;
+            let mut pos = from.min(text.len());
             loop {
                 let expected = ac.find(&text[pos..]).map(|m| (pos + m.start(), pos + m.end()));
                 let got = index.find(&text, pos, text.len());
@@ -223,6 +360,10 @@ mod tests {
                     Some((_, end)) => pos = end,
                     None => break,
                 }
+            }
+            for at in 0..text.len() {
+                let expected = patterns.iter().any(|p| p.starts_with(&text[at..]));
+                proptest::prop_assert_eq!(index.begins(&text[at..]), expected);
             }
         }
     }
