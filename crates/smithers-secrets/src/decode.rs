@@ -799,6 +799,17 @@ impl Canon {
                 cap: at + MAX_UNIT,
                 at_end,
             };
+            if data[at] == ESC {
+                // A colour code of plain bytes reads the same byte by byte
+                // as atom by atom: the common case, without the layers.
+                if let Ok(Some(end)) = raw_csi(&src, at) {
+                    if !data[at..end].iter().any(|&b| b == b'%' || b == b'&') {
+                        self.noise(at, end);
+                        at = end;
+                        continue;
+                    }
+                }
+            }
             let Ok(unit) = unit(&src, at) else {
                 // Pending (the only error a unit returns): wait for more.
                 break;
@@ -983,25 +994,35 @@ pub(crate) fn trim_noise(form: &[u8]) -> &[u8] {
 /// stream (which decides like any byte that completes no token). `None`
 /// where the unit is still open at the form's end.
 pub(crate) fn absorbed(context: &[u8], form: &[u8]) -> [Option<usize>; 2] {
-    let mut joined = Vec::with_capacity(context.len() + form.len().min(MAX_UNIT));
-    joined.extend_from_slice(context);
-    joined.extend_from_slice(&form[..form.len().min(MAX_UNIT)]);
+    [
+        absorbed_in(context, form, Input::Continues),
+        absorbed_in(context, form, Input::Ended),
+    ]
+}
+
+/// [`absorbed`] for one continuation.
+pub(crate) fn absorbed_in(context: &[u8], form: &[u8], input: Input) -> Option<usize> {
+    // The unit begun at 0 ends within `MAX_UNIT` bytes: no more is needed.
+    let mut buffer = [0u8; MAX_UNIT];
+    let context = &context[..context.len().min(MAX_UNIT)];
+    let form = &form[..form.len().min(MAX_UNIT - context.len())];
+    buffer[..context.len()].copy_from_slice(context);
+    buffer[context.len()..context.len() + form.len()].copy_from_slice(form);
+    let joined = &buffer[..context.len() + form.len()];
     let last = context.len().saturating_sub(1);
-    [false, true].map(|at_end| {
-        let mut at = 0;
-        loop {
-            let src = Src {
-                data: &joined,
-                cap: at + MAX_UNIT,
-                at_end,
-            };
-            let unit = unit(&src, at).ok()?;
-            if unit.end > last {
-                return Some(unit.end.saturating_sub(context.len()));
-            }
-            at = unit.end;
+    let mut at = 0;
+    loop {
+        let src = Src {
+            data: joined,
+            cap: at + MAX_UNIT,
+            at_end: input == Input::Ended,
+        };
+        let unit = unit(&src, at).ok()?;
+        if unit.end > last {
+            return Some(unit.end.saturating_sub(context.len()));
         }
-    })
+        at = unit.end;
+    }
 }
 
 #[cfg(test)]
