@@ -71,7 +71,8 @@ retries = 0
 # # driver = "anthropic" (key ANTHROPIC_API_KEY) works the same; base_url = "https://…" points
 # # either at a compatible gateway; max_turns = 20 bounds the agent's tool calls. Smithers calls
 # # the model itself: the key never enters the sandbox, and every call the model asks for
-# # passes the policy first.
+# # passes the policy first. The agent's commands get none of the workflow's secrets unless
+# # the step names them (secrets = ["API_TOKEN"]): the model is shown what they print.
 #
 # [[workflows.fix-tests.steps]]
 # id = "test"
@@ -91,7 +92,10 @@ pub fn starter_policy() -> String {
     format!(
         "# Who may do what: SUBJECT ACTION RESOURCE -> allow | ask | admin-only | deny | forbid.\n\
          # `smithers policy check {POLICY_PATH}` validates it and runs its `test` lines;\n\
-         # `smithers policy explain` shows why a request gets its decision.\n\n{DEFAULT_POLICY}"
+         # `smithers policy explain` shows why a request gets its decision.\n\
+         # A run_tests call is decided as run_tests only when every program it starts is a\n\
+         # test runner (cargo test, npm test, go test, pytest, make test, ...); name your own:\n\
+         #   test-runner \"python3 -m unittest *\"\n\n{DEFAULT_POLICY}"
     )
 }
 

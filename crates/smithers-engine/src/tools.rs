@@ -374,6 +374,27 @@ pub struct ToolOutput {
     pub truncated: bool,
 }
 
+/// The shell that reads a script in the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shell {
+    /// `/bin/sh`: Smithers' own fixed scripts, every argument quoted.
+    Own,
+    /// bash, the dialect the kernel reads command lines in
+    /// ([`smithers_policy::shell::Dialect::Bash`]): what a workflow or an
+    /// agent wrote runs exactly as it was decided.
+    Kernel,
+}
+
+impl Shell {
+    /// The request that runs `script` with this shell.
+    pub(crate) fn request(self, script: &str) -> ExecRequest {
+        match self {
+            Shell::Own => ExecRequest::new(["/bin/sh", "-c", script]),
+            Shell::Kernel => ExecRequest::new(["bash", "-c", script]),
+        }
+    }
+}
+
 /// Shell-quotes one word for `sh -c`.
 pub(crate) fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
@@ -399,11 +420,12 @@ impl Collected {
     }
 }
 
-/// Runs `script` with `sh -c` in the sandbox, keeping its output while
+/// Runs `script` with `shell` in the sandbox, keeping its output while
 /// less than `bound` bytes are kept.
 pub(crate) async fn collect<P: Provider>(
     provider: &P,
     sandbox: &SandboxId,
+    shell: Shell,
     script: &str,
     timeout: Duration,
     env: Vec<(String, String)>,
@@ -427,7 +449,7 @@ pub(crate) async fn collect<P: Provider>(
         }
         (chunks, over)
     });
-    let mut request = ExecRequest::new(["/bin/sh", "-c", script]);
+    let mut request = shell.request(script);
     request.timeout = Some(timeout);
     request.env = env;
     let outcome = provider.exec(sandbox, request, tx).await?;
@@ -486,10 +508,11 @@ pub async fn execute<P: Provider>(
     env: Vec<(String, String)>,
     live: Option<mpsc::Sender<OutputChunk>>,
 ) -> Result<ToolOutput, Error> {
-    let run = |script: String| async move {
+    let run = |shell: Shell, script: String| async move {
         let collected = collect(
             provider,
             sandbox,
+            shell,
             &script,
             limits.timeout,
             env,
@@ -539,26 +562,34 @@ pub async fn execute<P: Provider>(
             ),
             Err(e) => finish(e.to_string().as_bytes(), false, None, limits, redactor),
         }),
-        ToolCall::ListDirectory { path } => run(format!("ls -la -- {}", quote(path))).await,
+        ToolCall::ListDirectory { path } => {
+            run(Shell::Own, format!("ls -la -- {}", quote(path))).await
+        }
         ToolCall::SearchFiles { pattern, path } => {
             // grep exits 1 when nothing matches: that is an answer, not a failure.
-            run(format!(
-                "grep -rnE --exclude-dir=.git -e {} -- {}; s=$?; [ $s -le 1 ] || exit $s",
-                quote(pattern),
-                quote(path)
-            ))
+            run(
+                Shell::Own,
+                format!(
+                    "grep -rnE --exclude-dir=.git -e {} -- {}; s=$?; [ $s -le 1 ] || exit $s",
+                    quote(pattern),
+                    quote(path)
+                ),
+            )
             .await
         }
         ToolCall::InspectRepo => {
             run(
+                Shell::Own,
                 "git status --short --branch && echo && git log --oneline -n 20 && echo && ls -a"
                     .into(),
             )
             .await
         }
-        ToolCall::GetGitDiff => run("git diff HEAD --stat && git diff HEAD".into()).await,
+        ToolCall::GetGitDiff => {
+            run(Shell::Own, "git diff HEAD --stat && git diff HEAD".into()).await
+        }
         ToolCall::RunCommand { command } | ToolCall::RunTests { command } => {
-            run(command.clone()).await
+            run(Shell::Kernel, command.clone()).await
         }
         ToolCall::CreateCommit { .. } | ToolCall::PushBranch { .. } => Err(Error::Tool(format!(
             "{} is carried out by the run, not inside the sandbox",

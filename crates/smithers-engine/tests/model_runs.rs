@@ -23,6 +23,9 @@ implementer push_branch smithers/* -> allow
 implementer push_branch * -> deny
 implementer run_tests \"sh test.sh\" -> allow
 implementer create_commit smithers/* -> allow
+# The project's own test command: a run_tests call is decided as one only
+# when every program it starts is a test runner.
+test-runner \"sh test.sh\"
 ";
 
 fn workflow(server: &ModelServer) -> String {
@@ -37,7 +40,7 @@ policy = ".smithers/policy"
 
 [[workflows.model.steps]]
 id = "fix"
-agent = {{ role = "implementer", driver = "{driver}", model = "test-model-1", base_url = "{url}", prompt = "Make test.sh pass", max_turns = 12 }}
+agent = {{ role = "implementer", driver = "{driver}", model = "test-model-1", base_url = "{url}", prompt = "Make test.sh pass", max_turns = 12, secrets = ["API_TOKEN"] }}
 "#,
         key = api.key_secret(),
         driver = api.driver(),

@@ -104,24 +104,22 @@ fn check(args: &CheckArgs, state: &StateArgs) -> Result<ExitCode> {
         known_secrets: known,
     };
     let result = workflow::check(&args.dir, &context);
+    let diagnostic_json = |d: &smithers_policy::Diagnostic| {
+        serde_json::json!({
+            "file": d.file,
+            "line": d.line,
+            "column": d.column,
+            "severity": d.severity.as_str(),
+            "message": d.message,
+        })
+    };
     if args.json {
         let (workflows, diagnostics) = match &result {
-            Ok(file) => (file.workflows.iter().map(summary).collect(), Vec::new()),
-            Err(found) => (
-                Vec::new(),
-                found
-                    .iter()
-                    .map(|d| {
-                        serde_json::json!({
-                            "file": d.file,
-                            "line": d.line,
-                            "column": d.column,
-                            "severity": d.severity.as_str(),
-                            "message": d.message,
-                        })
-                    })
-                    .collect(),
+            Ok(file) => (
+                file.workflows.iter().map(summary).collect(),
+                file.warnings.iter().map(diagnostic_json).collect(),
             ),
+            Err(found) => (Vec::new(), found.iter().map(diagnostic_json).collect()),
         };
         print_json(&serde_json::json!({
             "valid": result.is_ok(),
@@ -132,6 +130,9 @@ fn check(args: &CheckArgs, state: &StateArgs) -> Result<ExitCode> {
     } else {
         match &result {
             Ok(file) => {
+                if !file.warnings.is_empty() {
+                    eprintln!("{}", render_diagnostics(&file.warnings));
+                }
                 for w in &file.workflows {
                     let kinds: Vec<String> = w
                         .steps

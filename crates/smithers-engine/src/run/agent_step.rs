@@ -9,6 +9,7 @@ use smithers_sandbox::Provider;
 use smithers_store::{NewModelTurn, ToolCallKey};
 use zeroize::Zeroizing;
 
+use super::secrets::Release;
 use super::steps::Attempt;
 use super::{Ctx, Interrupt};
 use crate::Error;
@@ -51,7 +52,7 @@ impl<P: Provider> Ctx<'_, P> {
         // The key is read like any secret of the run (under its grant,
         // audited, learnt by the redactor) and stays in this process.
         let key = self
-            .secret_env()
+            .secret_env(Release::Only(std::slice::from_ref(&key_name)))
             .await?
             .into_iter()
             .find(|(name, _)| *name == key_name)
@@ -209,8 +210,14 @@ impl<P: Provider> Ctx<'_, P> {
                         attempt,
                         seq,
                     };
-                    self.call(key, &agent.role, &call, timeout.min(self.remaining()))
-                        .await?
+                    self.call(
+                        key,
+                        &agent.role,
+                        &call,
+                        timeout.min(self.remaining()),
+                        Release::Only(&agent.secrets),
+                    )
+                    .await?
                 }
                 Err(e) => {
                     self.say(

@@ -117,8 +117,10 @@ pub(crate) struct Ctx<'e, P> {
     pub dir: PathBuf,
     /// Microseconds since the epoch.
     pub deadline: i64,
-    /// Built from the values last released to the run.
+    /// Built from every value released to the run so far.
     pub redactor: Option<Arc<Redactor>>,
+    /// The values released to the run so far, by secret name.
+    pub released: std::collections::BTreeMap<String, smithers_secrets::SecretValue>,
     pub grants_ready: bool,
 }
 
@@ -328,6 +330,7 @@ impl Engine {
             dir,
             deadline: started.saturating_add(timeout),
             redactor: None,
+            released: std::collections::BTreeMap::new(),
             grants_ready: false,
         };
         let ended = ctx.steps().await;

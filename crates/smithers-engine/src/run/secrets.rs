@@ -13,6 +13,8 @@ use smithers_store::{
     SecretRef,
 };
 
+use crate::workflow::SecretRef as WorkflowSecret;
+
 use super::gate::Answer;
 use super::{Ctx, Interrupt};
 use crate::Error;
@@ -121,20 +123,33 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
         Ok(())
     }
 
-    /// Reads every secret (each read recorded) for one command: the
-    /// environment it gets, and the redactor updated with the values.
-    pub(crate) async fn secret_env(&mut self) -> Result<Vec<(String, String)>, Interrupt> {
-        if self.workflow.secrets.is_empty() {
+    /// Reads the secrets `which` names (each read recorded) for one
+    /// command or driver: the environment it gets. The redactor learns
+    /// every value released to the run so far.
+    pub(crate) async fn secret_env(
+        &mut self,
+        which: Release<'_>,
+    ) -> Result<Vec<(String, String)>, Interrupt> {
+        let chosen: Vec<WorkflowSecret> = self
+            .workflow
+            .secrets
+            .iter()
+            .filter(|s| match which {
+                Release::All => true,
+                Release::Only(names) => names.contains(&s.name),
+            })
+            .cloned()
+            .collect();
+        if chosen.is_empty() {
             return Ok(Vec::new());
         }
         let secrets = self.service()?.clone();
         let mut env = Vec::new();
-        let mut values = Vec::new();
-        for secret in &self.workflow.secrets {
+        for secret in &chosen {
             let read = secrets
                 .read(
                     &self.actor(),
-                    SecretRef {
+                    smithers_store::SecretRef {
                         environment: &secret.env,
                         name: &secret.name,
                     },
@@ -154,10 +169,21 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
                 })?
                 .to_string();
             env.push((secret.name.clone(), text));
-            values.push(read.value);
+            self.released.insert(secret.name.clone(), read.value);
         }
+        let values: Vec<_> = self.released.values().cloned().collect();
         let redactor = Redactor::new(&values).map_err(|e| Error::Invalid(e.to_string()))?;
         self.redactor = Some(Arc::new(redactor));
         Ok(env)
     }
+}
+
+/// Which of a workflow's secrets a command gets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Release<'a> {
+    /// Every secret the workflow lists: a `run` step's command.
+    All,
+    /// Only these: an agent's key for its driver, or the secrets an agent
+    /// step names for its commands (none unless it names them).
+    Only(&'a [String]),
 }

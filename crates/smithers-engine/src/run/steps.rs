@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
-use smithers_sandbox::{ExecRequest, OutputChunk, Provider};
+use smithers_sandbox::{OutputChunk, Provider};
 use smithers_store::{
     ApprovalKind, ApprovalState, RunStep, StepState, StepUpdate, ToolCallKey, ToolCallState,
     ToolResult,
@@ -15,6 +15,7 @@ use smithers_store::{
 use tokio::sync::mpsc;
 
 use super::gate::{Answer, Gate};
+use super::secrets::Release;
 use super::{Ctx, Interrupt, git, humanize, log, workspace};
 use crate::Error;
 use crate::agent::{CallOutcome, CallResult};
@@ -347,6 +348,7 @@ impl<P: Provider> Ctx<'_, P> {
                         WORKFLOW_SUBJECT,
                         &commit,
                         timeout,
+                        Release::Only(&[]),
                     )
                     .await?;
                 if result.outcome != CallOutcome::Ok {
@@ -381,6 +383,7 @@ impl<P: Provider> Ctx<'_, P> {
                         WORKFLOW_SUBJECT,
                         &push,
                         timeout,
+                        Release::Only(&[]),
                     )
                     .await?;
                 Ok(if result.outcome == CallOutcome::Ok {
@@ -413,10 +416,10 @@ impl<P: Provider> Ctx<'_, P> {
         command: &str,
         timeout: Duration,
     ) -> Result<Attempt, Interrupt> {
-        let env = self.secret_env().await?;
+        let env = self.secret_env(Release::All).await?;
         self.engine.runs.start_tool_call(&self.run.id, key).await?;
         let (tx, pump) = self.log_pump(key.position);
-        let mut request = ExecRequest::new(["/bin/sh", "-c", command]);
+        let mut request = tools::Shell::Kernel.request(command);
         request.env = env;
         request.timeout = Some(timeout);
         let outcome = self
@@ -507,6 +510,7 @@ impl<P: Provider> Ctx<'_, P> {
         subject: &str,
         call: &ToolCall,
         timeout: Duration,
+        release: Release<'_>,
     ) -> Result<CallResult, Interrupt> {
         match self.gate(key, subject, call).await? {
             Gate::Refused { rejected, text } => Ok(CallResult {
@@ -541,7 +545,7 @@ impl<P: Provider> Ctx<'_, P> {
             }),
             Gate::Go => {
                 self.engine.runs.start_tool_call(&self.run.id, key).await?;
-                let result = self.carry_out(key.position, call, timeout).await?;
+                let result = self.carry_out(key.position, call, timeout, release).await?;
                 let recorded = ToolResult {
                     ok: result.outcome == CallOutcome::Ok,
                     exit_code: None,
@@ -571,6 +575,7 @@ impl<P: Provider> Ctx<'_, P> {
         position: u32,
         call: &ToolCall,
         timeout: Duration,
+        release: Release<'_>,
     ) -> Result<CallResult, Interrupt> {
         let outcome = |ok: bool| {
             if ok {
@@ -618,7 +623,7 @@ impl<P: Provider> Ctx<'_, P> {
                 })
             }
             other => {
-                let env = self.secret_env().await?;
+                let env = self.secret_env(release).await?;
                 let limits = ToolLimits {
                     timeout: timeout.min(self.engine.settings.tools.timeout),
                     ..self.engine.settings.tools

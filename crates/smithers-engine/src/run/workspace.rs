@@ -12,7 +12,7 @@ use std::time::Duration;
 use smithers_sandbox::{Provider, SandboxId, Stream};
 
 use crate::Error;
-use crate::tools::{Collected, collect, quote};
+use crate::tools::{Collected, Shell, collect, quote};
 
 /// The most a snapshot or a bundle may weigh.
 const MAX_CAPTURE: usize = 1 << 30;
@@ -30,6 +30,7 @@ async fn capture<P: Provider>(
     let collected = collect(
         provider,
         sandbox,
+        Shell::Own,
         script,
         HOUSEKEEPING,
         Vec::new(),
@@ -55,8 +56,9 @@ fn failed(what: &str, captured: &Collected) -> Error {
 }
 
 /// Programs a run needs inside its sandbox: `tar` for snapshots, `git`
-/// for commits and the repository tools.
-const NEEDED: &[&str] = &["tar", "git"];
+/// for commits and the repository tools, `bash` for the commands (the
+/// dialect the kernel decides them in).
+const NEEDED: &[&str] = &["tar", "git", "bash"];
 
 /// Checks the sandbox has what a run needs, before the run relies on it:
 /// an image built before a program was needed says so plainly instead of

@@ -42,6 +42,9 @@ pub const MAX_RETRIES: u32 = 10;
 pub struct WorkflowFile {
     /// In the order of the file.
     pub workflows: Vec<Workflow>,
+    /// What is allowed but deserves a second look (an agent's commands
+    /// given secrets), each at its line and column.
+    pub warnings: Vec<smithers_policy::Diagnostic>,
 }
 
 impl WorkflowFile {
@@ -197,6 +200,10 @@ pub struct AgentStep {
     pub base_url: Option<String>,
     /// HTTP drivers: the secret holding the API key (one of the workflow's).
     pub key: Option<String>,
+    /// The workflow's secrets the agent's commands get in their
+    /// environment; none unless named (the model sees what its commands
+    /// print).
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -59,6 +59,7 @@ const AGENT_KEYS: &[&str] = &[
     "script",
     "base_url",
     "key",
+    "secrets",
 ];
 
 /// Parses `text` (the contents of `file`); every problem found is returned,
@@ -97,6 +98,7 @@ pub(super) fn parse_in(
         source: &source,
         repository,
         diagnostics: Vec::new(),
+        warnings: Vec::new(),
     };
     let file = walker.document(&document);
     if walker.diagnostics.is_empty() {
@@ -111,6 +113,7 @@ struct Walker<'s, 't> {
     source: &'s Source<'t>,
     repository: Option<Repository<'s>>,
     diagnostics: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 /// The known keys of a table that are present, with their values.
@@ -162,6 +165,12 @@ pub(crate) fn branch_problem(branch: &str) -> Option<String> {
 impl<'t> Walker<'_, 't> {
     fn error(&mut self, span: &Range<usize>, message: impl Into<String>) {
         self.diagnostics.push(self.source.error(span, message));
+    }
+
+    fn warning(&mut self, span: &Range<usize>, message: impl Into<String>) {
+        let mut warning = self.source.error(span, message);
+        warning.severity = smithers_policy::Severity::Warning;
+        self.warnings.push(warning);
     }
 
     /// The fields of `table`, with an error for each key not in `allowed`.
@@ -354,11 +363,13 @@ impl<'t> Walker<'_, 't> {
             );
             return WorkflowFile {
                 workflows: Vec::new(),
+                warnings: Vec::new(),
             };
         };
         let Some(table) = self.table(workflows, "`workflows`") else {
             return WorkflowFile {
                 workflows: Vec::new(),
+                warnings: Vec::new(),
             };
         };
         if table.is_empty() {
@@ -383,7 +394,10 @@ impl<'t> Walker<'_, 't> {
                 parsed.push(self.workflow(name_text, &name.span(), table));
             }
         }
-        WorkflowFile { workflows: parsed }
+        WorkflowFile {
+            workflows: parsed,
+            warnings: std::mem::take(&mut self.warnings),
+        }
     }
 
     fn workflow(&mut self, name: &str, span: &Range<usize>, table: &DeTable<'t>) -> Workflow {
@@ -863,6 +877,30 @@ impl<'t> Walker<'_, 't> {
         let key = fields
             .get("key")
             .and_then(|v| self.non_empty(v, "an agent's `key`"));
+        let mut command_secrets = Vec::new();
+        if let Some(v) = fields.get("secrets") {
+            for (name, span) in self.strings(v, "an agent's `secrets`") {
+                if !secrets.iter().any(|s| s.name == name) {
+                    self.error(
+                        &span,
+                        format!(
+                            "secret {name} is not among this workflow's `secrets`; an agent's commands can only get the workflow's own"
+                        ),
+                    );
+                } else if !command_secrets.contains(&name) {
+                    command_secrets.push(name);
+                }
+            }
+            if !command_secrets.is_empty() {
+                self.warning(
+                    &v.span(),
+                    format!(
+                        "the agent's commands get {} in their environment: the model is shown what those commands print (masked where the redactor recognizes a value, but a command can re-encode it beyond recognition)",
+                        command_secrets.join(", ")
+                    ),
+                );
+            }
+        }
         match driver {
             Driver::Scripted => {
                 if script.is_none() {
@@ -920,6 +958,7 @@ impl<'t> Walker<'_, 't> {
             script,
             base_url,
             key,
+            secrets: command_secrets,
         })
     }
 
