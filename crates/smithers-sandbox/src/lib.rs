@@ -21,6 +21,7 @@ mod native;
 pub mod owner;
 pub mod patch;
 mod provider;
+mod resolve;
 pub mod rootfs;
 mod spec;
 mod table;
@@ -31,7 +32,9 @@ pub use docker::{DockerConfig, DockerProvider};
 pub use egress::EgressSettings;
 pub use error::Error;
 pub use native::{NativeConfig, NativeProvider};
+pub use patch::ParsedPatch;
 pub use provider::{
-    ExecOutcome, ExecRequest, OutputChunk, Provider, PurgeReport, SandboxId, SandboxStatus, Stream,
+    ExecOutcome, ExecRequest, OutputChunk, Provider, PurgeReport, Resolved, SandboxId,
+    SandboxStatus, Stream,
 };
 pub use spec::{Limits, Root, SandboxSpec, parse_duration, parse_memory};

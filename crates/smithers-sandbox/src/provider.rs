@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::patch::ParsedPatch;
 use crate::{Error, SandboxSpec};
 
 /// A sandbox's id: a UUIDv7, also its directory and cgroup name.
@@ -101,6 +102,20 @@ impl PurgeReport {
     }
 }
 
+/// Where a workspace path leads once every symbolic link on the way is
+/// followed (see [`Provider::resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// Inside the workspace: the normalized workspace-relative path (`""`
+    /// is the workspace itself; no `.`, `..` or empty components).
+    Inside(String),
+    /// Out of the workspace: the absolute path (in the sandbox's view) it
+    /// leads to, as far as it was followed: nothing out of the workspace
+    /// is looked at, so what follows the first component out is kept as
+    /// written (`..` included).
+    Outside(String),
+}
+
 /// A way to run commands in disposable sandboxes.
 #[allow(async_fn_in_trait)] // used through generics, not trait objects
 pub trait Provider {
@@ -114,14 +129,48 @@ pub trait Provider {
         request: ExecRequest,
         output: mpsc::Sender<OutputChunk>,
     ) -> Result<ExecOutcome, Error>;
-    /// Reads a file of the workspace (`path` relative to `/workspace`).
+    /// Where `path` leads, like `realpath` confined to the workspace.
+    /// `path` is workspace-relative or absolute in the sandbox's view
+    /// (`/workspace/…`; any other absolute path is `Outside`). Components
+    /// are taken left to right: `.` is skipped, `..` goes up (above the
+    /// workspace is `/`, where only `workspace` leads back in), and each
+    /// existing component is looked at without following it. A symbolic
+    /// link's target takes its place: a relative target from the link's
+    /// directory, an absolute one from `/` (so `/workspace/…` continues
+    /// inside, anything else is `Outside`). From the first component that
+    /// does not exist (or follows a file), the rest is kept as written,
+    /// normalized; so a dangling link resolves to its target as written.
+    ///
+    /// Errors: more than 40 links on the way (a loop), a NUL in the path,
+    /// an unknown sandbox, or a failure looking. The answer describes the
+    /// workspace at the time of the call; file operations never follow
+    /// links themselves, so a link swapped in afterwards makes them fail
+    /// rather than lead elsewhere.
+    ///
+    /// The native provider looks at each link's target as written; the
+    /// Docker engine reports targets already resolved within the
+    /// container, so a link leading out and back in (through `/tmp`, say)
+    /// is `Inside` there and `Outside` (where it left) natively.
+    async fn resolve(&self, id: &SandboxId, path: &str) -> Result<Resolved, Error>;
+    /// Reads a regular file of the workspace (`path` relative to
+    /// `/workspace`, at most 64 MiB). A symbolic link anywhere on the way
+    /// is refused (`Error::Escape`), even one that stays inside: callers
+    /// [`resolve`](Provider::resolve) first and read what it leads to.
     async fn read_file(&self, id: &SandboxId, path: &str) -> Result<Vec<u8>, Error>;
     /// Writes a file of the workspace, creating directories on the way.
     async fn write_file(&self, id: &SandboxId, path: &str, contents: &[u8]) -> Result<(), Error>;
-    /// Applies a unified diff (plain or git-style) to the workspace: all
-    /// of it, or nothing if any hunk does not apply or any path would leave
-    /// the workspace. Returns the paths changed, created or deleted.
-    async fn apply_patch(&self, id: &SandboxId, patch: &str) -> Result<Vec<String>, Error>;
+    /// Applies a parsed patch to the workspace: the very parse the caller
+    /// decided on (its [`ParsedPatch::paths`]). All of it, or nothing if
+    /// any hunk does not apply, or any file it touches is reached through
+    /// a symbolic link, is not a regular file, or (for a creation or a
+    /// rename's destination) already exists; everything is read and
+    /// checked before the first write. Returns the paths changed, created
+    /// or deleted, sorted.
+    async fn apply_patch(
+        &self,
+        id: &SandboxId,
+        patch: &ParsedPatch<'_>,
+    ) -> Result<Vec<String>, Error>;
     async fn status(&self, id: &SandboxId) -> Result<SandboxStatus, Error>;
     /// Kills what runs, removes everything, and checks that nothing remains.
     async fn destroy(&self, id: &SandboxId) -> Result<PurgeReport, Error>;

@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 use common::{docker, docker_with, sh, spec};
-use smithers_sandbox::{Error, Provider, Root, SandboxSpec};
+use smithers_sandbox::{Error, Provider, Resolved, Root, SandboxSpec};
 
 /// Names of the engine's containers and volumes that carry `label`.
 fn labelled(label: &str) -> Vec<String> {
@@ -114,6 +114,36 @@ async fn links_planted_in_the_workspace_lead_no_file_operation_out() {
         .unwrap();
     let ran = sh(p, &id, "./run.sh && echo more >> run.sh && echo writable").await;
     assert_eq!(ran.stdout, "new\nwritable\n", "{}", ran.stderr);
+    assert!(p.destroy(&id).await.unwrap().is_clean());
+}
+
+/// The engine reports a link's target already resolved within the
+/// container (its archive stat's `linkTarget`: `/workspace/config/prod.key`
+/// for a link written `config/prod.key`), every link on the way followed,
+/// `/tmp` included: a link that leaves the workspace and comes back in is
+/// `Inside` here, where the native provider says `Outside` where it left.
+#[tokio::test]
+async fn the_engine_reports_link_targets_already_resolved() {
+    let f = docker().await;
+    let p = &f.provider;
+    let id = p.create(spec()).await.unwrap();
+    let ran = sh(
+        p,
+        &id,
+        "mkdir config && echo key > config/prod.key && ln -s /workspace/config /tmp/back \
+         && ln -s /tmp/back via-tmp && ln -s ../../../etc/passwd up",
+    )
+    .await;
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.stderr);
+    assert_eq!(
+        p.resolve(&id, "via-tmp/prod.key").await.unwrap(),
+        Resolved::Inside("config/prod.key".into())
+    );
+    // `..` past the root stays at the root, as the kernel has it.
+    assert_eq!(
+        p.resolve(&id, "up").await.unwrap(),
+        Resolved::Outside("/etc/passwd".into())
+    );
     assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 

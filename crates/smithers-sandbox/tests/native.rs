@@ -129,3 +129,26 @@ fn config_missing_bwrap() {
     let e = smithers_sandbox::NativeProvider::new(config).unwrap_err();
     assert!(e.to_string().contains("Debian package `bubblewrap`"), "{e}");
 }
+
+/// Natively a link's target is read as written and nothing out of the
+/// workspace is looked at: a link that leaves (through `/tmp`) is
+/// `Outside` where it left, even if it would come back in.
+#[tokio::test]
+async fn resolve_stops_where_a_link_leaves_the_workspace() {
+    let f = native();
+    let p = &f.provider;
+    let id = p.create(spec()).await.unwrap();
+    let ran = sh(
+        p,
+        &id,
+        "mkdir config && echo key > config/prod.key && ln -s /workspace/config /tmp/back \
+         && ln -s /tmp/back via-tmp",
+    )
+    .await;
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.stderr);
+    assert_eq!(
+        p.resolve(&id, "via-tmp/prod.key").await.unwrap(),
+        smithers_sandbox::Resolved::Outside("/tmp/back/prod.key".into())
+    );
+    assert!(p.destroy(&id).await.unwrap().is_clean());
+}

@@ -1,13 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
 //! What every provider does the same way: commands, the workspace, the
-//! environment, files and patches.
+//! environment, files, links and patches.
 
 #[macro_use]
 mod common;
 
 use common::{sh, spec};
-use smithers_sandbox::Provider;
+use smithers_sandbox::{Error, ParsedPatch, Provider, Resolved, SandboxId};
 
 async fn runs_a_command_in_the_workspace<P: Provider>(p: &P) {
     let id = p.create(spec()).await.unwrap();
@@ -105,7 +105,7 @@ deleted file mode 100644
 @@ -1 +0,0 @@
 -bye
 ";
-    let changed = p.apply_patch(&id, patch).await.unwrap();
+    let changed = apply(p, &id, patch).await.unwrap();
     assert_eq!(changed, ["docs/new.md", "old.txt", "src/lib.rs"]);
     let ran = sh(
         p,
@@ -138,7 +138,7 @@ deleted file mode 100644
 -not what is there
 +x
 ";
-    assert!(p.apply_patch(&id, half).await.is_err());
+    assert!(apply(p, &id, half).await.is_err());
     assert_eq!(
         p.read_file(&id, "src/lib.rs").await.unwrap(),
         b"fn a() {}\nfn b() { a() }\n"
@@ -148,13 +148,13 @@ deleted file mode 100644
         "--- /dev/null\n+++ b/../../escaped\n@@ -0,0 +1 @@\n+x\n",
         "--- /dev/null\n+++ /etc/escaped\n@@ -0,0 +1 @@\n+x\n",
     ] {
-        assert!(p.apply_patch(&id, escape).await.is_err(), "{escape}");
+        assert!(apply(p, &id, escape).await.is_err(), "{escape}");
     }
     assert!(!std::path::Path::new("/etc/escaped").exists());
     // A symlink planted by the sandbox does not lead a patch out.
     sh(p, &id, "ln -s /etc link").await;
     let through = "--- /dev/null\n+++ b/link/escaped\n@@ -0,0 +1 @@\n+x\n";
-    assert!(p.apply_patch(&id, through).await.is_err());
+    assert!(apply(p, &id, through).await.is_err());
     assert!(p.destroy(&id).await.unwrap().is_clean());
 }
 
@@ -162,5 +162,243 @@ against_every_provider!(
     runs_a_command_in_the_workspace,
     commands_share_the_workspace_and_get_only_their_environment,
     environment_values_never_appear_in_a_host_argument_list,
-    patches_apply_whole_or_not_at_all_and_stay_inside
+    patches_apply_whole_or_not_at_all_and_stay_inside,
+    reads_never_follow_a_link,
+    a_patch_over_a_link_is_refused_with_nothing_written,
+    patches_rename_delete_create_and_change_modes,
+    a_patch_making_a_link_or_a_submodule_is_refused,
+    resolve_follows_links_as_the_kernel_would_and_stays_confined,
+    a_patch_the_sandbox_can_block_is_applied_whole_or_not_at_all
 );
+
+/// The links of the issue: a file link into `config`, a directory link
+/// into `.github`, and links that leave or loop.
+const LINKS: &str = "mkdir -p config .github/workflows && echo key > config/prod.key \
+    && echo 'on: push' > .github/workflows/ci.yml && echo readme > README.md \
+    && ln -s config/prod.key notes.txt && ln -s .github docs";
+
+async fn reads_never_follow_a_link<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
+    let ran = sh(p, &id, LINKS).await;
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.stderr);
+    for through in ["notes.txt", "docs/workflows/ci.yml"] {
+        let e = p.read_file(&id, through).await.unwrap_err();
+        assert!(matches!(e, Error::Escape(_)), "{through}: {e}");
+    }
+    assert_eq!(p.read_file(&id, "config/prod.key").await.unwrap(), b"key\n");
+    assert!(p.destroy(&id).await.unwrap().is_clean());
+}
+
+async fn a_patch_over_a_link_is_refused_with_nothing_written<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
+    let ran = sh(p, &id, LINKS).await;
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.stderr);
+    let readme = "--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-readme\n+changed\n";
+    for over in [
+        // A file link: its target would be read, the link then written.
+        "--- a/notes.txt\n+++ b/notes.txt\n@@ -1 +1 @@\n-key\n+leaked\n",
+        // A directory link on the way to a new file.
+        "--- /dev/null\n+++ b/docs/workflows/pwn.yml\n@@ -0,0 +1 @@\n+on: push\n",
+        // A link deleted.
+        "diff --git a/notes.txt b/notes.txt\ndeleted file mode 100644\n--- a/notes.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-key\n",
+    ] {
+        let patch = if over.starts_with("diff --git") {
+            format!("diff --git a/README.md b/README.md\n{readme}{over}")
+        } else {
+            format!("{readme}{over}")
+        };
+        assert!(apply(p, &id, &patch).await.is_err(), "{patch}");
+        let ran = sh(
+            p,
+            &id,
+            "cat README.md config/prod.key; readlink notes.txt docs; ls .github/workflows",
+        )
+        .await;
+        assert_eq!(
+            ran.stdout, "readme\nkey\nconfig/prod.key\n.github\nci.yml\n",
+            "{patch}"
+        );
+    }
+    assert!(p.destroy(&id).await.unwrap().is_clean());
+}
+
+/// The issue's rename (with an ordinary hunk on another file), a
+/// deletion, a creation and mode changes, applied as git would.
+async fn patches_rename_delete_create_and_change_modes<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
+    let ran = sh(
+        p,
+        &id,
+        "mkdir docs && echo 'on: push' > docs/payload.yml && echo readme > README.md \
+         && echo old > old.txt && echo '#!/bin/sh' > run.sh && chmod 755 run.sh \
+         && echo tool > tool.sh && chmod 755 tool.sh",
+    )
+    .await;
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.stderr);
+    let changed = apply(p, &id, RENAME).await.unwrap();
+    assert_eq!(
+        changed,
+        [".github/workflows/pwn.yml", "README.md", "docs/payload.yml"]
+    );
+    let patch = "\
+diff --git a/old.txt b/old.txt
+deleted file mode 100644
+--- a/old.txt
++++ /dev/null
+@@ -1 +0,0 @@
+-old
+diff --git a/new.sh b/new.sh
+new file mode 100755
+--- /dev/null
++++ b/new.sh
+@@ -0,0 +1 @@
++#!/bin/sh
+diff --git a/README.md b/README.md
+old mode 100644
+new mode 100755
+diff --git a/run.sh b/run.sh
+old mode 100755
+new mode 100644
+diff --git a/tool.sh b/bin/tool.sh
+similarity index 100%
+rename from tool.sh
+rename to bin/tool.sh
+";
+    let changed = apply(p, &id, patch).await.unwrap();
+    assert_eq!(
+        changed,
+        [
+            "README.md",
+            "bin/tool.sh",
+            "new.sh",
+            "old.txt",
+            "run.sh",
+            "tool.sh"
+        ]
+    );
+    let ran = sh(
+        p,
+        &id,
+        "cat .github/workflows/pwn.yml README.md; ls docs/payload.yml old.txt tool.sh 2>/dev/null; \
+         for f in new.sh README.md run.sh bin/tool.sh; do [ -x $f ] && echo \"x $f\" || echo \"- $f\"; done",
+    )
+    .await;
+    assert_eq!(
+        ran.stdout, "on: push\nchanged\nx new.sh\nx README.md\n- run.sh\nx bin/tool.sh\n",
+        "{}",
+        ran.stderr
+    );
+    assert!(p.destroy(&id).await.unwrap().is_clean());
+}
+
+/// The issue's patch: a rename into `.github` and a hunk on README.md.
+const RENAME: &str = "\
+diff --git a/docs/payload.yml b/.github/workflows/pwn.yml
+similarity index 100%
+rename from docs/payload.yml
+rename to .github/workflows/pwn.yml
+diff --git a/README.md b/README.md
+--- a/README.md
++++ b/README.md
+@@ -1 +1 @@
+-readme
++changed
+";
+
+async fn a_patch_making_a_link_or_a_submodule_is_refused<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
+    p.write_file(&id, "README.md", b"readme\n").await.unwrap();
+    for (mode, body) in [
+        ("120000", "config/prod.key"),
+        ("160000", "Subproject commit 1234"),
+    ] {
+        let patch = format!(
+            "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-readme\n+changed\n\
+             diff --git a/made b/made\nnew file mode {mode}\n--- /dev/null\n+++ b/made\n@@ -0,0 +1 @@\n+{body}\n"
+        );
+        let e = apply(p, &id, &patch).await.unwrap_err();
+        assert!(e.to_string().contains(mode), "{mode}: {e}");
+    }
+    let ran = sh(p, &id, "cat README.md; ls made 2>&1 >/dev/null | wc -l").await;
+    assert_eq!(ran.stdout, "readme\n1\n");
+    assert!(p.destroy(&id).await.unwrap().is_clean());
+}
+
+/// A directory the sandbox's code made read-only: a patch writing one
+/// file and deleting another in it is applied whole (a provider whose
+/// host side may remove it anyway) or refused whole, never half.
+async fn a_patch_the_sandbox_can_block_is_applied_whole_or_not_at_all<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
+    let ran = sh(
+        p,
+        &id,
+        "mkdir locked && echo x > locked/f && echo readme > README.md && chmod 555 locked",
+    )
+    .await;
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.stderr);
+    let patch = "--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-readme\n+changed\n\
+                 --- a/locked/f\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n";
+    let applied = apply(p, &id, patch).await;
+    let ran = sh(p, &id, "cat README.md; ls locked").await;
+    match applied {
+        Ok(_) => assert_eq!(ran.stdout, "changed\n"),
+        Err(e) => assert_eq!(ran.stdout, "readme\nf\n", "{e}"),
+    }
+    sh(p, &id, "chmod 755 locked").await;
+    assert!(p.destroy(&id).await.unwrap().is_clean());
+}
+
+/// Parses and applies, as the engine does: the provider applies the
+/// parse whose paths were decided on.
+async fn apply<P: Provider>(p: &P, id: &SandboxId, patch: &str) -> Result<Vec<String>, Error> {
+    let parsed = ParsedPatch::parse(patch)?;
+    let changed = p.apply_patch(id, &parsed).await?;
+    for path in &changed {
+        assert!(
+            parsed.paths().contains(path),
+            "{path} changed, not decided on"
+        );
+    }
+    Ok(changed)
+}
+
+async fn resolve_follows_links_as_the_kernel_would_and_stays_confined<P: Provider>(p: &P) {
+    let id = p.create(spec()).await.unwrap();
+    let ran = sh(
+        p,
+        &id,
+        &format!(
+            "{LINKS} && ln -s /workspace/config/prod.key abs && ln -s /etc/passwd out \
+             && ln -s loop-b loop-a && ln -s loop-a loop-b && ln -s nowhere/file dangling"
+        ),
+    )
+    .await;
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.stderr);
+    let inside = |p: &str| Resolved::Inside(p.to_string());
+    let outside = |p: &str| Resolved::Outside(p.to_string());
+    for (path, expected) in [
+        ("config/prod.key", inside("config/prod.key")),
+        ("/workspace/config/prod.key", inside("config/prod.key")),
+        ("", inside("")),
+        ("missing.txt", inside("missing.txt")),
+        ("config/new/deeper.txt", inside("config/new/deeper.txt")),
+        ("notes.txt", inside("config/prod.key")),
+        ("docs", inside(".github")),
+        ("docs/workflows/x.yml", inside(".github/workflows/x.yml")),
+        (
+            "./docs/workflows/../workflows/ci.yml",
+            inside(".github/workflows/ci.yml"),
+        ),
+        ("abs", inside("config/prod.key")),
+        ("out", outside("/etc/passwd")),
+        ("../../etc/passwd", outside("/etc/passwd")),
+        ("config/../../etc", outside("/etc")),
+        // A dangling link leads to its target as written.
+        ("dangling", inside("nowhere/file")),
+    ] {
+        assert_eq!(p.resolve(&id, path).await.unwrap(), expected, "{path}");
+    }
+    let e = p.resolve(&id, "loop-a").await.unwrap_err();
+    assert!(e.to_string().contains("symbolic links"), "{e}");
+    assert!(p.destroy(&id).await.unwrap().is_clean());
+}

@@ -20,6 +20,8 @@ use bollard::query_parameters::{
 use futures_util::StreamExt as _;
 
 use super::engine::{PathKind, PathStats};
+use crate::patch::Current;
+use crate::resolve::Entry;
 use crate::rootfs::SANDBOX_OWNER;
 use crate::workspace::{MAX_FILE_BYTES, relative_components};
 use crate::{Error, rootfs};
@@ -62,7 +64,7 @@ impl Files<'_> {
                         last: PathKind::Missing,
                     });
                 }
-                PathKind::Symlink => return Err(Error::Escape(path.to_string())),
+                PathKind::Symlink(_) => return Err(Error::Escape(path.to_string())),
                 PathKind::File { .. } | PathKind::Other => {
                     return Err(Error::Invalid(format!(
                         "{:?} in {path:?} is not a directory",
@@ -77,27 +79,49 @@ impl Files<'_> {
         })
     }
 
-    /// The file's contents, `None` if it (or a directory on its way) does not exist.
-    pub async fn read_if_exists(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
+    /// The file as a patch sees it, `None` if it (or a directory on its
+    /// way) does not exist; a link anywhere on the way is refused.
+    pub async fn read_if_exists(&self, path: &str) -> Result<Option<Current>, Error> {
         let parts = relative_components(path)?;
         let walk = self.walk(path, &parts).await?;
         match walk.last {
             PathKind::Missing => Ok(None),
-            PathKind::Symlink => Err(Error::Escape(path.to_string())),
+            PathKind::Symlink(_) => Err(Error::Escape(path.to_string())),
             PathKind::Directory | PathKind::Other => {
                 Err(Error::Invalid(format!("{path:?} is not a regular file")))
             }
             PathKind::File { size, .. } if size > MAX_FILE_BYTES => Err(Error::Invalid(format!(
                 "{path:?} is larger than {MAX_FILE_BYTES} bytes"
             ))),
-            PathKind::File { .. } => self.download(path, &parts).await.map(Some),
+            PathKind::File { mode, .. } => Ok(Some(Current {
+                contents: self.download(path, &parts).await?,
+                executable: mode & 0o100 != 0,
+            })),
         }
     }
 
+    /// A regular file's contents, reached without a link.
     pub async fn read(&self, path: &str) -> Result<Vec<u8>, Error> {
-        self.read_if_exists(path).await?.ok_or_else(|| Error::Io {
-            context: format!("workspace file {path:?}"),
-            source: std::io::ErrorKind::NotFound.into(),
+        match self.read_if_exists(path).await? {
+            Some(current) => Ok(current.contents),
+            None => Err(Error::Io {
+                context: format!("workspace file {path:?}"),
+                source: std::io::ErrorKind::NotFound.into(),
+            }),
+        }
+    }
+
+    /// What `parts` (a workspace path whose parents are directories) is,
+    /// without following it: the provider's half of `resolve`. A link's
+    /// target comes as the engine reports it, already resolved.
+    pub async fn entry(&self, parts: &[String]) -> Result<Entry, Error> {
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        Ok(match self.stat(&parts).await? {
+            PathKind::Missing => Entry::Missing,
+            PathKind::Directory => Entry::Directory,
+            PathKind::File { .. } => Entry::File,
+            PathKind::Symlink(target) => Entry::Symlink(target),
+            PathKind::Other => Entry::Other,
         })
     }
 
@@ -139,17 +163,28 @@ impl Files<'_> {
     }
 
     /// Writes the file, creating missing directories (owned by the sandbox
-    /// user); an existing file keeps its permission bits.
-    pub async fn write(&self, path: &str, contents: &[u8]) -> Result<(), Error> {
+    /// user). `executable` sets its mode to 0755 or 0644; `None` keeps an
+    /// existing file's permission bits (0644 for a new file).
+    pub async fn write(
+        &self,
+        path: &str,
+        contents: &[u8],
+        executable: Option<bool>,
+    ) -> Result<(), Error> {
         let parts = relative_components(path)?;
         let walk = self.walk(path, &parts).await?;
         let mode = match walk.last {
             PathKind::Missing => 0o644,
             PathKind::File { mode, .. } => mode,
-            PathKind::Symlink => return Err(Error::Escape(path.to_string())),
+            PathKind::Symlink(_) => return Err(Error::Escape(path.to_string())),
             PathKind::Directory | PathKind::Other => {
                 return Err(Error::Invalid(format!("{path:?} is not a regular file")));
             }
+        };
+        let mode = match executable {
+            Some(true) => 0o755,
+            Some(false) => 0o644,
+            None => mode,
         };
         let io = Error::io(format!("cannot archive {path:?}"));
         let mut builder = tar::Builder::new(Vec::new());
@@ -220,7 +255,7 @@ impl Files<'_> {
                 source: std::io::ErrorKind::NotFound.into(),
             }),
             PathKind::Directory => Err(Error::Invalid(format!("{path:?} is a directory"))),
-            PathKind::File { .. } | PathKind::Symlink | PathKind::Other => Ok(absolute(&parts)),
+            PathKind::File { .. } | PathKind::Symlink(_) | PathKind::Other => Ok(absolute(&parts)),
         }
     }
 }

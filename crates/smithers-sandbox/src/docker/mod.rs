@@ -38,8 +38,9 @@ pub use engine::engine_socket;
 use crate::egress::{Allowlist, EgressProxy, EgressSettings};
 use crate::helper::{BridgePlan, ENV_PREFIX, InitPlan};
 use crate::native::{PROXY_PORT, PROXY_SOCKET, WRITABLE, command_env, stage_helper};
+use crate::patch::{Change, ParsedPatch};
 use crate::provider::{
-    ExecOutcome, ExecRequest, OutputChunk, PurgeReport, SandboxId, SandboxStatus, Stream,
+    ExecOutcome, ExecRequest, OutputChunk, PurgeReport, Resolved, SandboxId, SandboxStatus, Stream,
 };
 use crate::rootfs::SANDBOX_OWNER;
 use crate::table::SandboxTable;
@@ -602,11 +603,26 @@ impl DockerProvider {
         Ok((exit_code, timed_out, oom_killed && !timed_out))
     }
 
-    /// Removes `path` of the workspace with `rm` run in the sandbox itself.
-    async fn remove_file(&self, id: &SandboxId, path: &str) -> Result<(), Error> {
-        let absolute = self.files(&self.holder(id)?).removable(path).await?;
+    /// Removes `paths` of the workspace with `rm` run in the sandbox itself
+    /// (as its user, so the modes its code set apply): every directory is
+    /// checked writable first, in the same command, so it removes all of
+    /// them or none.
+    async fn remove_files(&self, id: &SandboxId, paths: &[&str]) -> Result<(), Error> {
+        let files = self.files(&self.holder(id)?);
+        let mut argv: Vec<String> = [
+            "sh",
+            "-c",
+            r#"for f do d=${f%/*}; [ -w "$d" ] && [ -x "$d" ] || { echo "$d is not writable" >&2; exit 1; }; done; exec rm -f -- "$@""#,
+            "sh",
+        ]
+        .map(str::to_string)
+        .to_vec();
+        for path in paths {
+            argv.push(files.removable(path).await?);
+        }
+        let path = paths.join(", ");
         let request = ExecRequest {
-            argv: vec!["rm".into(), "-f".into(), "--".into(), absolute],
+            argv,
             env: Vec::new(),
             timeout: Some(Duration::from_secs(60)),
         };
@@ -856,15 +872,31 @@ impl Provider for DockerProvider {
         result
     }
 
+    async fn resolve(&self, id: &SandboxId, path: &str) -> Result<Resolved, Error> {
+        let holder = self.holder(id)?;
+        let files = self.files(&holder);
+        crate::resolve::resolve(path, |parts| {
+            let files = &files;
+            async move { files.entry(&parts).await }
+        })
+        .await
+    }
+
     async fn read_file(&self, id: &SandboxId, path: &str) -> Result<Vec<u8>, Error> {
         self.files(&self.holder(id)?).read(path).await
     }
 
     async fn write_file(&self, id: &SandboxId, path: &str, contents: &[u8]) -> Result<(), Error> {
-        self.files(&self.holder(id)?).write(path, contents).await
+        self.files(&self.holder(id)?)
+            .write(path, contents, None)
+            .await
     }
 
-    async fn apply_patch(&self, id: &SandboxId, patch: &str) -> Result<Vec<String>, Error> {
+    async fn apply_patch(
+        &self,
+        id: &SandboxId,
+        patch: &ParsedPatch<'_>,
+    ) -> Result<Vec<String>, Error> {
         let holder = self.holder(id)?;
         let files = self.files(&holder);
         let changes = crate::patch::plan_with(patch, |path| {
@@ -872,10 +904,25 @@ impl Provider for DockerProvider {
             async move { files.read_if_exists(&path).await }
         })
         .await?;
-        for (path, contents) in &changes {
-            match contents {
-                Some(bytes) => files.write(path, bytes).await?,
-                None => self.remove_file(id, path).await?,
+        // Removals first, all in one command: the sandbox's user carries
+        // them out and the modes its code set may refuse them, while the
+        // writes go through the engine and do not fail that way. Refused,
+        // nothing has been written yet.
+        let removed: Vec<&str> = changes
+            .iter()
+            .filter(|(_, change)| matches!(change, Change::Delete))
+            .map(|(path, _)| path.as_str())
+            .collect();
+        if !removed.is_empty() {
+            self.remove_files(id, &removed).await?;
+        }
+        for (path, change) in &changes {
+            if let Change::Write {
+                contents,
+                executable,
+            } = change
+            {
+                files.write(path, contents, *executable).await?;
             }
         }
         Ok(changes.into_keys().collect())

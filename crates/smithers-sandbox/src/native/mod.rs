@@ -17,10 +17,12 @@ use tokio::sync::mpsc;
 
 use crate::egress::{Allowlist, EgressProxy, EgressSettings};
 use crate::helper::{BridgePlan, InitPlan, LaunchPlan};
+use crate::patch::{Change, ParsedPatch};
 use crate::provider::{
-    ExecOutcome, ExecRequest, OutputChunk, PurgeReport, SandboxId, SandboxStatus, Stream,
+    ExecOutcome, ExecRequest, OutputChunk, PurgeReport, Resolved, SandboxId, SandboxStatus, Stream,
 };
 use crate::table::SandboxTable;
+use crate::workspace::blocking;
 use crate::{Error, Provider, SandboxSpec, workspace};
 use cgroup::{Cgroup, CgroupLayout};
 use parked::{Launched, Parked, Slot, park, park_later};
@@ -601,6 +603,15 @@ impl Provider for NativeProvider {
         result
     }
 
+    async fn resolve(&self, id: &SandboxId, path: &str) -> Result<Resolved, Error> {
+        let dir = self.workspace_dir(id)?;
+        crate::resolve::resolve(path, |parts| {
+            let dir = dir.clone();
+            blocking(move || workspace::entry(&dir, &parts))
+        })
+        .await
+    }
+
     async fn read_file(&self, id: &SandboxId, path: &str) -> Result<Vec<u8>, Error> {
         let dir = self.workspace_dir(id)?;
         workspace::read(&dir, path)
@@ -608,19 +619,34 @@ impl Provider for NativeProvider {
 
     async fn write_file(&self, id: &SandboxId, path: &str, contents: &[u8]) -> Result<(), Error> {
         let dir = self.workspace_dir(id)?;
-        workspace::write(&dir, path, contents, self.owner())
+        workspace::write(&dir, path, contents, None, self.owner())
     }
 
-    async fn apply_patch(&self, id: &SandboxId, patch: &str) -> Result<Vec<String>, Error> {
+    async fn apply_patch(
+        &self,
+        id: &SandboxId,
+        patch: &ParsedPatch<'_>,
+    ) -> Result<Vec<String>, Error> {
         let dir = self.workspace_dir(id)?;
-        let changes = crate::patch::plan(patch, |path| workspace::read_if_exists(&dir, path))?;
-        for (path, contents) in &changes {
-            match contents {
-                Some(bytes) => workspace::write(&dir, path, bytes, self.owner())?,
-                None => workspace::remove(&dir, path)?,
+        let changes = crate::patch::plan_with(patch, |path| {
+            let dir = dir.clone();
+            blocking(move || workspace::read_if_exists(&dir, &path))
+        })
+        .await?;
+        let owner = self.owner();
+        blocking(move || {
+            for (path, change) in &changes {
+                match change {
+                    Change::Write {
+                        contents,
+                        executable,
+                    } => workspace::write(&dir, path, contents, *executable, owner)?,
+                    Change::Delete => workspace::remove(&dir, path)?,
+                }
             }
-        }
-        Ok(changes.into_keys().collect())
+            Ok(changes.into_keys().collect())
+        })
+        .await
     }
 
     async fn status(&self, id: &SandboxId) -> Result<SandboxStatus, Error> {
