@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smithers_sandbox::{ExecOutcome, ExecRequest, OutputChunk, Provider, SandboxId, Stream};
+use smithers_sandbox::{
+    ExecOutcome, ExecRequest, OutputChunk, ParsedPatch, Provider, SandboxId, Stream,
+};
 use smithers_secrets::Redactor;
 use tokio::sync::mpsc;
 
@@ -291,13 +293,9 @@ impl ToolCall {
             | ToolCall::ListDirectory { path }
             | ToolCall::WriteFile { path, .. } => vec![path.clone()],
             ToolCall::InspectRepo | ToolCall::GetGitDiff => vec!["*".to_string()],
-            ToolCall::ApplyPatch { patch } => {
-                let paths = patch_paths(patch);
-                if paths.is_empty() {
-                    return Err(Error::Tool("apply_patch: the patch names no file".into()));
-                }
-                paths
-            }
+            ToolCall::ApplyPatch { patch } => ParsedPatch::parse(patch)
+                .map_err(|e| Error::Tool(format!("apply_patch: {e}")))?
+                .paths(),
             ToolCall::RunCommand { command } | ToolCall::RunTests { command } => {
                 vec![command.clone()]
             }
@@ -326,24 +324,16 @@ impl ToolCall {
     }
 }
 
-/// The paths named by a diff's `---`/`+++` headers (git's `a/` and `b/`
-/// dropped, `/dev/null` left out).
-fn patch_paths(patch: &str) -> Vec<String> {
-    let mut paths: Vec<String> = patch
-        .lines()
-        .filter_map(|l| l.strip_prefix("--- ").or_else(|| l.strip_prefix("+++ ")))
-        .map(|p| p.split('\t').next().unwrap_or_default().trim())
-        .filter(|p| *p != "/dev/null" && !p.is_empty())
-        .map(|p| {
-            p.strip_prefix("a/")
-                .or_else(|| p.strip_prefix("b/"))
-                .unwrap_or(p)
-                .to_string()
-        })
-        .collect();
-    paths.sort();
-    paths.dedup();
-    paths
+/// Parses the patch once and has the provider apply that parse: the one
+/// whose paths were decided on.
+async fn apply_patch<P: Provider>(
+    provider: &P,
+    sandbox: &SandboxId,
+    patch: &str,
+) -> Result<Vec<String>, smithers_sandbox::Error> {
+    provider
+        .apply_patch(sandbox, &ParsedPatch::parse(patch)?)
+        .await
 }
 
 /// Bounds on what a tool call may take and give back.
@@ -552,7 +542,7 @@ pub async fn execute<P: Provider>(
                 Err(e) => finish(e.to_string().as_bytes(), false, None, limits, redactor),
             },
         ),
-        ToolCall::ApplyPatch { patch } => Ok(match provider.apply_patch(sandbox, patch).await {
+        ToolCall::ApplyPatch { patch } => Ok(match apply_patch(provider, sandbox, patch).await {
             Ok(changed) => finish(
                 format!("changed {}", changed.join(", ")).as_bytes(),
                 true,
