@@ -385,30 +385,40 @@ fn reference(src: &Src<'_>, at: usize) -> Read<Option<(Val, usize, bool)>> {
     let mut name = [0u8; 8];
     let mut len = 0;
     loop {
-        let Some(b) = byte(i)? else {
-            return Ok(None);
+        let b = match src.byte(i) {
+            Ok(b) => b,
+            // Wait for more only if what was read may still become a name.
+            Err(Stop::Pending) if is_name_prefix(&name[..len]) => return Err(Stop::Pending),
+            Err(_) => return Ok(None),
         };
         if b == b';' {
-            let name = &name[..len];
-            return Ok(ENTITIES
-                .iter()
-                .find(|(n, _)| n.as_bytes() == name)
-                .map(|&(n, c)| (Val::char(c), i + 1, n == "amp")));
+            return Ok(
+                entity_value(&name[..len]).map(|c| (Val::char(c), i + 1, &name[..len] == b"amp"))
+            );
         }
         if !b.is_ascii_alphabetic() || len == name.len() {
             return Ok(None);
         }
         name[len] = b;
         len += 1;
-        let prefix = &name[..len];
-        if !ENTITIES
-            .iter()
-            .any(|(n, _)| n.as_bytes().starts_with(prefix))
-        {
-            return Ok(None);
-        }
-        i = skip(src, i + 1)?;
+        i = match skip(src, i + 1) {
+            Err(Stop::Pending) if !is_name_prefix(&name[..len]) => return Ok(None),
+            other => other?,
+        };
     }
+}
+
+fn entity_value(name: &[u8]) -> Option<char> {
+    ENTITIES
+        .iter()
+        .find(|(n, _)| n.as_bytes() == name)
+        .map(|&(_, c)| c)
+}
+
+fn is_name_prefix(prefix: &[u8]) -> bool {
+    ENTITIES
+        .iter()
+        .any(|(n, _)| n.as_bytes().starts_with(prefix))
 }
 
 /// A layer-1 atom that is one hex digit, after skipped noise: its value and end.

@@ -45,6 +45,9 @@ pub(crate) struct WindowIndex {
     patterns: Vec<Vec<u8>>,
     /// Indexes into `patterns`, in byte order: is a tail some pattern's start?
     sorted: Vec<usize>,
+    /// Which pairs of bytes begin a pattern: a check that stays in the
+    /// first-level cache, before an anchored lookup probes the filter.
+    pairs: Vec<u64>,
     longest: usize,
 }
 
@@ -84,6 +87,10 @@ fn test(filter: &[u64], s: usize) -> bool {
 
 fn set(filter: &mut [u64], s: usize) {
     filter[s >> 6] |= 1 << (s & 63);
+}
+
+fn pair(a: u8, b: u8) -> usize {
+    usize::from(a) << 8 | usize::from(b)
 }
 
 /// The eight bytes at `at` as a little-endian number; `at + 8 <= data.len()`.
@@ -142,12 +149,16 @@ impl WindowIndex {
             buckets: HashMap::default(),
             patterns: Vec::new(),
             sorted: Vec::new(),
+            pairs: vec![0; (1 << 16) / 64],
             longest: patterns.iter().map(Vec::len).max().unwrap_or(0),
         };
         for &i in &order {
             let pattern = &patterns[i];
             let key = index.key_of(pattern, 0);
             set(&mut index.filter, hash(key, FILTER_BITS));
+            if let [a, b, ..] = pattern[..] {
+                set(&mut index.pairs, pair(a, b));
+            }
             index.buckets.entry(key).or_default().push(i);
             if stride > 1 {
                 for offset in 0..stride {
@@ -244,7 +255,7 @@ impl WindowIndex {
 
     /// The longest pattern starting exactly at `at`: its end.
     pub(crate) fn longest_at(&self, data: &[u8], at: usize) -> Option<usize> {
-        if at + self.width > data.len() {
+        if at + self.width > data.len() || !test(&self.pairs, pair(data[at], data[at + 1])) {
             return None;
         }
         self.match_at(data, at).map(|(_, end)| end)
@@ -329,6 +340,9 @@ mod tests {
         assert!(index.begins(b"seiz"));
         assert!(!index.begins(b"secrets"));
         assert!(!index.begins(b"sea"));
+        assert_eq!(index.longest_at(b"a secret", 2), Some(8));
+        assert_eq!(index.longest_at(b"a secret", 1), None);
+        assert_eq!(index.longest_at(b"a secre", 2), None);
         assert_eq!(index.hold_from(b"a secr", 0), 2);
         assert_eq!(index.hold_from(b"a secr", 3), 6);
         assert_eq!(index.hold_from(b"a b s", 0), 4);
