@@ -383,6 +383,20 @@ impl Shell {
             Shell::Kernel => ExecRequest::new(["bash", "-c", script]),
         }
     }
+
+    /// The request that runs `script` with this shell, within `timeout`,
+    /// with `env` added to the sandbox's environment.
+    pub(crate) fn command(
+        self,
+        script: &str,
+        timeout: Duration,
+        env: Vec<(String, String)>,
+    ) -> ExecRequest {
+        let mut request = self.request(script);
+        request.timeout = Some(timeout);
+        request.env = env;
+        request
+    }
 }
 
 /// Shell-quotes one word for `sh -c`.
@@ -410,15 +424,12 @@ impl Collected {
     }
 }
 
-/// Runs `script` with `shell` in the sandbox, keeping its output while
-/// less than `bound` bytes are kept.
+/// Runs `request` in the sandbox, keeping its output while less than
+/// `bound` bytes are kept.
 pub(crate) async fn collect<P: Provider>(
     provider: &P,
     sandbox: &SandboxId,
-    shell: Shell,
-    script: &str,
-    timeout: Duration,
-    env: Vec<(String, String)>,
+    request: ExecRequest,
     bound: usize,
     live: Option<mpsc::Sender<OutputChunk>>,
 ) -> Result<Collected, Error> {
@@ -439,9 +450,6 @@ pub(crate) async fn collect<P: Provider>(
         }
         (chunks, over)
     });
-    let mut request = shell.request(script);
-    request.timeout = Some(timeout);
-    request.env = env;
     let outcome = provider.exec(sandbox, request, tx).await?;
     let (chunks, over) = reader
         .await
@@ -502,10 +510,7 @@ pub async fn execute<P: Provider>(
         let collected = collect(
             provider,
             sandbox,
-            shell,
-            &script,
-            limits.timeout,
-            env,
+            shell.command(&script, limits.timeout, env),
             limits.output_bytes * 2 + 1,
             live,
         )

@@ -114,13 +114,14 @@ fn check(args: &CheckArgs, state: &StateArgs) -> Result<ExitCode> {
         })
     };
     if args.json {
-        let (workflows, diagnostics) = match &result {
-            Ok(file) => (
-                file.workflows.iter().map(summary).collect(),
-                file.warnings.iter().map(diagnostic_json).collect(),
-            ),
-            Err(found) => (Vec::new(), found.iter().map(diagnostic_json).collect()),
-        };
+        let (workflows, diagnostics): (Vec<serde_json::Value>, Vec<serde_json::Value>) =
+            match &result {
+                Ok(file) => (
+                    file.workflows.iter().map(summary).collect(),
+                    file.warnings.iter().map(diagnostic_json).collect(),
+                ),
+                Err(found) => (Vec::new(), found.iter().map(diagnostic_json).collect()),
+            };
         print_json(&serde_json::json!({
             "valid": result.is_ok(),
             "workflows": workflows,

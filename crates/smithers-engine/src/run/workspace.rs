@@ -30,10 +30,7 @@ async fn capture<P: Provider>(
     let collected = collect(
         provider,
         sandbox,
-        Shell::Own,
-        script,
-        HOUSEKEEPING,
-        Vec::new(),
+        Shell::Own.command(script, HOUSEKEEPING, Vec::new()),
         MAX_CAPTURE,
         None,
     )
