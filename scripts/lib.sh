@@ -98,9 +98,11 @@ ensure_nats() {
 }
 
 # bubblewrap for the native sandbox (perl and bash are part of every Debian
-# system; the hostile sandbox tests use them inside the sandbox).
+# system; the hostile sandbox tests use them inside the sandbox). xxd and
+# python3 print a secret the ways the redaction tests pipe through
+# `smithers redact` (wrapped hex, URL-encoded, JSON inside JSON).
 ensure_sandbox_tools() {
-    apt_install_missing bubblewrap perl bash util-linux curl
+    apt_install_missing bubblewrap perl bash util-linux curl xxd python3
 }
 
 # A Docker Engine answering on /var/run/docker.sock, for the Docker

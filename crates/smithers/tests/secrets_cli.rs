@@ -411,3 +411,84 @@ fn redact_masks_values_from_the_environment_in_any_stream() {
     assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("UNSET_VARIABLE is not set"));
 }
+
+/// What real tools print, piped through `smithers redact` by a shell:
+/// wrapped hex, wrapped base64 of JSON, a colour code inside the value,
+/// URL-encoding that keeps `/`, and JSON inside JSON.
+#[test]
+fn redact_masks_what_real_tools_print() {
+    const TOK: &str = "ghp_Q7x/Lm9+Zt2&Rw8=Kd4vNc6bYf1sHj3";
+    const PW: &str = r#"pa"ss\word-123456"#;
+    let home = tempfile::tempdir().unwrap();
+    // (the shell command, the variable it prints, something its raw output
+    // must hold so the tool is known to have run, the redacted output)
+    let cases: [(&str, &str, &str, Option<&str>); 5] = [
+        (
+            r#"printf %s "$TOK" | xxd -p"#,
+            "TOK",
+            "6768705f5137782f4c6d392b5a7432265277383d",
+            Some("***\n\n"),
+        ),
+        (
+            r#"printf '{"user":"bot","password":"%s"}' "$TOK" | base64"#,
+            "TOK",
+            "eyJ1c2VyIjoiYm90IiwicGFzc3dvcmQiOiJnaHBfUTd4L0xtOStadDImUnc4PUtkNHZOYzZiWWYx\n",
+            None,
+        ),
+        (
+            r#"printf 'TOKEN=%s\n' "$TOK" | grep --color=always Zt2"#,
+            "TOK",
+            "Lm9+\x1b[01;31m\x1b[KZt2\x1b[m\x1b[K&Rw8",
+            Some("TOKEN=***\n"),
+        ),
+        (
+            r#"python3 -c 'import os,urllib.parse;print(urllib.parse.quote(os.environ["TOK"]))'"#,
+            "TOK",
+            "ghp_Q7x/Lm9%2BZt2%26Rw8%3DKd4vNc6bYf1sHj3",
+            Some("***\n"),
+        ),
+        (
+            r#"python3 -c 'import json,os;print(json.dumps({"body":json.dumps({"password":os.environ["PW"]})}))'"#,
+            "PW",
+            r#"pa\\\"ss\\\\word"#,
+            Some("{\"body\": \"{\\\"password\\\": \\\"***\\\"}\"}\n"),
+        ),
+    ];
+    let shell = |script: &str| {
+        Command::new("sh")
+            .args(["-c", script])
+            .env("TOK", TOK)
+            .env("PW", PW)
+            .env("SMITHERS", env!("CARGO_BIN_EXE_smithers"))
+            .env("SMITHERS_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    for (script, var, proof, expected) in cases {
+        let raw = shell(script);
+        assert!(raw.status.success(), "{script}: {}", text(&raw.stderr));
+        assert!(
+            text(&raw.stdout).contains(proof),
+            "{script} printed {:?}",
+            text(&raw.stdout)
+        );
+        let out = shell(&format!(
+            "{script} | \"$SMITHERS\" redact --secrets-from-env {var}"
+        ));
+        assert!(out.status.success(), "{script}: {}", text(&out.stderr));
+        let masked = text(&out.stdout);
+        assert!(masked.contains("***"), "{script}: {masked:?}");
+        if let Some(expected) = expected {
+            assert_eq!(masked, expected, "{script}");
+        }
+        let value = if var == "TOK" { TOK } else { PW };
+        let unwrapped: Vec<u8> = out.stdout.iter().copied().filter(|&b| b != b'\n').collect();
+        for form in smithers_secrets::forms(value.as_bytes()) {
+            assert!(
+                !unwrapped.windows(form.len()).any(|w| w == form.as_slice()),
+                "{script}: {:?} in {masked:?}",
+                text(&form)
+            );
+        }
+    }
+}
