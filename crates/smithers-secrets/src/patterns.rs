@@ -18,7 +18,7 @@
 //!   decoding is shorter than [`MIN_SECRET_LEN`].
 //!
 //! Together: wherever a literal form occurs in the output, one of these
-//! finds it (see `docs/ARCHITECTURE.md`, "The redactor").
+//! finds it (the argument is in `redact.rs` and `docs/ARCHITECTURE.md`).
 
 use std::collections::HashSet;
 use std::sync::OnceLock;

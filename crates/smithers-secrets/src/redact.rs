@@ -15,6 +15,15 @@
 //! and the decoder's state is carried across them, so the output does not
 //! depend on how the input was split. What is held back is bounded
 //! ([`Redactor::max_held`]).
+//!
+//! Why a form written out byte for byte is always masked: an occurrence
+//! that starts and ends on unit boundaries decodes in place as the form
+//! decodes alone (a unit is decided with bounded lookahead, and a unit
+//! start carries no decoder state but the noise run, which a form trimmed
+//! of noise resets), so the canonical search finds it; one that starts
+//! inside a token is found by the literal check inside tokens; one that
+//! ends inside a token is of a form whose end is open, which is searched
+//! for everywhere.
 
 use crate::decode::{Canon, Input, MAX_NOISE_RUN, MAX_UNIT};
 use crate::forms::MIN_SECRET_LEN;
