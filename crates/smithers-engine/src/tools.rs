@@ -354,6 +354,205 @@ impl Default for ToolLimits {
     }
 }
 
+/// What a file tool may see: the path its path resolved to (what the
+/// kernel decided on, and what is read), and which workspace paths the
+/// calling subject may read (a listing or a search shows nothing else).
+pub struct Access<'a> {
+    pub resolved: Option<&'a str>,
+    pub may_read: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
+/// The sandbox's argument for a workspace-relative path (`""` is `.`).
+fn workspace_arg(path: &str) -> String {
+    quote(if path.is_empty() { "." } else { path })
+}
+
+/// A path a program printed, workspace-relative and normalized; `None`
+/// when it leaves the workspace.
+fn printed_path(path: &str) -> Option<String> {
+    smithers_policy::path::normalize(path, "/workspace")
+        .ok()
+        .map(|p| p.into_owned())
+}
+
+/// `list_directory`: the entries of `dir` the subject may read, each with
+/// its kind and size; a link's target only where the subject may read it.
+async fn list<P: Provider>(
+    provider: &P,
+    sandbox: &SandboxId,
+    dir: &str,
+    limits: &ToolLimits,
+    redactor: Option<&Redactor>,
+    access: &Access<'_>,
+) -> Result<ToolOutput, Error> {
+    let arg = workspace_arg(dir);
+    let script = format!(
+        "[ -d {arg} ] || {{ echo 'not a directory' >&2; exit 2; }}; find -P {arg} -mindepth 1 -maxdepth 1 -printf '%y\\0%s\\0%f\\0%l\\0'"
+    );
+    let collected = collect(
+        provider,
+        sandbox,
+        Shell::Own.command(&script, limits.timeout, Vec::new()),
+        MAX_LISTING,
+        None,
+    )
+    .await?;
+    if collected.outcome.exit_code != 0 || collected.over {
+        let mut text = collected.bytes(Some(Stream::Stderr));
+        if collected.over {
+            text.extend_from_slice(b"the directory has too many entries to list");
+        }
+        return Ok(finish(
+            &text,
+            false,
+            Some(collected.outcome.exit_code),
+            limits,
+            redactor,
+        ));
+    }
+    let stdout = collected.bytes(Some(Stream::Stdout));
+    let fields: Vec<String> = stdout
+        .split(|&b| b == 0)
+        .map(|f| String::from_utf8_lossy(f).replace(['\n', '\r'], "?"))
+        .collect();
+    let mut lines = Vec::new();
+    for entry in fields.chunks_exact(4) {
+        let (kind, size, name, target) = (&entry[0], &entry[1], &entry[2], &entry[3]);
+        let path = if dir.is_empty() {
+            name.clone()
+        } else {
+            format!("{dir}/{name}")
+        };
+        if !(access.may_read)(&path) {
+            continue;
+        }
+        let line = match kind.as_str() {
+            "d" => format!("d {:>10} {name}/", ""),
+            "l" => {
+                let shown = if target.starts_with('/') {
+                    printed_path(target)
+                } else {
+                    printed_path(&format!(
+                        "{}/{target}",
+                        if dir.is_empty() { "." } else { dir }
+                    ))
+                };
+                match shown {
+                    Some(inside) if (access.may_read)(&inside) => {
+                        format!("l {:>10} {name} -> {target}", "")
+                    }
+                    _ => format!("l {:>10} {name} -> (not shown)", ""),
+                }
+            }
+            "f" => format!("- {size:>10} {name}"),
+            other => format!("{other} {:>10} {name}", ""),
+        };
+        lines.push((name.clone(), line));
+    }
+    lines.sort();
+    let text: Vec<String> = lines.into_iter().map(|(_, l)| l).collect();
+    Ok(finish(
+        text.join("\n").as_bytes(),
+        true,
+        Some(0),
+        limits,
+        redactor,
+    ))
+}
+
+/// `search_files`: the files under `dir` whose contents match, then the
+/// matching lines of only those the subject may read. A file the subject
+/// may not read leaves no trace: not its name, not whether it matched.
+async fn search<P: Provider>(
+    provider: &P,
+    sandbox: &SandboxId,
+    pattern: &str,
+    dir: &str,
+    limits: &ToolLimits,
+    redactor: Option<&Redactor>,
+    access: &Access<'_>,
+) -> Result<ToolOutput, Error> {
+    // grep exits 1 when nothing matches: that is an answer, not a failure.
+    let matching = format!(
+        "grep -rlZE --exclude-dir=.git -e {} -- {}; s=$?; [ $s -le 1 ] || exit $s",
+        quote(pattern),
+        workspace_arg(dir)
+    );
+    let collected = collect(
+        provider,
+        sandbox,
+        Shell::Own.command(&matching, limits.timeout, Vec::new()),
+        MAX_LISTING,
+        None,
+    )
+    .await?;
+    if collected.outcome.exit_code != 0 || collected.over {
+        let mut text = collected.bytes(Some(Stream::Stderr));
+        if collected.over {
+            text.extend_from_slice(b"too many files match; search a narrower path");
+        }
+        return Ok(finish(
+            &text,
+            false,
+            Some(collected.outcome.exit_code),
+            limits,
+            redactor,
+        ));
+    }
+    let files: Vec<String> = collected
+        .bytes(Some(Stream::Stdout))
+        .split(|&b| b == 0)
+        .filter(|f| !f.is_empty())
+        .filter_map(|f| printed_path(&String::from_utf8_lossy(f)))
+        .filter(|f| !f.is_empty() && (access.may_read)(f))
+        .collect();
+    let mut out = Vec::new();
+    let mut ok = true;
+    let mut exit_code = 0;
+    // In batches, well under the kernel's argument size limit.
+    let mut batch: Vec<String> = Vec::new();
+    let mut size = 0;
+    let mut batches = Vec::new();
+    for file in files {
+        size += file.len() + 3;
+        batch.push(quote(&file));
+        if size > 64 * 1024 {
+            batches.push(std::mem::take(&mut batch));
+            size = 0;
+        }
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    for files in batches {
+        let script = format!(
+            "grep -nHE -e {} -- {}; s=$?; [ $s -le 1 ] || exit $s",
+            quote(pattern),
+            files.join(" ")
+        );
+        let collected = collect(
+            provider,
+            sandbox,
+            Shell::Own.command(&script, limits.timeout, Vec::new()),
+            limits.output_bytes * 2 + 1,
+            None,
+        )
+        .await?;
+        out.extend(collected.bytes(None));
+        if collected.outcome.exit_code != 0 {
+            ok = false;
+            exit_code = collected.outcome.exit_code;
+        }
+        if out.len() > limits.output_bytes * 2 {
+            break;
+        }
+    }
+    Ok(finish(&out, ok, Some(exit_code), limits, redactor))
+}
+
+/// Most bytes a listing or the names of matching files may take.
+const MAX_LISTING: usize = 4 << 20;
+
 /// What a tool call gave back, as the agent sees it: redacted and capped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolOutput {
@@ -491,21 +690,58 @@ fn finish(
     }
 }
 
+/// How a call is carried out: its limits, the redactor its output goes
+/// through, the environment its commands get (the secrets released to
+/// it), where a command's raw output streams as it comes (for the run log,
+/// which redacts it on the way), and what a file tool may see.
+pub struct Carry<'a> {
+    pub limits: ToolLimits,
+    pub redactor: Option<&'a Redactor>,
+    pub env: Vec<(String, String)>,
+    pub live: Option<mpsc::Sender<OutputChunk>>,
+    pub access: Access<'a>,
+}
+
+fn anything(_: &str) -> bool {
+    true
+}
+
+impl Carry<'_> {
+    /// Within `limits`, nothing redacted, no environment, nothing
+    /// streamed, every path readable.
+    pub fn new(limits: ToolLimits) -> Carry<'static> {
+        Carry {
+            limits,
+            redactor: None,
+            env: Vec::new(),
+            live: None,
+            access: Access {
+                resolved: None,
+                may_read: &anything,
+            },
+        }
+    }
+}
+
 /// Carries out `call` in the sandbox. A call that fails as a tool (a file
 /// that is not there, a command that exits non-zero, a patch that does not
 /// apply) is an output with `ok: false` for the agent to read; an error is
-/// for the sandbox itself failing. Commands get `env` (the run's secrets),
-/// and their raw output is also sent to `live` as it comes (for the run
-/// log, which redacts it on the way).
+/// for the sandbox itself failing.
 pub async fn execute<P: Provider>(
     provider: &P,
     sandbox: &SandboxId,
     call: &ToolCall,
-    limits: &ToolLimits,
-    redactor: Option<&Redactor>,
-    env: Vec<(String, String)>,
-    live: Option<mpsc::Sender<OutputChunk>>,
+    carry: Carry<'_>,
 ) -> Result<ToolOutput, Error> {
+    let Carry {
+        limits,
+        redactor,
+        env,
+        live,
+        access,
+    } = carry;
+    let limits = &limits;
+    let access = &access;
     let run = |shell: Shell, script: String| async move {
         let collected = collect(
             provider,
@@ -528,10 +764,15 @@ pub async fn execute<P: Provider>(
         ))
     };
     match call {
-        ToolCall::ReadFile { path } => Ok(match provider.read_file(sandbox, path).await {
-            Ok(bytes) => finish(&bytes, true, None, limits, redactor),
-            Err(e) => finish(e.to_string().as_bytes(), false, None, limits, redactor),
-        }),
+        ToolCall::ReadFile { path } => Ok(
+            match provider
+                .read_file(sandbox, access.resolved.unwrap_or(path))
+                .await
+            {
+                Ok(bytes) => finish(&bytes, true, None, limits, redactor),
+                Err(e) => finish(e.to_string().as_bytes(), false, None, limits, redactor),
+            },
+        ),
         ToolCall::WriteFile { path, contents } => Ok(
             match provider
                 .write_file(sandbox, path, contents.as_bytes())
@@ -558,17 +799,25 @@ pub async fn execute<P: Provider>(
             Err(e) => finish(e.to_string().as_bytes(), false, None, limits, redactor),
         }),
         ToolCall::ListDirectory { path } => {
-            run(Shell::Own, format!("ls -la -- {}", quote(path))).await
+            list(
+                provider,
+                sandbox,
+                access.resolved.unwrap_or(path),
+                limits,
+                redactor,
+                access,
+            )
+            .await
         }
         ToolCall::SearchFiles { pattern, path } => {
-            // grep exits 1 when nothing matches: that is an answer, not a failure.
-            run(
-                Shell::Own,
-                format!(
-                    "grep -rnE --exclude-dir=.git -e {} -- {}; s=$?; [ $s -le 1 ] || exit $s",
-                    quote(pattern),
-                    quote(path)
-                ),
+            search(
+                provider,
+                sandbox,
+                pattern,
+                access.resolved.unwrap_or(path),
+                limits,
+                redactor,
+                access,
             )
             .await
         }

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::json;
 use smithers_engine::Error;
-use smithers_engine::tools::{ToolCall, ToolLimits, execute, specs};
+use smithers_engine::tools::{Carry, ToolCall, ToolLimits, execute, specs};
 use smithers_sandbox::{NativeConfig, NativeProvider, Provider, SandboxSpec};
 use smithers_secrets::{Redactor, SecretValue};
 
@@ -154,9 +154,11 @@ async fn calls_run_in_the_sandbox_and_come_back_redacted_and_capped() {
     let run = |c: ToolCall| {
         let (p, id, redactor) = (&p, &id, &redactor);
         async move {
-            execute(p, id, &c, &limits, Some(redactor), Vec::new(), None)
-                .await
-                .unwrap()
+            let carry = Carry {
+                redactor: Some(redactor),
+                ..Carry::new(limits)
+            };
+            execute(p, id, &c, carry).await.unwrap()
         }
     };
 
@@ -237,19 +239,17 @@ async fn calls_run_in_the_sandbox_and_come_back_redacted_and_capped() {
         ..limits
     };
     let c = call("run_command", json!({"command": "seq 1 10000"}));
-    let out = execute(&p, &id, &c, &small, Some(&redactor), Vec::new(), None)
-        .await
-        .unwrap();
+    let carry = Carry {
+        redactor: Some(&redactor),
+        ..Carry::new(small)
+    };
+    let out = execute(&p, &id, &c, carry).await.unwrap();
     assert!(
         out.truncated && out.text.contains("[output cut at 100 bytes"),
         "{out:?}"
     );
     // Commits and pushes are the run's, not the sandbox's.
     let c = call("push_branch", json!({"branch": BRANCH}));
-    assert!(
-        execute(&p, &id, &c, &limits, None, Vec::new(), None)
-            .await
-            .is_err()
-    );
+    assert!(execute(&p, &id, &c, Carry::new(limits)).await.is_err());
     assert!(p.destroy(&id).await.unwrap().is_clean());
 }

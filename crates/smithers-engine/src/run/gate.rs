@@ -34,6 +34,7 @@ pub(crate) enum Answer {
 fn decision_json(decision: &Decision<'_>, resource: &str) -> Value {
     json!({
         "resource": resource,
+        "decided_as": decision.action(),
         "decision": decision.verdict.keyword(),
         "source": decision.source().as_str(),
         "rule": decision.rule().map(|r| json!({
@@ -45,25 +46,53 @@ fn decision_json(decision: &Decision<'_>, resource: &str) -> Value {
     })
 }
 
-/// Every resource of the call decided; the most restrictive decides.
+/// What a call touches besides the resources it names, found in the
+/// sandbox: the path a file tool's path resolves to once links are
+/// followed, or the file a command's redirection really opens. Each is
+/// decided under its own tool (`read_file`, `write_file`, …).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Touched {
+    /// (tool, resource) pairs decided with the call's own resources.
+    pub extra: Vec<(&'static str, String)>,
+    /// For a file tool: the workspace-relative path its path resolves to,
+    /// which is what is carried out.
+    pub resolved: Option<String>,
+}
+
+/// Every resource of the call, and every resource it touches, decided; the
+/// most restrictive decides.
 pub(crate) fn decide(
     policy: &PolicySet,
     subject: &str,
     call: &ToolCall,
+    touched: &Touched,
 ) -> Result<(Verdict, Value, String), Error> {
     let subject = Subject::parse(subject).map_err(|e| Error::Invalid(e.to_string()))?;
     let mut worst: Option<(Verdict, Value, String)> = None;
-    for resource in call.resources()? {
+    let resources: Vec<(&str, String)> = call
+        .resources()?
+        .into_iter()
+        .map(|r| (call.name(), r))
+        .chain(touched.extra.iter().cloned())
+        .collect();
+    let several = resources.len() > 1;
+    for (action, resource) in resources {
         let decision = policy.evaluate(&Request {
             subject,
-            action: call.name(),
+            action,
             resource: &resource,
         });
         if worst.as_ref().is_none_or(|(v, _, _)| decision.verdict > *v) {
+            let mut reason = decision.reason();
+            if action != call.name() || touched.resolved.as_deref() == Some(resource.as_str()) {
+                reason = format!("it touches `{resource}` ({action}): {reason}");
+            } else if several {
+                reason = format!("`{resource}`: {reason}");
+            }
             worst = Some((
                 decision.verdict,
                 decision_json(&decision, &resource),
-                decision.reason(),
+                reason,
             ));
         }
     }
@@ -78,13 +107,14 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
         key: ToolCallKey,
         subject: &str,
         call: &ToolCall,
+        touched: &Touched,
     ) -> Result<Gate, Interrupt> {
         if let Some(done) = self.engine.runs.tool_call(&self.run.id, key).await?
             && done.state.is_finished()
         {
             return Ok(Gate::Done(Box::new(done)));
         }
-        let (verdict, decision, reason) = decide(&self.policy, subject, call)?;
+        let (verdict, decision, reason) = decide(&self.policy, subject, call, touched)?;
         let arguments = self.redact_json(&call.arguments());
         let refusal = format!("denied by the policy: {reason}");
         let record = self

@@ -7,14 +7,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
-use smithers_sandbox::{OutputChunk, Provider};
+use smithers_policy::{Request, Subject, Verdict};
+use smithers_sandbox::{OutputChunk, Provider, Resolved};
 use smithers_store::{
     ApprovalKind, ApprovalState, RunStep, StepState, StepUpdate, ToolCallKey, ToolCallState,
     ToolResult,
 };
 use tokio::sync::mpsc;
 
-use super::gate::{Answer, Gate};
+use super::gate::{Answer, Gate, Touched};
 use super::secrets::Release;
 use super::{Ctx, Interrupt, git, humanize, log, workspace};
 use crate::Error;
@@ -313,7 +314,8 @@ impl<P: Provider> Ctx<'_, P> {
                     seq: 0,
                 };
                 let call = run_tool(&self.policy, command);
-                match self.gate(key, WORKFLOW_SUBJECT, &call).await? {
+                let touched = self.touched(&call).await;
+                match self.gate(key, WORKFLOW_SUBJECT, &call, &touched).await? {
                     Gate::Refused { text, .. } => Ok(Attempt::Failed {
                         error: text,
                         exit_code: None,
@@ -512,7 +514,8 @@ impl<P: Provider> Ctx<'_, P> {
         timeout: Duration,
         release: Release<'_>,
     ) -> Result<CallResult, Interrupt> {
-        match self.gate(key, subject, call).await? {
+        let touched = self.touched(call).await;
+        match self.gate(key, subject, call, &touched).await? {
             Gate::Refused { rejected, text } => Ok(CallResult {
                 outcome: if rejected {
                     CallOutcome::Rejected
@@ -545,7 +548,9 @@ impl<P: Provider> Ctx<'_, P> {
             }),
             Gate::Go => {
                 self.engine.runs.start_tool_call(&self.run.id, key).await?;
-                let result = self.carry_out(key.position, call, timeout, release).await?;
+                let result = self
+                    .carry_out(key.position, subject, call, timeout, release, &touched)
+                    .await?;
                 let recorded = ToolResult {
                     ok: result.outcome == CallOutcome::Ok,
                     exit_code: None,
@@ -569,13 +574,73 @@ impl<P: Provider> Ctx<'_, P> {
         }
     }
 
-    /// Carries out an allowed call.
+    /// What `call` touches besides what it names (see [`Touched`]): a file
+    /// tool's path resolved in the sandbox; a command's redirection
+    /// targets resolved the same way, where a link leads elsewhere. A path
+    /// that cannot be resolved adds nothing: carrying the call out then
+    /// refuses the link.
+    pub(crate) async fn touched(&self, call: &ToolCall) -> Touched {
+        let mut touched = Touched::default();
+        match call {
+            ToolCall::ReadFile { path }
+            | ToolCall::ListDirectory { path }
+            | ToolCall::SearchFiles { path, .. } => {
+                match self.provider.resolve(&self.sandbox, path).await {
+                    Ok(Resolved::Inside(inside)) => {
+                        touched.extra.push((call.name(), inside.clone()));
+                        touched.resolved = Some(inside);
+                    }
+                    Ok(Resolved::Outside(outside)) => touched.extra.push((call.name(), outside)),
+                    Err(_) => {}
+                }
+            }
+            ToolCall::RunCommand { command } | ToolCall::RunTests { command } => {
+                let Ok(parts) = smithers_policy::shell::split_command(command) else {
+                    return touched;
+                };
+                if parts.iter().any(|p| p.changes_directory) {
+                    // Relative targets are asked about already.
+                    return touched;
+                }
+                for redirect in parts.iter().flat_map(|p| p.redirects.iter()) {
+                    let target = redirect.target.as_str();
+                    if redirect.computed
+                        || (target.starts_with('/') && !target.starts_with("/workspace"))
+                    {
+                        continue;
+                    }
+                    let Ok(named) = smithers_policy::path::normalize(target, "/workspace") else {
+                        continue;
+                    };
+                    let action = match redirect.access {
+                        smithers_policy::shell::Access::Read => "read_file",
+                        smithers_policy::shell::Access::Write => "write_file",
+                    };
+                    match self.provider.resolve(&self.sandbox, target).await {
+                        Ok(Resolved::Inside(inside)) if inside != named => {
+                            touched.extra.push((action, inside));
+                        }
+                        Ok(Resolved::Outside(outside)) => touched.extra.push((action, outside)),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        touched
+    }
+
+    /// Carries out an allowed call, on exactly what was decided: a file
+    /// tool on the path its path resolved to, a listing or a search showing
+    /// only what `subject` may read.
     async fn carry_out(
         &mut self,
         position: u32,
+        subject: &str,
         call: &ToolCall,
         timeout: Duration,
         release: Release<'_>,
+        touched: &Touched,
     ) -> Result<CallResult, Interrupt> {
         let outcome = |ok: bool| {
             if ok {
@@ -635,16 +700,34 @@ impl<P: Provider> Ctx<'_, P> {
                 } else {
                     (None, None)
                 };
+                let policy = &self.policy;
+                let who = Subject::parse(subject).map_err(|e| Error::Invalid(e.to_string()))?;
+                let tool = other.name();
+                let may_read = move |path: &str| {
+                    let allowed = |action: &str| {
+                        policy
+                            .evaluate(&Request {
+                                subject: who,
+                                action,
+                                resource: path,
+                            })
+                            .verdict
+                            == Verdict::Allow
+                    };
+                    allowed("read_file") && (tool != "search_files" || allowed("search_files"))
+                };
+                let carry = tools::Carry {
+                    limits,
+                    redactor: self.redactor.as_deref(),
+                    env,
+                    live,
+                    access: tools::Access {
+                        resolved: touched.resolved.as_deref(),
+                        may_read: &may_read,
+                    },
+                };
                 let output = self
-                    .watched(tools::execute(
-                        self.provider,
-                        &self.sandbox,
-                        other,
-                        &limits,
-                        self.redactor.as_deref(),
-                        env,
-                        live,
-                    ))
+                    .watched(tools::execute(self.provider, &self.sandbox, other, carry))
                     .await;
                 if let Some(pump) = pump {
                     pump.finish().await?;
