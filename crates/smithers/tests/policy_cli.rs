@@ -374,3 +374,103 @@ fn a_user_rule_beats_the_role_of_that_user() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_run_tests_line_that_is_not_a_test_run_is_decided_as_run_command() {
+    let empty = TempPolicy::new("empty", "# no rules\n");
+    let o = smithers(&[
+        "policy",
+        "eval",
+        &empty.path,
+        "--subject",
+        "implementer",
+        "--action",
+        "run_tests",
+        "--resource",
+        "rm -rf /workspace",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["decision"], "ask", "{v}");
+    assert_eq!(v["decided_as"], "run_command");
+    assert_eq!(v["relabeled"]["from"], "run_tests");
+    assert!(
+        v["relabeled"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("is not a test runner"),
+        "{v}"
+    );
+    // Text says it too, and explain names the tool each part was decided as.
+    let o = smithers(&[
+        "policy",
+        "explain",
+        &empty.path,
+        "--subject",
+        "implementer",
+        "--action",
+        "run_tests",
+        "--resource",
+        "cargo test > out.txt",
+    ]);
+    let out = stdout(&o);
+    assert!(out.contains("(as run_tests)"), "{out}");
+    assert!(out.contains("(as write_file)"), "{out}");
+    let o = smithers(&[
+        "policy",
+        "eval",
+        &empty.path,
+        "--subject",
+        "implementer",
+        "--action",
+        "run_tests",
+        "--resource",
+        "curl -s http://127.0.0.1:1/ ; touch /workspace/PWNED && id",
+    ]);
+    let out = stdout(&o);
+    assert!(out.starts_with("ask\n"), "{out}");
+    assert!(
+        out.contains("decided as: run_command (not run_tests"),
+        "{out}"
+    );
+    // A policy names its own test runners.
+    let own = TempPolicy::new("runner", "test-runner \"python3 -m unittest *\"\n");
+    let o = smithers(&[
+        "policy",
+        "eval",
+        &own.path,
+        "--subject",
+        "implementer",
+        "--action",
+        "run_tests",
+        "--resource",
+        "python3 -m unittest discover",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["decision"].as_str(), v["decided_as"].as_str()),
+        (Some("allow"), Some("run_tests"))
+    );
+}
+
+#[test]
+fn analyze_warns_of_a_refusal_by_name_under_a_broad_allow() {
+    let p = TempPolicy::new(
+        "tripwire",
+        "implementer run_command * -> allow\n* run_command \"touch *\" -> forbid\n",
+    );
+    let o = smithers(&["policy", "analyze", &p.path, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["tripwires"][0]["refusal"]["line"], 2, "{v}");
+    assert_eq!(v["tripwires"][0]["allow"]["line"], 1, "{v}");
+    let o = smithers(&["policy", "analyze", &p.path, "--strict"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("tripwire, not a boundary"),
+        "{}",
+        stdout(&o)
+    );
+}
