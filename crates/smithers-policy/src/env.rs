@@ -71,7 +71,8 @@ pub const INERT: &[&str] = &[
 ];
 
 /// Whether setting `name` to `value` (`None`: a value from input, or
-/// unset) cannot change what a command runs. A locale is inert only when
+/// unset) cannot change what a command runs: the name is listed and the
+/// value is plain text (letters, digits, spaces and `_.,:=/@+%-`). A locale is inert only when
 /// it is `C`, `POSIX` or a UTF-8 locale named plainly: a multibyte locale
 /// such as BIG5 or SJIS changes how the shell reads `\` and `` ` ``
 /// bytes, and a value with `/` names a directory of locale files.
@@ -81,7 +82,14 @@ pub fn is_inert(name: &str, value: Option<&str>) -> bool {
         None => *inert == name,
     });
     let locale = name == "LANG" || name == "LANGUAGE" || name.starts_with("LC_");
-    listed && (!locale || value.is_some_and(plain_locale))
+    // A value holding shell syntax could carry code into a place that
+    // evaluates it (`[ -v $X ]`, an arithmetic subscript), so an inert
+    // variable's value must be plain text, known on the line.
+    let plain = value.is_some_and(|v| {
+        v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || " _.,:=/@+%-".contains(c))
+    });
+    listed && plain && (!locale || value.is_some_and(plain_locale))
 }
 
 /// `C`, `POSIX`, `C.UTF-8`, `en_US.UTF-8`, `de_DE.utf8@euro`, or empty.

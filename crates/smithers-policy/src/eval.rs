@@ -228,22 +228,6 @@ fn is_device(target: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Whether an absolute path stays in the sandbox's private `/tmp`, which
-/// is destroyed with it: `..` resolved lexically.
-fn in_private_tmp(target: &str) -> bool {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in target.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    target.starts_with('/') && parts.first() == Some(&"tmp")
-}
-
 impl PolicySet {
     fn lookup_action<'p>(&'p self, subject: Subject<'_>, action: &str) -> Lookup<'p> {
         let tool = tool::lookup(action);
@@ -393,7 +377,7 @@ impl PolicySet {
         changes_directory: bool,
     ) -> Option<Item<'p>> {
         let target = redirect.target.as_str();
-        if !redirect.computed && (is_device(target) || in_private_tmp(target)) {
+        if !redirect.computed && is_device(target) {
             return None;
         }
         let action = match redirect.access {

@@ -8,7 +8,8 @@
 //! builtins that start nothing (`cd`, `echo`, `true`, …) and wrappers
 //! that only change how their program runs (`timeout`, `nice`, `env`, …).
 //! Anything else (`cargo test; curl …`, `RUSTC_WRAPPER=… cargo test`, a
-//! program known only at run time) is decided as `run_command`.
+//! program known only at run time, arguments known only at run time) is
+//! decided as `run_command`.
 
 use crate::env;
 use crate::glob::TextGlob;
@@ -22,26 +23,87 @@ pub struct TestRunner {
     /// The pattern as written (`"python3 -m unittest *"`).
     pub pattern: String,
     pub(crate) command: CommandPattern,
-    /// Arguments that make the runner start another program (cargo's
-    /// `--config target.….runner=…`, go's `-exec`, make's `SHELL=…`):
-    /// with one of them the line is not a test run.
-    pub(crate) refused_args: Vec<TextGlob>,
+    /// Arguments (before a `--`) that make the runner start another
+    /// program or load code from elsewhere (cargo's `--config
+    /// target.….runner=…`, go's `-exec`, make's `SHELL=…`): with one of
+    /// them the line is not a test run.
+    pub(crate) refused_args: Vec<(String, TextGlob)>,
     /// Where a policy named it; `None` for the built-in ones.
     pub origin: Option<Origin>,
 }
 
 impl TestRunner {
+    /// Whether `words` run this test runner, with no refused argument
+    /// before a `--`.
     pub(crate) fn matches(&self, words: &[String]) -> bool {
         self.command.matches(words)
             && !words
                 .iter()
                 .skip(1)
-                .any(|w| self.refused_args.iter().any(|g| g.matches(w)))
+                .take_while(|w| *w != "--")
+                .any(|w| self.refuses(w))
+    }
+
+    /// A refused `--option*` also refuses its abbreviations
+    /// (`--node-opt` for `--node-options`), which npm and getopt_long
+    /// accept.
+    fn refuses(&self, word: &str) -> bool {
+        self.refused_args.iter().any(|(raw, glob)| {
+            if glob.matches(word) {
+                return true;
+            }
+            let name = word.split('=').next().unwrap_or(word);
+            let refused = raw.split('*').next().unwrap_or(raw);
+            name.starts_with("--")
+                && name.len() >= 4
+                && refused.starts_with("--")
+                && refused.starts_with(name)
+        })
     }
 }
 
+const PYTEST: &[&str] = &[
+    "-p*",
+    "-c*",
+    "--config-file*",
+    "--rootdir*",
+    "--confcutdir*",
+    "-o*",
+    "--override-ini*",
+];
+const MAKE: &[&str] = &[
+    "*=*",
+    "--eval*",
+    "-E*",
+    "-f*",
+    "--file*",
+    "--makefile*",
+    "-C*",
+    "--directory*",
+    "-I*",
+    "--include-dir*",
+];
+const GRADLE: &[&str] = &[
+    "-I*",
+    "--init-script*",
+    "-D*",
+    "--system-prop*",
+    "-p*",
+    "--project-dir*",
+    "-c*",
+    "--settings-file*",
+    "-g*",
+    "--gradle-user-home*",
+    "-b*",
+    "--build-file*",
+];
+const RSPEC: &[&str] = &["-r*", "--require*", "-I*", "--options*"];
+/// npm, yarn and pnpm read any option as configuration (a script shell,
+/// node's options, another .npmrc): none before `--`.
+const NODE: &[&str] = &["-*"];
+
 /// The built-in test runners, with the arguments that make each start
-/// another program.
+/// another program or load code from elsewhere.
 const BUILTIN: &[(&str, &[&str])] = &[
     ("cargo test *", &["--config*", "-Z*"]),
     (
@@ -56,34 +118,20 @@ const BUILTIN: &[(&str, &[&str])] = &[
             "-toolexec*",
             "--toolexec*",
             "-vettool*",
+            "--vettool*",
             "-overlay*",
+            "--overlay*",
         ],
     ),
-    (
-        "npm test *",
-        &[
-            "--script-shell*",
-            "--node-options*",
-            "--userconfig*",
-            "--globalconfig*",
-        ],
-    ),
-    (
-        "npm run test *",
-        &[
-            "--script-shell*",
-            "--node-options*",
-            "--userconfig*",
-            "--globalconfig*",
-        ],
-    ),
-    ("yarn test *", &[]),
-    ("pnpm test *", &["--script-shell*", "--node-options*"]),
-    ("pytest *", &[]),
-    ("python -m pytest *", &[]),
-    ("python3 -m pytest *", &[]),
-    ("make test *", &["*=*", "--eval*", "-E*"]),
-    ("make check *", &["*=*", "--eval*", "-E*"]),
+    ("npm test *", NODE),
+    ("npm run test *", NODE),
+    ("yarn test *", NODE),
+    ("pnpm test *", NODE),
+    ("pytest *", PYTEST),
+    ("python -m pytest *", PYTEST),
+    ("python3 -m pytest *", PYTEST),
+    ("make test *", MAKE),
+    ("make check *", MAKE),
     (
         "ctest *",
         &[
@@ -92,19 +140,27 @@ const BUILTIN: &[(&str, &[&str])] = &[
             "-SP*",
             "--build-and-test*",
             "--test-command*",
+            "--test-dir*",
+            "-D*",
         ],
     ),
-    ("mvn test *", &["-D*", "--define*"]),
     (
-        "gradle test *",
-        &["-I*", "--init-script*", "-D*", "--system-prop*"],
+        "mvn test *",
+        &[
+            "-D*",
+            "--define*",
+            "-f*",
+            "--file*",
+            "-s*",
+            "--settings*",
+            "-gs*",
+            "--global-settings*",
+        ],
     ),
-    (
-        "./gradlew test *",
-        &["-I*", "--init-script*", "-D*", "--system-prop*"],
-    ),
-    ("bundle exec rspec *", &[]),
-    ("rspec *", &[]),
+    ("gradle test *", GRADLE),
+    ("./gradlew test *", GRADLE),
+    ("bundle exec rspec *", RSPEC),
+    ("rspec *", RSPEC),
 ];
 
 /// The built-in runners as [`TestRunner`]s.
@@ -117,7 +173,7 @@ pub(crate) fn builtin() -> Vec<TestRunner> {
                 command: CommandPattern::parse(pattern).ok()?,
                 refused_args: refused
                     .iter()
-                    .filter_map(|g| TextGlob::parse(g, 0).ok())
+                    .filter_map(|g| Some(((*g).to_string(), TextGlob::parse(g, 0).ok()?)))
                     .collect(),
                 origin: None,
             })
@@ -131,22 +187,21 @@ const NEUTRAL_BUILTINS: &[&str] = &[
     "export", "exit",
 ];
 
-/// Wrappers that only change how their program runs; their program is a
-/// part of its own, which must be a test runner.
+/// Wrappers that only change how their program runs (and write no file
+/// of their own); their program is a part of its own, which must be a test
+/// runner. (The `time` keyword is not a part at all.)
 const TRANSPARENT_WRAPPERS: &[&str] = &[
-    "time",
-    "timeout",
-    "nice",
-    "ionice",
-    "chrt",
-    "taskset",
-    "nohup",
-    "setsid",
-    "stdbuf",
-    "env",
-    "command",
-    "xvfb-run",
-    "dbus-run-session",
+    "timeout", "nice", "ionice", "chrt", "taskset", "nohup", "setsid", "stdbuf", "env", "command",
+];
+
+/// Directories whose programs are taken by name.
+const SYSTEM_BIN_DIRS: &[&str] = &[
+    "/bin",
+    "/sbin",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/local/bin",
+    "/usr/local/sbin",
 ];
 
 /// `Ok` when every program `parts` start is a test runner; otherwise why not.
@@ -172,12 +227,21 @@ pub(crate) fn test_command(runners: &[TestRunner], parts: &[CommandPart]) -> Res
             continue;
         };
         let by_name = !program.contains('/');
+        let system = program
+            .rsplit_once('/')
+            .is_some_and(|(dir, _)| SYSTEM_BIN_DIRS.contains(&dir));
         let name = part.program().unwrap_or_default();
         if by_name && NEUTRAL_BUILTINS.contains(&name) {
             continue;
         }
-        if TRANSPARENT_WRAPPERS.contains(&name) {
+        if (by_name || system) && TRANSPARENT_WRAPPERS.contains(&name) {
             continue;
+        }
+        if part.computed_args {
+            return Err(format!(
+                "{}: its arguments are only known when it runs",
+                which()
+            ));
         }
         if runners.iter().any(|r| r.matches(&part.words)) {
             runs_tests = true;

@@ -222,6 +222,7 @@ fn mutated() -> impl Strategy<Value = String> {
                     &[
                         "'", "\"", "\\", "$", "#", ";", "&", "|", "`", "(", ")", "{", "}", " ",
                         "\n", "$'", "\\'", "$\"", "<", ">", "!", "*", "~", "=", "$(", "'\\''",
+                        "\r", "$[", "<<", "\\\n", "[", "]",
                     ][..],
                 ),
             ),
@@ -268,6 +269,18 @@ const KNOWN: &[&str] = &[
     "cat <<EOF\n$(id)\nEOF",
     "cat <<'EOF'\n$(id)\nEOF\ntouch F",
     "echo \\\n; id",
+    "echo hi\r# ; touch F",
+    "TERM=xterm\recho touch F",
+    "cat <<X\r\nX\r\ntouch F\nX",
+    "echo \"$\\\n(touch F)\"",
+    "trap -- '-x; touch F' EXIT",
+    "env --split-s='touch F' x",
+    "env -- A=1 touch F",
+    "eval -- touch F",
+    "find . -name a -exec touch + \\; -o -exec touch G {} +",
+    "xargs --max-lines touch echo pwn < a",
+    "strace --summary touch true -rf x",
+    "cargo test $(: <<EOF)\n: <<Z\nEOF\ntouch F\nZ",
 ];
 
 #[test]

@@ -196,6 +196,19 @@ pub(crate) fn inner_commands(simple: &mut Simple, depth: usize) -> Result<Vec<Si
     let name = program_name(&program.text).to_string();
     let args: Vec<Word> = simple.words[1..].to_vec();
     let dialect = simple.dialect;
+    let from_input = || {
+        format!(
+            "`{name}` gets arguments from input or file names, and runs what they say; not analysed"
+        )
+    };
+    // `xargs eval`, `xargs sh` (no `-c` body), `xargs env` (no program):
+    // what runs comes from input or file names.
+    if simple.args_from_input
+        && (matches!(name.as_str(), "eval" | "trap" | "source" | ".")
+            || (shell_dialect(&name).is_some() && !has_c_body(&args)))
+    {
+        return Err(from_input());
+    }
     if by_name {
         if let Some((_, why)) = UNANALYSED_BUILTINS.iter().find(|(n, _)| *n == name) {
             return Err((*why).to_string());
@@ -203,7 +216,12 @@ pub(crate) fn inner_commands(simple: &mut Simple, depth: usize) -> Result<Vec<Si
         match name.as_str() {
             "eval" => {
                 filled(simple.fill.as_deref(), &args, "eval")?;
-                let body = joined(&args, "eval")?;
+                // `eval -- cmd`: the `--` ends eval's options.
+                let args = match args.first() {
+                    Some(first) if first.text == "--" && !first.computed() => &args[1..],
+                    _ => &args[..],
+                };
+                let body = joined(args, "eval")?;
                 split(&body, depth, dialect, &mut found)?;
                 return Ok(found);
             }
@@ -228,9 +246,52 @@ pub(crate) fn inner_commands(simple: &mut Simple, depth: usize) -> Result<Vec<Si
             }
             "read" => read_names(&args, &mut simple.assignments)?,
             "printf" => {
-                if let Some(at) = args.iter().position(|a| a.text == "-v") {
-                    builtin_name(args.get(at + 1), "printf -v", &mut simple.assignments)?;
+                // `printf -v NAME` or `printf -vNAME`: the first word that
+                // is not an option is the format.
+                for (at, arg) in args.iter().enumerate() {
+                    if arg.computed() {
+                        return Err("`printf` with an expanded option is not analysed".into());
+                    }
+                    match arg.text.strip_prefix("-v") {
+                        Some("") => {
+                            builtin_name(args.get(at + 1), "printf -v", &mut simple.assignments)?;
+                            break;
+                        }
+                        Some(name) => {
+                            builtin_name(
+                                Some(&Word::plain(name)),
+                                "printf -v",
+                                &mut simple.assignments,
+                            )?;
+                            break;
+                        }
+                        None if arg.text == "--" || !arg.text.starts_with('-') => break,
+                        None => {}
+                    }
                 }
+            }
+            // `-v NAME[SUBSCRIPT]` evaluates the subscript as arithmetic.
+            "test" | "["
+                if args.iter().any(|a| a.text == "-v")
+                    && args.iter().any(|a| a.text.contains('[') && a.text != "[") =>
+            {
+                return Err(
+                    "`test -v` of an array element evaluates arithmetic; not analysed".into(),
+                );
+            }
+            "wait"
+                if args
+                    .iter()
+                    .any(|a| a.text.starts_with('-') && a.text.contains('p')) =>
+            {
+                return Err("`wait -p` sets a variable; not analysed".into());
+            }
+            "jobs"
+                if args
+                    .iter()
+                    .any(|a| a.text.starts_with('-') && a.text.contains('x')) =>
+            {
+                return Err("`jobs -x` runs a command; not analysed".into());
             }
             "mapfile" | "readarray" => mapfile(&args, &mut simple.assignments)?,
             "getopts" => {
@@ -263,6 +324,7 @@ pub(crate) fn inner_commands(simple: &mut Simple, depth: usize) -> Result<Vec<Si
             }));
         simple.changes_directory |= unwrapped.changes_directory;
         match unwrapped.run {
+            wrappers::Runs::Nothing if simple.args_from_input => return Err(from_input()),
             wrappers::Runs::Nothing => {}
             wrappers::Runs::Command(mut inner) => {
                 inner.args_from_input |= simple.args_from_input;
@@ -296,6 +358,12 @@ pub(crate) fn push_with_inner(
 ) -> Result<(), String> {
     if depth >= MAX_DEPTH {
         return Err("the command nests too deeply".into());
+    }
+    if command.computed.is_none()
+        && let (Some(fill), Some(program)) = (command.fill.as_deref(), command.words.first())
+        && program.text.contains(fill)
+    {
+        command.computed = Some("the program word is filled in with file names or input");
     }
     let inner = inner_commands(&mut command, depth + 1)?;
     found.push(command);
@@ -337,13 +405,15 @@ fn trap(
     found: &mut Vec<Simple>,
 ) -> Result<(), String> {
     let mut args = args;
+    let mut ended = false;
     if args.first().is_some_and(|a| a.text == "--") {
         args = &args[1..];
+        ended = true;
     }
     let Some(action) = args.first() else {
         return Ok(());
     };
-    if action.text.starts_with('-') && !action.computed() && action.text != "-" {
+    if !ended && action.text.starts_with('-') && !action.computed() && action.text != "-" {
         // `-p`, `-l`, `-P`: print only.
         return Ok(());
     }
@@ -441,6 +511,11 @@ fn declared(builtin: &str, args: &[Word], out: &mut Vec<Assignment>) -> Result<(
             continue;
         }
         options = false;
+        if arg.arithmetic_subscript() {
+            return Err(format!(
+                "`{builtin}` of an array element evaluates its subscript as arithmetic; not analysed"
+            ));
+        }
         if let Some(mut a) = arg.assignment(Dialect::Bash, AssignmentKind::Builtin) {
             a.kind = AssignmentKind::Builtin;
             out.push(a);
@@ -531,22 +606,19 @@ fn unset(args: &[Word], out: &mut Vec<Assignment>) -> Result<(), String> {
 
 /// `ssh`: the remote command runs remotely, but options can run local
 /// commands (`-o ProxyCommand=…`, `LocalCommand`, `KnownHostsCommand`) or
-/// read a configuration that does (`-F`).
+/// read a configuration that does (`-F`), bundled (`-vo`) and even after
+/// the destination: any `-o` or `-F`, anywhere, is not analysed.
 fn ssh_options(args: &[Word]) -> Result<(), String> {
-    for (i, arg) in args.iter().enumerate() {
+    for arg in args {
         let text = arg.text.as_str();
-        let value = match text {
-            "-o" => args.get(i + 1).map(|w| w.text.as_str()),
-            _ => text.strip_prefix("-o"),
-        };
-        let runs = value.is_some_and(|v| v.to_ascii_lowercase().contains("command"));
-        if runs || text.starts_with("-F") || arg.computed() {
+        let option = text.starts_with('-') && !text.starts_with("--");
+        if arg.computed()
+            || text.to_ascii_lowercase().contains("command")
+            || (option && text[1..].contains(['o', 'F']))
+        {
             return Err(format!(
                 "`ssh {text}` can run local commands through its configuration; not analysed"
             ));
-        }
-        if !text.starts_with('-') {
-            break;
         }
     }
     Ok(())
@@ -558,6 +630,13 @@ fn shell_option_refused(option: &str) -> bool {
         option,
         "--login" | "--rcfile" | "--init-file" | "--posix" | "--debugger" | "--dump-po-strings"
     )
+}
+
+/// Whether a shell's words give it a `-c` body of their own.
+fn has_c_body(args: &[Word]) -> bool {
+    args.iter()
+        .position(|a| a.text.starts_with('-') && !a.text.starts_with("--") && a.text.contains('c'))
+        .is_some_and(|at| at + 1 < args.len())
 }
 
 /// `bash -c BODY`, `sh -c BODY`: the body is split in the shell's dialect;
@@ -607,7 +686,15 @@ fn shell_body(
                             format!("`{name} -{flag}` reads start-up files the kernel cannot see")
                         });
                     }
-                    _ => {}
+                    's' | 'c' => {}
+                    f if SET_FLAGS.contains(f) => {}
+                    _ => {
+                        refused.get_or_insert_with(|| {
+                            format!(
+                                "`{name} -{flag}` is not analysed (it may change how the shell reads lines)"
+                            )
+                        });
+                    }
                 }
             }
             for (k, flag) in values.iter().enumerate() {
@@ -662,10 +749,13 @@ fn find_exec(
             args[i].text.as_str(),
             "-exec" | "-execdir" | "-ok" | "-okdir"
         ) {
-            let end = args[i + 1..]
-                .iter()
-                .position(|w| w.text == ";" || w.text == "+")
-                .map_or(args.len(), |p| i + 1 + p);
+            // `;` ends the command; `+` only right after `{}`.
+            let end = (i + 1..args.len())
+                .find(|&k| {
+                    args[k].text == ";"
+                        || (args[k].text == "+" && k > i + 1 && args[k - 1].text == "{}")
+                })
+                .unwrap_or(args.len());
             let inner = args[i + 1..end].to_vec();
             if let Some(program) = inner.first() {
                 let computed = program

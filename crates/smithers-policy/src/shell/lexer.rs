@@ -30,6 +30,14 @@ pub(crate) fn split_into(
     lexer.list(None)
 }
 
+/// Whether `word`, where the shell takes assignments, sets an array element
+/// through an arithmetic subscript (bash only: dash has no arrays).
+fn sets_array_element(dialect: Dialect, word: &Word) -> bool {
+    dialect == Dialect::Bash
+        && word.first_special.is_none_or(|s| s > 0)
+        && word.arithmetic_subscript()
+}
+
 /// Whether every `${…}` in `line` is a plain `${NAME}` (the operators can
 /// run command substitutions found in values).
 fn plain_braces(line: &str) -> bool {
@@ -84,16 +92,44 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
 ];
 
 impl Lexer<'_, '_> {
+    /// Where reading goes on from: past any line continuations
+    /// (backslash-newline), which the shell removes before it reads a
+    /// token — inside operators and after `$` too.
+    fn cursor(&self) -> usize {
+        let mut at = self.pos;
+        while self.src[at..].starts_with("\\\n") {
+            at += 2;
+        }
+        at
+    }
+
     fn peek(&self) -> Option<char> {
-        self.src[self.pos..].chars().next()
+        self.src[self.cursor()..].chars().next()
     }
 
     fn peek_at(&self, n: usize) -> Option<char> {
-        self.src[self.pos..].chars().nth(n)
+        let mut at = self.cursor();
+        for _ in 0..n {
+            let c = self.src[at..].chars().next()?;
+            at += c.len_utf8();
+            while self.src[at..].starts_with("\\\n") {
+                at += 2;
+            }
+        }
+        self.src[at..].chars().next()
     }
 
     fn bump(&mut self) -> Option<char> {
+        self.pos = self.cursor();
         let c = self.peek()?;
+        self.pos += c.len_utf8();
+        Some(c)
+    }
+
+    /// The next character as written: what a backslash escapes is taken
+    /// before any line continuation is looked for.
+    fn bump_raw(&mut self) -> Option<char> {
+        let c = self.src[self.pos..].chars().next()?;
         self.pos += c.len_utf8();
         Some(c)
     }
@@ -106,17 +142,9 @@ impl Lexer<'_, '_> {
     }
 
     fn skip_blanks(&mut self) {
-        loop {
-            match self.peek() {
-                Some(' ' | '\t' | '\r') => {
-                    self.bump();
-                }
-                Some('\\') if self.peek_at(1) == Some('\n') => {
-                    self.bump();
-                    self.bump();
-                }
-                _ => return,
-            }
+        // A carriage return is an ordinary character to the shell.
+        while matches!(self.peek(), Some(' ' | '\t')) {
+            self.bump();
         }
     }
 
@@ -136,9 +164,11 @@ impl Lexer<'_, '_> {
             };
             match c {
                 '#' => {
-                    while self.peek().is_some_and(|c| c != '\n') {
-                        self.bump();
-                    }
+                    // A comment runs to the end of the line as written: a
+                    // backslash before the newline does not continue it.
+                    self.pos = self.cursor();
+                    let rest = &self.src[self.pos..];
+                    self.pos += rest.find('\n').unwrap_or(rest.len());
                 }
                 '\n' => {
                     self.bump();
@@ -234,6 +264,11 @@ impl Lexer<'_, '_> {
         let mut keywords = true;
         while start < words.len() {
             let w = &words[start];
+            if sets_array_element(self.dialect, w) {
+                return Err(self.error(
+                    "an array subscript is evaluated as arithmetic, which can run commands; not analysed",
+                ));
+            }
             if let Some(a) = w.assignment(self.dialect, AssignmentKind::Prefix) {
                 assignments.push(a);
                 keywords = false;
@@ -302,6 +337,13 @@ impl Lexer<'_, '_> {
             }
             self.bump();
             self.nested(|lx| lx.list(Some(')')))?;
+            if !matches!(
+                self.peek(),
+                None | Some(' ' | '\t' | '\n' | ';' | '&' | '|' | ')' | '<' | '>')
+            ) {
+                // The shell goes on with the same word (`<(…)x`).
+                return Err(self.error("a word joined to a process substitution is not analysed"));
+            }
             pending
                 .words
                 .push(Word::substitution(format!("{first}(…)")));
@@ -353,8 +395,15 @@ impl Lexer<'_, '_> {
         }
         let target = self.word()?;
         if heredoc {
+            if target.text.contains("$(…)") || target.text.contains("`…`") {
+                return Err(
+                    self.error("a here-document delimiter holding a substitution is not analysed")
+                );
+            }
+            // Any quoting in the delimiter keeps the body as it is;
+            // otherwise the shell expands it.
             self.heredocs.push(Heredoc {
-                expands: target.first_special.is_none(),
+                expands: !target.quoted,
                 delimiter: target.text,
                 strip_tabs,
             });
@@ -401,20 +450,30 @@ impl Lexer<'_, '_> {
                 } else {
                     line
                 };
-                if doc.expands && (line.contains("$(") || line.contains('`')) {
-                    return Err(
-                        self.error("command substitution inside a here-document is not analysed")
-                    );
-                }
-                if doc.expands && !plain_braces(line) {
-                    return Err(
-                        self.error("only `${NAME}` expansions are analysed inside a here-document")
-                    );
-                }
-                self.pos += (line_len + 1).min(rest.len());
                 if candidate == doc.delimiter {
+                    self.pos += (line_len + 1).min(rest.len());
                     break;
                 }
+                if doc.expands {
+                    let trailing = line.len() - line.trim_end_matches('\\').len();
+                    if trailing % 2 == 1 {
+                        // bash joins the next line to it (dash does not),
+                        // which can also end the document early.
+                        return Err(self
+                            .error("a line continuation inside a here-document is not analysed"));
+                    }
+                    if line.contains("$(") || line.contains("$[") || line.contains('`') {
+                        return Err(self.error(
+                            "command substitution or arithmetic inside a here-document is not analysed",
+                        ));
+                    }
+                    if !plain_braces(line) {
+                        return Err(self.error(
+                            "only `${NAME}` expansions are analysed inside a here-document",
+                        ));
+                    }
+                }
+                self.pos += (line_len + 1).min(rest.len());
             }
         }
         Ok(())
@@ -424,20 +483,20 @@ impl Lexer<'_, '_> {
         let mut word = Word::default();
         while let Some(c) = self.peek() {
             match c {
-                ' ' | '\t' | '\r' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>' => break,
+                ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>' => break,
                 '\\' => {
                     self.bump();
-                    match self.bump() {
+                    match self.bump_raw() {
                         Some('\n') => {}
                         Some(escaped) => {
-                            word.mark_special();
+                            word.mark_quoted();
                             word.text.push(escaped);
                         }
                         None => word.text.push('\\'),
                     }
                 }
                 '\'' => {
-                    word.mark_special();
+                    word.mark_quoted();
                     self.bump();
                     let start = self.pos;
                     let Some(len) = self.src[start..].find('\'') else {
@@ -451,7 +510,7 @@ impl Lexer<'_, '_> {
                 }
                 '"' => self.double_quoted(&mut word)?,
                 '$' => self.dollar(&mut word, false)?,
-                '`' => self.backtick(&mut word)?,
+                '`' => self.backtick(&mut word, false)?,
                 _ => {
                     self.bump();
                     word.push_unquoted(c, self.dialect);
@@ -463,7 +522,7 @@ impl Lexer<'_, '_> {
 
     fn double_quoted(&mut self, word: &mut Word) -> Result<(), ShellError> {
         let open = self.pos;
-        word.mark_special();
+        word.mark_quoted();
         self.bump();
         loop {
             let Some(c) = self.peek() else {
@@ -479,7 +538,7 @@ impl Lexer<'_, '_> {
                 }
                 '\\' => {
                     self.bump();
-                    match self.bump() {
+                    match self.bump_raw() {
                         Some('\n') => {}
                         Some(e @ ('$' | '`' | '"' | '\\')) => word.text.push(e),
                         Some(other) => {
@@ -495,7 +554,7 @@ impl Lexer<'_, '_> {
                     }
                 }
                 '$' => self.dollar(word, true)?,
-                '`' => self.backtick(word)?,
+                '`' => self.backtick(word, true)?,
                 _ => {
                     self.bump();
                     word.text.push(c);
@@ -508,6 +567,9 @@ impl Lexer<'_, '_> {
         let at = self.pos;
         self.bump();
         match self.peek() {
+            Some('[') => {
+                return Err(self.error("arithmetic expansion `$[…]` is not analysed"));
+            }
             Some('(') => {
                 if self.peek_at(1) == Some('(') {
                     return Err(self.error("arithmetic expansion `$((…))` is not analysed"));
@@ -515,10 +577,13 @@ impl Lexer<'_, '_> {
                 self.bump();
                 word.mark_special();
                 self.nested(|lx| {
-                    // A substitution's own heredocs and words are its own.
+                    // A substitution's words are its own; a here-document
+                    // it opens without a newline of its own takes its body
+                    // from the lines after the current one.
                     let outer = std::mem::take(&mut lx.heredocs);
                     let result = lx.list(Some(')'));
-                    lx.heredocs = outer;
+                    let pending = std::mem::replace(&mut lx.heredocs, outer);
+                    lx.heredocs.extend(pending);
                     result
                 })?;
                 word.text.push_str("$(…)");
@@ -548,7 +613,7 @@ impl Lexer<'_, '_> {
                 word.dynamic = true;
             }
             Some('\'') if !in_quotes && self.dialect == Dialect::Bash => {
-                word.mark_special();
+                word.mark_quoted();
                 self.bump();
                 self.ansi_c_string(word, at)?;
             }
@@ -588,11 +653,11 @@ impl Lexer<'_, '_> {
             message: "unterminated `$'`".into(),
         };
         loop {
-            let c = self.bump().ok_or_else(unterminated)?;
+            let c = self.bump_raw().ok_or_else(unterminated)?;
             match c {
                 '\'' => return Ok(()),
                 '\\' => {
-                    let e = self.bump().ok_or_else(unterminated)?;
+                    let e = self.bump_raw().ok_or_else(unterminated)?;
                     let decoded = match e {
                         'n' => '\n',
                         't' => '\t',
@@ -625,10 +690,14 @@ impl Lexer<'_, '_> {
         let mut value = 0u32;
         let mut digits = 0;
         while digits < max_digits {
-            let Some(d) = self.peek().and_then(|c| c.to_digit(radix)) else {
+            let Some(d) = self.src[self.pos..]
+                .chars()
+                .next()
+                .and_then(|c| c.to_digit(radix))
+            else {
                 break;
             };
-            self.bump();
+            self.bump_raw();
             value = value * radix + d;
             digits += 1;
         }
@@ -638,13 +707,13 @@ impl Lexer<'_, '_> {
         Ok(char::from(value as u8))
     }
 
-    fn backtick(&mut self, word: &mut Word) -> Result<(), ShellError> {
+    fn backtick(&mut self, word: &mut Word, in_quotes: bool) -> Result<(), ShellError> {
         let open = self.pos;
         word.mark_special();
         self.bump();
         let mut body = String::new();
         loop {
-            let Some(c) = self.bump() else {
+            let Some(c) = self.bump_raw() else {
                 return Err(ShellError {
                     offset: open,
                     message: "unterminated backquote".into(),
@@ -652,8 +721,11 @@ impl Lexer<'_, '_> {
             };
             match c {
                 '`' => break,
-                '\\' => match self.bump() {
+                '\\' => match self.bump_raw() {
                     Some(e @ ('`' | '\\' | '$')) => body.push(e),
+                    // Inside double quotes the shell also drops the
+                    // backslash before a double quote.
+                    Some('"') if in_quotes => body.push('"'),
                     Some(other) => {
                         body.push('\\');
                         body.push(other);

@@ -168,6 +168,11 @@ fn shell_bodies_and_wrappers() {
     );
     assert_eq!(parts("xargs -n 1 sh -c 'rm $0'").last().unwrap(), "rm '$0'");
     assert_eq!(parts("trap 'rm x' EXIT").last().unwrap(), "rm x");
+    assert_eq!(
+        parts("trap -- '-x; rm -rf /' EXIT").last().unwrap(),
+        "rm -rf /",
+        "after `--` an action starting with `-` is still an action"
+    );
     assert_eq!(parts("watch -n 1 'rm x'").last().unwrap(), "rm x");
     assert_eq!(parts("watch -x rm x").last().unwrap(), "rm x");
 }
@@ -193,6 +198,13 @@ fn wrappers_options_are_skipped_before_the_program() {
         ("flock -w 3 /tmp/l touch F", "touch F"),
         ("env -u HOME -C /w touch F", "touch F"),
         ("env - touch F", "touch F"),
+        ("env --split-s='touch F' x", "touch F x"),
+        ("env -- A=1 touch F", "A=1 touch F"),
+        ("eval -- touch F", "touch F"),
+        (
+            "find . -exec touch + \\; -o -exec touch F {} +",
+            "touch F {}",
+        ),
         ("command -p touch F", "touch F"),
         ("builtin exec -a name touch F", "touch F"),
         ("nohup setsid -f touch F", "touch F"),
@@ -202,10 +214,7 @@ fn wrappers_options_are_skipped_before_the_program() {
         ("timeout --kill 1 10 touch F", "touch F"),
         ("setarch -R touch F", "touch F"),
         ("tini -- touch F -s", "touch F -s"),
-        (
-            "ssh -o BatchMode=yes host rm x",
-            "ssh -o BatchMode=yes host rm x",
-        ),
+        ("ssh host rm x", "ssh host rm x"),
     ] {
         assert_eq!(parts(line).last().unwrap(), program, "{line}");
     }
@@ -361,6 +370,27 @@ fn what_cannot_be_analysed_is_an_error() {
         "ssh -o ProxyCommand='sh -c x' host",
         "ssh -oLocalCommand=x host",
         "ssh -F cfg host",
+        "ssh -vo ProxyCommand=x host",
+        "ssh host -o ProxyCommand=x",
+        "printf x | xargs -0 sh -c",
+        "echo touch F | xargs env",
+        "echo touch F | xargs nice",
+        "xargs eval",
+        "TERM[TZ]=1 cargo test",
+        "declare TERM[TZ]=1",
+        "echo $[TZ]",
+        "[ -v 'a[$(id)]' ]",
+        "jobs -x touch F",
+        "wait -p PATH",
+        "exec -l bash -c true",
+        "exec -a -sh sh -c true",
+        "bash -k -c true",
+        "xargs --process-slot-var=BASH_ENV bash -c true",
+        "xargs --repl sh -c 'echo {}'",
+        "cat <(echo)#; rm -rf ~",
+        "cat <<$x\n$(rm -rf ~)\n$x",
+        "cat <<`true`\nx\n`true`",
+        "cat <<EOF\n$\\\n(rm -rf ~)\nEOF",
         "strace -o '|sh' ls",
         "perf stat --pre 'rm x' ls",
         "fakeroot -i 'x;rm y' ls",

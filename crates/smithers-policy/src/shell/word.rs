@@ -16,6 +16,9 @@ pub(crate) struct Word {
     /// Byte index in `text` of the first quoted, escaped or expanded
     /// character, which decides whether `NAME=` is an assignment.
     pub first_special: Option<usize>,
+    /// Some part is quoted or escaped (which stops a here-document's
+    /// body from being expanded).
+    pub quoted: bool,
     /// An unquoted `[` was seen (a `]` after it makes a glob class).
     open_bracket: bool,
     /// Bash: an unquoted `{` was seen, and since then a `,` or `..`.
@@ -46,6 +49,11 @@ impl Word {
         self.first_special.get_or_insert(self.text.len());
     }
 
+    pub fn mark_quoted(&mut self) {
+        self.quoted = true;
+        self.mark_special();
+    }
+
     /// Whether the shell computes this word's value (or count) at run time.
     pub fn computed(&self) -> bool {
         self.dynamic || self.pattern
@@ -65,6 +73,27 @@ impl Word {
             _ => {}
         }
         self.text.push(c);
+    }
+
+    /// Whether bash would evaluate an array subscript in this word as
+    /// arithmetic (`NAME[SUBSCRIPT]…` where a variable is set or named):
+    /// arithmetic runs command substitutions held in variables, so any
+    /// subscript but plain digits is refused, as is `NAME[` with no `]`
+    /// (bash reads such a word on across blanks).
+    pub fn arithmetic_subscript(&self) -> bool {
+        let Some(open) = self.text.find('[') else {
+            return false;
+        };
+        if !is_name(&self.text[..open]) {
+            return false;
+        }
+        match self.text[open + 1..].find(']') {
+            None => true,
+            Some(close) => {
+                let subscript = &self.text[open + 1..open + 1 + close];
+                subscript.is_empty() || !subscript.bytes().all(|b| b.is_ascii_digit())
+            }
+        }
     }
 
     /// The assignment this word makes when it stands where the shell takes

@@ -143,7 +143,7 @@ const WRAPPERS: &[Wrapper] = &[
     // bash builtins (and the keyword `time` read as GNU time's options)
     w("command"),
     w("builtin"),
-    w("exec").short("a"),
+    w("exec").short("a").refused(&["-l"]),
     w("time").short("fo").long(&["format", "output"]),
     // util-linux 2.38
     w("setsid"),
@@ -245,15 +245,19 @@ const WRAPPERS: &[Wrapper] = &[
         .long(&["interval", "equexit"])
         .joined(&["-x", "--exec"]),
     // findutils 4.9
-    w("xargs").short("EILPdnas").long(&[
-        "arg-file",
-        "delimiter",
-        "max-lines",
-        "max-args",
-        "max-procs",
-        "process-slot-var",
-        "max-chars",
-    ]),
+    // `-l`/`--max-lines`, `-e`/`--eof`, `-i`/`--replace` take their value
+    // attached only.
+    w("xargs")
+        .short("EILPdnas")
+        .long(&[
+            "arg-file",
+            "delimiter",
+            "max-args",
+            "max-procs",
+            "process-slot-var",
+            "max-chars",
+        ])
+        .refused(&["--process-slot-var"]),
     // sudo 1.9, doas
     w("sudo")
         .short("CDRTUacghprtu")
@@ -550,6 +554,8 @@ fn option_in(flag: &str, list: &[&str]) -> bool {
 
 const COMPUTED_OPTION: &str = "a word before the program holds an expansion or a glob, so which word is the program is only known when the shell runs";
 
+const ABBREVIATED_OPTION: &str = "an abbreviated long option before the program may or may not take a value, so which word is the program is not known for certain";
+
 /// Reads `wrapper`'s options from `args` and finds what it runs.
 pub(crate) fn unwrap(
     wrapper: &'static Wrapper,
@@ -563,6 +569,8 @@ pub(crate) fn unwrap(
         changes_directory: false,
     };
     let mut computed = false;
+    // An abbreviated long option the table cannot tell takes a value.
+    let mut ambiguous: Option<String> = None;
     let mut run_words = false;
     // `xargs -I R`: words holding R are filled from input.
     let mut replace: Option<String> = None;
@@ -592,29 +600,40 @@ pub(crate) fn unwrap(
                 continue;
             }
             let Some(option) = OptionWord::from_word(text) else {
-                if program == "env" || program == "sudo" {
-                    if let Some(a) = arg.assignment(Dialect::Posix, AssignmentKind::Prefix) {
-                        out.assignments.push(a);
-                        i += 1;
-                        continue;
-                    }
+                if let Some(a) = wrapper_assignment(program, arg) {
+                    out.assignments.push(a);
+                    i += 1;
+                    continue;
                 }
                 break;
             };
-            let takes_value = |name: &str| match name.strip_prefix("--") {
-                // getopt_long takes any unambiguous prefix (`--k` for
-                // `--kill-after`); an ambiguous one is an error, so reading
-                // it as taking a value is safe.
-                Some(long) => wrapper.long_values.iter().any(|v| v.starts_with(long)),
-                None => name
-                    .chars()
-                    .nth(1)
-                    .is_some_and(|c| wrapper.short_values.contains(c)),
+            // getopt_long takes any unambiguous prefix (`--k` for
+            // `--kill-after`), but an exact option of its own that the table
+            // does not list would win: which word is the program is then
+            // not known for certain (`Some(false)`).
+            let takes_value = |name: &str| -> (bool, bool) {
+                match name.strip_prefix("--") {
+                    Some(long) if wrapper.long_values.contains(&long) => (true, true),
+                    Some(long) if wrapper.long_values.iter().any(|v| v.starts_with(long)) => {
+                        (true, false)
+                    }
+                    Some(_) => (false, true),
+                    None => (
+                        name.chars()
+                            .nth(1)
+                            .is_some_and(|c| wrapper.short_values.contains(c)),
+                        true,
+                    ),
+                }
             };
             // Each short option of a bundle (`-ab`) and its value.
             let mut step = 1;
             for (flag, attached) in option.flags() {
-                let (value, used_next) = if !takes_value(&flag) {
+                let (takes, certain) = takes_value(&flag);
+                if !certain {
+                    ambiguous.get_or_insert_with(|| flag.clone());
+                }
+                let (value, used_next) = if !takes {
                     (None, false)
                 } else if let Some(v) = attached {
                     (Some(v.to_string()), false)
@@ -657,31 +676,34 @@ pub(crate) fn unwrap(
                 {
                     run_words = true;
                 }
-                match (program, flag.as_str()) {
-                    ("env", "-u" | "--unset") => out.assignments.push(Assignment {
+                let of = |name: &str, options: &[&str]| program == name && is(options);
+                if of("env", &["-u", "--unset"]) {
+                    out.assignments.push(Assignment {
                         name: value.clone().unwrap_or_default(),
                         text: value.clone().unwrap_or_default(),
                         value: None,
                         kind: AssignmentKind::Builtin,
-                    }),
-                    ("env", "-S" | "--split-string") => {
-                        return env_split(wrapper, value.as_deref(), &args[i + step..], dialect);
-                    }
-                    ("xargs", "-I") => replace = value.clone(),
-                    ("strace", "-o" | "--output")
-                        if value
-                            .as_deref()
-                            .is_some_and(|v| v.starts_with('|') || v.starts_with('!')) =>
-                    {
-                        return Err(
-                            "`strace -o |…` pipes its output to a shell command; not analysed"
-                                .into(),
-                        );
-                    }
-                    ("xargs", "-i" | "--replace") => {
-                        replace = Some(attached_or(&option, "{}"));
-                    }
-                    _ => {}
+                    });
+                } else if of("env", &["-S", "--split-string"]) {
+                    return env_split(wrapper, value.as_deref(), &args[i + step..], dialect);
+                } else if of("xargs", &["-I"]) {
+                    replace = value.clone();
+                } else if of("xargs", &["-i", "--replace"]) {
+                    replace = Some(attached_or(&option, "{}"));
+                } else if of("strace", &["-o", "--output"])
+                    && value
+                        .as_deref()
+                        .is_some_and(|v| v.starts_with('|') || v.starts_with('!'))
+                {
+                    return Err(
+                        "`strace -o |…` pipes its output to a shell command; not analysed".into(),
+                    );
+                } else if of("exec", &["-a"])
+                    && value.as_deref().is_some_and(|v| v.starts_with('-'))
+                {
+                    return Err(
+                        "`exec -a -NAME` starts a login shell, which reads start-up files".into(),
+                    );
                 }
                 if value.is_some() {
                     break;
@@ -701,6 +723,13 @@ pub(crate) fn unwrap(
         if !wrapper.options_after_positionals {
             break;
         }
+    }
+    // env takes `NAME=VALUE` words after `--` too.
+    while program == "env"
+        && let Some(a) = args.get(i).and_then(|w| wrapper_assignment(program, w))
+    {
+        out.assignments.push(a);
+        i += 1;
     }
     let mut rest = args[i.min(args.len())..].to_vec();
     if rest.is_empty() && program == "xargs" {
@@ -739,6 +768,9 @@ pub(crate) fn unwrap(
         return Ok(out);
     }
     let mut why = computed.then_some(COMPUTED_OPTION);
+    if why.is_none() && ambiguous.is_some() {
+        why = Some(ABBREVIATED_OPTION);
+    }
     if program == "chroot" {
         why = Some("`chroot` runs the program from another root directory");
     }
@@ -764,6 +796,24 @@ pub(crate) fn unwrap(
     }
     out.run = Runs::Command(inner);
     Ok(out)
+}
+
+/// A `NAME=VALUE` word `env` or `sudo` takes for the program's
+/// environment. env takes any word with `=` (even `1=x`) as one.
+fn wrapper_assignment(program: &str, word: &Word) -> Option<Assignment> {
+    if program != "env" && program != "sudo" {
+        return None;
+    }
+    if let Some(a) = word.assignment(Dialect::Posix, AssignmentKind::Prefix) {
+        return Some(a);
+    }
+    let (name, value) = word.text.split_once('=')?;
+    (program == "env" && !word.text.starts_with('-')).then(|| Assignment {
+        name: name.to_string(),
+        text: word.text.clone(),
+        value: Some(value.to_string()),
+        kind: AssignmentKind::Prefix,
+    })
 }
 
 /// `xargs -iR` / `--replace=R`: R, or `default` when none is attached.
