@@ -16,16 +16,20 @@
 //! 2. Percent-encoding over layer 1: `%HH` in either case, nested `%25`:
 //!    `%2541` is `A` (at most [`MAX_NESTING`] extra levels). Entities are
 //!    below so that `&#37;&#52;&#49;` is `%41` is `A`, as `%41` itself is.
-//! 3. Backslash escapes over layer 2 (JSON, nested JSON, C-style hex): a run
-//!    of backslashes produces nothing and arms the next unit: `n`, `r` become
-//!    line breaks, `t` `b` `f` those controls, `u` + 4 hex a code point
-//!    (surrogate pairs joined, a lone surrogate is U+FFFD), `x` + 2 hex a
-//!    byte, anything else itself (`\"` is `"`, `\/` is `/`). Dropping the
+//! 3. Backslash escapes over layer 2 (JSON, nested JSON, C-style hex, the
+//!    shell's `$'…'`): a run of backslashes produces nothing and arms the
+//!    next unit: `n`, `r` become line breaks, `t` `b` `f` those controls,
+//!    `u` + 4 hex a code point (surrogate pairs joined, a lone surrogate is
+//!    U+FFFD), `x` + 2 hex a byte, three octal digits (`\101`, as bash's
+//!    `${v@Q}` and `printf %q` write control and non-ASCII bytes) a byte,
+//!    anything else itself (`\"` is `"`, `\/` is `/`, `\'` is `'`). Dropping the
 //!    backslashes is deliberately lossy: a value and its JSON string, at any
 //!    nesting depth, decode alike, and a value ending in `\` still matches
 //!    inside a JSON string. A run longer than [`MAX_BACKSLASHES`] is kept as
 //!    backslashes.
 //! 4. Terminal noise over layer 3, deleted: CR, LF and BEL (raw or decoded),
+//!    the spaces and tabs right after an LF (indentation: `sed 's/^/  /'`,
+//!    YAML blocks, `git log` bodies),
 //!    ECMA-48 escape sequences (CSI `ESC [` params intermediates final, and
 //!    `ESC` intermediates final, within [`MAX_ESCAPE`] bytes; `ESC` alone
 //!    when the sequence is malformed). Control strings (OSC `ESC ]`, DCS
@@ -35,9 +39,10 @@
 //!    can hold a secret; a title set in the middle of a value must not
 //!    split it); an unterminated one loses only its introducer.
 //!
-//! Inside a token (after its first byte) raw CR, LF, BEL and raw CSI
-//! sequences are skipped, so `%4` LF `1` and `\u00` colour `26` still
-//! decode: wrapping and colouring do not break a token apart.
+//! Inside a token (after its first byte) raw CR, LF (with the indentation
+//! after it), BEL and raw CSI sequences are skipped, so `%4` LF `1` and
+//! `\u00` colour `26` still decode: wrapping and colouring do not break a
+//! token apart.
 //!
 //! Bounds: a unit spans at most [`MAX_UNIT`] original bytes (beyond, the
 //! token is not recognised); after [`MAX_NOISE_RUN`] bytes of deleted noise
@@ -110,6 +115,7 @@ static SPECIAL: [bool; 256] = {
     table[b'&' as usize] = true;
     table[b'%' as usize] = true;
     table[b'\\' as usize] = true;
+    table[b'\'' as usize] = true;
     table[ESC as usize] = true;
     table[CR as usize] = true;
     table[LF as usize] = true;
@@ -130,10 +136,13 @@ fn next_special(data: &[u8], mut at: usize) -> usize {
         word.copy_from_slice(eight);
         let x = u64::from_le_bytes(word);
         // Bytes below 0x1C (BEL, LF, CR, ESC and the controls that stand
-        // for themselves), `%`, `&` and `\`.
+        // for themselves), `%`, `&`, `'` and `\`.
         let below = x.wrapping_sub(ONES * 0x1c) & !x & HIGH;
-        let hits =
-            below | zero(x ^ (ONES * 0x25)) | zero(x ^ (ONES * 0x26)) | zero(x ^ (ONES * 0x5c));
+        let hits = below
+            | zero(x ^ (ONES * 0x25))
+            | zero(x ^ (ONES * 0x26))
+            | zero(x ^ (ONES * 0x27))
+            | zero(x ^ (ONES * 0x5c));
         if hits == 0 {
             at += 8;
             continue;
@@ -245,8 +254,10 @@ enum Out {
     Val(Val),
     /// A run of backslashes too long to arm anything, kept as it is.
     Backslashes(usize),
-    /// Deleted: a line break, BEL, an escape sequence, or backslashes at the very end.
+    /// Deleted: CR, BEL, an escape sequence, or backslashes at the very end.
     Noise,
+    /// Deleted: an LF and the indentation after it.
+    LineBreak,
     /// A control string, deleted; its content `start..end` is searched apart.
     String {
         start: usize,
@@ -260,15 +271,52 @@ struct Unit {
     end: usize,
 }
 
-/// Raw noise a token may contain after its first byte: CR, LF, BEL, CSI.
+/// Raw noise a token may contain after its first byte: CR, LF and the
+/// indentation after it, BEL, CSI. (Only tools that wrap output put noise
+/// inside a token, and they write it raw.)
 fn skip(src: &Src<'_>, mut at: usize) -> Read<usize> {
     loop {
         match src.byte(at) {
-            Ok(LF | CR | BEL) => at += 1,
+            Ok(LF) => at = raw_indentation(src, at + 1)?,
+            Ok(CR | BEL) => at += 1,
             Ok(ESC) => match raw_csi(src, at) {
                 Ok(Some(end)) => at = end,
                 Ok(None) => return Ok(at),
                 Err(stop) => return Err(stop),
+            },
+            Ok(_) | Err(Stop::End | Stop::Limit) => return Ok(at),
+            Err(Stop::Pending) => return Err(Stop::Pending),
+        }
+    }
+}
+
+/// The end of the raw spaces and tabs at `at` (what follows a line break
+/// when a tool indents its lines); stops at the unit's bound.
+fn raw_indentation(src: &Src<'_>, mut at: usize) -> Read<usize> {
+    loop {
+        match src.byte(at) {
+            Ok(b' ' | b'\t') => at += 1,
+            Ok(_) | Err(Stop::End | Stop::Limit) => return Ok(at),
+            Err(Stop::Pending) => return Err(Stop::Pending),
+        }
+    }
+}
+
+/// The end of the indentation at `at`, after a line break: spaces and
+/// tabs, raw or escaped (`%20`, `\t`, `&#32;`: an encoder may escape the
+/// spaces after an escaped line break, and every way it may write them must
+/// read alike); stops at the unit's bound.
+fn indentation(src: &Src<'_>, mut at: usize) -> Read<usize> {
+    loop {
+        match src.byte(at) {
+            Ok(b' ' | b'\t') => at += 1,
+            Ok(b'%' | b'&' | b'\\') => match char3(src, at) {
+                Ok(Unit {
+                    out: Out::Val(val),
+                    end,
+                }) if val.is(b' ') || val.is(b'\t') => at = end,
+                Ok(_) | Err(Stop::End | Stop::Limit) => return Ok(at),
+                Err(Stop::Pending) => return Err(Stop::Pending),
             },
             Ok(_) | Err(Stop::End | Stop::Limit) => return Ok(at),
             Err(Stop::Pending) => return Err(Stop::Pending),
@@ -536,9 +584,34 @@ fn hex_digits(src: &Src<'_>, mut at: usize, n: usize) -> Read<Option<(u32, usize
     Ok(Some((value, at)))
 }
 
-/// Layer 3: a layer-2 atom, or a backslash run and what it arms.
+/// The two octal digits after the first of a `\\NNN`, as layer-2 atoms:
+/// their value and end. Only `Err(Pending)`.
+fn octal_digits(src: &Src<'_>, mut at: usize) -> Read<Option<(u8, usize)>> {
+    let mut value = 0u8;
+    for _ in 0..2 {
+        let Some(atom) = next_atom2(src, at)? else {
+            return Ok(None);
+        };
+        match atom.val.single() {
+            Some(d @ b'0'..=b'7') => value = value << 3 | (d - b'0'),
+            _ => return Ok(None),
+        }
+        at = atom.end;
+    }
+    Ok(Some((value, at)))
+}
+
+/// Layer 3: a layer-2 atom, a shell's quoted `'`, or a backslash run and
+/// what it arms.
 fn char3(src: &Src<'_>, at: usize) -> Read<Unit> {
     let first = atom2(src, at)?;
+    if first.val.is(b'\'') {
+        let end = shell_quote(src, first.end)?.unwrap_or(first.end);
+        return Ok(Unit {
+            out: Out::Val(first.val),
+            end,
+        });
+    }
     if !first.val.is(b'\\') {
         return Ok(Unit {
             out: Out::Val(first.val),
@@ -581,6 +654,49 @@ fn char3(src: &Src<'_>, at: usize) -> Read<Unit> {
     }
 }
 
+/// What follows a `'` when a shell wrote a `'` inside single quotes: `\\''`
+/// (bash: close, escaped quote, reopen) or `"'"'` (Python's
+/// `shlex.quote`); the end of the whole, `None` if neither. The inner
+/// quotes may carry backslashes of their own (the trace inside a JSON
+/// string). Only `Err(Pending)`.
+fn shell_quote(src: &Src<'_>, at: usize) -> Read<Option<usize>> {
+    if let Some(end) = quoted_byte(src, at, b'\'', 1..=MAX_BACKSLASHES)? {
+        return quoted_byte(src, end, b'\'', 0..=0);
+    }
+    let Some(end) = quoted_byte(src, at, b'"', 0..=MAX_BACKSLASHES)? else {
+        return Ok(None);
+    };
+    let Some(end) = quoted_byte(src, end, b'\'', 0..=0)? else {
+        return Ok(None);
+    };
+    let Some(end) = quoted_byte(src, end, b'"', 0..=MAX_BACKSLASHES)? else {
+        return Ok(None);
+    };
+    quoted_byte(src, end, b'\'', 0..=0)
+}
+
+/// `want` as a layer-2 atom after a run of backslashes whose length is in
+/// `run`, noise skipped: where it ends. Only `Err(Pending)`.
+fn quoted_byte(
+    src: &Src<'_>,
+    mut at: usize,
+    want: u8,
+    run: std::ops::RangeInclusive<usize>,
+) -> Read<Option<usize>> {
+    let mut backslashes = 0;
+    loop {
+        let Some(atom) = next_atom2(src, at)? else {
+            return Ok(None);
+        };
+        if atom.val.is(b'\\') && backslashes < *run.end() {
+            backslashes += 1;
+            at = atom.end;
+            continue;
+        }
+        return Ok((run.contains(&backslashes) && atom.val.is(want)).then_some(atom.end));
+    }
+}
+
 /// What a backslash run followed by `armed` stands for.
 fn escaped(src: &Src<'_>, armed: Atom) -> Read<Unit> {
     let val = |val: Val, end: usize| {
@@ -595,6 +711,10 @@ fn escaped(src: &Src<'_>, armed: Atom) -> Read<Unit> {
         Some(b't') => val(Val::byte(b'\t'), armed.end),
         Some(b'b') => val(Val::byte(0x08), armed.end),
         Some(b'f') => val(Val::byte(0x0c), armed.end),
+        Some(high @ b'0'..=b'3') => match octal_digits(src, armed.end)? {
+            Some((low, end)) => val(Val::byte((high - b'0') << 6 | low), end),
+            None => val(armed.val, armed.end),
+        },
         Some(b'x') => match hex_digits(src, armed.end, 2)? {
             Some((byte, end)) => val(Val::byte(byte as u8), end),
             None => val(armed.val, armed.end),
@@ -642,7 +762,11 @@ fn unit(src: &Src<'_>, at: usize) -> Read<Unit> {
         return Ok(c);
     };
     match val.single() {
-        Some(LF | CR | BEL) => Ok(Unit {
+        Some(LF) => Ok(Unit {
+            out: Out::LineBreak,
+            end: indentation(src, c.end)?,
+        }),
+        Some(CR | BEL) => Ok(Unit {
             out: Out::Noise,
             end: c.end,
         }),
@@ -777,6 +901,9 @@ pub(crate) struct Canon {
     /// Every unit that is not a plain byte, in order.
     pub(crate) spans: Vec<Span>,
     pub(crate) strings: Vec<ControlString>,
+    /// Where deleted line breaks stand in `bytes`: each is the position of
+    /// the first canonical byte after one (ascending, without repeats).
+    pub(crate) breaks: Vec<usize>,
     /// How much of the buffer is decoded; always a unit boundary.
     pub(crate) decoded: usize,
     /// Deleted noise since the last unit that was not noise, in original bytes.
@@ -799,7 +926,7 @@ impl Canon {
                     break;
                 }
             }
-            if matches!(data[at], LF | CR | BEL) {
+            if matches!(data[at], CR | BEL) {
                 self.noise(at, at + 1);
                 at += 1;
                 continue;
@@ -809,6 +936,14 @@ impl Canon {
                 cap: at + MAX_UNIT,
                 at_end,
             };
+            if data[at] == LF {
+                let Ok(end) = indentation(&src, at + 1) else {
+                    break;
+                };
+                self.line_break(at, end);
+                at = end;
+                continue;
+            }
             if data[at] == ESC {
                 // A colour code of plain bytes reads the same byte by byte
                 // as atom by atom: the common case, without the layers.
@@ -825,7 +960,10 @@ impl Canon {
                 break;
             };
             match unit.out {
-                Out::Noise => self.noise(at, unit.end),
+                Out::Noise => {
+                    self.noise(at, unit.end);
+                }
+                Out::LineBreak => self.line_break(at, unit.end),
                 Out::String { start, end } => {
                     self.strings.push(ControlString {
                         orig: at,
@@ -871,16 +1009,28 @@ impl Canon {
         });
     }
 
-    fn noise(&mut self, orig: usize, orig_end: usize) {
+    /// Deleted noise; whether it was deleted (rather than kept, past the
+    /// bound on noise in a row).
+    fn noise(&mut self, orig: usize, orig_end: usize) -> bool {
         let len = orig_end - orig;
         if self.noise_run + len <= MAX_NOISE_RUN {
             self.noise_run += len;
             self.push_span(orig, orig_end, &[]);
+            true
         } else {
             // Kept as a line break, which no pattern holds: the match is
             // broken and the stream need not hold back more noise.
             self.noise_run = 0;
             self.push_span(orig, orig_end, &[LF]);
+            false
+        }
+    }
+
+    /// An LF and its indentation: noise, whose place is remembered so the
+    /// hex view can tell where a line of a dump ends.
+    fn line_break(&mut self, orig: usize, orig_end: usize) {
+        if self.noise(orig, orig_end) && self.breaks.last() != Some(&self.bytes.len()) {
+            self.breaks.push(self.bytes.len());
         }
     }
 
@@ -954,6 +1104,11 @@ impl Canon {
             s.orig_end -= at;
             s.canon -= c;
             s.canon_end -= c;
+        }
+        let i = self.breaks.partition_point(|&b| b < c);
+        self.breaks.drain(..i);
+        for b in &mut self.breaks {
+            *b -= c;
         }
         let i = self.strings.partition_point(|s| s.orig_end <= at);
         self.strings.drain(..i);
@@ -1056,7 +1211,12 @@ mod tests {
             c(r#"\"q\" \/ \\\" \u0026\u003c \ud83d\ude00 \ud83d x"#),
             "\"q\" / \" &< 😀 \u{fffd} x"
         );
-        assert_eq!(c(r"a\nb\r\n\tc \x41 \u12 \q"), "ab\tc A u12 q");
+        assert_eq!(
+            c(r"a\nb\r\n\tc \x41 \u12 \q"),
+            "abc A u12 q",
+            "`\t` indents"
+        );
+        assert_eq!(c(r"a\tc"), "a\tc");
         assert_eq!(c("%5Cn&bsol;n&#92;\"x"), "\"x");
         assert_eq!(
             c("&#37;&#52;&#49;"),
@@ -1090,6 +1250,48 @@ mod tests {
             c("a\\u001b[31mb"),
             "ab",
             "an escaped ESC starts a sequence too"
+        );
+    }
+
+    #[test]
+    fn indentation_after_a_line_break_is_noise() {
+        assert_eq!(c("ab\n  cd\r\n\t\tef\n    gh"), "abcdefgh");
+        assert_eq!(c("a b\tc  d"), "a b\tc  d", "not after a line break");
+        assert_eq!(c("%2\n    B \\u00\n  26"), "+ &", "inside a token too");
+        assert_eq!(
+            c("{\"k\":\"a\\n  b\"}"),
+            "{\"k\":\"ab\"}",
+            "after an escaped LF"
+        );
+        assert_eq!(c("a&#10;&#32;%20\\u0020\\tb"), "ab", "escaped indentation");
+        assert_eq!(
+            c("a%20\n%20b"),
+            "a b",
+            "an escaped space before the break stays"
+        );
+        let mut canon = Canon::default();
+        canon.decode(b"ab\n  cd\n\nef", Input::Ended);
+        assert_eq!(canon.breaks, [2, 4]);
+    }
+
+    #[test]
+    fn the_shells_quoted_quote_is_one_quote() {
+        // `set -x`, `${v@Q}`; Python's shlex.quote; both inside JSON.
+        assert_eq!(c("+ : 'it'\\''s'"), "+ : 'it's'");
+        assert_eq!(c("'it'\"'\"'s'"), "'it's'");
+        assert_eq!(c("\"'it'\\\\''s'\""), "\"'it's'\"");
+        assert_eq!(c("\"'it'\\\"'\\\"'s'\""), "\"'it's'\"");
+        assert_eq!(
+            c("it's 'quoted' ''"),
+            "it's 'quoted' ''",
+            "other quotes stay"
+        );
+        // `$'…'`: `\'`, `\n`, `\t` and three octal digits.
+        assert_eq!(c("$'p\\303\\251\\001s\\'s\\tx'"), "$'p\u{e9}\u{1}s's\tx'");
+        assert_eq!(
+            c("\\0 \\08 \\400 \\12"),
+            "0 08 400 12",
+            "not three octal digits"
         );
     }
 
@@ -1191,7 +1393,7 @@ mod tests {
         /// Decoding in pieces gives the same units as decoding at once.
         #[test]
         fn decoding_does_not_depend_on_chunking(
-            data in proptest::collection::vec(proptest::sample::select(b"%&\\;#x5Cc0a1un\x1b[m]\x07\r\n25amp;lt".to_vec()), 0..120),
+            data in proptest::collection::vec(proptest::sample::select(b"%&\\;#x5Cc0a1un\x1b[m]\x07\r\n25amp;lt' \t\"".to_vec()), 0..120),
             cuts in proptest::collection::vec(0usize..120, 0..6),
         ) {
             let mut whole = Canon::default();
@@ -1207,6 +1409,7 @@ mod tests {
             proptest::prop_assert_eq!(&parts.bytes, &whole.bytes);
             proptest::prop_assert_eq!(&parts.spans, &whole.spans);
             proptest::prop_assert_eq!(&parts.strings, &whole.strings);
+            proptest::prop_assert_eq!(&parts.breaks, &whole.breaks);
         }
     }
 }

@@ -6,7 +6,8 @@
 //!   per-character choice of every encoder that decodes to it.
 //! - Cores: what is left of a form when the output just before it begins a
 //!   token that swallows its first bytes (`%` before `41…`, `\` before
-//!   `n…`, `ESC [` before `12m…`, `&am` before `p;…`), or when what follows
+//!   `n…`, `ESC [` before `12m…`, `&am` before `p;…`, a line break before
+//!   spaces, `'` before `\''…`), or when what follows
 //!   completes a token its last bytes began (`…%4` then `1`, a trailing
 //!   `\`). Registered when still [`MIN_SECRET_LEN`] bytes or more.
 //! - Literal patterns: the forms themselves (trimmed of leading and
@@ -91,7 +92,23 @@ impl Patterns {
     }
 
     /// Adds `pattern` if long enough; whether it is (or already was there).
+    /// A canonical pattern with spaces or tabs in it also brings the ways a
+    /// line break could cut them (see [`wrapped_variants`]).
     fn push(&mut self, kind: Kind, pattern: &[u8]) -> bool {
+        if pattern.len() < MIN_SECRET_LEN {
+            return false;
+        }
+        if matches!(kind, Kind::Canonical) && self.push_one(kind, pattern) {
+            for variant in wrapped_variants(pattern) {
+                self.push_one(kind, &variant);
+            }
+            return true;
+        }
+        self.push_one(kind, pattern)
+    }
+
+    /// Adds `pattern` alone if long enough; whether it is.
+    fn push_one(&mut self, kind: Kind, pattern: &[u8]) -> bool {
         if pattern.len() < MIN_SECRET_LEN {
             return false;
         }
@@ -107,6 +124,68 @@ impl Patterns {
         }
         true
     }
+}
+
+/// The most variants [`wrapped_variants`] gives one pattern.
+const MAX_WRAPPED_VARIANTS: usize = 64;
+
+/// How `pattern` reads when a line break falls inside or just before some
+/// of its runs of spaces and tabs: the decoder deletes what follows a line
+/// break as indentation, so the run keeps only what came before the break.
+/// Fewest cut runs first (a value is rarely wrapped twice within its
+/// spaces), at most [`MAX_WRAPPED_VARIANTS`].
+fn wrapped_variants(pattern: &[u8]) -> Vec<Vec<u8>> {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    // (start, len) of each run.
+    let mut runs = Vec::new();
+    let mut at = 0;
+    while at < pattern.len() {
+        if blank(&pattern[at]) {
+            let len = pattern[at..].iter().take_while(|b| blank(b)).count();
+            runs.push((at, len));
+            at += len;
+        } else {
+            at += 1;
+        }
+    }
+    let mut out = Vec::new();
+    // Each variant: for some runs, how much of them is kept.
+    let mut frontier: Vec<Vec<(usize, usize)>> = vec![Vec::new()];
+    while out.len() < MAX_WRAPPED_VARIANTS && !frontier.is_empty() {
+        let mut next = Vec::new();
+        for cuts in &frontier {
+            // Cut only runs after the last one cut, so each set comes once.
+            let first = cuts.last().map_or(0, |&(run, _)| run + 1);
+            for run in first..runs.len() {
+                for keep in 0..runs[run].1 {
+                    let mut cuts = cuts.clone();
+                    cuts.push((run, keep));
+                    if out.len() < MAX_WRAPPED_VARIANTS {
+                        out.push(cut(pattern, &runs, &cuts));
+                    }
+                    next.push(cuts);
+                }
+            }
+        }
+        if next.len() > MAX_WRAPPED_VARIANTS {
+            next.truncate(MAX_WRAPPED_VARIANTS);
+        }
+        frontier = next;
+    }
+    out
+}
+
+/// `pattern` with run `i` of `runs` kept to its first `keep` bytes, for each `(i, keep)` in `cuts`.
+fn cut(pattern: &[u8], runs: &[(usize, usize)], cuts: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pattern.len());
+    let mut at = 0;
+    for &(run, keep) in cuts {
+        let (start, len) = runs[run];
+        out.extend_from_slice(&pattern[at..start + keep]);
+        at = start + len;
+    }
+    out.extend_from_slice(&pattern[at..]);
+    out
 }
 
 #[derive(Clone, Copy)]
@@ -142,6 +221,7 @@ const TOKENS: &[&[u8]] = &[
     b"&#x5c;n",
     b"&amp;amp;lt;",
     b"\\n",
+    b"\\101",
     b"\\u0041",
     b"\\x41",
     b"\\ud83d\\ude00",
@@ -149,6 +229,12 @@ const TOKENS: &[&[u8]] = &[
     b"\x1b[ q",
     b"\x1b(B",
     b"\x1b7",
+    b"\n ",
+    b"\n%20",
+    b"\n\\t",
+    b"\n&#32;",
+    b"'\\''",
+    b"'\"'\"'",
 ];
 
 fn contexts() -> &'static [Context] {
@@ -225,6 +311,24 @@ mod tests {
             has(&p.anywhere, "secret-value%4"),
             "its end may be completed"
         );
+    }
+
+    #[test]
+    fn a_line_break_may_cut_a_run_of_spaces() {
+        let p = patterns("ab cd  ef-secret");
+        assert!(has(&p.canonical, "ab cd  ef-secret"));
+        assert!(
+            has(&p.canonical, "abcd  ef-secret"),
+            "a wrap before the space"
+        );
+        assert!(
+            has(&p.canonical, "ab cd ef-secret"),
+            "a wrap inside the run"
+        );
+        assert!(has(&p.canonical, "abcdef-secret"), "two wraps");
+        let many = "a b c d e f g h i j k l m n o p q r s t u v w x y z";
+        assert!(wrapped_variants(many.as_bytes()).len() <= MAX_WRAPPED_VARIANTS);
+        assert!(wrapped_variants(b"no-blanks-here").is_empty());
     }
 
     #[test]

@@ -308,6 +308,109 @@ fn wrapped_hex_and_base64_inside_json() {
 }
 
 #[test]
+fn wrapped_and_indented() {
+    let r = redactor(&[TOK]);
+    // printf %s "$TOK" | fold -w 20 | sed 's/^/  /'
+    let input = "  ghp_Q7x/Lm9+Zt2&Rw8=\n  Kd4vNc6bYf1sHj3";
+    assert_eq!(redact_every_way(&r, input.as_bytes()), b"  ***\n");
+    // CRLF and a tab.
+    let input = "token:\r\n\tghp_Q7x/Lm9+Zt2&\r\n\tRw8=Kd4vNc6bYf1sHj3\r\n";
+    assert_eq!(
+        redact_every_way(&r, input.as_bytes()),
+        b"token:\r\n\t***\n\r\n"
+    );
+    // A `git log` body: four spaces.
+    let input = "commit 3f2a9c1d\n\n    rotate the token; the old one was\n    ghp_Q7x/Lm9+Zt2&Rw8=\n    Kd4vNc6bYf1sHj3 (revoked)\n";
+    assert_eq!(
+        redact_every_way(&r, input.as_bytes()),
+        b"commit 3f2a9c1d\n\n    rotate the token; the old one was\n    ***\n (revoked)\n"
+    );
+    // printf %s "$V" | fold -w 7: two breaks fall right before a space of
+    // the value, which then reads as indentation.
+    let value = "correct horse battery staple";
+    let input = "correct\n horse \nbattery\n staple";
+    let r = redactor(&[value]);
+    assert_eq!(redact_every_way(&r, input.as_bytes()), b"***\n\n\n");
+}
+
+#[test]
+fn base64_in_a_yaml_block() {
+    // A Secret manifest: base64 wrapped at 24 columns, indented by four.
+    let blob = STANDARD.encode(format!("{{\"user\":\"bot\",\"password\":\"{TOK}\"}}"));
+    let block: String = wrap(&blob, 24, "\n")
+        .lines()
+        .map(|line| format!("    {line}\n"))
+        .collect();
+    let input = format!("kind: Secret\ndata:\n  config.json: |\n{block}  other: x\n");
+    let r = redactor(&[TOK]);
+    let out = redact_every_way(&r, input.as_bytes());
+    assert_gone(TOK, &out);
+    assert!(out.ends_with(b"  other: x\n"));
+}
+
+#[test]
+fn shell_quoted_as_bash_and_python_write_it() {
+    // (the value, then what `set -x`, `${v@Q}`, `printf %q` and Python's
+    // `shlex.quote` print for it, each with what is left once masked)
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        (
+            "p@ss'word-123",
+            &[
+                // bash -c 'v=…; set -x; : "$v"' (and "${v@Q}": the same)
+                ("+ : 'p@ss'\\''word-123'\n", "+ : '***'\n"),
+                // printf %q
+                ("p@ss\\'word-123\n", "***\n"),
+                // shlex.quote
+                ("'p@ss'\"'\"'word-123'\n", "'***'\n"),
+                // a trace inside a JSON string
+                (
+                    "{\"line\":\"+ : 'p@ss'\\\\''word-123'\"}",
+                    "{\"line\":\"+ : '***'\"}",
+                ),
+            ],
+        ),
+        (
+            "p@ss word\\x-1'2",
+            &[
+                ("+ : 'p@ss word\\x-1'\\''2'\n", "+ : '***'\n"),
+                ("p@ss\\ word\\\\x-1\\'2\n", "***\n"),
+                ("'p@ss word\\x-1'\"'\"'2'\n", "'***'\n"),
+            ],
+        ),
+        (
+            "it's\nline2-x",
+            &[
+                ("+ : 'it'\\''s\nline2-x'\n", "+ : '***\n'\n"),
+                // "${v@Q}" and printf %q use $'…' for a line break.
+                ("$'it\\'s\\nline2-x'\n", "$'***'\n"),
+            ],
+        ),
+        (
+            // Control and non-ASCII bytes: octal in $'…' (LC_ALL=C).
+            "p\u{e9}\u{1}ss'w-1234",
+            &[("$'p\\303\\251\\001ss\\'w-1234'\n", "$'***'\n")],
+        ),
+        (
+            TOK,
+            &[
+                ("+ : 'ghp_Q7x/Lm9+Zt2&Rw8=Kd4vNc6bYf1sHj3'\n", "+ : '***'\n"),
+                ("ghp_Q7x/Lm9+Zt2\\&Rw8=Kd4vNc6bYf1sHj3\n", "***\n"),
+            ],
+        ),
+    ];
+    for (value, outputs) in cases {
+        let r = redactor(&[value]);
+        for (input, expected) in *outputs {
+            assert_eq!(
+                String::from_utf8_lossy(&redact_every_way(&r, input.as_bytes())),
+                *expected,
+                "{value:?} as {input:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn ordinary_output_passes_unchanged() {
     let r = redactor(&[TOK, r#"pa"ss\word-123456"#, "hunter2-secret"]);
     let log = concat!(
@@ -551,9 +654,19 @@ const COLOURS: &[&str] = &[
     "\x1b[38;5;208m",
 ];
 
-/// `form` with a line break every `every` bytes and colour codes at some
-/// places.
-fn disturb(form: &str, every: usize, crlf: bool, colours: &[(usize, usize)]) -> Vec<u8> {
+/// Indentation a tool adds after each line break (`sed 's/^/  /'`, YAML
+/// blocks, `git log` bodies).
+const INDENTS: &[&str] = &["", "  ", "    ", "\t"];
+
+/// `form` with a line break every `every` bytes, indented, and colour
+/// codes at some places.
+fn disturb(
+    form: &str,
+    every: usize,
+    crlf: bool,
+    indent: &str,
+    colours: &[(usize, usize)],
+) -> Vec<u8> {
     let bytes = form.as_bytes();
     let mut out = Vec::new();
     for (i, &b) in bytes.iter().enumerate() {
@@ -564,6 +677,7 @@ fn disturb(form: &str, every: usize, crlf: bool, colours: &[(usize, usize)]) -> 
         }
         if every > 0 && i > 0 && i % every == 0 {
             out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+            out.extend_from_slice(indent.as_bytes());
         }
         out.push(b);
     }
@@ -586,14 +700,15 @@ const FILLER: &[&str] = &[
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(600))]
 
-    /// Values in every form, wrapped and coloured, in filler, cut anywhere:
+    /// Values in every form, wrapped (and indented) and coloured, in
+    /// filler, cut anywhere:
     /// no form survives, and the output does not depend on the cuts.
     #[test]
     fn no_form_survives_wraps_colours_or_chunking(
         values in prop::collection::vec(value(), 1..4),
         pieces in prop::collection::vec(
             (0usize..FILLER.len(), any::<prop::sample::Index>(), 0u8..9, 0usize..24, any::<bool>(),
-             prop::collection::vec((0usize..200, 0usize..8), 0..4)),
+             0usize..INDENTS.len(), prop::collection::vec((0usize..200, 0usize..8), 0..4)),
             1..5),
         choices in prop::collection::vec(any::<u8>(), 200),
         cuts in prop::collection::vec(0usize..2000, 0..12),
@@ -603,12 +718,12 @@ proptest! {
         let mut choices = Choices(choices.iter());
         let mut input = Vec::new();
         let mut inserted = Vec::new();
-        for (filler, which, kind, every, crlf, colours) in &pieces {
+        for (filler, which, kind, every, crlf, indent, colours) in &pieces {
             input.extend_from_slice(FILLER[*filler].as_bytes());
             let value = &values[which.index(values.len())];
             let form = encode(value, *kind, &mut choices);
             let every = if *every < 4 { 0 } else { *every };
-            let disturbed = disturb(&form, every, *crlf, colours);
+            let disturbed = disturb(&form, every, *crlf, INDENTS[*indent], colours);
             // The premise, checked against the encoders above rather than
             // the decoder: the disturbed form reads as what was encoded.
             let decoded = smithers_secrets::canonical(&disturbed);
@@ -618,15 +733,35 @@ proptest! {
                 5 => vec![plain(value), plain(&value.replace(' ', "+"))],
                 _ => vec![plain(value)],
             };
+            // A line break deletes the spaces after it (indentation), so a
+            // break just before a space of the value takes that space away.
+            let unblank = |bytes: &[u8]| -> Vec<u8> {
+                bytes.iter().copied().filter(|&b| b != b' ' && b != b'\t').collect()
+            };
+            let reads_as_value = expected.iter().any(|e| contains(&decoded, e) || e.is_empty()
+                || (every > 0 && contains(&unblank(&decoded), &unblank(e))));
+            // Unless the spaces taken away joined escape syntax of the value
+            // itself into a token (`%0` wrapped before ` a` reads `%0a`).
+            let joined_syntax = every > 0
+                && value.contains([' ', '\t'])
+                && value.contains(['%', '&', '\\']);
             prop_assert!(
-                expected.iter().any(|e| contains(&decoded, e) || e.is_empty()),
+                reads_as_value || joined_syntax,
                 "{:?} reads as {:?}", String::from_utf8_lossy(&disturbed), String::from_utf8_lossy(&decoded)
             );
             input.extend_from_slice(&disturbed);
             input.extend_from_slice(b" ");
             // A value that decodes to fewer than 6 bytes is masked only as
-            // written (its decoding would match too much innocent text).
-            if expected.iter().all(|e| e.len() >= 6) {
+            // written (its decoding would match too much innocent text); a
+            // line break before it takes its leading spaces.
+            // (Kind 7 wraps the value in `{"v":"…"}`.)
+            let wrapper = if *kind == 7 { 8 } else { 0 };
+            let after_break = smithers_secrets::canonical(&[b"\n", &disturbed[..]].concat());
+            if reads_as_value
+                && !joined_syntax
+                && expected.iter().all(|e| e.len() >= 6)
+                && after_break.len().saturating_sub(wrapper) >= 6
+            {
                 inserted.push(disturbed);
             }
         }
