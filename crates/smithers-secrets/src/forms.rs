@@ -17,15 +17,7 @@ pub fn forms(value: &[u8]) -> Vec<Vec<u8>> {
             out.push(form);
         }
     };
-    let mut pieces: Vec<&[u8]> = vec![value];
-    if value.contains(&b'\n') {
-        pieces.extend(
-            value
-                .split(|&b| b == b'\n')
-                .map(|l| l.strip_suffix(b"\r").unwrap_or(l)),
-        );
-    }
-    for piece in pieces {
+    for piece in pieces(value) {
         if piece.len() < MIN_SECRET_LEN {
             continue;
         }
@@ -47,7 +39,20 @@ pub fn forms(value: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-fn hex_lower(bytes: &[u8]) -> Vec<u8> {
+/// The value, and each of its lines if it has several.
+pub(crate) fn pieces(value: &[u8]) -> Vec<&[u8]> {
+    let mut pieces: Vec<&[u8]> = vec![value];
+    if value.contains(&b'\n') {
+        pieces.extend(
+            value
+                .split(|&b| b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l)),
+        );
+    }
+    pieces
+}
+
+pub(crate) fn hex_lower(bytes: &[u8]) -> Vec<u8> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     bytes
         .iter()

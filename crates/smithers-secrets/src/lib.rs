@@ -11,9 +11,11 @@
 //! The [`Redactor`] masks every form of every secret (raw, per line, base64
 //! and base64url at each alignment, hex, URL-encoded, JSON-escaped, HTML
 //! entities, each character written any way its encoder allows, nested) in
-//! output streamed in chunks of any size, across line breaks and terminal
-//! escape sequences inserted anywhere: it searches the output's
-//! [`canonical`] decoding.
+//! output streamed in chunks of any size, across line breaks (indented or
+//! not) and terminal escape sequences inserted anywhere: it searches the
+//! output's [`canonical`] decoding, a hex view of it that reads spaced,
+//! grouped and annotated hex dumps as plain hex, and the starts of values
+//! cut short before `...` or `…`.
 //!
 //! Pure: no I/O, no clock. Plaintext lives in [`SecretValue`], which is
 //! wiped on drop and never printed.
@@ -21,10 +23,12 @@
 mod decode;
 mod envelope;
 mod forms;
+mod hexview;
 mod keyring;
 pub mod names;
 mod patterns;
 mod redact;
+mod truncated;
 mod value;
 mod window;
 

@@ -18,6 +18,11 @@
 //!   whose end may be completed into a token by what follows, or whose
 //!   decoding is shorter than [`MIN_SECRET_LEN`].
 //!
+//! - Hex patterns: the lower-case hex of the value and of each of its
+//!   lines, searched in the hex view ([`crate::hexview`]).
+//! - Values that may be cut: the canonical decoding of each value, whose
+//!   start is masked before a truncation marker ([`crate::truncated`]).
+//!
 //! Together: wherever a literal form occurs in the output, one of these
 //! finds it (the argument is in `redact.rs` and `docs/ARCHITECTURE.md`).
 
@@ -25,7 +30,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use crate::decode::{ENTITIES, Input, absorbed, absorbed_in, canonical, open_decoding, trim_noise};
-use crate::forms::{MIN_SECRET_LEN, forms};
+use crate::forms::{MIN_SECRET_LEN, forms, hex_lower, pieces};
 
 /// The patterns of a set of values, without duplicates.
 #[derive(Debug, Default)]
@@ -33,7 +38,11 @@ pub(crate) struct Patterns {
     pub(crate) canonical: Vec<Vec<u8>>,
     pub(crate) literal: Vec<Vec<u8>>,
     pub(crate) anywhere: Vec<Vec<u8>>,
-    seen: [HashSet<Vec<u8>>; 3],
+    /// Searched in the hex view.
+    pub(crate) hex: Vec<Vec<u8>>,
+    /// Canonical decodings of whole values, for truncated starts.
+    pub(crate) values: Vec<Vec<u8>>,
+    seen: [HashSet<Vec<u8>>; 5],
 }
 
 impl Patterns {
@@ -52,6 +61,10 @@ impl Patterns {
         for form in &literal_forms {
             self.add_form(form);
         }
+        for piece in pieces(value) {
+            self.push_one(Kind::Hex, &hex_lower(piece));
+        }
+        self.push_one(Kind::Value, &canonical(value));
     }
 
     fn add_form(&mut self, form: &[u8]) {
@@ -116,6 +129,8 @@ impl Patterns {
             Kind::Canonical => (&mut self.canonical, &mut self.seen[0]),
             Kind::Literal => (&mut self.literal, &mut self.seen[1]),
             Kind::Anywhere => (&mut self.anywhere, &mut self.seen[2]),
+            Kind::Hex => (&mut self.hex, &mut self.seen[3]),
+            Kind::Value => (&mut self.values, &mut self.seen[4]),
             Kind::Nothing => return true,
         };
         if !seen.contains(pattern) {
@@ -193,6 +208,8 @@ enum Kind {
     Canonical,
     Literal,
     Anywhere,
+    Hex,
+    Value,
     Nothing,
 }
 

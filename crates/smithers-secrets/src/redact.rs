@@ -16,6 +16,15 @@
 //! depend on how the input was split. What is held back is bounded
 //! ([`Redactor::max_held`]).
 //!
+//! Two more searches run beside the canonical one: hex patterns in the hex
+//! view of the decoding ([`crate::hexview`]), which reads spaced, grouped
+//! and annotated dumps as plain hex (a match there masks the dump's lines
+//! from its first digit to the end of its last line's ASCII column), and
+//! the starts of values cut short before a marker ([`crate::truncated`]).
+//! Each holds back what more input could still make part of a match: the
+//! view's tail that begins a hex pattern and what it has not yet decided,
+//! and a value's start followed by the beginning of a marker.
+//!
 //! Why a form written out byte for byte is always masked: an occurrence
 //! that starts and ends on unit boundaries decodes in place as the form
 //! decodes alone (a unit is decided with bounded lookahead, and a unit
@@ -27,7 +36,9 @@
 
 use crate::decode::{Canon, Input, MAX_NOISE_RUN, MAX_UNIT};
 use crate::forms::MIN_SECRET_LEN;
+use crate::hexview::{HexView, MAX_HEX_GAP};
 use crate::patterns::Patterns;
+use crate::truncated::Truncated;
 use crate::window::WindowIndex;
 use crate::{Error, SecretValue};
 
@@ -44,6 +55,10 @@ pub struct Redactor {
     literal: Option<WindowIndex>,
     /// Literal forms searched at every position of the original bytes.
     anywhere: Option<WindowIndex>,
+    /// Hex of each value, searched in the hex view.
+    hex: Option<WindowIndex>,
+    /// Values whose start is masked before a truncation marker.
+    truncated: Option<Truncated>,
     too_short: Vec<usize>,
     max_held: usize,
 }
@@ -77,16 +92,35 @@ impl Redactor {
         let canonical = index(std::mem::take(&mut patterns.canonical))?;
         let literal = index(std::mem::take(&mut patterns.literal))?;
         let anywhere = index(std::mem::take(&mut patterns.anywhere))?;
+        let hex = index(std::mem::take(&mut patterns.hex))?;
+        let truncated = Truncated::new(std::mem::take(&mut patterns.values));
         let longest = |index: &Option<WindowIndex>| index.as_ref().map_or(0, WindowIndex::longest);
+        let per_byte = MAX_UNIT + MAX_NOISE_RUN;
         // A held canonical tail is shorter than the longest pattern; each of
-        // its bytes comes from one unit, after at most a noise run.
-        let max_held = (longest(&canonical) * (MAX_UNIT + MAX_NOISE_RUN) + MAX_UNIT)
+        // its bytes comes from one unit, after at most a noise run. So is a
+        // cut value's start with the beginning of its marker.
+        let canonical_held = longest(&canonical) * per_byte + MAX_UNIT;
+        let truncated_held = truncated
+            .as_ref()
+            .map_or(0, |t| (t.longest() + 4) * per_byte);
+        // A held tail of the hex view: digits at most a unit and a noise run
+        // apart within a group, a gap and a unit between groups; then the
+        // line being read (its digits span a gap and a group), the way to
+        // it and what is looked ahead at, each within a gap.
+        let hex_held = hex.as_ref().map_or(0, |ix| {
+            ix.longest() * per_byte.max(MAX_HEX_GAP + MAX_UNIT) + 3 * (MAX_HEX_GAP + MAX_UNIT)
+        });
+        let max_held = canonical_held
+            .max(truncated_held)
+            .max(hex_held)
             .max(longest(&literal))
             .max(longest(&anywhere));
         Ok(Redactor {
             canonical,
             literal,
             anywhere,
+            hex,
+            truncated,
             too_short,
             max_held,
         })
@@ -110,6 +144,7 @@ impl Redactor {
             redactor: self,
             held: Vec::new(),
             canon: Canon::default(),
+            hex: HexView::default(),
             emitted: 0,
         }
     }
@@ -124,7 +159,11 @@ impl Redactor {
     }
 
     fn is_empty(&self) -> bool {
-        self.canonical.is_none() && self.literal.is_none() && self.anywhere.is_none()
+        self.canonical.is_none()
+            && self.literal.is_none()
+            && self.anywhere.is_none()
+            && self.hex.is_none()
+            && self.truncated.is_none()
     }
 }
 
@@ -136,6 +175,8 @@ pub struct StreamRedactor<'r> {
     held: Vec<u8>,
     /// The decoding of `held`.
     canon: Canon,
+    /// The hex view of `canon`.
+    hex: HexView,
     /// How much of `held` is already in the output.
     emitted: usize,
 }
@@ -177,11 +218,19 @@ impl StreamRedactor<'_> {
     /// safe, masked, and returns how much of `data` need not be kept.
     fn run(&mut self, data: &[u8], out: &mut Vec<u8>, input: Input) -> usize {
         self.canon.decode(data, input);
-        let (canon_stop, stop) = self.stops(data, input);
+        if self.redactor.hex.is_some() {
+            self.hex.scan(&self.canon, input == Input::Ended);
+        }
+        let Stops {
+            canon: canon_stop,
+            hex: hex_stop,
+            out: stop,
+        } = self.stops(data, input);
         let r = self.redactor;
         let canon = &self.canon;
+        let hex = &self.hex;
         let mut pos = self.emitted;
-        let mut next = [Cached::Unknown; 4];
+        let mut next = [Cached::Unknown; 6];
         while pos < stop {
             let candidates = [
                 next[0].get(pos, || {
@@ -202,6 +251,16 @@ impl StreamRedactor<'_> {
                 next[3].get(pos, || {
                     r.anywhere.as_ref().and_then(|ix| ix.find(data, pos, stop))
                 }),
+                next[4].get(pos, || {
+                    r.hex
+                        .as_ref()
+                        .and_then(|ix| hex_match(ix, hex, canon, pos, hex_stop, stop))
+                }),
+                next[5].get(pos, || {
+                    r.truncated
+                        .as_ref()
+                        .and_then(|t| truncated_match(t, canon, pos, stop))
+                }),
             ];
             // Leftmost, then longest.
             let best = candidates
@@ -221,17 +280,24 @@ impl StreamRedactor<'_> {
             }
         }
         let keep = self.canon.boundary_before(pos);
+        let c = self.canon.canon_from(keep);
         self.canon.rebase(keep);
+        self.hex.rebase(c, keep);
         self.emitted = pos - keep;
         keep
     }
 
-    /// How far the canonical search may look for match starts, and how far
-    /// output may go: the earliest place more input could still change.
-    fn stops(&self, data: &[u8], input: Input) -> (usize, usize) {
+    /// How far the canonical search and the hex view's may look for match
+    /// starts, and how far output may go: the earliest place more input
+    /// could still change.
+    fn stops(&self, data: &[u8], input: Input) -> Stops {
         let canon = &self.canon;
         if input == Input::Ended {
-            return (canon.bytes.len(), data.len());
+            return Stops {
+                canon: canon.bytes.len(),
+                hex: self.hex.bytes.len(),
+                out: data.len(),
+            };
         }
         let r = self.redactor;
         let pos = self.emitted;
@@ -249,8 +315,38 @@ impl StreamRedactor<'_> {
         if let Some(ix) = &r.literal {
             stop = stop.min(literal_hold(ix, canon, data, pos));
         }
-        (canon_stop, stop)
+        if let Some(t) = &r.truncated {
+            if let Some(start) = t.hold(&canon.bytes, canon.canon_from(pos)) {
+                stop = stop.min(canon.orig_start(start));
+            }
+        }
+        let hex = &self.hex;
+        let mut hex_stop = hex.bytes.len();
+        if let Some(ix) = &r.hex {
+            hex_stop = ix.hold_from(&hex.bytes, hex.from(canon.canon_from(pos)));
+            if hex_stop < hex.bytes.len() {
+                stop = stop.min(canon.orig_start(hex.canon[hex_stop]));
+            }
+            if hex.scanned < canon.bytes.len() {
+                stop = stop.min(canon.orig_start(hex.scanned));
+            }
+        }
+        Stops {
+            canon: canon_stop,
+            hex: hex_stop,
+            out: stop,
+        }
     }
+}
+
+/// Where each search may look for match starts, and where output must stop.
+struct Stops {
+    /// In the canonical decoding.
+    canon: usize,
+    /// In the hex view.
+    hex: usize,
+    /// In the original bytes.
+    out: usize,
 }
 
 /// The leftmost candidate of one kind at or after some position, kept
@@ -291,6 +387,37 @@ fn canonical_match(
 ) -> Option<(usize, usize)> {
     let from = canon.canon_from(pos);
     let (start, end) = ix.find(&canon.bytes, from, canon_stop)?;
+    let orig = canon.orig_start(start);
+    (orig < stop).then(|| (orig, canon.orig_end(end - 1)))
+}
+
+/// The leftmost hex pattern in the hex view whose first digit comes from
+/// at or after `pos`, starting before `hex_stop` (in the view) and `stop`:
+/// the original span from that digit to the end of what the last one masks
+/// (its line's ASCII column, if any).
+fn hex_match(
+    ix: &WindowIndex,
+    hex: &HexView,
+    canon: &Canon,
+    pos: usize,
+    hex_stop: usize,
+    stop: usize,
+) -> Option<(usize, usize)> {
+    let from = hex.from(canon.canon_from(pos));
+    let (start, end) = ix.find(&hex.bytes, from, hex_stop)?;
+    let orig = canon.orig_start(hex.canon[start]);
+    (orig < stop).then(|| (orig, canon.orig_end(hex.ext[end - 1] - 1)))
+}
+
+/// The first value cut short before a marker, starting at or after `pos`
+/// and before `stop`, with its marker.
+fn truncated_match(
+    t: &Truncated,
+    canon: &Canon,
+    pos: usize,
+    stop: usize,
+) -> Option<(usize, usize)> {
+    let (start, end) = t.find(&canon.bytes, canon.canon_from(pos))?;
     let orig = canon.orig_start(start);
     (orig < stop).then(|| (orig, canon.orig_end(end - 1)))
 }

@@ -410,6 +410,111 @@ fn shell_quoted_as_bash_and_python_write_it() {
     }
 }
 
+/// `printf %s "$TOK" | TOOL` for each dump tool, and what is left once
+/// masked: from the value's first hex digit to the end of its last line
+/// (with the ASCII column, which shows the value as text).
+const TOK_DUMPS: &[(&str, &str, &str)] = &[
+    (
+        "od -An -tx1",
+        " 67 68 70 5f 51 37 78 2f 4c 6d 39 2b 5a 74 32 26\n 52 77 38 3d 4b 64 34 76 4e 63 36 62 59 66 31 73\n 48 6a 33\n",
+        " ***\n\n\n",
+    ),
+    (
+        "od -tx1",
+        "0000000 67 68 70 5f 51 37 78 2f 4c 6d 39 2b 5a 74 32 26\n0000020 52 77 38 3d 4b 64 34 76 4e 63 36 62 59 66 31 73\n0000040 48 6a 33\n0000043\n",
+        "0000000 ***\n\n\n0000043\n",
+    ),
+    (
+        "hexdump -C",
+        "00000000  67 68 70 5f 51 37 78 2f  4c 6d 39 2b 5a 74 32 26  |ghp_Q7x/Lm9+Zt2&|\n00000010  52 77 38 3d 4b 64 34 76  4e 63 36 62 59 66 31 73  |Rw8=Kd4vNc6bYf1s|\n00000020  48 6a 33                                          |Hj3|\n00000023\n",
+        "00000000  ***\n\n\n00000023\n",
+    ),
+    (
+        "xxd",
+        "00000000: 6768 705f 5137 782f 4c6d 392b 5a74 3226  ghp_Q7x/Lm9+Zt2&\n00000010: 5277 383d 4b64 3476 4e63 3662 5966 3173  Rw8=Kd4vNc6bYf1s\n00000020: 486a 33                                  Hj3\n",
+        "00000000: ***\n\n\n",
+    ),
+    (
+        "xxd -i",
+        "  0x67, 0x68, 0x70, 0x5f, 0x51, 0x37, 0x78, 0x2f, 0x4c, 0x6d, 0x39, 0x2b,\n  0x5a, 0x74, 0x32, 0x26, 0x52, 0x77, 0x38, 0x3d, 0x4b, 0x64, 0x34, 0x76,\n  0x4e, 0x63, 0x36, 0x62, 0x59, 0x66, 0x31, 0x73, 0x48, 0x6a, 0x33\n",
+        "  0x***\n\n\n",
+    ),
+    (
+        "python3 -c 'print(sys.stdin.buffer.read().hex(\":\"))'",
+        "67:68:70:5f:51:37:78:2f:4c:6d:39:2b:5a:74:32:26:52:77:38:3d:4b:64:34:76:4e:63:36:62:59:66:31:73:48:6a:33\n",
+        "***\n",
+    ),
+    (
+        "python3 -c 'print(sys.stdin.buffer.read().hex(\"-\").upper())'",
+        "67-68-70-5F-51-37-78-2F-4C-6D-39-2B-5A-74-32-26-52-77-38-3D-4B-64-34-76-4E-63-36-62-59-66-31-73-48-6A-33\n",
+        "***\n",
+    ),
+];
+
+#[test]
+fn spaced_grouped_and_annotated_hex_dumps() {
+    let r = redactor(&[TOK]);
+    for (tool, dump, expected) in TOK_DUMPS {
+        assert_eq!(
+            String::from_utf8_lossy(&redact_every_way(&r, dump.as_bytes())),
+            *expected,
+            "{tool}"
+        );
+    }
+    // A value in the middle of what is dumped: printf 'key=%s\n' "$V" | xxd
+    // (and hexdump -C); the ASCII columns of both lines go with it.
+    let r = redactor(&["hunter2-secret"]);
+    let xxd = "00000000: 6b65 793d 6875 6e74 6572 322d 7365 6372  key=hunter2-secr\n00000010: 6574 0a                                  et.\n";
+    assert_eq!(
+        redact_every_way(&r, xxd.as_bytes()),
+        b"00000000: 6b65 793d ***\n\n"
+    );
+    let hexdump = "00000000  6b 65 79 3d 68 75 6e 74  65 72 32 2d 73 65 63 72  |key=hunter2-secr|\n00000010  65 74 0a                                          |et.|\n00000013\n";
+    assert_eq!(
+        redact_every_way(&r, hexdump.as_bytes()),
+        b"00000000  6b 65 79 3d ***\n\n00000013\n"
+    );
+    // Coloured, indented, in CRLF lines: the same dump.
+    let coloured = "  \x1b[32m00000000\x1b[0m  67 68 70 5f 51 37 78 2f  4c 6d 39 2b 5a 74 32 26  |ghp_Q7x/Lm9+Zt2&|\r\n  \x1b[32m00000010\x1b[0m  52 77 38 3d 4b 64 34 76  4e 63 36 62 59 66 31 73  |Rw8=Kd4vNc6bYf1s|\r\n  \x1b[32m00000020\x1b[0m  48 6a 33                                          |Hj3|\r\n";
+    let r = redactor(&[TOK]);
+    let out = redact_every_way(&r, coloured.as_bytes());
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "  \x1b[32m00000000\x1b[0m  ***\n\n\r\n"
+    );
+}
+
+#[test]
+fn a_value_cut_short_by_the_tool_that_prints_it() {
+    let r = redactor(&[TOK]);
+    for (input, expected) in [
+        // strace -e trace=write: 32 bytes, then `"...`; -s 20 too.
+        (
+            "write(1, \"ghp_Q7x/Lm9+Zt2&Rw8=Kd4vNc6bYf1s\"..., 35) = 35\n",
+            "write(1, \"***, 35) = 35\n",
+        ),
+        (
+            "write(1, \"ghp_Q7x/Lm9+Zt2&Rw8=\"..., 35) = 35\n",
+            "write(1, \"***, 35) = 35\n",
+        ),
+        // A table cell cut with an ellipsis.
+        (
+            "NAME   TOKEN                  AGE\nbot    ghp_Q7x/Lm9+Zt2&Rw8=Kd4\u{2026}   3d\n",
+            "NAME   TOKEN                  AGE\nbot    ***   3d\n",
+        ),
+        // Under 16 bytes, or under half the value: not masked.
+        ("ghp_Q7x/Lm9+Zt...\n", "ghp_Q7x/Lm9+Zt...\n"),
+        // Ordinary ellipses.
+        ("Loading... done... 3/3\n", "Loading... done... 3/3\n"),
+    ] {
+        assert_eq!(
+            String::from_utf8_lossy(&redact_every_way(&r, input.as_bytes())),
+            expected,
+            "{input:?}"
+        );
+    }
+}
+
 #[test]
 fn ordinary_output_passes_unchanged() {
     let r = redactor(&[TOK, r#"pa"ss\word-123456"#, "hunter2-secret"]);
@@ -421,6 +526,10 @@ fn ordinary_output_passes_unchanged() {
         "\x1b]0;~/src: cargo test\x07\x1b[?25l[=====>    ] 50%\x1b[K\r",
         "escapes: \\n \\t \\u00e9 \\x41 %zz %4 \\\\server\\share\\\n",
         "binary: \x00\x01\x1b\x7f\u{e9}\n",
+        "00000000: 6865 6c6c 6f20 776f 726c 640a            hello world.\n",
+        "sha256 fingerprint 5b:90:e1:33:28:c6:09:10:d3:b1 - it's 'fine'\n",
+        "+ : 'it'\\''s' Loading... \u{2026}\n",
+        "key: |\n  aGVsbG8gd29ybGQ=\n    indented\r\n\ttabbed\n",
     );
     assert_eq!(redact_every_way(&r, log.as_bytes()), log.as_bytes());
 }
@@ -514,6 +623,145 @@ fn a_form_written_out_where_a_token_swallows_its_start() {
             !contains(&out, b"secret-value") && !contains(&out, b"othing-to-see"),
             "{input} -> {out:?}"
         );
+    }
+}
+
+/// A dump as a tool prints it, and for each byte dumped where its first hex
+/// digit is and where a mask ending at that byte ends (its line's ASCII
+/// column included).
+struct Dump {
+    text: String,
+    digit_at: Vec<usize>,
+    mask_end: Vec<usize>,
+    /// Each line's ASCII column.
+    columns: Vec<String>,
+}
+
+fn printable(b: u8) -> char {
+    if (0x20..0x7f).contains(&b) {
+        b as char
+    } else {
+        '.'
+    }
+}
+
+/// `od -An -tx1`, `od -tx1`, `hexdump -C`, `xxd`, `xxd -i`, and one line
+/// joined by `sep` (Python's `bytes.hex(sep)`), as those tools print them.
+fn dump(bytes: &[u8], format: u8) -> Dump {
+    let mut d = Dump {
+        text: String::new(),
+        digit_at: Vec::new(),
+        mask_end: Vec::new(),
+        columns: Vec::new(),
+    };
+    let per_line = if format == 4 { 12 } else { 16 };
+    let lines: Vec<&[u8]> = match format {
+        5 | 6 => vec![bytes],
+        _ => bytes.chunks(per_line).collect(),
+    };
+    for (n, line) in lines.iter().enumerate() {
+        let offset = n * per_line;
+        let first = d.digit_at.len();
+        match format {
+            0 | 1 => {
+                if format == 1 {
+                    d.text.push_str(&format!("{offset:07o}"));
+                }
+                for b in *line {
+                    d.text.push(' ');
+                    d.digit_at.push(d.text.len());
+                    d.text.push_str(&format!("{b:02x}"));
+                }
+            }
+            2 => {
+                d.text.push_str(&format!("{offset:08x} "));
+                for j in 0..16 {
+                    d.text.push_str(if j == 8 { "  " } else { " " });
+                    match line.get(j) {
+                        Some(b) => {
+                            d.digit_at.push(d.text.len());
+                            d.text.push_str(&format!("{b:02x}"));
+                        }
+                        None => d.text.push_str("  "),
+                    }
+                }
+                let column: String = line.iter().map(|&b| printable(b)).collect();
+                d.text.push_str(&format!("  |{column}|"));
+                d.columns.push(format!("|{column}|"));
+            }
+            3 => {
+                d.text.push_str(&format!("{offset:08x}:"));
+                for j in 0..16 {
+                    if j % 2 == 0 {
+                        d.text.push(' ');
+                    }
+                    match line.get(j) {
+                        Some(b) => {
+                            d.digit_at.push(d.text.len());
+                            d.text.push_str(&format!("{b:02x}"));
+                        }
+                        None => d.text.push_str("  "),
+                    }
+                }
+                let column: String = line.iter().map(|&b| printable(b)).collect();
+                d.text.push_str(&format!("  {column}"));
+                d.columns.push(column);
+            }
+            4 => {
+                d.text.push(' ');
+                for (j, b) in line.iter().enumerate() {
+                    d.text.push_str(" 0x");
+                    d.digit_at.push(d.text.len());
+                    d.text.push_str(&format!("{b:02x}"));
+                    if offset + j + 1 < bytes.len() {
+                        d.text.push(',');
+                    }
+                }
+            }
+            _ => {
+                for (j, b) in line.iter().enumerate() {
+                    if j > 0 {
+                        d.text.push(if format == 5 { ':' } else { '-' });
+                    }
+                    d.digit_at.push(d.text.len());
+                    let pair = format!("{b:02x}");
+                    d.text.push_str(&if format == 6 {
+                        pair.to_uppercase()
+                    } else {
+                        pair
+                    });
+                }
+            }
+        }
+        let has_column = matches!(format, 2 | 3);
+        for &at in &d.digit_at[first..] {
+            d.mask_end
+                .push(if has_column { d.text.len() } else { at + 2 });
+        }
+        d.text.push('\n');
+    }
+    match format {
+        1 => d.text.push_str(&format!("{:07o}\n", bytes.len())),
+        2 => d.text.push_str(&format!("{:08x}\n", bytes.len())),
+        _ => {}
+    }
+    d
+}
+
+#[test]
+fn the_dump_layouts_are_the_tools() {
+    // Checked byte for byte against the tools' output for TOK.
+    for (tool, text, _) in TOK_DUMPS {
+        let format = match *tool {
+            "od -An -tx1" => 0,
+            "od -tx1" => 1,
+            "hexdump -C" => 2,
+            "xxd" => 3,
+            "xxd -i" => 4,
+            t if t.contains(":") => 5,
+            _ => 6,
+        };
+        assert_eq!(dump(TOK.as_bytes(), format).text, *text, "{tool}");
     }
 }
 
@@ -797,6 +1045,67 @@ proptest! {
         }
     }
 
+    /// A value dumped in each tool's layout among other bytes, cut
+    /// anywhere: masked from its first hex digit to the end of its last
+    /// line (ASCII column included), the output the same for every cut
+    /// and what is held back under the bound; with colour codes and line
+    /// breaks in the dump (a hostile layout), still the same for every cut
+    /// and under the bound.
+    #[test]
+    fn dumps_are_masked_whatever_the_layout(
+        value in value(),
+        before in prop::collection::vec(any::<u8>(), 0..40),
+        after in prop::collection::vec(any::<u8>(), 0..20),
+        format in 0u8..7,
+        hostile in any::<bool>(),
+        colours in prop::collection::vec((0usize..2000, 0usize..8), 0..6),
+        every in 0usize..40,
+        cuts in prop::collection::vec(0usize..3000, 0..10),
+    ) {
+        let r = redactor(&[value.as_str()]);
+        let bytes = [&before[..], value.as_bytes(), &after[..]].concat();
+        let d = dump(&bytes, format);
+        let first = before.len();
+        let last = first + value.len() - 1;
+        let input = if hostile {
+            disturb(&d.text, every, false, "", &colours)
+        } else {
+            d.text.clone().into_bytes()
+        };
+        let whole = r.redact(&input);
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        let mut out = Vec::new();
+        let mut stream = r.stream();
+        let mut at = 0;
+        for cut in cuts {
+            let cut = cut.min(input.len()).max(at);
+            stream.push(&input[at..cut], &mut out);
+            prop_assert!(stream.held() <= r.max_held(), "{} > {}", stream.held(), r.max_held());
+            at = cut;
+        }
+        stream.push(&input[at..], &mut out);
+        stream.finish(&mut out);
+        prop_assert_eq!(&out, &whole);
+        // What a dump cannot show unambiguously: an ASCII column holding
+        // escape syntax (read as what it decodes to) or, in xxd's layout,
+        // reading as more groups to the end of its line (`dead beef`).
+        let ambiguous = d.columns.iter().any(|c| {
+            c.contains(['\\', '%', '&', '\''])
+                || (format == 3
+                    && c.split([' ', ':', ',', '-']).all(|t| {
+                        t.is_empty() || (t.len() % 2 == 0 && t.len() <= 8 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+                    }))
+        });
+        if !hostile && !ambiguous {
+            let start = d.digit_at[first];
+            let end = d.mask_end[last];
+            let breaks = d.text[start..end].matches('\n').count();
+            let expected = format!("{}***{}{}", &d.text[..start], "\n".repeat(breaks), &d.text[end..]);
+            prop_assert_eq!(String::from_utf8_lossy(&out), expected);
+        }
+    }
+
     /// Text without a secret passes unchanged, whatever decoding sees in it.
     #[test]
     fn text_without_secrets_passes_unchanged(
@@ -816,11 +1125,11 @@ proptest! {
     /// literal form survives.
     #[test]
     fn any_input_is_handled_within_bounds(
-        secrets in prop::collection::vec(prop::collection::vec(prop::sample::select(b"ab%&\\;#xu0125n\x1b[m]\x07\r\n".to_vec()), 0..16), 0..4),
+        secrets in prop::collection::vec(prop::collection::vec(prop::sample::select(b"ab%&\\;#xu0125n\x1b[m]\x07\r\n '\".:".to_vec()), 0..24), 0..4),
         pieces in prop::collection::vec((
             prop::collection::vec(prop_oneof![
                 any::<u8>(),
-                prop::sample::select(b"ab%&\\;#xu0125n\x1b[m]P\x07\r\n".to_vec()),
+                prop::sample::select(b"ab%&\\;#xu0125n\x1b[m]P\x07\r\n '\".:,-\t\xe2\x80\xa6".to_vec()),
             ], 0..40),
             any::<prop::sample::Index>(),
             any::<prop::sample::Index>(),
