@@ -406,6 +406,31 @@ fn what_cannot_be_analysed_is_an_error() {
 }
 
 #[test]
+fn an_option_missing_its_value_at_the_end_is_no_panic() {
+    for line in [
+        "env -S",
+        "\u{c6}env -S\n-",
+        "env -u",
+        "timeout -k",
+        "xargs -I",
+        "nice -n",
+        "strace -o",
+        "exec -a",
+        "flock -w",
+        "setarch",
+        "find -exec",
+        "read -a",
+        "printf -v",
+        "mapfile -C",
+        "trap --",
+        "sudo -u",
+    ] {
+        let _ = split_command(line);
+        let _ = split_command_as(line, Dialect::Posix);
+    }
+}
+
+#[test]
 fn deep_nesting_is_refused_not_overflowed() {
     let deep = "$(".repeat(10_000) + &")".repeat(10_000);
     assert!(split_command(&deep).is_err());

@@ -685,7 +685,8 @@ pub(crate) fn unwrap(
                         kind: AssignmentKind::Builtin,
                     });
                 } else if of("env", &["-S", "--split-string"]) {
-                    return env_split(wrapper, value.as_deref(), &args[i + step..], dialect);
+                    let after = args.get(i + step..).unwrap_or_default();
+                    return env_split(wrapper, value.as_deref(), after, dialect);
                 } else if of("xargs", &["-I"]) {
                     replace = value.clone();
                 } else if of("xargs", &["-i", "--replace"]) {
