@@ -461,6 +461,19 @@ fn spaced_grouped_and_annotated_hex_dumps() {
             "{tool}"
         );
     }
+    // Checked byte for byte against the tools' output for TOK.
+    for (tool, text, _) in TOK_DUMPS {
+        let format = match *tool {
+            "od -An -tx1" => 0,
+            "od -tx1" => 1,
+            "hexdump -C" => 2,
+            "xxd" => 3,
+            "xxd -i" => 4,
+            t if t.contains(":") => 5,
+            _ => 6,
+        };
+        assert_eq!(dump(TOK.as_bytes(), format).text, *text, "{tool}");
+    }
     // A value in the middle of what is dumped: printf 'key=%s\n' "$V" | xxd
     // (and hexdump -C); the ASCII columns of both lines go with it.
     let r = redactor(&["hunter2-secret"]);
@@ -746,23 +759,6 @@ fn dump(bytes: &[u8], format: u8) -> Dump {
         _ => {}
     }
     d
-}
-
-#[test]
-fn the_dump_layouts_are_the_tools() {
-    // Checked byte for byte against the tools' output for TOK.
-    for (tool, text, _) in TOK_DUMPS {
-        let format = match *tool {
-            "od -An -tx1" => 0,
-            "od -tx1" => 1,
-            "hexdump -C" => 2,
-            "xxd" => 3,
-            "xxd -i" => 4,
-            t if t.contains(":") => 5,
-            _ => 6,
-        };
-        assert_eq!(dump(TOK.as_bytes(), format).text, *text, "{tool}");
-    }
 }
 
 // ---- properties ----
