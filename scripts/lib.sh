@@ -102,7 +102,7 @@ ensure_nats() {
 # python3 print a secret the ways the redaction tests pipe through
 # `smithers redact` (wrapped hex, URL-encoded, JSON inside JSON).
 ensure_sandbox_tools() {
-    apt_install_missing bubblewrap perl bash util-linux curl xxd python3
+    apt_install_missing bubblewrap perl bash util-linux curl xxd python3 bsdextrautils strace
 }
 
 # A Docker Engine answering on /var/run/docker.sock, for the Docker

@@ -492,3 +492,158 @@ fn redact_masks_what_real_tools_print() {
         }
     }
 }
+
+/// More of what real tools print, piped through `smithers redact` by a
+/// shell: a value wrapped and indented, quoted by bash and Python, dumped
+/// as spaced and annotated hex, and cut short by strace. Each is checked
+/// to hold the value first.
+#[test]
+fn redact_masks_quoted_dumped_indented_and_cut_values() {
+    const TOK: &str = "ghp_Q7x/Lm9+Zt2&Rw8=Kd4vNc6bYf1sHj3";
+    const QV: &str = "p@ss'word-123";
+    const QV2: &str = "p@ss word\\x-1'2";
+    const NV: &str = "it's\nline2-x";
+    let home = tempfile::tempdir().unwrap();
+    // (the shell command, the variable it prints, something its raw output
+    // must hold, the redacted output)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            r#"printf %s "$TOK" | fold -w 20 | sed 's/^/  /'"#,
+            "TOK",
+            "  Kd4vNc6bYf1sHj3",
+            "  ***\n",
+        ),
+        (
+            r#"bash -c 'v=$QV; set -x; : "$v"' 2>&1"#,
+            "QV",
+            r"+ : 'p@ss'\''word-123'",
+            "+ : '***'\n",
+        ),
+        (
+            r#"bash -c 'printf "%s\n" "${QV@Q}"'"#,
+            "QV",
+            r"'p@ss'\''word-123'",
+            "'***'\n",
+        ),
+        (
+            r#"bash -c 'printf "%q\n" "$QV"'"#,
+            "QV",
+            r"p@ss\'word-123",
+            "***\n",
+        ),
+        (
+            r#"python3 -c 'import os,shlex;print(shlex.quote(os.environ["QV"]))'"#,
+            "QV",
+            r#"'p@ss'"'"'word-123'"#,
+            "'***'\n",
+        ),
+        (
+            r#"bash -c 'v=$QV2; set -x; : "$v"' 2>&1"#,
+            "QV2",
+            r"+ : 'p@ss word\x-1'\''2'",
+            "+ : '***'\n",
+        ),
+        (
+            r#"bash -c 'printf "%q\n" "$QV2"'"#,
+            "QV2",
+            r"p@ss\ word\\x-1\'2",
+            "***\n",
+        ),
+        (
+            r#"python3 -c 'import os,shlex;print(shlex.quote(os.environ["QV2"]))'"#,
+            "QV2",
+            r#"'p@ss word\x-1'"'"'2'"#,
+            "'***'\n",
+        ),
+        (
+            r#"bash -c 'printf "%s\n" "${NV@Q}"'"#,
+            "NV",
+            r"$'it\'s\nline2-x'",
+            "$'***'\n",
+        ),
+        (
+            r#"printf %s "$TOK" | od -An -tx1"#,
+            "TOK",
+            " 67 68 70 5f 51 37 78 2f",
+            " ***\n\n\n",
+        ),
+        (
+            r#"printf %s "$TOK" | od -tx1"#,
+            "TOK",
+            "0000020 52 77 38 3d",
+            "0000000 ***\n\n\n0000043\n",
+        ),
+        (
+            r#"printf %s "$TOK" | hexdump -C"#,
+            "TOK",
+            "|Rw8=Kd4vNc6bYf1s|",
+            "00000000  ***\n\n\n00000023\n",
+        ),
+        (
+            r#"printf %s "$TOK" | xxd"#,
+            "TOK",
+            "00000010: 5277 383d",
+            "00000000: ***\n\n\n",
+        ),
+        (
+            r#"printf %s "$TOK" | xxd -i"#,
+            "TOK",
+            "0x67, 0x68, 0x70",
+            "  0x***\n\n\n",
+        ),
+        (
+            r#"printf %s "$TOK" | python3 -c 'import sys;print(sys.stdin.buffer.read().hex(":"))'"#,
+            "TOK",
+            "67:68:70:5f",
+            "***\n",
+        ),
+        (
+            r#"printf %s "$TOK" | strace -qq -e trace=write cat 2>&1 >/dev/null"#,
+            "TOK",
+            r#"write(1, "ghp_Q7x/Lm9+Zt2&Rw8=Kd4vNc6bYf1s"..., 35) = 35"#,
+            "write(1, \"***, 35) = 35\n",
+        ),
+    ];
+    let shell = |script: &str| {
+        Command::new("sh")
+            .args(["-c", script])
+            .env("TOK", TOK)
+            .env("QV", QV)
+            .env("QV2", QV2)
+            .env("NV", NV)
+            .env("LC_ALL", "C.UTF-8")
+            .env("SMITHERS", env!("CARGO_BIN_EXE_smithers"))
+            .env("SMITHERS_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    for (script, var, proof, expected) in cases {
+        let raw = shell(script);
+        assert!(raw.status.success(), "{script}: {}", text(&raw.stderr));
+        assert!(
+            text(&raw.stdout).contains(proof),
+            "{script} printed {:?}",
+            text(&raw.stdout)
+        );
+        let out = shell(&format!(
+            "{{ {script}; }} | \"$SMITHERS\" redact --secrets-from-env {var}"
+        ));
+        assert!(out.status.success(), "{script}: {}", text(&out.stderr));
+        let masked = text(&out.stdout);
+        assert_eq!(masked, *expected, "{script}");
+        let value = match *var {
+            "TOK" => TOK,
+            "QV" => QV,
+            "QV2" => QV2,
+            _ => NV,
+        };
+        let unwrapped: Vec<u8> = out.stdout.iter().copied().filter(|&b| b != b'\n').collect();
+        for form in smithers_secrets::forms(value.as_bytes()) {
+            assert!(
+                !unwrapped.windows(form.len()).any(|w| w == form.as_slice()),
+                "{script}: {:?} in {masked:?}",
+                text(&form)
+            );
+        }
+    }
+}
