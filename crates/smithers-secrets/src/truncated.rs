@@ -146,28 +146,28 @@ fn next_marker(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
 }
 
 /// The first `..` or 0xE2 (how a marker begins) at or after `at`;
-/// `bytes.len()` if none. Eight bytes at a time, overlapping by one so a
-/// pair across two words is seen: output holds many single dots
-/// (`v1.0`, `main.rs`) and few pairs.
+/// `bytes.len()` if none. Sixteen bytes at a time, overlapping by one so a
+/// pair across two steps is seen: output holds many single dots (`v1.0`,
+/// `main.rs`) and few pairs.
 fn next_start(bytes: &[u8], mut at: usize) -> usize {
-    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const ONES: u64 = 0x0101_0101_0101_0101;
+    const ONES: u128 = u128::MAX / 255;
+    const LOW: u128 = ONES * 0x7f;
+    const HIGH: u128 = ONES * 0x80;
     // High bit of each byte equal to `b`, exactly.
-    let equal = |x: u64, b: u8| {
-        let y = x ^ (ONES * u64::from(b));
+    let equal = |x: u128, b: u8| {
+        let y = x ^ (ONES * u128::from(b));
         !(((y & LOW) + LOW) | y) & HIGH
     };
-    while let Some(eight) = bytes.get(at..at + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(eight);
-        let x = u64::from_le_bytes(word);
+    while let Some(sixteen) = bytes.get(at..at + 16) {
+        let mut word = [0u8; 16];
+        word.copy_from_slice(sixteen);
+        let x = u128::from_le_bytes(word);
         let dots = equal(x, b'.');
         let hits = (dots & (dots >> 8)) | equal(x, 0xe2);
         if hits != 0 {
             return at + (hits.trailing_zeros() / 8) as usize;
         }
-        at += 7;
+        at += 15;
     }
     let rest = bytes.get(at..).unwrap_or_default();
     at + (0..rest.len())
@@ -204,6 +204,22 @@ mod tests {
             "no marker after"
         );
         assert_eq!(t.find(b"loading... done...", 0), None);
+    }
+
+    #[test]
+    fn markers_are_found_wherever_they_fall() {
+        for at in 0..40 {
+            // Single dots before it, but not right before it.
+            let mut line = b"a.b".repeat(at)[..at].to_vec();
+            if let Some(last) = line.last_mut() {
+                *last = b'c';
+            }
+            line.extend_from_slice(b"..x.y.z and more text after it");
+            assert_eq!(next_start(&line, 0), at, "a pair at {at}");
+            line[at] = 0xe2;
+            assert_eq!(next_start(&line, 0), at, "an ellipsis at {at}");
+        }
+        assert_eq!(next_start(b"v1.0.219 main.rs a.b", 0), 20);
     }
 
     #[test]
