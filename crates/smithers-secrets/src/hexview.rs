@@ -341,23 +341,14 @@ fn not_dense(x: u64) -> u64 {
 fn next_dense(bytes: &[u8], mut block: usize) -> usize {
     const FIRST: u64 = 0x0000_0000_8080_8080;
     const SECOND: u64 = 0x8080_8080_0000_0000;
+    let four = |at: &[u8]| u64::from(u32::from_le_bytes([at[0], at[1], at[2], at[3]]));
     // Two blocks per test: the four bytes at `block` and at `block + STRIDE`.
     for pair in bytes
         .get(block..)
         .unwrap_or_default()
         .chunks_exact(2 * STRIDE)
     {
-        let word = [
-            pair[0],
-            pair[1],
-            pair[2],
-            pair[3],
-            pair[STRIDE],
-            pair[STRIDE + 1],
-            pair[STRIDE + 2],
-            pair[STRIDE + 3],
-        ];
-        let not = not_dense(u64::from_le_bytes(word));
+        let not = not_dense(four(pair) | four(&pair[STRIDE..]) << 32);
         if not & FIRST == 0 && dense4(bytes, block) {
             return block;
         }
@@ -470,7 +461,23 @@ impl HexView {
             block = next_dense(text.bytes, block);
             let tail = block + 4 > n;
             let upto = if tail { n } else { block + 1 };
-            for at in checked.max(block.saturating_sub(STRIDE - 1))..upto {
+            let lowest = checked.max(block.saturating_sub(STRIDE - 1));
+            if !tail {
+                // A start is in a dense stretch of START_SPAN bytes through
+                // this block: most dense blocks (` 200 `, `:12:`) have none.
+                let dense = |at: &usize| DENSE[usize::from(text.bytes[*at])];
+                let before = (lowest..block).rev().take_while(dense).count();
+                let after = (block + 4..n.min(block + START_SPAN))
+                    .take_while(dense)
+                    .count();
+                let at_end = block + 4 + after == n;
+                if before + 4 + after < START_SPAN && !at_end {
+                    checked = upto;
+                    block += STRIDE;
+                    continue;
+                }
+            }
+            for at in lowest..upto {
                 // A group (or its `0x`) begins with a hex digit.
                 if !text.bytes[at].is_ascii_hexdigit() || in_word_at(at) {
                     continue;

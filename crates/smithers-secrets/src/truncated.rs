@@ -146,28 +146,29 @@ fn next_marker(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
 }
 
 /// The first `..` or 0xE2 (how a marker begins) at or after `at`;
-/// `bytes.len()` if none. Sixteen bytes at a time, overlapping by one so a
+/// `bytes.len()` if none. Eight bytes at a time, overlapping by one so a
 /// pair across two steps is seen: output holds many single dots (`v1.0`,
-/// `main.rs`) and few pairs.
+/// `main.rs`) and few pairs; a byte from 0x80 is looked at closer.
 fn next_start(bytes: &[u8], mut at: usize) -> usize {
-    const ONES: u128 = u128::MAX / 255;
-    const LOW: u128 = ONES * 0x7f;
-    const HIGH: u128 = ONES * 0x80;
-    // High bit of each byte equal to `b`, exactly.
-    let equal = |x: u128, b: u8| {
-        let y = x ^ (ONES * u128::from(b));
-        !(((y & LOW) + LOW) | y) & HIGH
-    };
-    while let Some(sixteen) = bytes.get(at..at + 16) {
-        let mut word = [0u8; 16];
-        word.copy_from_slice(sixteen);
-        let x = u128::from_le_bytes(word);
-        let dots = equal(x, b'.');
-        let hits = (dots & (dots >> 8)) | equal(x, 0xe2);
-        if hits != 0 {
-            return at + (hits.trailing_zeros() / 8) as usize;
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const DOTS: u64 = 0x2e2e_2e2e_2e2e_2e2e;
+    while let Some(eight) = bytes.get(at..at + 8) {
+        let x = u64::from_le_bytes([
+            eight[0], eight[1], eight[2], eight[3], eight[4], eight[5], eight[6], eight[7],
+        ]);
+        let y = x ^ DOTS;
+        // High bit of each `.`, exactly.
+        let dots = !(((y & LOW) + LOW) | y) & HIGH;
+        let mut hits = (dots & (dots >> 8)) | (x & HIGH);
+        while hits != 0 {
+            let i = at + (hits.trailing_zeros() / 8) as usize;
+            if bytes[i] == 0xe2 || bytes[i] < 0x80 {
+                return i;
+            }
+            hits &= hits - 1;
         }
-        at += 15;
+        at += 7;
     }
     let rest = bytes.get(at..).unwrap_or_default();
     at + (0..rest.len())
