@@ -21,7 +21,7 @@
 //!   line holding only an offset is passed over.
 //!
 //! A run begins only where one line holds two or more groups spanning at
-//! least [`START_SPAN`] bytes, so a check of four bytes in every eight
+//! least [`START_SPAN`] bytes, so a test of sixteen bytes at a time
 //! passes over ordinary text; anything else ends it. Between two groups of a run
 //! there are at most [`MAX_HEX_GAP`] original bytes, a group spans at most
 //! [`MAX_UNIT`] and a line's digits at most [`MAX_HEX_GAP`] (a longer line
@@ -48,9 +48,6 @@ pub(crate) const MAX_HEX_GAP: usize = MAX_NOISE_RUN;
 /// bytes of `od` or `hexdump -C`, three of xxd, enough for a dump of a
 /// lone 6-byte value (`61 62 63 64 65 66`, `6162 6364 6566`).
 pub(crate) const START_SPAN: usize = 11;
-/// Places looked at in turn for a dense block: any START_SPAN bytes in a
-/// row hold the four at one of them.
-const STRIDE: usize = START_SPAN - 3;
 /// What follows each run in the view: no hex pattern holds it.
 const BREAK: u8 = b'\n';
 /// The most hex digits in a group.
@@ -310,57 +307,103 @@ fn could_be_group(prefix: &[u8]) -> bool {
     digits.len() <= MAX_GROUP && digits.iter().all(u8::is_ascii_hexdigit)
 }
 
-/// Whether the four bytes at `at` may all belong to the beginning of a run.
-#[inline(always)]
-fn dense4(bytes: &[u8], at: usize) -> bool {
-    DENSE[usize::from(bytes[at])]
-        & DENSE[usize::from(bytes[at + 1])]
-        & DENSE[usize::from(bytes[at + 2])]
-        & DENSE[usize::from(bytes[at + 3])]
+/// The first place at or after `from` whose next [`START_SPAN`] bytes (or
+/// all that is left, if fewer) are in [`DENSE`]: only there can a run
+/// begin. `bytes.len()` if none.
+///
+/// Sixteen bytes at a time, classified with comparisons over an array
+/// (which the compiler turns into vector compares) and read as four lanes
+/// of four bytes: START_SPAN bytes in a row always cover two whole lanes
+/// side by side, which ordinary text seldom has, so only there is a place
+/// looked at closer.
+fn next_dense_start(bytes: &[u8], from: usize) -> usize {
+    let n = bytes.len();
+    let mut at = from;
+    // Whether the last lane of the block before is dense.
+    let mut last_lane = false;
+    while let Some(block) = bytes.get(at..at + 16) {
+        let mut w = [0u8; 16];
+        w.copy_from_slice(block);
+        let lanes = dense_lanes(&w);
+        let pairs = lanes & (lanes >> 1);
+        let across = last_lane && lanes & 1 != 0;
+        if pairs == 0 && !across {
+            last_lane = lanes & 8 != 0;
+            at += 16;
+            continue;
+        }
+        // The dense stretch through the first two dense lanes: its start
+        // (not before `from`) begins a run if START_SPAN bytes follow.
+        let lane = if across {
+            at - 4
+        } else {
+            at + 4 * pairs.trailing_zeros() as usize
+        };
+        let start = lane
+            - bytes[from..lane]
+                .iter()
+                .rev()
+                .take_while(|&&b| dense(b))
+                .count();
+        let end = n.min(start + START_SPAN);
+        match bytes[start..end].iter().position(|&b| !dense(b)) {
+            None => return start,
+            // Nothing from `start` to there can begin a run.
+            Some(gap) => {
+                at = start + gap + 1;
+                last_lane = false;
+            }
+        }
+    }
+    // Fewer than sixteen bytes left: a place whose START_SPAN bytes reach
+    // into them is looked at byte by byte.
+    let mut start = at.saturating_sub(START_SPAN - 1).max(from);
+    while start < n {
+        let end = n.min(start + START_SPAN);
+        match bytes[start..end].iter().position(|&b| !dense(b)) {
+            None => return start,
+            Some(gap) => start += gap + 1,
+        }
+    }
+    n
 }
 
-/// The high bit of each byte of `x` that cannot be in [`DENSE`]: a letter
-/// from `g` to `z` but `x` in either case, or a byte from 0x80 (most words
-/// hold one). Exact per byte.
-#[inline(always)]
-fn not_dense(x: u64) -> u64 {
-    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let folded = (x | (ONES * 0x20)) & LOW;
-    // At or above `g` (no borrow crosses a byte: each starts at 0x80 or more).
-    let from_g = ((folded | HIGH) - ONES * u64::from(b'g')) & HIGH;
-    let y = folded ^ (ONES * u64::from(b'x'));
-    let is_x = !(((y & LOW) + LOW) | y) & HIGH;
-    (x & HIGH) | (from_g & !is_x)
+fn dense(b: u8) -> bool {
+    DENSE[usize::from(b)]
 }
 
-/// The first four-byte block from `block` on, in steps of [`STRIDE`],
-/// whose bytes are all in [`DENSE`]; past the blocks that fit in `bytes`
-/// if none is.
-fn next_dense(bytes: &[u8], mut block: usize) -> usize {
-    const FIRST: u64 = 0x0000_0000_8080_8080;
-    const SECOND: u64 = 0x8080_8080_0000_0000;
-    let four = |at: &[u8]| u64::from(u32::from_le_bytes([at[0], at[1], at[2], at[3]]));
-    // Two blocks per test: the four bytes at `block` and at `block + STRIDE`.
-    for pair in bytes
-        .get(block..)
-        .unwrap_or_default()
-        .chunks_exact(2 * STRIDE)
-    {
-        let not = not_dense(four(pair) | four(&pair[STRIDE..]) << 32);
-        if not & FIRST == 0 && dense4(bytes, block) {
-            return block;
-        }
-        if not & SECOND == 0 && dense4(bytes, block + STRIDE) {
-            return block + STRIDE;
-        }
-        block += 2 * STRIDE;
+/// Bit `i` set when the four bytes of lane `i` of `w` are all in [`DENSE`].
+#[inline(always)]
+fn dense_lanes(w: &[u8; 16]) -> u32 {
+    let mut hits = [0u8; 16];
+    for i in 0..16 {
+        let b = w[i];
+        let lower = b | 0x20;
+        // Digits and `:`; `a`-`f` in either case; `x` in either case;
+        // space, tab, `,` and `-`.
+        let is = (b.wrapping_sub(b'0') < 11)
+            | (lower.wrapping_sub(b'a') < 6)
+            | (lower == b'x')
+            | (b == b' ')
+            | (b == b'\t')
+            | (b.wrapping_sub(b',') < 2);
+        hits[i] = if is { 0xff } else { 0 };
     }
-    while block + 4 <= bytes.len() && !dense4(bytes, block) {
-        block += STRIDE;
+    let mut lanes = [0u32; 4];
+    for i in 0..4 {
+        let four = [
+            hits[4 * i],
+            hits[4 * i + 1],
+            hits[4 * i + 2],
+            hits[4 * i + 3],
+        ];
+        lanes[i] = u32::from_le_bytes(four);
     }
-    block
+    let mut dense = 0;
+    for (i, &lane) in lanes.iter().enumerate() {
+        dense |= u32::from(lane == u32::MAX) << i;
+    }
+    dense
 }
 
 /// The ASCII column from `next` to the line break, after a group ending
@@ -452,36 +495,16 @@ impl HexView {
             }
             next_break != Some(at)
         };
-        // A run's first START_SPAN bytes are dense, so they hold one of the
-        // four-byte blocks STRIDE apart from `from` on; only the starts up
-        // to STRIDE - 1 bytes before a dense block need a closer look.
-        let mut checked = from;
-        let mut block = from;
+        // A run's first START_SPAN bytes are dense: only the places where
+        // such a stretch begins need a closer look.
+        let mut at = from;
         loop {
-            block = next_dense(text.bytes, block);
-            let tail = block + 4 > n;
-            let upto = if tail { n } else { block + 1 };
-            let lowest = checked.max(block.saturating_sub(STRIDE - 1));
-            if !tail {
-                // A start is in a dense stretch of START_SPAN bytes through
-                // this block: most dense blocks (` 200 `, `:12:`) have none.
-                let dense = |at: &usize| DENSE[usize::from(text.bytes[*at])];
-                let before = (lowest..block).rev().take_while(dense).count();
-                let after = (block + 4..n.min(block + START_SPAN))
-                    .take_while(dense)
-                    .count();
-                let at_end = block + 4 + after == n;
-                if before + 4 + after < START_SPAN && !at_end {
-                    checked = upto;
-                    block += STRIDE;
-                    continue;
-                }
+            at = next_dense_start(text.bytes, at);
+            if at >= n {
+                break;
             }
-            for at in lowest..upto {
-                // A group (or its `0x`) begins with a hex digit.
-                if !text.bytes[at].is_ascii_hexdigit() || in_word_at(at) {
-                    continue;
-                }
+            // A group (or its `0x`) begins with a hex digit.
+            if text.bytes[at].is_ascii_hexdigit() && !in_word_at(at) {
                 match text.run_starts(at) {
                     Ok(true) => {
                         self.scanned = at;
@@ -501,11 +524,7 @@ impl HexView {
                     }
                 }
             }
-            checked = upto;
-            if tail {
-                break;
-            }
-            block += STRIDE;
+            at += 1;
         }
         self.state = State::Idle {
             in_word: in_word_at(n),
@@ -780,20 +799,56 @@ mod tests {
     }
 
     #[test]
-    fn the_word_test_agrees_with_the_table() {
+    fn the_lane_test_agrees_with_the_table() {
         for b in 0..=255u8 {
-            let lane = not_dense(u64::from(b)) & 0x80 != 0;
-            assert!(!(lane && DENSE[usize::from(b)]), "{b:#x}");
-            assert_eq!(
-                lane,
-                (b | 0x20) >= b'g' && (b | 0x20) != b'x' || b >= 0x80,
-                "{b:#x}"
+            let mut w = [b'z'; 16];
+            w[4..8].fill(b);
+            assert_eq!(dense_lanes(&w) == 2, DENSE[usize::from(b)], "{b:#x}");
+        }
+        let text = b"Compiling serde  67 68 70 ok and more text: 12 ab";
+        assert_eq!(next_dense_start(text, 0), 13, "`de  67 68 70 `");
+        assert_eq!(next_dense_start(text, 14), 14);
+        assert_eq!(
+            next_dense_start(text, 16),
+            42,
+            "`: 12 ab`: all that is left"
+        );
+        assert_eq!(next_dense_start(b"ab 12", 0), 0);
+    }
+
+    /// The first place at or after `from` a byte-by-byte reading would
+    /// look at.
+    fn dense_start_by_bytes(bytes: &[u8], from: usize) -> usize {
+        (from..bytes.len())
+            .find(|&at| {
+                bytes[at..bytes.len().min(at + START_SPAN)]
+                    .iter()
+                    .all(|&b| DENSE[usize::from(b)])
+            })
+            .unwrap_or(bytes.len())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// The lane search finds what a byte-by-byte one finds, wherever
+        /// the lanes fall, in text with long and short dense stretches.
+        #[test]
+        fn the_lane_search_agrees_with_a_byte_search(
+            runs in proptest::collection::vec((0usize..16, 0usize..4), 0..24),
+            from in 0usize..200,
+        ) {
+            let mut bytes = Vec::new();
+            for (dense, words) in runs {
+                bytes.extend(std::iter::repeat_n(b"0a :-,\tX"[dense % 8], dense));
+                bytes.extend(std::iter::repeat_n(b'z', words));
+            }
+            let from = from.min(bytes.len());
+            proptest::prop_assert_eq!(
+                next_dense_start(&bytes, from),
+                dense_start_by_bytes(&bytes, from)
             );
         }
-        let text = b"Compiling serde  67 68 70 ok";
-        assert_eq!(next_dense(text, 0), 16);
-        assert_eq!(next_dense(text, 1), 17);
-        assert_eq!(next_dense(text, 5), 13, "`de  `");
     }
 
     #[test]
