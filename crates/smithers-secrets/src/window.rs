@@ -45,6 +45,11 @@ pub(crate) struct WindowIndex {
     patterns: Vec<Vec<u8>>,
     /// Indexes into `patterns`, in byte order: is a tail some pattern's start?
     sorted: Vec<usize>,
+    /// The first eight bytes of each pattern of `sorted` (zero after a
+    /// shorter one's end), big-endian: their order is the patterns' order
+    /// but for ties, so a search in byte order reads the patterns
+    /// themselves only where these are equal.
+    sorted_keys: Vec<u64>,
     /// Which pairs of bytes begin a pattern: a check that stays in the
     /// first-level cache, before an anchored lookup probes the filter.
     pairs: Vec<u64>,
@@ -101,6 +106,15 @@ fn load(data: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(word)
 }
 
+/// The first eight bytes of `bytes` as a big-endian number, zero after
+/// its end if it is shorter: numbers compare as the bytes do.
+fn prefix_key(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let n = bytes.len().min(8);
+    word[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(word)
+}
+
 /// The four bytes at `at`; `at + 4 <= data.len()`.
 #[inline(always)]
 fn gram(data: &[u8], at: usize) -> u64 {
@@ -149,6 +163,7 @@ impl WindowIndex {
             buckets: HashMap::default(),
             patterns: Vec::new(),
             sorted: Vec::new(),
+            sorted_keys: Vec::new(),
             pairs: vec![0; (1 << 16) / 64],
             longest: patterns.iter().map(Vec::len).max().unwrap_or(0),
         };
@@ -167,6 +182,7 @@ impl WindowIndex {
             }
         }
         order.sort_by(|&a, &b| patterns[a].cmp(&patterns[b]));
+        index.sorted_keys = order.iter().map(|&i| prefix_key(&patterns[i])).collect();
         index.sorted = order;
         index.patterns = patterns;
         Some(index)
@@ -254,6 +270,7 @@ impl WindowIndex {
     }
 
     /// The longest pattern starting exactly at `at`: its end.
+    #[inline]
     pub(crate) fn longest_at(&self, data: &[u8], at: usize) -> Option<usize> {
         if at + self.width > data.len() || !test(&self.pairs, pair(data[at], data[at + 1])) {
             return None;
@@ -285,12 +302,16 @@ impl WindowIndex {
     /// Whether `tail` is the beginning of some pattern (or a whole one).
     pub(crate) fn begins(&self, tail: &[u8]) -> bool {
         // The first pattern not below `tail` in byte order starts with it
-        // if any does.
-        let i = self
-            .sorted
-            .partition_point(|&id| self.patterns[id].as_slice() < tail);
+        // if any does. A pattern whose first eight bytes differ from the
+        // tail's is below it exactly when its key is: only a tie reads
+        // the pattern.
+        let key = prefix_key(tail);
+        let i = self.sorted_keys.partition_point(|&k| k < key);
+        let ties = self.sorted_keys[i..].partition_point(|&k| k == key);
+        let j =
+            i + self.sorted[i..i + ties].partition_point(|&id| self.patterns[id].as_slice() < tail);
         self.sorted
-            .get(i)
+            .get(j)
             .is_some_and(|&id| self.patterns[id].starts_with(tail))
     }
 
@@ -378,6 +399,21 @@ mod tests {
             for at in 0..text.len() {
                 let expected = patterns.iter().any(|p| p.starts_with(&text[at..]));
                 proptest::prop_assert_eq!(index.begins(&text[at..]), expected);
+            }
+        }
+
+        /// Whether a tail begins a pattern, with zero bytes (which a short
+        /// pattern's key is padded with) and patterns sharing their first
+        /// eight bytes.
+        #[test]
+        fn tells_tails_as_a_scan_does(
+            patterns in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec![0u8, 1, b'a']), 1..14), 1..16),
+            tails in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec![0u8, 1, b'a']), 0..14), 1..16),
+        ) {
+            let index = WindowIndex::new(patterns.clone()).unwrap();
+            for tail in tails {
+                let expected = patterns.iter().any(|p| p.starts_with(&tail));
+                proptest::prop_assert_eq!(index.begins(&tail), expected);
             }
         }
     }
