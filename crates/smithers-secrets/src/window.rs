@@ -301,6 +301,18 @@ impl WindowIndex {
 
     /// Whether `tail` is the beginning of some pattern (or a whole one).
     pub(crate) fn begins(&self, tail: &[u8]) -> bool {
+        // A tail as long as a window begins a pattern only if its window
+        // is filed, and one of two bytes or more only if its first two
+        // begin one: a probe or two rule out most.
+        if tail.len() >= self.width && !test(&self.filter, hash(self.key_of(tail, 0), FILTER_BITS))
+        {
+            return false;
+        }
+        if let [a, b, ..] = *tail {
+            if !test(&self.pairs, pair(a, b)) {
+                return false;
+            }
+        }
         // The first pattern not below `tail` in byte order starts with it
         // if any does. A pattern whose first eight bytes differ from the
         // tail's is below it exactly when its key is: only a tie reads
@@ -320,13 +332,7 @@ impl WindowIndex {
     pub(crate) fn hold_from(&self, data: &[u8], from: usize) -> usize {
         let earliest = data.len().saturating_sub(self.longest - 1).max(from);
         (earliest..data.len())
-            .find(|&at| {
-                // A tail as long as a window begins a pattern only if its
-                // window is filed: one probe rules out most.
-                let whole_window = at + self.width <= data.len();
-                (!whole_window || test(&self.filter, hash(self.key_of(data, at), FILTER_BITS)))
-                    && self.begins(&data[at..])
-            })
+            .find(|&at| self.begins(&data[at..]))
             .unwrap_or(data.len())
     }
 }
