@@ -42,6 +42,10 @@ use crate::truncated::Truncated;
 use crate::window::WindowIndex;
 use crate::{Error, SecretValue};
 
+/// How many bytes of a chunk are joined with what a stream holds before
+/// the rest is read in place.
+const JOIN: usize = 4096;
+
 /// What replaces a secret. A masked span's line breaks follow it, so a log
 /// keeps its lines.
 pub const MASK: &[u8] = b"***";
@@ -188,16 +192,34 @@ impl StreamRedactor<'_> {
             out.extend_from_slice(chunk);
             return;
         }
-        if self.held.is_empty() {
-            // The usual case: nothing pending, so no copy of the chunk.
-            let keep = self.run(chunk, out, Input::Continues);
-            self.held.extend_from_slice(&chunk[keep..]);
-            return;
-        }
         let mut data = std::mem::take(&mut self.held);
-        data.extend_from_slice(chunk);
-        let keep = self.run(&data, out, Input::Continues);
-        data.drain(..keep);
+        let mut rest = chunk;
+        if !data.is_empty() {
+            // What is held is joined with the start of the chunk only: it
+            // is nearly always settled within a few bytes of new input, and
+            // the rest of the chunk is then read where it lies, uncopied.
+            let head = chunk.len().min(data.len().max(JOIN));
+            let held = data.len();
+            data.extend_from_slice(&chunk[..head]);
+            let keep = self.run(&data, out, Input::Continues);
+            if keep < held || head == chunk.len() {
+                data.drain(..keep);
+                if head < chunk.len() {
+                    // Still waiting on what was held: the rest of the
+                    // chunk joins it.
+                    data.extend_from_slice(&chunk[head..]);
+                    let keep = self.run(&data, out, Input::Continues);
+                    data.drain(..keep);
+                }
+                self.held = data;
+                return;
+            }
+            // The buffer now starts inside the chunk.
+            rest = &chunk[keep - held..];
+            data.clear();
+        }
+        let keep = self.run(rest, out, Input::Continues);
+        data.extend_from_slice(&rest[keep..]);
         self.held = data;
     }
 

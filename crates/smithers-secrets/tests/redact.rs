@@ -1102,6 +1102,62 @@ proptest! {
         }
     }
 
+    /// Long output in long chunks (a stream reads most of a chunk where it
+    /// lies, joining only its start with what it holds): values in their
+    /// forms, wrapped and coloured, and dumped, among long runs of filler,
+    /// cut anywhere; the output is the same for every cut, what is held
+    /// back stays under the bound and no literal form survives.
+    #[test]
+    fn long_chunks_give_the_same_output(
+        values in prop::collection::vec(value(), 1..3),
+        pieces in prop::collection::vec(
+            (0usize..FILLER.len(), 0usize..6000, any::<prop::sample::Index>(), 0u8..10, 0usize..24,
+             prop::collection::vec((0usize..200, 0usize..8), 0..3)),
+            1..8),
+        choices in prop::collection::vec(any::<u8>(), 200),
+        cuts in prop::collection::vec(0usize..48000, 0..8),
+    ) {
+        let secrets: Vec<SecretValue> = values.iter().map(|v| SecretValue::from(v.as_str())).collect();
+        let r = Redactor::new(&secrets).unwrap();
+        let mut choices = Choices(choices.iter());
+        let mut input = Vec::new();
+        for (filler, length, which, kind, every, colours) in &pieces {
+            let filler = FILLER[*filler].as_bytes();
+            while !filler.is_empty() && input.len() % 6000 < *length {
+                input.extend_from_slice(filler);
+            }
+            let value = &values[which.index(values.len())];
+            let form = if *kind == 9 {
+                dump(value.as_bytes(), choices.pick(7)).text
+            } else {
+                encode(value, *kind, &mut choices)
+            };
+            let every = if *every < 4 { 0 } else { *every };
+            input.extend_from_slice(&disturb(&form, every, false, "", colours));
+            input.extend_from_slice(b" ");
+        }
+        let whole = r.redact(&input);
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        let mut out = Vec::new();
+        let mut stream = r.stream();
+        let mut at = 0;
+        for cut in cuts {
+            let cut = cut.min(input.len()).max(at);
+            stream.push(&input[at..cut], &mut out);
+            prop_assert!(stream.held() <= r.max_held(), "{} > {}", stream.held(), r.max_held());
+            at = cut;
+        }
+        stream.push(&input[at..], &mut out);
+        stream.finish(&mut out);
+        prop_assert_eq!(&out, &whole, "the output does not depend on chunking");
+        for value in &values {
+            for form in forms(value.as_bytes()) {
+                prop_assert!(!contains(&out, &form), "{:?} survived", String::from_utf8_lossy(&form));
+            }
+        }
+    }
+
     /// Text without a secret passes unchanged, whatever decoding sees in it.
     #[test]
     fn text_without_secrets_passes_unchanged(
