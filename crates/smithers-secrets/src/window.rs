@@ -219,21 +219,45 @@ impl WindowIndex {
         let mut at = from;
         if self.stride > 1 {
             let stride = self.stride;
-            let grams = &self.grams[..];
             // Blocks `at..at + stride`, sampled at their last position,
             // which must have four bytes to read.
             let blocks_end = stop.min((data.len() + 1).saturating_sub(4));
             while at + stride <= blocks_end {
-                let sample = at + stride - 1;
-                if test(grams, hash(gram(data, sample), self.gram_bits)) {
-                    if let Some(found) = self.scan(data, at, at + stride) {
-                        return Some(found);
-                    }
+                at = self.next_block(data, at, blocks_end);
+                if at + stride > blocks_end {
+                    break;
+                }
+                if let Some(found) = self.scan(data, at, at + stride) {
+                    return Some(found);
                 }
                 at += stride;
             }
         }
         self.scan(data, at, stop)
+    }
+
+    /// The first block from `at` on, in steps of `stride`, ending at or
+    /// before `blocks_end` (`blocks_end + 3 <= data.len()`), whose sample
+    /// is in the gram filter; past the last such block if none is. A loop
+    /// of its own, so that all it needs stays in registers.
+    #[inline(never)]
+    fn next_block(&self, data: &[u8], at: usize, blocks_end: usize) -> usize {
+        let stride = self.stride;
+        let grams = &self.grams[..];
+        let words = grams.len().max(1) - 1;
+        let shift = 64 - self.gram_bits;
+        // Samples are read up to here.
+        let data = &data[..blocks_end + 3];
+        let mut sample = at + stride - 1;
+        while let Some(four) = data.get(sample..sample + 4) {
+            let gram = u32::from_le_bytes([four[0], four[1], four[2], four[3]]);
+            let h = (u64::from(gram).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
+            if grams[(h >> 6) & words] & (1 << (h & 63)) != 0 {
+                break;
+            }
+            sample += stride;
+        }
+        sample + 1 - stride
     }
 
     /// `find`, testing every start position in `from..stop`.
