@@ -349,6 +349,29 @@ fn raw_csi(src: &Src<'_>, at: usize) -> Read<Option<usize>> {
     }
 }
 
+/// A CSI at `at` (an ESC) of raw bytes that stand for themselves (no `%`
+/// or `&`, which may begin an escape), wholly in `data` and within
+/// [`MAX_ESCAPE`] bytes: its end. It reads the same byte by byte as atom by
+/// atom, so the layers need not be gone through.
+fn plain_csi(data: &[u8], at: usize) -> Option<usize> {
+    let rest = data.get(at..)?;
+    let sequence = &rest[..rest.len().min(MAX_ESCAPE)];
+    if sequence.get(..2) != Some(&[ESC, b'['][..]) {
+        return None;
+    }
+    let mut params = true;
+    for (i, &b) in sequence.iter().enumerate().skip(2) {
+        match b {
+            0x30..=0x3f if params => {}
+            b'%' | b'&' => return None,
+            0x20..=0x2f => params = false,
+            0x40..=0x7e => return Some(at + i + 1),
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// Layer 1: a raw byte or a character reference.
 fn atom1(src: &Src<'_>, at: usize) -> Read<Atom> {
     let b = src.byte(at)?;
@@ -928,6 +951,26 @@ impl Canon {
                 at += 1;
                 continue;
             }
+            if data[at] == LF {
+                // Most lines begin with a byte that is neither indentation
+                // nor escaped indentation.
+                if let Some(&next) = data.get(at + 1) {
+                    if !matches!(next, b' ' | b'\t' | b'%' | b'&' | b'\\') {
+                        self.line_break(at, at + 1);
+                        at += 1;
+                        continue;
+                    }
+                }
+            }
+            if data[at] == ESC {
+                // A colour code of plain bytes reads the same byte by byte
+                // as atom by atom: the common case, without the layers.
+                if let Some(end) = plain_csi(data, at) {
+                    self.noise(at, end);
+                    at = end;
+                    continue;
+                }
+            }
             let src = Src {
                 data,
                 cap: at + MAX_UNIT,
@@ -940,17 +983,6 @@ impl Canon {
                 self.line_break(at, end);
                 at = end;
                 continue;
-            }
-            if data[at] == ESC {
-                // A colour code of plain bytes reads the same byte by byte
-                // as atom by atom: the common case, without the layers.
-                if let Ok(Some(end)) = raw_csi(&src, at) {
-                    if !data[at..end].iter().any(|&b| b == b'%' || b == b'&') {
-                        self.noise(at, end);
-                        at = end;
-                        continue;
-                    }
-                }
             }
             let Ok(unit) = unit(&src, at) else {
                 // Pending (the only error a unit returns): wait for more.
@@ -1386,6 +1418,34 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The shortcuts for colour codes and line breaks read what the
+        /// layers read: the same unit, the same end.
+        #[test]
+        fn shortcuts_read_as_the_layers_do(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "\x1b[", "\x1b", "[", "0", "1", ";", "m", "K", " ", "!", "~", "a", "\x07",
+                "%6d", "%4d", "%25", "%", "&#109;", "&amp;", "&", "\\", "\\t", "\n", "\t", "\r",
+            ]), 0..16),
+            at_end in proptest::bool::ANY,
+        ) {
+            let data = pieces.concat().into_bytes();
+            let src = Src { data: &data, cap: MAX_UNIT, at_end };
+            for at in 0..data.len() {
+                let src = Src { cap: at + MAX_UNIT, ..src };
+                if let Some(end) = plain_csi(&data, at) {
+                    let read = unit(&src, at).map(|u| (u.out, u.end));
+                    proptest::prop_assert_eq!(read, Ok((Out::Noise, end)));
+                }
+                if data[at] == LF {
+                    if let Some(&next) = data.get(at + 1) {
+                        if !matches!(next, b' ' | b'\t' | b'%' | b'&' | b'\\') {
+                            proptest::prop_assert_eq!(indentation(&src, at + 1), Ok(at + 1));
+                        }
+                    }
+                }
+            }
+        }
 
         /// Decoding in pieces gives the same units as decoding at once.
         #[test]
