@@ -372,6 +372,39 @@ fn plain_csi(data: &[u8], at: usize) -> Option<usize> {
     None
 }
 
+/// The commonest tokens, written out plainly and followed by a byte that
+/// continues none of them: `%HH` and `&amp;`, `&lt;`, `&gt;`, `&quot;`,
+/// standing for a byte no outer layer reads further. Its value and end.
+/// They read the same byte by byte as atom by atom, so the layers need not
+/// be gone through.
+fn plain_token(data: &[u8], at: usize) -> Option<(u8, usize)> {
+    let rest = data.get(at..)?;
+    let (byte, len) = match *rest {
+        [b'%', high, low, ..] => {
+            let digit = |b: u8| char::from(b).to_digit(16);
+            let byte = (digit(high)? << 4 | digit(low)?) as u8;
+            (byte, 3)
+        }
+        [b'&', b'a', b'm', b'p', b';', next, ..] => {
+            // `&amp;` may be nested: what follows must begin no reference.
+            if next.is_ascii_alphabetic() || matches!(next, b'#' | LF | CR | BEL | ESC) {
+                return None;
+            }
+            (b'&', 5)
+        }
+        [b'&', b'l', b't', b';', ..] => (b'<', 4),
+        [b'&', b'g', b't', b';', ..] => (b'>', 4),
+        [b'&', b'q', b'u', b'o', b't', b';', ..] => (b'"', 6),
+        _ => return None,
+    };
+    // `%25` nests, a backslash and a quote begin more at the next layer,
+    // and noise is read at the last.
+    if matches!(byte, b'%' | b'\\' | b'\'' | LF | CR | BEL | ESC) {
+        return None;
+    }
+    Some((byte, at + len))
+}
+
 /// Layer 1: a raw byte or a character reference.
 fn atom1(src: &Src<'_>, at: usize) -> Read<Atom> {
     let b = src.byte(at)?;
@@ -971,6 +1004,12 @@ impl Canon {
                     continue;
                 }
             }
+            if let Some((byte, end)) = plain_token(data, at) {
+                self.push_span(at, end, &[byte]);
+                self.noise_run = 0;
+                at = end;
+                continue;
+            }
             let src = Src {
                 data,
                 cap: at + MAX_UNIT,
@@ -1426,6 +1465,7 @@ mod tests {
             pieces in proptest::collection::vec(proptest::sample::select(vec![
                 "\x1b[", "\x1b", "[", "0", "1", ";", "m", "K", " ", "!", "~", "a", "\x07",
                 "%6d", "%4d", "%25", "%", "&#109;", "&amp;", "&", "\\", "\\t", "\n", "\t", "\r",
+                "%5c", "%27", "%0A", "%1b", "%2", "41", "&lt;", "&gt;", "&quot;", "lt;", "amp", "'", "\"", "#38;", "amp;",
             ]), 0..16),
             at_end in proptest::bool::ANY,
         ) {
@@ -1436,6 +1476,10 @@ mod tests {
                 if let Some(end) = plain_csi(&data, at) {
                     let read = unit(&src, at).map(|u| (u.out, u.end));
                     proptest::prop_assert_eq!(read, Ok((Out::Noise, end)));
+                }
+                if let Some((byte, end)) = plain_token(&data, at) {
+                    let read = unit(&src, at).map(|u| (u.out, u.end));
+                    proptest::prop_assert_eq!(read, Ok((Out::Val(Val::byte(byte)), end)));
                 }
                 if data[at] == LF {
                     if let Some(&next) = data.get(at + 1) {
