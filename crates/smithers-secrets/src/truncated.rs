@@ -146,21 +146,26 @@ fn next_marker(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
 }
 
 /// The first `..` or 0xE2 (how a marker begins) at or after `at`;
-/// `bytes.len()` if none. Thirty-two bytes at a time, written as
-/// comparisons over arrays, which the compiler turns into vector compares:
-/// most output holds no marker, and this pass reads all of it.
+/// `bytes.len()` if none. Sixty-four bytes at a time, written as
+/// comparisons over arrays, which the compiler turns into vector compares,
+/// and tested at once (the byte-by-byte search then finds the place in
+/// them): most output holds no marker, and this pass reads all of it.
 fn next_start(bytes: &[u8], mut at: usize) -> usize {
-    // Each block reads one byte past its sixteen, for a pair across them.
-    while let Some(window) = bytes.get(at..at + 33) {
-        let mut w = [0u8; 33];
+    // Each block of sixteen reads one byte past its end, for a pair
+    // across two.
+    while let Some(window) = bytes.get(at..at + 65) {
+        let mut w = [0u8; 65];
         w.copy_from_slice(window);
-        let low = marker_starts(&w, 0);
-        let high = marker_starts(&w, 16);
-        if low | high != 0 {
-            let (base, hits) = if low != 0 { (at, low) } else { (at + 16, high) };
-            return base + (hits.trailing_zeros() / 8) as usize;
+        let (a, b) = (marker_starts(&w, 0), marker_starts(&w, 16));
+        let (c, d) = (marker_starts(&w, 32), marker_starts(&w, 48));
+        let mut any = [0u8; 16];
+        for i in 0..16 {
+            any[i] = a[i] | b[i] | c[i] | d[i];
         }
-        at += 32;
+        if u128::from_le_bytes(any) != 0 {
+            break;
+        }
+        at += 64;
     }
     let rest = bytes.get(at..).unwrap_or_default();
     at + (0..rest.len())
@@ -168,17 +173,17 @@ fn next_start(bytes: &[u8], mut at: usize) -> usize {
         .unwrap_or(rest.len())
 }
 
-/// For each of the sixteen bytes of `w` from `at` (0 or 16), 0xFF if it
-/// begins `..` or is 0xE2, else 0.
+/// For each of the sixteen bytes of `w` from `at`, 0xFF if it begins `..`
+/// or is 0xE2, else 0.
 #[inline(always)]
-fn marker_starts(w: &[u8; 33], at: usize) -> u128 {
+fn marker_starts(w: &[u8; 65], at: usize) -> [u8; 16] {
     let mut hits = [0u8; 16];
     for i in 0..16 {
         let (this, next) = (w[at + i], w[at + i + 1]);
         let hit = (this == b'.') & (next == b'.') | (this == 0xe2);
         hits[i] = if hit { 0xff } else { 0 };
     }
-    u128::from_le_bytes(hits)
+    hits
 }
 
 #[cfg(test)]
