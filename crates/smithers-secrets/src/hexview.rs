@@ -319,26 +319,24 @@ fn could_be_group(prefix: &[u8]) -> bool {
 fn next_dense_start(bytes: &[u8], from: usize) -> usize {
     let n = bytes.len();
     let mut at = from;
-    // Whether the last lane of the block before is dense.
-    let mut last_lane = false;
+    // Whether the last lane of the block before is dense, as bit 0.
+    let mut last_lane = 0;
     while let Some(block) = bytes.get(at..at + 16) {
         let mut w = [0u8; 16];
         w.copy_from_slice(block);
         let lanes = dense_lanes(&w);
-        let pairs = lanes & (lanes >> 1);
-        let across = last_lane && lanes & 1 != 0;
-        if pairs == 0 && !across {
-            last_lane = lanes & 8 != 0;
+        // Bit `i`: lane `i - 1` and lane `i` are dense (lane -1 is the
+        // block before's last).
+        let with_last = lanes << 1 | last_lane;
+        let pairs = with_last & (with_last >> 1);
+        if pairs == 0 {
+            last_lane = lanes >> 3;
             at += 16;
             continue;
         }
         // The dense stretch through the first two dense lanes: its start
         // (not before `from`) begins a run if START_SPAN bytes follow.
-        let lane = if across {
-            at - 4
-        } else {
-            at + 4 * pairs.trailing_zeros() as usize
-        };
+        let lane = at + 4 * pairs.trailing_zeros() as usize - 4;
         let start = lane
             - bytes[from..lane]
                 .iter()
@@ -351,7 +349,7 @@ fn next_dense_start(bytes: &[u8], from: usize) -> usize {
             // Nothing from `start` to there can begin a run.
             Some(gap) => {
                 at = start + gap + 1;
-                last_lane = false;
+                last_lane = 0;
             }
         }
     }
