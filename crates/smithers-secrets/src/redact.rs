@@ -323,7 +323,16 @@ impl StreamRedactor<'_> {
         }
         let r = self.redactor;
         let pos = self.emitted;
+        // A line break the input ends on waits for the next byte to know
+        // whether indentation follows, but it is noise either way: it may
+        // be emitted (and is kept, to be decoded again with what follows)
+        // unless a match could begin before it, which the holds below
+        // decide. Otherwise a live log would show a line only once the
+        // next one began.
         let mut stop = canon.decoded;
+        if data.len() == stop + 1 && data[stop] == b'\n' {
+            stop += 1;
+        }
         let mut canon_stop = canon.bytes.len();
         if let Some(ix) = &r.canonical {
             canon_stop = ix.hold_from(&canon.bytes, canon.canon_from(pos));

@@ -607,6 +607,28 @@ fn a_prefix_is_held_back_until_the_next_chunk() {
 }
 
 #[test]
+fn a_finished_line_is_not_held_for_the_next_one() {
+    let r = redactor(&["hunter2-secret"]);
+    let mut out = Vec::new();
+    let mut stream = r.stream();
+    // Its end could begin none of the value's forms: a live log shows the
+    // line now, though the next one could still begin with indentation.
+    stream.push(b"slow-started!\n", &mut out);
+    assert_eq!(out, b"slow-started!\n");
+    assert_eq!(stream.held(), 0);
+    // Indentation after a line break is still read as a wrap of what came
+    // before it.
+    stream.push(b"  more\nlogin: hunter2-\n", &mut out);
+    assert_eq!(out, b"slow-started!\n  more\nlogin: ");
+    stream.push(b"    secret done\n", &mut out);
+    stream.finish(&mut out);
+    assert_eq!(
+        out, b"slow-started!\n  more\nlogin: ***\n done\n",
+        "the mask keeps the line break"
+    );
+}
+
+#[test]
 fn short_values_are_reported_not_masked() {
     let values = [
         SecretValue::from("abc"),

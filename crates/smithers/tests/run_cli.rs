@@ -186,6 +186,7 @@ run = "curl -sS -o /dev/null -w 'status %{http_code}\\n' http://example.org/"
 
 const ALLOW_ALL: &str = "\
 workflow run_command * -> allow
+workflow write_file * -> allow
 workflow create_commit smithers/* -> allow
 workflow push_branch smithers/* -> allow
 ";
@@ -288,6 +289,7 @@ commit = {{ branch = "smithers/agent", message = "The agent's trail" }}
 
 const MODEL_POLICY: &str = "\
 implementer run_command * -> allow
+implementer write_file * -> allow
 workflow create_commit smithers/* -> allow
 workflow push_branch smithers/* -> allow
 ";
