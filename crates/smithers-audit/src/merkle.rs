@@ -135,7 +135,7 @@ impl MerkleTree {
         if len == 0 {
             return empty_root();
         }
-        if len.is_power_of_two() && start % len == 0 {
+        if len.is_power_of_two() && start.is_multiple_of(len) {
             let level = len.trailing_zeros() as usize;
             if let Some(h) = self.levels.get(level).and_then(|l| l.get(start / len)) {
                 return *h;

@@ -16,7 +16,7 @@ fn event(i: u64) -> AuditEvent {
     AuditEvent {
         id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + u128::from(i)),
         organization_id: ORG.into(),
-        actor_type: if i % 2 == 0 {
+        actor_type: if i.is_multiple_of(2) {
             ActorType::Agent
         } else {
             ActorType::User
@@ -26,7 +26,7 @@ fn event(i: u64) -> AuditEvent {
         resource_type: "tool_call".into(),
         resource_id: format!("call-{i}"),
         details: json!({"decision": "allow", "n": i, "nested": {"b": [1, 2], "a": null}}),
-        ip_address: if i % 3 == 0 {
+        ip_address: if i.is_multiple_of(3) {
             Some("127.0.0.1".parse().unwrap())
         } else {
             None

@@ -162,15 +162,14 @@ impl PolicySet {
     fn shadow_cause(&self, rule: &Rule) -> Option<ShadowCause<'_>> {
         if let (ActionPattern::Tool(t), PatternClass::Literal) =
             (&rule.action, rule.resource.specificity().class)
+            && tool::resource_kind(t) == ResourceKind::Branch
         {
-            if tool::resource_kind(t) == ResourceKind::Branch {
-                let name = rule.resource.as_str();
-                let name = name.strip_prefix("refs/heads/").unwrap_or(name);
-                if self.protection(&name.to_ascii_lowercase()).is_some() {
-                    return Some(ShadowCause::Invariant(format!(
-                        "`{name}` is a protected branch: writes to it are always denied"
-                    )));
-                }
+            let name = rule.resource.as_str();
+            let name = name.strip_prefix("refs/heads/").unwrap_or(name);
+            if self.protection(&name.to_ascii_lowercase()).is_some() {
+                return Some(ShadowCause::Invariant(format!(
+                    "`{name}` is a protected branch: writes to it are always denied"
+                )));
             }
         }
         let forbid = |r: &Rule| r.effect == Effect::Forbid;

@@ -117,14 +117,14 @@ fn tokenize(line: &str) -> Result<Vec<Token>, LineError> {
                     (Some(c), _) => text.push(c),
                 }
             }
-            if let Some(&c) = chars.peek() {
-                if !c.is_whitespace() {
-                    let (_, at) = next(&mut chars);
-                    return err(
-                        at,
-                        format!("expected a space after the closing quote, found `{c}`"),
-                    );
-                }
+            if let Some(&c) = chars.peek()
+                && !c.is_whitespace()
+            {
+                let (_, at) = next(&mut chars);
+                return err(
+                    at,
+                    format!("expected a space after the closing quote, found `{c}`"),
+                );
             }
             tokens.push(Token {
                 text,
@@ -204,13 +204,14 @@ pub(crate) fn parse_source(file: &str, text: &str, first_order: usize) -> Parsed
                 } else {
                     seen.insert(key, line_no);
                 }
-                if let ActionPattern::Tool(name) = &rule.action {
-                    if tool::lookup(name).is_none() {
-                        let known: Vec<&str> = TOOLS.iter().map(|t| t.name).collect();
-                        let column = raw_line
-                            .find(name.as_str())
-                            .map_or(1, |b| to_u32(raw_line[..b].chars().count() + 1));
-                        out.diagnostics.push(diagnostic(
+                if let ActionPattern::Tool(name) = &rule.action
+                    && tool::lookup(name).is_none()
+                {
+                    let known: Vec<&str> = TOOLS.iter().map(|t| t.name).collect();
+                    let column = raw_line
+                        .find(name.as_str())
+                        .map_or(1, |b| to_u32(raw_line[..b].chars().count() + 1));
+                    out.diagnostics.push(diagnostic(
                             Severity::Warning,
                             column,
                             format!(
@@ -218,7 +219,6 @@ pub(crate) fn parse_source(file: &str, text: &str, first_order: usize) -> Parsed
                                 known.join(", ")
                             ),
                         ));
-                    }
                 }
                 out.rules.push(rule);
             }

@@ -208,10 +208,10 @@ fn git_sections(lines: &[&str]) -> Result<usize, Error> {
         } else if line.starts_with("--- ") || line.starts_with("+++ ") || line.starts_with("@@") {
             // The header is over; hunk lines never start a section.
             name = None;
-        } else if let (Some(name), Some(index)) = (name, line.strip_prefix("index ")) {
-            if let Some(mode) = index.split_whitespace().nth(1) {
-                regular_mode(mode, name)?;
-            }
+        } else if let (Some(name), Some(index)) = (name, line.strip_prefix("index "))
+            && let Some(mode) = index.split_whitespace().nth(1)
+        {
+            regular_mode(mode, name)?;
         }
     }
     Ok(sections)
@@ -260,24 +260,25 @@ pub fn plan(
                 Error::Invalid(format!("the patch changes {path:?}, which does not exist"))
             })?),
             None => {
-                if let Some(path) = destination {
-                    if view.get(path)?.is_some() {
-                        return Err(Error::Invalid(format!(
-                            "the patch creates {path:?}, which already exists"
-                        )));
-                    }
+                if let Some(path) = destination
+                    && view.get(path)?.is_some()
+                {
+                    return Err(Error::Invalid(format!(
+                        "the patch creates {path:?}, which already exists"
+                    )));
                 }
                 None
             }
         };
         // A destination other than the source is checked (and must not
         // exist yet) before anything is planned for it.
-        if let (Some(from), Some(to)) = (source, destination) {
-            if from != to && view.get(to)?.is_some() {
-                return Err(Error::Invalid(format!(
-                    "the patch moves {from:?} onto {to:?}, which already exists"
-                )));
-            }
+        if let (Some(from), Some(to)) = (source, destination)
+            && from != to
+            && view.get(to)?.is_some()
+        {
+            return Err(Error::Invalid(format!(
+                "the patch moves {from:?} onto {to:?}, which already exists"
+            )));
         }
         let Some(to) = destination else {
             if let Some(from) = source {
@@ -310,10 +311,10 @@ pub fn plan(
             .executable
             .or(before.as_ref().map(|b| b.executable))
             .unwrap_or(false);
-        if let Some(from) = source {
-            if from != to {
-                view.after.insert(from.clone(), None);
-            }
+        if let Some(from) = source
+            && from != to
+        {
+            view.after.insert(from.clone(), None);
         }
         view.after.insert(
             to.clone(),

@@ -64,7 +64,7 @@ fn text(rng: &mut XorShift, secrets: &[String], size: usize) -> Vec<u8> {
             out.extend_from_slice(WORDS[(rng.next() % WORDS.len() as u64) as usize].as_bytes());
             out.push(b' ');
         }
-        if rng.next() % 800 == 0 {
+        if rng.next().is_multiple_of(800) {
             out.extend_from_slice(secrets[(rng.next() % secrets.len() as u64) as usize].as_bytes());
         }
         out.push(b'\n');

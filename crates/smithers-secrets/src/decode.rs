@@ -408,10 +408,10 @@ fn plain_token(data: &[u8], at: usize) -> Option<(u8, usize)> {
 /// Layer 1: a raw byte or a character reference.
 fn atom1(src: &Src<'_>, at: usize) -> Read<Atom> {
     let b = src.byte(at)?;
-    if b == b'&' {
-        if let Some(atom) = entity(src, at)? {
-            return Ok(atom);
-        }
+    if b == b'&'
+        && let Some(atom) = entity(src, at)?
+    {
+        return Ok(atom);
     }
     Ok(Atom {
         val: Val::byte(b),
@@ -987,12 +987,12 @@ impl Canon {
             if data[at] == LF {
                 // Most lines begin with a byte that is neither indentation
                 // nor escaped indentation.
-                if let Some(&next) = data.get(at + 1) {
-                    if !matches!(next, b' ' | b'\t' | b'%' | b'&' | b'\\') {
-                        self.line_break(at, at + 1);
-                        at += 1;
-                        continue;
-                    }
+                if let Some(&next) = data.get(at + 1)
+                    && !matches!(next, b' ' | b'\t' | b'%' | b'&' | b'\\')
+                {
+                    self.line_break(at, at + 1);
+                    at += 1;
+                    continue;
                 }
             }
             if data[at] == ESC {
@@ -1481,13 +1481,11 @@ mod tests {
                     let read = unit(&src, at).map(|u| (u.out, u.end));
                     proptest::prop_assert_eq!(read, Ok((Out::Val(Val::byte(byte)), end)));
                 }
-                if data[at] == LF {
-                    if let Some(&next) = data.get(at + 1) {
-                        if !matches!(next, b' ' | b'\t' | b'%' | b'&' | b'\\') {
+                if data[at] == LF
+                    && let Some(&next) = data.get(at + 1)
+                        && !matches!(next, b' ' | b'\t' | b'%' | b'&' | b'\\') {
                             proptest::prop_assert_eq!(indentation(&src, at + 1), Ok(at + 1));
                         }
-                    }
-                }
             }
         }
 

@@ -232,7 +232,7 @@ impl Text<'_> {
         let token = &self.bytes[at..end];
         let prefix = usize::from(token.len() > 2 && matches!(&token[..2], b"0x" | b"0X"));
         let digits = &token[2 * prefix..];
-        let ok = digits.len() % 2 == 0
+        let ok = digits.len().is_multiple_of(2)
             && (2..=MAX_GROUP).contains(&digits.len())
             && digits.iter().all(u8::is_ascii_hexdigit);
         Ok(ok.then_some((at + 2 * prefix, end)))
@@ -563,10 +563,10 @@ impl HexView {
                 if text.orig_end(end - 1) - text.orig_start(token) > MAX_UNIT as isize {
                     break Ending::Run { at: token };
                 }
-                if let Some(last) = last_end {
-                    if text.orig_start(digits) - last > MAX_HEX_GAP as isize {
-                        break Ending::Run { at: token };
-                    }
+                if let Some(last) = last_end
+                    && text.orig_start(digits) - last > MAX_HEX_GAP as isize
+                {
+                    break Ending::Run { at: token };
                 }
                 let start = *line_start.get_or_insert(text.orig_start(digits));
                 if self.bytes.len() > first_digit
@@ -626,14 +626,14 @@ impl HexView {
                 group_at = Some(next);
                 continue;
             }
-            if sep.len() == 2 && after_gap.is_none() {
-                if let Some((d, e)) = text.group(next)? {
-                    if e - d == width {
-                        after_gap = Some((self.bytes.len(), next, last_end));
-                        group_at = Some(next);
-                        continue;
-                    }
-                }
+            if sep.len() == 2
+                && after_gap.is_none()
+                && let Some((d, e)) = text.group(next)?
+                && e - d == width
+            {
+                after_gap = Some((self.bytes.len(), next, last_end));
+                group_at = Some(next);
+                continue;
             }
             break column(text, at, next, last)?;
         };

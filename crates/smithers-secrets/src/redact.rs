@@ -346,10 +346,10 @@ impl StreamRedactor<'_> {
         if let Some(ix) = &r.literal {
             stop = stop.min(literal_hold(ix, canon, data, pos));
         }
-        if let Some(t) = &r.truncated {
-            if let Some(start) = t.hold(&canon.bytes, canon.canon_from(pos)) {
-                stop = stop.min(canon.orig_start(start));
-            }
+        if let Some(t) = &r.truncated
+            && let Some(start) = t.hold(&canon.bytes, canon.canon_from(pos))
+        {
+            stop = stop.min(canon.orig_start(start));
         }
         let hex = &self.hex;
         let mut hex_stop = hex.bytes.len();

@@ -332,10 +332,10 @@ impl WindowIndex {
         {
             return false;
         }
-        if let [a, b, ..] = *tail {
-            if !test(&self.pairs, pair(a, b)) {
-                return false;
-            }
+        if let [a, b, ..] = *tail
+            && !test(&self.pairs, pair(a, b))
+        {
+            return false;
         }
         // The first pattern not below `tail` in byte order starts with it
         // if any does. A pattern whose first eight bytes differ from the

@@ -432,10 +432,10 @@ fn run_command(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
     if args.root.is_some() && matches!(args.provider, ProviderArg::Docker) {
         bail!("--root is for the native provider; a docker sandbox takes --image");
     }
-    if let Some(dir) = &args.workspace {
-        if !dir.is_dir() {
-            bail!("--workspace {} is not a directory", dir.display());
-        }
+    if let Some(dir) = &args.workspace
+        && !dir.is_dir()
+    {
+        bail!("--workspace {} is not a directory", dir.display());
     }
     let spec = SandboxSpec {
         root: args.root.clone().map_or(Root::Host, Root::Directory),

@@ -211,10 +211,11 @@ pub fn run(args: SecretsArgs, state: &StateArgs) -> Result<ExitCode> {
     let keyring = Arc::new(keyring_from_env()?);
     let actor = Actor::new(&args.actor.org, &args.actor.user);
     // Refuse before anything is read or spent.
-    if let SecretsCommand::Get(get) = &args.command {
-        if std::io::stdout().is_terminal() && !get.reveal {
-            bail!("stdout is a terminal: pipe the value somewhere, or pass --reveal to show it");
-        }
+    if let SecretsCommand::Get(get) = &args.command
+        && std::io::stdout().is_terminal()
+        && !get.reveal
+    {
+        bail!("stdout is a terminal: pipe the value somewhere, or pass --reveal to show it");
     }
     let outcome = context::runtime()?.block_on(async {
         let (dir, store) = state.open().await?;

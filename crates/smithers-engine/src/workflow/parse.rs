@@ -607,15 +607,14 @@ impl<'t> Walker<'_, 't> {
                 .repository
                 .as_ref()
                 .and_then(|r| r.context.known_secrets.as_ref())
+                && !known.contains(&(name.clone(), env.clone()))
             {
-                if !known.contains(&(name.clone(), env.clone())) {
-                    self.error(
+                self.error(
                         &name_span,
                         format!(
                             "secret {name} does not exist in environment {env} (add it with `smithers secrets set --env {env} {name}`)"
                         ),
                     );
-                }
             }
             if secrets.iter().any(|s| s.name == name) {
                 self.error(
@@ -934,18 +933,18 @@ impl<'t> Walker<'_, 't> {
                     );
                 }
                 let key_name = key.clone().or(driver.default_key().map(str::to_string));
-                if let Some(key_name) = key_name {
-                    if !secrets.iter().any(|s| s.name == key_name) {
-                        let span = fields.get("key").map_or(value.span(), |v| v.span());
-                        self.error(
+                if let Some(key_name) = key_name
+                    && !secrets.iter().any(|s| s.name == key_name)
+                {
+                    let span = fields.get("key").map_or(value.span(), |v| v.span());
+                    self.error(
                             &span,
                             format!(
                                 "the {} driver reads its API key from secret {key_name}, which this workflow's `secrets` does not list",
                                 driver.as_str()
                             ),
                         );
-                        return None;
-                    }
+                    return None;
                 }
             }
         }

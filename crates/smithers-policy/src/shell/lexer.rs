@@ -215,11 +215,12 @@ impl Lexer<'_, '_> {
                 '<' | '>' => self.redirection(&mut pending, String::new())?,
                 _ => {
                     let word = self.word()?;
-                    if matches!(self.peek(), Some('<' | '>')) && !word.computed() {
-                        if let Some(fd) = self.fd_prefix(&word) {
-                            self.redirection(&mut pending, fd)?;
-                            continue;
-                        }
+                    if matches!(self.peek(), Some('<' | '>'))
+                        && !word.computed()
+                        && let Some(fd) = self.fd_prefix(&word)
+                    {
+                        self.redirection(&mut pending, fd)?;
+                        continue;
                     }
                     pending.words.push(word);
                 }

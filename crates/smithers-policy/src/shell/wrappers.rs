@@ -745,16 +745,16 @@ pub(crate) fn unwrap(
         }
         return Ok(out);
     };
-    if wrapper.permutes && !ended_by_dashes {
-        if let Some(option) = rest[1..]
+    if wrapper.permutes
+        && !ended_by_dashes
+        && let Some(option) = rest[1..]
             .iter()
             .find(|w| w.computed() || (w.text.starts_with('-') && w.text.len() > 1))
-        {
-            return Err(format!(
-                "`{program}` also reads options after its program (`{}`) unless `--` comes first; not analysed",
-                option.text
-            ));
-        }
+    {
+        return Err(format!(
+            "`{program}` also reads options after its program (`{}`) unless `--` comes first; not analysed",
+            option.text
+        ));
     }
     if let Joined::Shell(_) = wrapper.joined
         && !run_words

@@ -500,10 +500,10 @@ impl DockerProvider {
             )
             .await;
         let (exit_code, timed_out, oom_killed) = result?;
-        if let Err(e) = removed {
-            if !not_found(&e) {
-                return Err(Error::engine("cannot remove the command's container")(e));
-            }
+        if let Err(e) = removed
+            && !not_found(&e)
+        {
+            return Err(Error::engine("cannot remove the command's container")(e));
         }
         Ok(ExecOutcome {
             exit_code,

@@ -158,10 +158,10 @@ fn init(plan: &InitPlan) -> ! {
             Some((OsString::from(k), v))
         })
         .collect();
-    if let Some(bridge) = &plan.bridge {
-        if let Err(e) = bridge::start(bridge, &plan.helper_args) {
-            fail("cannot start the egress bridge", e);
-        }
+    if let Some(bridge) = &plan.bridge
+        && let Err(e) = bridge::start(bridge, &plan.helper_args)
+    {
+        fail("cannot start the egress bridge", e);
     }
     match landlock_rules::restrict(&plan.writable) {
         Ok(landlock_rules::FULLY_ENFORCED) => {}

@@ -268,10 +268,10 @@ impl Cgroup {
                 break;
             }
             for pid in pids {
-                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-                    if rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok() {
-                        killed += 1;
-                    }
+                if let Some(pid) = rustix::process::Pid::from_raw(pid)
+                    && rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok()
+                {
+                    killed += 1;
                 }
             }
             let pause = if round < 50 { 100 } else { 5_000 };

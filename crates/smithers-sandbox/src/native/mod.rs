@@ -346,10 +346,10 @@ impl NativeProvider {
     }
 
     fn create_dirs(&self, spec: &SandboxSpec, dir: &Path) -> Result<(), Error> {
-        if let crate::Root::Directory(root) = &spec.root {
-            if let Some(why) = crate::rootfs::missing_mount_points(root) {
-                return Err(Error::Invalid(why));
-            }
+        if let crate::Root::Directory(root) = &spec.root
+            && let Some(why) = crate::rootfs::missing_mount_points(root)
+        {
+            return Err(Error::Invalid(why));
         }
         make_dir(dir, 0o700)?;
         let workspace = dir.join("workspace");
@@ -420,10 +420,10 @@ impl NativeProvider {
         loop {
             let next = self.warm.lock().ok()?.pop()?;
             // One that failed (e.g. cgroups went away) is skipped.
-            if let Ok(Ok(mut warm)) = next.await {
-                if let (Some(cgroup), Some(parked)) = (warm.cgroup.take(), warm.parked.take()) {
-                    return Some((warm.id.clone(), cgroup, parked));
-                }
+            if let Ok(Ok(mut warm)) = next.await
+                && let (Some(cgroup), Some(parked)) = (warm.cgroup.take(), warm.parked.take())
+            {
+                return Some((warm.id.clone(), cgroup, parked));
             }
         }
     }

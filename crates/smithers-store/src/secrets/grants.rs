@@ -362,10 +362,10 @@ impl Secrets {
                 }
                 GrantState::Expired => return Err(format!("grant {} has expired", grant.id)),
             }
-            if let Some(run) = &grant.run_id {
-                if request.run_id != Some(run.as_str()) {
-                    return Err(format!("grant {} is bound to run {run}", grant.id));
-                }
+            if let Some(run) = &grant.run_id
+                && request.run_id != Some(run.as_str())
+            {
+                return Err(format!("grant {} is bound to run {run}", grant.id));
             }
             Ok(())
         };

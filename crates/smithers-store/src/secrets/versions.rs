@@ -176,13 +176,13 @@ impl Secrets {
             _ => {}
         }
         let current = latest.unwrap_or(0);
-        if let Some(expected) = expect_version {
-            if expected != current {
-                return Err(Error::Conflict(format!(
-                    "secret {} is at version {current}, not {expected}: someone else changed it",
-                    secret.resource_id()
-                )));
-            }
+        if let Some(expected) = expect_version
+            && expected != current
+        {
+            return Err(Error::Conflict(format!(
+                "secret {} is at version {current}, not {expected}: someone else changed it",
+                secret.resource_id()
+            )));
         }
         let version = current
             .checked_add(1)

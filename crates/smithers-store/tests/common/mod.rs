@@ -125,13 +125,13 @@ pub fn event(org: &str, i: u64) -> AuditEvent {
     AuditEvent {
         id: Uuid::now_v7(),
         organization_id: org.into(),
-        actor_type: if i % 2 == 0 {
+        actor_type: if i.is_multiple_of(2) {
             ActorType::Agent
         } else {
             ActorType::User
         },
         actor_id: format!("actor-{}", i % 3),
-        action: if i % 5 == 0 {
+        action: if i.is_multiple_of(5) {
             "secret.read".into()
         } else {
             "capability_check".into()
@@ -139,7 +139,7 @@ pub fn event(org: &str, i: u64) -> AuditEvent {
         resource_type: "tool_call".into(),
         resource_id: format!("call-{i}"),
         details: json!({"i": i, "decision": "allow", "ratio": 0.5, "z": {"b": 1, "a": [true]}}),
-        ip_address: if i % 4 == 0 {
+        ip_address: if i.is_multiple_of(4) {
             Some("192.0.2.7".parse().unwrap())
         } else {
             None
