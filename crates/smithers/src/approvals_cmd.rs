@@ -69,7 +69,7 @@ pub fn approvals(args: ApprovalsArgs, state: &StateArgs) -> Result<ExitCode> {
                         eprintln!("no {}approvals", if all { "" } else { "pending " });
                     } else {
                         for a in list {
-                            println!(
+                            outln!(
                                 "{}  {:<8} run {}  {}{}",
                                 a.id,
                                 a.state.as_str(),
@@ -89,25 +89,27 @@ pub fn approvals(args: ApprovalsArgs, state: &StateArgs) -> Result<ExitCode> {
                         render::print_json(&approval_json(&a));
                     } else {
                         let run = engine.runs.get(&a.run_id).await?;
-                        println!(
+                        outln!(
                             "approval {}  {}{}",
                             a.id,
                             a.state.as_str(),
                             if a.admin_only { "  (admin-only)" } else { "" }
                         );
-                        println!(
+                        outln!(
                             "  run:     {} (workflow {}, started by {})",
-                            a.run_id, run.workflow, a.requested_by
+                            a.run_id,
+                            run.workflow,
+                            a.requested_by
                         );
-                        println!("  step:    {}", a.position);
+                        outln!("  step:    {}", a.position);
                         if let Some(role) = &a.role {
-                            println!("  role:    {role}");
+                            outln!("  role:    {role}");
                         }
                         if let Some(reason) = a.details["reason"].as_str() {
-                            println!("  kernel:  {reason}");
+                            outln!("  kernel:  {reason}");
                         }
                         if let Some(by) = &a.decided_by {
-                            println!(
+                            outln!(
                                 "  decided: by {by}{}",
                                 a.comment
                                     .as_deref()
@@ -115,7 +117,7 @@ pub fn approvals(args: ApprovalsArgs, state: &StateArgs) -> Result<ExitCode> {
                                     .unwrap_or_default()
                             );
                         }
-                        println!("asked:\n{}", a.summary);
+                        outln!("asked:\n{}", a.summary);
                     }
                 }
                 ApprovalsCommand::Approve { id, comment } => {

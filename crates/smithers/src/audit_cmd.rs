@@ -126,7 +126,7 @@ fn pubkey(args: &JsonArg, state: &StateArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&json!({"key_id": signer.key_id(), "algorithm": "ed25519", "public_key": key}));
     } else {
-        println!("ed25519 {key} (key id {})", signer.key_id());
+        outln!("ed25519 {key} (key id {})", signer.key_id());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -183,7 +183,7 @@ async fn log(args: &LogArgs, state: &StateArgs) -> Result<ExitCode> {
         print_json(&Value::Array(events.iter().map(event_json).collect()));
     } else {
         for e in &events {
-            println!(
+            outln!(
                 "{:>6}  {}  {}:{}  {}  {}:{}  {}",
                 e.seq,
                 render::rfc3339(e.event.timestamp),
@@ -253,7 +253,7 @@ async fn verify(args: &VerifyArgs, state: &StateArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&json!({"intact": intact, "organizations": results}));
     } else if intact {
-        println!("verified {events} events, {checkpoints} checkpoints");
+        outln!("verified {events} events, {checkpoints} checkpoints");
     }
     Ok(if intact {
         ExitCode::SUCCESS
@@ -332,7 +332,7 @@ async fn export(args: &ExportArgs, state: &StateArgs) -> Result<ExitCode> {
         line["leaf"] = json!(tree.leaf(i).map(hex::encode));
         line["proof"] = covering_proof(&tree, &checkpoints, e.seq)
             .map_or(Value::Null, |(c, proof)| proof_json(c, e.seq, &proof));
-        writeln!(out, "{line}")?;
+        writeln!(out, "{line}").map_err(render::closed_quietly)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -393,24 +393,26 @@ async fn prove(args: &ProveArgs, state: &StateArgs) -> Result<ExitCode> {
         out["event"] = event_json(event);
         print_json(&out);
     } else {
-        println!(
+        outln!(
             "event {} ({}) is in the log of {}",
-            args.seq, event.event.id, args.org
+            args.seq,
+            event.event.id,
+            args.org
         );
-        println!("  leaf        {}", hex::encode(leaf));
-        println!(
+        outln!("  leaf        {}", hex::encode(leaf));
+        outln!(
             "  checkpoint  size {}, root {}, signed {} by key {} (signature valid)",
             checkpoint.tree_size,
             hex::encode(checkpoint.root),
             render::rfc3339(checkpoint.timestamp),
             checkpoint.key_id
         );
-        println!(
+        outln!(
             "  inclusion proof ({} hashes, RFC 9162 section 2.1.3.2):",
             proof.len()
         );
         for h in &proof {
-            println!("    {}", hex::encode(h));
+            outln!("    {}", hex::encode(h));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -432,7 +434,7 @@ async fn publish(args: &PublishArgs, state: &StateArgs) -> Result<ExitCode> {
         })
         .await
         .context("NATS did not answer within 30 seconds; the events stay queued")??;
-        println!(
+        outln!(
             "delivered {delivered} events to the {} stream",
             smithers_store::AUDIT_STREAM
         );

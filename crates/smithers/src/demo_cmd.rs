@@ -257,16 +257,16 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             .await?;
         store.close().await;
 
-        println!();
-        println!("What happened");
-        println!("  run:        {} {}", done.id, done.state);
-        println!(
+        outln!();
+        outln!("What happened");
+        outln!("  run:        {} {}", done.id, done.state);
+        outln!(
             "  tool calls: {} decided by the kernel, {} denied ({})",
             calls.len(),
             denied.len(),
             denied.join("; ")
         );
-        println!(
+        outln!(
             "  approvals:  {}",
             approvals
                 .iter()
@@ -278,15 +278,15 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        println!(
+        outln!(
             "  secret:     in the tests' environment; {} in the run log",
             if leaked { "LEAKED" } else if masked { "masked as ***" } else { "not seen" }
         );
-        println!(
+        outln!(
             "  remote:     smithers/fix-answer at {}; main untouched (src/answer.txt is still {main_file})",
             pushed.as_deref().unwrap_or("(not pushed)")
         );
-        println!(
+        outln!(
             "  sandbox:    {}",
             match done.purge.as_ref().and_then(|p| p["clean"].as_bool()) {
                 Some(true) => "destroyed, purge checked clean",
@@ -294,16 +294,16 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             }
         );
         match &report {
-            Ok(r) => println!("  audit log:  {} events verified, chain intact", r.events),
-            Err(e) => println!("  audit log:  verification FAILED: {e:?}"),
+            Ok(r) => outln!("  audit log:  {} events verified, chain intact", r.events),
+            Err(e) => outln!("  audit log:  verification FAILED: {e:?}"),
         }
-        println!();
-        println!("Where to look");
+        outln!();
+        outln!("Where to look");
         let state_dir = dir.join("state");
-        println!("  smithers --data-dir {} runs show {}", state_dir.display(), done.id);
-        println!("  smithers --data-dir {} runs logs {}", state_dir.display(), done.id);
-        println!("  smithers --data-dir {} audit log", state_dir.display());
-        println!("  git -C {} log --oneline smithers/fix-answer", remote.display());
+        outln!("  smithers --data-dir {} runs show {}", state_dir.display(), done.id);
+        outln!("  smithers --data-dir {} runs logs {}", state_dir.display(), done.id);
+        outln!("  smithers --data-dir {} audit log", state_dir.display());
+        outln!("  git -C {} log --oneline smithers/fix-answer", remote.display());
         let as_expected = done.state == RunState::Succeeded
             && !leaked
             && masked

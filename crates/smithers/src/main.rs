@@ -1,5 +1,9 @@
 //! The `smithers` command line: parses arguments, calls a crate, prints.
 
+// First, so that its `out!` and `outln!` are in scope in every module.
+#[macro_use]
+mod render;
+
 mod approvals_cmd;
 mod audit_cmd;
 mod context;
@@ -7,7 +11,6 @@ mod demo_cmd;
 mod policy_cmd;
 mod progress;
 mod redact_cmd;
-mod render;
 mod run_cmd;
 mod sandbox_cmd;
 mod secrets_cmd;
@@ -90,7 +93,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            use std::io::Write as _;
+            // A closed standard error must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(2)
         }
     }

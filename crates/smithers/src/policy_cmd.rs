@@ -142,9 +142,9 @@ fn check(args: &FileArgs) -> Result<ExitCode> {
         render::print_json(&render::check_json(&policy, &outcomes));
     } else {
         for outcome in outcomes.iter().filter(|o| !o.passed()) {
-            println!("{}", render::test_line(outcome));
+            outln!("{}", render::test_line(outcome));
         }
-        println!(
+        outln!(
             "{}: valid: {} rules, {} protected branch patterns, {} tests ({} passed, {} failed)",
             args.file.display(),
             policy.rules().len(),
@@ -165,9 +165,9 @@ fn test(args: &FileArgs) -> Result<ExitCode> {
         render::print_json(&render::tests_json(&outcomes));
     } else {
         for outcome in &outcomes {
-            println!("{}", render::test_line(outcome));
+            outln!("{}", render::test_line(outcome));
         }
-        println!("{} passed, {} failed", outcomes.len() - failed, failed);
+        outln!("{} passed, {} failed", outcomes.len() - failed, failed);
     }
     Ok(exit_for(failed > 0))
 }
@@ -205,14 +205,14 @@ fn eval(args: &EvalArgs, explain: bool, state: &StateArgs) -> Result<ExitCode> {
         if args.json {
             render::print_json(&render::explanation_json(&explanation));
         } else {
-            print!("{}", render::explanation_text(&request, &explanation));
+            out!("{}", render::explanation_text(&request, &explanation));
         }
     } else {
         let decision = policy.evaluate(&request);
         if args.json {
             render::print_decision_json(&decision);
         } else {
-            print!("{}", render::decision_text(&decision));
+            out!("{}", render::decision_text(&decision));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -273,9 +273,9 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     if args.json {
         render::print_json(&render::analysis_json(&analysis, reach.as_deref()));
     } else {
-        print!("{}", render::analysis_text(&analysis));
+        out!("{}", render::analysis_text(&analysis));
         if let (Some(reach), Some([action, resource])) = (&reach, args.who_can.as_deref()) {
-            print!("{}", render::reach_text(action, resource, reach));
+            out!("{}", render::reach_text(action, resource, reach));
         }
     }
     Ok(exit_for(args.strict && !analysis.is_clean()))

@@ -50,11 +50,20 @@ pub fn run(args: RedactArgs) -> Result<ExitCode> {
             Err(e) => return Err(e).context("cannot read stdin"),
         };
         stream.push(&chunk[..n], &mut out);
-        output.write_all(&out).context("cannot write stdout")?;
+        output
+            .write_all(&out)
+            .map_err(crate::render::closed_quietly)
+            .context("cannot write stdout")?;
         out.clear();
     }
     stream.finish(&mut out);
-    output.write_all(&out).context("cannot write stdout")?;
-    output.flush().context("cannot write stdout")?;
+    output
+        .write_all(&out)
+        .map_err(crate::render::closed_quietly)
+        .context("cannot write stdout")?;
+    output
+        .flush()
+        .map_err(crate::render::closed_quietly)
+        .context("cannot write stdout")?;
     Ok(ExitCode::SUCCESS)
 }

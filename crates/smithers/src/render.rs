@@ -7,9 +7,52 @@ use smithers_policy::{
 };
 use std::time::{Duration, UNIX_EPOCH};
 
+/// The exit status of a command whose standard output was closed under it
+/// (`smithers runs list --json | head -c1`): 128 + SIGPIPE, what a shell
+/// reports for any filter its reader left.
+const CLOSED_OUTPUT: i32 = 128 + 13;
+
+/// Ends the command quietly when `e` says its reader went away, as a Unix
+/// filter ends (no message, status 141); anything else is returned.
+pub fn closed_quietly(e: std::io::Error) -> std::io::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(CLOSED_OUTPUT);
+    }
+    e
+}
+
+/// Writes to standard output, for [`out!`] and [`outln!`]: a closed
+/// output ends the command quietly ([`closed_quietly`]); any other failure
+/// (a full disk under a redirection) is reported and ends it with status 2.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let result = {
+        let mut out = std::io::stdout().lock();
+        out.write_fmt(args).and_then(|()| out.flush())
+    };
+    if let Err(e) = result.map_err(closed_quietly) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: cannot write to standard output: {e}"
+        );
+        std::process::exit(2);
+    }
+}
+
+/// `print!` that ends the command quietly when its output is closed.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::render::write_out(format_args!($($arg)*)) };
+}
+
+/// `println!` that ends the command quietly when its output is closed.
+macro_rules! outln {
+    () => { $crate::render::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::render::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 pub fn print_json(value: &Value) {
     // Serializing a `Value` cannot fail.
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
@@ -58,7 +101,7 @@ pub fn decision_json(decision: &Decision<'_>) -> Value {
 
 /// Prints a decision as `{"decision", "rule", "source", "reason"}`.
 pub fn print_decision_json(decision: &Decision<'_>) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&decision_shape(decision)).unwrap_or_default()
     );

@@ -267,7 +267,7 @@ pub fn run(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
             if args.json {
                 render::print_json(&json!({"id": run.id, "state": "queued", "output": out}));
             } else {
-                println!("{}", run.id);
+                outln!("{}", run.id);
                 eprintln!(
                     "run {} of {} started in the background; follow it with `smithers runs logs {} --follow`",
                     run.id, run.workflow, run.id
@@ -415,7 +415,7 @@ impl LogTail {
             let print = || {
                 for line in &lines {
                     if self.json {
-                        println!(
+                        outln!(
                             "{}",
                             json!({"seq": line.seq, "position": line.position, "stream": line.stream.as_str(), "at": line.at, "text": line.text})
                         );
@@ -454,12 +454,11 @@ pub async fn follow_log(engine: &Engine, id: &str, json: bool) -> Result<()> {
 }
 
 fn print_line(line: &smithers_store::LogLine) {
-    let mut out = std::io::stdout().lock();
-    let _ = match line.stream {
-        smithers_store::LogStream::Smithers => writeln!(out, "» {}", line.text),
-        smithers_store::LogStream::Stderr => writeln!(out, "  ! {}", line.text),
-        smithers_store::LogStream::Stdout => writeln!(out, "  | {}", line.text),
-    };
+    match line.stream {
+        smithers_store::LogStream::Smithers => outln!("» {}", line.text),
+        smithers_store::LogStream::Stderr => outln!("  ! {}", line.text),
+        smithers_store::LogStream::Stdout => outln!("  | {}", line.text),
+    }
 }
 
 pub fn time(micros: Option<i64>) -> Value {
@@ -525,26 +524,26 @@ async fn run_json(engine: &Engine, run: &Run) -> Result<Value> {
 }
 
 fn show_text(run: &Value) {
-    println!(
+    outln!(
         "run {}  {}  {}",
         run["id"].as_str().unwrap_or_default(),
         run["workflow"].as_str().unwrap_or_default(),
         run["state"].as_str().unwrap_or_default()
     );
-    println!(
+    outln!(
         "  repository: {}",
         run["repository"].as_str().unwrap_or_default()
     );
-    println!(
+    outln!(
         "  started by: {}",
         run["requested_by"].as_str().unwrap_or_default()
     );
     if let Some(e) = run["error"].as_str() {
-        println!("  error:      {e}");
+        outln!("  error:      {e}");
     }
-    println!("steps:");
+    outln!("steps:");
     for s in run["steps"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  {:<16} {:<9} {:<17} attempts {}{}",
             s["id"].as_str().unwrap_or_default(),
             s["kind"].as_str().unwrap_or_default(),
@@ -556,9 +555,9 @@ fn show_text(run: &Value) {
                 .unwrap_or_default()
         );
     }
-    println!("tool calls:");
+    outln!("tool calls:");
     for c in run["tool_calls"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  step {} #{}  {} {} → {} ({}){}",
             c["position"],
             c["seq"],
@@ -578,14 +577,14 @@ fn show_text(run: &Value) {
         .unwrap_or_default();
     if !turns.is_empty() {
         let tokens = |name: &str| -> u64 { turns.iter().filter_map(|t| t[name].as_u64()).sum() };
-        println!(
+        outln!(
             "model answers: {} ({} tokens in, {} out; recorded, replayed on resume)",
             turns.len(),
             tokens("input_tokens"),
             tokens("output_tokens")
         );
         for t in turns {
-            println!(
+            outln!(
                 "  step {} answer {}  {} {}  {} call(s)",
                 t["position"],
                 t["turn"].as_u64().unwrap_or_default() + 1,
@@ -595,9 +594,9 @@ fn show_text(run: &Value) {
             );
         }
     }
-    println!("approvals:");
+    outln!("approvals:");
     for a in run["approvals"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  {}  {}  {}{}",
             a["id"].as_str().unwrap_or_default(),
             a["state"].as_str().unwrap_or_default(),
@@ -614,7 +613,7 @@ fn show_text(run: &Value) {
         );
     }
     if let Some(purge) = run["purge"].as_object() {
-        println!(
+        outln!(
             "sandbox purge: {}",
             if purge.get("clean") == Some(&Value::Bool(true)) {
                 "clean"
@@ -647,7 +646,7 @@ pub fn runs(args: RunsArgs, state: &StateArgs) -> Result<ExitCode> {
                     eprintln!("no {}runs", if all { "" } else { "active " });
                 } else {
                     for r in runs {
-                        println!(
+                        outln!(
                             "{}  {:<16} {:<17} {}  {}",
                             r.id,
                             r.workflow,

@@ -290,10 +290,10 @@ fn purge(args: &PurgeArgs) -> Result<ExitCode> {
         }));
     } else {
         if purged.is_empty() {
-            println!("nothing to purge: no sandbox of a killed Smithers remains");
+            outln!("nothing to purge: no sandbox of a killed Smithers remains");
         }
         for (provider, id, report) in &purged {
-            println!(
+            outln!(
                 "{provider} sandbox {id}: {} removed{}",
                 report.removed.len(),
                 if report.processes_killed > 0 {
@@ -303,7 +303,7 @@ fn purge(args: &PurgeArgs) -> Result<ExitCode> {
                 }
             );
             for left in &report.remaining {
-                println!("  NOT REMOVED: {left}");
+                outln!("  NOT REMOVED: {left}");
             }
         }
         if let Some(e) = &docker_error {
@@ -351,7 +351,7 @@ fn image_build(args: &ImageBuildArgs) -> Result<ExitCode> {
             "layer_bytes": report.layer_bytes,
         }));
     } else {
-        println!(
+        outln!(
             "built image {} ({}) with {} programs and {} libraries, a {} byte layer; use it with `smithers sandbox run --provider docker`",
             report.tag,
             report.id,
@@ -379,7 +379,7 @@ fn rootfs(args: &RootfsArgs) -> Result<ExitCode> {
             "bytes": report.bytes,
         }));
     } else {
-        println!(
+        outln!(
             "built {} with {} programs and {} libraries ({} bytes); use it with `smithers sandbox run --root {}`",
             args.dir.display(),
             report.programs.len(),
@@ -407,9 +407,9 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
                 (false, true) => "FAIL",
                 (false, false) => "no  ",
             };
-            println!("{mark} {:<11} {}", c.name, c.detail);
+            outln!("{mark} {:<11} {}", c.name, c.detail);
         }
-        println!(
+        outln!(
             "{}",
             if report.native_ready() {
                 "the native provider can give all its guarantees here"
@@ -493,8 +493,13 @@ async fn run_in_sandbox<P: Provider>(
             let mut stdout = std::io::stdout();
             let mut stderr = std::io::stderr();
             while let Some(chunk) = rx.recv().await {
+                // A reader that went away ends the command, as it ends
+                // any filter; other failures lose only this output.
                 let _ = match chunk.stream {
-                    Stream::Stdout => stdout.write_all(&chunk.bytes).and_then(|()| stdout.flush()),
+                    Stream::Stdout => stdout
+                        .write_all(&chunk.bytes)
+                        .and_then(|()| stdout.flush())
+                        .map_err(crate::render::closed_quietly),
                     Stream::Stderr => stderr.write_all(&chunk.bytes).and_then(|()| stderr.flush()),
                 };
             }

@@ -375,7 +375,7 @@ async fn write(
     if args.json {
         print_json(&version_json(&version));
     } else {
-        println!(
+        outln!(
             "{} {env}/{} version {} (key {})",
             if rotate { "rotated" } else { "set" },
             args.name,
@@ -412,6 +412,7 @@ async fn get(secrets: &Secrets, actor: &Actor, args: GetArgs) -> Result<ExitCode
             }
         })
         .and_then(|()| out.flush())
+        .map_err(crate::render::closed_quietly)
         .context("cannot write the value to stdout")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -437,15 +438,19 @@ async fn list(secrets: &Secrets, actor: &Actor, args: ListArgs) -> Result<ExitCo
         return Ok(ExitCode::SUCCESS);
     }
     if all.is_empty() {
-        println!("no secrets in {:?}", actor.organization_id);
+        outln!("no secrets in {:?}", actor.organization_id);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<12} {:<32} {:>7} {:>8} {:<12} UPDATED",
-        "ENV", "NAME", "ACTIVE", "VERSIONS", "KEY"
+        "ENV",
+        "NAME",
+        "ACTIVE",
+        "VERSIONS",
+        "KEY"
     );
     for s in &all {
-        println!(
+        outln!(
             "{:<12} {:<32} {:>7} {:>8} {:<12} {}",
             s.environment,
             s.name,
@@ -473,9 +478,14 @@ async fn versions(secrets: &Secrets, actor: &Actor, args: VersionsArgs) -> Resul
         print_json(&Value::Array(all.iter().map(version_json).collect()));
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<12} {:>7} {:<10} {:<12} {:<28} {:<12} CHANGED",
-        "ENV", "VERSION", "STATE", "KEY", "CREATED", "BY"
+        "ENV",
+        "VERSION",
+        "STATE",
+        "KEY",
+        "CREATED",
+        "BY"
     );
     for v in &all {
         let changed = v
@@ -483,7 +493,7 @@ async fn versions(secrets: &Secrets, actor: &Actor, args: VersionsArgs) -> Resul
             .or(v.deactivated_at)
             .map(rfc3339)
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:<12} {:>7} {:<10} {:<12} {:<28} {:<12} {}",
             v.environment,
             v.version,
@@ -519,7 +529,7 @@ async fn destroy(secrets: &Secrets, actor: &Actor, args: DestroyArgs) -> Result<
     if args.json {
         print_json(&version_json(&version));
     } else {
-        println!("destroyed {label}");
+        outln!("destroyed {label}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -552,15 +562,16 @@ async fn rewrap(secrets: &Secrets, actor: &Actor, args: JsonArg) -> Result<ExitC
     if args.json {
         print_json(&rewrap_json(&summary, primary));
     } else {
-        println!(
+        outln!(
             "rewrapped {} version(s) under key {primary:?}; {} already on it",
-            summary.rewrapped, summary.already_current
+            summary.rewrapped,
+            summary.already_current
         );
         for (key, n) in &summary.by_old_key {
-            println!("  {n} moved off {key:?}");
+            outln!("  {n} moved off {key:?}");
         }
         for (what, why) in &summary.failed {
-            println!("  FAILED {what}: {why}");
+            outln!("  FAILED {what}: {why}");
         }
     }
     Ok(if summary.failed.is_empty() {
@@ -585,7 +596,7 @@ async fn keys(secrets: &Secrets, args: JsonArg) -> Result<ExitCode> {
     if args.json {
         print_json(&Value::Array(usage.iter().map(key_json).collect()));
     } else {
-        println!("{:<24} {:>8}  STATUS", "KEY", "VERSIONS");
+        outln!("{:<24} {:>8}  STATUS", "KEY", "VERSIONS");
         for k in &usage {
             let status = if !k.in_keyring {
                 "MISSING from the keyring: put it back, run rewrap"
@@ -596,7 +607,7 @@ async fn keys(secrets: &Secrets, args: JsonArg) -> Result<ExitCode> {
             } else {
                 "in use: run rewrap before removing it"
             };
-            println!("{:<24} {:>8}  {status}", k.key_id, k.versions);
+            outln!("{:<24} {:>8}  {status}", k.key_id, k.versions);
         }
     }
     Ok(if usage.iter().any(|k| !k.in_keyring) {
@@ -649,7 +660,7 @@ fn print_grant(g: &Grant, as_json: bool, verb: &str) {
     if as_json {
         print_json(&grant_json(g));
     } else {
-        println!("{verb} {}", grant_line(g));
+        outln!("{verb} {}", grant_line(g));
     }
 }
 
@@ -673,7 +684,7 @@ async fn grant(secrets: &Secrets, actor: &Actor, command: GrantCommand) -> Resul
             let g = secrets.request_grant(actor, &request).await?;
             print_grant(&g, args.json, "requested");
             if !args.json {
-                println!(
+                outln!(
                     "another admin approves it with: smithers secrets grant approve {}",
                     g.id
                 );
@@ -705,7 +716,7 @@ async fn grant(secrets: &Secrets, actor: &Actor, command: GrantCommand) -> Resul
             if args.json {
                 print_json(&Value::Array(grants.iter().map(grant_json).collect()));
             } else if grants.is_empty() {
-                println!(
+                outln!(
                     "no grants{}",
                     if args.all {
                         ""
@@ -715,7 +726,7 @@ async fn grant(secrets: &Secrets, actor: &Actor, command: GrantCommand) -> Resul
                 );
             } else {
                 for g in &grants {
-                    println!("{}", grant_line(g));
+                    outln!("{}", grant_line(g));
                 }
             }
         }

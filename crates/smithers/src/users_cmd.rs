@@ -97,7 +97,7 @@ pub fn run(args: UsersArgs, state: &StateArgs) -> Result<ExitCode> {
                 if add.json {
                     print_json(&user_json(&user));
                 } else {
-                    println!("added {} to {:?} as {}", user.name, args.org, role.as_str());
+                    outln!("added {} to {:?} as {}", user.name, args.org, role.as_str());
                 }
             }
             UsersCommand::List(list) => {
@@ -106,7 +106,7 @@ pub fn run(args: UsersArgs, state: &StateArgs) -> Result<ExitCode> {
                     print_json(&Value::Array(users.iter().map(user_json).collect()));
                 } else {
                     for u in &users {
-                        println!(
+                        outln!(
                             "{:<24} {:<7} {}",
                             u.name,
                             u.role.as_str(),

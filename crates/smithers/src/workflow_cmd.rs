@@ -144,7 +144,7 @@ fn check(args: &CheckArgs, state: &StateArgs) -> Result<ExitCode> {
                         })
                         .collect();
                     let on: Vec<&str> = w.triggers.iter().map(|t| t.as_str()).collect();
-                    println!(
+                    outln!(
                         "{}: on {}; {} step{} ({}); {} sandbox, {}",
                         w.name,
                         on.join(", "),
@@ -159,7 +159,7 @@ fn check(args: &CheckArgs, state: &StateArgs) -> Result<ExitCode> {
                         }
                     );
                 }
-                println!(
+                outln!(
                     "{} is valid{}",
                     workflow::FILE_NAME,
                     if secrets_checked {
@@ -195,9 +195,9 @@ pub fn init(args: &InitArgs) -> Result<ExitCode> {
         }));
     } else {
         for path in &written {
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
         }
-        println!(
+        outln!(
             "next: edit them, then `smithers workflow check {}`",
             args.dir.display()
         );
