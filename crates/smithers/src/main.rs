@@ -31,6 +31,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(flatten)]
     state: context::StateArgs,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,6 +70,52 @@ enum Command {
     Demo(demo_cmd::DemoArgs),
 }
 
+/// How the crates' own events (`tracing`) reach standard error.
+#[derive(Debug, clap::Args)]
+struct LogArgs {
+    /// The events' format on standard error: `human` (coloured on a
+    /// terminal) or `json` (one object a line). Which events: RUST_LOG
+    /// (`warn` by default; e.g. `RUST_LOG=smithers_store=debug`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "SMITHERS_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Installs the subscriber every library event goes to: warnings and
+/// errors by default (a failed audit checkpoint, a sandbox left behind),
+/// what RUST_LOG names otherwise.
+fn install_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::LevelFilter;
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::WARN.into())
+        .from_env()
+        .unwrap_or_else(|e| {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: RUST_LOG is not a filter ({e}); logging warnings and errors"
+            );
+            EnvFilter::new("warn")
+        });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // Installing fails only when a subscriber is already installed.
+    let _ = match format {
+        LogFormat::Human => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 fn main() -> ExitCode {
     // The sandbox helper's two jobs run in this same binary, reached by a
     // hidden first argument (see smithers_sandbox::helper).
@@ -76,6 +124,7 @@ fn main() -> ExitCode {
         smithers_sandbox::helper::main(args.collect());
     }
     let cli = Cli::parse();
+    install_logging(cli.log.log_format);
     let result = match cli.command {
         Command::Policy(cmd) => policy_cmd::run(cmd, &cli.state),
         Command::Audit(cmd) => audit_cmd::run(cmd, &cli.state),

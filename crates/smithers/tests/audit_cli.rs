@@ -122,6 +122,60 @@ fn a_tampered_row_fails_verify_naming_its_sequence_number() {
 }
 
 #[test]
+fn a_failed_checkpoint_is_logged_not_lost() {
+    let home = seeded_home(1);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use sqlx::{Connection, Executor};
+        let url = format!("sqlite://{}", home.path().join("smithers.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        conn.execute(
+            "CREATE TRIGGER refuse_checkpoints BEFORE INSERT ON audit_checkpoints \
+             BEGIN SELECT RAISE(FAIL, 'checkpoints refused here'); END",
+        )
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    });
+    // The event is committed; the checkpoint after it fails, and says so.
+    let o = audited_eval(home.path(), "implementer", "src/a.rs");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("ERROR"), "{err}");
+    assert!(err.contains("final audit checkpoint failed"), "{err}");
+    assert!(err.contains("checkpoints refused here"), "{err}");
+    // As one JSON object a line for a log collector.
+    let mut args = vec!["--log-format", "json"];
+    let policy = example();
+    args.extend([
+        "policy",
+        "eval",
+        policy.to_str().unwrap(),
+        "--subject",
+        "implementer",
+        "--action",
+        "write_file",
+        "--resource",
+        "src/b.rs",
+        "--audit",
+    ]);
+    let o = smithers(home.path(), &args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let line = text(&o.stderr)
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .map(str::to_string)
+        .unwrap_or_default();
+    let event: Value = serde_json::from_str(&line).unwrap_or_default();
+    assert_eq!(event["level"], "ERROR", "{}", text(&o.stderr));
+    assert_eq!(event["fields"]["message"], "final audit checkpoint failed");
+    assert_eq!(event["target"], "smithers_store::appender");
+    // Both events are in the log, which verifies (unsigned, but whole).
+    let o = smithers(home.path(), &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}
+
+#[test]
 fn exported_lines_verify_on_their_own() {
     let home = seeded_home(5);
     let o = smithers(home.path(), &["audit", "pubkey", "--json"]);

@@ -184,7 +184,7 @@ impl Engine {
         // by the next provider to start.
         if run.owner.as_deref().is_none_or(owner::is_gone) {
             self.settle(run_id, RunState::Cancelled).await?;
-            remove_run_dir(&self.settings.runs_dir.join(run_id));
+            remove_run_dir(&self.settings.runs_dir.join(run_id)).await;
         }
         Ok(run)
     }
@@ -439,18 +439,18 @@ impl Engine {
                 .await?
         };
         // The run is over: its checkout and snapshots go with it.
-        remove_run_dir(&ctx.dir);
+        remove_run_dir(&ctx.dir).await;
         Ok(run)
     }
 }
 
 /// Removes an ended run's directory (checkout, snapshots); one that
 /// cannot go is said, not an error: the run is over either way.
-fn remove_run_dir(dir: &Path) {
-    if let Err(e) = std::fs::remove_dir_all(dir)
+async fn remove_run_dir(dir: &Path) {
+    if let Err(e) = tokio::fs::remove_dir_all(dir).await
         && e.kind() != std::io::ErrorKind::NotFound
     {
-        eprintln!("could not remove {}: {e}", dir.display());
+        tracing::warn!(dir = %dir.display(), error = %e, "could not remove an ended run's directory");
     }
 }
 
