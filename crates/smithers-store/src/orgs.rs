@@ -1,6 +1,7 @@
 //! Organizations and their users.
 
-use sqlx::Row;
+use smithers_audit::{ActorType, CheckpointSigner};
+use sqlx::{Any, Row, Transaction};
 
 use crate::{Error, Store, now_micros};
 
@@ -71,6 +72,53 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, Error> {
         })?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// Inserts a user inside `tx`.
+async fn insert_user(
+    tx: &mut Transaction<'static, Any>,
+    organization_id: &str,
+    name: &str,
+    role: Role,
+) -> Result<User, Error> {
+    if !valid_id(name) {
+        return Err(Error::Invalid(format!(
+            "user name {name:?} must be 1-64 letters, digits, `-`, `_` or `.`"
+        )));
+    }
+    let organization = sqlx::query("SELECT id FROM organizations WHERE id = $1")
+        .bind(organization_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if organization.is_none() {
+        return Err(Error::NotFound(format!(
+            "no organization {organization_id:?}"
+        )));
+    }
+    let user = User {
+        id: format!("{organization_id}:{name}"),
+        organization_id: organization_id.to_string(),
+        name: name.to_string(),
+        role,
+        created_at: now_micros(),
+    };
+    let done = sqlx::query(
+        "INSERT INTO users (id, organization_id, name, role, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&user.id)
+    .bind(&user.organization_id)
+    .bind(&user.name)
+    .bind(role.as_str())
+    .bind(user.created_at)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::Conflict(format!(
+            "user {name:?} already exists in {organization_id:?}"
+        )));
+    }
+    Ok(user)
 }
 
 /// The organizations repository.
@@ -152,46 +200,48 @@ impl Organizations<'_> {
         rows.iter().map(organization_from_row).collect()
     }
 
-    /// Adds a user to an organization.
+    /// Adds a user to an organization, unrecorded: for setting up a store
+    /// (tests, the demo's own throwaway store). What a person asks for goes
+    /// through [`Organizations::add_user_recorded`].
+    ///
+    /// Errors: `Invalid` for a malformed name, `NotFound` for an unknown
+    /// organization, `Conflict` when the user exists.
     pub async fn add_user(
         &self,
         organization_id: &str,
         name: &str,
         role: Role,
     ) -> Result<User, Error> {
-        if !valid_id(name) {
-            return Err(Error::Invalid(format!(
-                "user name {name:?} must be 1-64 letters, digits, `-`, `_` or `.`"
-            )));
-        }
-        if self.get(organization_id).await?.is_none() {
-            return Err(Error::Invalid(format!(
-                "no organization {organization_id:?}"
-            )));
-        }
-        let user = User {
-            id: format!("{organization_id}:{name}"),
-            organization_id: organization_id.to_string(),
-            name: name.to_string(),
-            role,
-            created_at: now_micros(),
-        };
-        let done = sqlx::query(
-            "INSERT INTO users (id, organization_id, name, role, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&user.id)
-        .bind(&user.organization_id)
-        .bind(&user.name)
-        .bind(role.as_str())
-        .bind(user.created_at)
-        .execute(self.store.pool())
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::Invalid(format!(
-                "user {name:?} already exists in {organization_id:?}"
-            )));
-        }
+        let mut tx = self.store.pool().begin().await?;
+        let user = insert_user(&mut tx, organization_id, name, role).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Adds a user and records `user.add` by `actor` (details: name, role)
+    /// in the same transaction: both are committed or neither (invariant
+    /// 4). Whether `actor` may do it is the caller's to decide.
+    ///
+    /// Errors: as [`Organizations::add_user`], and the audit log's.
+    pub async fn add_user_recorded(
+        &self,
+        signer: &CheckpointSigner,
+        actor: (ActorType, &str),
+        organization_id: &str,
+        name: &str,
+        role: Role,
+    ) -> Result<User, Error> {
+        let (mut tx, chain) = crate::audited::begin(self.store, organization_id).await?;
+        let user = insert_user(&mut tx, organization_id, name, role).await?;
+        let event = crate::audited::event(
+            organization_id,
+            actor,
+            "user.add",
+            ("user", name),
+            serde_json::json!({"name": name, "role": role.as_str()}),
+            user.created_at,
+        );
+        crate::audited::commit(self.store, tx, chain, vec![event], signer, user.created_at).await?;
         Ok(user)
     }
 

@@ -1,0 +1,14 @@
+//! The shapes Smithers' front ends return — the command line's `--json`,
+//! and the HTTP API to come — and the one error model behind every
+//! refusal. Pure data: no I/O, no async, nothing that decides.
+//!
+//! Field names are stable: a script written against `--json` keeps working.
+//! A DTO's fields are serialized in declaration order.
+
+mod error;
+mod time;
+mod users;
+
+pub use error::{Error, ErrorKind};
+pub use time::Timestamp;
+pub use users::{Role, User};

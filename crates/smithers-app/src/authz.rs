@@ -1,0 +1,75 @@
+//! Who may do what: every operation of every service is decided here, by
+//! the principal's role in the organization, before anything happens.
+//! The table is [`rule`]; `tests/authz.rs` checks every operation against
+//! every role.
+
+use smithers_api::{Error, Role};
+
+use crate::Principal;
+
+/// An operation a front end can ask a service for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// `users add`: a new user of the organization.
+    UsersAdd,
+    /// `users list`.
+    UsersList,
+}
+
+impl Operation {
+    /// Every operation, for the table test.
+    pub const ALL: [Operation; 2] = [Operation::UsersAdd, Operation::UsersList];
+
+    /// What it is, in a refusal: "adding users".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Operation::UsersAdd => "adding users",
+            Operation::UsersList => "listing users",
+        }
+    }
+}
+
+/// Who may ask for an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Any user of the organization.
+    Member,
+    /// An admin of the organization.
+    Admin,
+}
+
+/// The table: the least role each operation needs.
+pub fn rule(operation: Operation) -> Rule {
+    match operation {
+        Operation::UsersAdd => Rule::Admin,
+        Operation::UsersList => Rule::Member,
+    }
+}
+
+/// Whether `principal` may ask for `operation` in `organization`.
+///
+/// Errors: `forbidden`, naming the operation, the organization and why
+/// (not a user there; a member where an admin is needed).
+pub fn authorize(
+    principal: &Principal,
+    organization: &str,
+    operation: Operation,
+) -> Result<(), Error> {
+    if principal.organization != organization {
+        return Err(Error::forbidden(format!(
+            "{} of {organization:?} needs a user of {organization:?}; {} is a user of {:?}",
+            operation.describe(),
+            principal.user,
+            principal.organization
+        )));
+    }
+    match (rule(operation), principal.role) {
+        (Rule::Member, _) | (Rule::Admin, Role::Admin) => Ok(()),
+        (Rule::Admin, Role::Member) => Err(Error::forbidden(format!(
+            "{} needs an admin of {organization:?}; {} is a member",
+            operation.describe(),
+            principal.user
+        ))),
+    }
+}

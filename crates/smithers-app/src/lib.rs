@@ -1,0 +1,176 @@
+//! The service layer every front end stands on: the command line today,
+//! the HTTP server and the GitHub App's webhooks next. Each operation is a
+//! method of a service taking the [`Principal`] who asks; whether it may is
+//! decided once, in [`authz`], and what it returns is a `smithers-api`
+//! type, so every front end renders the same shapes and refuses with the
+//! same [`smithers_api::Error`].
+//!
+//! ```text
+//!        CLI        server      webhooks
+//!          \          |          /
+//!           `---- smithers-app ----'     (this crate: App, services, authz)
+//!                     |
+//!     engine -> sandbox -> store -> secrets, audit, policy
+//! ```
+
+pub mod authz;
+mod config;
+mod error;
+mod principal;
+mod users;
+
+use std::path::{Path, PathBuf};
+
+use smithers_api::Error;
+use smithers_audit::CheckpointSigner;
+use smithers_store::{DataDir, KeySource, Store};
+
+pub use authz::Operation;
+pub use config::Config;
+pub use error::store_error;
+pub use principal::{Principal, Via};
+pub use users::Users;
+
+/// What a front end is told once, when the application opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// No signing key existed: one was made and written to this file; a
+    /// copy belongs outside this machine.
+    CreatedSigningKey { path: PathBuf, key_id: String },
+}
+
+/// The application: the store, the audit signing key and the settings
+/// read from the environment once, shared by every service.
+pub struct App {
+    store: Store,
+    dir: DataDir,
+    signer: CheckpointSigner,
+    config: Config,
+    notices: Vec<Notice>,
+}
+
+impl App {
+    /// Opens the data directory, the store (SQLite in it, or PostgreSQL)
+    /// and the signing key (made on first use).
+    ///
+    /// Errors: `unavailable` when the database cannot be reached,
+    /// `invalid` for a bad URL or signing key.
+    pub async fn open(config: Config) -> Result<App, Error> {
+        let dir = smithers_store::resolve_data_dir(config.data_dir.as_deref(), None)
+            .map_err(store_error)?;
+        let url = config.database_url.clone();
+        let store = Store::open(dir.path(), url.as_deref())
+            .await
+            .map_err(|e| match url {
+                Some(_) => Error::unavailable(format!(
+                    "cannot open the PostgreSQL database from SMITHERS_DATABASE_URL: {e}"
+                )),
+                None => Error::unavailable(format!(
+                    "cannot open the store in {}: {e}",
+                    dir.path().display()
+                )),
+            })?;
+        let key_dir = dir.clone();
+        let key_env = config.signing_key.clone();
+        let (signer, source) = tokio::task::spawn_blocking(move || {
+            smithers_store::load_signing_key(&key_dir, key_env.as_deref())
+        })
+        .await
+        .map_err(|e| Error::internal(format!("loading the signing key stopped: {e}")))?
+        .map_err(store_error)?;
+        let mut notices = Vec::new();
+        if let KeySource::Created(path) = source {
+            notices.push(Notice::CreatedSigningKey {
+                path,
+                key_id: signer.key_id().to_string(),
+            });
+        }
+        Ok(App {
+            store,
+            dir,
+            signer,
+            config,
+            notices,
+        })
+    }
+
+    /// What the front end should tell its user about opening.
+    pub fn notices(&self) -> &[Notice] {
+        &self.notices
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The store, for what has not moved into a service yet.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Who asks, as the command line names them: `user` of `organization`
+    /// with the role the store gives them.
+    ///
+    /// Errors: `unauthenticated` when there is no such user there.
+    pub async fn principal(
+        &self,
+        organization: &str,
+        user: &str,
+        via: Via,
+    ) -> Result<Principal, Error> {
+        let found = self
+            .store
+            .organizations()
+            .user(organization, user)
+            .await
+            .map_err(store_error)?;
+        match found {
+            Some(u) => Ok(Principal {
+                organization: organization.to_string(),
+                user: u.name,
+                role: error::role(u.role),
+                via,
+            }),
+            None => Err(Error::unauthenticated(format!(
+                "no user {user:?} in organization {organization:?} (`smithers users add` adds one)"
+            ))),
+        }
+    }
+
+    /// The organization's users.
+    pub fn users(&self) -> Users<'_> {
+        Users { app: self }
+    }
+
+    /// Delivers committed audit events NATS has not had yet, when
+    /// `SMITHERS_NATS_URL` is set. They are committed already: an outage
+    /// only delays them, so it is logged, not returned.
+    pub async fn deliver_audit(&self) {
+        let Some(url) = self.config.nats_url.as_deref() else {
+            return;
+        };
+        let delivery = async {
+            let publisher =
+                smithers_store::AuditPublisher::connect(self.store.clone(), url).await?;
+            publisher.ensure_stream().await?;
+            publisher.publish_pending().await
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(5), delivery).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "audit events stay queued for NATS"),
+            Err(_) => {
+                tracing::warn!("audit events stay queued for NATS: no answer within 5 seconds")
+            }
+        }
+    }
+
+    /// Closes the store's connections.
+    pub async fn close(self) {
+        self.store.close().await;
+    }
+
+    pub(crate) fn signer(&self) -> &CheckpointSigner {
+        &self.signer
+    }
+}

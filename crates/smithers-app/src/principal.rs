@@ -1,0 +1,25 @@
+//! Who asks.
+
+use smithers_api::Role;
+
+/// How a request reached Smithers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Via {
+    /// The command line, on the machine that holds the data directory.
+    Cli,
+    /// A signed-in browser session.
+    Session,
+    /// An API token.
+    ApiToken,
+    /// A GitHub App installation's webhook.
+    GithubInstallation,
+}
+
+/// A user of one organization with their role, and how they came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub organization: String,
+    pub user: String,
+    pub role: Role,
+    pub via: Via,
+}

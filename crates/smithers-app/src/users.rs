@@ -1,0 +1,72 @@
+//! The organization's users.
+
+use smithers_api::{Error, Role, User};
+use smithers_audit::ActorType;
+
+use crate::authz::{Operation, authorize};
+use crate::error::{role, store_error, store_role};
+use crate::{App, Principal};
+
+/// Adds and lists users. Obtained from [`App::users`].
+pub struct Users<'a> {
+    pub(crate) app: &'a App,
+}
+
+impl Users<'_> {
+    /// Adds `name` to the principal's organization as `role`, with its
+    /// `user.add` audit event in the same transaction.
+    ///
+    /// Errors: `forbidden` unless the principal is an admin there;
+    /// `invalid` for a malformed name; `conflict` when the user exists;
+    /// the audit log's when the event cannot be committed (then the user
+    /// is not added either).
+    pub async fn add(
+        &self,
+        principal: &Principal,
+        name: &str,
+        new_role: Role,
+    ) -> Result<User, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::UsersAdd)?;
+        let user = self
+            .app
+            .store()
+            .organizations()
+            .add_user_recorded(
+                self.app.signer(),
+                (ActorType::User, &principal.user),
+                org,
+                name,
+                store_role(new_role),
+            )
+            .await
+            .map_err(store_error)?;
+        self.app.deliver_audit().await;
+        Ok(dto(user))
+    }
+
+    /// The principal's organization's users, by name.
+    ///
+    /// Errors: `forbidden` for a user of another organization.
+    pub async fn list(&self, principal: &Principal) -> Result<Vec<User>, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::UsersList)?;
+        let users = self
+            .app
+            .store()
+            .organizations()
+            .users(org)
+            .await
+            .map_err(store_error)?;
+        Ok(users.into_iter().map(dto).collect())
+    }
+}
+
+fn dto(user: smithers_store::User) -> User {
+    User {
+        organization: user.organization_id,
+        name: user.name,
+        role: role(user.role),
+        created_at: smithers_api::Timestamp(user.created_at),
+    }
+}

@@ -1,0 +1,64 @@
+//! The authorization table: every operation against every role, inside
+//! and outside the organization, allowed or refused with the exact reason.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
+use smithers_api::{ErrorKind, Role};
+use smithers_app::authz::authorize;
+use smithers_app::{Operation, Principal, Via};
+
+fn principal(organization: &str, user: &str, role: Role) -> Principal {
+    Principal {
+        organization: organization.into(),
+        user: user.into(),
+        role,
+        via: Via::Cli,
+    }
+}
+
+/// What each role gets for each operation in its own organization: `Ok`
+/// or the refusal's message.
+fn expected(operation: Operation, role: Role) -> Result<(), &'static str> {
+    match (operation, role) {
+        (Operation::UsersAdd, Role::Admin) => Ok(()),
+        (Operation::UsersAdd, Role::Member) => {
+            Err("adding users needs an admin of \"acme\"; u is a member")
+        }
+        (Operation::UsersList, _) => Ok(()),
+        _ => unreachable!("a new operation needs its row in this table"),
+    }
+}
+
+#[test]
+fn every_operation_for_every_role() {
+    for operation in Operation::ALL {
+        for role in Role::ALL {
+            let got = authorize(&principal("acme", "u", role), "acme", operation);
+            match expected(operation, role) {
+                Ok(()) => assert!(got.is_ok(), "{operation:?} as {role:?}: {got:?}"),
+                Err(message) => {
+                    let e = got.unwrap_err();
+                    assert_eq!(e.kind, ErrorKind::Forbidden, "{operation:?} as {role:?}");
+                    assert_eq!(e.message, message, "{operation:?} as {role:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn no_role_reaches_another_organization() {
+    for operation in Operation::ALL {
+        for role in Role::ALL {
+            let e = authorize(&principal("other", "u", role), "acme", operation).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Forbidden, "{operation:?} as {role:?}");
+            assert_eq!(
+                e.message,
+                format!(
+                    "{} of \"acme\" needs a user of \"acme\"; u is a user of \"other\"",
+                    operation.describe()
+                )
+            );
+        }
+    }
+}
