@@ -50,6 +50,35 @@ impl StateArgs {
     }
 }
 
+/// The application, opened from the flags and the environment; what it
+/// has to say on opening (a signing key it made) goes to stderr.
+pub async fn open_app(state: &StateArgs) -> Result<smithers_app::App, smithers_api::Error> {
+    let config = smithers_app::Config::from_env(state.data_dir.clone(), state.database_url.clone());
+    let app = smithers_app::App::open(config).await?;
+    for notice in app.notices() {
+        match notice {
+            smithers_app::Notice::CreatedSigningKey { path, key_id } => eprintln!(
+                "created the audit signing key {} (key id {key_id}); keep a copy of it outside this machine",
+                path.display()
+            ),
+        }
+    }
+    Ok(app)
+}
+
+/// A service's outcome as the command's exit status: a refusal is printed
+/// as `error: …` and exits with its kind's code (`smithers_api::ErrorKind::exit_code`).
+pub fn exit(outcome: Result<ExitCode, smithers_api::Error>) -> ExitCode {
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            ExitCode::from(e.kind.exit_code())
+        }
+    }
+}
+
 /// Who acts, in which organization.
 #[derive(Debug, Clone, Args)]
 pub struct ActorArgs {

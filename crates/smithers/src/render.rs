@@ -50,6 +50,16 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::render::write_out(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+/// Prints a wire type (`smithers-api`) as pretty JSON: the shape the HTTP
+/// API returns.
+pub fn print_json_of<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => outln!("{text}"),
+        // The API's types serialize infallibly (no maps with non-string keys).
+        Err(e) => tracing::error!(error = %e, "a response did not serialize"),
+    }
+}
+
 pub fn print_json(value: &Value) {
     // Serializing a `Value` cannot fail.
     outln!(

@@ -2,27 +2,36 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::{Value, json};
-use smithers_audit::ActorType;
-use smithers_store::{DEFAULT_ORGANIZATION, Role, User};
+use smithers_api::{Error, Role, User};
+use smithers_app::Via;
+use smithers_store::DEFAULT_ORGANIZATION;
 
 use crate::context::{self, StateArgs};
-use crate::render::{print_json, rfc3339};
+use crate::render::print_json_of;
 
 #[derive(Debug, Args)]
 pub struct UsersArgs {
     /// The organization.
     #[arg(long, global = true, default_value = DEFAULT_ORGANIZATION)]
     org: String,
+    /// Act as this user of the organization (adding users needs an admin).
+    #[arg(
+        long = "as",
+        global = true,
+        env = "SMITHERS_USER",
+        default_value = "admin",
+        value_name = "USER"
+    )]
+    by: String,
     #[command(subcommand)]
     command: UsersCommand,
 }
 
 #[derive(Debug, Subcommand)]
 enum UsersCommand {
-    /// Add a user to the organization (recorded in the audit log).
+    /// Add a user to the organization (an admin's to do; recorded in the audit log).
     Add(AddArgs),
     /// The organization's users.
     List(ListArgs),
@@ -39,14 +48,6 @@ struct AddArgs {
     name: String,
     #[arg(long, value_enum, default_value = "member")]
     role: RoleArg,
-    /// Who is adding the user, for the audit log.
-    #[arg(
-        long = "as",
-        env = "SMITHERS_USER",
-        default_value = "admin",
-        value_name = "USER"
-    )]
-    by: String,
     #[arg(long)]
     json: bool,
 }
@@ -57,66 +58,46 @@ struct ListArgs {
     json: bool,
 }
 
-fn user_json(u: &User) -> Value {
-    json!({
-        "organization": u.organization_id,
-        "name": u.name,
-        "role": u.role.as_str(),
-        "created_at": rfc3339(u.created_at),
-    })
+pub fn run(args: UsersArgs, state: &StateArgs) -> Result<ExitCode> {
+    context::runtime()?.block_on(async { Ok(context::exit(users(args, state).await)) })
 }
 
-pub fn run(args: UsersArgs, state: &StateArgs) -> Result<ExitCode> {
-    context::runtime()?.block_on(async {
-        let (dir, store) = state.open().await?;
-        match args.command {
-            UsersCommand::Add(add) => {
-                let role = match add.role {
-                    RoleArg::Admin => Role::Admin,
-                    RoleArg::Member => Role::Member,
-                };
-                let (log, writer) = context::audit_log(&store, context::signer(&dir)?);
-                let user = store
-                    .organizations()
-                    .add_user(&args.org, &add.name, role)
-                    .await?;
-                let recorded = log
-                    .append(context::event(
-                        &args.org,
-                        ActorType::User,
-                        add.by.clone(),
-                        "user.add",
-                        ("user", user.name.clone()),
-                        json!({"name": user.name, "role": role.as_str()}),
-                    ))
-                    .await;
-                drop(log);
-                writer.join().await;
-                recorded.context("the user was added but the audit event could not be recorded")?;
-                context::deliver_to_nats(&store).await;
-                if add.json {
-                    print_json(&user_json(&user));
-                } else {
-                    outln!("added {} to {:?} as {}", user.name, args.org, role.as_str());
-                }
+async fn users(args: UsersArgs, state: &StateArgs) -> Result<ExitCode, Error> {
+    let app = context::open_app(state).await?;
+    let principal = app.principal(&args.org, &args.by, Via::Cli).await?;
+    match args.command {
+        UsersCommand::Add(add) => {
+            let role = match add.role {
+                RoleArg::Admin => Role::Admin,
+                RoleArg::Member => Role::Member,
+            };
+            let user = app.users().add(&principal, &add.name, role).await?;
+            if add.json {
+                print_json_of(&user);
+            } else {
+                outln!(
+                    "added {} to {:?} as {}",
+                    user.name,
+                    user.organization,
+                    user.role.as_str()
+                );
             }
-            UsersCommand::List(list) => {
-                let users = store.organizations().users(&args.org).await?;
-                if list.json {
-                    print_json(&Value::Array(users.iter().map(user_json).collect()));
-                } else {
-                    for u in &users {
-                        outln!(
-                            "{:<24} {:<7} {}",
-                            u.name,
-                            u.role.as_str(),
-                            rfc3339(u.created_at)
-                        );
-                    }
+        }
+        UsersCommand::List(list) => {
+            let users = app.users().list(&principal).await?;
+            if list.json {
+                print_json_of(&users);
+            } else {
+                for u in &users {
+                    print_user(u);
                 }
             }
         }
-        store.close().await;
-        Ok(ExitCode::SUCCESS)
-    })
+    }
+    app.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_user(u: &User) {
+    outln!("{:<24} {:<7} {}", u.name, u.role.as_str(), u.created_at);
 }
