@@ -6,9 +6,11 @@
 //! A DTO's fields are serialized in declaration order.
 
 mod error;
+mod policies;
 mod time;
 mod users;
 
 pub use error::{Error, ErrorKind};
+pub use policies::{PolicyState, PolicyVersion};
 pub use time::Timestamp;
 pub use users::{Role, User};

@@ -15,17 +15,32 @@ pub enum Operation {
     UsersAdd,
     /// `users list`.
     UsersList,
+    /// `policy publish`: a new version of the organization's policy.
+    PolicyPublish,
+    /// `policy unpublish`.
+    PolicyUnpublish,
+    /// `policy show`, `policy history`.
+    PolicyRead,
 }
 
 impl Operation {
     /// Every operation, for the table test.
-    pub const ALL: [Operation; 2] = [Operation::UsersAdd, Operation::UsersList];
+    pub const ALL: [Operation; 5] = [
+        Operation::UsersAdd,
+        Operation::UsersList,
+        Operation::PolicyPublish,
+        Operation::PolicyUnpublish,
+        Operation::PolicyRead,
+    ];
 
     /// What it is, in a refusal: "adding users".
     pub fn describe(self) -> &'static str {
         match self {
             Operation::UsersAdd => "adding users",
             Operation::UsersList => "listing users",
+            Operation::PolicyPublish => "publishing the organization's policy",
+            Operation::PolicyUnpublish => "unpublishing the organization's policy",
+            Operation::PolicyRead => "reading the organization's policy",
         }
     }
 }
@@ -43,7 +58,8 @@ pub enum Rule {
 pub fn rule(operation: Operation) -> Rule {
     match operation {
         Operation::UsersAdd => Rule::Admin,
-        Operation::UsersList => Rule::Member,
+        Operation::UsersList | Operation::PolicyRead => Rule::Member,
+        Operation::PolicyPublish | Operation::PolicyUnpublish => Rule::Admin,
     }
 }
 

@@ -16,6 +16,7 @@
 pub mod authz;
 mod config;
 mod error;
+mod policies;
 mod principal;
 mod users;
 
@@ -28,6 +29,7 @@ use smithers_store::{DataDir, KeySource, Store};
 pub use authz::Operation;
 pub use config::Config;
 pub use error::store_error;
+pub use policies::Policies;
 pub use principal::{Principal, Via};
 pub use users::Users;
 
@@ -141,6 +143,11 @@ impl App {
     /// The organization's users.
     pub fn users(&self) -> Users<'_> {
         Users { app: self }
+    }
+
+    /// The organization's policy.
+    pub fn policies(&self) -> Policies<'_> {
+        Policies { app: self }
     }
 
     /// Delivers committed audit events NATS has not had yet, when

@@ -25,6 +25,15 @@ fn expected(operation: Operation, role: Role) -> Result<(), &'static str> {
             Err("adding users needs an admin of \"acme\"; u is a member")
         }
         (Operation::UsersList, _) => Ok(()),
+        (Operation::PolicyPublish, Role::Admin) => Ok(()),
+        (Operation::PolicyPublish, Role::Member) => {
+            Err("publishing the organization's policy needs an admin of \"acme\"; u is a member")
+        }
+        (Operation::PolicyUnpublish, Role::Admin) => Ok(()),
+        (Operation::PolicyUnpublish, Role::Member) => {
+            Err("unpublishing the organization's policy needs an admin of \"acme\"; u is a member")
+        }
+        (Operation::PolicyRead, _) => Ok(()),
         _ => unreachable!("a new operation needs its row in this table"),
     }
 }

@@ -17,6 +17,7 @@ mod migrate;
 mod model_turns;
 mod orgs;
 mod outbox;
+mod policies;
 mod runs;
 mod secrets;
 mod signing_key;
@@ -35,6 +36,7 @@ pub use data_dir::{DataDir, resolve_data_dir};
 pub use model_turns::{ModelTurn, NewModelTurn};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
 pub use outbox::{AUDIT_STREAM, AUDIT_SUBJECTS, AuditPublisher, audit_stream_config};
+pub use policies::{Policies, PolicyVersion};
 pub use runs::{LogLine, LogStream, NewRun, Run, RunState, RunStep, Runs, StepState, StepUpdate};
 pub use secrets::{
     Actor, Grant, GrantBinding, GrantFilter, GrantRequest, GrantState, KeyUsage, MAX_GRANT_TTL,
@@ -166,6 +168,10 @@ impl Store {
 
     pub fn organizations(&self) -> Organizations<'_> {
         Organizations { store: self }
+    }
+
+    pub fn policies(&self) -> Policies<'_> {
+        Policies { store: self }
     }
 
     pub fn audit(&self) -> AuditStore<'_> {

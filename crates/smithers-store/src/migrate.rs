@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_model_turns.sql"),
         postgres: include_str!("../migrations/postgres/0006_model_turns.sql"),
     },
+    Migration {
+        version: 7,
+        name: "organization policy versions",
+        sqlite: include_str!("../migrations/sqlite/0007_policies.sql"),
+        postgres: include_str!("../migrations/postgres/0007_policies.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

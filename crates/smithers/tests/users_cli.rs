@@ -40,11 +40,19 @@ fn users_are_added_by_admins_and_listed() {
     // Twice: a conflict, exit 4.
     let out = smithers(home.path(), &["users", "add", "alice", "--role", "admin"]);
     assert_eq!(out.status.code(), Some(4));
-    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
     // Nobody by that name: exit 3.
     let out = smithers(home.path(), &["users", "list", "--as", "eve"]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains("no user \"eve\""), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no user \"eve\""),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = smithers(home.path(), &["users", "list", "--json", "--as", "alice"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -69,7 +77,12 @@ fn users_are_added_by_admins_and_listed() {
         .unwrap()
         .iter()
         .filter(|e| e["action"] == "user.add")
-        .map(|e| (e["actor_id"].as_str().unwrap(), e["resource_id"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["actor_id"].as_str().unwrap(),
+                e["resource_id"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(adds, [("admin", "alice")]);
     let out = smithers(home.path(), &["audit", "verify"]);

@@ -10,6 +10,7 @@ use smithers_audit::{ActorType, AuditEvent};
 use smithers_store::{AuditLog, AuditLogConfig, AuditWriter, Store};
 use uuid::Uuid;
 
+#[allow(unused_imports)] // each test file uses some of them
 pub use smithers_test_support::{TestDb, signer};
 
 /// Runs a test body against both backends (see `smithers_test_support`).
