@@ -24,6 +24,7 @@
 //! printing belong to its callers.
 
 mod analysis;
+mod bounded;
 pub mod branch;
 mod decision;
 mod diagnostic;
@@ -43,6 +44,7 @@ mod testing;
 pub mod tool;
 
 pub use analysis::{Analysis, Conflict, Reach, ShadowCause, Shadowed, Tripwire};
+pub use bounded::Bounded;
 pub use decision::{Basis, DecidingPart, Decision, Invariant, ProtectedBy, Relabel, Source};
 pub use diagnostic::{Diagnostic, Severity, render as render_diagnostics};
 pub use effect::{Effect, Verdict};

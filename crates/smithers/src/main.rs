@@ -8,6 +8,7 @@ mod approvals_cmd;
 mod audit_cmd;
 mod context;
 mod demo_cmd;
+mod org_policy_cmd;
 mod policy_cmd;
 mod progress;
 mod redact_cmd;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use smithers_policy::{PolicySet, Request, Subject};
+use smithers_policy::{Bounded, PolicySet, Request, Subject};
 
 use smithers_audit::ActorType;
 
@@ -32,6 +32,19 @@ pub enum PolicyCommand {
     Analyze(AnalyzeArgs),
     /// Run the policy's inline `test` lines (exit 1 when one fails).
     Test(FileArgs),
+    /// Publish a policy file as the organization's policy (a new version;
+    /// an admin's to do). It bounds every repository's policy in the
+    /// organization's runs: a call is decided by both, the more
+    /// restrictive wins.
+    Publish(crate::org_policy_cmd::PublishArgs),
+    /// Print the organization's policy in force (or `--version N`).
+    #[command(disable_version_flag = true)]
+    Show(crate::org_policy_cmd::ShowArgs),
+    /// The organization's policy versions: who published or unpublished what, when.
+    History(crate::org_policy_cmd::OrgArgs),
+    /// Unpublish the organization's policy (a new version without text;
+    /// an admin's to do): repositories' policies decide alone again.
+    Unpublish(crate::org_policy_cmd::OrgArgs),
 }
 
 #[derive(Debug, Args)]
@@ -69,9 +82,23 @@ pub struct EvalArgs {
     /// (nothing is printed if it cannot be recorded).
     #[arg(long)]
     pub audit: bool,
-    /// The organization whose audit log records the decision.
-    #[arg(long, default_value = smithers_store::DEFAULT_ORGANIZATION, requires = "audit")]
+    /// Bound the decision by the organization's policy in force, as its
+    /// runs are: both decide, the more restrictive holds, and both are shown.
+    #[arg(long)]
+    pub org_policy: bool,
+    /// The organization: whose audit log records the decision (`--audit`),
+    /// whose policy bounds it (`--org-policy`).
+    #[arg(long, default_value = smithers_store::DEFAULT_ORGANIZATION)]
     pub org: String,
+    /// Read the organization's policy as this user of it.
+    #[arg(
+        long = "as",
+        env = "SMITHERS_USER",
+        default_value = "admin",
+        value_name = "USER",
+        requires = "org_policy"
+    )]
+    pub reader: String,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +123,10 @@ pub fn run(command: PolicyCommand, state: &StateArgs) -> Result<ExitCode> {
         PolicyCommand::Explain(args) => eval(&args, true, state),
         PolicyCommand::Analyze(args) => analyze(&args),
         PolicyCommand::Test(args) => test(&args),
+        PolicyCommand::Publish(args) => crate::org_policy_cmd::publish(args, state),
+        PolicyCommand::Show(args) => crate::org_policy_cmd::show(args, state),
+        PolicyCommand::History(args) => crate::org_policy_cmd::history(args, state),
+        PolicyCommand::Unpublish(args) => crate::org_policy_cmd::unpublish(args, state),
     }
 }
 
@@ -195,27 +226,109 @@ fn eval(args: &EvalArgs, explain: bool, state: &StateArgs) -> Result<ExitCode> {
         action: &args.action,
         resource: &args.resource,
     };
+    let org = if args.org_policy {
+        org_policy(args, state)?
+    } else {
+        None
+    };
+    let org_set = org.as_ref().map(|(_, set)| set);
+    let bounded = Bounded::decide(&policy, org_set, &request);
     if args.audit {
-        let decision = policy.evaluate(&request);
-        let seq = record_decision(args, &decision, state)?;
+        let seq = record_decision(args, bounded.winner(), state)?;
         eprintln!("recorded in the audit log of {} as event {seq}", args.org);
     }
+    let version = org.as_ref().map(|(v, _)| *v);
     if explain {
         let explanation = policy.explain(&request);
-        if args.json {
-            render::print_json(&render::explanation_json(&explanation));
-        } else {
-            out!("{}", render::explanation_text(&request, &explanation));
+        match (org_set, version) {
+            (Some(org_set), Some(version)) => {
+                let org_explanation = org_set.explain(&request);
+                if args.json {
+                    render::print_json(&serde_json::json!({
+                        "decision": bounded.verdict().keyword(),
+                        "decided_by": decided_by(&bounded),
+                        "repository": render::explanation_json(&explanation),
+                        "organization": {
+                            "version": version,
+                            "explanation": render::explanation_json(&org_explanation),
+                        },
+                    }));
+                } else {
+                    outln!("repository policy {}:", args.file.display());
+                    out!("{}", render::explanation_text(&request, &explanation));
+                    outln!("organization policy (version {version}) of {:?}:", args.org);
+                    out!("{}", render::explanation_text(&request, &org_explanation));
+                    outln!(
+                        "→ {} (the {}'s decision holds: the more restrictive)",
+                        bounded.verdict(),
+                        decided_by(&bounded)
+                    );
+                }
+            }
+            _ if args.json => render::print_json(&render::explanation_json(&explanation)),
+            _ => out!("{}", render::explanation_text(&request, &explanation)),
         }
+    } else if args.json {
+        let mut value = render::decision_json(bounded.winner());
+        if let (Some(org_decision), Some(version)) = (&bounded.organization, version) {
+            value["organization"] = serde_json::json!({
+                "version": version,
+                "decides": bounded.by_organization(),
+                "decision": render::decision_json(org_decision),
+            });
+        }
+        render::print_json(&value);
     } else {
-        let decision = policy.evaluate(&request);
-        if args.json {
-            render::print_decision_json(&decision);
-        } else {
-            out!("{}", render::decision_text(&decision));
+        out!("{}", render::decision_text(bounded.winner()));
+        if let (Some(org_decision), Some(version)) = (&bounded.organization, version) {
+            outln!(
+                "  bounded by the organization's policy version {version}: {} ({})",
+                org_decision.verdict,
+                if bounded.by_organization() {
+                    "stricter: it holds"
+                } else {
+                    "the repository's holds"
+                }
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn decided_by(bounded: &Bounded<'_>) -> &'static str {
+    if bounded.by_organization() {
+        "organization"
+    } else {
+        "repository"
+    }
+}
+
+/// The organization's policy in force (its version and the parsed set), or
+/// `None` when it has none (said on stderr).
+fn org_policy(args: &EvalArgs, state: &StateArgs) -> Result<Option<(u32, PolicySet)>> {
+    let shown = context::runtime()?.block_on(async {
+        let app = context::open_app(state).await?;
+        let principal = app
+            .principal(&args.org, &args.reader, smithers_app::Via::Cli)
+            .await?;
+        let shown = app.policies().show(&principal, None).await;
+        app.close().await;
+        shown.map(Some).or_else(|e| match e.kind {
+            smithers_api::ErrorKind::NotFound => Ok(None),
+            _ => Err(e),
+        })
+    })?;
+    let Some(version) = shown else {
+        eprintln!(
+            "{:?} has no policy in force: the repository's policy decides alone",
+            args.org
+        );
+        return Ok(None);
+    };
+    let name = format!("organization policy v{}", version.version);
+    let set = PolicySet::parse(&name, version.text.as_deref().unwrap_or_default())
+        .with_context(|| format!("{name} does not parse"))?;
+    Ok(Some((version.version, set)))
 }
 
 /// Appends a `capability_check` event; fails closed.

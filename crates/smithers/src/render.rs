@@ -109,14 +109,6 @@ pub fn decision_json(decision: &Decision<'_>) -> Value {
     serde_json::to_value(decision_shape(decision)).unwrap_or(Value::Null)
 }
 
-/// Prints a decision as `{"decision", "rule", "source", "reason"}`.
-pub fn print_decision_json(decision: &Decision<'_>) {
-    outln!(
-        "{}",
-        serde_json::to_string_pretty(&decision_shape(decision)).unwrap_or_default()
-    );
-}
-
 pub fn decision_text(decision: &Decision<'_>) -> String {
     let mut out = format!("{}\n", decision.verdict);
     if let Some(relabel) = &decision.relabeled {

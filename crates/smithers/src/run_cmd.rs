@@ -486,6 +486,10 @@ async fn run_json(engine: &Engine, run: &Run) -> Result<Value> {
             "provider": definition.provider_for(&definition.workflow()?).as_str(),
             "image": definition.image,
         },
+        "policies": {
+            "repository": definition.policy_name,
+            "organization_version": definition.org_policy.as_ref().map(|o| o.version),
+        },
         "purge": run.purge,
         "steps": steps.iter().map(|s| json!({
             "position": s.position,
@@ -537,6 +541,15 @@ fn show_text(run: &Value) {
     outln!(
         "  started by: {}",
         run["requested_by"].as_str().unwrap_or_default()
+    );
+    let policies = &run["policies"];
+    outln!(
+        "  policy:     {}{}",
+        policies["repository"].as_str().unwrap_or_default(),
+        policies["organization_version"]
+            .as_u64()
+            .map(|v| format!(", bounded by the organization's policy version {v}"))
+            .unwrap_or_default()
     );
     if let Some(e) = run["error"].as_str() {
         outln!("  error:      {e}");

@@ -35,6 +35,24 @@ pub struct Definition {
     /// The Docker image chosen when the run was started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// The organization's policy in force when the run was created: it
+    /// bounds `policy` for the whole run (a resumed run keeps it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_policy: Option<OrgPolicy>,
+}
+
+/// A version of an organization's policy, as a run keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OrgPolicy {
+    pub version: u32,
+    pub text: String,
+}
+
+impl OrgPolicy {
+    /// The name its decisions cite.
+    pub fn name(&self) -> String {
+        format!("organization policy v{}", self.version)
+    }
 }
 
 impl Definition {
@@ -78,6 +96,7 @@ impl Definition {
             base,
             provider: None,
             image: None,
+            org_policy: None,
         };
         definition.policy_set()?;
         let flow = flow.clone();
@@ -108,6 +127,43 @@ impl Definition {
     pub fn policy_set(&self) -> Result<PolicySet, Error> {
         PolicySet::parse(&self.policy_name, &self.policy)
             .map_err(|e| Error::Invalid(format!("{}: {e}", self.policy_name)))
+    }
+
+    /// The policies the run is decided by: the repository's, bounded by
+    /// the organization's when one was in force.
+    pub fn run_policy(&self) -> Result<RunPolicy, Error> {
+        let org = match &self.org_policy {
+            Some(o) => Some((
+                o.version,
+                PolicySet::parse(&o.name(), &o.text)
+                    .map_err(|e| Error::Invalid(format!("{}: {e}", o.name())))?,
+            )),
+            None => None,
+        };
+        Ok(RunPolicy {
+            repo: self.policy_set()?,
+            org,
+        })
+    }
+}
+
+/// A run's policies: the repository's, and the organization's version that
+/// bounds it.
+#[derive(Debug, Clone)]
+pub struct RunPolicy {
+    pub repo: PolicySet,
+    pub org: Option<(u32, PolicySet)>,
+}
+
+impl RunPolicy {
+    /// `request` decided by both; the more restrictive holds.
+    pub fn decide(&self, request: &smithers_policy::Request<'_>) -> smithers_policy::Bounded<'_> {
+        smithers_policy::Bounded::decide(&self.repo, self.org.as_ref().map(|(_, p)| p), request)
+    }
+
+    /// The organization policy's version, when one bounds the run.
+    pub fn org_version(&self) -> Option<u32> {
+        self.org.as_ref().map(|(v, _)| *v)
     }
 }
 

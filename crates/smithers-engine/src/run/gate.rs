@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smithers_policy::{Decision, PolicySet, Request, Subject, Verdict};
+use smithers_policy::{Bounded, Decision, Request, Subject, Verdict};
 use smithers_store::{
     Approval, ApprovalKind, ApprovalState, NewApproval, NewToolCall, RunState, StepState,
     ToolCallKey, ToolCallRecord, ToolCallState, ToolResult,
 };
 
-use super::{Ctx, Interrupt};
+use super::{Ctx, Interrupt, RunPolicy};
 use crate::Error;
 use crate::tools::ToolCall;
 
@@ -46,6 +46,20 @@ fn decision_json(decision: &Decision<'_>, resource: &str) -> Value {
     })
 }
 
+/// The decision that holds, with the organization policy's beside it when
+/// one bounds the run (`organization`: its version and decision).
+fn bounded_json(bounded: &Bounded<'_>, org_version: Option<u32>, resource: &str) -> Value {
+    let mut value = decision_json(bounded.winner(), resource);
+    if let (Some(org), Some(version)) = (&bounded.organization, org_version) {
+        value["organization"] = json!({
+            "version": version,
+            "decision": org.verdict.keyword(),
+            "decides": bounded.by_organization(),
+        });
+    }
+    value
+}
+
 /// What a call touches besides the resources it names, found in the
 /// sandbox: the path a file tool's path resolves to once links are
 /// followed, or the file a command's redirection really opens. Each is
@@ -62,7 +76,7 @@ pub(crate) struct Touched {
 /// Every resource of the call, and every resource it touches, decided; the
 /// most restrictive decides.
 pub(crate) fn decide(
-    policy: &PolicySet,
+    policy: &RunPolicy,
     subject: &str,
     call: &ToolCall,
     touched: &Touched,
@@ -77,13 +91,20 @@ pub(crate) fn decide(
         .collect();
     let several = resources.len() > 1;
     for (action, resource) in resources {
-        let decision = policy.evaluate(&Request {
+        let bounded = policy.decide(&Request {
             subject,
             action,
             resource: &resource,
         });
+        let decision = bounded.winner();
         if worst.as_ref().is_none_or(|(v, _, _)| decision.verdict > *v) {
             let mut reason = decision.reason();
+            if bounded.by_organization()
+                && let Some(version) = policy.org_version()
+            {
+                reason =
+                    format!("the organization's policy (version {version}) is stricter: {reason}");
+            }
             if action != call.name() || touched.resolved.as_deref() == Some(resource.as_str()) {
                 reason = format!("it touches `{resource}` ({action}): {reason}");
             } else if several {
@@ -91,7 +112,7 @@ pub(crate) fn decide(
             }
             worst = Some((
                 decision.verdict,
-                decision_json(&decision, &resource),
+                bounded_json(&bounded, policy.org_version(), &resource),
                 reason,
             ));
         }

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smithers_policy::PolicySet;
 use smithers_sandbox::{Limits, Provider, SandboxId, SandboxSpec, owner};
 use smithers_secrets::Redactor;
 use smithers_store::{
@@ -28,7 +27,7 @@ use smithers_store::{
     StepUpdate,
 };
 
-pub use definition::{BUILT_IN_POLICY, Definition};
+pub use definition::{BUILT_IN_POLICY, Definition, OrgPolicy, RunPolicy};
 
 use crate::Error;
 use crate::tools::ToolLimits;
@@ -112,7 +111,7 @@ pub(crate) struct Ctx<'e, P> {
     pub run: Run,
     pub definition: Definition,
     pub workflow: Workflow,
-    pub policy: PolicySet,
+    pub policy: RunPolicy,
     pub repo: PathBuf,
     pub dir: PathBuf,
     /// Microseconds since the epoch.
@@ -134,6 +133,20 @@ impl Engine {
         let (mut definition, workflow) = Definition::read(&repo, start.workflow, base)?;
         definition.provider = start.provider;
         definition.image = start.image.map(str::to_string);
+        // The organization's policy in force now bounds the run to its end.
+        definition.org_policy = self
+            .runs
+            .store()
+            .policies()
+            .current(start.organization_id)
+            .await?
+            .and_then(|v| {
+                v.text.map(|text| OrgPolicy {
+                    version: v.version,
+                    text,
+                })
+            });
+        definition.run_policy()?;
         if !workflow.secrets.is_empty() && self.secrets.is_none() {
             return Err(Error::Invalid(format!(
                 "workflow {} needs secrets ({}) and no keyring is configured (SECRET_ENCRYPTION_KEYS)",
@@ -292,7 +305,7 @@ impl Engine {
         }
         let definition = Definition::from_json(&run.definition)?;
         let workflow = definition.workflow()?;
-        let policy = definition.policy_set()?;
+        let policy = definition.run_policy()?;
         let resumed = run.state != RunState::Queued;
         let to = if run.state == RunState::WaitingApproval {
             RunState::WaitingApproval

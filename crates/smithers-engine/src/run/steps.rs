@@ -313,7 +313,7 @@ impl<P: Provider> Ctx<'_, P> {
                     attempt,
                     seq: 0,
                 };
-                let call = run_tool(&self.policy, command);
+                let call = run_tool(&self.policy.repo, command);
                 let touched = self.touched(&call).await;
                 match self.gate(key, WORKFLOW_SUBJECT, &call, &touched).await? {
                     Gate::Refused { text, .. } => Ok(Attempt::Failed {
@@ -706,12 +706,12 @@ impl<P: Provider> Ctx<'_, P> {
                 let may_read = move |path: &str| {
                     let allowed = |action: &str| {
                         policy
-                            .evaluate(&Request {
+                            .decide(&Request {
                                 subject: who,
                                 action,
                                 resource: path,
                             })
-                            .verdict
+                            .verdict()
                             == Verdict::Allow
                     };
                     allowed("read_file") && (tool != "search_files" || allowed("search_files"))
