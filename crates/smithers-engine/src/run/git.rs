@@ -46,11 +46,14 @@ pub async fn head(repo: &Path) -> Result<String, Error> {
 /// A clean checkout of `base` at `into`: the committed tree only (never the
 /// untracked or ignored files of the user's working copy), no remote.
 pub async fn checkout(repo: &Path, base: &str, into: &Path) -> Result<(), Error> {
-    if into.exists() {
-        std::fs::remove_dir_all(into).map_err(Error::io(into))?;
+    match tokio::fs::remove_dir_all(into).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(into)(e)),
+        _ => {}
     }
     let parent = into.parent().unwrap_or(into);
-    std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+    tokio::fs::create_dir_all(parent)
+        .await
+        .map_err(Error::io(parent))?;
     let repo_text = repo.display().to_string();
     let into_text = into.display().to_string();
     git(

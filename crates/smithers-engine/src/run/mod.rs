@@ -128,9 +128,18 @@ impl Engine {
     /// workflow file, the policy and the scripts as they are now, and the
     /// commit it starts from.
     pub async fn start(&self, start: StartRun<'_>) -> Result<Run, Error> {
-        let repo = std::fs::canonicalize(start.repo).map_err(Error::io(start.repo))?;
+        let repo = tokio::fs::canonicalize(start.repo)
+            .await
+            .map_err(Error::io(start.repo))?;
         let base = git::head(&repo).await?;
-        let (mut definition, workflow) = Definition::read(&repo, start.workflow, base)?;
+        // Reading the repository's files blocks: not on the async threads.
+        let (mut definition, workflow) = {
+            let repo = repo.clone();
+            let name = start.workflow.to_string();
+            tokio::task::spawn_blocking(move || Definition::read(&repo, &name, base))
+                .await
+                .map_err(|e| Error::Invalid(format!("reading the workflow stopped: {e}")))??
+        };
         definition.provider = start.provider;
         definition.image = start.image.map(str::to_string);
         // The organization's policy in force now bounds the run to its end.

@@ -492,12 +492,13 @@ impl<P: Provider> Ctx<'_, P> {
         let Some(keep) = snapshot else {
             return Ok(());
         };
-        if let Ok(entries) = std::fs::read_dir(&self.dir) {
-            for entry in entries.flatten() {
+        // Older snapshots go; one that will not is only disk space.
+        if let Ok(mut entries) = tokio::fs::read_dir(&self.dir).await {
+            while let Ok(Some(entry)) = entries.next_entry().await {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
                 if name.ends_with(".tar") && name != keep {
-                    let _ = std::fs::remove_file(entry.path());
+                    let _ = tokio::fs::remove_file(entry.path()).await;
                 }
             }
         }
@@ -662,7 +663,7 @@ impl<P: Provider> Ctx<'_, P> {
                 workspace::bundle(self.provider, &self.sandbox, &self.definition.base, &bundle)
                     .await?;
                 let landed = git::import_bundle(&self.repo, &bundle, branch, &head).await;
-                let _ = std::fs::remove_file(&bundle);
+                let _ = tokio::fs::remove_file(&bundle).await;
                 Ok(match landed {
                     Ok(commit) => CallResult {
                         outcome: CallOutcome::Ok,

@@ -100,23 +100,28 @@ pub(crate) async fn snapshot<P: Provider>(
     }
     let partial = dir.join(format!("{name}.partial"));
     let path = dir.join(name);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial)
-        .map_err(Error::io(&partial))?;
-    // Chunk by chunk: a snapshot can be large, no second copy of it.
-    captured
-        .chunks
-        .iter()
-        .filter(|c| c.stream == Stream::Stdout)
-        .try_for_each(|c| file.write_all(&c.bytes))
-        .and_then(|()| file.sync_all())
-        .map_err(Error::io(&partial))?;
-    std::fs::rename(&partial, &path).map_err(Error::io(&path))?;
-    Ok(())
+    // Writing and syncing block: on a thread for blocking work, not on the
+    // async threads.
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)
+            .map_err(Error::io(&partial))?;
+        // Chunk by chunk: a snapshot can be large, no second copy of it.
+        captured
+            .chunks
+            .iter()
+            .filter(|c| c.stream == Stream::Stdout)
+            .try_for_each(|c| file.write_all(&c.bytes))
+            .and_then(|()| file.sync_all())
+            .map_err(Error::io(&partial))?;
+        std::fs::rename(&partial, &path).map_err(Error::io(&path))
+    })
+    .await
+    .map_err(|e| Error::Invalid(format!("writing the workspace snapshot stopped: {e}")))?
 }
 
 /// Puts a snapshot back into an empty workspace. The archive came out of
@@ -126,7 +131,7 @@ pub(crate) async fn restore<P: Provider>(
     sandbox: &SandboxId,
     file: &Path,
 ) -> Result<(), Error> {
-    let bytes = std::fs::read(file).map_err(Error::io(file))?;
+    let bytes = tokio::fs::read(file).await.map_err(Error::io(file))?;
     for (n, piece) in bytes.chunks(RESTORE_PIECE).enumerate() {
         provider
             .write_file(sandbox, &format!(".smithers-restore.{n:04}"), piece)
@@ -184,5 +189,7 @@ pub(crate) async fn bundle<P: Provider>(
     if captured.outcome.exit_code != 0 {
         return Err(failed("bundling the commits", &captured));
     }
-    std::fs::write(into, captured.bytes(Some(Stream::Stdout))).map_err(Error::io(into))
+    tokio::fs::write(into, captured.bytes(Some(Stream::Stdout)))
+        .await
+        .map_err(Error::io(into))
 }

@@ -992,6 +992,19 @@ impl Drop for Inner {
                 }
             });
         });
-        let _ = purging.join();
+        // The purge must end before the provider is gone (the process may
+        // exit next). Dropped on a multi-threaded runtime's worker, the wait
+        // is handed to the runtime as blocking, so the worker's other tasks
+        // move elsewhere instead of stalling behind it.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| {
+                    let _ = purging.join();
+                });
+            }
+            _ => {
+                let _ = purging.join();
+            }
+        }
     }
 }

@@ -344,31 +344,39 @@ impl NativeProvider {
     fn owner(&self) -> Option<(u32, u32)> {
         self.drop_to
     }
+}
 
-    fn create_dirs(&self, spec: &SandboxSpec, dir: &Path) -> Result<(), Error> {
-        if let crate::Root::Directory(root) = &spec.root
-            && let Some(why) = crate::rootfs::missing_mount_points(root)
-        {
-            return Err(Error::Invalid(why));
-        }
-        make_dir(dir, 0o700)?;
-        let workspace = dir.join("workspace");
-        make_dir(&workspace, 0o755)?;
-        if let Some(from) = &spec.workspace_from {
-            if !from.is_dir() {
-                return Err(Error::Invalid(format!(
-                    "{} is not a directory",
-                    from.display()
-                )));
-            }
-            copy_tree(from, &workspace)?;
-        }
-        make_dir(&dir.join("tmp"), 0o1777)?;
-        if let Some(owner) = self.owner() {
-            chown_tree(dir, owner)?;
-        }
-        Ok(())
+/// The sandbox's directory: its workspace (a copy of `workspace_from`, if
+/// any), its `tmp`, owned by `owner` when the commands run as another user.
+/// Blocking file work: called through [`blocking`].
+fn create_dirs(
+    root: Option<PathBuf>,
+    workspace_from: Option<PathBuf>,
+    dir: &Path,
+    owner: Option<(u32, u32)>,
+) -> Result<(), Error> {
+    if let Some(root) = &root
+        && let Some(why) = crate::rootfs::missing_mount_points(root)
+    {
+        return Err(Error::Invalid(why));
     }
+    make_dir(dir, 0o700)?;
+    let workspace = dir.join("workspace");
+    make_dir(&workspace, 0o755)?;
+    if let Some(from) = &workspace_from {
+        if !from.is_dir() {
+            return Err(Error::Invalid(format!(
+                "{} is not a directory",
+                from.display()
+            )));
+        }
+        copy_tree(from, &workspace)?;
+    }
+    make_dir(&dir.join("tmp"), 0o1777)?;
+    if let Some(owner) = owner {
+        chown_tree(dir, owner)?;
+    }
+    Ok(())
 }
 
 /// A command's whole environment: the defaults, the proxy variables when
@@ -518,10 +526,15 @@ impl Provider for NativeProvider {
         };
         self.top_up_warm();
         let dir = self.config.state_dir.join(&id.0);
-        let proxy = match self
-            .create_dirs(&spec, &dir)
-            .and_then(|()| self.start_proxy(&id, &spec, &dir))
-        {
+        let root = match &spec.root {
+            crate::Root::Directory(root) => Some(root.clone()),
+            _ => None,
+        };
+        let made = {
+            let (from, dir, owner) = (spec.workspace_from.clone(), dir.clone(), self.owner());
+            blocking(move || create_dirs(root, from, &dir, owner)).await
+        };
+        let proxy = match made.and_then(|()| self.start_proxy(&id, &spec, &dir)) {
             Ok(proxy) => proxy,
             Err(e) => {
                 slot_cleanup(parked, &cgroup, &self.config.state_dir, &id).await;
@@ -614,12 +627,14 @@ impl Provider for NativeProvider {
 
     async fn read_file(&self, id: &SandboxId, path: &str) -> Result<Vec<u8>, Error> {
         let dir = self.workspace_dir(id)?;
-        workspace::read(&dir, path)
+        let path = path.to_string();
+        blocking(move || workspace::read(&dir, &path)).await
     }
 
     async fn write_file(&self, id: &SandboxId, path: &str, contents: &[u8]) -> Result<(), Error> {
         let dir = self.workspace_dir(id)?;
-        workspace::write(&dir, path, contents, None, self.owner())
+        let (path, contents, owner) = (path.to_string(), contents.to_vec(), self.owner());
+        blocking(move || workspace::write(&dir, &path, &contents, None, owner)).await
     }
 
     async fn apply_patch(
