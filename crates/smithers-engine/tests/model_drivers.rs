@@ -12,10 +12,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::model_server::{Api, ModelServer, Say};
 use serde_json::{Value, json};
 use smithers_engine::Error;
 use smithers_engine::agent::{CallOutcome, CallResult, Driver, Model, ModelSetup, Turn, Wire};
+use smithers_test_support::model_server::{Api, ModelServer, Say};
 use zeroize::Zeroizing;
 
 const KEY: &str = "sk-test-5c1f00d";

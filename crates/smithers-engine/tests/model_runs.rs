@@ -9,10 +9,10 @@
 
 mod common;
 
-use common::model_server::{Api, ModelServer, Say};
 use common::{Fixture, TOKEN, git};
 use serde_json::json;
 use smithers_store::{RunState, ToolCallState};
+use smithers_test_support::model_server::{Api, ModelServer, Say};
 
 const KEY: &str = "sk-model-key-77aa19";
 

@@ -7,16 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
-#[path = "../../smithers-engine/tests/common/model_server.rs"]
-mod model_server;
-
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use model_server::{Api, ModelServer, Say};
 use serde_json::json;
+use smithers_test_support::model_server::{Api, ModelServer, Say};
 
 /// A keyring for the tests that hold secrets (never a real key).
 const KEYRING: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";

@@ -3,8 +3,6 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub mod model_server;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

@@ -6,8 +6,6 @@
 //! script in the real response shapes: tool calls, a final text, or a
 //! given status and body (for failures). Every request is kept.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
