@@ -5,11 +5,13 @@
 //! Field names are stable: a script written against `--json` keeps working.
 //! A DTO's fields are serialized in declaration order.
 
+mod approvals;
 mod error;
 mod policies;
 mod time;
 mod users;
 
+pub use approvals::{Approval, ApprovalKind, ApprovalState};
 pub use error::{Error, ErrorKind};
 pub use policies::{PolicyState, PolicyVersion};
 pub use time::Timestamp;

@@ -21,16 +21,23 @@ pub enum Operation {
     PolicyUnpublish,
     /// `policy show`, `policy history`.
     PolicyRead,
+    /// `approvals list`, `approvals show`.
+    ApprovalsRead,
+    /// `approvals approve`, `approvals reject` (and see
+    /// [`authorize_decision`]).
+    ApprovalsDecide,
 }
 
 impl Operation {
     /// Every operation, for the table test.
-    pub const ALL: [Operation; 5] = [
+    pub const ALL: [Operation; 7] = [
         Operation::UsersAdd,
         Operation::UsersList,
         Operation::PolicyPublish,
         Operation::PolicyUnpublish,
         Operation::PolicyRead,
+        Operation::ApprovalsRead,
+        Operation::ApprovalsDecide,
     ];
 
     /// What it is, in a refusal: "adding users".
@@ -41,6 +48,8 @@ impl Operation {
             Operation::PolicyPublish => "publishing the organization's policy",
             Operation::PolicyUnpublish => "unpublishing the organization's policy",
             Operation::PolicyRead => "reading the organization's policy",
+            Operation::ApprovalsRead => "reading approvals",
+            Operation::ApprovalsDecide => "deciding approvals",
         }
     }
 }
@@ -58,7 +67,10 @@ pub enum Rule {
 pub fn rule(operation: Operation) -> Rule {
     match operation {
         Operation::UsersAdd => Rule::Admin,
-        Operation::UsersList | Operation::PolicyRead => Rule::Member,
+        Operation::UsersList
+        | Operation::PolicyRead
+        | Operation::ApprovalsRead
+        | Operation::ApprovalsDecide => Rule::Member,
         Operation::PolicyPublish | Operation::PolicyUnpublish => Rule::Admin,
     }
 }
@@ -88,4 +100,31 @@ pub fn authorize(
             principal.user
         ))),
     }
+}
+
+/// Whether `principal` may decide an approval of a run `started_by`, which
+/// is `admin_only` or not: never the run's starter (a second pair of eyes),
+/// and only an admin for an admin-only one. (The store checks the same
+/// inside the transaction that decides, against the approval as it is
+/// then.)
+///
+/// Errors: `forbidden`, saying which.
+pub fn authorize_decision(
+    principal: &Principal,
+    started_by: &str,
+    admin_only: bool,
+) -> Result<(), Error> {
+    if principal.user == started_by {
+        return Err(Error::forbidden(format!(
+            "{} started the run and cannot decide its approvals; another user must",
+            principal.user
+        )));
+    }
+    if admin_only && principal.role != Role::Admin {
+        return Err(Error::forbidden(format!(
+            "the approval is admin-only and {} is not an admin",
+            principal.user
+        )));
+    }
+    Ok(())
 }

@@ -17,11 +17,15 @@ pub struct Config {
     pub signing_key: Option<String>,
     /// NATS, where committed audit events are delivered.
     pub nats_url: Option<String>,
+    /// The secrets keyring (`id:base64-32-bytes,…`); without it, nothing
+    /// that reads or releases a secret can be done.
+    pub keyring: Option<String>,
 }
 
 impl Config {
     /// The settings from `SMITHERS_HOME`, `SMITHERS_DATABASE_URL`,
-    /// `SMITHERS_AUDIT_SIGNING_KEY` and `SMITHERS_NATS_URL`; `data_dir`
+    /// `SMITHERS_AUDIT_SIGNING_KEY`, `SMITHERS_NATS_URL` and
+    /// `SECRET_ENCRYPTION_KEYS`; `data_dir`
     /// and `database_url`, when given (command-line flags), win. Empty
     /// values count as unset.
     pub fn from_env(data_dir: Option<PathBuf>, database_url: Option<String>) -> Config {
@@ -33,6 +37,7 @@ impl Config {
                 .or_else(|| var("SMITHERS_DATABASE_URL")),
             signing_key: var(smithers_store::SIGNING_KEY_ENV),
             nats_url: var("SMITHERS_NATS_URL"),
+            keyring: var(smithers_secrets::KEYRING_ENV).filter(|k| !k.trim().is_empty()),
         }
     }
 }

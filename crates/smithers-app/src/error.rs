@@ -18,6 +18,18 @@ pub fn store_error(e: smithers_store::Error) -> Error {
     }
 }
 
+/// An engine error as a front end reports it.
+pub fn engine_error(e: smithers_engine::Error) -> Error {
+    use smithers_engine::Error as E;
+    match e {
+        E::Store(inner) => store_error(inner),
+        E::Invalid(m) => Error::invalid(m),
+        E::Exists(_) => Error::conflict(e.to_string()),
+        E::Sandbox(_) | E::Git(_) | E::Io { .. } | E::Model(_) => Error::unavailable(e.to_string()),
+        other => Error::internal(other.to_string()),
+    }
+}
+
 fn is_unreachable(e: &sqlx::Error) -> bool {
     matches!(
         e,

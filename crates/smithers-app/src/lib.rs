@@ -13,6 +13,7 @@
 //!     engine -> sandbox -> store -> secrets, audit, policy
 //! ```
 
+mod approvals;
 pub mod authz;
 mod config;
 mod error;
@@ -21,14 +22,17 @@ mod principal;
 mod users;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use smithers_api::Error;
 use smithers_audit::CheckpointSigner;
-use smithers_store::{DataDir, KeySource, Store};
+use smithers_engine::run::{Engine, Settings};
+use smithers_store::{DataDir, KeySource, Runs, Secrets, Store};
 
+pub use approvals::{Approvals, approval_dto};
 pub use authz::Operation;
 pub use config::Config;
-pub use error::store_error;
+pub use error::{engine_error, store_error};
 pub use policies::Policies;
 pub use principal::{Principal, Via};
 pub use users::Users;
@@ -41,12 +45,14 @@ pub enum Notice {
     CreatedSigningKey { path: PathBuf, key_id: String },
 }
 
-/// The application: the store, the audit signing key and the settings
-/// read from the environment once, shared by every service.
+/// The application: the store, the audit signing key, the engine (with
+/// the secrets service when a keyring is configured) and the settings read
+/// from the environment once, shared by every service.
 pub struct App {
     store: Store,
     dir: DataDir,
-    signer: CheckpointSigner,
+    signer: Arc<CheckpointSigner>,
+    engine: Engine,
     config: Config,
     notices: Vec<Notice>,
 }
@@ -56,7 +62,8 @@ impl App {
     /// and the signing key (made on first use).
     ///
     /// Errors: `unavailable` when the database cannot be reached,
-    /// `invalid` for a bad URL or signing key.
+    /// `invalid` for a bad URL, signing key or keyring (named by entry,
+    /// never by value).
     pub async fn open(config: Config) -> Result<App, Error> {
         let dir = smithers_store::resolve_data_dir(config.data_dir.as_deref(), None)
             .map_err(store_error)?;
@@ -87,10 +94,30 @@ impl App {
                 key_id: signer.key_id().to_string(),
             });
         }
+        let signer = Arc::new(signer);
+        let secrets = match config.keyring.as_deref() {
+            Some(spec) => {
+                let keyring = smithers_secrets::Keyring::parse(spec).map_err(|e| {
+                    Error::invalid(format!("{}: {e}", smithers_secrets::KEYRING_ENV))
+                })?;
+                Some(Secrets::new(
+                    store.clone(),
+                    Arc::new(keyring),
+                    signer.clone(),
+                ))
+            }
+            None => None,
+        };
+        let engine = Engine {
+            runs: Runs::new(store.clone(), signer.clone()),
+            secrets,
+            settings: Settings::new(dir.path().join("runs")),
+        };
         Ok(App {
             store,
             dir,
             signer,
+            engine,
             config,
             notices,
         })
@@ -109,6 +136,11 @@ impl App {
     /// The store, for what has not moved into a service yet.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The engine, for what has not moved into a service yet.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Who asks, as the command line names them: `user` of `organization`
@@ -148,6 +180,11 @@ impl App {
     /// The organization's policy.
     pub fn policies(&self) -> Policies<'_> {
         Policies { app: self }
+    }
+
+    /// What runs wait for a human to decide.
+    pub fn approvals(&self) -> Approvals<'_> {
+        Approvals { app: self }
     }
 
     /// Delivers committed audit events NATS has not had yet, when

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
 use smithers_api::{ErrorKind, Role};
-use smithers_app::authz::authorize;
+use smithers_app::authz::{authorize, authorize_decision};
 use smithers_app::{Operation, Principal, Via};
 
 fn principal(organization: &str, user: &str, role: Role) -> Principal {
@@ -34,6 +34,8 @@ fn expected(operation: Operation, role: Role) -> Result<(), &'static str> {
             Err("unpublishing the organization's policy needs an admin of \"acme\"; u is a member")
         }
         (Operation::PolicyRead, _) => Ok(()),
+        (Operation::ApprovalsRead, _) => Ok(()),
+        (Operation::ApprovalsDecide, _) => Ok(()),
         _ => unreachable!("a new operation needs its row in this table"),
     }
 }
@@ -68,6 +70,34 @@ fn no_role_reaches_another_organization() {
                     operation.describe()
                 )
             );
+        }
+    }
+}
+
+#[test]
+fn who_decides_an_approval() {
+    // (role, started the run, admin-only) -> allowed or the refusal.
+    for role in Role::ALL {
+        for started in [false, true] {
+            for admin_only in [false, true] {
+                let p = principal("acme", "u", role);
+                let got = authorize_decision(&p, if started { "u" } else { "v" }, admin_only);
+                let expected = if started {
+                    Err("u started the run and cannot decide its approvals; another user must")
+                } else if admin_only && role == Role::Member {
+                    Err("the approval is admin-only and u is not an admin")
+                } else {
+                    Ok(())
+                };
+                match expected {
+                    Ok(()) => assert!(got.is_ok(), "{role:?} {started} {admin_only}: {got:?}"),
+                    Err(message) => {
+                        let e = got.unwrap_err();
+                        assert_eq!(e.kind, ErrorKind::Forbidden);
+                        assert_eq!(e.message, message);
+                    }
+                }
+            }
         }
     }
 }

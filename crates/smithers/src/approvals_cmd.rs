@@ -4,15 +4,16 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::Value;
+use smithers_api::{Approval, Error};
+use smithers_app::Via;
 use smithers_engine::run::Engine;
-use smithers_store::Approval;
 
 use crate::context::{self, ActorArgs, StateArgs};
-use crate::render;
-use crate::run_cmd::{ask_line, open, time};
+use crate::render::print_json_of;
+use crate::run_cmd::ask_line;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -55,115 +56,108 @@ enum ApprovalsCommand {
 }
 
 pub fn approvals(args: ApprovalsArgs, state: &StateArgs) -> Result<ExitCode> {
-    let outcome = context::runtime()?.block_on(async {
-        let opened = open(state).await?;
-        let engine = &opened.engine;
-        let org = &args.actor.org;
-        let outcome: Result<ExitCode> = async {
-            match args.command {
-                ApprovalsCommand::List { all, json } => {
-                    let list = engine.runs.approvals(org, !all, 500).await?;
-                    if json {
-                        render::print_json(&Value::Array(list.iter().map(approval_json).collect()));
-                    } else if list.is_empty() {
-                        eprintln!("no {}approvals", if all { "" } else { "pending " });
-                    } else {
-                        for a in list {
-                            outln!(
-                                "{}  {:<8} run {}  {}{}",
-                                a.id,
-                                a.state.as_str(),
-                                a.run_id,
-                                a.summary.lines().next().unwrap_or_default(),
-                                if a.admin_only { "  [admin-only]" } else { "" }
-                            );
-                        }
-                    }
-                }
-                ApprovalsCommand::Show { id, json } => {
-                    let a = engine.runs.approval(&id).await?;
-                    if a.organization_id != *org {
-                        bail!("no approval {id} in {org}");
-                    }
-                    if json {
-                        render::print_json(&approval_json(&a));
-                    } else {
-                        let run = engine.runs.get(&a.run_id).await?;
-                        outln!(
-                            "approval {}  {}{}",
-                            a.id,
-                            a.state.as_str(),
-                            if a.admin_only { "  (admin-only)" } else { "" }
-                        );
-                        outln!(
-                            "  run:     {} (workflow {}, started by {})",
-                            a.run_id,
-                            run.workflow,
-                            a.requested_by
-                        );
-                        outln!("  step:    {}", a.position);
-                        if let Some(role) = &a.role {
-                            outln!("  role:    {role}");
-                        }
-                        if let Some(reason) = a.details["reason"].as_str() {
-                            outln!("  kernel:  {reason}");
-                        }
-                        if let Some(by) = &a.decided_by {
-                            outln!(
-                                "  decided: by {by}{}",
-                                a.comment
-                                    .as_deref()
-                                    .map(|c| format!(": {c}"))
-                                    .unwrap_or_default()
-                            );
-                        }
-                        outln!("asked:\n{}", a.summary);
-                    }
-                }
-                ApprovalsCommand::Approve { id, comment } => {
-                    let a = engine
-                        .decide(org, &args.actor.user, &id, true, comment.as_deref())
-                        .await?;
-                    eprintln!("approved {} (run {})", a.id, a.run_id);
-                }
-                ApprovalsCommand::Reject { id, reason } => {
-                    let a = engine
-                        .decide(org, &args.actor.user, &id, false, Some(&reason))
-                        .await?;
-                    eprintln!("rejected {} (run {}): {reason}", a.id, a.run_id);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        .await;
-        opened.close().await;
-        outcome
-    });
-    context::refusal_exit(outcome)
+    Ok(context::exit(
+        context::runtime()?.block_on(decide_or_show(args, state)),
+    ))
 }
 
-pub fn approval_json(a: &Approval) -> Value {
-    json!({
-        "id": a.id,
-        "run": a.run_id,
-        "position": a.position,
-        "kind": a.kind.as_str(),
-        "admin_only": a.admin_only,
-        "role": a.role,
-        "requested_by": a.requested_by,
-        "summary": a.summary,
-        "details": a.details,
-        "state": a.state.as_str(),
-        "decided_by": a.decided_by,
-        "comment": a.comment,
-        "created_at": time(Some(a.created_at)),
-        "expires_at": time(a.expires_at),
-    })
+async fn decide_or_show(args: ApprovalsArgs, state: &StateArgs) -> Result<ExitCode, Error> {
+    let app = context::open_app(state).await?;
+    let principal = app
+        .principal(&args.actor.org, &args.actor.user, Via::Cli)
+        .await?;
+    let approvals = app.approvals();
+    match args.command {
+        ApprovalsCommand::List { all, json } => {
+            let list = approvals.list(&principal, all).await?;
+            if json {
+                print_json_of(&list);
+            } else if list.is_empty() {
+                eprintln!("no {}approvals", if all { "" } else { "pending " });
+            } else {
+                for a in &list {
+                    outln!(
+                        "{}  {:<8} run {}  {}{}",
+                        a.id,
+                        a.state.as_str(),
+                        a.run,
+                        a.summary.lines().next().unwrap_or_default(),
+                        if a.admin_only { "  [admin-only]" } else { "" }
+                    );
+                }
+            }
+        }
+        ApprovalsCommand::Show { id, json } => {
+            let a = approvals.show(&principal, &id).await?;
+            if json {
+                print_json_of(&a);
+            } else {
+                show_text(&a);
+            }
+        }
+        ApprovalsCommand::Approve { id, comment } => {
+            let a = approvals
+                .decide(&principal, &id, true, comment.as_deref())
+                .await?;
+            eprintln!("approved {} (run {})", a.id, a.run);
+        }
+        ApprovalsCommand::Reject { id, reason } => {
+            let a = approvals
+                .decide(&principal, &id, false, Some(&reason))
+                .await?;
+            eprintln!("rejected {} (run {}): {reason}", a.id, a.run);
+        }
+    }
+    app.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_text(a: &Approval) {
+    outln!(
+        "approval {}  {}{}",
+        a.id,
+        a.state.as_str(),
+        if a.admin_only { "  (admin-only)" } else { "" }
+    );
+    outln!(
+        "  run:     {} (workflow {}, started by {})",
+        a.run,
+        a.workflow,
+        a.requested_by
+    );
+    outln!("  step:    {}", a.position);
+    if let Some(role) = &a.role {
+        outln!("  role:    {role}");
+    }
+    if let Some(reason) = a.details["reason"].as_str() {
+        outln!("  kernel:  {reason}");
+    }
+    if let Some(by) = &a.decided_by {
+        outln!(
+            "  decided: by {by}{}",
+            a.comment
+                .as_deref()
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default()
+        );
+    }
+    outln!("asked:\n{}", a.summary);
+}
+
+/// An approval as `runs show --json` lists it: the same shape as
+/// `approvals show --json`.
+pub fn approval_json(a: &smithers_store::Approval, workflow: &str) -> Value {
+    serde_json::to_value(smithers_app::approval_dto(a, workflow)).unwrap_or(Value::Null)
 }
 
 /// Asks at the terminal whether `user` approves; a reply other than yes
 /// is a rejection, with the reply as its reason.
-pub async fn prompt(engine: &Engine, org: &str, user: &str, approval: &Approval) -> Result<()> {
+pub async fn prompt(
+    engine: &Engine,
+    org: &str,
+    user: &str,
+    approval: &smithers_store::Approval,
+) -> Result<()> {
     let answer = ask_line(format!(
         "\napproval {}: {}\napprove as {user}? [y/N, or type a reason to reject] ",
         approval.id, approval.summary

@@ -269,15 +269,15 @@ fn eval(args: &EvalArgs, explain: bool, state: &StateArgs) -> Result<ExitCode> {
             _ => out!("{}", render::explanation_text(&request, &explanation)),
         }
     } else if args.json {
-        let mut value = render::decision_json(bounded.winner());
-        if let (Some(org_decision), Some(version)) = (&bounded.organization, version) {
-            value["organization"] = serde_json::json!({
+        let organization = match (&bounded.organization, version) {
+            (Some(org_decision), Some(version)) => Some(serde_json::json!({
                 "version": version,
                 "decides": bounded.by_organization(),
                 "decision": render::decision_json(org_decision),
-            });
-        }
-        render::print_json(&value);
+            })),
+            _ => None,
+        };
+        render::print_decision(bounded.winner(), organization);
     } else {
         out!("{}", render::decision_text(bounded.winner()));
         if let (Some(org_decision), Some(version)) = (&bounded.organization, version) {

@@ -105,6 +105,23 @@ fn decision_shape(decision: &Decision<'_>) -> DecisionJson {
     }
 }
 
+/// Prints a decision in its documented shape, with the organization's
+/// side (`{"version", "decides", "decision"}`) after it when a policy of
+/// the organization bounds it.
+pub fn print_decision(decision: &Decision<'_>, organization: Option<Value>) {
+    #[derive(serde::Serialize)]
+    struct Shape {
+        #[serde(flatten)]
+        decision: DecisionJson,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        organization: Option<Value>,
+    }
+    print_json_of(&Shape {
+        decision: decision_shape(decision),
+        organization,
+    });
+}
+
 pub fn decision_json(decision: &Decision<'_>) -> Value {
     serde_json::to_value(decision_shape(decision)).unwrap_or(Value::Null)
 }

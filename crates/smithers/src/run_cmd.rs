@@ -523,7 +523,7 @@ async fn run_json(engine: &Engine, run: &Run) -> Result<Value> {
             "output_tokens": t.output_tokens,
             "at": time(Some(t.created_at)),
         })).collect::<Vec<_>>(),
-        "approvals": approvals.iter().map(approvals_cmd::approval_json).collect::<Vec<_>>(),
+        "approvals": approvals.iter().map(|a| approvals_cmd::approval_json(a, &run.workflow)).collect::<Vec<_>>(),
     }))
 }
 
