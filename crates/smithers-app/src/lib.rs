@@ -58,13 +58,21 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the data directory, the store (SQLite in it, or PostgreSQL)
-    /// and the signing key (made on first use).
+    /// Reads the keyring, then opens the data directory, the store (SQLite
+    /// in it, or PostgreSQL) and the signing key (made on first use), and
+    /// assembles the engine.
     ///
     /// Errors: `unavailable` when the database cannot be reached,
     /// `invalid` for a bad URL, signing key or keyring (named by entry,
     /// never by value).
     pub async fn open(config: Config) -> Result<App, Error> {
+        // A bad keyring stops everything before anything is opened or made.
+        let keyring = match config.keyring.as_deref() {
+            Some(spec) => Some(Arc::new(smithers_secrets::Keyring::parse(spec).map_err(
+                |e| Error::invalid(format!("{}: {e}", smithers_secrets::KEYRING_ENV)),
+            )?)),
+            None => None,
+        };
         let dir = smithers_store::resolve_data_dir(config.data_dir.as_deref(), None)
             .map_err(store_error)?;
         let url = config.database_url.clone();
@@ -95,19 +103,7 @@ impl App {
             });
         }
         let signer = Arc::new(signer);
-        let secrets = match config.keyring.as_deref() {
-            Some(spec) => {
-                let keyring = smithers_secrets::Keyring::parse(spec).map_err(|e| {
-                    Error::invalid(format!("{}: {e}", smithers_secrets::KEYRING_ENV))
-                })?;
-                Some(Secrets::new(
-                    store.clone(),
-                    Arc::new(keyring),
-                    signer.clone(),
-                ))
-            }
-            None => None,
-        };
+        let secrets = keyring.map(|k| Secrets::new(store.clone(), k, signer.clone()));
         let engine = Engine {
             runs: Runs::new(store.clone(), signer.clone()),
             secrets,
