@@ -73,8 +73,14 @@ impl App {
             )?)),
             None => None,
         };
-        let dir = smithers_store::resolve_data_dir(config.data_dir.as_deref(), None)
-            .map_err(store_error)?;
+        let dir = smithers_store::resolve_data_dir(config.data_dir.as_deref(), None).map_err(
+            |e| match e {
+                smithers_store::Error::Invalid(m) => {
+                    Error::invalid(format!("{m}: set SMITHERS_HOME or name one"))
+                }
+                other => store_error(other),
+            },
+        )?;
         let url = config.database_url.clone();
         let store = Store::open(dir.path(), url.as_deref())
             .await

@@ -7,7 +7,7 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// Files that would be overwritten.
-    #[error("{} already exist{} (use --force to overwrite)", .0.join(", "), if .0.len() == 1 { "s" } else { "" })]
+    #[error("{} already exist{}", .0.join(", "), if .0.len() == 1 { "s" } else { "" })]
     Exists(Vec<String>),
     /// A tool call that cannot be carried out as asked (the agent reads why).
     #[error("{0}")]

@@ -26,7 +26,10 @@ pub fn resolve_data_dir(flag: Option<&Path>, env_home: Option<&str>) -> Result<D
         (None, None) => dirs::data_dir()
             .map(|d| d.join("smithers"))
             .ok_or_else(|| {
-                Error::Invalid("no data directory: pass --data-dir or set SMITHERS_HOME".into())
+                Error::Invalid(
+                    "no data directory: none was named and the platform has no data directory"
+                        .into(),
+                )
             })?,
     };
     let io = |source| Error::DataDir {

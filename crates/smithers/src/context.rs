@@ -29,10 +29,14 @@ pub struct StateArgs {
 impl StateArgs {
     pub fn data_dir(&self) -> Result<DataDir> {
         let home = std::env::var("SMITHERS_HOME").ok();
-        Ok(smithers_store::resolve_data_dir(
-            self.data_dir.as_deref(),
-            home.as_deref(),
-        )?)
+        smithers_store::resolve_data_dir(self.data_dir.as_deref(), home.as_deref()).map_err(|e| {
+            match e {
+                smithers_store::Error::Invalid(_) => {
+                    anyhow::anyhow!("{e}: pass --data-dir or set SMITHERS_HOME")
+                }
+                other => other.into(),
+            }
+        })
     }
 
     pub async fn open(&self) -> Result<(DataDir, Store)> {

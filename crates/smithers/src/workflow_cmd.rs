@@ -188,7 +188,12 @@ fn check(args: &CheckArgs, state: &StateArgs) -> Result<ExitCode> {
 }
 
 pub fn init(args: &InitArgs) -> Result<ExitCode> {
-    let written = smithers_engine::init::write_starter(&args.dir, args.force)?;
+    let written = match smithers_engine::init::write_starter(&args.dir, args.force) {
+        Err(e @ smithers_engine::Error::Exists(_)) => {
+            anyhow::bail!("{e} (use --force to overwrite)")
+        }
+        other => other?,
+    };
     if args.json {
         print_json(&serde_json::json!({
             "written": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
