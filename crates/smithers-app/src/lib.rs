@@ -135,6 +135,12 @@ impl App {
         self.dir.path()
     }
 
+    /// The data directory, as the store's functions take it (the signing
+    /// key file, run directories), for what has not moved into a service.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
+    }
+
     /// The store, for what has not moved into a service yet.
     pub fn store(&self) -> &Store {
         &self.store

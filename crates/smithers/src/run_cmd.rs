@@ -5,15 +5,14 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
-use smithers_engine::run::{Definition, Engine, Settings, StartRun};
+use smithers_engine::run::{Definition, Engine, StartRun};
 use smithers_engine::workflow::ProviderKind;
-use smithers_store::{Approval, ApprovalState, DataDir, Run, RunState, Runs, Secrets, Store};
+use smithers_store::{Approval, ApprovalState, DataDir, Run, RunState, Store};
 
 use crate::context::{self, ActorArgs, StateArgs};
 use crate::progress::RunProgress;
@@ -124,33 +123,25 @@ pub struct Opened {
     pub dir: DataDir,
     pub store: Store,
     pub engine: Engine,
+    app: smithers_app::App,
 }
 
-/// Opens the store and builds the engine; the secrets service only when
-/// `SECRET_ENCRYPTION_KEYS` is set.
+/// Opens the application (the store, the signing key, the engine with the
+/// secrets service when `SECRET_ENCRYPTION_KEYS` is set).
 pub async fn open(state: &StateArgs) -> Result<Opened> {
-    let (dir, store) = state.open().await?;
-    let signer = Arc::new(context::signer(&dir)?);
-    let secrets = match std::env::var(smithers_secrets::KEYRING_ENV) {
-        Ok(spec) if !spec.trim().is_empty() => Some(Secrets::new(
-            store.clone(),
-            Arc::new(crate::secrets_cmd::keyring_from_env()?),
-            signer.clone(),
-        )),
-        _ => None,
-    };
-    let engine = Engine {
-        runs: Runs::new(store.clone(), signer),
-        secrets,
-        settings: Settings::new(dir.path().join("runs")),
-    };
-    Ok(Opened { dir, store, engine })
+    let app = context::open_app(state).await?;
+    Ok(Opened {
+        dir: app.dir().clone(),
+        store: app.store().clone(),
+        engine: app.engine().clone(),
+        app,
+    })
 }
 
 impl Opened {
     pub async fn close(self) {
-        context::deliver_to_nats(&self.store).await;
-        self.store.close().await;
+        self.app.deliver_audit().await;
+        self.app.close().await;
     }
 }
 
