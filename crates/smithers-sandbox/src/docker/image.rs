@@ -25,14 +25,15 @@ pub struct ImageReport {
 /// Builds the image `tag` from `programs` (names on this host's PATH or
 /// paths) and the libraries of `helper`, in a scratch directory under
 /// `work` that is removed afterwards. `adjust` may change the assembled
-/// root before it is archived.
+/// root before it is archived. Assembling and archiving the root (file
+/// work) run on a thread for blocking work.
 pub async fn build(
     socket: &Path,
     tag: &str,
     programs: &[String],
     helper: &Path,
     work: &Path,
-    adjust: impl FnOnce(&Path) -> Result<(), Error>,
+    adjust: impl FnOnce(&Path) -> Result<(), Error> + Send + 'static,
 ) -> Result<ImageReport, Error> {
     let (repo, version) = match tag.rsplit_once(':') {
         Some((repo, version)) if !repo.is_empty() && !version.contains('/') => (repo, version),
@@ -42,16 +43,24 @@ pub async fn build(
         return Err(Error::Invalid("the image needs a name".into()));
     }
     let docker = engine::connect(socket).await?;
-    let scratch = tempfile_dir(work)?;
-    let root = scratch.join("root");
-    let built = assemble(&root, programs, helper).and_then(|rootfs| {
-        adjust(&root)?;
-        let mut layer = Vec::new();
-        write_tar(&root, &mut layer)?;
-        Ok((rootfs, layer))
-    });
-    let _ = std::fs::remove_dir_all(&scratch);
-    let (rootfs, layer) = built?;
+    let (programs, helper, work) = (programs.to_vec(), helper.to_path_buf(), work.to_path_buf());
+    let (rootfs, layer) = tokio::task::spawn_blocking(move || {
+        let scratch = tempfile_dir(&work)?;
+        let root = scratch.join("root");
+        let built = assemble(&root, &programs, &helper).and_then(|rootfs| {
+            adjust(&root)?;
+            let mut layer = Vec::new();
+            write_tar(&root, &mut layer)?;
+            Ok((rootfs, layer))
+        });
+        let _ = std::fs::remove_dir_all(&scratch);
+        built
+    })
+    .await
+    .map_err(|e| Error::Io {
+        context: "assembling the image's root stopped".into(),
+        source: std::io::Error::other(e),
+    })??;
     let layer_bytes = layer.len() as u64;
     let options = CreateImageOptionsBuilder::new()
         .from_src("-")
