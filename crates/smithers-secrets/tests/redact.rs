@@ -1145,7 +1145,9 @@ proptest! {
         let mut input = Vec::new();
         for (filler, length, which, kind, every, colours) in &pieces {
             let filler = FILLER[*filler].as_bytes();
-            while !filler.is_empty() && input.len() % 6000 < *length {
+            // `length` bytes of it (a whole number of fillers).
+            let until = input.len() + length;
+            while !filler.is_empty() && input.len() < until {
                 input.extend_from_slice(filler);
             }
             let value = &values[which.index(values.len())];
