@@ -196,24 +196,10 @@ impl App {
     }
 
     /// Delivers committed audit events NATS has not had yet, when
-    /// `SMITHERS_NATS_URL` is set. They are committed already: an outage
-    /// only delays them, so it is logged, not returned.
+    /// `SMITHERS_NATS_URL` is set ([`deliver_pending_audit`]).
     pub async fn deliver_audit(&self) {
-        let Some(url) = self.config.nats_url.as_deref() else {
-            return;
-        };
-        let delivery = async {
-            let publisher =
-                smithers_store::AuditPublisher::connect(self.store.clone(), url).await?;
-            publisher.ensure_stream().await?;
-            publisher.publish_pending().await
-        };
-        match tokio::time::timeout(std::time::Duration::from_secs(5), delivery).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "audit events stay queued for NATS"),
-            Err(_) => {
-                tracing::warn!("audit events stay queued for NATS: no answer within 5 seconds")
-            }
+        if let Some(url) = self.config.nats_url.as_deref() {
+            deliver_pending_audit(&self.store, url).await;
         }
     }
 
@@ -224,5 +210,21 @@ impl App {
 
     pub(crate) fn signer(&self) -> &CheckpointSigner {
         &self.signer
+    }
+}
+
+/// Delivers the committed audit events the NATS server at `url` has not
+/// had yet, waiting at most 5 seconds. They are committed already: an
+/// outage only delays them, so it is logged, not returned.
+pub async fn deliver_pending_audit(store: &Store, url: &str) {
+    let delivery = async {
+        let publisher = smithers_store::AuditPublisher::connect(store.clone(), url).await?;
+        publisher.ensure_stream().await?;
+        publisher.publish_pending().await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), delivery).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "audit events stay queued for NATS"),
+        Err(_) => tracing::warn!("audit events stay queued for NATS: no answer within 5 seconds"),
     }
 }

@@ -129,16 +129,7 @@ fn check(file: &str, text: &str) -> Result<(), Error> {
         .run_tests()
         .iter()
         .filter(|o| !o.passed())
-        .map(|o| {
-            format!(
-                "FAIL {}: {}\n     expected {}, got {}: {}",
-                o.test.origin,
-                o.test.origin.text,
-                o.test.expected,
-                o.decision.verdict,
-                o.decision.reason()
-            )
-        })
+        .map(|o| o.report())
         .collect();
     if !failing.is_empty() {
         return Err(Error::invalid(format!(

@@ -15,6 +15,24 @@ impl TestOutcome<'_> {
     pub fn passed(&self) -> bool {
         self.decision.verdict == self.test.expected
     }
+
+    /// `PASS FILE:LINE: TEXT`, or `FAIL FILE:LINE: TEXT` with a second line
+    /// saying what was expected, what the policy decided and why.
+    pub fn report(&self) -> String {
+        let t = self.test;
+        if self.passed() {
+            format!("PASS {}: {}", t.origin, t.origin.text)
+        } else {
+            format!(
+                "FAIL {}: {}\n     expected {}, got {}: {}",
+                t.origin,
+                t.origin.text,
+                t.expected,
+                self.decision.verdict,
+                self.decision.reason()
+            )
+        }
+    }
 }
 
 impl PolicySet {

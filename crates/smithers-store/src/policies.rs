@@ -131,29 +131,13 @@ impl Policies<'_> {
             created_by: actor.1.to_string(),
             created_at: now_micros(),
         };
-        insert(&mut tx, &version).await?;
-        let event = crate::audited::event(
-            organization_id,
-            actor,
-            action,
-            ("policy", &version.version.to_string()),
-            serde_json::json!({
-                "version": version.version,
-                "sha256": sha256,
-                "previous": in_force.map(|v| v.version),
-            }),
-            version.created_at,
-        );
-        crate::audited::commit(
-            self.store,
-            tx,
-            chain,
-            vec![event],
-            signer,
-            version.created_at,
-        )
-        .await?;
-        Ok(version)
+        let details = serde_json::json!({
+            "version": version.version,
+            "sha256": sha256,
+            "previous": in_force.map(|v| v.version),
+        });
+        self.commit_version(tx, chain, signer, actor, version, action, details)
+            .await
     }
 
     /// Unpublishes the organization's policy: a version without text, with
@@ -182,13 +166,30 @@ impl Policies<'_> {
             created_by: actor.1.to_string(),
             created_at: now_micros(),
         };
+        let details = serde_json::json!({"version": version.version, "ends": current.version});
+        self.commit_version(tx, chain, signer, actor, version, "policy.deleted", details)
+            .await
+    }
+
+    /// Inserts `version` and commits it with its event `action`.
+    #[allow(clippy::too_many_arguments)] // one transaction's parts
+    async fn commit_version(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        chain: crate::audit::ChainLock,
+        signer: &CheckpointSigner,
+        actor: (ActorType, &str),
+        version: PolicyVersion,
+        action: &str,
+        details: serde_json::Value,
+    ) -> Result<PolicyVersion, Error> {
         insert(&mut tx, &version).await?;
         let event = crate::audited::event(
-            organization_id,
+            &version.organization_id,
             actor,
-            "policy.deleted",
+            action,
             ("policy", &version.version.to_string()),
-            serde_json::json!({"version": version.version, "ends": current.version}),
+            details,
             version.created_at,
         );
         crate::audited::commit(

@@ -9,7 +9,6 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 use smithers_api::{Approval, Error};
 use smithers_app::Via;
-use smithers_engine::run::Engine;
 
 use crate::context::{self, ActorArgs, StateArgs};
 use crate::render::print_json_of;
@@ -56,9 +55,7 @@ enum ApprovalsCommand {
 }
 
 pub fn approvals(args: ApprovalsArgs, state: &StateArgs) -> Result<ExitCode> {
-    Ok(context::exit(
-        context::runtime()?.block_on(decide_or_show(args, state)),
-    ))
+    context::serve(decide_or_show(args, state))
 }
 
 async fn decide_or_show(args: ApprovalsArgs, state: &StateArgs) -> Result<ExitCode, Error> {
@@ -150,30 +147,31 @@ pub fn approval_json(a: &smithers_store::Approval, workflow: &str) -> Value {
     serde_json::to_value(smithers_app::approval_dto(a, workflow)).unwrap_or(Value::Null)
 }
 
-/// Asks at the terminal whether `user` approves; a reply other than yes
-/// is a rejection, with the reply as its reason.
+/// Asks at the terminal whether `approver` approves; a reply other than
+/// yes is a rejection, with the reply as its reason. Decided by the
+/// service layer, as `approvals approve|reject` are.
 pub async fn prompt(
-    engine: &Engine,
-    org: &str,
-    user: &str,
+    app: &smithers_app::App,
+    approver: &smithers_app::Principal,
     approval: &smithers_store::Approval,
 ) -> Result<()> {
     let answer = ask_line(format!(
-        "\napproval {}: {}\napprove as {user}? [y/N, or type a reason to reject] ",
-        approval.id, approval.summary
+        "\napproval {}: {}\napprove as {}? [y/N, or type a reason to reject] ",
+        approval.id, approval.summary, approver.user
     ))
     .await?;
     let answer = answer.trim();
+    let approvals = app.approvals();
     let decided = if answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes") {
-        engine.decide(org, user, &approval.id, true, None).await
+        approvals.decide(approver, &approval.id, true, None).await
     } else {
         let reason = if answer.is_empty() || answer.eq_ignore_ascii_case("n") {
             "rejected at the terminal"
         } else {
             answer
         };
-        engine
-            .decide(org, user, &approval.id, false, Some(reason))
+        approvals
+            .decide(approver, &approval.id, false, Some(reason))
             .await
     };
     if let Err(e) = decided {

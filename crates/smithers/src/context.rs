@@ -83,6 +83,14 @@ pub fn exit(outcome: Result<ExitCode, smithers_api::Error>) -> ExitCode {
     }
 }
 
+/// Runs a command that stands on the service layer: its outcome as the
+/// exit status ([`exit`]).
+pub fn serve(
+    work: impl std::future::Future<Output = Result<ExitCode, smithers_api::Error>>,
+) -> Result<ExitCode> {
+    Ok(exit(runtime()?.block_on(work)))
+}
+
 /// Who acts, in which organization.
 #[derive(Debug, Clone, Args)]
 pub struct ActorArgs {
@@ -127,25 +135,15 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// With `SMITHERS_NATS_URL` set, delivers what the audit log has not yet
-/// delivered. The events are committed already: a NATS outage only delays
-/// them, so it is reported, not an error.
+/// With `SMITHERS_NATS_URL` set, delivers what the audit log has not
+/// yet delivered (`smithers_app::deliver_pending_audit`), for the commands
+/// that have not moved onto the service layer.
 pub async fn deliver_to_nats(store: &Store) {
-    let Some(url) = std::env::var("SMITHERS_NATS_URL")
+    if let Some(url) = std::env::var("SMITHERS_NATS_URL")
         .ok()
         .filter(|u| !u.is_empty())
-    else {
-        return;
-    };
-    let delivery = async {
-        let publisher = smithers_store::AuditPublisher::connect(store.clone(), &url).await?;
-        publisher.ensure_stream().await?;
-        publisher.publish_pending().await
-    };
-    match tokio::time::timeout(std::time::Duration::from_secs(5), delivery).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => eprintln!("audit events stay queued for NATS: {e}"),
-        Err(_) => eprintln!("audit events stay queued for NATS: no answer within 5 seconds"),
+    {
+        smithers_app::deliver_pending_audit(store, &url).await;
     }
 }
 

@@ -55,14 +55,8 @@ async fn open(state: &StateArgs, who: &OrgArgs) -> Result<(App, Principal), Erro
     Ok((app, principal))
 }
 
-fn on_runtime(
-    work: impl std::future::Future<Output = Result<ExitCode, Error>>,
-) -> anyhow::Result<ExitCode> {
-    Ok(context::exit(context::runtime()?.block_on(work)))
-}
-
 pub fn publish(args: PublishArgs, state: &StateArgs) -> anyhow::Result<ExitCode> {
-    on_runtime(async move {
+    context::serve(async move {
         let text = tokio::fs::read_to_string(&args.file).await.map_err(|e| {
             Error::invalid(format!(
                 "cannot read the policy file {}: {e}",
@@ -90,7 +84,7 @@ pub fn publish(args: PublishArgs, state: &StateArgs) -> anyhow::Result<ExitCode>
 }
 
 pub fn show(args: ShowArgs, state: &StateArgs) -> anyhow::Result<ExitCode> {
-    on_runtime(async move {
+    context::serve(async move {
         let (app, principal) = open(state, &args.who).await?;
         let version = app.policies().show(&principal, args.version).await?;
         if args.who.json {
@@ -111,7 +105,7 @@ pub fn show(args: ShowArgs, state: &StateArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn history(who: OrgArgs, state: &StateArgs) -> anyhow::Result<ExitCode> {
-    on_runtime(async move {
+    context::serve(async move {
         let (app, principal) = open(state, &who).await?;
         let versions = app.policies().history(&principal).await?;
         if who.json {
@@ -129,7 +123,7 @@ pub fn history(who: OrgArgs, state: &StateArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn unpublish(who: OrgArgs, state: &StateArgs) -> anyhow::Result<ExitCode> {
-    on_runtime(async move {
+    context::serve(async move {
         let (app, principal) = open(state, &who).await?;
         let version = app.policies().unpublish(&principal).await?;
         if who.json {

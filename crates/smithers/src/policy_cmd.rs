@@ -173,7 +173,7 @@ fn check(args: &FileArgs) -> Result<ExitCode> {
         render::print_json(&render::check_json(&policy, &outcomes));
     } else {
         for outcome in outcomes.iter().filter(|o| !o.passed()) {
-            outln!("{}", render::test_line(outcome));
+            outln!("{}", outcome.report());
         }
         outln!(
             "{}: valid: {} rules, {} protected branch patterns, {} tests ({} passed, {} failed)",
@@ -196,7 +196,7 @@ fn test(args: &FileArgs) -> Result<ExitCode> {
         render::print_json(&render::tests_json(&outcomes));
     } else {
         for outcome in &outcomes {
-            outln!("{}", render::test_line(outcome));
+            outln!("{}", outcome.report());
         }
         outln!("{} passed, {} failed", outcomes.len() - failed, failed);
     }
@@ -325,10 +325,12 @@ fn org_policy(args: &EvalArgs, state: &StateArgs) -> Result<Option<(u32, PolicyS
         );
         return Ok(None);
     };
-    let name = format!("organization policy v{}", version.version);
-    let set = PolicySet::parse(&name, version.text.as_deref().unwrap_or_default())
-        .with_context(|| format!("{name} does not parse"))?;
-    Ok(Some((version.version, set)))
+    // Named and parsed as a run bounded by it names and parses it.
+    let org = smithers_engine::run::OrgPolicy {
+        version: version.version,
+        text: version.text.unwrap_or_default(),
+    };
+    Ok(Some((org.version, org.policy_set()?)))
 }
 
 /// Appends a `capability_check` event; fails closed.

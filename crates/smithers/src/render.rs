@@ -269,22 +269,6 @@ pub fn explanation_json(explanation: &Explanation<'_>) -> Value {
     })
 }
 
-pub fn test_line(outcome: &TestOutcome<'_>) -> String {
-    let t = outcome.test;
-    if outcome.passed() {
-        format!("PASS {}: {}", t.origin, t.origin.text)
-    } else {
-        format!(
-            "FAIL {}: {}\n     expected {}, got {}: {}",
-            t.origin,
-            t.origin.text,
-            t.expected,
-            outcome.decision.verdict,
-            outcome.decision.reason()
-        )
-    }
-}
-
 pub fn tests_json(outcomes: &[TestOutcome<'_>]) -> Value {
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
     json!({

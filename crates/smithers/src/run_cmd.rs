@@ -5,14 +5,16 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
+use smithers_app::Principal;
 use smithers_engine::run::{Definition, Engine, StartRun};
 use smithers_engine::workflow::ProviderKind;
-use smithers_store::{Approval, ApprovalState, DataDir, Run, RunState, Store};
+use smithers_store::{Approval, ApprovalState, DataDir, Run, RunState};
 
 use crate::context::{self, ActorArgs, StateArgs};
 use crate::progress::RunProgress;
@@ -119,29 +121,27 @@ enum RunsCommand {
 }
 
 /// The store, the runs and (with a keyring) the secrets of one command.
+/// The application, shared with the task that follows a run's log.
 pub struct Opened {
-    pub dir: DataDir,
-    pub store: Store,
-    pub engine: Engine,
-    app: smithers_app::App,
+    app: Arc<smithers_app::App>,
 }
 
 /// Opens the application (the store, the signing key, the engine with the
 /// secrets service when `SECRET_ENCRYPTION_KEYS` is set).
 pub async fn open(state: &StateArgs) -> Result<Opened> {
-    let app = context::open_app(state).await?;
     Ok(Opened {
-        dir: app.dir().clone(),
-        store: app.store().clone(),
-        engine: app.engine().clone(),
-        app,
+        app: Arc::new(context::open_app(state).await?),
     })
 }
 
 impl Opened {
+    pub fn engine(&self) -> &Engine {
+        self.app.engine()
+    }
+
     pub async fn close(self) {
         self.app.deliver_audit().await;
-        self.app.close().await;
+        self.app.store().close().await;
     }
 }
 
@@ -151,7 +151,7 @@ impl Opened {
 /// hosts has each of its sandbox's connections audited, as `sandbox run`
 /// does.
 pub async fn execute(opened: &Opened, id: &str, choice: &ProviderArgs) -> Result<Run> {
-    let engine = &opened.engine;
+    let engine = opened.engine();
     let run = engine.runs.get(id).await?;
     let definition = Definition::from_json(&run.definition)?;
     let workflow = definition.workflow()?;
@@ -163,8 +163,8 @@ pub async fn execute(opened: &Opened, id: &str, choice: &ProviderArgs) -> Result
         None
     } else {
         Some(context::audit_log(
-            &opened.store,
-            context::signer(&opened.dir)?,
+            opened.app.store(),
+            context::signer(opened.app.dir())?,
         ))
     };
     let recorder = audit
@@ -231,10 +231,10 @@ fn spawn_resume(dir: &DataDir, state: &StateArgs, actor: &ActorArgs, id: &str) -
 pub fn run(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
     context::runtime()?.block_on(async {
         let opened = open(state).await?;
-        let engine = opened.engine.clone();
+        let engine = opened.engine().clone();
         // Runs a killed process left behind carry on, in the background.
         for lost in engine.interrupted(&args.actor.org).await? {
-            let out = spawn_resume(&opened.dir, state, &args.actor, &lost.id)?;
+            let out = spawn_resume(opened.app.dir(), state, &args.actor, &lost.id)?;
             eprintln!(
                 "resuming interrupted run {} ({}) in the background; output in {}",
                 lost.id,
@@ -242,6 +242,18 @@ pub fn run(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
                 out.display()
             );
         }
+        // Who decides inline: a user of the organization (known before the
+        // run is created), decided on by the service layer like any other
+        // approver.
+        let approver = match &args.approver {
+            Some(user) => Some(
+                opened
+                    .app
+                    .principal(&args.actor.org, user, smithers_app::Via::Cli)
+                    .await?,
+            ),
+            None => None,
+        };
         let run = engine
             .start(StartRun {
                 organization_id: &args.actor.org,
@@ -254,7 +266,7 @@ pub fn run(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
             })
             .await?;
         if args.detach {
-            let out = spawn_resume(&opened.dir, state, &args.actor, &run.id)?;
+            let out = spawn_resume(opened.app.dir(), state, &args.actor, &run.id)?;
             if args.json {
                 render::print_json(&json!({"id": run.id, "state": "queued", "output": out}));
             } else {
@@ -271,11 +283,9 @@ pub fn run(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
             eprintln!("run {} of workflow {} ({})", run.id, run.workflow, run.repository);
         }
         let follower = (!args.json).then(|| {
-            let engine = engine.clone();
+            let app = opened.app.clone();
             let id = run.id.clone();
-            let approver = args.approver.clone();
-            let org = args.actor.org.clone();
-            tokio::spawn(async move { follow(&engine, &id, approver.as_deref(), &org).await })
+            tokio::spawn(async move { follow(&app, &id, approver.as_ref()).await })
         });
         let done = execute(&opened, &run.id, &args.provider).await;
         if let Some(follower) = follower {
@@ -303,20 +313,20 @@ fn summary(run: &Run) {
 /// Prints the run's log as it grows until the run ends, under a live
 /// progress line on a terminal; with an approver and a terminal, asks
 /// inline for what the run waits for.
-async fn follow(engine: &Engine, id: &str, approver: Option<&str>, org: &str) -> Result<()> {
+async fn follow(app: &smithers_app::App, id: &str, approver: Option<&Principal>) -> Result<()> {
     let progress = RunProgress::new();
-    let followed = follow_with(engine, id, approver, org, &progress).await;
+    let followed = follow_with(app, id, approver, &progress).await;
     progress.finish();
     followed
 }
 
 async fn follow_with(
-    engine: &Engine,
+    app: &smithers_app::App,
     id: &str,
-    approver: Option<&str>,
-    org: &str,
+    approver: Option<&Principal>,
     progress: &RunProgress,
 ) -> Result<()> {
+    let engine = app.engine();
     let mut tail = LogTail::new(false);
     let inline = approver.is_some() && std::io::stdin().is_terminal();
     let mut told = false;
@@ -340,10 +350,10 @@ async fn follow_with(
                 .filter(|a| a.state == ApprovalState::Pending)
                 .collect();
             match (inline, approver) {
-                (true, Some(user)) => {
+                (true, Some(approver)) => {
                     progress.pause();
                     for approval in pending {
-                        approvals_cmd::prompt(engine, org, user, &approval).await?;
+                        approvals_cmd::prompt(app, approver, &approval).await?;
                     }
                     progress.resume();
                 }
@@ -631,7 +641,7 @@ fn show_text(run: &Value) {
 pub fn runs(args: RunsArgs, state: &StateArgs) -> Result<ExitCode> {
     context::runtime()?.block_on(async {
         let opened = open(state).await?;
-        let engine = &opened.engine;
+        let engine = opened.engine();
         let org = &args.actor.org;
         let code = match args.command {
             RunsCommand::List { all, limit, json } => {

@@ -59,7 +59,7 @@ struct ListArgs {
 }
 
 pub fn run(args: UsersArgs, state: &StateArgs) -> Result<ExitCode> {
-    context::runtime()?.block_on(async { Ok(context::exit(users(args, state).await)) })
+    context::serve(users(args, state))
 }
 
 async fn users(args: UsersArgs, state: &StateArgs) -> Result<ExitCode, Error> {

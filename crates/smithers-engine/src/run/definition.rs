@@ -53,6 +53,12 @@ impl OrgPolicy {
     pub fn name(&self) -> String {
         format!("organization policy v{}", self.version)
     }
+
+    /// The policy, named as its decisions cite it.
+    pub fn policy_set(&self) -> Result<PolicySet, Error> {
+        PolicySet::parse(&self.name(), &self.text)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", self.name())))
+    }
 }
 
 impl Definition {
@@ -133,11 +139,7 @@ impl Definition {
     /// the organization's when one was in force.
     pub fn run_policy(&self) -> Result<RunPolicy, Error> {
         let org = match &self.org_policy {
-            Some(o) => Some((
-                o.version,
-                PolicySet::parse(&o.name(), &o.text)
-                    .map_err(|e| Error::Invalid(format!("{}: {e}", o.name())))?,
-            )),
+            Some(o) => Some((o.version, o.policy_set()?)),
             None => None,
         };
         Ok(RunPolicy {
