@@ -6,13 +6,19 @@
 //! A DTO's fields are serialized in declaration order.
 
 mod approvals;
+mod audit;
 mod error;
 mod policies;
+mod runs;
+mod secrets;
 mod time;
 mod users;
 
 pub use approvals::{Approval, ApprovalKind, ApprovalState};
+pub use audit::*;
 pub use error::{Error, ErrorKind};
 pub use policies::{PolicyState, PolicyVersion};
+pub use runs::*;
+pub use secrets::*;
 pub use time::Timestamp;
 pub use users::{Role, User};

@@ -26,11 +26,44 @@ pub enum Operation {
     /// `approvals approve`, `approvals reject` (and see
     /// [`authorize_decision`]).
     ApprovalsDecide,
+    /// `runs list`, `runs show`, `runs logs`: runs, their steps, calls,
+    /// decisions and (redacted) logs.
+    RunsRead,
+    /// `run`: start a workflow of a repository.
+    RunsStart,
+    /// `runs resume`: carry on an interrupted run.
+    RunsResume,
+    /// `runs cancel`.
+    RunsCancel,
+    /// `secrets list`, `secrets versions`: names, versions, dates, never
+    /// values.
+    SecretsList,
+    /// `secrets set`, `secrets rotate`: a new value.
+    SecretsWrite,
+    /// `secrets get`: a value, under an approved grant (which the secrets
+    /// service checks besides).
+    SecretsReveal,
+    /// `secrets destroy`: a version's ciphertext erased for good.
+    SecretsDestroy,
+    /// `secrets keys`, `secrets rewrap`: the keyring's use.
+    SecretsKeys,
+    /// `secrets grant request`.
+    GrantsRequest,
+    /// `secrets grant approve|deny` (never one's own request; the secrets
+    /// service checks that besides).
+    GrantsDecide,
+    /// `secrets grant list`.
+    GrantsRead,
+    /// `audit log`, `audit export`, `audit prove`, `audit verify`: the
+    /// organization's audit events and proofs.
+    AuditRead,
+    /// `audit publish`: delivery of the log to NATS.
+    AuditPublish,
 }
 
 impl Operation {
     /// Every operation, for the table test.
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: &'static [Operation] = &[
         Operation::UsersAdd,
         Operation::UsersList,
         Operation::PolicyPublish,
@@ -38,6 +71,20 @@ impl Operation {
         Operation::PolicyRead,
         Operation::ApprovalsRead,
         Operation::ApprovalsDecide,
+        Operation::RunsRead,
+        Operation::RunsStart,
+        Operation::RunsResume,
+        Operation::RunsCancel,
+        Operation::SecretsList,
+        Operation::SecretsWrite,
+        Operation::SecretsReveal,
+        Operation::SecretsDestroy,
+        Operation::SecretsKeys,
+        Operation::GrantsRequest,
+        Operation::GrantsDecide,
+        Operation::GrantsRead,
+        Operation::AuditRead,
+        Operation::AuditPublish,
     ];
 
     /// What it is, in a refusal: "adding users".
@@ -50,6 +97,20 @@ impl Operation {
             Operation::PolicyRead => "reading the organization's policy",
             Operation::ApprovalsRead => "reading approvals",
             Operation::ApprovalsDecide => "deciding approvals",
+            Operation::RunsRead => "reading runs",
+            Operation::RunsStart => "starting runs",
+            Operation::RunsResume => "resuming runs",
+            Operation::RunsCancel => "cancelling runs",
+            Operation::SecretsList => "listing secrets",
+            Operation::SecretsWrite => "writing secrets",
+            Operation::SecretsReveal => "reading secret values",
+            Operation::SecretsDestroy => "destroying secret versions",
+            Operation::SecretsKeys => "managing encryption keys",
+            Operation::GrantsRequest => "requesting grants",
+            Operation::GrantsDecide => "deciding grants",
+            Operation::GrantsRead => "listing grants",
+            Operation::AuditRead => "reading the audit log",
+            Operation::AuditPublish => "publishing the audit log",
         }
     }
 }
@@ -66,12 +127,27 @@ pub enum Rule {
 /// The table: the least role each operation needs.
 pub fn rule(operation: Operation) -> Rule {
     match operation {
-        Operation::UsersAdd => Rule::Admin,
         Operation::UsersList
         | Operation::PolicyRead
         | Operation::ApprovalsRead
-        | Operation::ApprovalsDecide => Rule::Member,
-        Operation::PolicyPublish | Operation::PolicyUnpublish => Rule::Admin,
+        | Operation::ApprovalsDecide
+        | Operation::RunsRead
+        | Operation::RunsStart
+        | Operation::RunsResume
+        | Operation::RunsCancel
+        | Operation::SecretsList
+        | Operation::SecretsWrite
+        | Operation::SecretsReveal
+        | Operation::GrantsRequest
+        | Operation::GrantsRead => Rule::Member,
+        Operation::UsersAdd
+        | Operation::PolicyPublish
+        | Operation::PolicyUnpublish
+        | Operation::SecretsDestroy
+        | Operation::SecretsKeys
+        | Operation::GrantsDecide
+        | Operation::AuditRead
+        | Operation::AuditPublish => Rule::Admin,
     }
 }
 

@@ -14,11 +14,14 @@
 //! ```
 
 mod approvals;
+mod audit;
 pub mod authz;
 mod config;
 mod error;
 mod policies;
 mod principal;
+mod runs;
+mod secrets;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -30,11 +33,14 @@ use smithers_engine::run::{Engine, Settings};
 use smithers_store::{DataDir, KeySource, Runs, Secrets, Store};
 
 pub use approvals::{Approvals, approval_dto};
+pub use audit::*;
 pub use authz::Operation;
 pub use config::Config;
 pub use error::{engine_error, store_error};
 pub use policies::Policies;
 pub use principal::{Principal, Via};
+pub use runs::*;
+pub use secrets::*;
 pub use users::Users;
 
 /// What a front end is told once, when the application opens.

@@ -1,0 +1,2 @@
+//! The audit log as front ends show it: events, verification reports,
+//! inclusion proofs and exports.

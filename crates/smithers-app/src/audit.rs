@@ -1,0 +1,2 @@
+//! The audit log: events, verification, proofs, export and delivery,
+//! behind the authorization table.

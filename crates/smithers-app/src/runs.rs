@@ -1,0 +1,2 @@
+//! Runs: start, carry out, follow, resume and cancel, behind the
+//! authorization table.

@@ -1,0 +1,2 @@
+//! Secrets and grants: the secrets service of the store, behind the
+//! authorization table.
