@@ -5,21 +5,20 @@
 
 use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
-use smithers_secrets::{KEYRING_ENV, Keyring, SecretValue};
-use smithers_store::{
-    Actor, Grant, GrantBinding, GrantFilter, GrantRequest, KeyUsage, ReadRequest, RewrapSummary,
-    SecretRef, SecretSummary, SecretVersion, Secrets,
+use smithers_api::{
+    Error, Grant, GrantBinding, GrantRequest, KeyUsage, RewrapSummary, SecretVersion,
 };
+use smithers_app::authz::{Operation, authorize};
+use smithers_app::{Principal, SecretReadOptions, SecretsService, Via};
+use smithers_secrets::{KEYRING_ENV, SecretValue};
 use zeroize::Zeroizing;
 
 use crate::context::{self, ActorArgs, StateArgs};
-use crate::render::{print_json, rfc3339};
+use crate::render::print_json_of;
 
 /// The largest value accepted, so a stray pipe cannot fill the database.
 const MAX_VALUE_BYTES: usize = 1 << 20;
@@ -27,6 +26,7 @@ const MAX_VALUE_BYTES: usize = 1 << 20;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 The keyring comes from SECRET_ENCRYPTION_KEYS=\"id:base64-32-byte-key,…\" (the first key encrypts).
+Destroying versions, keys, rewrap and deciding grants need an admin of the organization.
 Exit status: 0 done, 2 error, 3 access denied (no usable grant, not an admin), 4 conflict
 (--expect-version did not match, already exists, grant already decided).")]
 pub struct SecretsArgs {
@@ -201,104 +201,78 @@ struct GrantListArgs {
     json: bool,
 }
 
-/// The keyring from `SECRET_ENCRYPTION_KEYS`; any problem stops everything.
-pub fn keyring_from_env() -> Result<Keyring> {
-    let spec = std::env::var(KEYRING_ENV).unwrap_or_default();
-    Ok(Keyring::parse(&spec)?)
-}
-
 pub fn run(args: SecretsArgs, state: &StateArgs) -> Result<ExitCode> {
-    let keyring = Arc::new(keyring_from_env()?);
-    let actor = Actor::new(&args.actor.org, &args.actor.user);
     // Refuse before anything is read or spent.
     if let SecretsCommand::Get(get) = &args.command
         && std::io::stdout().is_terminal()
         && !get.reveal
     {
-        bail!("stdout is a terminal: pipe the value somewhere, or pass --reveal to show it");
+        return Ok(context::exit(Err(Error::invalid(
+            "stdout is a terminal: pipe the value somewhere, or pass --reveal to show it",
+        ))));
     }
-    let outcome = context::runtime()?.block_on(async {
-        let (dir, store) = state.open().await?;
-        let signer = Arc::new(context::signer(&dir)?);
-        let secrets = Secrets::new(store.clone(), keyring, signer);
-        if !matches!(args.command, SecretsCommand::Keys(_)) {
-            warn_missing_keys(&secrets).await?;
-        }
-        let outcome = dispatch(args.command, &secrets, &actor).await;
-        context::deliver_to_nats(&store).await;
-        store.close().await;
-        outcome
-    });
-    context::refusal_exit(outcome)
+    context::serve(secrets(args, state))
 }
 
-async fn warn_missing_keys(secrets: &Secrets) -> Result<()> {
-    for key in secrets.missing_keys().await? {
-        eprintln!(
-            "warning: key {:?} wraps {} secret version(s) but is not in {KEYRING_ENV}; \
-             they cannot be read until it is put back (then run `smithers secrets rewrap`)",
-            key.key_id, key.versions
-        );
-    }
-    Ok(())
-}
-
-async fn dispatch(command: SecretsCommand, secrets: &Secrets, actor: &Actor) -> Result<ExitCode> {
-    match command {
-        SecretsCommand::Set(args) => write(secrets, actor, args, false).await,
-        SecretsCommand::Rotate(args) => write(secrets, actor, args, true).await,
-        SecretsCommand::Get(args) => get(secrets, actor, args).await,
-        SecretsCommand::List(args) => list(secrets, actor, args).await,
-        SecretsCommand::Versions(args) => versions(secrets, actor, args).await,
-        SecretsCommand::Destroy(args) => destroy(secrets, actor, args).await,
-        SecretsCommand::Rewrap(args) => rewrap(secrets, actor, args).await,
-        SecretsCommand::Keys(args) => keys(secrets, args).await,
-        SecretsCommand::Grant(command) => grant(secrets, actor, command).await,
-    }
-}
-
-/// The environment named, or the only one holding `name`.
-async fn environment(
-    secrets: &Secrets,
-    actor: &Actor,
-    name: &str,
-    env: Option<String>,
-) -> Result<String> {
-    if let Some(env) = env {
-        return Ok(env);
-    }
-    let mut found = secrets
-        .environments_of(&actor.organization_id, name)
+async fn secrets(args: SecretsArgs, state: &StateArgs) -> Result<ExitCode, Error> {
+    let app = context::open_app(state).await?;
+    let principal = app
+        .principal(&args.actor.org, &args.actor.user, Via::Cli)
         .await?;
-    match found.len() {
-        0 => Err(smithers_store::Error::NotFound(format!(
-            "no secret {name:?} in {:?}",
-            actor.organization_id
-        ))
-        .into()),
-        1 => Ok(found.remove(0)),
-        _ => bail!(
-            "{name:?} exists in several environments ({}); say which with --env",
-            found.join(", ")
-        ),
+    let secrets = app.secrets();
+    let outcome = async {
+        if !matches!(args.command, SecretsCommand::Keys(_)) {
+            for key in secrets.missing_keys(&principal).await? {
+                warn_missing(&key);
+            }
+        }
+        dispatch(args.command, &secrets, &principal).await
+    }
+    .await;
+    app.close().await;
+    outcome
+}
+
+fn warn_missing(key: &KeyUsage) {
+    eprintln!(
+        "warning: key {:?} wraps {} secret version(s) but is not in {KEYRING_ENV}; \
+         they cannot be read until it is put back (then run `smithers secrets rewrap`)",
+        key.key_id, key.versions
+    );
+}
+
+async fn dispatch(
+    command: SecretsCommand,
+    secrets: &SecretsService<'_>,
+    principal: &Principal,
+) -> Result<ExitCode, Error> {
+    match command {
+        SecretsCommand::Set(args) => write(secrets, principal, args, false).await,
+        SecretsCommand::Rotate(args) => write(secrets, principal, args, true).await,
+        SecretsCommand::Get(args) => get(secrets, principal, args).await,
+        SecretsCommand::List(args) => list(secrets, principal, args).await,
+        SecretsCommand::Versions(args) => versions(secrets, principal, args).await,
+        SecretsCommand::Destroy(args) => destroy(secrets, principal, args).await,
+        SecretsCommand::Rewrap(args) => rewrap(secrets, principal, args).await,
+        SecretsCommand::Keys(args) => keys(secrets, principal, args).await,
+        SecretsCommand::Grant(command) => grant(secrets, principal, command).await,
     }
 }
 
 /// The value, from stdin when it is not a terminal, else from a prompt
 /// without echo (asked twice).
-fn read_value(label: &str, keep_newline: bool) -> Result<SecretValue> {
+fn read_value(label: &str, keep_newline: bool) -> Result<SecretValue, Error> {
+    let from_terminal = |e: std::io::Error| {
+        Error::unavailable(format!("cannot read the value from the terminal: {e}"))
+    };
     let stdin = std::io::stdin();
     let mut bytes = if stdin.is_terminal() {
         let first = Zeroizing::new(
-            rpassword::prompt_password(format!("Value for {label}: "))
-                .context("cannot read the value from the terminal")?,
+            rpassword::prompt_password(format!("Value for {label}: ")).map_err(from_terminal)?,
         );
-        let again = Zeroizing::new(
-            rpassword::prompt_password("Again: ")
-                .context("cannot read the value from the terminal")?,
-        );
+        let again = Zeroizing::new(rpassword::prompt_password("Again: ").map_err(from_terminal)?);
         if first != again {
-            bail!("the two values differ; nothing was stored");
+            return Err(Error::invalid("the two values differ; nothing was stored"));
         }
         Zeroizing::new(first.as_bytes().to_vec())
     } else {
@@ -308,9 +282,11 @@ fn read_value(label: &str, keep_newline: bool) -> Result<SecretValue> {
             .lock()
             .take(limit)
             .read_to_end(&mut buffer)
-            .context("cannot read the value from stdin")?;
+            .map_err(|e| Error::unavailable(format!("cannot read the value from stdin: {e}")))?;
         if buffer.len() > MAX_VALUE_BYTES {
-            bail!("the value is larger than {MAX_VALUE_BYTES} bytes");
+            return Err(Error::invalid(format!(
+                "the value is larger than {MAX_VALUE_BYTES} bytes"
+            )));
         }
         buffer
     };
@@ -324,56 +300,39 @@ fn read_value(label: &str, keep_newline: bool) -> Result<SecretValue> {
         bytes.truncate(len);
     }
     if bytes.is_empty() {
-        bail!("the value is empty; nothing was stored");
+        return Err(Error::invalid("the value is empty; nothing was stored"));
     }
     Ok(SecretValue::new(std::mem::take(&mut *bytes)))
 }
 
-fn version_json(v: &SecretVersion) -> Value {
-    json!({
-        "organization": v.organization_id,
-        "environment": v.environment,
-        "name": v.name,
-        "version": v.version,
-        "state": v.state.as_str(),
-        "key_id": v.key_id,
-        "created_at": rfc3339(v.created_at),
-        "created_by": v.created_by,
-        "deactivated_at": v.deactivated_at.map(rfc3339),
-        "destroyed_at": v.destroyed_at.map(rfc3339),
-        "destroyed_by": v.destroyed_by,
-    })
-}
-
 async fn write(
-    secrets: &Secrets,
-    actor: &Actor,
+    secrets: &SecretsService<'_>,
+    principal: &Principal,
     args: WriteArgs,
     rotate: bool,
-) -> Result<ExitCode> {
+) -> Result<ExitCode, Error> {
     let env = if rotate {
-        environment(secrets, actor, &args.name, args.env).await?
+        secrets
+            .environment_of(principal, &args.name, args.env.as_deref())
+            .await?
     } else {
-        args.env
-            .context("say which environment with --env (dev, staging, prod, …)")?
-    };
-    let secret = SecretRef {
-        environment: &env,
-        name: &args.name,
+        args.env.ok_or_else(|| {
+            Error::invalid("say which environment with --env (dev, staging, prod, …)")
+        })?
     };
     let value = read_value(&format!("{env}/{}", args.name), args.keep_newline)?;
     let version = if rotate {
         secrets
-            .rotate(actor, secret, &value, args.expect_version)
+            .rotate(principal, &env, &args.name, &value, args.expect_version)
             .await?
     } else {
         secrets
-            .set(actor, secret, &value, args.expect_version)
+            .set(principal, &env, &args.name, &value, args.expect_version)
             .await?
     };
     drop(value);
     if args.json {
-        print_json(&version_json(&version));
+        print_json_of(&version);
     } else {
         outln!(
             "{} {env}/{} version {} (key {})",
@@ -386,19 +345,20 @@ async fn write(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn get(secrets: &Secrets, actor: &Actor, args: GetArgs) -> Result<ExitCode> {
-    let secret = SecretRef {
-        environment: &args.env,
-        name: &args.name,
-    };
+async fn get(
+    secrets: &SecretsService<'_>,
+    principal: &Principal,
+    args: GetArgs,
+) -> Result<ExitCode, Error> {
     let read = secrets
-        .read(
-            actor,
-            secret,
-            &ReadRequest {
+        .get(
+            principal,
+            &args.env,
+            &args.name,
+            &SecretReadOptions {
                 version: args.version,
-                grant_id: args.grant.as_deref(),
-                run_id: args.run.as_deref(),
+                grant: args.grant.as_deref(),
+                run: args.run.as_deref(),
             },
         )
         .await?;
@@ -413,32 +373,22 @@ async fn get(secrets: &Secrets, actor: &Actor, args: GetArgs) -> Result<ExitCode
         })
         .and_then(|()| out.flush())
         .map_err(crate::render::closed_quietly)
-        .context("cannot write the value to stdout")?;
+        .map_err(|e| Error::unavailable(format!("cannot write the value to stdout: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn summary_json(s: &SecretSummary) -> Value {
-    json!({
-        "environment": s.environment,
-        "name": s.name,
-        "active_version": s.active_version,
-        "latest_version": s.latest_version,
-        "versions": s.versions,
-        "key_id": s.key_id,
-        "updated_at": rfc3339(s.updated_at),
-    })
-}
-
-async fn list(secrets: &Secrets, actor: &Actor, args: ListArgs) -> Result<ExitCode> {
-    let all = secrets
-        .list(&actor.organization_id, args.env.as_deref())
-        .await?;
+async fn list(
+    secrets: &SecretsService<'_>,
+    principal: &Principal,
+    args: ListArgs,
+) -> Result<ExitCode, Error> {
+    let all = secrets.list(principal, args.env.as_deref()).await?;
     if args.json {
-        print_json(&Value::Array(all.iter().map(summary_json).collect()));
+        print_json_of(&all);
         return Ok(ExitCode::SUCCESS);
     }
     if all.is_empty() {
-        outln!("no secrets in {:?}", actor.organization_id);
+        outln!("no secrets in {:?}", principal.organization);
         return Ok(ExitCode::SUCCESS);
     }
     outln!(
@@ -457,25 +407,22 @@ async fn list(secrets: &Secrets, actor: &Actor, args: ListArgs) -> Result<ExitCo
             s.active_version.map_or("-".to_string(), |v| v.to_string()),
             s.versions,
             s.key_id.as_deref().unwrap_or("-"),
-            rfc3339(s.updated_at)
+            s.updated_at
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn versions(secrets: &Secrets, actor: &Actor, args: VersionsArgs) -> Result<ExitCode> {
+async fn versions(
+    secrets: &SecretsService<'_>,
+    principal: &Principal,
+    args: VersionsArgs,
+) -> Result<ExitCode, Error> {
     let all = secrets
-        .versions(&actor.organization_id, args.env.as_deref(), &args.name)
+        .versions(principal, &args.name, args.env.as_deref())
         .await?;
-    if all.is_empty() {
-        return Err(smithers_store::Error::NotFound(format!(
-            "no secret {:?} in {:?}",
-            args.name, actor.organization_id
-        ))
-        .into());
-    }
     if args.json {
-        print_json(&Value::Array(all.iter().map(version_json).collect()));
+        print_json_of(&all);
         return Ok(ExitCode::SUCCESS);
     }
     outln!(
@@ -488,91 +435,92 @@ async fn versions(secrets: &Secrets, actor: &Actor, args: VersionsArgs) -> Resul
         "BY"
     );
     for v in &all {
-        let changed = v
-            .destroyed_at
-            .or(v.deactivated_at)
-            .map(rfc3339)
-            .unwrap_or_default();
-        outln!(
-            "{:<12} {:>7} {:<10} {:<12} {:<28} {:<12} {}",
-            v.environment,
-            v.version,
-            v.state.as_str(),
-            v.key_id.as_deref().unwrap_or("-"),
-            rfc3339(v.created_at),
-            v.created_by,
-            changed
-        );
+        version_line(v);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn destroy(secrets: &Secrets, actor: &Actor, args: DestroyArgs) -> Result<ExitCode> {
-    let env = environment(secrets, actor, &args.name, args.env).await?;
+fn version_line(v: &SecretVersion) {
+    let changed = v
+        .destroyed_at
+        .or(v.deactivated_at)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    outln!(
+        "{:<12} {:>7} {:<10} {:<12} {:<28} {:<12} {}",
+        v.environment,
+        v.version,
+        v.state.as_str(),
+        v.key_id.as_deref().unwrap_or("-"),
+        v.created_at.to_string(),
+        v.created_by,
+        changed
+    );
+}
+
+async fn destroy(
+    secrets: &SecretsService<'_>,
+    principal: &Principal,
+    args: DestroyArgs,
+) -> Result<ExitCode, Error> {
+    // Refused before anyone is asked to confirm; the service decides again.
+    authorize(
+        principal,
+        &principal.organization,
+        Operation::SecretsDestroy,
+    )?;
+    let env = secrets
+        .environment_of(principal, &args.name, args.env.as_deref())
+        .await?;
     let label = format!("{env}/{} version {}", args.name, args.version);
     if !args.yes {
         if !std::io::stdin().is_terminal() {
-            bail!("destroying {label} cannot be undone: pass --yes to confirm");
+            return Err(Error::invalid(format!(
+                "destroying {label} cannot be undone: pass --yes to confirm"
+            )));
         }
         eprint!("Destroy {label} for good? Type the secret's name to confirm: ");
         let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| Error::unavailable(format!("cannot read the confirmation: {e}")))?;
         if answer.trim() != args.name {
-            bail!("not confirmed; nothing was destroyed");
+            return Err(Error::invalid("not confirmed; nothing was destroyed"));
         }
     }
-    let secret = SecretRef {
-        environment: &env,
-        name: &args.name,
-    };
-    let version = secrets.destroy(actor, secret, args.version).await?;
+    let version = secrets
+        .destroy(principal, &env, &args.name, args.version)
+        .await?;
     if args.json {
-        print_json(&version_json(&version));
+        print_json_of(&version);
     } else {
         outln!("destroyed {label}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn rewrap_json(s: &RewrapSummary, primary: &str) -> Value {
-    json!({
-        "primary_key": primary,
-        "rewrapped": s.rewrapped,
-        "already_current": s.already_current,
-        "by_old_key": s.by_old_key,
-        "failed": s.failed.iter().map(|(what, why)| json!({"version": what, "error": why})).collect::<Vec<_>>(),
-    })
-}
-
-async fn rewrap(secrets: &Secrets, actor: &Actor, args: JsonArg) -> Result<ExitCode> {
+async fn rewrap(
+    secrets: &SecretsService<'_>,
+    principal: &Principal,
+    args: JsonArg,
+) -> Result<ExitCode, Error> {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("rewrap {bar:40} {pos}/{len} versions ({eta})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let operator = format!("{}:{}", actor.organization_id, actor.user);
     let summary = secrets
-        .rewrap(&operator, &mut |done, total| {
+        .rewrap(principal, &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
         })
-        .await?;
+        .await;
     bar.finish_and_clear();
-    let primary = secrets.keyring().primary_id();
+    let summary = summary?;
     if args.json {
-        print_json(&rewrap_json(&summary, primary));
+        print_json_of(&summary);
     } else {
-        outln!(
-            "rewrapped {} version(s) under key {primary:?}; {} already on it",
-            summary.rewrapped,
-            summary.already_current
-        );
-        for (key, n) in &summary.by_old_key {
-            outln!("  {n} moved off {key:?}");
-        }
-        for (what, why) in &summary.failed {
-            outln!("  FAILED {what}: {why}");
-        }
+        rewrap_text(&summary);
     }
     Ok(if summary.failed.is_empty() {
         ExitCode::SUCCESS
@@ -581,20 +529,29 @@ async fn rewrap(secrets: &Secrets, actor: &Actor, args: JsonArg) -> Result<ExitC
     })
 }
 
-fn key_json(k: &KeyUsage) -> Value {
-    json!({
-        "key_id": k.key_id,
-        "versions": k.versions,
-        "in_keyring": k.in_keyring,
-        "primary": k.primary,
-        "removable": k.removable(),
-    })
+fn rewrap_text(summary: &RewrapSummary) {
+    outln!(
+        "rewrapped {} version(s) under key {:?}; {} already on it",
+        summary.rewrapped,
+        summary.primary_key,
+        summary.already_current
+    );
+    for (key, n) in &summary.by_old_key {
+        outln!("  {n} moved off {key:?}");
+    }
+    for failed in &summary.failed {
+        outln!("  FAILED {}: {}", failed.version, failed.error);
+    }
 }
 
-async fn keys(secrets: &Secrets, args: JsonArg) -> Result<ExitCode> {
-    let usage = secrets.key_usage().await?;
+async fn keys(
+    secrets: &SecretsService<'_>,
+    principal: &Principal,
+    args: JsonArg,
+) -> Result<ExitCode, Error> {
+    let usage = secrets.keys(principal).await?;
     if args.json {
-        print_json(&Value::Array(usage.iter().map(key_json).collect()));
+        print_json_of(&usage);
     } else {
         outln!("{:<24} {:>8}  STATUS", "KEY", "VERSIONS");
         for k in &usage {
@@ -617,31 +574,10 @@ async fn keys(secrets: &Secrets, args: JsonArg) -> Result<ExitCode> {
     })
 }
 
-fn grant_json(g: &Grant) -> Value {
-    json!({
-        "id": g.id,
-        "organization": g.organization_id,
-        "environment": g.environment,
-        "name": g.name,
-        "requested_by": g.requested_by,
-        "run_id": g.run_id,
-        "purpose": g.purpose,
-        "ttl_seconds": g.ttl_seconds,
-        "single_use": g.single_use,
-        "state": g.state.as_str(),
-        "requested_at": rfc3339(g.requested_at),
-        "decided_by": g.decided_by,
-        "decided_at": g.decided_at.map(rfc3339),
-        "comment": g.comment,
-        "expires_at": g.expires_at.map(rfc3339),
-        "used_at": g.used_at.map(rfc3339),
-    })
-}
-
 fn grant_line(g: &Grant) -> String {
     let until = g
         .expires_at
-        .map(|t| format!(" until {}", rfc3339(t)))
+        .map(|t| format!(" until {t}"))
         .unwrap_or_default();
     format!(
         "{}  {:<9} {}/{} for {:?} by {}{}{}",
@@ -658,30 +594,42 @@ fn grant_line(g: &Grant) -> String {
 
 fn print_grant(g: &Grant, as_json: bool, verb: &str) {
     if as_json {
-        print_json(&grant_json(g));
+        print_json_of(g);
     } else {
         outln!("{verb} {}", grant_line(g));
     }
 }
 
-async fn grant(secrets: &Secrets, actor: &Actor, command: GrantCommand) -> Result<ExitCode> {
+/// A TTL in whole seconds as the store keeps it: a fraction of a second
+/// counts as one, zero stays zero (and is refused).
+fn ttl_seconds(ttl: Duration) -> u64 {
+    ttl.as_secs().max(u64::from(!ttl.is_zero()))
+}
+
+async fn grant(
+    secrets: &SecretsService<'_>,
+    principal: &Principal,
+    command: GrantCommand,
+) -> Result<ExitCode, Error> {
     match command {
         GrantCommand::Request(args) => {
             let binding = match (args.run, args.purpose) {
                 (Some(run), _) => GrantBinding::Run(run),
                 (None, Some(purpose)) => GrantBinding::Purpose(purpose),
-                (None, None) => bail!("say what the grant is for with --run or --purpose"),
+                (None, None) => {
+                    return Err(Error::invalid(
+                        "say what the grant is for with --run or --purpose",
+                    ));
+                }
             };
             let request = GrantRequest {
-                secret: SecretRef {
-                    environment: &args.env,
-                    name: &args.name,
-                },
+                environment: args.env,
+                name: args.name,
                 binding,
-                ttl: args.ttl,
+                ttl_seconds: ttl_seconds(args.ttl),
                 single_use: args.single_use,
             };
-            let g = secrets.request_grant(actor, &request).await?;
+            let g = secrets.request_grant(principal, &request).await?;
             print_grant(&g, args.json, "requested");
             if !args.json {
                 outln!(
@@ -692,29 +640,27 @@ async fn grant(secrets: &Secrets, actor: &Actor, command: GrantCommand) -> Resul
         }
         GrantCommand::Approve(args) => {
             let g = secrets
-                .decide_grant(actor, &args.id, true, args.comment.as_deref())
+                .decide_grant(principal, &args.id, true, args.comment.as_deref())
                 .await?;
             print_grant(&g, args.json, "approved");
         }
         GrantCommand::Deny(args) => {
             let g = secrets
-                .decide_grant(actor, &args.id, false, Some(&args.reason))
+                .decide_grant(principal, &args.id, false, Some(&args.reason))
                 .await?;
             print_grant(&g, args.json, "denied");
         }
         GrantCommand::List(args) => {
             let grants = secrets
                 .grants(
-                    &actor.organization_id,
-                    GrantFilter {
-                        environment: args.env.as_deref(),
-                        name: args.name.as_deref(),
-                        open_only: !args.all,
-                    },
+                    principal,
+                    args.env.as_deref(),
+                    args.name.as_deref(),
+                    args.all,
                 )
                 .await?;
             if args.json {
-                print_json(&Value::Array(grants.iter().map(grant_json).collect()));
+                print_json_of(&grants);
             } else if grants.is_empty() {
                 outln!(
                     "no grants{}",

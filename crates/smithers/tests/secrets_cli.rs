@@ -77,6 +77,11 @@ fn code(out: &Output) -> i32 {
     out.status.code().unwrap()
 }
 
+/// A JSON object's field names, in the order they are printed.
+fn fields(value: &Value) -> Vec<String> {
+    value.as_object().unwrap().keys().cloned().collect()
+}
+
 fn request(env: &Env<'_>, user: &str, single_use: bool) -> String {
     let mut args = vec![
         "secrets",
@@ -117,6 +122,35 @@ fn secret_lifecycle(env: &Env<'_>) {
     assert_eq!(list[0]["key_id"], "k1");
     let versions = env.ok(&["secrets", "versions", "GITHUB_TOKEN", "--json"], b"");
     assert!(!list.to_string().contains("horse") && !versions.contains("horse"));
+    assert_eq!(
+        fields(&list[0]),
+        [
+            "environment",
+            "name",
+            "active_version",
+            "latest_version",
+            "versions",
+            "key_id",
+            "updated_at"
+        ]
+    );
+    let versions: Value = serde_json::from_str(&versions).unwrap();
+    assert_eq!(
+        fields(&versions[0]),
+        [
+            "organization",
+            "environment",
+            "name",
+            "version",
+            "state",
+            "key_id",
+            "created_at",
+            "created_by",
+            "deactivated_at",
+            "destroyed_at",
+            "destroyed_by"
+        ]
+    );
 
     // No grant: refused with exit 3.
     let denied = env.run(&["secrets", "get", "GITHUB_TOKEN", "--env", "prod"], b"");
@@ -135,6 +169,27 @@ fn secret_lifecycle(env: &Env<'_>) {
     assert_eq!(code(&member), 3);
     let listed = env.json(&["secrets", "grant", "list", "--json"]);
     assert_eq!(listed[0]["state"], "pending");
+    assert_eq!(
+        fields(&listed[0]),
+        [
+            "id",
+            "organization",
+            "environment",
+            "name",
+            "requested_by",
+            "run_id",
+            "purpose",
+            "ttl_seconds",
+            "single_use",
+            "state",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "comment",
+            "expires_at",
+            "used_at"
+        ]
+    );
     env.ok(
         &[
             "secrets",
@@ -206,6 +261,26 @@ fn secret_lifecycle(env: &Env<'_>) {
     let empty = env.run(&["secrets", "set", "EMPTY", "--env", "prod"], b"\n");
     assert_eq!(code(&empty), 2);
     assert!(text(&empty.stderr).contains("empty"));
+
+    // Destroying versions and the keyring's use are an admin's.
+    for args in [
+        &[
+            "secrets",
+            "--as",
+            "carol",
+            "destroy",
+            "GITHUB_TOKEN",
+            "--version",
+            "1",
+            "--yes",
+        ][..],
+        &["secrets", "--as", "carol", "keys"],
+        &["secrets", "--as", "carol", "rewrap"],
+    ] {
+        let refused = env.run(args, b"");
+        assert_eq!(code(&refused), 3, "{args:?}: {}", text(&refused.stderr));
+        assert!(text(&refused.stderr).contains("needs an admin"));
+    }
 
     // Destroy needs confirmation when nobody can be asked.
     let unconfirmed = env.run(
@@ -298,7 +373,6 @@ fn a_bad_keyring_stops_everything_and_names_the_entry_not_the_value() {
         keyring: String::new(),
     };
     let cases = [
-        ("", "no keys"),
         ("k1", "entry 1 is not `id:base64-key`"),
         (
             "k1:c2hvcnQta2V5LXZhbHVl",
@@ -326,6 +400,14 @@ fn a_bad_keyring_stops_everything_and_names_the_entry_not_the_value() {
     }
     // Nothing started: not even the database was created.
     assert!(!home.path().join("smithers.db").exists());
+
+    // No keyring at all: the application opens, and every secrets command
+    // says what to set.
+    env.keyring = String::new();
+    let out = env.run(&["secrets", "list"], b"");
+    assert_eq!(code(&out), 2);
+    let err = text(&out.stderr);
+    assert!(err.contains("SECRET_ENCRYPTION_KEYS is not set"), "{err}");
 }
 
 #[test]
@@ -341,12 +423,28 @@ fn rewrap_moves_everything_to_the_new_key_and_keys_shows_when_the_old_can_go() {
     }
     env.keyring = format!("{K2},{K1}");
     let keys = env.json(&["secrets", "keys", "--json"]);
+    assert_eq!(
+        fields(&keys[1]),
+        ["key_id", "versions", "in_keyring", "primary", "removable"]
+    );
     assert_eq!(keys[1]["key_id"], "k1");
     assert_eq!(keys[1]["versions"], 2);
     assert_eq!(keys[1]["removable"], false);
     let summary = env.json(&["secrets", "rewrap", "--json"]);
     assert_eq!(summary["rewrapped"], 2);
     assert_eq!(summary["by_old_key"]["k1"], 2);
+    assert_eq!(
+        fields(&summary),
+        [
+            "primary_key",
+            "rewrapped",
+            "already_current",
+            "by_old_key",
+            "failed"
+        ]
+    );
+    assert_eq!(summary["primary_key"], "k2");
+    assert_eq!(summary["failed"], Value::Array(Vec::new()));
     let keys = env.ok(&["secrets", "keys"], b"");
     assert!(keys.contains("unused: can be removed"), "{keys}");
 
