@@ -2,6 +2,7 @@
 //! number of callers and commits them in batches (group commit), so
 //! concurrent writers share one durable commit instead of paying one each.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use smithers_audit::{AuditEvent, CheckpointSigner, SealedEvent};
@@ -61,14 +62,15 @@ impl AuditWriter {
 }
 
 impl AuditLog {
-    /// Starts the writer on the current tokio runtime.
+    /// Starts the writer on the current tokio runtime. The signer is
+    /// taken owned or shared (`Arc`), as the caller holds it.
     pub fn start(
         store: Store,
-        signer: CheckpointSigner,
+        signer: impl Into<Arc<CheckpointSigner>>,
         config: AuditLogConfig,
     ) -> (AuditLog, AuditWriter) {
         let (sender, receiver) = mpsc::channel(config.max_batch.max(1) * 4);
-        let task = tokio::spawn(write_loop(store, signer, config, receiver));
+        let task = tokio::spawn(write_loop(store, signer.into(), config, receiver));
         (AuditLog { sender }, AuditWriter { task })
     }
 
@@ -86,7 +88,7 @@ impl AuditLog {
 
 async fn write_loop(
     store: Store,
-    signer: CheckpointSigner,
+    signer: Arc<CheckpointSigner>,
     config: AuditLogConfig,
     mut receiver: mpsc::Receiver<Pending>,
 ) {

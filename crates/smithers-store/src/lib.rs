@@ -18,12 +18,14 @@ mod model_turns;
 mod orgs;
 mod outbox;
 mod policies;
+mod run_changes;
 mod runs;
 mod secrets;
 mod signing_key;
 mod tool_calls;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -37,6 +39,7 @@ pub use model_turns::{ModelTurn, NewModelTurn};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
 pub use outbox::{AUDIT_STREAM, AUDIT_SUBJECTS, AuditPublisher, audit_stream_config};
 pub use policies::{Policies, PolicyVersion};
+pub use run_changes::{CHANNEL as RUN_CHANGES_CHANNEL, RunChanges};
 pub use runs::{LogLine, LogStream, NewRun, Run, RunState, RunStep, Runs, StepState, StepUpdate};
 pub use secrets::{
     Actor, Grant, GrantBinding, GrantFilter, GrantRequest, GrantState, KeyUsage, MAX_GRANT_TTL,
@@ -100,6 +103,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Who waits on runs, woken when they change.
+    changes: Arc<run_changes::Hub>,
 }
 
 /// The SQLite file inside a data directory.
@@ -122,6 +127,9 @@ impl Store {
                 Store {
                     pool,
                     backend: Backend::Postgres,
+                    changes: Arc::new(run_changes::Hub::new(run_changes::Source::Postgres(
+                        url.to_string(),
+                    ))),
                 }
             }
             Some(url) => return Err(Error::UnsupportedUrl(url.to_string())),
@@ -150,12 +158,38 @@ impl Store {
                 Store {
                     pool,
                     backend: Backend::Sqlite,
+                    changes: Arc::new(run_changes::Hub::new(run_changes::Source::Sqlite(path))),
                 }
             }
         };
         migrate::apply(&store).await?;
         store.organizations().ensure_default().await?;
         Ok(store)
+    }
+
+    /// A waiter on run `run_id`, woken when it changes (in this process or
+    /// another) or after `fallback` at the latest ([`RunChanges`]).
+    pub fn run_changes(&self, run_id: &str, fallback: Duration) -> RunChanges {
+        self.changes.subscribe(run_id, fallback)
+    }
+
+    /// Announces that run `run_id` changed, once the change is committed:
+    /// to this process's waiters, and on PostgreSQL to every process's
+    /// (`NOTIFY smithers_runs`). Announcing cannot fail a write that is
+    /// already committed: a failure is logged, and waiters look again
+    /// after their fallback interval.
+    pub(crate) async fn announce(&self, run_id: &str) {
+        self.changes.announce(run_id);
+        if self.backend == Backend::Postgres {
+            let notified = sqlx::query("SELECT 1 AS sent FROM pg_notify($1, $2)")
+                .bind(run_changes::CHANNEL)
+                .bind(run_id)
+                .execute(&self.pool)
+                .await;
+            if let Err(e) = notified {
+                tracing::warn!(error = %e, run = run_id, "cannot announce a change of the run");
+            }
+        }
     }
 
     pub fn backend(&self) -> Backend {

@@ -286,6 +286,13 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
     /// running.
     pub(crate) async fn wait(&mut self, approval: &Approval) -> Result<Answer, Interrupt> {
         let position = approval.position;
+        // Woken at once by a decision (of any process); the fallback bounds
+        // how late an expiry, a deadline or a missed wake-up is seen.
+        let mut changes = self
+            .engine
+            .runs
+            .store()
+            .run_changes(&self.run.id, self.engine.settings.poll);
         let decided = loop {
             let mut now = self.engine.runs.approval(&approval.id).await?;
             // Closed as expired (and recorded) only once it is due.
@@ -301,7 +308,14 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
                 break now;
             }
             self.check_interrupt().await?;
-            tokio::time::sleep(self.engine.settings.poll).await;
+            let now = self.engine.runs.now();
+            let due = [approval.expires_at, Some(self.deadline)]
+                .into_iter()
+                .flatten()
+                .map(|at| Duration::from_micros(u64::try_from(at.saturating_sub(now)).unwrap_or(0)))
+                .min()
+                .unwrap_or(self.engine.settings.poll);
+            changes.changed_within(due).await;
         };
         let step = self.step_state(position).await?;
         if step == StepState::WaitingApproval {
@@ -371,5 +385,7 @@ fn summary_of(call: &ToolCall) -> String {
     }
 }
 
-/// How long to wait between looks at an approval.
-pub(crate) const DEFAULT_POLL: Duration = Duration::from_millis(250);
+/// The longest a waiting run goes without looking at its approval and its
+/// state: a change wakes it at once; this bounds what a missed wake-up
+/// costs.
+pub(crate) const DEFAULT_POLL: Duration = Duration::from_secs(1);

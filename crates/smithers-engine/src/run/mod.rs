@@ -49,7 +49,9 @@ pub struct Settings {
     pub remote: String,
     pub limits: Limits,
     pub tools: ToolLimits,
-    /// How often a waiting run looks at its approval and its state.
+    /// The longest a waiting run goes without looking at its approval and
+    /// its state. A change (a decision, a cancel, by any process) wakes it
+    /// at once; this bounds what a missed wake-up costs.
     pub poll: Duration,
 }
 
@@ -539,13 +541,20 @@ impl<P: Provider> Ctx<'_, P> {
     /// deadline drops it (a command in the sandbox is killed with it)
     /// instead of waiting for it to end.
     pub(crate) async fn watched<T>(&self, work: impl Future<Output = T>) -> Result<T, Interrupt> {
-        /// How often the run's state is looked at meanwhile.
-        const WATCH: Duration = Duration::from_millis(500);
+        // A cancel wakes the watch at once; the fallback bounds how late
+        // the deadline or a missed wake-up is seen.
+        let mut changes = self
+            .engine
+            .runs
+            .store()
+            .run_changes(&self.run.id, self.engine.settings.poll);
         tokio::pin!(work);
         loop {
+            let left = self.deadline.saturating_sub(smithers_store::now_micros());
+            let due = Duration::from_micros(u64::try_from(left).unwrap_or(0));
             tokio::select! {
                 done = &mut work => return Ok(done),
-                () = tokio::time::sleep(WATCH) => self.check_interrupt().await?,
+                () = changes.changed_within(due) => self.check_interrupt().await?,
             }
         }
     }
