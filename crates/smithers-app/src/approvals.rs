@@ -33,6 +33,33 @@ impl Approvals<'_> {
         Ok(out)
     }
 
+    /// What run `run` asked, oldest first (`pending_only`: what it waits
+    /// for now).
+    ///
+    /// Errors: `not_found` for a run of another organization.
+    pub async fn of_run(
+        &self,
+        principal: &Principal,
+        run: &str,
+        pending_only: bool,
+    ) -> Result<Vec<Approval>, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::ApprovalsRead)?;
+        let summary = self.app.runs().summary(principal, run).await?;
+        let list = self
+            .app
+            .engine()
+            .runs
+            .approvals_of_run(run)
+            .await
+            .map_err(store_error)?;
+        Ok(list
+            .iter()
+            .filter(|a| !pending_only || a.state == smithers_store::ApprovalState::Pending)
+            .map(|a| approval_dto(a, &summary.workflow))
+            .collect())
+    }
+
     /// One approval of the organization.
     ///
     /// Errors: `not_found` when there is none by that id there.

@@ -20,12 +20,19 @@ pub struct Config {
     /// The secrets keyring (`id:base64-32-bytes,…`); without it, nothing
     /// that reads or releases a secret can be done.
     pub keyring: Option<String>,
+    /// The Docker engine (`DOCKER_HOST`, `unix:///path`); `None`: the
+    /// default socket.
+    pub docker_host: Option<String>,
+    /// The program sandboxes start as their helper; without it no sandbox
+    /// can be made (a front end names itself, see
+    /// [`crate::SandboxHelper`]).
+    pub sandbox_helper: Option<crate::SandboxHelper>,
 }
 
 impl Config {
     /// The settings from `SMITHERS_HOME`, `SMITHERS_DATABASE_URL`,
-    /// `SMITHERS_AUDIT_SIGNING_KEY`, `SMITHERS_NATS_URL` and
-    /// `SECRET_ENCRYPTION_KEYS`; `data_dir`
+    /// `SMITHERS_AUDIT_SIGNING_KEY`, `SMITHERS_NATS_URL`,
+    /// `SECRET_ENCRYPTION_KEYS` and `DOCKER_HOST`; `data_dir`
     /// and `database_url`, when given (command-line flags), win. Empty
     /// values count as unset.
     pub fn from_env(data_dir: Option<PathBuf>, database_url: Option<String>) -> Config {
@@ -38,6 +45,8 @@ impl Config {
             signing_key: var(smithers_store::SIGNING_KEY_ENV),
             nats_url: var("SMITHERS_NATS_URL"),
             keyring: var(smithers_secrets::KEYRING_ENV).filter(|k| !k.trim().is_empty()),
+            docker_host: var("DOCKER_HOST"),
+            sandbox_helper: None,
         }
     }
 }

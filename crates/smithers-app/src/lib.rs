@@ -18,9 +18,11 @@ mod audit;
 pub mod authz;
 mod config;
 mod error;
+mod events;
 mod policies;
 mod principal;
 mod runs;
+mod sandboxes;
 mod secrets;
 mod users;
 
@@ -30,16 +32,18 @@ use std::sync::Arc;
 use smithers_api::Error;
 use smithers_audit::CheckpointSigner;
 use smithers_engine::run::{Engine, Settings};
-use smithers_store::{DataDir, KeySource, Runs, Secrets, Store};
+use smithers_store::{DataDir, KeySource, Secrets, Store};
 
 pub use approvals::{Approvals, approval_dto};
 pub use audit::*;
 pub use authz::Operation;
 pub use config::Config;
 pub use error::{engine_error, store_error};
+pub use events::audit_event;
 pub use policies::Policies;
 pub use principal::{Principal, Via};
 pub use runs::*;
+pub use sandboxes::{EgressObserver, SandboxHelper, audited_egress};
 pub use secrets::*;
 pub use users::Users;
 
@@ -117,7 +121,7 @@ impl App {
         let signer = Arc::new(signer);
         let secrets = keyring.map(|k| Secrets::new(store.clone(), k, signer.clone()));
         let engine = Engine {
-            runs: Runs::new(store.clone(), signer.clone()),
+            runs: smithers_store::Runs::new(store.clone(), signer.clone()),
             secrets,
             settings: Settings::new(dir.path().join("runs")),
         };
@@ -212,6 +216,11 @@ impl App {
     /// Closes the store's connections.
     pub async fn close(self) {
         self.store.close().await;
+    }
+
+    /// The public key that verifies this application's audit checkpoints.
+    pub fn checkpoint_key(&self) -> ed25519_dalek::VerifyingKey {
+        self.signer.verifying_key()
     }
 
     pub(crate) fn signer(&self) -> &CheckpointSigner {

@@ -1,2 +1,463 @@
 //! Runs: start, carry out, follow, resume and cancel, behind the
 //! authorization table.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use smithers_api::{
+    Cancelled, Error, Launched, LogLine, LogStream, ModelTurn, Run, RunPolicies, RunSandbox,
+    RunState, RunSummary, Step, StepState, Timestamp, ToolCall, ToolCallState,
+};
+use smithers_engine::run::{Definition, StartRun};
+use smithers_engine::workflow::ProviderKind;
+
+use crate::authz::{Operation, authorize};
+use crate::error::{engine_error, store_error};
+use crate::sandboxes::{EgressObserver, audited_egress};
+use crate::{App, Principal, approval_dto};
+
+/// How many runs a list holds at most.
+pub const RUN_LIST_LIMIT: u32 = 1000;
+
+/// Has a run carried out somewhere other than the caller's own task: the
+/// command line starts `smithers runs resume ID` in the background; the
+/// server hands it to its pool of run tasks.
+pub trait RunLauncher: Send + Sync {
+    /// Starts carrying out `run` (created, or interrupted) on behalf of
+    /// `principal`, and returns once it is under way.
+    ///
+    /// Errors: `unavailable` when it cannot be started.
+    fn launch<'a>(
+        &'a self,
+        principal: &'a Principal,
+        run: &'a RunSummary,
+    ) -> BoxFuture<'a, Result<Launched, Error>>;
+}
+
+/// A boxed future, as [`RunLauncher`] returns.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The longest a follower goes without looking at its run: a change wakes
+/// it at once; this bounds what a missed wake-up costs.
+pub const FOLLOW_FALLBACK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What starting a run needs: the repository (a git checkout whose
+/// `smithers.toml` names the workflow), the workflow, and what started it.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub repo: &'a Path,
+    pub workflow: &'a str,
+    /// `manual`, or the event that started it.
+    pub trigger: &'a str,
+    /// A sandbox provider over the workflow's own, kept for the whole run.
+    pub provider: Option<ProviderKind>,
+    /// A Docker image over the default, kept for the whole run.
+    pub image: Option<&'a str>,
+}
+
+/// Where a run is carried out, when not where it started.
+#[derive(Clone, Default)]
+pub struct Execution {
+    /// Another provider than the one the run started with.
+    pub provider: Option<ProviderKind>,
+    /// Another Docker image.
+    pub image: Option<String>,
+    /// Shown each egress decision of the run's sandboxes, besides the
+    /// audit log.
+    pub egress_observer: Option<EgressObserver>,
+}
+
+/// Starts, carries out, shows, follows and cancels runs. Obtained from
+/// [`App::runs`].
+pub struct Runs<'a> {
+    pub(crate) app: &'a App,
+}
+
+impl App {
+    /// The organization's runs.
+    pub fn runs(&self) -> Runs<'_> {
+        Runs { app: self }
+    }
+
+    /// Wakes a follower of run `id` when it changes: its state, steps, log
+    /// or approvals, committed by this process or another (see
+    /// [`smithers_store::RunChanges`]). It tells nothing itself: the
+    /// follower reads again through [`Runs`], which authorizes.
+    pub fn run_changes(&self, id: &str) -> smithers_store::RunChanges {
+        self.store().run_changes(id, FOLLOW_FALLBACK)
+    }
+}
+
+impl Runs<'_> {
+    /// Starts a run of `new.workflow` as the principal: reads the workflow
+    /// and the repository's policy at the repository's HEAD, and the
+    /// organization's policy as published now, and records the run,
+    /// queued. Nothing is carried out yet ([`Runs::execute`],
+    /// [`Runs::launch`]).
+    ///
+    /// Errors: `invalid` for a repository or workflow that cannot be read;
+    /// `forbidden` for a user of another organization.
+    pub async fn start(&self, principal: &Principal, new: NewRun<'_>) -> Result<RunSummary, Error> {
+        authorize(principal, &principal.organization, Operation::RunsStart)?;
+        let run = self
+            .app
+            .engine()
+            .start(StartRun {
+                organization_id: &principal.organization,
+                requested_by: &principal.user,
+                repo: new.repo,
+                workflow: new.workflow,
+                trigger: new.trigger,
+                provider: new.provider,
+                image: new.image,
+            })
+            .await
+            .map_err(engine_error)?;
+        Ok(summary(&run))
+    }
+
+    /// Has `launcher` carry out run `id` (`run --detach`).
+    ///
+    /// Errors: `not_found` for a run of another organization; the
+    /// launcher's.
+    pub async fn launch(
+        &self,
+        principal: &Principal,
+        id: &str,
+        launcher: &dyn RunLauncher,
+    ) -> Result<Launched, Error> {
+        authorize(principal, &principal.organization, Operation::RunsStart)?;
+        let run = self.find(principal, id).await?;
+        launcher.launch(principal, &summary(&run)).await
+    }
+
+    /// Runs of the organization a killed process left unfinished, each
+    /// handed to `launcher` to carry on; returns what was launched.
+    pub async fn resume_interrupted(
+        &self,
+        principal: &Principal,
+        launcher: &dyn RunLauncher,
+    ) -> Result<Vec<(RunSummary, Launched)>, Error> {
+        authorize(principal, &principal.organization, Operation::RunsResume)?;
+        let lost = self
+            .app
+            .engine()
+            .interrupted(&principal.organization)
+            .await
+            .map_err(engine_error)?;
+        let mut launched = Vec::with_capacity(lost.len());
+        for run in &lost {
+            let run = summary(run);
+            let started = launcher.launch(principal, &run).await?;
+            launched.push((run, started));
+        }
+        Ok(launched)
+    }
+
+    /// Carries out run `id` from where it stands to its end, in this task:
+    /// in the sandbox chosen when it started (or `execution`'s). A
+    /// workflow that names hosts has each of its sandbox's connections
+    /// audited.
+    ///
+    /// Errors: `not_found` for a run of another organization; `invalid`
+    /// when another live process carries it out; `unavailable` when the
+    /// sandbox cannot be made.
+    pub async fn execute(
+        &self,
+        principal: &Principal,
+        id: &str,
+        execution: Execution,
+    ) -> Result<RunSummary, Error> {
+        authorize(principal, &principal.organization, Operation::RunsResume)?;
+        let run = self.find(principal, id).await?;
+        let definition = Definition::from_json(&run.definition).map_err(engine_error)?;
+        let workflow = definition.workflow().map_err(engine_error)?;
+        let kind = execution
+            .provider
+            .unwrap_or_else(|| definition.provider_for(&workflow));
+        let image = execution.image.as_deref().or(definition.image.as_deref());
+        // Egress is audited: the writer runs only when there can be any.
+        let audit = (!workflow.egress.is_empty()).then(|| self.app.audit_log());
+        let recorder = audit.as_ref().map(|(log, _)| {
+            audited_egress(
+                log.clone(),
+                &run.organization_id,
+                execution.egress_observer.clone(),
+            )
+        });
+        let engine = self.app.engine();
+        let done = match kind {
+            ProviderKind::Native => {
+                let provider = self.app.config().native_provider(recorder)?;
+                engine.execute(&provider, id).await
+            }
+            ProviderKind::Docker => {
+                let provider = self.app.config().docker_provider(recorder, image).await?;
+                engine.execute(&provider, id).await
+            }
+        };
+        if let Some((log, writer)) = audit {
+            drop(log);
+            writer.join().await;
+        }
+        let done = done.map_err(engine_error)?;
+        self.app.deliver_audit().await;
+        Ok(summary(&done))
+    }
+
+    /// Cancels run `id`: a live process carrying it out stops it at once
+    /// and destroys its sandbox; a run nobody carries out is closed here
+    /// (steps cancelled, approvals withdrawn).
+    ///
+    /// Errors: `not_found` for a run of another organization; `conflict`
+    /// for a finished run.
+    pub async fn cancel(&self, principal: &Principal, id: &str) -> Result<Cancelled, Error> {
+        authorize(principal, &principal.organization, Operation::RunsCancel)?;
+        self.find(principal, id).await?;
+        let run = self
+            .app
+            .engine()
+            .cancel(id, &principal.user)
+            .await
+            .map_err(engine_error)?;
+        self.app.deliver_audit().await;
+        let live = run
+            .owner
+            .as_deref()
+            .is_some_and(|o| !smithers_sandbox::owner::is_gone(o));
+        Ok(Cancelled {
+            id: run.id,
+            state: run_state(run.state),
+            stopped_by_its_process: live,
+        })
+    }
+
+    /// The organization's runs, newest first: unfinished ones only unless
+    /// `all`; at most `limit` (and [`RUN_LIST_LIMIT`]).
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        all: bool,
+        limit: u32,
+    ) -> Result<Vec<RunSummary>, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::RunsRead)?;
+        let runs = self
+            .app
+            .engine()
+            .runs
+            .list(org, !all, limit.min(RUN_LIST_LIMIT))
+            .await
+            .map_err(store_error)?;
+        Ok(runs.iter().map(summary).collect())
+    }
+
+    /// Where run `id` stands.
+    ///
+    /// Errors: `not_found` for a run of another organization.
+    pub async fn summary(&self, principal: &Principal, id: &str) -> Result<RunSummary, Error> {
+        authorize(principal, &principal.organization, Operation::RunsRead)?;
+        Ok(summary(&self.find(principal, id).await?))
+    }
+
+    /// Run `id`'s steps, in workflow order.
+    ///
+    /// Errors: `not_found` for a run of another organization.
+    pub async fn steps(&self, principal: &Principal, id: &str) -> Result<Vec<Step>, Error> {
+        authorize(principal, &principal.organization, Operation::RunsRead)?;
+        self.find(principal, id).await?;
+        let steps = self
+            .app
+            .engine()
+            .runs
+            .steps(id)
+            .await
+            .map_err(store_error)?;
+        Ok(steps.iter().map(step).collect())
+    }
+
+    /// Run `id` with everything it did.
+    ///
+    /// Errors: `not_found` for a run of another organization.
+    pub async fn show(&self, principal: &Principal, id: &str) -> Result<Run, Error> {
+        authorize(principal, &principal.organization, Operation::RunsRead)?;
+        let run = self.find(principal, id).await?;
+        let runs = &self.app.engine().runs;
+        let steps = runs.steps(id).await.map_err(store_error)?;
+        let calls = runs.tool_calls(id).await.map_err(store_error)?;
+        let approvals = runs.approvals_of_run(id).await.map_err(store_error)?;
+        let turns = runs.all_model_turns(id).await.map_err(store_error)?;
+        let definition = Definition::from_json(&run.definition).map_err(engine_error)?;
+        let workflow = definition.workflow().map_err(engine_error)?;
+        Ok(Run {
+            sandbox: RunSandbox {
+                provider: definition.provider_for(&workflow).as_str().to_string(),
+                image: definition.image.clone(),
+            },
+            policies: RunPolicies {
+                repository: definition.policy_name.clone(),
+                organization_version: definition.org_policy.as_ref().map(|o| o.version),
+            },
+            steps: steps.iter().map(step).collect(),
+            tool_calls: calls.iter().map(tool_call).collect(),
+            model_turns: turns.iter().map(model_turn).collect(),
+            approvals: approvals
+                .iter()
+                .map(|a| approval_dto(a, &run.workflow))
+                .collect(),
+            id: run.id,
+            workflow: run.workflow,
+            repository: run.repository,
+            trigger: run.trigger,
+            requested_by: run.requested_by,
+            state: run_state(run.state),
+            error: run.error,
+            created_at: Timestamp(run.created_at),
+            started_at: run.started_at.map(Timestamp),
+            finished_at: run.finished_at.map(Timestamp),
+            purge: run.purge,
+        })
+    }
+
+    /// Run `id`'s log lines after line `after` (0: from the start), at
+    /// most `limit` of them, redacted as they were stored.
+    ///
+    /// Errors: `not_found` for a run of another organization.
+    pub async fn logs(
+        &self,
+        principal: &Principal,
+        id: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<LogLine>, Error> {
+        authorize(principal, &principal.organization, Operation::RunsRead)?;
+        self.find(principal, id).await?;
+        let lines = self
+            .app
+            .engine()
+            .runs
+            .logs(id, after, limit)
+            .await
+            .map_err(store_error)?;
+        Ok(lines.iter().map(log_line).collect())
+    }
+
+    /// The run, when it is the principal's organization's; a run of
+    /// another is not found (its existence is not told).
+    async fn find(&self, principal: &Principal, id: &str) -> Result<smithers_store::Run, Error> {
+        let not_found = || Error::not_found(format!("no run {id} in {}", principal.organization));
+        match self.app.engine().runs.get(id).await {
+            Ok(run) if run.organization_id == principal.organization => Ok(run),
+            Ok(_) | Err(smithers_store::Error::NotFound(_)) => Err(not_found()),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
+
+impl App {
+    pub(crate) fn signer_arc(&self) -> Arc<smithers_audit::CheckpointSigner> {
+        self.signer.clone()
+    }
+}
+
+fn summary(run: &smithers_store::Run) -> RunSummary {
+    RunSummary {
+        id: run.id.clone(),
+        workflow: run.workflow.clone(),
+        state: run_state(run.state),
+        requested_by: run.requested_by.clone(),
+        created_at: Timestamp(run.created_at),
+        error: run.error.clone(),
+    }
+}
+
+/// The store's run state as the wire's.
+pub(crate) fn run_state(state: smithers_store::RunState) -> RunState {
+    use smithers_store::RunState as S;
+    match state {
+        S::Queued => RunState::Queued,
+        S::Running => RunState::Running,
+        S::WaitingApproval => RunState::WaitingApproval,
+        S::Succeeded => RunState::Succeeded,
+        S::Failed => RunState::Failed,
+        S::Cancelled => RunState::Cancelled,
+        S::TimedOut => RunState::TimedOut,
+    }
+}
+
+fn step_state(state: smithers_store::StepState) -> StepState {
+    use smithers_store::StepState as S;
+    match state {
+        S::Pending => StepState::Pending,
+        S::Running => StepState::Running,
+        S::WaitingApproval => StepState::WaitingApproval,
+        S::Succeeded => StepState::Succeeded,
+        S::Failed => StepState::Failed,
+        S::Skipped => StepState::Skipped,
+        S::Cancelled => StepState::Cancelled,
+        S::TimedOut => StepState::TimedOut,
+    }
+}
+
+fn step(s: &smithers_store::RunStep) -> Step {
+    Step {
+        position: s.position,
+        id: s.step_id.clone(),
+        kind: s.kind.clone(),
+        state: step_state(s.state),
+        attempts: s.attempts,
+        exit_code: s.exit_code,
+        error: s.error.clone(),
+    }
+}
+
+fn tool_call(c: &smithers_store::ToolCallRecord) -> ToolCall {
+    use smithers_store::ToolCallState as S;
+    ToolCall {
+        position: c.key.position,
+        attempt: c.key.attempt,
+        seq: c.key.seq,
+        tool: c.tool.clone(),
+        subject: c.subject.clone(),
+        arguments: c.arguments.clone(),
+        decision: c.decision.clone(),
+        state: match c.state {
+            S::Allowed => ToolCallState::Allowed,
+            S::Asked => ToolCallState::Asked,
+            S::Running => ToolCallState::Running,
+            S::Completed => ToolCallState::Completed,
+            S::Denied => ToolCallState::Denied,
+            S::Rejected => ToolCallState::Rejected,
+        },
+        approval: c.approval_id.clone(),
+        ok: c.result.as_ref().map(|r| r.ok),
+    }
+}
+
+fn model_turn(t: &smithers_store::ModelTurn) -> ModelTurn {
+    ModelTurn {
+        position: t.position,
+        attempt: t.attempt,
+        turn: t.turn,
+        driver: t.driver.clone(),
+        model: t.model.clone(),
+        calls: t.calls,
+        input_tokens: t.input_tokens,
+        output_tokens: t.output_tokens,
+        at: Timestamp(t.created_at),
+    }
+}
+
+fn log_line(l: &smithers_store::LogLine) -> LogLine {
+    LogLine {
+        seq: l.seq,
+        position: l.position,
+        stream: match l.stream {
+            smithers_store::LogStream::Stdout => LogStream::Stdout,
+            smithers_store::LogStream::Stderr => LogStream::Stderr,
+            smithers_store::LogStream::Smithers => LogStream::Smithers,
+        },
+        at: Timestamp(l.at),
+        text: l.text.clone(),
+    }
+}

@@ -82,9 +82,18 @@ impl DockerConfig {
     /// The engine from `DOCKER_HOST` (or the default socket), the default
     /// image, no helper, state under the system's temp directory.
     pub fn from_env() -> Result<DockerConfig, Error> {
+        DockerConfig::for_host(std::env::var("DOCKER_HOST").ok().as_deref())
+    }
+
+    /// The engine at `docker_host` (`unix:///path`, as `DOCKER_HOST` names
+    /// it; `None`: the default socket), the default image, no helper,
+    /// state under the system's temp directory.
+    ///
+    /// Errors: `Invalid` for an engine address that is not a unix socket.
+    pub fn for_host(docker_host: Option<&str>) -> Result<DockerConfig, Error> {
         let euid = rustix::process::geteuid().as_raw();
         Ok(DockerConfig {
-            socket: engine_socket(std::env::var("DOCKER_HOST").ok().as_deref())?,
+            socket: engine_socket(docker_host)?,
             image: DEFAULT_IMAGE.to_string(),
             helper: None,
             state_dir: std::env::temp_dir().join(format!("smithers-docker-{euid}")),

@@ -1,0 +1,187 @@
+//! The sandbox providers runs are carried out in, built from the
+//! application's settings, and the recorder that puts every egress
+//! decision of a sandbox into the audit log.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use smithers_api::Error;
+use smithers_audit::ActorType;
+use smithers_sandbox::egress::{BoxFuture, EgressEvent, EgressRecorder};
+use smithers_sandbox::{DockerConfig, DockerProvider, NativeConfig, NativeProvider};
+use smithers_store::AuditLog;
+
+use crate::events::audit_event;
+use crate::{App, Config};
+
+/// The program sandboxes start first (their init, the egress bridge): the
+/// `smithers` binary itself with the argument that makes it the helper,
+/// or a `smithers-sandbox-helper`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxHelper {
+    pub program: PathBuf,
+    /// Put before the helper's own arguments.
+    pub args: Vec<String>,
+}
+
+/// What a front end sees of each egress decision besides the audit log
+/// (the command line prints it).
+pub type EgressObserver = Arc<dyn Fn(&EgressEvent) + Send + Sync>;
+
+impl Config {
+    fn helper(&self) -> Result<&SandboxHelper, Error> {
+        self.sandbox_helper.as_ref().ok_or_else(|| {
+            Error::unavailable("no sandbox helper is configured, so no sandbox can be made")
+        })
+    }
+
+    /// The native provider's settings (bubblewrap, cgroups), with the
+    /// configured helper.
+    ///
+    /// Errors: `unavailable` without a helper.
+    pub fn native_config(&self) -> Result<NativeConfig, Error> {
+        let helper = self.helper()?;
+        Ok(NativeConfig::with_helper(
+            helper.program.clone(),
+            helper.args.clone(),
+        ))
+    }
+
+    /// The Docker provider's settings: the engine from `DOCKER_HOST` (read
+    /// when the application opened) or the default socket, with the
+    /// configured helper.
+    ///
+    /// Errors: `invalid` for a `DOCKER_HOST` that is not a unix socket;
+    /// `unavailable` without a helper.
+    pub fn docker_config(&self) -> Result<DockerConfig, Error> {
+        let helper = self.helper()?;
+        let mut config = DockerConfig::for_host(self.docker_host.as_deref())
+            .map_err(|e| Error::invalid(format!("DOCKER_HOST: {e}")))?;
+        config.helper = Some((helper.program.clone(), helper.args.clone()));
+        Ok(config)
+    }
+
+    /// A native provider whose egress decisions go to `egress`.
+    ///
+    /// Errors: `unavailable` when this host cannot make native sandboxes
+    /// (no bubblewrap, no delegated cgroup) or without a helper.
+    pub fn native_provider(
+        &self,
+        egress: Option<Arc<dyn EgressRecorder>>,
+    ) -> Result<NativeProvider, Error> {
+        let mut config = self.native_config()?;
+        if let Some(recorder) = egress {
+            config.egress.events = recorder;
+        }
+        NativeProvider::new(config)
+            .map_err(|e| Error::unavailable(format!("the native sandbox provider: {e}")))
+    }
+
+    /// A Docker provider running `image` (default: the configured one),
+    /// whose egress decisions go to `egress`.
+    ///
+    /// Errors: `unavailable` when the engine cannot be reached or the
+    /// image is missing.
+    pub async fn docker_provider(
+        &self,
+        egress: Option<Arc<dyn EgressRecorder>>,
+        image: Option<&str>,
+    ) -> Result<DockerProvider, Error> {
+        let mut config = self.docker_config()?;
+        if let Some(image) = image {
+            config.image = image.to_string();
+        }
+        if let Some(recorder) = egress {
+            config.egress.events = recorder;
+        }
+        DockerProvider::connect(config)
+            .await
+            .map_err(|e| Error::unavailable(format!("the Docker sandbox provider: {e}")))
+    }
+}
+
+impl App {
+    /// The settings the application opened with: sandbox providers are
+    /// built from them ([`Config::native_provider`],
+    /// [`Config::docker_provider`]).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// An audit log writer committing events in batches, signing
+    /// checkpoints with the application's key, for as long as the caller
+    /// keeps it ([`AuditLog::start`]); join the writer to flush.
+    pub fn audit_log(&self) -> (AuditLog, smithers_store::AuditWriter) {
+        AuditLog::start(
+            self.store().clone(),
+            self.signer_arc(),
+            smithers_store::AuditLogConfig::default(),
+        )
+    }
+}
+
+/// Egress decisions of one organization's sandboxes into the audit log
+/// (an allowed connection that cannot be recorded is refused by the
+/// proxy), shown to an observer besides.
+struct AuditedEgress {
+    log: AuditLog,
+    organization: String,
+    observer: Option<EgressObserver>,
+}
+
+/// A recorder writing each egress decision of `organization`'s sandboxes
+/// to the audit log as `sandbox.egress.allowed` or
+/// `sandbox.egress.refused` (resource: `host:port`), after showing it to
+/// `observer`.
+pub fn audited_egress(
+    log: AuditLog,
+    organization: &str,
+    observer: Option<EgressObserver>,
+) -> Arc<dyn EgressRecorder> {
+    Arc::new(AuditedEgress {
+        log,
+        organization: organization.to_string(),
+        observer,
+    })
+}
+
+impl EgressRecorder for AuditedEgress {
+    fn record(&self, e: EgressEvent) -> BoxFuture<'_, Result<(), String>> {
+        if let Some(observer) = &self.observer {
+            observer(&e);
+        }
+        tracing::info!(
+            host = %e.host,
+            port = e.port,
+            allowed = e.allowed,
+            reason = %e.reason,
+            "egress decision"
+        );
+        let action = if e.allowed {
+            "sandbox.egress.allowed"
+        } else {
+            "sandbox.egress.refused"
+        };
+        let event = audit_event(
+            &self.organization,
+            (
+                ActorType::System,
+                format!("sandbox:{}", e.sandbox.as_deref().unwrap_or("?")),
+            ),
+            action,
+            ("host", format!("{}:{}", e.host, e.port)),
+            serde_json::json!({
+                "sandbox": e.sandbox,
+                "reason": e.reason,
+                "address": e.address.map(|a| a.to_string()),
+            }),
+        );
+        Box::pin(async move {
+            self.log
+                .append(event)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
