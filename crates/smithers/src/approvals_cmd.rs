@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use serde_json::Value;
 use smithers_api::{Approval, Error};
 use smithers_app::Via;
 
@@ -141,19 +140,13 @@ fn show_text(a: &Approval) {
     outln!("asked:\n{}", a.summary);
 }
 
-/// An approval as `runs show --json` lists it: the same shape as
-/// `approvals show --json`.
-pub fn approval_json(a: &smithers_store::Approval, workflow: &str) -> Value {
-    serde_json::to_value(smithers_app::approval_dto(a, workflow)).unwrap_or(Value::Null)
-}
-
 /// Asks at the terminal whether `approver` approves; a reply other than
 /// yes is a rejection, with the reply as its reason. Decided by the
 /// service layer, as `approvals approve|reject` are.
 pub async fn prompt(
     app: &smithers_app::App,
     approver: &smithers_app::Principal,
-    approval: &smithers_store::Approval,
+    approval: &Approval,
 ) -> Result<()> {
     let answer = ask_line(format!(
         "\napproval {}: {}\napprove as {}? [y/N, or type a reason to reject] ",

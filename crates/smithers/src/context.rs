@@ -54,10 +54,31 @@ impl StateArgs {
     }
 }
 
+/// The application's settings from the flags and the environment, with
+/// this very binary as the sandboxes' helper.
+pub fn app_config(state: &StateArgs) -> smithers_app::Config {
+    let mut config =
+        smithers_app::Config::from_env(state.data_dir.clone(), state.database_url.clone());
+    config.sandbox_helper = std::env::current_exe()
+        .ok()
+        .map(|program| smithers_app::SandboxHelper {
+            program,
+            args: vec![crate::sandbox_cmd::HELPER_ARG.to_string()],
+        });
+    config
+}
+
 /// The application, opened from the flags and the environment; what it
 /// has to say on opening (a signing key it made) goes to stderr.
 pub async fn open_app(state: &StateArgs) -> Result<smithers_app::App, smithers_api::Error> {
-    let config = smithers_app::Config::from_env(state.data_dir.clone(), state.database_url.clone());
+    open_config(app_config(state)).await
+}
+
+/// The application opened with `config`; what it has to say on opening
+/// goes to stderr.
+pub async fn open_config(
+    config: smithers_app::Config,
+) -> Result<smithers_app::App, smithers_api::Error> {
     let app = smithers_app::App::open(config).await?;
     for notice in app.notices() {
         match notice {
@@ -168,27 +189,4 @@ pub fn event(
         ip_address: None,
         timestamp: smithers_store::now_micros(),
     }
-}
-
-/// A command's outcome with the store's refusals as exit codes: 3 not
-/// allowed (`Denied`), 4 a conflict (already decided, already exists,
-/// check-and-set); other errors stay errors.
-pub fn refusal_exit(outcome: Result<ExitCode>) -> Result<ExitCode> {
-    let e = match outcome {
-        Ok(code) => return Ok(code),
-        Err(e) => e,
-    };
-    let store = e.downcast_ref::<smithers_store::Error>().or_else(|| match e
-        .downcast_ref::<smithers_engine::Error>()
-    {
-        Some(smithers_engine::Error::Store(inner)) => Some(inner),
-        _ => None,
-    });
-    let code = match store {
-        Some(smithers_store::Error::Denied(_)) => 3,
-        Some(smithers_store::Error::Conflict(_)) => 4,
-        _ => return Err(e),
-    };
-    eprintln!("error: {e:#}");
-    Ok(ExitCode::from(code))
 }

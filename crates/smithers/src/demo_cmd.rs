@@ -15,12 +15,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use clap::Args;
-use smithers_engine::run::{Engine, Settings, StartRun};
-use smithers_secrets::{Keyring, SecretValue};
-use smithers_store::{
-    Actor, ApprovalState, DEFAULT_ORGANIZATION, Role, RunState, Runs, SecretRef, Secrets,
-    ToolCallState,
-};
+use smithers_api::{ApprovalState, Role, RunState, ToolCallState};
+use smithers_app::{App, Execution, NewRun, Principal, Via};
+use smithers_secrets::SecretValue;
+use smithers_store::{Actor, DEFAULT_ORGANIZATION, SecretRef};
 
 use crate::context::{self, StateArgs};
 
@@ -178,21 +176,27 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     say(&format!("sample repository: {}", repo.display()));
     say(&format!("bare remote:       {}", remote.display()));
     context::runtime()?.block_on(async {
-        let (data, store) = state.open().await?;
-        let signer = Arc::new(context::signer(&data)?);
-        store
-            .organizations()
-            .add_user(DEFAULT_ORGANIZATION, STARTER, Role::Member)
-            .await?;
         // A throwaway key for the demo's one secret, never written anywhere.
         let key = base64::engine::general_purpose::STANDARD.encode(random_bytes::<32>()?);
-        let keyring = Arc::new(Keyring::parse(&format!("demo:{key}"))?);
-        let secrets = Secrets::new(store.clone(), keyring, signer.clone());
+        let mut config = context::app_config(&state);
+        config.database_url = None;
+        config.keyring = Some(format!("demo:{key}"));
+        let app = Arc::new(context::open_config(config).await?);
+        let reviewer = app
+            .principal(DEFAULT_ORGANIZATION, REVIEWER, Via::Cli)
+            .await?;
+        app.users().add(&reviewer, STARTER, Role::Member).await?;
+        let starter = app
+            .principal(DEFAULT_ORGANIZATION, STARTER, Via::Cli)
+            .await?;
         let token = format!(
             "demo-{}",
             hex::encode(random_bytes::<12>()?)
         );
-        secrets
+        app.engine()
+            .secrets
+            .as_ref()
+            .context("the demo's keyring is missing")?
             .set(
                 &Actor::new(DEFAULT_ORGANIZATION, REVIEWER),
                 SecretRef { environment: "dev", name: "API_TOKEN" },
@@ -201,61 +205,61 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             )
             .await?;
         say("stored the secret API_TOKEN (dev), envelope-encrypted");
-        let mut settings = Settings::new(data.path().join("runs"));
-        settings.poll = Duration::from_millis(100);
-        let engine = Engine {
-            runs: Runs::new(store.clone(), signer.clone()),
-            secrets: Some(secrets),
-            settings,
-        };
-        let run = engine
-            .start(StartRun {
-                organization_id: DEFAULT_ORGANIZATION,
-                requested_by: STARTER,
-                repo: &repo,
-                workflow: "fix-answer",
-                trigger: "manual",
-                provider: None,
-                image: None,
-            })
+        let run = app
+            .runs()
+            .start(
+                &starter,
+                NewRun {
+                    repo: &repo,
+                    workflow: "fix-answer",
+                    trigger: "manual",
+                    provider: None,
+                    image: None,
+                },
+            )
             .await?;
         say(&format!(
             "run {} of workflow fix-answer, started by {STARTER}; approvals go to {REVIEWER}",
             run.id
         ));
         let decider = {
-            let engine = engine.clone();
+            let (app, reviewer) = (app.clone(), reviewer.clone());
             let id = run.id.clone();
             let yes = args.yes;
-            tokio::spawn(async move { decide_all(&engine, &id, yes).await })
+            tokio::spawn(async move { decide_all(&app, &reviewer, &id, yes).await })
         };
         let follower = {
-            let engine = engine.clone();
+            let (app, reviewer) = (app.clone(), reviewer.clone());
             let id = run.id.clone();
-            tokio::spawn(async move { crate::run_cmd::follow_log(&engine, &id, false).await })
+            tokio::spawn(async move { crate::run_cmd::follow_log(&app, &reviewer, &id, false).await })
         };
-        let provider = crate::sandbox_cmd::native_provider(None)?;
-        let done = engine.execute(&provider, &run.id).await?;
+        let done = app
+            .runs()
+            .execute(&starter, &run.id, Execution::default())
+            .await?;
         let _ = tokio::time::timeout(Duration::from_secs(5), follower).await;
         decider.abort();
 
-        let calls = engine.runs.tool_calls(&run.id).await?;
-        let approvals = engine.runs.approvals_of_run(&run.id).await?;
+        let shown = app.runs().show(&reviewer, &done.id).await?;
+        let (calls, approvals) = (&shown.tool_calls, &shown.approvals);
         let denied: Vec<String> = calls
             .iter()
             .filter(|c| c.state == ToolCallState::Denied)
             .map(|c| format!("{} {}", c.tool, c.arguments))
             .collect();
-        let logs = engine.runs.logs(&run.id, 0, 100_000).await?;
+        let logs = app.runs().logs(&reviewer, &done.id, 0, 100_000).await?;
         let leaked = logs.iter().any(|l| l.text.contains(&token));
         let masked = logs.iter().any(|l| l.text.contains("with token ***"));
         let pushed = git(&remote, &["rev-parse", "--verify", "-q", "smithers/fix-answer"]).ok();
         let main_file = git(&remote, &["show", "main:src/answer.txt"])?;
-        let report = store
+        let report = app
+            .store()
             .audit()
-            .verify(DEFAULT_ORGANIZATION, &[signer.verifying_key()])
+            .verify(DEFAULT_ORGANIZATION, &[app.checkpoint_key()])
             .await?;
-        store.close().await;
+        if let Ok(app) = Arc::try_unwrap(app) {
+            app.close().await;
+        }
 
         outln!();
         outln!("What happened");
@@ -288,7 +292,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         );
         outln!(
             "  sandbox:    {}",
-            match done.purge.as_ref().and_then(|p| p["clean"].as_bool()) {
+            match shown.purge.as_ref().and_then(|p| p["clean"].as_bool()) {
                 Some(true) => "destroyed, purge checked clean",
                 _ => "purge NOT clean",
             }
@@ -321,13 +325,11 @@ fn say(text: &str) {
 }
 
 /// Decides what the run asks, as the reviewer: with --yes at once, else
-/// after asking on the terminal.
-async fn decide_all(engine: &Engine, run: &str, yes: bool) -> Result<()> {
+/// after asking on the terminal; woken when the run changes.
+async fn decide_all(app: &App, reviewer: &Principal, run: &str, yes: bool) -> Result<()> {
+    let mut changes = app.run_changes(run);
     loop {
-        for approval in engine.runs.approvals_of_run(run).await? {
-            if approval.state != ApprovalState::Pending {
-                continue;
-            }
+        for approval in app.approvals().of_run(reviewer, run, true).await? {
             let approve = if yes {
                 say(&format!("approving {} as {REVIEWER} (--yes)", approval.id));
                 true
@@ -340,16 +342,10 @@ async fn decide_all(engine: &Engine, run: &str, yes: bool) -> Result<()> {
                 matches!(answer.trim(), "y" | "Y" | "yes")
             };
             let comment = (!approve).then_some("rejected at the demo's prompt");
-            engine
-                .decide(
-                    DEFAULT_ORGANIZATION,
-                    REVIEWER,
-                    &approval.id,
-                    approve,
-                    comment,
-                )
+            app.approvals()
+                .decide(reviewer, &approval.id, approve, comment)
                 .await?;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        changes.changed().await;
     }
 }

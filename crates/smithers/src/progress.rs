@@ -6,7 +6,7 @@ use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use smithers_store::{Run, RunStep, StepState};
+use smithers_api::{RunSummary, Step, StepState};
 
 pub struct RunProgress {
     bar: ProgressBar,
@@ -35,7 +35,7 @@ impl RunProgress {
     }
 
     /// Says where the run is.
-    pub fn show(&self, run: &Run, steps: &[RunStep]) {
+    pub fn show(&self, run: &RunSummary, steps: &[Step]) {
         self.bar.set_message(describe(run, steps));
     }
 
@@ -61,7 +61,7 @@ impl RunProgress {
 }
 
 /// `step 2/3 test (run) running`, or the run's state between steps.
-fn describe(run: &Run, steps: &[RunStep]) -> String {
+fn describe(run: &RunSummary, steps: &[Step]) -> String {
     let current = steps
         .iter()
         .find(|s| matches!(s.state, StepState::Running | StepState::WaitingApproval))
@@ -72,7 +72,7 @@ fn describe(run: &Run, steps: &[RunStep]) -> String {
             "step {}/{} {} ({}) {}{}",
             step.position + 1,
             steps.len(),
-            step.step_id,
+            step.id,
             step.kind,
             step.state.as_str().replace('_', " "),
             if step.attempts > 1 {

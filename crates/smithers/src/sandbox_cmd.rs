@@ -10,16 +10,14 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use std::sync::Arc;
 
-use smithers_audit::ActorType;
+use smithers_app::{EgressObserver, audited_egress};
 use smithers_sandbox::docker::DEFAULT_IMAGE;
-use smithers_sandbox::egress::{BoxFuture, EgressEvent, EgressRecorder};
+use smithers_sandbox::egress::EgressEvent;
 use smithers_sandbox::rootfs::DEFAULT_PROGRAMS;
 use smithers_sandbox::{
-    DockerConfig, DockerProvider, ExecRequest, Limits, NativeConfig, NativeProvider, OutputChunk,
-    Provider, PurgeReport, Root, SandboxId, SandboxSpec, Stream, check_host, parse_duration,
-    parse_memory,
+    DockerProvider, ExecRequest, Limits, NativeProvider, OutputChunk, Provider, PurgeReport, Root,
+    SandboxId, SandboxSpec, Stream, check_host, parse_duration, parse_memory,
 };
-use smithers_store::AuditLog;
 use tokio::sync::mpsc;
 
 use crate::context::{self, StateArgs};
@@ -169,109 +167,38 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{text:?} is not K=V"))
 }
 
-/// The native provider, with this very binary as its helper.
-pub fn native_provider(egress: Option<Arc<dyn EgressRecorder>>) -> Result<NativeProvider> {
-    let exe = std::env::current_exe().context("cannot find the smithers binary")?;
-    let mut config = NativeConfig::with_helper(exe, vec![HELPER_ARG.to_string()]);
-    if let Some(recorder) = egress {
-        config.egress.events = recorder;
-    }
-    Ok(NativeProvider::new(config)?)
-}
-
-/// The Docker provider, with this very binary bound in as its helper.
-pub async fn docker_provider(
-    egress: Option<Arc<dyn EgressRecorder>>,
-    image: Option<&str>,
-) -> Result<DockerProvider> {
-    let mut config = docker_config()?;
-    if let Some(image) = image {
-        config.image = image.to_string();
-    }
-    if let Some(recorder) = egress {
-        config.egress.events = recorder;
-    }
-    Ok(DockerProvider::connect(config).await?)
-}
-
-fn docker_config() -> Result<DockerConfig> {
-    let exe = std::env::current_exe().context("cannot find the smithers binary")?;
-    let mut config = DockerConfig::from_env()?;
-    config.helper = Some((exe, vec![HELPER_ARG.to_string()]));
-    Ok(config)
-}
-
-/// Egress decisions into the audit log (an allowed connection that cannot
-/// be recorded is refused by the proxy), and on stderr.
-struct AuditedEgress {
-    log: AuditLog,
-    organization: String,
-}
-
-/// A recorder writing each egress decision of `organization`'s sandboxes
-/// to the audit log.
-pub fn audited_egress(log: AuditLog, organization: &str) -> Arc<dyn EgressRecorder> {
-    Arc::new(AuditedEgress {
-        log,
-        organization: organization.to_string(),
-    })
-}
-
-impl EgressRecorder for AuditedEgress {
-    fn record(&self, e: EgressEvent) -> BoxFuture<'_, Result<(), String>> {
+/// Each egress decision of a sandbox, printed on stderr as it is made.
+pub fn print_egress() -> EgressObserver {
+    Arc::new(|e: &EgressEvent| {
         let verdict = if e.allowed { "allowed" } else { "REFUSED" };
         eprintln!(
             "smithers: egress {verdict} {}:{} ({})",
             e.host, e.port, e.reason
         );
-        let action = if e.allowed {
-            "sandbox.egress.allowed"
-        } else {
-            "sandbox.egress.refused"
-        };
-        let event = context::event(
-            &self.organization,
-            ActorType::System,
-            format!("sandbox:{}", e.sandbox.as_deref().unwrap_or("?")),
-            action,
-            ("host", format!("{}:{}", e.host, e.port)),
-            serde_json::json!({
-                "sandbox": e.sandbox,
-                "reason": e.reason,
-                "address": e.address.map(|a| a.to_string()),
-            }),
-        );
-        Box::pin(async move {
-            self.log
-                .append(event)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-    }
+    })
 }
 
 pub fn run(command: SandboxCommand, state: &StateArgs) -> Result<ExitCode> {
     match command {
         SandboxCommand::Run(args) => run_command(args, state),
-        SandboxCommand::Check(args) => check(&args),
+        SandboxCommand::Check(args) => check(&args, state),
         SandboxCommand::Rootfs(args) => rootfs(&args),
-        SandboxCommand::Image(ImageCommand::Build(args)) => image_build(&args),
-        SandboxCommand::Purge(args) => purge(&args),
+        SandboxCommand::Image(ImageCommand::Build(args)) => image_build(&args, state),
+        SandboxCommand::Purge(args) => purge(&args, state),
     }
 }
 
-fn purge(args: &PurgeArgs) -> Result<ExitCode> {
-    let exe = std::env::current_exe().context("cannot find the smithers binary")?;
-    let native = NativeConfig::with_helper(exe, vec![HELPER_ARG.to_string()]);
+fn purge(args: &PurgeArgs, state: &StateArgs) -> Result<ExitCode> {
+    let config = context::app_config(state);
+    let native = config.native_config()?;
     let mut purged: Vec<(&str, SandboxId, PurgeReport)> = NativeProvider::purge_orphans(&native)
         .into_iter()
         .map(|(id, report)| ("native", id, report))
         .collect();
     let mut docker_error = None;
     if args.docker {
-        let config = docker_config()?;
-        match context::runtime()?.block_on(DockerProvider::purge_orphans(&config)) {
+        let docker = config.docker_config()?;
+        match context::runtime()?.block_on(DockerProvider::purge_orphans(&docker)) {
             Ok(found) => purged.extend(found.into_iter().map(|(id, r)| ("docker", id, r))),
             Err(e) => docker_error = Some(e.to_string()),
         }
@@ -317,7 +244,7 @@ fn purge(args: &PurgeArgs) -> Result<ExitCode> {
     })
 }
 
-fn image_build(args: &ImageBuildArgs) -> Result<ExitCode> {
+fn image_build(args: &ImageBuildArgs, state: &StateArgs) -> Result<ExitCode> {
     let mut programs: Vec<String> = if args.no_defaults {
         Vec::new()
     } else {
@@ -331,7 +258,7 @@ fn image_build(args: &ImageBuildArgs) -> Result<ExitCode> {
     if programs.is_empty() {
         bail!("no programs: give --program or leave out --no-defaults");
     }
-    let config = docker_config()?;
+    let config = context::app_config(state).docker_config()?;
     let helper = std::env::current_exe().context("cannot find the smithers binary")?;
     let work = std::env::temp_dir();
     let report = context::runtime()?.block_on(smithers_sandbox::docker::image::build(
@@ -391,10 +318,12 @@ fn rootfs(args: &RootfsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(args: &CheckArgs) -> Result<ExitCode> {
-    let exe = std::env::current_exe().context("cannot find the smithers binary")?;
-    let native = NativeConfig::with_helper(exe, vec![HELPER_ARG.to_string()]);
-    let report = context::runtime()?.block_on(check_host(&native, &docker_config()?));
+fn check(args: &CheckArgs, state: &StateArgs) -> Result<ExitCode> {
+    let config = context::app_config(state);
+    let report = context::runtime()?.block_on(check_host(
+        &config.native_config()?,
+        &config.docker_config()?,
+    ));
     if args.json {
         print_json(&serde_json::json!({
             "native_ready": report.native_ready(),
@@ -449,33 +378,42 @@ fn run_command(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
         egress: args.allow_host.clone(),
         timeout: args.timeout,
     };
+    let config = context::app_config(state);
     context::runtime()?.block_on(async move {
-        // Egress is audited: the log is opened only when there can be any.
-        let audit = if args.allow_host.is_empty() {
+        // Egress is audited (to the default organization, by the system):
+        // the application is opened only when there can be any.
+        let app = if args.allow_host.is_empty() {
             None
         } else {
-            let (dir, store) = state.open().await?;
-            let (log, writer) = context::audit_log(&store, context::signer(&dir)?);
-            Some((store, log, writer))
+            Some(context::open_app(state).await?)
         };
-        let recorder = audit
-            .as_ref()
-            .map(|(_, log, _)| audited_egress(log.clone(), smithers_store::DEFAULT_ORGANIZATION));
+        let audit = app.as_ref().map(|app| app.audit_log());
+        let recorder = audit.as_ref().map(|(log, _)| {
+            audited_egress(
+                log.clone(),
+                smithers_store::DEFAULT_ORGANIZATION,
+                Some(print_egress()),
+            )
+        });
         let code = match args.provider {
             ProviderArg::Native => {
-                let provider = native_provider(recorder)?;
+                let provider = config.native_provider(recorder)?;
                 run_in_sandbox(&provider, spec, &args).await
             }
             ProviderArg::Docker => {
-                let provider = docker_provider(recorder, args.image.as_deref()).await?;
+                let provider = config
+                    .docker_provider(recorder, args.image.as_deref())
+                    .await?;
                 run_in_sandbox(&provider, spec, &args).await
             }
         };
-        if let Some((store, log, writer)) = audit {
+        if let Some((log, writer)) = audit {
             drop(log);
             writer.join().await;
-            context::deliver_to_nats(&store).await;
-            store.close().await;
+        }
+        if let Some(app) = app {
+            app.deliver_audit().await;
+            app.close().await;
         }
         code
     })
