@@ -20,6 +20,7 @@ fn smithers(home: &Path, args: &[&str]) -> Output {
         .env("SMITHERS_HOME", home)
         .env_remove("SMITHERS_DATABASE_URL")
         .env_remove("SMITHERS_AUDIT_SIGNING_KEY")
+        .env_remove("SMITHERS_USER")
         .output()
         .unwrap()
 }
@@ -284,4 +285,108 @@ fn a_decision_that_cannot_be_audited_is_not_given() {
         "{}",
         text(&o.stderr)
     );
+}
+
+/// The keys of a JSON object, in the order they were written.
+fn keys(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+const EVENT_KEYS: [&str; 14] = [
+    "seq",
+    "id",
+    "organization_id",
+    "actor_type",
+    "actor_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "details",
+    "ip_address",
+    "timestamp",
+    "time",
+    "prev_hash",
+    "hash",
+];
+
+const CHECKPOINT_KEYS: [&str; 7] = [
+    "organization_id",
+    "tree_size",
+    "root",
+    "chain_head",
+    "timestamp",
+    "key_id",
+    "signature",
+];
+
+#[test]
+fn json_shapes_keep_their_names_and_order() {
+    let home = seeded_home(2);
+    let o = smithers(home.path(), &["audit", "log", "--json"]);
+    let events: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(keys(&events[0]), EVENT_KEYS);
+    assert!(events[0]["actor_type"].is_string());
+    assert_eq!(events[0]["ip_address"], Value::Null);
+    assert!(events[0]["timestamp"].is_i64());
+    assert!(events[0]["time"].as_str().unwrap().ends_with('Z'));
+
+    let o = smithers(home.path(), &["audit", "export"]);
+    let line: Value = serde_json::from_str(text(&o.stdout).lines().next().unwrap()).unwrap();
+    let mut expected = EVENT_KEYS.to_vec();
+    expected.extend(["leaf", "proof"]);
+    assert_eq!(keys(&line), expected);
+    let proof_keys = ["tree_size", "leaf_index", "inclusion", "checkpoint"];
+    assert_eq!(keys(&line["proof"]), proof_keys);
+    assert_eq!(keys(&line["proof"]["checkpoint"]), CHECKPOINT_KEYS);
+
+    let o = smithers(home.path(), &["audit", "prove", "1", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let proof: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut expected = proof_keys.to_vec();
+    expected.extend(["seq", "leaf", "event"]);
+    assert_eq!(keys(&proof), expected);
+    assert_eq!(keys(&proof["event"]), EVENT_KEYS);
+
+    let o = smithers(home.path(), &["audit", "verify", "--json"]);
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(keys(&report), ["intact", "organizations"]);
+    assert_eq!(
+        keys(&report["organizations"][0]),
+        ["organization", "intact", "events", "checkpoints", "root"]
+    );
+
+    let o = smithers(home.path(), &["audit", "pubkey", "--json"]);
+    let key: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(keys(&key), ["key_id", "algorithm", "public_key"]);
+    assert_eq!(key["algorithm"], "ed25519");
+}
+
+#[test]
+fn only_an_admin_reads_the_log() {
+    let home = seeded_home(1);
+    let o = smithers(home.path(), &["users", "add", "bob"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    for args in [
+        &["audit", "log", "--as", "bob"][..],
+        &["audit", "verify", "--as", "bob"],
+        &["audit", "export", "--as", "bob"],
+        &["audit", "prove", "1", "--as", "bob"],
+    ] {
+        let o = smithers(home.path(), args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", text(&o.stderr));
+        assert!(text(&o.stdout).is_empty(), "{args:?}");
+        let err = text(&o.stderr);
+        assert!(
+            err.starts_with("error: ") && err.contains("needs an admin"),
+            "{args:?}: {err}"
+        );
+    }
+    // Nobody by that name: not allowed either.
+    let o = smithers(home.path(), &["audit", "log", "--as", "nobody"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    // The public key is public.
+    let o = smithers(home.path(), &["audit", "pubkey", "--as", "bob"]);
+    assert_eq!(o.status.code(), Some(2), "pubkey takes no --as");
+    let o = smithers(home.path(), &["audit", "pubkey"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
