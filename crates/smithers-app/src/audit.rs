@@ -66,6 +66,7 @@ pub struct AuditFilter {
 /// proof is returned either way, for a front end to show.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedProof {
+    /// The event, its leaf and its audit path to the checkpoint's root.
     pub proof: AuditProof,
     /// `None` when the proof holds.
     pub problem: Option<String>,
