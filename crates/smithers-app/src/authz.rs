@@ -21,6 +21,8 @@ pub enum Operation {
     PolicyUnpublish,
     /// `policy show`, `policy history`.
     PolicyRead,
+    /// `policy eval --audit`: a decision recorded in the audit log.
+    PolicyCheck,
     /// `approvals list`, `approvals show`.
     ApprovalsRead,
     /// `approvals approve`, `approvals reject` (and see
@@ -69,6 +71,7 @@ impl Operation {
         Operation::PolicyPublish,
         Operation::PolicyUnpublish,
         Operation::PolicyRead,
+        Operation::PolicyCheck,
         Operation::ApprovalsRead,
         Operation::ApprovalsDecide,
         Operation::RunsRead,
@@ -95,6 +98,7 @@ impl Operation {
             Operation::PolicyPublish => "publishing the organization's policy",
             Operation::PolicyUnpublish => "unpublishing the organization's policy",
             Operation::PolicyRead => "reading the organization's policy",
+            Operation::PolicyCheck => "recording policy decisions",
             Operation::ApprovalsRead => "reading approvals",
             Operation::ApprovalsDecide => "deciding approvals",
             Operation::RunsRead => "reading runs",
@@ -129,6 +133,7 @@ pub fn rule(operation: Operation) -> Rule {
     match operation {
         Operation::UsersList
         | Operation::PolicyRead
+        | Operation::PolicyCheck
         | Operation::ApprovalsRead
         | Operation::ApprovalsDecide
         | Operation::RunsRead

@@ -40,7 +40,7 @@ pub use authz::Operation;
 pub use config::Config;
 pub use error::{engine_error, store_error};
 pub use events::audit_event;
-pub use policies::Policies;
+pub use policies::{CapabilityCheck, Policies};
 pub use principal::{Principal, Via};
 pub use runs::*;
 pub use sandboxes::{EgressObserver, SandboxHelper, audited_egress};
@@ -216,11 +216,6 @@ impl App {
     /// Closes the store's connections.
     pub async fn close(self) {
         self.store.close().await;
-    }
-
-    /// The public key that verifies this application's audit checkpoints.
-    pub fn checkpoint_key(&self) -> ed25519_dalek::VerifyingKey {
-        self.signer.verifying_key()
     }
 
     pub(crate) fn signer(&self) -> &CheckpointSigner {

@@ -157,3 +157,61 @@ fn dto(v: smithers_store::PolicyVersion, with_text: bool) -> PolicyVersion {
         text: v.text.filter(|_| with_text),
     }
 }
+
+/// A decision of the kernel taken outside a run (`policy eval --audit`),
+/// as its `capability_check` event records it.
+#[derive(Debug, Clone)]
+pub struct CapabilityCheck<'a> {
+    /// Who asked: a role name, or `user:NAME`.
+    pub subject: &'a str,
+    /// The user asking, when the subject is a role.
+    pub user: Option<&'a str>,
+    pub tool: &'a str,
+    pub resource: &'a str,
+    /// The policy that decided, as the caller names it (its file).
+    pub policy: &'a str,
+    /// The decision, as `policy eval --json` prints it.
+    pub decision: serde_json::Value,
+}
+
+impl Policies<'_> {
+    /// Records `check` in the organization's audit log as a
+    /// `capability_check` event by the principal; returns its sequence
+    /// number once it is durable.
+    ///
+    /// Errors: `forbidden` for a user of another organization; the audit
+    /// log's when it cannot be recorded (then nothing was).
+    pub async fn record_check(
+        &self,
+        principal: &Principal,
+        check: CapabilityCheck<'_>,
+    ) -> Result<u64, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::PolicyCheck)?;
+        let event = crate::audit_event(
+            org,
+            (ActorType::User, principal.user.clone()),
+            "capability_check",
+            ("tool_call", check.tool.to_string()),
+            serde_json::json!({
+                "subject": check.subject,
+                "user": check.user,
+                "tool": check.tool,
+                "resource": check.resource,
+                "policy": check.policy,
+                "decision": check.decision,
+            }),
+        );
+        let (log, writer) = self.app.audit_log();
+        let sealed = log.append(event).await;
+        drop(log);
+        writer.join().await;
+        let sealed = sealed.map_err(|e| {
+            Error::unavailable(format!(
+                "the decision could not be recorded in the audit log: {e}"
+            ))
+        })?;
+        self.app.deliver_audit().await;
+        Ok(sealed.seq)
+    }
+}

@@ -58,6 +58,22 @@ pub struct RevealedSecret {
 }
 
 impl SecretsService<'_> {
+    /// The names of the principal's organization's secrets that have a
+    /// readable (active) version, as (name, environment): what checking a
+    /// workflow's `secrets` needs. Needs no keyring.
+    ///
+    /// Errors: `forbidden` for a user of another organization.
+    pub async fn readable_names(
+        &self,
+        principal: &Principal,
+    ) -> Result<std::collections::BTreeSet<(String, String)>, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::SecretsList)?;
+        smithers_store::readable_secrets(self.app.store(), org)
+            .await
+            .map_err(store_error)
+    }
+
     /// The principal's organization's secrets (in `environment`, or in
     /// all), by environment then name. Metadata only.
     ///

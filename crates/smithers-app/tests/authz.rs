@@ -34,6 +34,7 @@ fn expected(operation: Operation, role: Role) -> Result<(), String> {
         Operation::AuditPublish => admin_only("publishing the audit log"),
         Operation::UsersList
         | Operation::PolicyRead
+        | Operation::PolicyCheck
         | Operation::ApprovalsRead
         | Operation::ApprovalsDecide
         | Operation::RunsRead
