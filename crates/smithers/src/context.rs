@@ -1,13 +1,12 @@
-//! What every command that touches state needs: the data directory, the
-//! store, the audit signing key.
-
+//! What every command needs: the data directory and database from the
+//! flags, the application opened on them, who acts, and a service's
+//! outcome as the exit status.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
-use smithers_audit::{ActorType, AuditEvent, CheckpointSigner};
-use smithers_store::{AuditLog, AuditLogConfig, AuditWriter, DEFAULT_ORGANIZATION, DataDir, Store};
+use smithers_store::{DEFAULT_ORGANIZATION, DataDir};
 
 /// Where Smithers keeps its state.
 #[derive(Debug, Clone, Args)]
@@ -38,20 +37,6 @@ impl StateArgs {
             }
         })
     }
-
-    pub async fn open(&self) -> Result<(DataDir, Store)> {
-        let dir = self.data_dir()?;
-        let url = self.database_url.as_deref().filter(|u| !u.is_empty());
-        let store = Store::open(dir.path(), url)
-            .await
-            .with_context(|| match url {
-                Some(_) => {
-                    "cannot open the PostgreSQL database from SMITHERS_DATABASE_URL".to_string()
-                }
-                None => format!("cannot open the store in {}", dir.path().display()),
-            })?;
-        Ok((dir, store))
-    }
 }
 
 /// The application's settings from the flags and the environment, with
@@ -59,12 +44,13 @@ impl StateArgs {
 pub fn app_config(state: &StateArgs) -> smithers_app::Config {
     let mut config =
         smithers_app::Config::from_env(state.data_dir.clone(), state.database_url.clone());
-    config.sandbox_helper = std::env::current_exe()
-        .ok()
-        .map(|program| smithers_app::SandboxHelper {
-            program,
-            args: vec![crate::sandbox_cmd::HELPER_ARG.to_string()],
-        });
+    config.sandbox_helper =
+        std::env::current_exe()
+            .ok()
+            .map(|program| smithers_app::SandboxHelper {
+                program,
+                args: vec![crate::sandbox_cmd::HELPER_ARG.to_string()],
+            });
     config
 }
 
@@ -129,64 +115,10 @@ pub struct ActorArgs {
     pub user: String,
 }
 
-/// The checkpoint signing key, from `SMITHERS_AUDIT_SIGNING_KEY` or the key file.
-pub fn signer(dir: &DataDir) -> Result<CheckpointSigner> {
-    let env = std::env::var(smithers_store::SIGNING_KEY_ENV).ok();
-    let (signer, source) = smithers_store::load_signing_key(dir, env.as_deref())?;
-    if let smithers_store::KeySource::Created(path) = source {
-        eprintln!(
-            "created the audit signing key {} (key id {}); keep a copy of it outside this machine",
-            path.display(),
-            signer.key_id()
-        );
-    }
-    Ok(signer)
-}
-
-/// An audit log writer for the length of one command.
-pub fn audit_log(store: &Store, signer: CheckpointSigner) -> (AuditLog, AuditWriter) {
-    AuditLog::start(store.clone(), signer, AuditLogConfig::default())
-}
-
 /// A tokio runtime for the commands that talk to a database.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?)
-}
-
-/// With `SMITHERS_NATS_URL` set, delivers what the audit log has not
-/// yet delivered (`smithers_app::deliver_pending_audit`), for the commands
-/// that have not moved onto the service layer.
-pub async fn deliver_to_nats(store: &Store) {
-    if let Some(url) = std::env::var("SMITHERS_NATS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        smithers_app::deliver_pending_audit(store, &url).await;
-    }
-}
-
-/// An audit event happening now, from this command line.
-pub fn event(
-    organization_id: &str,
-    actor_type: ActorType,
-    actor_id: String,
-    action: &str,
-    resource: (&str, String),
-    details: serde_json::Value,
-) -> AuditEvent {
-    AuditEvent {
-        id: uuid::Uuid::now_v7(),
-        organization_id: organization_id.to_string(),
-        actor_type,
-        actor_id,
-        action: action.to_string(),
-        resource_type: resource.0.to_string(),
-        resource_id: resource.1,
-        details,
-        ip_address: None,
-        timestamp: smithers_store::now_micros(),
-    }
 }

@@ -18,7 +18,7 @@ use clap::Args;
 use smithers_api::{ApprovalState, Role, RunState, ToolCallState};
 use smithers_app::{App, Execution, NewRun, Principal, Via};
 use smithers_secrets::SecretValue;
-use smithers_store::{Actor, DEFAULT_ORGANIZATION, SecretRef};
+use smithers_store::DEFAULT_ORGANIZATION;
 
 use crate::context::{self, StateArgs};
 
@@ -193,13 +193,11 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             "demo-{}",
             hex::encode(random_bytes::<12>()?)
         );
-        app.engine()
-            .secrets
-            .as_ref()
-            .context("the demo's keyring is missing")?
+        app.secrets()
             .set(
-                &Actor::new(DEFAULT_ORGANIZATION, REVIEWER),
-                SecretRef { environment: "dev", name: "API_TOKEN" },
+                &reviewer,
+                "dev",
+                "API_TOKEN",
                 &SecretValue::from(token.as_str()),
                 None,
             )
@@ -252,11 +250,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         let masked = logs.iter().any(|l| l.text.contains("with token ***"));
         let pushed = git(&remote, &["rev-parse", "--verify", "-q", "smithers/fix-answer"]).ok();
         let main_file = git(&remote, &["show", "main:src/answer.txt"])?;
-        let report = app
-            .store()
-            .audit()
-            .verify(DEFAULT_ORGANIZATION, &[app.checkpoint_key()])
-            .await?;
+        let report = app.audit().verify(&reviewer, &[]).await?;
         if let Ok(app) = Arc::try_unwrap(app) {
             app.close().await;
         }
@@ -297,9 +291,17 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
                 _ => "purge NOT clean",
             }
         );
-        match &report {
-            Ok(r) => outln!("  audit log:  {} events verified, chain intact", r.events),
-            Err(e) => outln!("  audit log:  verification FAILED: {e:?}"),
+        for log in &report.organizations {
+            match (log.intact, log.events) {
+                (true, Some(events)) => {
+                    outln!("  audit log:  {events} events verified, chain intact")
+                }
+                _ => outln!(
+                    "  audit log:  verification FAILED at event {}: {}",
+                    log.seq.unwrap_or_default(),
+                    log.problem.as_deref().unwrap_or("?")
+                ),
+            }
         }
         outln!();
         outln!("Where to look");
@@ -314,7 +316,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             && pushed.is_some()
             && main_file == "41"
             && denied.len() == 1
-            && report.is_ok()
+            && report.intact
             && approvals.iter().all(|a| a.state == ApprovalState::Approved);
         Ok(if as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) })
     })

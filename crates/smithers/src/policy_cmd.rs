@@ -7,8 +7,6 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use smithers_policy::{Bounded, PolicySet, Request, Subject};
 
-use smithers_audit::ActorType;
-
 use crate::context::{self, StateArgs};
 use crate::render;
 
@@ -90,13 +88,13 @@ pub struct EvalArgs {
     /// whose policy bounds it (`--org-policy`).
     #[arg(long, default_value = smithers_store::DEFAULT_ORGANIZATION)]
     pub org: String,
-    /// Read the organization's policy as this user of it.
+    /// Read the organization's policy (--org-policy) and record the
+    /// decision (--audit) as this user of it.
     #[arg(
         long = "as",
         env = "SMITHERS_USER",
         default_value = "admin",
-        value_name = "USER",
-        requires = "org_policy"
+        value_name = "USER"
     )]
     pub reader: String,
 }
@@ -227,14 +225,20 @@ fn eval(args: &EvalArgs, explain: bool, state: &StateArgs) -> Result<ExitCode> {
         resource: &args.resource,
     };
     let org = if args.org_policy {
-        org_policy(args, state)?
+        match org_policy(args, state) {
+            Ok(org) => org,
+            Err(e) => return Ok(context::exit(Err(e))),
+        }
     } else {
         None
     };
     let org_set = org.as_ref().map(|(_, set)| set);
     let bounded = Bounded::decide(&policy, org_set, &request);
     if args.audit {
-        let seq = record_decision(args, bounded.winner(), state)?;
+        let seq = match record_decision(args, bounded.winner(), state) {
+            Ok(seq) => seq,
+            Err(e) => return Ok(context::exit(Err(e))),
+        };
         eprintln!("recorded in the audit log of {} as event {seq}", args.org);
     }
     let version = org.as_ref().map(|(v, _)| *v);
@@ -305,8 +309,11 @@ fn decided_by(bounded: &Bounded<'_>) -> &'static str {
 
 /// The organization's policy in force (its version and the parsed set), or
 /// `None` when it has none (said on stderr).
-fn org_policy(args: &EvalArgs, state: &StateArgs) -> Result<Option<(u32, PolicySet)>> {
-    let shown = context::runtime()?.block_on(async {
+fn org_policy(
+    args: &EvalArgs,
+    state: &StateArgs,
+) -> Result<Option<(u32, PolicySet)>, smithers_api::Error> {
+    let shown = runtime()?.block_on(async {
         let app = context::open_app(state).await?;
         let principal = app
             .principal(&args.org, &args.reader, smithers_app::Via::Cli)
@@ -330,47 +337,38 @@ fn org_policy(args: &EvalArgs, state: &StateArgs) -> Result<Option<(u32, PolicyS
         version: version.version,
         text: version.text.unwrap_or_default(),
     };
-    Ok(Some((org.version, org.policy_set()?)))
+    let set = org.policy_set().map_err(smithers_app::engine_error)?;
+    Ok(Some((org.version, set)))
 }
 
-/// Appends a `capability_check` event; fails closed.
+/// A runtime for a service call, its failure as the service layer's error.
+fn runtime() -> Result<tokio::runtime::Runtime, smithers_api::Error> {
+    context::runtime().map_err(|e| smithers_api::Error::internal(format!("{e:#}")))
+}
+
+/// Records the decision as a `capability_check` event by the acting user;
+/// fails closed (the command fails when it cannot be recorded).
 fn record_decision(
     args: &EvalArgs,
     decision: &smithers_policy::Decision<'_>,
     state: &StateArgs,
-) -> Result<u64> {
-    let actor = args
-        .user
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "cli".to_string());
-    let event = context::event(
-        &args.org,
-        ActorType::User,
-        actor,
-        "capability_check",
-        ("tool_call", args.action.clone()),
-        serde_json::json!({
-            "subject": args.subject,
-            "user": args.user,
-            "tool": args.action,
-            "resource": args.resource,
-            "policy": args.file.display().to_string(),
-            "decision": render::decision_json(decision),
-        }),
-    );
-    context::runtime()?.block_on(async {
-        let (dir, store) = state.open().await?;
-        let (log, writer) = context::audit_log(&store, context::signer(&dir)?);
-        let sealed = log
-            .append(event)
-            .await
-            .context("the decision could not be recorded in the audit log")?;
-        drop(log);
-        writer.join().await;
-        context::deliver_to_nats(&store).await;
-        store.close().await;
-        Ok(sealed.seq)
+) -> Result<u64, smithers_api::Error> {
+    let check = smithers_app::CapabilityCheck {
+        subject: &args.subject,
+        user: args.user.as_deref(),
+        tool: &args.action,
+        resource: &args.resource,
+        policy: &args.file.display().to_string(),
+        decision: render::decision_json(decision),
+    };
+    runtime()?.block_on(async {
+        let app = context::open_app(state).await?;
+        let principal = app
+            .principal(&args.org, &args.reader, smithers_app::Via::Cli)
+            .await?;
+        let seq = app.policies().record_check(&principal, check).await;
+        app.close().await;
+        seq
     })
 }
 

@@ -31,8 +31,8 @@ pub struct CheckArgs {
     #[arg(default_value = ".")]
     dir: PathBuf,
     /// The organization whose secrets are looked up.
-    #[arg(long, default_value = smithers_store::DEFAULT_ORGANIZATION)]
-    org: String,
+    #[command(flatten)]
+    actor: context::ActorArgs,
     #[arg(long)]
     json: bool,
 }
@@ -60,22 +60,31 @@ pub fn run(command: WorkflowCommand, state: &StateArgs) -> Result<ExitCode> {
 }
 
 /// The secrets that exist, if there is a store to ask (a check never
-/// creates one).
+/// creates one), as the acting user of the organization sees them.
 fn known_secrets(
     state: &StateArgs,
-    org: &str,
-) -> Result<Option<std::collections::BTreeSet<(String, String)>>> {
+    actor: &context::ActorArgs,
+) -> Result<Option<std::collections::BTreeSet<(String, String)>>, smithers_api::Error> {
     let has_url = state.database_url.as_deref().is_some_and(|u| !u.is_empty());
-    let sqlite = state.data_dir()?.path().join(smithers_store::SQLITE_FILE);
+    let sqlite = state
+        .data_dir()
+        .map_err(|e| smithers_api::Error::invalid(format!("{e:#}")))?
+        .path()
+        .join(smithers_store::SQLITE_FILE);
     if !has_url && !sqlite.exists() {
         return Ok(None);
     }
-    context::runtime()?.block_on(async {
-        let (_, store) = state.open().await?;
-        let known = smithers_store::readable_secrets(&store, org).await;
-        store.close().await;
-        Ok(Some(known?))
-    })
+    context::runtime()
+        .map_err(|e| smithers_api::Error::internal(format!("{e:#}")))?
+        .block_on(async {
+            let app = context::open_app(state).await?;
+            let principal = app
+                .principal(&actor.org, &actor.user, smithers_app::Via::Cli)
+                .await?;
+            let known = app.secrets().readable_names(&principal).await;
+            app.close().await;
+            Ok(Some(known?))
+        })
 }
 
 fn summary(w: &Workflow) -> serde_json::Value {
@@ -98,7 +107,10 @@ fn summary(w: &Workflow) -> serde_json::Value {
 }
 
 fn check(args: &CheckArgs, state: &StateArgs) -> Result<ExitCode> {
-    let known = known_secrets(state, &args.org)?;
+    let known = match known_secrets(state, &args.actor) {
+        Ok(known) => known,
+        Err(e) => return Ok(context::exit(Err(e))),
+    };
     let secrets_checked = known.is_some();
     let context = CheckContext {
         known_secrets: known,
