@@ -169,10 +169,51 @@ pub struct Step {
     pub error: Option<String>,
 }
 
+/// The rule that decided: `{"file", "line", "text"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRef {
+    /// The policy file (or the organization's policy, by name).
+    pub file: String,
+    /// Its line, from 1.
+    pub line: u32,
+    /// The rule as written.
+    pub text: String,
+}
+
+/// The organization's policy's side of a decision it bounded:
+/// `{"version", "decision", "decides"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationDecision {
+    /// The version of the organization's policy.
+    pub version: u32,
+    /// What it decided on its own.
+    pub decision: String,
+    /// Whether its decision is the one that holds (it is stricter).
+    pub decides: bool,
+}
+
+/// The kernel's decision on a tool call's resource, as the run recorded
+/// it: `{"resource", "decided_as", "decision", "source", "rule", "reason",
+/// "organization"}`. `decision` is `allow`, `ask`, `admin-only` or
+/// `deny`; `source` what made it (`rule`, `default`, `invariant`);
+/// `decided_as` the tool it was decided as (`run_command` for a
+/// `run_tests` line that starts other programs); `organization` is there
+/// when the organization's policy bounded the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCallDecision {
+    pub resource: String,
+    pub decided_as: String,
+    pub decision: String,
+    pub source: String,
+    pub rule: Option<RuleRef>,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<OrganizationDecision>,
+}
+
 /// A tool call and the kernel's decision on it: `{"position", "attempt",
 /// "seq", "tool", "subject", "arguments", "decision", "state", "approval",
-/// "ok"}`. `decision` is the kernel's decision as `policy eval --json`
-/// prints it.
+/// "ok"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The step's position.
@@ -185,7 +226,7 @@ pub struct ToolCall {
     /// The agent's role that called.
     pub subject: String,
     pub arguments: serde_json::Value,
-    pub decision: serde_json::Value,
+    pub decision: ToolCallDecision,
     pub state: ToolCallState,
     /// The approval it waited for, if it was asked.
     pub approval: Option<String>,

@@ -299,7 +299,7 @@ impl Runs<'_> {
                 organization_version: definition.org_policy.as_ref().map(|o| o.version),
             },
             steps: steps.iter().map(step).collect(),
-            tool_calls: calls.iter().map(tool_call).collect(),
+            tool_calls: calls.iter().map(tool_call).collect::<Result<_, _>>()?,
             model_turns: turns.iter().map(model_turn).collect(),
             approvals: approvals
                 .iter()
@@ -411,16 +411,25 @@ fn step(s: &smithers_store::RunStep) -> Step {
     }
 }
 
-fn tool_call(c: &smithers_store::ToolCallRecord) -> ToolCall {
+/// A recorded call. Its decision was written by the engine's gate in the
+/// shape [`ToolCallDecision`] reads back; a record that does not read is
+/// an internal error, never a blank.
+fn tool_call(c: &smithers_store::ToolCallRecord) -> Result<ToolCall, Error> {
     use smithers_store::ToolCallState as S;
-    ToolCall {
+    let decision = serde_json::from_value(c.decision.clone()).map_err(|e| {
+        Error::internal(format!(
+            "run {}: the decision of call {}/{}/{} does not read: {e}",
+            c.run_id, c.key.position, c.key.attempt, c.key.seq
+        ))
+    })?;
+    Ok(ToolCall {
         position: c.key.position,
         attempt: c.key.attempt,
         seq: c.key.seq,
         tool: c.tool.clone(),
         subject: c.subject.clone(),
         arguments: c.arguments.clone(),
-        decision: c.decision.clone(),
+        decision,
         state: match c.state {
             S::Allowed => ToolCallState::Allowed,
             S::Asked => ToolCallState::Asked,
@@ -431,7 +440,7 @@ fn tool_call(c: &smithers_store::ToolCallRecord) -> ToolCall {
         },
         approval: c.approval_id.clone(),
         ok: c.result.as_ref().map(|r| r.ok),
-    }
+    })
 }
 
 fn model_turn(t: &smithers_store::ModelTurn) -> ModelTurn {

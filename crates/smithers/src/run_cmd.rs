@@ -494,19 +494,18 @@ fn show_text(run: &Run) {
     }
     outln!("tool calls:");
     for c in &run.tool_calls {
-        // The kernel's decision, as `policy eval --json` prints it.
-        let decision = &c.decision;
         outln!(
             "  step {} #{}  {} {} → {} ({}){}",
             c.position,
             c.seq,
             c.subject,
             c.tool,
-            decision["decision"].as_str().unwrap_or("?"),
+            c.decision.decision,
             c.state.as_str(),
-            decision["rule"]["text"]
-                .as_str()
-                .map(|r| format!("  rule: {r}"))
+            c.decision
+                .rule
+                .as_ref()
+                .map(|r| format!("  rule: {}", r.text))
                 .unwrap_or_default()
         );
     }
