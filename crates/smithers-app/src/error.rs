@@ -24,6 +24,9 @@ pub fn engine_error(e: smithers_engine::Error) -> Error {
     match e {
         E::Store(inner) => store_error(inner),
         E::Invalid(m) => Error::invalid(m),
+        E::Conflict(m) => Error::conflict(m),
+        E::Unavailable(m) => Error::unavailable(m),
+        E::Internal(m) => Error::internal(m),
         E::Exists(_) => Error::conflict(e.to_string()),
         E::Sandbox(_) | E::Git(_) | E::Io { .. } | E::Model(_) => Error::unavailable(e.to_string()),
         other => Error::internal(other.to_string()),

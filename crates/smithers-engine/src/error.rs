@@ -4,8 +4,19 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// What was asked cannot be: a bad workflow, repository or argument.
     #[error("{0}")]
     Invalid(String),
+    /// The run is in another's hands: another live process carries it out.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something that needs configuring is not (the keyring).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Smithers' own failure: a background task that stopped, a stored
+    /// record that no longer reads.
+    #[error("{0}")]
+    Internal(String),
     /// Files that would be overwritten.
     #[error("{} already exist{}", .0.join(", "), if .0.len() == 1 { "s" } else { "" })]
     Exists(Vec<String>),

@@ -652,7 +652,7 @@ pub(crate) async fn collect<P: Provider>(
     let outcome = provider.exec(sandbox, request, tx).await?;
     let (chunks, over) = reader
         .await
-        .map_err(|e| Error::Invalid(format!("the output reader failed: {e}")))?;
+        .map_err(|e| Error::Internal(format!("the output reader failed: {e}")))?;
     Ok(Collected {
         chunks,
         outcome,

@@ -115,7 +115,7 @@ impl Definition {
 
     pub fn from_json(value: &serde_json::Value) -> Result<Definition, Error> {
         serde_json::from_value(value.clone())
-            .map_err(|e| Error::Invalid(format!("the run's stored definition is unreadable: {e}")))
+            .map_err(|e| Error::Internal(format!("the run's stored definition is unreadable: {e}")))
     }
 
     /// The workflow the run executes.

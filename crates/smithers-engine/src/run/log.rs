@@ -67,7 +67,7 @@ impl Pump {
     pub(crate) async fn finish(self) -> Result<u64, Error> {
         self.0
             .await
-            .map_err(|e| Error::Invalid(format!("the log writer failed: {e}")))?
+            .map_err(|e| Error::Internal(format!("the log writer failed: {e}")))?
     }
 }
 

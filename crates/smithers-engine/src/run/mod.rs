@@ -140,7 +140,7 @@ impl Engine {
             let name = start.workflow.to_string();
             tokio::task::spawn_blocking(move || Definition::read(&repo, &name, base))
                 .await
-                .map_err(|e| Error::Invalid(format!("reading the workflow stopped: {e}")))??
+                .map_err(|e| Error::Internal(format!("reading the workflow stopped: {e}")))??
         };
         definition.provider = start.provider;
         definition.image = start.image.map(str::to_string);
@@ -159,7 +159,7 @@ impl Engine {
             });
         definition.run_policy()?;
         if !workflow.secrets.is_empty() && self.secrets.is_none() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Unavailable(format!(
                 "workflow {} needs secrets ({}) and no keyring is configured (SECRET_ENCRYPTION_KEYS)",
                 workflow.name,
                 workflow
@@ -260,7 +260,7 @@ impl Engine {
             && approval.details["gate"] == secrets::SECRETS_GATE
         {
             let service = self.secrets.as_ref().ok_or_else(|| {
-                Error::Invalid(
+                Error::Unavailable(
                     "this approval releases secrets: deciding it needs the keyring (SECRET_ENCRYPTION_KEYS)"
                         .into(),
                 )
@@ -310,7 +310,7 @@ impl Engine {
             && other != me
             && !owner::is_gone(other)
         {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Conflict(format!(
                 "run {run_id} is being carried out by another process ({other})"
             )));
         }
@@ -534,7 +534,7 @@ impl<P: Provider> Ctx<'_, P> {
             .iter()
             .find(|s| s.position == position)
             .map(|s| s.state)
-            .ok_or_else(|| Error::Invalid(format!("run {} has no step {position}", self.run.id)))
+            .ok_or_else(|| Error::Internal(format!("run {} has no step {position}", self.run.id)))
     }
 
     /// `work` while the run is watched: a cancel or the workflow's

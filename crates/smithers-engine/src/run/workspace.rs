@@ -121,7 +121,7 @@ pub(crate) async fn snapshot<P: Provider>(
         std::fs::rename(&partial, &path).map_err(Error::io(&path))
     })
     .await
-    .map_err(|e| Error::Invalid(format!("writing the workspace snapshot stopped: {e}")))?
+    .map_err(|e| Error::Internal(format!("writing the workspace snapshot stopped: {e}")))?
 }
 
 /// Puts a snapshot back into an empty workspace. The archive came out of
