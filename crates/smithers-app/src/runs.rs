@@ -95,8 +95,11 @@ impl Runs<'_> {
     /// queued. Nothing is carried out yet ([`Runs::execute`],
     /// [`Runs::launch`]).
     ///
+    /// The run is the principal's organization's, started by the
+    /// principal.
+    ///
     /// Errors: `invalid` for a repository or workflow that cannot be read;
-    /// `forbidden` for a user of another organization.
+    /// `unavailable` for a workflow naming secrets without a keyring.
     pub async fn start(&self, principal: &Principal, new: NewRun<'_>) -> Result<RunSummary, Error> {
         authorize(principal, &principal.organization, Operation::RunsStart)?;
         let run = self
