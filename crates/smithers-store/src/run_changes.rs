@@ -147,8 +147,18 @@ async fn listen(url: String, sender: broadcast::Sender<Arc<str>>) {
     }
 }
 
+/// How long the database's files must stay unchanged before waiters are
+/// woken a second time (see [`watch_files`]).
+const QUIET: Duration = Duration::from_millis(25);
+
 /// Watches the SQLite file's directory: a commit of any process writes the
 /// database file or its write-ahead log.
+///
+/// A commit is several writes, and the first may be seen before the commit
+/// is (the write-ahead log's index is updated last, through shared memory,
+/// which inotify does not report); inotify also merges a change into one
+/// not yet read. So waiters are woken at the first change and again once
+/// the files have been quiet for [`QUIET`], when the commit is readable.
 fn watch_files(
     file: &Path,
     sender: broadcast::Sender<Arc<str>>,
@@ -159,6 +169,7 @@ fn watch_files(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let (changes, changed) = std::sync::mpsc::channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let ours = event.is_ok_and(|e| {
             e.kind.is_modify()
@@ -168,10 +179,27 @@ fn watch_files(
                 })
         });
         if ours {
-            let _ = sender.send(Arc::from(ANY_RUN));
+            let _ = changes.send(());
         }
     })?;
     watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+    // Ends when the watcher (and with it `changes`) is dropped.
+    std::thread::Builder::new()
+        .name("smithers-run-changes".into())
+        .spawn(move || {
+            while changed.recv().is_ok() {
+                let _ = sender.send(Arc::from(ANY_RUN));
+                loop {
+                    match changed.recv_timeout(QUIET) {
+                        Ok(()) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+                let _ = sender.send(Arc::from(ANY_RUN));
+            }
+        })
+        .map_err(|e| notify::Error::io(e))?;
     Ok(watcher)
 }
 
