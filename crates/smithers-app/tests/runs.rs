@@ -9,8 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use smithers_app::{
     App, BoxFuture, Config, Execution, NewRun, Principal, RunLauncher, SandboxHelper, Via,
 };
 use smithers_store::DEFAULT_ORGANIZATION;
+use smithers_test_support::git::git;
 use smithers_test_support::{TestDb, on_both_backends};
 
 const WORKFLOWS: &str = r#"
@@ -80,16 +80,6 @@ fn config(db: &TestDb) -> Config {
         }),
         ..Config::default()
     }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
 }
 
 /// The application over the test's database, a repository holding the

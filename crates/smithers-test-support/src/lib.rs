@@ -1,14 +1,18 @@
 //! Test databases: a fresh SQLite file in a temporary directory, or a fresh
 //! database on the real PostgreSQL server named by
 //! `SMITHERS_TEST_POSTGRES_URL` (`scripts/test` starts one and sets it);
-//! [`on_both_backends!`] runs one test body on each. [`model_server`]: a
-//! local stand-in for the OpenAI and Anthropic APIs.
+//! [`on_both_backends!`] runs one test body on each. And the fixtures the
+//! crates' tests share:
+//!
+//! - [`model_server`]: a local stand-in for the OpenAI and Anthropic APIs;
+//! - [`git`]: git under a fixed author.
 //!
 //! A failure to set up a test database is the test's failure: these
 //! functions panic with the reason.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
+pub mod git;
 pub mod model_server;
 
 use smithers_audit::CheckpointSigner;
