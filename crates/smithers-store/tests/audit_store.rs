@@ -3,14 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{all_events, checkpoint_sizes, event, fill, signer, start_log};
 use smithers_audit::{Failure, Problem};
 use smithers_store::{AuditLog, AuditLogConfig, AuditQuery, Backend, Role, Store};
+use smithers_test_support::audit::{all_events, checkpoint_sizes, event, fill, start_log};
+use smithers_test_support::{on_both_backends, signer};
 use sqlx::Executor;
 
 async fn verify(store: &Store) -> Result<u64, Failure> {

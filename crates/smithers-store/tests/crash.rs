@@ -6,14 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{event, signer};
 use smithers_store::{AuditLog, AuditLogConfig, Store};
+use smithers_test_support::audit::{all_events, event};
+use smithers_test_support::{TestDb, signer};
 
 /// In the child: append from 16 tasks forever, printing `seq id` once each
 /// append has returned (is durable).
@@ -56,7 +55,7 @@ async fn child_writer() {
     }
 }
 
-async fn crash_and_recover(db: &common::TestDb, url: Option<String>) {
+async fn crash_and_recover(db: &TestDb, url: Option<String>) {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args([
@@ -95,7 +94,7 @@ async fn crash_and_recover(db: &common::TestDb, url: Option<String>) {
         .await
         .unwrap()
         .expect("the chain verifies after the crash");
-    let events = common::all_events(&store).await;
+    let events = all_events(&store).await;
     assert_eq!(report.events, events.len() as u64);
     let stored: BTreeMap<u64, String> = events
         .into_iter()
@@ -123,7 +122,7 @@ async fn sigkill_during_appends_sqlite() {
     if std::env::var("SMITHERS_CRASH_CHILD").is_ok() {
         return;
     }
-    let db = common::TestDb::sqlite().await;
+    let db = TestDb::sqlite().await;
     db.store.close().await;
     crash_and_recover(&db, None).await;
     db.cleanup().await;
@@ -134,7 +133,7 @@ async fn sigkill_during_appends_postgres() {
     if std::env::var("SMITHERS_CRASH_CHILD").is_ok() {
         return;
     }
-    let db = common::TestDb::postgres().await;
+    let db = TestDb::postgres().await;
     let url = db.url();
     crash_and_recover(&db, url).await;
     db.cleanup().await;

@@ -4,17 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
-mod common;
-
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use common::{event, start_log};
 use smithers_audit::SealedEvent;
 use smithers_store::{AUDIT_STREAM, AuditPublisher};
+use smithers_test_support::audit::{event, start_log};
+use smithers_test_support::on_both_backends;
 use tokio::sync::watch;
 
 fn nats_server_binary() -> PathBuf {

@@ -4,8 +4,6 @@
 //! change is a compare-and-set committed with its audit event, finished
 //! runs and steps are frozen by the database, and the log is append-only.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -14,10 +12,12 @@ use smithers_store::{
     ApprovalKind, ApprovalState, Error, LogStream, NewApproval, NewModelTurn, NewRun, Role,
     RunState, Runs, StepState, StepUpdate, Store,
 };
+use smithers_test_support::audit::all_events;
+use smithers_test_support::{on_both_backends, signer};
 use sqlx::Executor;
 
 fn runs(store: &Store) -> Runs {
-    Runs::new(store.clone(), Arc::new(common::signer()))
+    Runs::new(store.clone(), Arc::new(signer()))
 }
 
 fn new_run() -> NewRun<'static> {
@@ -39,14 +39,14 @@ fn new_run() -> NewRun<'static> {
 async fn verify(store: &Store) {
     let report = store
         .audit()
-        .verify("local", &[common::signer().verifying_key()])
+        .verify("local", &[signer().verifying_key()])
         .await
         .unwrap();
     assert!(report.is_ok());
 }
 
 async fn actions(store: &Store) -> Vec<String> {
-    common::all_events(store)
+    all_events(store)
         .await
         .into_iter()
         .map(|e| e.event.action)

@@ -3,8 +3,6 @@
 //! Secrets over the store, on SQLite and PostgreSQL: versions,
 //! check-and-set, grants, fail-closed reads, rewrap and key usage.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -14,6 +12,8 @@ use smithers_store::{
     Actor, Backend, Error, GrantBinding, GrantFilter, GrantRequest, GrantState, ReadRequest, Role,
     SecretRef, Secrets, Store, VersionState,
 };
+use smithers_test_support::audit::all_events;
+use smithers_test_support::{on_both_backends, signer};
 use sqlx::Executor;
 
 const K_OLD: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -24,7 +24,7 @@ fn secrets(store: &Store, keyring: &str) -> Secrets {
     Secrets::new(
         store.clone(),
         Arc::new(Keyring::parse(keyring).unwrap()),
-        Arc::new(common::signer()),
+        Arc::new(signer()),
     )
 }
 
@@ -77,7 +77,7 @@ async fn approved_grant(s: &Secrets, requester: &Actor, request: &GrantRequest<'
 }
 
 async fn actions(store: &Store) -> Vec<String> {
-    common::all_events(store)
+    all_events(store)
         .await
         .into_iter()
         .map(|e| e.event.action)
@@ -175,7 +175,7 @@ on_both_backends!(set_grant_read_round_trip, |db| {
         ]
     );
     // The value is in no event, no listing, no error.
-    let events = common::all_events(&db.store).await;
+    let events = all_events(&db.store).await;
     for e in &events {
         let text = String::from_utf8(e.event.canonical_bytes(e.seq)).unwrap();
         assert!(!text.contains("horse"), "{text}");
@@ -191,7 +191,7 @@ on_both_backends!(set_grant_read_round_trip, |db| {
     let report = db
         .store
         .audit()
-        .verify("local", &[common::signer().verifying_key()])
+        .verify("local", &[signer().verifying_key()])
         .await
         .unwrap();
     assert!(report.is_ok());

@@ -5,6 +5,7 @@
 //! crates' tests share:
 //!
 //! - [`model_server`]: a local stand-in for the OpenAI and Anthropic APIs;
+//! - [`audit`]: audit events and logs for the store's tests;
 //! - [`git`]: git under a fixed author.
 //!
 //! A failure to set up a test database is the test's failure: these
@@ -12,6 +13,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
+pub mod audit;
 pub mod git;
 pub mod model_server;
 
