@@ -3,12 +3,13 @@
 //! What only the Docker provider has: the engine, images, volumes and
 //! containers, checked against the real engine.
 
-mod common;
-
 use std::process::Command;
 
-use common::{docker, docker_with, sh, spec};
 use smithers_sandbox::{Error, Provider, Resolved, Root, SandboxSpec};
+use smithers_test_support::sandbox::{docker, docker_with, sh, spec};
+
+/// The sandbox helper program, a binary of this crate.
+const HELPER: &str = env!("CARGO_BIN_EXE_smithers-sandbox-helper");
 
 /// Names of the engine's containers and volumes that carry `label`.
 fn labelled(label: &str) -> Vec<String> {
@@ -34,7 +35,7 @@ fn labelled(label: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_sandbox_is_volumes_and_a_holder_and_destroy_leaves_nothing() {
-    let f = docker().await;
+    let f = docker(HELPER).await;
     let id = f.provider.create(spec()).await.unwrap();
     let label = format!("dev.smithers.sandbox={id}");
     let mut made = labelled(&label);
@@ -64,7 +65,7 @@ async fn a_sandbox_is_volumes_and_a_holder_and_destroy_leaves_nothing() {
 
 #[tokio::test]
 async fn a_sandbox_nobody_destroyed_is_purged_when_the_provider_goes() {
-    let f = docker().await;
+    let f = docker(HELPER).await;
     let id = f.provider.create(spec()).await.unwrap();
     sh(&f.provider, &id, "echo x > file").await;
     let label = format!("dev.smithers.sandbox={id}");
@@ -75,7 +76,7 @@ async fn a_sandbox_nobody_destroyed_is_purged_when_the_provider_goes() {
 
 #[tokio::test]
 async fn links_planted_in_the_workspace_lead_no_file_operation_out() {
-    let f = docker().await;
+    let f = docker(HELPER).await;
     let p = &f.provider;
     let id = p.create(spec()).await.unwrap();
     let ran = sh(
@@ -124,7 +125,7 @@ async fn links_planted_in_the_workspace_lead_no_file_operation_out() {
 /// `Inside` here, where the native provider says `Outside` where it left.
 #[tokio::test]
 async fn the_engine_reports_link_targets_already_resolved() {
-    let f = docker().await;
+    let f = docker(HELPER).await;
     let p = &f.provider;
     let id = p.create(spec()).await.unwrap();
     let ran = sh(
@@ -149,7 +150,7 @@ async fn the_engine_reports_link_targets_already_resolved() {
 
 #[tokio::test]
 async fn what_the_engine_cannot_give_is_refused_with_the_reason() {
-    let f = docker().await;
+    let f = docker(HELPER).await;
     let rooted = SandboxSpec {
         root: Root::Directory("/srv/root".into()),
         ..spec()
@@ -170,7 +171,7 @@ async fn what_the_engine_cannot_give_is_refused_with_the_reason() {
     );
 
     // Egress needs the helper's bridge.
-    let bare = docker_with(|config| config.helper = None).await;
+    let bare = docker_with(HELPER, |config| config.helper = None).await;
     let e = bare
         .provider
         .create(SandboxSpec {

@@ -4,14 +4,12 @@
 //! internet (the only address the test's check lets through); names
 //! resolve through a fixed table, so nothing leaves this machine.
 
-mod common;
-
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use common::{Table, loopback_is_the_internet};
 use smithers_sandbox::egress::{Allowlist, BoxFuture, EgressEvent, EgressProxy};
+use smithers_test_support::sandbox::{Table, loopback_is_the_internet};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 

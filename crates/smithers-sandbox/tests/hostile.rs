@@ -4,15 +4,13 @@
 //! attempt must fail while the host stays unaffected. Each test states the
 //! attempt in its name.
 
-#[macro_use]
-mod common;
-
 use std::io::Read as _;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{run, sh, spec};
 use smithers_sandbox::{ExecRequest, Limits, Provider, SandboxSpec, SandboxStatus};
+use smithers_test_support::against_every_provider;
+use smithers_test_support::sandbox::{run, sh, spec};
 
 /// A file only the host should be able to read, removed on drop.
 struct Marker(std::path::PathBuf);
@@ -32,6 +30,7 @@ impl Drop for Marker {
 }
 
 against_every_provider!(
+    env!("CARGO_BIN_EXE_smithers-sandbox-helper");
     reading_host_files_outside_the_workspace_fails,
     writing_outside_the_workspace_fails,
     reaching_a_server_on_the_host_loopback_fails,

@@ -2,14 +2,15 @@
 
 //! The native provider, for real: bubblewrap, Landlock, seccomp, cgroups.
 
-mod common;
-
-use common::{native, sh, spec};
 use smithers_sandbox::Provider;
+use smithers_test_support::sandbox::{native, sh, spec};
+
+/// The sandbox helper program, a binary of this crate.
+const HELPER: &str = env!("CARGO_BIN_EXE_smithers-sandbox-helper");
 
 #[tokio::test]
 async fn a_sandbox_nobody_destroyed_is_purged_when_the_provider_goes() {
-    let f = native();
+    let f = native(HELPER);
     let id = f.provider.create(spec()).await.unwrap();
     sh(&f.provider, &id, "echo x > file").await;
     let dir = f.state.path().join("sandboxes").join(&id.0);
@@ -57,9 +58,9 @@ fn walk(dir: &std::path::Path, depth: usize) -> Vec<std::path::PathBuf> {
 
 #[tokio::test]
 async fn a_root_assembled_from_host_programs_holds_only_them() {
-    let f = native();
+    let f = native(HELPER);
     let root = f.state.path().join("rootfs");
-    let helper = std::path::PathBuf::from(env!("CARGO_BIN_EXE_smithers-sandbox-helper"));
+    let helper = std::path::PathBuf::from(HELPER);
     let programs: Vec<String> = ["sh", "bash", "ls", "cat", "id"]
         .iter()
         .map(|p| p.to_string())
@@ -107,10 +108,8 @@ async fn a_root_assembled_from_host_programs_holds_only_them() {
 #[test]
 fn a_host_that_cannot_make_the_namespaces_is_refused_up_front() {
     let state = tempfile::tempdir().unwrap();
-    let mut config = smithers_sandbox::NativeConfig::with_helper(
-        std::path::PathBuf::from(env!("CARGO_BIN_EXE_smithers-sandbox-helper")),
-        Vec::new(),
-    );
+    let mut config =
+        smithers_sandbox::NativeConfig::with_helper(std::path::PathBuf::from(HELPER), Vec::new());
     config.state_dir = state.path().join("sandboxes");
     // A "bubblewrap" that always fails stands for a host without
     // unprivileged user namespaces.
@@ -121,10 +120,8 @@ fn a_host_that_cannot_make_the_namespaces_is_refused_up_front() {
 }
 
 fn config_missing_bwrap() {
-    let mut config = smithers_sandbox::NativeConfig::with_helper(
-        std::path::PathBuf::from(env!("CARGO_BIN_EXE_smithers-sandbox-helper")),
-        Vec::new(),
-    );
+    let mut config =
+        smithers_sandbox::NativeConfig::with_helper(std::path::PathBuf::from(HELPER), Vec::new());
     config.bwrap = std::path::PathBuf::from("/nonexistent/bwrap");
     let e = smithers_sandbox::NativeProvider::new(config).unwrap_err();
     assert!(e.to_string().contains("Debian package `bubblewrap`"), "{e}");
@@ -135,7 +132,7 @@ fn config_missing_bwrap() {
 /// `Outside` where it left, even if it would come back in.
 #[tokio::test]
 async fn resolve_stops_where_a_link_leaves_the_workspace() {
-    let f = native();
+    let f = native(HELPER);
     let p = &f.provider;
     let id = p.create(spec()).await.unwrap();
     let ran = sh(

@@ -3,11 +3,9 @@
 //! What every provider does the same way: commands, the workspace, the
 //! environment, files, links and patches.
 
-#[macro_use]
-mod common;
-
-use common::{sh, spec};
 use smithers_sandbox::{Error, ParsedPatch, Provider, Resolved, SandboxId};
+use smithers_test_support::against_every_provider;
+use smithers_test_support::sandbox::{run, sh, spec};
 
 async fn runs_a_command_in_the_workspace<P: Provider>(p: &P) {
     let id = p.create(spec()).await.unwrap();
@@ -30,7 +28,7 @@ async fn commands_share_the_workspace_and_get_only_their_environment<P: Provider
             "echo $TOKEN $EXTRA >> log; env | sort | cut -d= -f1 | tr '\\n' ' '",
         ]);
         request.env = vec![("EXTRA".into(), format!("round-{round}"))];
-        let ran = common::run(p, &id, request).await;
+        let ran = run(p, &id, request).await;
         assert_eq!(
             ran.stdout, "EXTRA HOME LANG PATH PWD TOKEN USER ",
             "nothing of the host's environment (and no transport variables) leaks"
@@ -159,6 +157,7 @@ deleted file mode 100644
 }
 
 against_every_provider!(
+    env!("CARGO_BIN_EXE_smithers-sandbox-helper");
     runs_a_command_in_the_workspace,
     commands_share_the_workspace_and_get_only_their_environment,
     environment_values_never_appear_in_a_host_argument_list,

@@ -6,17 +6,15 @@
 //! so (its address check lets 127.0.0.1 through); nothing leaves this
 //! machine.
 
-#[macro_use]
-mod common;
-
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use common::{HasProvider, Table, loopback_is_the_internet, sh, spec};
 use smithers_sandbox::EgressSettings;
 use smithers_sandbox::egress::EgressEvent;
 use smithers_sandbox::{Provider, SandboxSpec};
+use smithers_test_support::against_every_provider_with_egress;
+use smithers_test_support::sandbox::{HasProvider, Table, loopback_is_the_internet, sh, spec};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// An HTTP origin on the host's loopback that answers every request `pong`
@@ -198,6 +196,7 @@ async fn a_bad_allowlist_is_refused_at_create<F: HasProvider>(
 }
 
 against_every_provider_with_egress!(
+    env!("CARGO_BIN_EXE_smithers-sandbox-helper");
     an_allowed_host_is_reached_through_the_proxy_and_audited,
     hosts_off_the_allowlist_and_names_resolving_privately_are_refused,
     without_an_allowlist_there_is_no_proxy_and_no_inet_socket,

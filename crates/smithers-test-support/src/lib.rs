@@ -6,7 +6,9 @@
 //!
 //! - [`model_server`]: a local stand-in for the OpenAI and Anthropic APIs;
 //! - [`audit`]: audit events and logs for the store's tests;
-//! - [`git`]: git under a fixed author.
+//! - [`git`]: git under a fixed author;
+//! - [`sandbox`]: the native and Docker providers, and a test body run
+//!   against each.
 //!
 //! A failure to set up a test database is the test's failure: these
 //! functions panic with the reason.
@@ -16,6 +18,7 @@
 pub mod audit;
 pub mod git;
 pub mod model_server;
+pub mod sandbox;
 
 use smithers_audit::CheckpointSigner;
 use smithers_store::Store;
