@@ -14,14 +14,13 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group};
 use smithers_sandbox::{ExecRequest, Provider, SandboxSpec};
 use smithers_store::RunState;
+use smithers_test_support::engine::Fixture;
 use tokio::runtime::Runtime;
 
 const STEPS: usize = 100;
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::Fixture;
+/// The sandbox helper program, a binary of this crate.
+const HELPER: &str = env!("CARGO_BIN_EXE_smithers-engine-sandbox-helper");
 
 /// A repository whose workflow is 100 `run` steps of `/bin/true`, the
 /// policy allowing them.
@@ -35,13 +34,16 @@ fn setup(runtime: &Runtime) -> Fixture {
         )
         .unwrap();
     }
-    runtime.block_on(Fixture::new(&[
-        ("smithers.toml", &workflow),
-        (
-            ".smithers/policy",
-            "workflow run_command /bin/true -> allow\n",
-        ),
-    ]))
+    runtime.block_on(Fixture::new(
+        HELPER,
+        &[
+            ("smithers.toml", &workflow),
+            (
+                ".smithers/policy",
+                "workflow run_command /bin/true -> allow\n",
+            ),
+        ],
+    ))
 }
 
 /// One whole run of the 100-step workflow.

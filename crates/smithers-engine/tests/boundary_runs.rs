@@ -9,10 +9,11 @@
 //! step checks the workspace for what they tried to leave behind. An
 //! agent's commands get no secret unless its step names it.
 
-mod common;
-
-use common::{Fixture, TOKEN};
 use smithers_store::{RunState, ToolCallState};
+use smithers_test_support::engine::{Fixture, TOKEN};
+
+/// The sandbox helper program, a binary of this crate.
+const HELPER: &str = env!("CARGO_BIN_EXE_smithers-engine-sandbox-helper");
 
 const POLICY: &str = r#"
 tester run_tests * -> allow
@@ -104,16 +105,19 @@ run = "chmod +x tools/git"
         "\n[[workflows.boundary.steps]]\nid = \"check\"\nrun = \"{}\"\n",
         CHECK
     ));
-    let f = Fixture::new(&[
-        ("smithers.toml", toml.as_str()),
-        (".smithers/policy", POLICY),
-        (".smithers/tester.json", TESTER),
-        (".smithers/echoer.json", ECHOER),
-        (".smithers/gitter.json", GITTER),
-        (".smithers/toucher.json", TOUCHER),
-        (".smithers/writer.json", WRITER),
-        ("tools/git", "#!/bin/sh\ntouch /workspace/FAKE_GIT\n"),
-    ])
+    let f = Fixture::new(
+        HELPER,
+        &[
+            ("smithers.toml", toml.as_str()),
+            (".smithers/policy", POLICY),
+            (".smithers/tester.json", TESTER),
+            (".smithers/echoer.json", ECHOER),
+            (".smithers/gitter.json", GITTER),
+            (".smithers/toucher.json", TOUCHER),
+            (".smithers/writer.json", WRITER),
+            ("tools/git", "#!/bin/sh\ntouch /workspace/FAKE_GIT\n"),
+        ],
+    )
     .await;
     let run = f.start("boundary").await;
     // Every question is answered no.
@@ -172,11 +176,14 @@ agent = { role = "reader", driver = "scripted", script = ".smithers/printenv.jso
 id = "step"
 run = "printenv API_TOKEN"
 "#;
-    let f = Fixture::new(&[
-        ("smithers.toml", toml),
-        (".smithers/policy", SECRETS_POLICY),
-        (".smithers/printenv.json", PRINTENV),
-    ])
+    let f = Fixture::new(
+        HELPER,
+        &[
+            ("smithers.toml", toml),
+            (".smithers/policy", SECRETS_POLICY),
+            (".smithers/printenv.json", PRINTENV),
+        ],
+    )
     .await;
     let run = f.start("secrets").await;
     let (done, _) = f.execute_deciding(&f.provider, &run.id, true).await;
@@ -277,15 +284,18 @@ id = "read"
 agent = { role = "reader", driver = "scripted", script = ".smithers/paths.json", prompt = "look" }
 "#;
     let script = paths_script();
-    let f = Fixture::new(&[
-        ("smithers.toml", toml),
-        (".smithers/policy", PATHS_POLICY),
-        (".smithers/paths.json", script.as_str()),
-        ("config/prod.key", "KEY=prod-secret-4411\n"),
-        ("docs/payload.yml", "KEY: harmless\n"),
-        (".github/README", "workflows\n"),
-        ("README.md", "hello\n"),
-    ])
+    let f = Fixture::new(
+        HELPER,
+        &[
+            ("smithers.toml", toml),
+            (".smithers/policy", PATHS_POLICY),
+            (".smithers/paths.json", script.as_str()),
+            ("config/prod.key", "KEY=prod-secret-4411\n"),
+            ("docs/payload.yml", "KEY: harmless\n"),
+            (".github/README", "workflows\n"),
+            ("README.md", "hello\n"),
+        ],
+    )
     .await;
     let run = f.start("paths").await;
     let (done, asked) = f.execute_deciding(&f.provider, &run.id, false).await;

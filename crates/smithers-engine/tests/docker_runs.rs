@@ -5,13 +5,15 @@
 //! redacted, the commit carried out of the container and pushed, main
 //! untouched, and every container and volume gone.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{Fixture, TOKEN, git};
 use smithers_sandbox::{DockerConfig, DockerProvider};
 use smithers_store::{RunState, ToolCallState};
+use smithers_test_support::engine::{Fixture, TOKEN};
+use smithers_test_support::git::git;
+
+/// The sandbox helper program, a binary of this crate.
+const HELPER: &str = env!("CARGO_BIN_EXE_smithers-engine-sandbox-helper");
 
 const IMAGE: &str = "smithers-engine-test:latest";
 
@@ -52,13 +54,16 @@ commit = { branch = "smithers/fix", message = "Fix the answer" }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_runs_end_to_end_on_docker() {
-    let f = Fixture::new(&[
-        ("smithers.toml", WORKFLOWS),
-        (".smithers/policy", POLICY),
-        (".smithers/fix.json", SCRIPT),
-    ])
+    let f = Fixture::new(
+        HELPER,
+        &[
+            ("smithers.toml", WORKFLOWS),
+            (".smithers/policy", POLICY),
+            (".smithers/fix.json", SCRIPT),
+        ],
+    )
     .await;
-    let helper = PathBuf::from(env!("CARGO_BIN_EXE_smithers-engine-sandbox-helper"));
+    let helper = PathBuf::from(HELPER);
     let mut config = DockerConfig::from_env().unwrap();
     let programs: Vec<String> = smithers_sandbox::docker::image::DEFAULT_PROGRAMS
         .iter()

@@ -8,8 +8,6 @@
 //! JSON or not the API's shape, a model cut off, no answer in time, no
 //! server at all.
 
-mod common;
-
 use std::time::Duration;
 
 use serde_json::{Value, json};

@@ -7,12 +7,14 @@
 //! model, the tests run with a secret the model never sees, the commit
 //! lands on smithers/… in the bare remote, and every answer is recorded.
 
-mod common;
-
-use common::{Fixture, TOKEN, git};
 use serde_json::json;
 use smithers_store::{RunState, ToolCallState};
+use smithers_test_support::engine::{Fixture, TOKEN};
+use smithers_test_support::git::git;
 use smithers_test_support::model_server::{Api, ModelServer, Say};
+
+/// The sandbox helper program, a binary of this crate.
+const HELPER: &str = env!("CARGO_BIN_EXE_smithers-engine-sandbox-helper");
 
 const KEY: &str = "sk-model-key-77aa19";
 
@@ -73,10 +75,13 @@ fn script() -> Vec<Say> {
 async fn a_model_agent_works_through_the_kernel(api: Api) {
     let server = ModelServer::start(api, KEY, script()).await;
     let toml = workflow(&server);
-    let f = Fixture::new(&[
-        ("smithers.toml", toml.as_str()),
-        (".smithers/policy", POLICY),
-    ])
+    let f = Fixture::new(
+        HELPER,
+        &[
+            ("smithers.toml", toml.as_str()),
+            (".smithers/policy", POLICY),
+        ],
+    )
     .await;
     f.set_secret(api.key_secret(), KEY).await;
     let main_before = git(&f.remote(), &["rev-parse", "main"]);
@@ -160,10 +165,13 @@ async fn an_anthropic_agent_works_through_the_kernel() {
 async fn a_refused_key_fails_the_step_plainly() {
     let server = ModelServer::start(Api::OpenAi, "sk-the-right-one", script()).await;
     let toml = workflow(&server);
-    let f = Fixture::new(&[
-        ("smithers.toml", toml.as_str()),
-        (".smithers/policy", POLICY),
-    ])
+    let f = Fixture::new(
+        HELPER,
+        &[
+            ("smithers.toml", toml.as_str()),
+            (".smithers/policy", POLICY),
+        ],
+    )
     .await;
     f.set_secret("OPENAI_API_KEY", KEY).await;
     let run = f.start("model").await;
@@ -193,10 +201,13 @@ async fn a_cancel_does_not_wait_for_a_slow_model() {
     )
     .await;
     let toml = workflow(&server);
-    let f = Fixture::new(&[
-        ("smithers.toml", toml.as_str()),
-        (".smithers/policy", POLICY),
-    ])
+    let f = Fixture::new(
+        HELPER,
+        &[
+            ("smithers.toml", toml.as_str()),
+            (".smithers/policy", POLICY),
+        ],
+    )
     .await;
     f.set_secret("ANTHROPIC_API_KEY", KEY).await;
     let run = f.start("model").await;

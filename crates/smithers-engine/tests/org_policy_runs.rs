@@ -6,11 +6,12 @@
 //! started with even when the organization publishes another, and its
 //! decisions say which policy held.
 
-mod common;
-
-use common::Fixture;
 use smithers_audit::{ActorType, CheckpointSigner};
 use smithers_store::{RunState, ToolCallState};
+use smithers_test_support::engine::Fixture;
+
+/// The sandbox helper program, a binary of this crate.
+const HELPER: &str = env!("CARGO_BIN_EXE_smithers-engine-sandbox-helper");
 
 const REPO_POLICY: &str = r#"
 workflow run_command * -> allow
@@ -54,11 +55,14 @@ run = "test -e ok.txt && test ! -e TOUCHED"
 
 #[tokio::test]
 async fn an_organization_policy_bounds_the_repositorys_in_a_run() {
-    let f = Fixture::new(&[
-        ("smithers.toml", WORKFLOW),
-        (".smithers/policy", REPO_POLICY),
-        (".smithers/agent.json", AGENT),
-    ])
+    let f = Fixture::new(
+        HELPER,
+        &[
+            ("smithers.toml", WORKFLOW),
+            (".smithers/policy", REPO_POLICY),
+            (".smithers/agent.json", AGENT),
+        ],
+    )
     .await;
     let signer = CheckpointSigner::from_seed(&[7u8; 32]).unwrap();
     let v1 = f

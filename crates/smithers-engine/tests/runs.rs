@@ -7,12 +7,14 @@
 //! time limit; a run cancelled mid-command, while waiting for a human, and
 //! with nothing carrying it out.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Fixture, TOKEN, git};
 use smithers_store::{RunState, StepState, ToolCallState};
+use smithers_test_support::engine::{Fixture, TOKEN};
+use smithers_test_support::git::git;
+
+/// The sandbox helper program, a binary of this crate.
+const HELPER: &str = env!("CARGO_BIN_EXE_smithers-engine-sandbox-helper");
 
 const POLICY: &str = "\
 implementer read_file * -> allow
@@ -119,11 +121,14 @@ run = "sh test.sh"
 "#;
 
 async fn fixture() -> Fixture {
-    Fixture::new(&[
-        ("smithers.toml", WORKFLOWS),
-        (".smithers/policy", POLICY),
-        (".smithers/fix.json", SCRIPT),
-    ])
+    Fixture::new(
+        HELPER,
+        &[
+            ("smithers.toml", WORKFLOWS),
+            (".smithers/policy", POLICY),
+            (".smithers/fix.json", SCRIPT),
+        ],
+    )
     .await
 }
 

@@ -8,7 +8,9 @@
 //! - [`audit`]: audit events and logs for the store's tests;
 //! - [`git`]: git under a fixed author;
 //! - [`sandbox`]: the native and Docker providers, and a test body run
-//!   against each.
+//!   against each;
+//! - [`engine`]: an engine over a native sandbox, with a repository, its
+//!   remote, users and a secret.
 //!
 //! A failure to set up a test database is the test's failure: these
 //! functions panic with the reason.
@@ -16,6 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
 pub mod audit;
+pub mod engine;
 pub mod git;
 pub mod model_server;
 pub mod sandbox;
