@@ -199,7 +199,7 @@ fn watch_files(
                 let _ = sender.send(Arc::from(ANY_RUN));
             }
         })
-        .map_err(|e| notify::Error::io(e))?;
+        .map_err(notify::Error::io)?;
     Ok(watcher)
 }
 
