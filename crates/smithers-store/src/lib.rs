@@ -168,7 +168,10 @@ impl Store {
     }
 
     /// A waiter on run `run_id`, woken when it changes (in this process or
-    /// another) or after `fallback` at the latest ([`RunChanges`]).
+    /// another) or after `fallback` at the latest ([`RunChanges`]). The
+    /// first waiter starts listening to other processes: on PostgreSQL a
+    /// task of the current tokio runtime (so call it from inside one), on
+    /// SQLite a file watch and its thread.
     pub fn run_changes(&self, run_id: &str, fallback: Duration) -> RunChanges {
         self.changes.subscribe(run_id, fallback)
     }
