@@ -17,6 +17,34 @@ async fn runs_a_command_in_the_workspace<P: Provider>(p: &P) {
     assert!(report.is_clean(), "{report:?}");
 }
 
+/// A command whose `exec` is dropped (a cancelled run, as the engine's
+/// watch drops it) stops with it, at whatever point of its start the drop
+/// comes: its output closes long before the command would have ended, and
+/// the sandbox is destroyed clean.
+async fn a_command_dropped_while_it_starts_does_not_run_on<P: Provider>(p: &P) {
+    for delay_ms in [0u64, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144] {
+        let id = p.create(spec()).await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<smithers_sandbox::OutputChunk>(16);
+        let request = smithers_sandbox::ExecRequest::new(["sleep", "30"]);
+        let ran = tokio::time::timeout(
+            std::time::Duration::from_millis(delay_ms),
+            p.exec(&id, request, tx),
+        )
+        .await;
+        assert!(ran.is_err(), "`sleep 30` ended within {delay_ms} ms");
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while rx.recv().await.is_some() {}
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "dropped after {delay_ms} ms, the command ran on holding its output"
+        );
+        let purge = p.destroy(&id).await.unwrap();
+        assert!(purge.is_clean(), "dropped after {delay_ms} ms: {purge:?}");
+    }
+}
+
 async fn commands_share_the_workspace_and_get_only_their_environment<P: Provider>(p: &P) {
     let mut spec = spec();
     spec.env = vec![("TOKEN".into(), "tok-value-123".into())];
@@ -159,6 +187,7 @@ deleted file mode 100644
 against_every_provider!(
     env!("CARGO_BIN_EXE_smithers-sandbox-helper");
     runs_a_command_in_the_workspace,
+    a_command_dropped_while_it_starts_does_not_run_on,
     commands_share_the_workspace_and_get_only_their_environment,
     environment_values_never_appear_in_a_host_argument_list,
     patches_apply_whole_or_not_at_all_and_stay_inside,

@@ -491,6 +491,7 @@ impl DockerProvider {
         body: ContainerCreateBody,
         timeout: Duration,
         output: mpsc::Sender<OutputChunk>,
+        stop: tokio::sync::oneshot::Receiver<()>,
     ) -> Result<ExecOutcome, Error> {
         let started = Instant::now();
         let docker = self.docker();
@@ -501,7 +502,7 @@ impl DockerProvider {
             )
             .await
             .map_err(Error::engine("cannot create the command's container"))?;
-        let result = self.attach_and_wait(name, timeout, output).await;
+        let result = self.attach_and_wait(name, timeout, output, stop).await;
         let removed = docker
             .remove_container(
                 name,
@@ -527,6 +528,7 @@ impl DockerProvider {
         name: &str,
         timeout: Duration,
         output: mpsc::Sender<OutputChunk>,
+        stop: tokio::sync::oneshot::Receiver<()>,
     ) -> Result<(i32, bool, bool), Error> {
         let docker = self.docker();
         let attached = docker
@@ -570,8 +572,13 @@ impl DockerProvider {
             name,
             None::<bollard::query_parameters::WaitContainerOptions>,
         );
-        let timed_out = tokio::time::timeout(timeout, wait.next()).await.is_err();
-        if timed_out {
+        // The time limit, or the caller going away, stops it.
+        let (timed_out, called_off) = tokio::select! {
+            waited = tokio::time::timeout(timeout, wait.next()) => (waited.is_err(), false),
+            _ = stop => (false, true),
+        };
+        drop(wait);
+        if timed_out || called_off {
             // PID 1 of the container's namespace dies, and every process with it.
             let kill = docker
                 .kill_container(
@@ -591,6 +598,9 @@ impl DockerProvider {
                 .await;
         }
         let _ = pump.await;
+        if called_off {
+            return Err(Error::Invalid("the command was called off".into()));
+        }
         let state = docker
             .inspect_container(
                 name,
@@ -873,12 +883,26 @@ impl Provider for DockerProvider {
         })?;
         let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
         let name = format!("smithers-{id}-{n}");
-        let result = self.run(&name, body, timeout, output).await;
-        let _ = self.with_sandbox(id, |sandbox| {
-            sandbox.running = false;
-            Ok(())
+        // The command is carried out by a task of its own, so that a caller
+        // who goes away (a cancelled run drops this future, even while the
+        // container is created or started) stops it in order: killed, its
+        // output closed, its container removed.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let provider = self.clone();
+        let id = id.clone();
+        let carried = tokio::spawn(async move {
+            let result = provider.run(&name, body, timeout, output, stopped).await;
+            let _ = provider.with_sandbox(&id, |sandbox| {
+                sandbox.running = false;
+                Ok(())
+            });
+            result
         });
-        result
+        let result = carried
+            .await
+            .map_err(|e| Error::Invalid(format!("the command's task failed: {e}")));
+        drop(stop);
+        result?
     }
 
     async fn resolve(&self, id: &SandboxId, path: &str) -> Result<Resolved, Error> {

@@ -582,38 +582,25 @@ impl Provider for NativeProvider {
                 std::mem::replace(&mut sandbox.slot, Slot::Empty),
             ))
         })?;
-        let result = match self.launch_plan(&spec, &dir, egress, &helper, &request) {
-            Ok(launch) => {
-                let oom_before = cgroup.oom_kills();
-                match self.start(slot, cgroup.procs_files(), &launch).await {
-                    Ok(launched) => {
-                        let timeout = request.timeout.unwrap_or(spec.timeout);
-                        self.run(id, &cgroup, launched, timeout, oom_before, output)
-                            .await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => {
-                slot.discard().await;
-                Err(e)
-            }
-        };
-        // The group is empty now (run swept it): park the next command's
-        // helper while nobody waits, unless the sandbox is destroyed first
-        // (the usual end of a one-command sandbox).
-        let next = park_later(
-            &helper,
-            &self.config.helper_args,
-            cgroup.procs_files(),
-            NEXT_PARK_DELAY,
-        );
-        let _ = self.with_sandbox(id, |sandbox| {
-            sandbox.running = false;
-            sandbox.slot = Slot::Pending(next);
-            Ok(())
+        // The command is carried out by a task of its own, so that a caller
+        // who goes away (a cancelled run drops this future, even while the
+        // command starts) stops it in order: killed, reaped, its group
+        // swept, its output closed, the sandbox ready again.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let provider = self.clone();
+        let id = id.clone();
+        let carried = tokio::spawn(async move {
+            provider
+                .carry_out(
+                    &id, &helper, spec, dir, egress, cgroup, slot, request, output, stopped,
+                )
+                .await
         });
-        result
+        let result = carried
+            .await
+            .map_err(|e| Error::Invalid(format!("the command's task failed: {e}")));
+        drop(stop);
+        result?
     }
 
     async fn resolve(&self, id: &SandboxId, path: &str) -> Result<Resolved, Error> {
@@ -787,6 +774,61 @@ impl NativeProvider {
     }
 
     /// Starts the command with the sandbox's parked helper (or a new one).
+    /// Starts `request` in the sandbox's parked helper and waits for it
+    /// (see [`Provider::exec`]); a `stop` whose sender is dropped ends it as
+    /// the time limit does. Then the next command's helper is parked.
+    #[allow(clippy::too_many_arguments)] // one command's parts, taken apart under the table's lock
+    async fn carry_out(
+        &self,
+        id: &SandboxId,
+        helper: &Path,
+        spec: SandboxSpec,
+        dir: PathBuf,
+        egress: bool,
+        cgroup: Cgroup,
+        slot: Slot,
+        request: ExecRequest,
+        output: mpsc::Sender<OutputChunk>,
+        stop: tokio::sync::oneshot::Receiver<()>,
+    ) -> Result<ExecOutcome, Error> {
+        let result = match self.launch_plan(&spec, &dir, egress, helper, &request) {
+            Ok(launch) => {
+                let oom_before = cgroup.oom_kills();
+                match self.start(slot, cgroup.procs_files(), &launch).await {
+                    Ok(launched) => {
+                        let timeout = request.timeout.unwrap_or(spec.timeout);
+                        self.run(id, &cgroup, launched, timeout, oom_before, output, stop)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => {
+                slot.discard().await;
+                Err(e)
+            }
+        };
+        // The group is empty now (run swept it): park the next command's
+        // helper while nobody waits, unless the sandbox is destroyed first
+        // (the usual end of a one-command sandbox).
+        let mut next = Some(park_later(
+            helper,
+            &self.config.helper_args,
+            cgroup.procs_files(),
+            NEXT_PARK_DELAY,
+        ));
+        let _ = self.with_sandbox(id, |sandbox| {
+            sandbox.running = false;
+            sandbox.slot = next.take().map_or(Slot::Empty, Slot::Pending);
+            Ok(())
+        });
+        // Destroyed meanwhile (a cancelled run's end): no helper for it.
+        if let Some(next) = next {
+            next.abort();
+        }
+        result
+    }
+
     async fn start(
         &self,
         slot: Slot,
@@ -808,6 +850,7 @@ impl NativeProvider {
         parked.launch(launch).await
     }
 
+    #[allow(clippy::too_many_arguments)] // one command's parts, as carry_out holds them
     async fn run(
         &self,
         id: &SandboxId,
@@ -816,6 +859,7 @@ impl NativeProvider {
         timeout: Duration,
         oom_before: u64,
         output: mpsc::Sender<OutputChunk>,
+        stop: tokio::sync::oneshot::Receiver<()>,
     ) -> Result<ExecOutcome, Error> {
         let started = Instant::now();
         let Launched {
@@ -825,13 +869,18 @@ impl NativeProvider {
         } = launched;
         let stdout = tokio::spawn(pump(stdout, Stream::Stdout, output.clone()));
         let stderr = tokio::spawn(pump(stderr, Stream::Stderr, output));
-        let waited = tokio::time::timeout(timeout, child.wait()).await;
+        // Either sender's end (the caller went away) or the time limit stops it.
+        let waited = tokio::select! {
+            waited = tokio::time::timeout(timeout, child.wait()) => waited.ok(),
+            _ = stop => None,
+        };
+        let called_off = waited.is_none() && started.elapsed() < timeout;
         let (status, timed_out) = match waited {
-            Ok(status) => (
+            Some(status) => (
                 status.map_err(Error::io("cannot wait for the sandbox"))?,
                 false,
             ),
-            Err(_) => {
+            None => {
                 // Kill bubblewrap (its children follow: --die-with-parent
                 // and the PID namespace), then anything left in the group.
                 let _ = child.start_kill();
@@ -852,6 +901,9 @@ impl NativeProvider {
         }
         for pump in [stdout, stderr] {
             let _ = pump.await;
+        }
+        if called_off {
+            return Err(Error::Invalid("the command was called off".into()));
         }
         let oom_killed = oom_after > oom_before;
         let exit_code = if timed_out {
