@@ -12,6 +12,7 @@ mod policies;
 mod runs;
 mod secrets;
 mod time;
+mod tokens;
 mod users;
 
 pub use approvals::{Approval, ApprovalKind, ApprovalState};
@@ -21,4 +22,5 @@ pub use policies::{PolicyState, PolicyVersion};
 pub use runs::*;
 pub use secrets::*;
 pub use time::Timestamp;
+pub use tokens::{ApiToken, NewApiToken, Scope};
 pub use users::{Role, User};

@@ -3,7 +3,7 @@
 //! The table is [`rule`]; `tests/authz.rs` checks every operation against
 //! every role.
 
-use smithers_api::{Error, Role};
+use smithers_api::{Error, Role, Scope};
 
 use crate::Principal;
 
@@ -61,6 +61,12 @@ pub enum Operation {
     AuditRead,
     /// `audit publish`: delivery of the log to NATS.
     AuditPublish,
+    /// `tokens create`: an API token acting as oneself.
+    TokensCreate,
+    /// `tokens list`: one's own tokens (an admin: the organization's).
+    TokensRead,
+    /// `tokens revoke`: one's own (an admin: any of the organization's).
+    TokensRevoke,
 }
 
 impl Operation {
@@ -88,6 +94,9 @@ impl Operation {
         Operation::GrantsRead,
         Operation::AuditRead,
         Operation::AuditPublish,
+        Operation::TokensCreate,
+        Operation::TokensRead,
+        Operation::TokensRevoke,
     ];
 
     /// What it is, in a refusal: "adding users".
@@ -115,6 +124,9 @@ impl Operation {
             Operation::GrantsRead => "listing grants",
             Operation::AuditRead => "reading the audit log",
             Operation::AuditPublish => "publishing the audit log",
+            Operation::TokensCreate => "creating API tokens",
+            Operation::TokensRead => "listing API tokens",
+            Operation::TokensRevoke => "revoking API tokens",
         }
     }
 }
@@ -144,7 +156,10 @@ pub fn rule(operation: Operation) -> Rule {
         | Operation::SecretsWrite
         | Operation::SecretsReveal
         | Operation::GrantsRequest
-        | Operation::GrantsRead => Rule::Member,
+        | Operation::GrantsRead
+        | Operation::TokensCreate
+        | Operation::TokensRead
+        | Operation::TokensRevoke => Rule::Member,
         Operation::UsersAdd
         | Operation::PolicyPublish
         | Operation::PolicyUnpublish
@@ -154,6 +169,33 @@ pub fn rule(operation: Operation) -> Rule {
         | Operation::AuditRead
         | Operation::AuditPublish => Rule::Admin,
     }
+}
+
+/// The scope an API token needs for `operation`; `None`: no token may ask
+/// for it (tokens are made and revoked by people).
+pub fn scope(operation: Operation) -> Option<Scope> {
+    Some(match operation {
+        Operation::UsersAdd => Scope::UsersWrite,
+        Operation::UsersList => Scope::UsersRead,
+        Operation::PolicyPublish | Operation::PolicyUnpublish | Operation::PolicyCheck => {
+            Scope::PolicyWrite
+        }
+        Operation::PolicyRead => Scope::PolicyRead,
+        Operation::ApprovalsRead => Scope::ApprovalsRead,
+        Operation::ApprovalsDecide => Scope::ApprovalsWrite,
+        Operation::RunsRead => Scope::RunsRead,
+        Operation::RunsStart | Operation::RunsResume | Operation::RunsCancel => Scope::RunsWrite,
+        Operation::SecretsList | Operation::GrantsRead => Scope::SecretsRead,
+        Operation::SecretsWrite
+        | Operation::SecretsDestroy
+        | Operation::SecretsKeys
+        | Operation::GrantsRequest
+        | Operation::GrantsDecide => Scope::SecretsWrite,
+        Operation::SecretsReveal => Scope::SecretsReveal,
+        Operation::AuditRead => Scope::AuditRead,
+        Operation::AuditPublish => Scope::AuditWrite,
+        Operation::TokensCreate | Operation::TokensRead | Operation::TokensRevoke => return None,
+    })
 }
 
 /// Whether `principal` may ask for `operation` in `organization`.
@@ -172,6 +214,23 @@ pub fn authorize(
             principal.user,
             principal.organization
         )));
+    }
+    if let Some(scopes) = &principal.scopes {
+        match scope(operation) {
+            Some(needed) if scopes.contains(&needed) => {}
+            Some(needed) => {
+                return Err(Error::forbidden(format!(
+                    "{} needs a token with the scope {needed}",
+                    operation.describe()
+                )));
+            }
+            None => {
+                return Err(Error::forbidden(format!(
+                    "{} is not done with an API token",
+                    operation.describe()
+                )));
+            }
+        }
     }
     match (rule(operation), principal.role) {
         (Rule::Member, _) | (Rule::Admin, Role::Admin) => Ok(()),

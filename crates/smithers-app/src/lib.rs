@@ -24,6 +24,7 @@ mod principal;
 mod runs;
 mod sandboxes;
 mod secrets;
+mod tokens;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,7 @@ pub use principal::{Principal, Via};
 pub use runs::*;
 pub use sandboxes::{EgressObserver, SandboxHelper, audited_egress};
 pub use secrets::*;
+pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, TOKEN_PREFIX, Tokens};
 pub use users::Users;
 
 /// What a front end is told once, when the application opens.
@@ -183,6 +185,7 @@ impl App {
                 user: u.name,
                 role: error::role(u.role),
                 via,
+                scopes: None,
             }),
             None => Err(Error::unauthenticated(format!(
                 "no user {user:?} in organization {organization:?} (`smithers users add` adds one)"

@@ -1,6 +1,6 @@
 //! Who asks.
 
-use smithers_api::Role;
+use smithers_api::{Role, Scope};
 
 /// How a request reached Smithers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,4 +22,6 @@ pub struct Principal {
     pub user: String,
     pub role: Role,
     pub via: Via,
+    /// What an API token was narrowed to; `None`: whatever the role allows.
+    pub scopes: Option<Vec<Scope>>,
 }

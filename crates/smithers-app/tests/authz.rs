@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
-use smithers_api::{ErrorKind, Role};
+use smithers_api::{ErrorKind, Role, Scope};
 use smithers_app::authz::{authorize, authorize_decision};
 use smithers_app::{Operation, Principal, Via};
 
@@ -13,6 +13,7 @@ fn principal(organization: &str, user: &str, role: Role) -> Principal {
         user: user.into(),
         role,
         via: Via::Cli,
+        scopes: None,
     }
 }
 
@@ -45,7 +46,10 @@ fn expected(operation: Operation, role: Role) -> Result<(), String> {
         | Operation::SecretsWrite
         | Operation::SecretsReveal
         | Operation::GrantsRequest
-        | Operation::GrantsRead => Ok(()),
+        | Operation::GrantsRead
+        | Operation::TokensCreate
+        | Operation::TokensRead
+        | Operation::TokensRevoke => Ok(()),
         _ => unreachable!("a new operation needs its row in this table"),
     }
 }
@@ -108,6 +112,83 @@ fn who_decides_an_approval() {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The scope each operation needs of an API token, written out; `None`:
+/// no token may ask for it.
+fn expected_scope(operation: Operation) -> Option<Scope> {
+    match operation {
+        Operation::UsersAdd => Some(Scope::UsersWrite),
+        Operation::UsersList => Some(Scope::UsersRead),
+        Operation::PolicyPublish | Operation::PolicyUnpublish | Operation::PolicyCheck => {
+            Some(Scope::PolicyWrite)
+        }
+        Operation::PolicyRead => Some(Scope::PolicyRead),
+        Operation::ApprovalsRead => Some(Scope::ApprovalsRead),
+        Operation::ApprovalsDecide => Some(Scope::ApprovalsWrite),
+        Operation::RunsRead => Some(Scope::RunsRead),
+        Operation::RunsStart | Operation::RunsResume | Operation::RunsCancel => {
+            Some(Scope::RunsWrite)
+        }
+        Operation::SecretsList | Operation::GrantsRead => Some(Scope::SecretsRead),
+        Operation::SecretsWrite
+        | Operation::SecretsDestroy
+        | Operation::SecretsKeys
+        | Operation::GrantsRequest
+        | Operation::GrantsDecide => Some(Scope::SecretsWrite),
+        Operation::SecretsReveal => Some(Scope::SecretsReveal),
+        Operation::AuditRead => Some(Scope::AuditRead),
+        Operation::AuditPublish => Some(Scope::AuditWrite),
+        Operation::TokensCreate | Operation::TokensRead | Operation::TokensRevoke => None,
+        _ => unreachable!("a new operation needs its scope in this table"),
+    }
+}
+
+#[test]
+fn an_api_token_reaches_only_what_its_scopes_name() {
+    for &operation in Operation::ALL {
+        let mut admin = principal("acme", "u", Role::Admin);
+        admin.via = Via::ApiToken;
+        // Every scope but the one needed: refused, naming the scope.
+        let needed = expected_scope(operation);
+        admin.scopes = Some(
+            Scope::ALL
+                .iter()
+                .copied()
+                .filter(|s| Some(*s) != needed)
+                .collect(),
+        );
+        let e = authorize(&admin, "acme", operation).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Forbidden, "{operation:?}");
+        match needed {
+            Some(scope) => {
+                assert_eq!(
+                    e.message,
+                    format!(
+                        "{} needs a token with the scope {scope}",
+                        operation.describe()
+                    )
+                );
+                // With it (and only it): what the role allows.
+                admin.scopes = Some(vec![scope]);
+                assert!(
+                    authorize(&admin, "acme", operation).is_ok(),
+                    "{operation:?}"
+                );
+                let mut member = admin.clone();
+                member.role = Role::Member;
+                assert_eq!(
+                    authorize(&member, "acme", operation).is_ok(),
+                    expected(operation, Role::Member).is_ok(),
+                    "{operation:?}"
+                );
+            }
+            None => assert_eq!(
+                e.message,
+                format!("{} is not done with an API token", operation.describe())
+            ),
         }
     }
 }

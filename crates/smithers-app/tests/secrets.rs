@@ -252,6 +252,7 @@ on_both_backends!(another_organization_sees_and_decides_nothing, |db| {
         user: "mallory".into(),
         role: Role::Admin,
         via: Via::Cli,
+        scopes: None,
     };
     let e = secrets
         .set(&mallory, "prod", "OTHER", &SecretValue::from(VALUE), None)

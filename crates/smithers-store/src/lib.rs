@@ -22,6 +22,7 @@ mod run_changes;
 mod runs;
 mod secrets;
 mod signing_key;
+mod tokens;
 mod tool_calls;
 
 use std::path::Path;
@@ -47,6 +48,7 @@ pub use secrets::{
     SecretVersion, Secrets, VersionState, readable_secrets,
 };
 pub use signing_key::{KeySource, SIGNING_KEY_ENV, SIGNING_KEY_FILE, load_signing_key};
+pub use tokens::{NewToken, TokenRecord, Tokens};
 pub use tool_calls::{NewToolCall, ToolCallKey, ToolCallRecord, ToolCallState, ToolResult};
 
 /// Everything that can go wrong in this crate.
@@ -209,6 +211,11 @@ impl Store {
 
     pub fn policies(&self) -> Policies<'_> {
         Policies { store: self }
+    }
+
+    /// The API tokens.
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens { store: self }
     }
 
     pub fn audit(&self) -> AuditStore<'_> {

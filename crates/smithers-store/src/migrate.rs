@@ -55,6 +55,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_policies.sql"),
         postgres: include_str!("../migrations/postgres/0007_policies.sql"),
     },
+    Migration {
+        version: 8,
+        name: "API tokens",
+        sqlite: include_str!("../migrations/sqlite/0008_api_tokens.sql"),
+        postgres: include_str!("../migrations/postgres/0008_api_tokens.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {
