@@ -15,6 +15,7 @@ mod redact_cmd;
 mod run_cmd;
 mod sandbox_cmd;
 mod secrets_cmd;
+mod tokens_cmd;
 mod users_cmd;
 mod workflow_cmd;
 
@@ -52,6 +53,8 @@ enum Command {
     Redact(redact_cmd::RedactArgs),
     /// The users of an organization and their roles.
     Users(users_cmd::UsersArgs),
+    /// API tokens for scripts and CI: create (shown once), list, revoke.
+    Tokens(tokens_cmd::TokensArgs),
     /// Run commands in a disposable sandbox; check what this host can enforce.
     #[command(subcommand)]
     Sandbox(sandbox_cmd::SandboxCommand),
@@ -132,6 +135,7 @@ fn main() -> ExitCode {
         Command::Secrets(args) => secrets_cmd::run(args, &cli.state),
         Command::Redact(args) => redact_cmd::run(args),
         Command::Users(args) => users_cmd::run(args, &cli.state),
+        Command::Tokens(args) => tokens_cmd::run(args, &cli.state),
         Command::Sandbox(cmd) => sandbox_cmd::run(cmd, &cli.state),
         Command::Workflow(cmd) => workflow_cmd::run(cmd, &cli.state),
         Command::Init(args) => workflow_cmd::init(&args),
