@@ -1,0 +1,253 @@
+//! The HTTP API on both backends, over a real socket: who may call what
+//! (no token, a bad one, a token without the scope, the run's starter),
+//! the shapes it returns, and refusals as RFC 9457 problems.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use smithers_api::{Role, Scope};
+use smithers_app::{App, Config, Principal, Via};
+use smithers_store::{
+    ApprovalKind, DEFAULT_ORGANIZATION, NewApproval, NewRun, RunState, StepState, StepUpdate,
+};
+use smithers_test_support::{TestDb, on_both_backends};
+
+struct Server {
+    app: Arc<App>,
+    base: String,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn server(db: &TestDb) -> Server {
+    let app = Arc::new(
+        App::open(Config {
+            data_dir: Some(db.dir.path().to_path_buf()),
+            database_url: db.url(),
+            ..Config::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(smithers_server::serve(app.clone(), listener, async move {
+        let _ = stopped.await;
+    }));
+    Server {
+        app,
+        base,
+        http: reqwest::Client::new(),
+        _stop: stop,
+    }
+}
+
+async fn principal(app: &App, user: &str) -> Principal {
+    app.principal(DEFAULT_ORGANIZATION, user, Via::Cli)
+        .await
+        .unwrap()
+}
+
+async fn token(app: &App, user: &str, scopes: &[Scope]) -> String {
+    let who = principal(app, user).await;
+    app.tokens()
+        .create(&who, "test", scopes, None)
+        .await
+        .unwrap()
+        .secret
+}
+
+impl Server {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let url = format!("{}{path}", self.base);
+        let mut request = match method {
+            "POST" => self.http.post(url),
+            _ => self.http.get(url),
+        };
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value, headers)
+    }
+}
+
+/// A run started by `starter`, waiting on an approval; the approval's id.
+async fn asked(app: &App, starter: &str) -> String {
+    let runs = &app.engine().runs;
+    let run = runs
+        .create(NewRun {
+            organization_id: DEFAULT_ORGANIZATION,
+            workflow: "ship",
+            repository: "/srv/repo",
+            trigger: "manual",
+            definition: json!({}),
+            requested_by: starter,
+            steps: vec![("deploy".into(), "agent".into())],
+        })
+        .await
+        .unwrap();
+    runs.transition(
+        &run.id,
+        &[RunState::Queued],
+        RunState::Running,
+        Some("o"),
+        None,
+        json!({}),
+    )
+    .await
+    .unwrap();
+    runs.step_transition(
+        &run.id,
+        0,
+        &[StepState::Pending],
+        StepState::Running,
+        StepUpdate {
+            attempt: true,
+            ..StepUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    runs.request_approval(
+        &run.id,
+        NewApproval {
+            position: 0,
+            kind: ApprovalKind::ToolCall,
+            admin_only: false,
+            role: Some("implementer"),
+            summary: "run_command: cargo publish",
+            details: json!({"reason": "no rule matches"}),
+            ttl: None,
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+fn assert_problem(
+    status: u16,
+    body: &Value,
+    headers: &reqwest::header::HeaderMap,
+    want: u16,
+    code: &str,
+) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(
+        headers.get("content-type").unwrap(),
+        smithers_server::PROBLEM_JSON,
+        "{body}"
+    );
+    assert_eq!(body["status"], want);
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
+
+on_both_backends!(callers_are_told_who_they_are_not, |db| {
+    let s = server(db).await;
+    let (status, body, _) = s.call("GET", "/healthz", None, None).await;
+    assert_eq!((status, body), (200, json!("ok\n")));
+    let (status, _, _) = s.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, 200);
+
+    // No token, or a bad one: 401 with a Bearer challenge.
+    for token in [None, Some("smt_nothing"), Some("")] {
+        let (status, body, headers) = s.call("GET", "/api/v1/runs", token, None).await;
+        assert_problem(status, &body, &headers, 401, "unauthenticated");
+        assert_eq!(
+            headers.get("www-authenticate").unwrap(),
+            "Bearer realm=\"smithers\""
+        );
+    }
+    // A token without the scope: 403, naming it.
+    let runs_only = token(&s.app, "admin", &[Scope::RunsRead]).await;
+    let (status, body, _) = s.call("GET", "/api/v1/runs", Some(&runs_only), None).await;
+    assert_eq!((status, body), (200, json!([])));
+    let (status, body, headers) = s
+        .call("GET", "/api/v1/approvals", Some(&runs_only), None)
+        .await;
+    assert_problem(status, &body, &headers, 403, "forbidden");
+    assert!(body["detail"].as_str().unwrap().contains("approvals:read"));
+    // A run of nobody's: 404; an unknown route: 404.
+    let (status, body, headers) = s
+        .call("GET", "/api/v1/runs/nope", Some(&runs_only), None)
+        .await;
+    assert_problem(status, &body, &headers, 404, "not_found");
+    let (status, body, headers) = s.call("GET", "/api/v2/runs", Some(&runs_only), None).await;
+    assert_problem(status, &body, &headers, 404, "not_found");
+});
+
+on_both_backends!(
+    an_approval_is_decided_once_and_never_by_the_runs_starter,
+    |db| {
+        let s = server(db).await;
+        let admin = principal(&s.app, "admin").await;
+        s.app
+            .users()
+            .add(&admin, "carol", Role::Member)
+            .await
+            .unwrap();
+        s.app
+            .users()
+            .add(&admin, "dave", Role::Member)
+            .await
+            .unwrap();
+        let id = asked(&s.app, "carol").await;
+        let both = [Scope::ApprovalsRead, Scope::ApprovalsWrite];
+        let carol = token(&s.app, "carol", &both).await;
+        let dave = token(&s.app, "dave", &both).await;
+
+        let (status, list, _) = s.call("GET", "/api/v1/approvals", Some(&dave), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(list[0]["id"], id.as_str());
+        assert_eq!(list[0]["state"], "pending");
+        // The same shape as `approvals show --json`.
+        let (_, shown, _) = s
+            .call("GET", &format!("/api/v1/approvals/{id}"), Some(&dave), None)
+            .await;
+        assert_eq!(shown, list[0]);
+
+        let approve = format!("/api/v1/approvals/{id}/approve");
+        let (status, body, headers) = s.call("POST", &approve, Some(&carol), None).await;
+        assert_problem(status, &body, &headers, 403, "forbidden");
+        // A rejection needs a reason.
+        let reject = format!("/api/v1/approvals/{id}/reject");
+        let (status, body, headers) = s.call("POST", &reject, Some(&dave), Some(json!({}))).await;
+        assert_problem(status, &body, &headers, 400, "invalid");
+        let (status, body, _) = s
+            .call(
+                "POST",
+                &approve,
+                Some(&dave),
+                Some(json!({"comment": "ship it"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["state"], "approved");
+        assert_eq!(body["decided_by"], "dave");
+        assert_eq!(body["comment"], "ship it");
+        // Twice: 409.
+        let (status, body, headers) = s.call("POST", &approve, Some(&dave), None).await;
+        assert_problem(status, &body, &headers, 409, "conflict");
+    }
+);
