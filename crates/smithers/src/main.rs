@@ -15,6 +15,7 @@ mod redact_cmd;
 mod run_cmd;
 mod sandbox_cmd;
 mod secrets_cmd;
+mod serve_cmd;
 mod tokens_cmd;
 mod users_cmd;
 mod workflow_cmd;
@@ -55,6 +56,8 @@ enum Command {
     Users(users_cmd::UsersArgs),
     /// API tokens for scripts and CI: create (shown once), list, revoke.
     Tokens(tokens_cmd::TokensArgs),
+    /// Serve the HTTP API (/api/v1, API tokens) until SIGINT or SIGTERM.
+    Serve(serve_cmd::ServeArgs),
     /// Run commands in a disposable sandbox; check what this host can enforce.
     #[command(subcommand)]
     Sandbox(sandbox_cmd::SandboxCommand),
@@ -136,6 +139,7 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact_cmd::run(args),
         Command::Users(args) => users_cmd::run(args, &cli.state),
         Command::Tokens(args) => tokens_cmd::run(args, &cli.state),
+        Command::Serve(args) => serve_cmd::run(args, &cli.state),
         Command::Sandbox(cmd) => sandbox_cmd::run(cmd, &cli.state),
         Command::Workflow(cmd) => workflow_cmd::run(cmd, &cli.state),
         Command::Init(args) => workflow_cmd::init(&args),
