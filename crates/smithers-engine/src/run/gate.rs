@@ -308,13 +308,11 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
                 break now;
             }
             self.check_interrupt().await?;
-            let now = self.engine.runs.now();
-            let due = [approval.expires_at, Some(self.deadline)]
-                .into_iter()
-                .flatten()
-                .map(|at| Duration::from_micros(u64::try_from(at.saturating_sub(now)).unwrap_or(0)))
-                .min()
-                .unwrap_or(self.engine.settings.poll);
+            let until_expiry = approval.expires_at.map(|at| {
+                let left = at.saturating_sub(self.engine.runs.now());
+                Duration::from_micros(u64::try_from(left).unwrap_or(0))
+            });
+            let due = until_expiry.map_or(self.remaining(), |e| e.min(self.remaining()));
             changes.changed_within(due).await;
         };
         let step = self.step_state(position).await?;

@@ -550,11 +550,9 @@ impl<P: Provider> Ctx<'_, P> {
             .run_changes(&self.run.id, self.engine.settings.poll);
         tokio::pin!(work);
         loop {
-            let left = self.deadline.saturating_sub(smithers_store::now_micros());
-            let due = Duration::from_micros(u64::try_from(left).unwrap_or(0));
             tokio::select! {
                 done = &mut work => return Ok(done),
-                () = changes.changed_within(due) => self.check_interrupt().await?,
+                () = changes.changed_within(self.remaining()) => self.check_interrupt().await?,
             }
         }
     }
