@@ -262,7 +262,7 @@ impl Runs {
             self.approval_event(&approval, engine, "run.waiting_approval", serde_json::json!({"run": run_id, "approval": approval.id})),
         ];
         crate::audited::commit(self.store(), tx, chain, events, self.signer(), now).await?;
-        self.store().announce(run_id).await;
+        self.store().announce(run_id);
         Ok(approval)
     }
 
@@ -389,7 +389,7 @@ impl Runs {
             serde_json::json!({"run": current.run_id, "position": current.position, "comment": comment}),
         );
         crate::audited::commit(self.store(), tx, chain, vec![event], self.signer(), now).await?;
-        self.store().announce(&current.run_id).await;
+        self.store().announce(&current.run_id);
         self.approval(id).await
     }
 
@@ -420,7 +420,7 @@ impl Runs {
             serde_json::json!({"run": approval.run_id, "reason": reason}),
         );
         crate::audited::commit(self.store(), tx, chain, vec![event], self.signer(), now).await?;
-        self.store().announce(&approval.run_id).await;
+        self.store().announce(&approval.run_id);
         Ok(true)
     }
 

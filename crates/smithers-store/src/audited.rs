@@ -34,8 +34,10 @@ pub(crate) async fn commit(
 }
 
 /// An event of `organization_id`: `actor` did `action` to `resource`
-/// (type, id) at `timestamp`.
-pub(crate) fn event(
+/// (type, id) at `timestamp` (microseconds since the epoch), with a fresh
+/// UUIDv7 id. The one builder of audit events: the store's changes and
+/// the application's own records (egress, capability checks) use it.
+pub fn event(
     organization_id: &str,
     actor: (ActorType, &str),
     action: &str,

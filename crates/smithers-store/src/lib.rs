@@ -35,6 +35,7 @@ use sqlx::{AnyPool, Executor};
 pub use appender::{AuditLog, AuditLogConfig, AuditWriter};
 pub use approvals::{Approval, ApprovalKind, ApprovalState, NewApproval};
 pub use audit::{AuditQuery, AuditStore, placeholder};
+pub use audited::event as audit_event;
 pub use data_dir::{DataDir, resolve_data_dir};
 pub use model_turns::{ModelTurn, NewModelTurn};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
@@ -178,23 +179,12 @@ impl Store {
         self.changes.subscribe(run_id, fallback)
     }
 
-    /// Announces that run `run_id` changed, once the change is committed:
-    /// to this process's waiters, and on PostgreSQL to every process's
-    /// (`NOTIFY smithers_runs`). Announcing cannot fail a write that is
-    /// already committed: a failure is logged, and waiters look again
-    /// after their fallback interval.
-    pub(crate) async fn announce(&self, run_id: &str) {
+    /// Announces to this process's waiters that run `run_id` changed, once
+    /// the change is committed. Other processes learn of it from the
+    /// database: on PostgreSQL its triggers `NOTIFY smithers_runs` in the
+    /// writing transaction (migration 0009), on SQLite its files change.
+    pub(crate) fn announce(&self, run_id: &str) {
         self.changes.announce(run_id);
-        if self.backend == Backend::Postgres {
-            let notified = sqlx::query("SELECT 1 AS sent FROM pg_notify($1, $2)")
-                .bind(run_changes::CHANNEL)
-                .bind(run_id)
-                .execute(&self.pool)
-                .await;
-            if let Err(e) = notified {
-                tracing::warn!(error = %e, run = run_id, "cannot announce a change of the run");
-            }
-        }
     }
 
     pub fn backend(&self) -> Backend {

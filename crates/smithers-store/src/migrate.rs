@@ -61,6 +61,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_api_tokens.sql"),
         postgres: include_str!("../migrations/postgres/0008_api_tokens.sql"),
     },
+    Migration {
+        version: 9,
+        name: "run changes announced by the database",
+        sqlite: include_str!("../migrations/sqlite/0009_run_changes.sql"),
+        postgres: include_str!("../migrations/postgres/0009_run_changes.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

@@ -2,9 +2,10 @@
 //! or a cancel) is woken when the run changes, instead of polling: every
 //! write to a run's state, steps, log or approvals announces the run's id
 //! once committed. Within a process the announcement is a broadcast; on
-//! PostgreSQL it also goes through `NOTIFY smithers_runs` to every process
-//! listening; on SQLite another process's commit is seen as a change of
-//! the database's files (inotify, through the `notify` crate).
+//! PostgreSQL the database's own triggers `NOTIFY smithers_runs` in the
+//! writing transaction (migration 0009) to every process listening; on
+//! SQLite another process's commit is seen as a change of the database's
+//! files (inotify, through the `notify` crate).
 //!
 //! A wake-up says only "look again": waiters re-read what they follow. A
 //! missed announcement (a listener reconnecting) costs at most the
@@ -16,7 +17,8 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-/// The channel PostgreSQL announcements go through.
+/// The channel PostgreSQL announcements go through (named again in
+/// migration 0009's trigger).
 pub const CHANNEL: &str = "smithers_runs";
 
 /// Stands for every run: another process changed the database.

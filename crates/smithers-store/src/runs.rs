@@ -527,7 +527,7 @@ impl Runs {
             Value::Object(details),
         );
         crate::audited::commit(&self.store, tx, chain, vec![event], &self.signer, now).await?;
-        self.store.announce(id).await;
+        self.store.announce(id);
         self.get(id).await
     }
 
@@ -612,7 +612,7 @@ impl Runs {
             Value::Object(details),
         );
         crate::audited::commit(&self.store, tx, chain, vec![event], &self.signer, now).await?;
-        self.store.announce(id).await;
+        self.store.announce(id);
         let row = sqlx::query(&format!(
             "SELECT {STEP_COLUMNS} FROM run_steps WHERE run_id = $1 AND position = $2"
         ))
@@ -660,7 +660,7 @@ impl Runs {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.store.announce(id).await;
+        self.store.announce(id);
         u64::try_from(next).map_err(|_| corrupt("log sequence"))
     }
 
