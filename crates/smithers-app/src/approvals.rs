@@ -45,7 +45,8 @@ impl Approvals<'_> {
     ) -> Result<Vec<Approval>, Error> {
         let org = &principal.organization;
         authorize(principal, org, Operation::ApprovalsRead)?;
-        let summary = self.app.runs().summary(principal, run).await?;
+        // The run is found, not read: reading approvals is what is asked.
+        let workflow = self.app.runs().find(principal, run).await?.workflow;
         let list = self
             .app
             .engine()
@@ -56,7 +57,7 @@ impl Approvals<'_> {
         Ok(list
             .iter()
             .filter(|a| !pending_only || a.state == smithers_store::ApprovalState::Pending)
-            .map(|a| approval_dto(a, &summary.workflow))
+            .map(|a| approval_dto(a, &workflow))
             .collect())
     }
 

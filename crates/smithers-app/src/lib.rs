@@ -18,7 +18,6 @@ mod audit;
 pub mod authz;
 mod config;
 mod error;
-mod events;
 mod policies;
 mod principal;
 mod runs;
@@ -40,7 +39,6 @@ pub use audit::*;
 pub use authz::Operation;
 pub use config::Config;
 pub use error::{engine_error, store_error};
-pub use events::audit_event;
 pub use policies::{CapabilityCheck, Policies};
 pub use principal::{Principal, Via};
 pub use runs::*;
@@ -214,6 +212,17 @@ impl App {
         if let Some(url) = self.config.nats_url.as_deref() {
             deliver_pending_audit(&self.store, url).await;
         }
+    }
+
+    /// Whether the application can serve: the database answers.
+    ///
+    /// Errors: `unavailable`, saying why.
+    pub async fn ready(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1")
+            .execute(self.store.pool())
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::unavailable(format!("the database does not answer: {e}")))
     }
 
     /// Closes the store's connections.

@@ -188,11 +188,11 @@ impl Policies<'_> {
     ) -> Result<u64, Error> {
         let org = &principal.organization;
         authorize(principal, org, Operation::PolicyCheck)?;
-        let event = crate::audit_event(
+        let event = smithers_store::audit_event(
             org,
-            (ActorType::User, principal.user.clone()),
+            (ActorType::User, &principal.user),
             "capability_check",
-            ("tool_call", check.tool.to_string()),
+            ("tool_call", check.tool),
             serde_json::json!({
                 "subject": check.subject,
                 "user": check.user,
@@ -201,6 +201,7 @@ impl Policies<'_> {
                 "policy": check.policy,
                 "decision": check.decision,
             }),
+            smithers_store::now_micros(),
         );
         let (log, writer) = self.app.audit_log();
         let sealed = log.append(event).await;

@@ -34,8 +34,8 @@ pub trait RunLauncher: Send + Sync {
     ) -> BoxFuture<'a, Result<Launched, Error>>;
 }
 
-/// A boxed future, as [`RunLauncher`] returns.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+/// A boxed future, as [`RunLauncher`] returns (the sandbox's alias).
+pub use smithers_sandbox::egress::BoxFuture;
 
 /// The longest a follower goes without looking at its run: a change wakes
 /// it at once; this bounds what a missed wake-up costs.
@@ -347,7 +347,11 @@ impl Runs<'_> {
 
     /// The run, when it is the principal's organization's; a run of
     /// another is not found (its existence is not told).
-    async fn find(&self, principal: &Principal, id: &str) -> Result<smithers_store::Run, Error> {
+    pub(crate) async fn find(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<smithers_store::Run, Error> {
         let not_found = || Error::not_found(format!("no run {id} in {}", principal.organization));
         match self.app.engine().runs.get(id).await {
             Ok(run) if run.organization_id == principal.organization => Ok(run),

@@ -11,7 +11,6 @@ use smithers_sandbox::egress::{BoxFuture, EgressEvent, EgressRecorder};
 use smithers_sandbox::{DockerConfig, DockerProvider, NativeConfig, NativeProvider};
 use smithers_store::AuditLog;
 
-use crate::events::audit_event;
 use crate::{App, Config};
 
 /// The program sandboxes start first (their init, the egress bridge): the
@@ -162,19 +161,20 @@ impl EgressRecorder for AuditedEgress {
         } else {
             "sandbox.egress.refused"
         };
-        let event = audit_event(
+        let event = smithers_store::audit_event(
             &self.organization,
             (
                 ActorType::System,
-                format!("sandbox:{}", e.sandbox.as_deref().unwrap_or("?")),
+                &format!("sandbox:{}", e.sandbox.as_deref().unwrap_or("?")),
             ),
             action,
-            ("host", format!("{}:{}", e.host, e.port)),
+            ("host", &format!("{}:{}", e.host, e.port)),
             serde_json::json!({
                 "sandbox": e.sandbox,
                 "reason": e.reason,
                 "address": e.address.map(|a| a.to_string()),
             }),
+            smithers_store::now_micros(),
         );
         Box::pin(async move {
             self.log

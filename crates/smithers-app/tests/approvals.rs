@@ -3,12 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
-use serde_json::json;
 use smithers_api::{ApprovalState, ErrorKind, Role};
 use smithers_app::{App, Config, Principal, Via};
-use smithers_store::{
-    ApprovalKind, DEFAULT_ORGANIZATION, NewApproval, NewRun, RunState, StepState, StepUpdate,
-};
+use smithers_store::DEFAULT_ORGANIZATION;
+use smithers_test_support::runs::waiting_on_approval;
 use smithers_test_support::{TestDb, on_both_backends};
 
 async fn app(db: &TestDb) -> App {
@@ -27,62 +25,6 @@ async fn principal(app: &App, user: &str) -> Principal {
         .unwrap()
 }
 
-/// A run started by `starter`, waiting on an approval (admin-only or
-/// not); the approval's id.
-async fn asked(app: &App, starter: &str, admin_only: bool) -> String {
-    let runs = &app.engine().runs;
-    let run = runs
-        .create(NewRun {
-            organization_id: DEFAULT_ORGANIZATION,
-            workflow: "ship",
-            repository: "/srv/repo",
-            trigger: "manual",
-            definition: json!({}),
-            requested_by: starter,
-            steps: vec![("deploy".into(), "agent".into())],
-        })
-        .await
-        .unwrap();
-    runs.transition(
-        &run.id,
-        &[RunState::Queued],
-        RunState::Running,
-        Some("o"),
-        None,
-        json!(null),
-    )
-    .await
-    .unwrap();
-    runs.step_transition(
-        &run.id,
-        0,
-        &[StepState::Pending],
-        StepState::Running,
-        StepUpdate {
-            attempt: true,
-            ..StepUpdate::default()
-        },
-    )
-    .await
-    .unwrap();
-    let approval = runs
-        .request_approval(
-            &run.id,
-            NewApproval {
-                position: 0,
-                kind: ApprovalKind::ToolCall,
-                admin_only,
-                role: Some("implementer"),
-                summary: "run_command: cargo publish",
-                details: json!({"reason": "no rule matches"}),
-                ttl: None,
-            },
-        )
-        .await
-        .unwrap();
-    approval.id
-}
-
 on_both_backends!(who_decides_and_what_a_refusal_leaves, |db| {
     let app = app(db).await;
     let admin = principal(&app, "admin").await;
@@ -95,7 +37,7 @@ on_both_backends!(who_decides_and_what_a_refusal_leaves, |db| {
     let dave = principal(&app, "dave").await;
     let approvals = app.approvals();
 
-    let id = asked(&app, "carol", false).await;
+    let id = waiting_on_approval(&app.engine().runs, "carol", false).await;
     let listed = approvals.list(&dave, false).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
@@ -128,7 +70,7 @@ on_both_backends!(who_decides_and_what_a_refusal_leaves, |db| {
     assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
 
     // Admin-only: a member is refused, an admin decides.
-    let id = asked(&app, "carol", true).await;
+    let id = waiting_on_approval(&app.engine().runs, "carol", true).await;
     let e = approvals.decide(&dave, &id, true, None).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Forbidden, "{e}");
     assert_eq!(

@@ -9,7 +9,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use smithers_api::{Approval, Cancelled, Error, LogLine, Run, RunSummary, User};
-use smithers_app::App;
+use smithers_app::{App, Principal};
 
 use crate::auth::Caller;
 use crate::problem::Problem;
@@ -23,10 +23,7 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the database answers too.
 pub async fn readyz(State(app): State<Arc<App>>) -> Result<&'static str, Problem> {
-    sqlx::query("SELECT 1")
-        .execute(app.store().pool())
-        .await
-        .map_err(|e| Error::unavailable(format!("the database does not answer: {e}")))?;
+    app.ready().await?;
     Ok("ready\n")
 }
 
@@ -134,12 +131,8 @@ pub async fn approve(
     Path(id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Reply<Approval> {
-    let decision = decision(body)?;
-    Ok(Json(
-        app.approvals()
-            .decide(&caller, &id, true, decision.comment.as_deref())
-            .await?,
-    ))
+    let note = decision(body)?.comment;
+    decide(&app, &caller, &id, true, note).await
 }
 
 /// `POST /api/v1/approvals/{id}/reject`: a reason is required.
@@ -149,10 +142,20 @@ pub async fn reject(
     Path(id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Reply<Approval> {
-    let decision = decision(body)?;
+    let note = decision(body)?.reason;
+    decide(&app, &caller, &id, false, note).await
+}
+
+async fn decide(
+    app: &App,
+    caller: &Principal,
+    id: &str,
+    approve: bool,
+    note: Option<String>,
+) -> Reply<Approval> {
     Ok(Json(
         app.approvals()
-            .decide(&caller, &id, false, decision.reason.as_deref())
+            .decide(caller, id, approve, note.as_deref())
             .await?,
     ))
 }

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use smithers_api::{Role, Scope};
 use smithers_app::{App, Config, Principal, Via};
-use smithers_store::{
-    ApprovalKind, DEFAULT_ORGANIZATION, NewApproval, NewRun, RunState, StepState, StepUpdate,
-};
+use smithers_store::DEFAULT_ORGANIZATION;
+use smithers_test_support::runs::waiting_on_approval;
 use smithers_test_support::{TestDb, on_both_backends};
 
 struct Server {
@@ -88,60 +87,6 @@ impl Server {
     }
 }
 
-/// A run started by `starter`, waiting on an approval; the approval's id.
-async fn asked(app: &App, starter: &str) -> String {
-    let runs = &app.engine().runs;
-    let run = runs
-        .create(NewRun {
-            organization_id: DEFAULT_ORGANIZATION,
-            workflow: "ship",
-            repository: "/srv/repo",
-            trigger: "manual",
-            definition: json!({}),
-            requested_by: starter,
-            steps: vec![("deploy".into(), "agent".into())],
-        })
-        .await
-        .unwrap();
-    runs.transition(
-        &run.id,
-        &[RunState::Queued],
-        RunState::Running,
-        Some("o"),
-        None,
-        json!({}),
-    )
-    .await
-    .unwrap();
-    runs.step_transition(
-        &run.id,
-        0,
-        &[StepState::Pending],
-        StepState::Running,
-        StepUpdate {
-            attempt: true,
-            ..StepUpdate::default()
-        },
-    )
-    .await
-    .unwrap();
-    runs.request_approval(
-        &run.id,
-        NewApproval {
-            position: 0,
-            kind: ApprovalKind::ToolCall,
-            admin_only: false,
-            role: Some("implementer"),
-            summary: "run_command: cargo publish",
-            details: json!({"reason": "no rule matches"}),
-            ttl: None,
-        },
-    )
-    .await
-    .unwrap()
-    .id
-}
-
 fn assert_problem(
     status: u16,
     body: &Value,
@@ -212,7 +157,7 @@ on_both_backends!(
             .add(&admin, "dave", Role::Member)
             .await
             .unwrap();
-        let id = asked(&s.app, "carol").await;
+        let id = waiting_on_approval(&s.app.engine().runs, "carol", false).await;
         let both = [Scope::ApprovalsRead, Scope::ApprovalsWrite];
         let carol = token(&s.app, "carol", &both).await;
         let dave = token(&s.app, "dave", &both).await;

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod engine;
 pub mod git;
 pub mod model_server;
+pub mod runs;
 pub mod sandbox;
 
 use smithers_audit::CheckpointSigner;
