@@ -302,20 +302,36 @@ fn raw_indentation(src: &Src<'_>, mut at: usize) -> Read<usize> {
 /// The end of the indentation at `at`, after a line break: spaces and
 /// tabs, raw or escaped (`%20`, `\t`, `&#32;`: an encoder may escape the
 /// spaces after an escaped line break, and every way it may write them must
-/// read alike); stops at the unit's bound.
+/// read alike), with raw colour codes among them (a highlighter may colour
+/// from any byte on, so a colour code can stand between an escaped line
+/// break and the spaces after it; what the colour code covers reads the
+/// same without it). The end is after the last space or tab: a colour
+/// code after them is a unit of its own. Stops at the unit's bound.
 fn indentation(src: &Src<'_>, mut at: usize) -> Read<usize> {
+    let mut end = at;
     loop {
         match src.byte(at) {
-            Ok(b' ' | b'\t') => at += 1,
+            Ok(b' ' | b'\t') => {
+                at += 1;
+                end = at;
+            }
             Ok(b'%' | b'&' | b'\\') => match char3(src, at) {
                 Ok(Unit {
                     out: Out::Val(val),
-                    end,
-                }) if val.is(b' ') || val.is(b'\t') => at = end,
-                Ok(_) | Err(Stop::End | Stop::Limit) => return Ok(at),
+                    end: after,
+                }) if val.is(b' ') || val.is(b'\t') => {
+                    at = after;
+                    end = at;
+                }
+                Ok(_) | Err(Stop::End | Stop::Limit) => return Ok(end),
                 Err(Stop::Pending) => return Err(Stop::Pending),
             },
-            Ok(_) | Err(Stop::End | Stop::Limit) => return Ok(at),
+            Ok(ESC) => match raw_csi(src, at) {
+                Ok(Some(after)) => at = after,
+                Ok(None) => return Ok(end),
+                Err(stop) => return Err(stop),
+            },
+            Ok(_) | Err(Stop::End | Stop::Limit) => return Ok(end),
             Err(Stop::Pending) => return Err(Stop::Pending),
         }
     }
@@ -988,7 +1004,7 @@ impl Canon {
                 // Most lines begin with a byte that is neither indentation
                 // nor escaped indentation.
                 if let Some(&next) = data.get(at + 1)
-                    && !matches!(next, b' ' | b'\t' | b'%' | b'&' | b'\\')
+                    && !matches!(next, b' ' | b'\t' | b'%' | b'&' | b'\\' | ESC)
                 {
                     self.line_break(at, at + 1);
                     at += 1;
@@ -1337,6 +1353,12 @@ mod tests {
             "a b",
             "an escaped space before the break stays"
         );
+        assert_eq!(
+            c("a%5C%6E\x1b[01;31m\x1b[K%20b"),
+            "ab",
+            "colour codes among the indentation"
+        );
+        assert_eq!(c("a\n\x1b[0m  b\n  \x1b[0mc"), "abc", "before or after it");
         let mut canon = Canon::default();
         canon.decode(b"ab\n  cd\n\nef", Input::Ended);
         assert_eq!(canon.breaks, [2, 4]);
@@ -1483,7 +1505,7 @@ mod tests {
                 }
                 if data[at] == LF
                     && let Some(&next) = data.get(at + 1)
-                        && !matches!(next, b' ' | b'\t' | b'%' | b'&' | b'\\') {
+                        && !matches!(next, b' ' | b'\t' | b'%' | b'&' | b'\\' | ESC) {
                             proptest::prop_assert_eq!(indentation(&src, at + 1), Ok(at + 1));
                         }
             }
