@@ -37,15 +37,15 @@ pub use problem::{PROBLEM_JSON, Problem};
 /// The routes, over `app`.
 pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
-        .route("/runs", get(routes::runs))
-        .route("/runs/{id}", get(routes::run))
-        .route("/runs/{id}/logs", get(routes::logs))
-        .route("/runs/{id}/cancel", post(routes::cancel))
-        .route("/approvals", get(routes::approvals))
-        .route("/approvals/{id}", get(routes::approval))
-        .route("/approvals/{id}/approve", post(routes::approve))
-        .route("/approvals/{id}/reject", post(routes::reject))
-        .route("/users", get(routes::users));
+        .route("/runs", get(routes::runs::list))
+        .route("/runs/{id}", get(routes::runs::show))
+        .route("/runs/{id}/logs", get(routes::runs::logs))
+        .route("/runs/{id}/cancel", post(routes::runs::cancel))
+        .route("/approvals", get(routes::approvals::list))
+        .route("/approvals/{id}", get(routes::approvals::show))
+        .route("/approvals/{id}/approve", post(routes::approvals::approve))
+        .route("/approvals/{id}/reject", post(routes::approvals::reject))
+        .route("/users", get(routes::users::list));
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
