@@ -8,6 +8,7 @@
 mod approvals;
 mod audit;
 mod error;
+mod page;
 mod policies;
 mod runs;
 mod secrets;
@@ -18,6 +19,7 @@ mod users;
 pub use approvals::{Approval, ApprovalKind, ApprovalState};
 pub use audit::*;
 pub use error::{Error, ErrorKind};
+pub use page::Page;
 pub use policies::{PolicyState, PolicyVersion};
 pub use runs::*;
 pub use secrets::*;

@@ -118,12 +118,16 @@ pub enum ToolCallState {
     Rejected,
 }
 
-/// A run in a list: `{"id", "workflow", "state", "requested_by",
-/// "created_at", "error"}`.
+/// A run in a list: `{"id", "workflow", "repository", "trigger",
+/// "state", "requested_by", "created_at", "error"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSummary {
     pub id: String,
     pub workflow: String,
+    /// The repository it runs on (the checkout's path).
+    pub repository: String,
+    /// `manual`, or the event that started it.
+    pub trigger: String,
     pub state: RunState,
     /// Who started it.
     pub requested_by: String,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use smithers_api::{
-    Cancelled, Error, Launched, LogLine, LogStream, ModelTurn, Run, RunPolicies, RunSandbox,
+    Cancelled, Error, Launched, LogLine, LogStream, ModelTurn, Page, Run, RunPolicies, RunSandbox,
     RunState, RunSummary, Step, StepState, Timestamp, ToolCall, ToolCallState,
 };
 use smithers_engine::run::{Definition, StartRun};
@@ -40,6 +40,39 @@ pub use smithers_sandbox::egress::BoxFuture;
 /// The longest a follower goes without looking at its run: a change wakes
 /// it at once; this bounds what a missed wake-up costs.
 pub const FOLLOW_FALLBACK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Which runs a list shows: unfinished ones unless `all` (or a `state`
+/// is named), of a state, workflow, repository or starter, after a
+/// cursor, at most `limit` (and [`RUN_LIST_LIMIT`]).
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    pub all: bool,
+    pub state: Option<RunState>,
+    pub workflow: Option<String>,
+    pub repository: Option<String>,
+    pub requested_by: Option<String>,
+    /// The `next` of the page before.
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+/// A run list's cursor: the last run's creation time (µs) and id,
+/// base64url, so that a client treats it as opaque.
+fn encode_cursor(created_at: i64, id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_at}.{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, String), Error> {
+    use base64::Engine as _;
+    let bad = || Error::invalid(format!("cursor {cursor:?} is not one this list gave"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (at, id) = text.split_once('.').ok_or_else(bad)?;
+    Ok((at.parse().map_err(|_| bad())?, id.to_string()))
+}
 
 /// What starting a run needs: the repository (a git checkout whose
 /// `smithers.toml` names the workflow), the workflow, and what started it.
@@ -243,16 +276,58 @@ impl Runs<'_> {
         all: bool,
         limit: u32,
     ) -> Result<Vec<RunSummary>, Error> {
+        let query = RunQuery {
+            all,
+            limit,
+            ..RunQuery::default()
+        };
+        Ok(self.page(principal, &query).await?.items)
+    }
+
+    /// One page of the organization's runs that pass `query`, newest
+    /// first, and the cursor of the next.
+    ///
+    /// Errors: `invalid` for a cursor this list did not give.
+    pub async fn page(
+        &self,
+        principal: &Principal,
+        query: &RunQuery,
+    ) -> Result<Page<RunSummary>, Error> {
         let org = &principal.organization;
         authorize(principal, org, Operation::RunsRead)?;
-        let runs = self
+        let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let limit = query.limit.clamp(1, RUN_LIST_LIMIT);
+        let state = query.state.map(|s| {
+            smithers_store::RunState::parse(s.as_str())
+                .ok_or_else(|| Error::internal(format!("no store state for {}", s.as_str())))
+        });
+        let filter = smithers_store::RunFilter {
+            active: !query.all && query.state.is_none(),
+            state: state.transpose()?,
+            workflow: query.workflow.as_deref(),
+            repository: query.repository.as_deref(),
+            requested_by: query.requested_by.as_deref(),
+            before: before.as_ref().map(|(at, id)| (*at, id.as_str())),
+            // One more than asked tells whether there is a next page.
+            limit: limit + 1,
+        };
+        let mut runs = self
             .app
             .engine()
             .runs
-            .list(org, !all, limit.min(RUN_LIST_LIMIT))
+            .find(org, &filter)
             .await
             .map_err(store_error)?;
-        Ok(runs.iter().map(summary).collect())
+        let next = if runs.len() > limit as usize {
+            runs.truncate(limit as usize);
+            runs.last().map(|r| encode_cursor(r.created_at, &r.id))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: runs.iter().map(summary).collect(),
+            next,
+        })
     }
 
     /// Where run `id` stands.
@@ -371,6 +446,8 @@ fn summary(run: &smithers_store::Run) -> RunSummary {
     RunSummary {
         id: run.id.clone(),
         workflow: run.workflow.clone(),
+        repository: run.repository.clone(),
+        trigger: run.trigger.clone(),
         state: run_state(run.state),
         requested_by: run.requested_by.clone(),
         created_at: Timestamp(run.created_at),

@@ -196,3 +196,103 @@ on_both_backends!(
         assert_problem(status, &body, &headers, 409, "conflict");
     }
 );
+
+/// A run straight in the store, of `workflow` started by `starter`.
+async fn queued_run(app: &App, workflow: &str, starter: &str) -> String {
+    app.engine()
+        .runs
+        .create(smithers_store::NewRun {
+            organization_id: DEFAULT_ORGANIZATION,
+            workflow,
+            repository: "/srv/repo",
+            trigger: "manual",
+            definition: json!({}),
+            requested_by: starter,
+            steps: vec![("build".into(), "command".into())],
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+on_both_backends!(run_lists_are_paged_by_cursor_and_filtered, |db| {
+    let s = server(db).await;
+    let mut made = Vec::new();
+    for i in 0..7 {
+        made.push(queued_run(&s.app, if i % 2 == 0 { "ship" } else { "lint" }, "admin").await);
+    }
+    made.reverse(); // newest first
+    let reader = token(&s.app, "admin", &[Scope::RunsRead]).await;
+
+    // Three pages of three, each pointing at the next with a Link header.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/runs?limit=3".to_string();
+    let mut pages = 0;
+    loop {
+        let (status, body, headers) = s.call("GET", &path, Some(&reader), None).await;
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        seen.extend(
+            body.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
+        let Some(link) = headers.get("link") else {
+            break;
+        };
+        let link = link.to_str().unwrap();
+        assert!(link.ends_with(">; rel=\"next\""), "{link}");
+        path = link[1..link.find('>').unwrap()].to_string();
+        assert!(path.starts_with("/api/v1/runs?limit=3&cursor="), "{path}");
+        // A run added meanwhile does not shift the pages.
+        if pages == 1 {
+            queued_run(&s.app, "ship", "admin").await;
+        }
+    }
+    assert_eq!((pages, seen), (3, made.clone()));
+
+    // Filters: a workflow, a starter; a state shows finished runs too.
+    let (_, body, _) = s
+        .call(
+            "GET",
+            "/api/v1/runs?workflow=lint&all=true",
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(body.as_array().unwrap().len(), 3);
+    assert!(
+        body.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["workflow"] == "lint" && r["repository"] == "/srv/repo")
+    );
+    let (_, body, _) = s
+        .call(
+            "GET",
+            "/api/v1/runs?requested_by=nobody",
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(body, json!([]));
+    let (_, body, _) = s
+        .call("GET", "/api/v1/runs?state=queued", Some(&reader), None)
+        .await;
+    assert_eq!(body.as_array().unwrap().len(), 8);
+
+    // A cursor this list did not give, an unknown state or parameter: 400.
+    for bad in [
+        "cursor=abc",
+        "cursor=bm9wZQ",
+        "state=sleeping",
+        "colour=red",
+        "limit=-1",
+    ] {
+        let (status, body, headers) = s
+            .call("GET", &format!("/api/v1/runs?{bad}"), Some(&reader), None)
+            .await;
+        assert_problem(status, &body, &headers, 400, "invalid");
+    }
+});

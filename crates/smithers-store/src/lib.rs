@@ -42,7 +42,9 @@ pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
 pub use outbox::{AUDIT_STREAM, AUDIT_SUBJECTS, AuditPublisher, audit_stream_config};
 pub use policies::{Policies, PolicyVersion};
 pub use run_changes::{CHANNEL as RUN_CHANGES_CHANNEL, RunChanges};
-pub use runs::{LogLine, LogStream, NewRun, Run, RunState, RunStep, Runs, StepState, StepUpdate};
+pub use runs::{
+    LogLine, LogStream, NewRun, Run, RunFilter, RunState, RunStep, Runs, StepState, StepUpdate,
+};
 pub use secrets::{
     Actor, Grant, GrantBinding, GrantFilter, GrantRequest, GrantState, KeyUsage, MAX_GRANT_TTL,
     ReadRequest, RewrapProgress, RewrapSummary, SecretRead, SecretRef, SecretSummary,

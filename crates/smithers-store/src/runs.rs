@@ -247,6 +247,23 @@ fn step_from(row: &AnyRow) -> Result<RunStep, Error> {
 }
 
 /// `'a', 'b'`: states as an SQL list.
+/// Which runs [`Runs::find`] returns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFilter<'a> {
+    /// Only unfinished runs.
+    pub active: bool,
+    pub state: Option<RunState>,
+    pub workflow: Option<&'a str>,
+    /// The repository as recorded (the checkout's path).
+    pub repository: Option<&'a str>,
+    /// Who started them.
+    pub requested_by: Option<&'a str>,
+    /// Only runs after this one in the order (its creation time in
+    /// microseconds, its id): the last of the previous page.
+    pub before: Option<(i64, &'a str)>,
+    pub limit: u32,
+}
+
 pub(crate) fn states_list<T: Copy>(states: &[T], text: impl Fn(T) -> &'static str) -> String {
     states
         .iter()
@@ -432,8 +449,29 @@ impl Runs {
         active: bool,
         limit: u32,
     ) -> Result<Vec<Run>, Error> {
-        let filter = if active {
-            format!(
+        self.find(
+            organization_id,
+            &RunFilter {
+                active,
+                limit,
+                ..RunFilter::default()
+            },
+        )
+        .await
+    }
+
+    /// The organization's runs that pass `filter`, newest first (by
+    /// creation time, then id): at most `filter.limit`, starting after
+    /// `filter.before` (keyset pagination: a page does not shift when runs
+    /// are added).
+    pub async fn find(
+        &self,
+        organization_id: &str,
+        filter: &RunFilter<'_>,
+    ) -> Result<Vec<Run>, Error> {
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE organization_id = $1");
+        if filter.active {
+            sql.push_str(&format!(
                 " AND state NOT IN ({})",
                 states_list(
                     &RunState::ALL
@@ -443,18 +481,58 @@ impl Runs {
                         .collect::<Vec<_>>(),
                     RunState::as_str
                 )
-            )
-        } else {
-            String::new()
+            ));
+        }
+        // Every other condition is bound; `$n` numbered as they come.
+        let mut n = 1;
+        let mut condition = |column: &str, value: Option<&str>| {
+            value.map(|_| {
+                n += 1;
+                format!(" AND {column} = ${n}")
+            })
         };
-        let rows = sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE organization_id = $1{filter} \
-             ORDER BY created_at DESC, id DESC LIMIT $2"
-        ))
-        .bind(organization_id)
-        .bind(i64::from(limit))
-        .fetch_all(self.store.pool())
-        .await?;
+        let state = filter.state.map(RunState::as_str);
+        for (column, value) in [
+            ("state", state),
+            ("workflow", filter.workflow),
+            ("repository", filter.repository),
+            ("requested_by", filter.requested_by),
+        ] {
+            if let Some(c) = condition(column, value) {
+                sql.push_str(&c);
+            }
+        }
+        if filter.before.is_some() {
+            sql.push_str(&format!(
+                " AND (created_at < ${} OR (created_at = ${} AND id < ${}))",
+                n + 1,
+                n + 1,
+                n + 2
+            ));
+        }
+        sql.push_str(&format!(
+            " ORDER BY created_at DESC, id DESC LIMIT ${}",
+            n + 1 + 2 * usize::from(filter.before.is_some())
+        ));
+        let mut query = sqlx::query(&sql).bind(organization_id);
+        for value in [
+            state,
+            filter.workflow,
+            filter.repository,
+            filter.requested_by,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            query = query.bind(value);
+        }
+        if let Some((created_at, id)) = filter.before {
+            query = query.bind(created_at).bind(id);
+        }
+        let rows = query
+            .bind(i64::from(filter.limit))
+            .fetch_all(self.store.pool())
+            .await?;
         rows.iter().map(run_from).collect()
     }
 

@@ -11,6 +11,11 @@ use serde::Deserialize;
 use smithers_api::Error;
 use smithers_app::App;
 
+use axum::http::{HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use smithers_api::Page;
+
 use crate::problem::Problem;
 
 pub mod approvals;
@@ -19,17 +24,46 @@ pub mod users;
 
 type Reply<T> = Result<Json<T>, Problem>;
 
-/// `?all=&limit=` of a list.
+/// `?all=` of a list.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
     all: bool,
-    #[serde(default = "default_limit")]
-    limit: u32,
 }
 
-fn default_limit() -> u32 {
+/// A page's size when the request names none.
+pub(crate) fn default_limit() -> u32 {
     50
+}
+
+/// A page of a list as HTTP gives it: the items as the body (the shape the
+/// command line prints) and, when there is more, `Link: <…>; rel="next"`
+/// (RFC 8288): this request's path and query with `cursor` set to the next
+/// page's. The reference is relative, so it holds behind a proxy.
+pub struct Paged<T> {
+    pub page: Page<T>,
+    pub uri: Uri,
+}
+
+impl<T: Serialize> IntoResponse for Paged<T> {
+    fn into_response(self) -> Response {
+        let Paged { page, uri } = self;
+        let mut response = Json(page.items).into_response();
+        if let Some(next) = page.next {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+                if k != "cursor" {
+                    query.append_pair(&k, &v);
+                }
+            }
+            query.append_pair("cursor", &next);
+            let link = format!("<{}?{}>; rel=\"next\"", uri.path(), query.finish());
+            if let Ok(value) = HeaderValue::from_str(&link) {
+                response.headers_mut().insert(header::LINK, value);
+            }
+        }
+        response
+    }
 }
 
 /// `GET /healthz`: the process answers.

@@ -4,24 +4,54 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use serde::Deserialize;
-use smithers_api::{Cancelled, LogLine, Run, RunSummary};
-use smithers_app::App;
+use smithers_api::{Cancelled, LogLine, Run, RunState, RunSummary};
+use smithers_app::{App, RunQuery};
+
+use crate::problem::Problem;
 
 use crate::auth::Caller;
 
-use super::{ListQuery, Reply, parsed_query};
+use super::{Paged, Reply, parsed_query};
 
-/// `GET /api/v1/runs`: the organization's runs, newest first.
+/// `?all=&state=&workflow=&repository=&requested_by=&cursor=&limit=` of
+/// the run list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunListQuery {
+    /// Finished runs too (naming a `state` implies it).
+    #[serde(default)]
+    all: bool,
+    state: Option<RunState>,
+    workflow: Option<String>,
+    repository: Option<String>,
+    requested_by: Option<String>,
+    cursor: Option<String>,
+    #[serde(default = "super::default_limit")]
+    limit: u32,
+}
+
+/// `GET /api/v1/runs`: the organization's runs, newest first, a page at a
+/// time.
 pub async fn list(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
-    Query(query): Query<ListQuery>,
-) -> Reply<Vec<RunSummary>> {
-    Ok(Json(
-        app.runs().list(&caller, query.all, query.limit).await?,
-    ))
+    OriginalUri(uri): OriginalUri,
+    query: Result<Query<RunListQuery>, QueryRejection>,
+) -> Result<Paged<RunSummary>, Problem> {
+    let q = parsed_query(query)?;
+    let query = RunQuery {
+        all: q.all,
+        state: q.state,
+        workflow: q.workflow,
+        repository: q.repository,
+        requested_by: q.requested_by,
+        cursor: q.cursor,
+        limit: q.limit,
+    };
+    let page = app.runs().page(&caller, &query).await?;
+    Ok(Paged { page, uri })
 }
 
 /// `GET /api/v1/runs/{id}`.
