@@ -12,7 +12,7 @@ use std::time::Duration;
 use ed25519_dalek::VerifyingKey;
 use smithers_api::{
     AuditActorType, AuditCheckpoint, AuditDelivery, AuditEvent, AuditExportLine, AuditProof,
-    AuditPublicKey, AuditVerification, Error, InclusionProof, LogVerification, Timestamp,
+    AuditPublicKey, AuditVerification, Error, InclusionProof, LogVerification, Page, Timestamp,
 };
 use smithers_audit::merkle::{MerkleTree, verify_inclusion};
 use smithers_audit::{ActorType, Checkpoint, Hash, SealedEvent};
@@ -25,6 +25,9 @@ use crate::{App, Principal};
 
 /// Events read from the store per round when a whole log is walked.
 const PAGE: u64 = 10_000;
+
+/// The most events one page of [`AuditService::log_page`] holds.
+pub const AUDIT_PAGE_LIMIT: u64 = 1000;
 
 /// How long [`AuditService::publish`] waits for NATS.
 const PUBLISH_WAIT: Duration = Duration::from_secs(30);
@@ -111,6 +114,52 @@ impl<'a> AuditService<'a> {
             .await
             .map_err(store_error)?;
         Ok(events.iter().map(audit_event_dto).collect())
+    }
+
+    /// One page of the principal's organization's events matching
+    /// `filter`, oldest first, after `cursor` (the `next` of the page
+    /// before), and the cursor of the next page. `filter.limit` is the
+    /// page's size (50 unless given, at most [`AUDIT_PAGE_LIMIT`]). The
+    /// cursor is the last event's sequence number, so events appended
+    /// meanwhile never shift the pages: each event is on exactly one.
+    ///
+    /// Errors: `forbidden` unless the principal is an admin; `invalid` for
+    /// a cursor this list did not give; the store's.
+    pub async fn log_page(
+        &self,
+        principal: &Principal,
+        filter: &AuditFilter,
+        cursor: Option<&str>,
+    ) -> Result<Page<AuditEvent>, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::AuditRead)?;
+        let after = cursor.map(decode_seq_cursor).transpose()?;
+        let limit = filter.limit.unwrap_or(50).clamp(1, AUDIT_PAGE_LIMIT);
+        let mut events = self
+            .app
+            .store()
+            .audit()
+            .query(&AuditQuery {
+                organization_id: org.clone(),
+                action: filter.action.clone(),
+                actor_id: filter.actor.clone(),
+                since: filter.since.map(|t| t.0),
+                after_seq: after,
+                // One more than asked tells whether there is a next page.
+                limit: Some(limit + 1),
+            })
+            .await
+            .map_err(store_error)?;
+        let next = if events.len() as u64 > limit {
+            events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            events.last().map(|e| encode_seq_cursor(e.seq))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: events.iter().map(audit_event_dto).collect(),
+            next,
+        })
     }
 
     /// Verifies the principal's organization's log: its hash chain, the
@@ -473,6 +522,25 @@ impl AuditExport<'_> {
         }
         Ok(Some(lines))
     }
+}
+
+/// An event list's cursor: the last event's sequence number, base64url,
+/// so that a client treats it as opaque.
+fn encode_seq_cursor(seq: u64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("seq.{seq}"))
+}
+
+fn decode_seq_cursor(cursor: &str) -> Result<u64, Error> {
+    use base64::Engine as _;
+    let bad = || Error::invalid(format!("cursor {cursor:?} is not one this list gave"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    text.strip_prefix("seq.")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(bad)
 }
 
 fn gap(org: &str, seq: u64) -> Error {
