@@ -673,6 +673,42 @@ on_both_backends!(
     }
 );
 
+on_both_backends!(
+    a_step_approved_while_nobody_carries_the_run_out_runs_when_resumed,
+    |db| {
+        let f = Fixture::new(db).await;
+        let (id, executing, _changes) = waiting_for_a_human(&f).await;
+        let approval = the_pending_approval(&f, &id).await;
+        // The process carrying it out stops (a server's SIGTERM drops the
+        // task where it waits), then a person approves.
+        executing.abort();
+        assert!(executing.await.unwrap_err().is_cancelled());
+        f.app
+            .approvals()
+            .decide(&f.dave, &approval, true, None)
+            .await
+            .unwrap();
+        assert_eq!(f.state(&id).await, RunState::WaitingApproval);
+        // Carried on, the run takes the decision up and finishes.
+        let done = tokio::time::timeout(
+            WITHIN,
+            f.app.runs().execute(&f.carol, &id, Execution::default()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let lines = f.logs(&id).await;
+        assert_eq!(done.state, RunState::Succeeded, "{}", text(&lines));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.stream == LogStream::Stdout && l.text == "hi"),
+            "{}",
+            text(&lines)
+        );
+    }
+);
+
 on_both_backends!(a_rejected_step_fails_the_run_with_the_reason, |db| {
     let f = Fixture::new(db).await;
     let (id, executing, mut changes) = waiting_for_a_human(&f).await;

@@ -221,6 +221,7 @@ impl<P: Provider> Ctx<'_, P> {
         if matches!(step.kind, StepKind::Run { .. } | StepKind::Agent(_)) {
             self.ensure_grants(position).await?;
         }
+        self.take_up_decision(position).await?;
         loop {
             let end = self.attempt(position, step, attempt).await?;
             if matches!(end, Attempt::TimedOut(_)) {
@@ -255,6 +256,27 @@ impl<P: Provider> Ctx<'_, P> {
                 end => return Ok(end),
             }
         }
+    }
+
+    /// A step still waiting though its gate is approved (decided while no
+    /// process carried the run out) takes the decision up: the step and
+    /// the run go back to running, as a wait that saw the decision would
+    /// have left them.
+    async fn take_up_decision(&mut self, position: u32) -> Result<(), Interrupt> {
+        if self.step_state(position).await? != StepState::WaitingApproval {
+            return Ok(());
+        }
+        let decided = self
+            .engine
+            .runs
+            .approvals_of_run(&self.run.id)
+            .await?
+            .into_iter()
+            .rfind(|a| a.position == position && a.state == ApprovalState::Approved);
+        if let Some(approval) = decided {
+            self.wait(&approval).await?;
+        }
+        Ok(())
     }
 
     fn describe(&self, kind: &StepKind) -> String {
