@@ -19,12 +19,18 @@ fn pid_namespace() -> Option<String> {
         .map(|l| l.to_string_lossy().trim_start_matches("pid:").to_string())
 }
 
-/// A process's start time in clock ticks since boot (field 22 of its stat).
+/// A process's start time in clock ticks since boot (field 22 of its
+/// stat); `None` for a process that has ended, though its parent has not
+/// reaped it yet (state `Z` or `X`, field 3): it holds nothing any more.
 fn start_time(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: count after the last ')'.
     let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(19).map(str::to_string)
+    let mut fields = rest.split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.nth(18).map(str::to_string)
 }
 
 fn mark(pid: u32) -> Option<String> {
@@ -67,6 +73,14 @@ mod tests {
         assert!(!is_gone(&me), "{me}");
         let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
         let theirs = mark(child.id()).unwrap_or_default();
+        // Ended but not reaped yet (a zombie) is gone already.
+        let ended = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !theirs.is_empty() && !is_gone(&theirs) && std::time::Instant::now() < ended {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if !theirs.is_empty() {
+            assert!(is_gone(&theirs), "{theirs}");
+        }
         child.wait().unwrap();
         if !theirs.is_empty() {
             assert!(is_gone(&theirs), "{theirs}");
