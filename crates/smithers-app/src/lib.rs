@@ -47,6 +47,9 @@ pub use secrets::*;
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, TOKEN_PREFIX, Tokens};
 pub use users::Users;
 
+/// The sandbox providers a run can name.
+pub use smithers_engine::workflow::ProviderKind;
+
 /// What a front end is told once, when the application opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {

@@ -13,6 +13,9 @@ pub enum Via {
     ApiToken,
     /// A GitHub App installation's webhook.
     GithubInstallation,
+    /// Smithers itself, carrying on work it holds (a server resuming the
+    /// runs it finds interrupted); never a request from outside.
+    System,
 }
 
 /// A user of one organization with their role, and how they came.
@@ -24,4 +27,19 @@ pub struct Principal {
     pub via: Via,
     /// What an API token was narrowed to; `None`: whatever the role allows.
     pub scopes: Option<Vec<Scope>>,
+}
+
+impl Principal {
+    /// Smithers itself in `organization`, as a process that carries out
+    /// runs acts: a member narrowed to `runs:read` and `runs:write`, so it
+    /// can resume runs and nothing else.
+    pub fn system(organization: &str) -> Principal {
+        Principal {
+            organization: organization.to_string(),
+            user: "smithers".to_string(),
+            role: Role::Member,
+            via: Via::System,
+            scopes: Some(vec![Scope::RunsRead, Scope::RunsWrite]),
+        }
+    }
 }

@@ -152,9 +152,10 @@ impl Runs<'_> {
         Ok(summary(&run))
     }
 
-    /// Has `launcher` carry out run `id` (`run --detach`).
+    /// Has `launcher` carry out run `id` (`run --detach`, a resume).
     ///
-    /// Errors: `not_found` for a run of another organization; the
+    /// Errors: `not_found` for a run of another organization; `conflict`
+    /// for a finished run, or one another live process carries out; the
     /// launcher's.
     pub async fn launch(
         &self,
@@ -164,6 +165,20 @@ impl Runs<'_> {
     ) -> Result<Launched, Error> {
         authorize(principal, &principal.organization, Operation::RunsStart)?;
         let run = self.find(principal, id).await?;
+        if run.state.is_finished() {
+            return Err(Error::conflict(format!(
+                "run {id} has ended ({}): there is nothing to carry on",
+                run.state.as_str()
+            )));
+        }
+        if let Some(owner) = run.owner.as_deref()
+            && owner != smithers_sandbox::owner::current()
+            && !smithers_sandbox::owner::is_gone(owner)
+        {
+            return Err(Error::conflict(format!(
+                "run {id} is being carried out by another process ({owner})"
+            )));
+        }
         launcher.launch(principal, &summary(&run)).await
     }
 
@@ -186,6 +201,41 @@ impl Runs<'_> {
             let run = summary(run);
             let started = launcher.launch(principal, &run).await?;
             launched.push((run, started));
+        }
+        Ok(launched)
+    }
+
+    /// Marks queued run `id` as this process's to carry out (a launcher
+    /// that makes it wait for a free slot): if the process dies first, the
+    /// next start finds it interrupted. A run under way is left as it is.
+    ///
+    /// Errors: `not_found` for a run of another organization; `conflict`
+    /// when another live process holds it.
+    pub async fn hold(&self, principal: &Principal, id: &str) -> Result<RunSummary, Error> {
+        authorize(principal, &principal.organization, Operation::RunsResume)?;
+        self.find(principal, id).await?;
+        let run = self.app.engine().hold(id).await.map_err(engine_error)?;
+        Ok(summary(&run))
+    }
+
+    /// The interrupted runs of every organization ([`Runs::resume_interrupted`]),
+    /// each handed to `launcher` as [`Principal::system`]: what a server
+    /// does when it starts.
+    pub async fn resume_interrupted_everywhere(
+        &self,
+        launcher: &dyn RunLauncher,
+    ) -> Result<Vec<(RunSummary, Launched)>, Error> {
+        let organizations = self
+            .app
+            .store()
+            .organizations()
+            .list()
+            .await
+            .map_err(store_error)?;
+        let mut launched = Vec::new();
+        for org in organizations {
+            let principal = Principal::system(&org.id);
+            launched.extend(self.resume_interrupted(&principal, launcher).await?);
         }
         Ok(launched)
     }

@@ -8,54 +8,169 @@
 //! ```text
 //! GET  /healthz                          the process answers
 //! GET  /readyz                           the database answers
-//! GET  /api/v1/runs[?all=&limit=]        runs, newest first
+//! GET  /api/v1/runs[?all=&state=&workflow=&repository=&requested_by=&cursor=&limit=]
+//!                                        runs, newest first, paged (Link: rel="next")
+//! POST /api/v1/runs                      {"repository","workflow","provider"?,"image"?}
 //! GET  /api/v1/runs/{id}                 a run with everything it did
 //! GET  /api/v1/runs/{id}/logs[?after=&limit=]
 //! POST /api/v1/runs/{id}/cancel
+//! POST /api/v1/runs/{id}/resume
 //! GET  /api/v1/approvals[?all=]          pending approvals
 //! GET  /api/v1/approvals/{id}
 //! POST /api/v1/approvals/{id}/approve    {"comment"?}
 //! POST /api/v1/approvals/{id}/reject     {"reason"}
 //! GET  /api/v1/users
+//! POST /api/v1/users                     {"name","role"} → 201
+//! GET  /api/v1/secrets[?environment=]    metadata only: a value never comes out
+//! PUT  /api/v1/secrets/{env}/{name}      {"value","expect_version"?} → 201
+//! POST /api/v1/secrets/{env}/{name}/rotate  {"value","expect_version"?}
+//! GET  /api/v1/secrets/{env}/{name}/versions
+//! DELETE /api/v1/secrets/{env}/{name}/versions/{version}
+//! GET  /api/v1/secrets/keys
+//! POST /api/v1/secrets/rewrap
+//! GET  /api/v1/grants[?environment=&name=&all=]
+//! POST /api/v1/grants                    {"environment","name","binding","ttl_seconds","single_use"} → 201
+//! POST /api/v1/grants/{id}/approve       {"comment"?}
+//! POST /api/v1/grants/{id}/deny          {"reason"}
+//! GET  /api/v1/audit/events[?action=&actor=&since=&cursor=&limit=]
+//!                                        oldest first, paged (Link: rel="next")
+//! GET  /api/v1/audit/events/{seq}/proof  the inclusion proof, checked
+//! GET  /api/v1/audit/verify[?trusted_keys=]
+//! GET  /api/v1/audit/export[?since=]     JSON Lines (application/x-ndjson), streamed
+//! GET  /api/v1/audit/public-key          public: no token needed
+//! GET  /api/v1/policy[?version=]         the policy in force, with its text
+//! PUT  /api/v1/policy[?file=]            the text as the body → 201
+//! DELETE /api/v1/policy
+//! GET  /api/v1/policy/history
+//! GET  /api/v1/tokens                    (tokens are a person's: refused
+//! POST /api/v1/tokens                     through an API token)
+//! DELETE /api/v1/tokens/{id}
 //! ```
 
 mod auth;
+mod pool;
 mod problem;
 mod routes;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use smithers_app::App;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub use auth::Caller;
+pub use pool::RunPool;
 pub use problem::{PROBLEM_JSON, Problem};
 
-/// The routes, over `app`.
-pub fn router(app: Arc<App>) -> Router {
+/// How a server carries out runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Runs carried out at once; more wait, queued.
+    pub run_slots: usize,
+    /// The directories whose git repositories `POST /api/v1/runs` may
+    /// start runs on (a repository's real path must lie under one); none:
+    /// runs are started from the command line only.
+    pub repository_roots: Vec<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            run_slots: 4,
+            repository_roots: Vec::new(),
+        }
+    }
+}
+
+/// What every route reaches: the application, the pool carrying out
+/// runs, the settings, and the signal that the server stops (which ends
+/// live streams).
+#[derive(Clone)]
+pub struct ServerState {
+    pub app: Arc<App>,
+    pub pool: Arc<RunPool>,
+    pub settings: Arc<Settings>,
+    pub stopping: CancellationToken,
+}
+
+impl FromRef<ServerState> for Arc<App> {
+    fn from_ref(state: &ServerState) -> Arc<App> {
+        state.app.clone()
+    }
+}
+
+/// The routes, over `state`.
+pub fn router(state: ServerState) -> Router {
     let api = Router::new()
-        .route("/runs", get(routes::runs::list))
+        .route("/runs", get(routes::runs::list).post(routes::runs::start))
         .route("/runs/{id}", get(routes::runs::show))
         .route("/runs/{id}/logs", get(routes::runs::logs))
         .route("/runs/{id}/cancel", post(routes::runs::cancel))
+        .route("/runs/{id}/resume", post(routes::runs::resume))
         .route("/approvals", get(routes::approvals::list))
         .route("/approvals/{id}", get(routes::approvals::show))
         .route("/approvals/{id}/approve", post(routes::approvals::approve))
         .route("/approvals/{id}/reject", post(routes::approvals::reject))
-        .route("/users", get(routes::users::list));
+        .route("/users", get(routes::users::list).post(routes::users::add))
+        .route("/secrets", get(routes::secrets::list))
+        .route("/secrets/keys", get(routes::secrets::keys))
+        .route("/secrets/rewrap", post(routes::secrets::rewrap))
+        .route(
+            "/secrets/{environment}/{name}",
+            axum::routing::put(routes::secrets::set),
+        )
+        .route(
+            "/secrets/{environment}/{name}/rotate",
+            post(routes::secrets::rotate),
+        )
+        .route(
+            "/secrets/{environment}/{name}/versions",
+            get(routes::secrets::versions),
+        )
+        .route(
+            "/secrets/{environment}/{name}/versions/{version}",
+            axum::routing::delete(routes::secrets::destroy),
+        )
+        .route(
+            "/grants",
+            get(routes::secrets::grants).post(routes::secrets::request_grant),
+        )
+        .route("/grants/{id}/approve", post(routes::secrets::approve_grant))
+        .route("/grants/{id}/deny", post(routes::secrets::deny_grant))
+        .route("/audit/events", get(routes::audit::events))
+        .route("/audit/events/{seq}/proof", get(routes::audit::proof))
+        .route("/audit/verify", get(routes::audit::verify))
+        .route("/audit/export", get(routes::audit::export))
+        .route("/audit/public-key", get(routes::audit::public_key))
+        .route(
+            "/policy",
+            get(routes::policies::show)
+                .put(routes::policies::publish)
+                .delete(routes::policies::unpublish),
+        )
+        .route("/policy/history", get(routes::policies::history))
+        .route(
+            "/tokens",
+            get(routes::tokens::list).post(routes::tokens::create),
+        )
+        .route(
+            "/tokens/{id}",
+            axum::routing::delete(routes::tokens::revoke),
+        );
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .nest("/api/v1", api)
         .fallback(routes::not_found)
-        .with_state(app)
+        .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then finishes
-/// the requests under way.
+/// [`serve_with`] the default [`Settings`].
 ///
 /// Errors: the listener's.
 pub async fn serve(
@@ -63,7 +178,54 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(app, listener, Settings::default(), shutdown).await
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves: first carries on
+/// the runs it finds interrupted (every organization's), then answers
+/// requests and carries out the runs they start. When `shutdown`
+/// resolves it takes no more connections or runs, ends live streams,
+/// finishes the requests under way, and leaves every run it was carrying
+/// out at its last committed point (see [`RunPool`]).
+///
+/// Errors: the listener's.
+pub async fn serve_with(
+    app: Arc<App>,
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stopping = CancellationToken::new();
+    let pool = RunPool::new(app.clone(), settings.run_slots, stopping.clone());
+    match app.runs().resume_interrupted_everywhere(&*pool).await {
+        Ok(resumed) => {
+            for (run, _) in resumed {
+                tracing::info!(run = %run.id, workflow = %run.workflow, "carrying on an interrupted run");
+            }
+        }
+        // The server still answers: the runs wait for a resume.
+        Err(e) => tracing::warn!(error = %e, "the interrupted runs could not be resumed"),
+    }
+    let state = ServerState {
+        app,
+        pool: pool.clone(),
+        settings: Arc::new(settings),
+        stopping: stopping.clone(),
+    };
+    // The signal stops the runs and the live streams at once; the
+    // connections then finish what they were answering.
+    let signal = {
+        let stopping = stopping.clone();
+        async move {
+            shutdown.await;
+            stopping.cancel();
+        }
+    };
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(signal)
+        .await;
+    // Whatever ended the serving, no run task outlives it.
+    stopping.cancel();
+    pool.stop().await;
+    served
 }

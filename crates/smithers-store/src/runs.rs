@@ -538,7 +538,8 @@ impl Runs {
 
     /// Moves the run from one of `from` to `to` (with `owner` the process
     /// that now executes it, when given), recording `run.<to>` — or
-    /// `run.resumed` when a running run changes hands. A run in another
+    /// `run.resumed` when a running run changes hands, `run.held` when a
+    /// queued one is taken to be carried out. A run in another
     /// state is a [`Error::Conflict`].
     pub async fn transition(
         &self,
@@ -580,7 +581,9 @@ impl Runs {
         .bind(i64::from(to.is_finished()))
         .execute(&mut *tx)
         .await?;
-        let action = if current == RunState::Running && to == RunState::Running {
+        let action = if current == RunState::Queued && to == RunState::Queued {
+            "run.held".to_string()
+        } else if current == RunState::Running && to == RunState::Running {
             "run.resumed".to_string()
         } else if current == RunState::WaitingApproval && to == RunState::Running {
             "run.continued".to_string()

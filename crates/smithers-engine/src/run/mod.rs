@@ -285,17 +285,52 @@ impl Engine {
             .await?)
     }
 
-    /// Runs that were being carried out by a process that is gone.
+    /// Runs that were being carried out by a process that is gone, and
+    /// queued runs a process that is gone held ([`Engine::hold`]).
     pub async fn interrupted(&self, organization_id: &str) -> Result<Vec<Run>, Error> {
         Ok(self
             .runs
             .list(organization_id, true, 1000)
             .await?
             .into_iter()
-            .filter(|r| {
-                r.state != RunState::Queued && r.owner.as_deref().is_none_or(owner::is_gone)
+            .filter(|r| match (r.state, r.owner.as_deref()) {
+                (RunState::Queued, owner) => owner.is_some_and(owner::is_gone),
+                (_, owner) => owner.is_none_or(owner::is_gone),
             })
             .collect())
+    }
+
+    /// Marks queued run `run_id` as this process's to carry out, before it
+    /// starts (a server's run waiting for a free slot): if the process
+    /// dies first, the run counts as interrupted and the next start
+    /// carries it out. A run already under way is left as it is.
+    ///
+    /// Errors: [`Error::Conflict`] when another live process holds it.
+    pub async fn hold(&self, run_id: &str) -> Result<Run, Error> {
+        let run = self.runs.get(run_id).await?;
+        if run.state != RunState::Queued {
+            return Ok(run);
+        }
+        let me = owner::current();
+        if let Some(other) = run.owner.as_deref()
+            && other != me
+            && !owner::is_gone(other)
+        {
+            return Err(Error::Conflict(format!(
+                "run {run_id} is held by another process ({other})"
+            )));
+        }
+        Ok(self
+            .runs
+            .transition(
+                run_id,
+                &[RunState::Queued],
+                RunState::Queued,
+                Some(&me),
+                None,
+                Value::Null,
+            )
+            .await?)
     }
 
     /// Carries out run `run_id` from where it stands to its end, in a

@@ -6,13 +6,12 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use smithers_api::{Approval, Error};
+use smithers_api::Approval;
 use smithers_app::{App, Principal};
 
 use crate::auth::Caller;
-use crate::problem::Problem;
 
-use super::{ListQuery, Reply, parsed_query};
+use super::{ListQuery, Reply, optional_json_body, parsed_query};
 
 /// `GET /api/v1/approvals`: pending ones (every one with `all`).
 pub async fn list(
@@ -49,7 +48,7 @@ pub async fn approve(
     Path(id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Reply<Approval> {
-    let note = decision(body)?.comment;
+    let note = optional_json_body(body)?.comment;
     decide(&app, &caller, &id, true, note).await
 }
 
@@ -60,7 +59,7 @@ pub async fn reject(
     Path(id): Path<String>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Reply<Approval> {
-    let note = decision(body)?.reason;
+    let note = optional_json_body(body)?.reason;
     decide(&app, &caller, &id, false, note).await
 }
 
@@ -76,17 +75,4 @@ async fn decide(
             .decide(caller, id, approve, note.as_deref())
             .await?,
     ))
-}
-
-/// A decision's body: none (no JSON content type) is an empty one; JSON
-/// that does not parse, or names an unknown field, is a problem.
-fn decision(body: Result<Json<Decision>, JsonRejection>) -> Result<Decision, Problem> {
-    match body {
-        Ok(Json(decision)) => Ok(decision),
-        Err(JsonRejection::MissingJsonContentType(_)) => Ok(Decision::default()),
-        Err(e) => Err(Problem(Error::invalid(format!(
-            "the body: {}",
-            e.body_text()
-        )))),
-    }
 }

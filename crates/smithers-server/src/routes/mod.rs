@@ -5,24 +5,28 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
-use serde::Deserialize;
-use smithers_api::Error;
-use smithers_app::App;
-
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use smithers_api::Page;
+use serde::{Deserialize, Serialize};
+use smithers_api::{Error, Page};
+use smithers_app::App;
 
 use crate::problem::Problem;
 
 pub mod approvals;
+pub mod audit;
+pub mod policies;
 pub mod runs;
+pub mod secrets;
+pub mod tokens;
 pub mod users;
 
 type Reply<T> = Result<Json<T>, Problem>;
+
+/// A reply to a request that made something: 201 and the thing.
+type Created<T> = Result<(axum::http::StatusCode, Json<T>), Problem>;
 
 /// `?all=` of a list.
 #[derive(Debug, Deserialize)]
@@ -75,6 +79,34 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(app): State<Arc<App>>) -> Result<&'static str, Problem> {
     app.ready().await?;
     Ok("ready\n")
+}
+
+/// A JSON body that is missing, does not parse, or names an unknown
+/// field, as a problem (`invalid`).
+pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Problem> {
+    body.map(|Json(b)| b)
+        .map_err(|e| Problem(Error::invalid(format!("the body: {}", e.body_text()))))
+}
+
+/// A JSON body that may be left out: none (no JSON content type) is the
+/// default; one that does not parse, or names an unknown field, is a
+/// problem.
+pub(crate) fn optional_json_body<T: Default>(
+    body: Result<Json<T>, JsonRejection>,
+) -> Result<T, Problem> {
+    match body {
+        Err(JsonRejection::MissingJsonContentType(_)) => Ok(T::default()),
+        body => json_body(body),
+    }
+}
+
+/// Path parameters that do not parse (a version or sequence number that
+/// is not one), as a problem rather than axum's plain-text 400.
+fn parsed_path<T>(
+    path: Result<axum::extract::Path<T>, axum::extract::rejection::PathRejection>,
+) -> Result<T, Problem> {
+    path.map(|axum::extract::Path(p)| p)
+        .map_err(|e| Problem(Error::invalid(format!("the path: {}", e.body_text()))))
 }
 
 /// A query string that does not parse, as a problem.
