@@ -15,6 +15,9 @@ pub enum Operation {
     UsersAdd,
     /// `users list`.
     UsersList,
+    /// `users role`, `users remove`: a user's role changed, or the user
+    /// removed (their sessions end, their tokens go).
+    UsersManage,
     /// `policy publish`: a new version of the organization's policy.
     PolicyPublish,
     /// `policy unpublish`.
@@ -74,6 +77,7 @@ impl Operation {
     pub const ALL: &'static [Operation] = &[
         Operation::UsersAdd,
         Operation::UsersList,
+        Operation::UsersManage,
         Operation::PolicyPublish,
         Operation::PolicyUnpublish,
         Operation::PolicyRead,
@@ -104,6 +108,7 @@ impl Operation {
         match self {
             Operation::UsersAdd => "adding users",
             Operation::UsersList => "listing users",
+            Operation::UsersManage => "changing and removing users",
             Operation::PolicyPublish => "publishing the organization's policy",
             Operation::PolicyUnpublish => "unpublishing the organization's policy",
             Operation::PolicyRead => "reading the organization's policy",
@@ -161,6 +166,7 @@ pub fn rule(operation: Operation) -> Rule {
         | Operation::TokensRead
         | Operation::TokensRevoke => Rule::Member,
         Operation::UsersAdd
+        | Operation::UsersManage
         | Operation::PolicyPublish
         | Operation::PolicyUnpublish
         | Operation::SecretsDestroy
@@ -175,7 +181,7 @@ pub fn rule(operation: Operation) -> Rule {
 /// for it (tokens are made and revoked by people).
 pub fn scope(operation: Operation) -> Option<Scope> {
     Some(match operation {
-        Operation::UsersAdd => Scope::UsersWrite,
+        Operation::UsersAdd | Operation::UsersManage => Scope::UsersWrite,
         Operation::UsersList => Scope::UsersRead,
         Operation::PolicyPublish | Operation::PolicyUnpublish | Operation::PolicyCheck => {
             Scope::PolicyWrite

@@ -22,7 +22,9 @@ mod policies;
 mod principal;
 mod runs;
 mod sandboxes;
+mod secret;
 mod secrets;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -44,11 +46,17 @@ pub use principal::{Principal, Via};
 pub use runs::*;
 pub use sandboxes::{EgressObserver, SandboxHelper, audited_egress};
 pub use secrets::*;
+pub use sessions::{
+    Client, OpenedSession, SESSION_PREFIX, SESSION_TTL, SIGN_IN_LINK_TTL, SIGN_IN_PREFIX,
+    SessionPrincipal,
+};
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, TOKEN_PREFIX, Tokens};
 pub use users::Users;
 
 /// The sandbox providers a run can name.
 pub use smithers_engine::workflow::ProviderKind;
+/// What [`App::run_changes`] gives: a wake-up when a run changes.
+pub use smithers_store::RunChanges;
 
 /// What a front end is told once, when the application opens.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,14 +4,13 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
 use smithers_api::{ApiToken, Error, NewApiToken, Role, Scope, Timestamp};
 use smithers_audit::ActorType;
 use smithers_store::{NewToken, TokenRecord};
 
 use crate::authz::{Operation, authorize};
 use crate::error::store_error;
+use crate::secret::{new_secret, sha256_hex};
 use crate::{App, Principal, Via};
 
 /// What every token starts with, so that a leaked one is recognised (by
@@ -46,7 +45,7 @@ impl App {
         if !token.starts_with(TOKEN_PREFIX) {
             return Err(refused());
         }
-        let sha256 = hex::encode(Sha256::digest(token.as_bytes()));
+        let sha256 = sha256_hex(token);
         let Some(record) = self
             .store()
             .tokens()
@@ -116,14 +115,7 @@ impl Tokens<'_> {
                 "a token lives more than 0 s and at most 366 days",
             ));
         }
-        let mut random = [0u8; 32];
-        getrandom::fill(&mut random)
-            .map_err(|e| Error::unavailable(format!("no randomness for a token: {e}")))?;
-        let secret = format!(
-            "{TOKEN_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
-        );
-        let sha256 = hex::encode(Sha256::digest(secret.as_bytes()));
+        let (secret, sha256) = new_secret(TOKEN_PREFIX)?;
         let mut names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
         names.sort_unstable();
         names.dedup();

@@ -45,6 +45,62 @@ impl Users<'_> {
         Ok(dto(user))
     }
 
+    /// Gives `name` the role `new_role`: their sessions end (they sign in
+    /// again) and `user.role_changed` is recorded, in one transaction.
+    ///
+    /// Errors: `forbidden` unless the principal is an admin there;
+    /// `not_found` for no such user; `conflict` when they have the role
+    /// already, or are the last admin.
+    pub async fn set_role(
+        &self,
+        principal: &Principal,
+        name: &str,
+        new_role: Role,
+    ) -> Result<User, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::UsersManage)?;
+        let user = self
+            .app
+            .store()
+            .organizations()
+            .set_role_recorded(
+                self.app.signer(),
+                (ActorType::User, &principal.user),
+                org,
+                name,
+                store_role(new_role),
+            )
+            .await
+            .map_err(store_error)?;
+        self.app.deliver_audit().await;
+        Ok(dto(user))
+    }
+
+    /// Removes `name` from the organization: their sessions end and their
+    /// API tokens go, with `user.removed`, in one transaction. What they
+    /// did stays recorded.
+    ///
+    /// Errors: `forbidden` unless the principal is an admin there;
+    /// `not_found` for no such user; `conflict` for the last admin.
+    pub async fn remove(&self, principal: &Principal, name: &str) -> Result<User, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::UsersManage)?;
+        let user = self
+            .app
+            .store()
+            .organizations()
+            .remove_user_recorded(
+                self.app.signer(),
+                (ActorType::User, &principal.user),
+                org,
+                name,
+            )
+            .await
+            .map_err(store_error)?;
+        self.app.deliver_audit().await;
+        Ok(dto(user))
+    }
+
     /// The principal's organization's users, by name.
     ///
     /// Errors: `forbidden` for a user of another organization.

@@ -26,6 +26,7 @@ fn expected(operation: Operation, role: Role) -> Result<(), String> {
     };
     match operation {
         Operation::UsersAdd => admin_only("adding users"),
+        Operation::UsersManage => admin_only("changing and removing users"),
         Operation::PolicyPublish => admin_only("publishing the organization's policy"),
         Operation::PolicyUnpublish => admin_only("unpublishing the organization's policy"),
         Operation::SecretsDestroy => admin_only("destroying secret versions"),
@@ -120,7 +121,7 @@ fn who_decides_an_approval() {
 /// no token may ask for it.
 fn expected_scope(operation: Operation) -> Option<Scope> {
     match operation {
-        Operation::UsersAdd => Some(Scope::UsersWrite),
+        Operation::UsersAdd | Operation::UsersManage => Some(Scope::UsersWrite),
         Operation::UsersList => Some(Scope::UsersRead),
         Operation::PolicyPublish | Operation::PolicyUnpublish | Operation::PolicyCheck => {
             Some(Scope::PolicyWrite)

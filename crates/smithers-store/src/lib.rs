@@ -21,6 +21,7 @@ mod policies;
 mod run_changes;
 mod runs;
 mod secrets;
+mod sessions;
 mod signing_key;
 mod tokens;
 mod tool_calls;
@@ -50,6 +51,7 @@ pub use secrets::{
     ReadRequest, RewrapProgress, RewrapSummary, SecretRead, SecretRef, SecretSummary,
     SecretVersion, Secrets, VersionState, readable_secrets,
 };
+pub use sessions::{NewSession, NewSignIn, SessionRecord, Sessions, SignIn, Taken};
 pub use signing_key::{KeySource, SIGNING_KEY_ENV, SIGNING_KEY_FILE, load_signing_key};
 pub use tokens::{NewToken, TokenRecord, Tokens};
 pub use tool_calls::{NewToolCall, ToolCallKey, ToolCallRecord, ToolCallState, ToolResult};
@@ -208,6 +210,11 @@ impl Store {
     /// The API tokens.
     pub fn tokens(&self) -> Tokens<'_> {
         Tokens { store: self }
+    }
+
+    /// Browser sessions and sign-ins.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions { store: self }
     }
 
     pub fn audit(&self) -> AuditStore<'_> {

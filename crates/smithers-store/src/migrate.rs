@@ -67,6 +67,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_run_changes.sql"),
         postgres: include_str!("../migrations/postgres/0009_run_changes.sql"),
     },
+    Migration {
+        version: 10,
+        name: "sessions and sign-ins",
+        sqlite: include_str!("../migrations/sqlite/0010_sessions.sql"),
+        postgres: include_str!("../migrations/postgres/0010_sessions.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

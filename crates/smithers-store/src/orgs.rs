@@ -245,6 +245,120 @@ impl Organizations<'_> {
         Ok(user)
     }
 
+    /// Gives user `name` the role `role`, ends their sessions (a session
+    /// carries the role it was opened with in the person's mind; they sign
+    /// in again), and records `user.role_changed` (details: from, to,
+    /// sessions_ended) by `actor`, all in one transaction.
+    ///
+    /// Errors: `NotFound` for no such user; `Conflict` when the user has
+    /// that role already, or is the organization's last admin and would
+    /// stop being one; the audit log's.
+    pub async fn set_role_recorded(
+        &self,
+        signer: &CheckpointSigner,
+        actor: (ActorType, &str),
+        organization_id: &str,
+        name: &str,
+        role: Role,
+    ) -> Result<User, Error> {
+        let (mut tx, chain) = crate::audited::begin(self.store, organization_id).await?;
+        let user = user_in(&mut tx, organization_id, name).await?;
+        if user.role == role {
+            return Err(Error::Conflict(format!(
+                "user {name:?} is {} already",
+                role.as_str()
+            )));
+        }
+        if user.role == Role::Admin {
+            last_admin_check(&mut tx, organization_id, name).await?;
+        }
+        sqlx::query("UPDATE users SET role = $3 WHERE organization_id = $1 AND name = $2")
+            .bind(organization_id)
+            .bind(name)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let ended =
+            crate::sessions::end_sessions_of(&mut tx, organization_id, name, "the role changed")
+                .await?;
+        let now = now_micros();
+        let event = crate::audited::event(
+            organization_id,
+            actor,
+            "user.role_changed",
+            ("user", name),
+            serde_json::json!({
+                "from": user.role.as_str(),
+                "to": role.as_str(),
+                "sessions_ended": ended,
+            }),
+            now,
+        );
+        crate::audited::commit(self.store, tx, chain, vec![event], signer, now).await?;
+        Ok(User { role, ..user })
+    }
+
+    /// Removes user `name` with their sessions and API tokens, recording
+    /// `user.removed` (details: role, sessions_ended, tokens_removed) by
+    /// `actor`, in one transaction. What they did stays in the audit log
+    /// and in the runs and approvals that name them.
+    ///
+    /// Errors: `NotFound` for no such user; `Conflict` for the
+    /// organization's last admin; the audit log's.
+    pub async fn remove_user_recorded(
+        &self,
+        signer: &CheckpointSigner,
+        actor: (ActorType, &str),
+        organization_id: &str,
+        name: &str,
+    ) -> Result<User, Error> {
+        let (mut tx, chain) = crate::audited::begin(self.store, organization_id).await?;
+        let user = user_in(&mut tx, organization_id, name).await?;
+        if user.role == Role::Admin {
+            last_admin_check(&mut tx, organization_id, name).await?;
+        }
+        let sessions = sqlx::query(
+            "DELETE FROM sessions WHERE organization_id = $1 AND user_name = $2 AND ended_at IS NULL",
+        )
+        .bind(organization_id)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM sessions WHERE organization_id = $1 AND user_name = $2")
+            .bind(organization_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let tokens =
+            sqlx::query("DELETE FROM api_tokens WHERE organization_id = $1 AND user_name = $2")
+                .bind(organization_id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        sqlx::query("DELETE FROM users WHERE organization_id = $1 AND name = $2")
+            .bind(organization_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let now = now_micros();
+        let event = crate::audited::event(
+            organization_id,
+            actor,
+            "user.removed",
+            ("user", name),
+            serde_json::json!({
+                "role": user.role.as_str(),
+                "sessions_ended": sessions,
+                "tokens_removed": tokens,
+            }),
+            now,
+        );
+        crate::audited::commit(self.store, tx, chain, vec![event], signer, now).await?;
+        Ok(user)
+    }
+
     pub async fn users(&self, organization_id: &str) -> Result<Vec<User>, Error> {
         let rows = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE organization_id = $1 ORDER BY name"
@@ -266,4 +380,44 @@ impl Organizations<'_> {
         .await?;
         row.as_ref().map(user_from_row).transpose()
     }
+}
+
+/// User `name` of the organization, read within `tx`.
+async fn user_in(
+    tx: &mut Transaction<'static, Any>,
+    organization_id: &str,
+    name: &str,
+) -> Result<User, Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE organization_id = $1 AND name = $2"
+    ))
+    .bind(organization_id)
+    .bind(name)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("no user {name:?} in {organization_id:?}")))?;
+    user_from_row(&row)
+}
+
+/// Refuses to take the admin role from `name` when no other admin would
+/// be left to manage the organization.
+async fn last_admin_check(
+    tx: &mut Transaction<'static, Any>,
+    organization_id: &str,
+    name: &str,
+) -> Result<(), Error> {
+    let others: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM users WHERE organization_id = $1 AND role = 'admin' AND name <> $2",
+    )
+    .bind(organization_id)
+    .bind(name)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("n")?;
+    if others == 0 {
+        return Err(Error::Conflict(format!(
+            "{name:?} is the last admin of {organization_id:?}: make another admin first"
+        )));
+    }
+    Ok(())
 }
