@@ -137,3 +137,30 @@ ensure_docker() {
     tail -n 20 /tmp/smithers-dockerd.log >&2 || true
     return 1
 }
+
+# schemathesis (PyPI), which tests the HTTP API against its own OpenAPI
+# document, in a virtualenv of its own under the user's cache so the
+# system's Python is left alone; exports SMITHERS_TEST_SCHEMATHESIS, the
+# path of its `schemathesis` command. The version is pinned: a new one may
+# check more, and that is a change to make on purpose.
+SMITHERS_SCHEMATHESIS_VERSION="4.32.5"
+ensure_schemathesis() {
+    local venv="${XDG_CACHE_HOME:-$HOME/.cache}/smithers/schemathesis-$SMITHERS_SCHEMATHESIS_VERSION"
+    local st="$venv/bin/schemathesis"
+    if [ ! -x "$st" ] || ! "$st" --version >/dev/null 2>&1; then
+        apt_install_missing python3
+        say "installing schemathesis $SMITHERS_SCHEMATHESIS_VERSION in $venv"
+        rm -rf "$venv"
+        # Debian's python3 makes virtualenvs (with pip) only once
+        # python3-venv is installed.
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            rm -rf "$venv"
+            apt_install_missing python3-venv
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+            "schemathesis==$SMITHERS_SCHEMATHESIS_VERSION"
+    fi
+    SMITHERS_TEST_SCHEMATHESIS="$st"
+    export SMITHERS_TEST_SCHEMATHESIS
+}

@@ -6,6 +6,7 @@ use crate::Timestamp;
 
 /// What is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalKind {
     /// A step's gate (`needs_approval`, an `approval` step).
@@ -16,6 +17,7 @@ pub enum ApprovalKind {
 
 /// Where an approval stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalState {
     Pending,
@@ -43,6 +45,7 @@ impl ApprovalState {
 /// approver reads it (the command, the diff); `details` the kernel's
 /// decision and what the run recorded with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Approval {
     pub id: String,
     pub run: String,

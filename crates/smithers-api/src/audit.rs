@@ -13,6 +13,7 @@ use crate::Timestamp;
 
 /// Who acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AuditActorType {
     User,
@@ -48,6 +49,7 @@ impl std::fmt::Display for AuditActorType {
 /// encoding gives it, so a line deserializes into the audit core's event
 /// and its leaf can be recomputed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// The place in the organization's log: gap-free from 1.
     pub seq: u64,
@@ -79,6 +81,7 @@ pub struct AuditEvent {
 /// signature covers
 /// `smithers-audit-checkpoint/v1\n{organization_id}\n{tree_size}\n{root}\n{chain_head}\n{timestamp}\n`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditCheckpoint {
     pub organization_id: String,
     /// Events covered: sequence numbers 1..=tree_size.
@@ -100,6 +103,7 @@ pub struct AuditCheckpoint {
 /// the leaf at `leaf_index` and the `inclusion` hashes (RFC 9162 section
 /// 2.1.3.2) gives `checkpoint.root`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InclusionProof {
     /// The size of the tree the proof is in: the checkpoint's.
     pub tree_size: u64,
@@ -114,6 +118,7 @@ pub struct InclusionProof {
 /// `{"tree_size", "leaf_index", "inclusion", "checkpoint", "seq", "leaf",
 /// "event"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditProof {
     #[serde(flatten)]
     pub proof: InclusionProof,
@@ -126,6 +131,7 @@ pub struct AuditProof {
 /// One line of `audit export --format jsonl`: the event's fields, then
 /// `"leaf"` and `"proof"` (null while no checkpoint covers the event yet).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditExportLine {
     #[serde(flatten)]
     pub event: AuditEvent,
@@ -136,6 +142,7 @@ pub struct AuditExportLine {
 /// `audit verify`: `{"intact", "organizations"}`, intact when every
 /// organization's log is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditVerification {
     pub intact: bool,
     pub organizations: Vec<LogVerification>,
@@ -147,6 +154,7 @@ pub struct AuditVerification {
 /// "seq", "problem"}` naming the first bad sequence number (0 when a
 /// checkpoint itself is unreadable) and what is wrong there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogVerification {
     pub organization: String,
     pub intact: bool,
@@ -171,6 +179,7 @@ pub struct LogVerification {
 /// The key that verifies checkpoints: `{"key_id", "algorithm",
 /// "public_key"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPublicKey {
     /// The first 8 bytes of SHA-256 of the public key.
     pub key_id: String,

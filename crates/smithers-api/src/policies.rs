@@ -6,6 +6,7 @@ use crate::Timestamp;
 
 /// What a version did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyState {
     /// It published a policy text.
@@ -19,6 +20,7 @@ pub enum PolicyState {
 /// `text` are absent for an unpublishing version, and `text` in a
 /// history's summaries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyVersion {
     pub organization: String,
     pub version: u32,

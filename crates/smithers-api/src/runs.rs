@@ -8,6 +8,7 @@ use crate::{Approval, Timestamp};
 /// Where a run stands: `queued → running ⇄ waiting_approval → succeeded |
 /// failed | cancelled | timed_out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     Queued,
@@ -51,6 +52,7 @@ impl std::fmt::Display for RunState {
 /// Where a step stands: `pending → running ⇄ waiting_approval → succeeded
 /// | failed | skipped | cancelled | timed_out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
     Pending,
@@ -103,6 +105,7 @@ impl ToolCallState {
 
 /// Where a tool call stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ToolCallState {
     /// The kernel allowed it; not started yet.
@@ -121,6 +124,7 @@ pub enum ToolCallState {
 /// A run in a list: `{"id", "workflow", "repository", "trigger",
 /// "state", "requested_by", "created_at", "error"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSummary {
     pub id: String,
     pub workflow: String,
@@ -138,6 +142,7 @@ pub struct RunSummary {
 
 /// The sandbox a run is carried out in: `{"provider", "image"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSandbox {
     /// `native` or `docker`.
     pub provider: String,
@@ -148,6 +153,7 @@ pub struct RunSandbox {
 /// The policies that decide a run's tool calls: `{"repository",
 /// "organization_version"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunPolicies {
     /// The repository's policy, by name (`.smithers/policy`, or the
     /// embedded default).
@@ -160,6 +166,7 @@ pub struct RunPolicies {
 /// A step of a run: `{"position", "id", "kind", "state", "attempts",
 /// "exit_code", "error"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Step {
     /// Its place in the workflow, from 0.
     pub position: u32,
@@ -175,6 +182,7 @@ pub struct Step {
 
 /// The rule that decided: `{"file", "line", "text"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleRef {
     /// The policy file (or the organization's policy, by name).
     pub file: String,
@@ -187,6 +195,7 @@ pub struct RuleRef {
 /// The organization's policy's side of a decision it bounded:
 /// `{"version", "decision", "decides"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrganizationDecision {
     /// The version of the organization's policy.
     pub version: u32,
@@ -204,6 +213,7 @@ pub struct OrganizationDecision {
 /// `run_tests` line that starts other programs); `organization` is there
 /// when the organization's policy bounded the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolCallDecision {
     pub resource: String,
     pub decided_as: String,
@@ -219,6 +229,7 @@ pub struct ToolCallDecision {
 /// "seq", "tool", "subject", "arguments", "decision", "state", "approval",
 /// "ok"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolCall {
     /// The step's position.
     pub position: u32,
@@ -242,6 +253,7 @@ pub struct ToolCall {
 /// twice): `{"position", "attempt", "turn", "driver", "model", "calls",
 /// "input_tokens", "output_tokens", "at"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelTurn {
     pub position: u32,
     pub attempt: u32,
@@ -261,6 +273,7 @@ pub struct ModelTurn {
 /// (what destroying its sandbox found), `steps`, `tool_calls`,
 /// `model_turns`, `approvals`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Run {
     pub id: String,
     pub workflow: String,
@@ -285,6 +298,7 @@ pub struct Run {
 
 /// Where a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LogStream {
     Stdout,
@@ -297,6 +311,7 @@ pub enum LogStream {
 /// "position", "stream", "at", "text"}`. `seq` grows by one per line of
 /// the run; read on after the last one seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogLine {
     pub seq: u64,
     /// The step's position, for a step's output.
@@ -309,6 +324,7 @@ pub struct LogLine {
 /// A run started to be carried out elsewhere (`run --detach`): `{"id",
 /// "state", "output"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Launched {
     pub id: String,
     pub state: RunState,
@@ -320,6 +336,7 @@ pub struct Launched {
 /// A cancelled run: `{"id", "state", "stopped_by_its_process"}`; when no
 /// process was carrying it out, cancelling closed its steps and approvals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cancelled {
     pub id: String,
     pub state: RunState,

@@ -12,6 +12,7 @@ use crate::Timestamp;
 /// "active_version", "latest_version", "versions", "key_id",
 /// "updated_at"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretSummary {
     pub environment: String,
     pub name: String,
@@ -29,6 +30,7 @@ pub struct SecretSummary {
 
 /// Where a secret version stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SecretVersionState {
     /// The value a read gets by default; one per secret at most.
@@ -54,6 +56,7 @@ impl SecretVersionState {
 /// "environment", "name", "version", "state", "key_id", "created_at",
 /// "created_by", "deactivated_at", "destroyed_at", "destroyed_by"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretVersion {
     pub organization: String,
     pub environment: String,
@@ -72,6 +75,7 @@ pub struct SecretVersion {
 /// One key id, of the keyring or of stored versions, and what it wraps:
 /// `{"key_id", "versions", "in_keyring", "primary", "removable"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyUsage {
     pub key_id: String,
     /// Versions (not destroyed) whose data key it wraps, in every
@@ -89,6 +93,7 @@ pub struct KeyUsage {
 /// A version a rewrap could not move, and why: `{"version", "error"}`.
 /// `version` names it as `organization/environment/name@version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RewrapFailure {
     pub version: String,
     pub error: String,
@@ -97,6 +102,7 @@ pub struct RewrapFailure {
 /// What a rewrap did: `{"primary_key", "rewrapped", "already_current",
 /// "by_old_key", "failed"}`. Versions that failed stay as they were.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RewrapSummary {
     /// The key every version is now wrapped by.
     pub primary_key: String,
@@ -111,6 +117,7 @@ pub struct RewrapSummary {
 
 /// Where a grant stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GrantState {
     /// Waiting for an admin other than the requester.
@@ -140,6 +147,7 @@ impl GrantState {
 /// What a grant is for: one run (only it can read with the grant), or a
 /// stated purpose. Written `{"run": "…"}` or `{"purpose": "…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GrantBinding {
     Run(String),
@@ -149,11 +157,18 @@ pub enum GrantBinding {
 /// A request to read a secret: `{"environment", "name", "binding",
 /// "ttl_seconds", "single_use"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrantRequest {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"))]
     pub environment: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    )]
     pub name: String,
     pub binding: GrantBinding,
     /// How long the grant lives once approved: 1 second to 7 days.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604_800))]
     pub ttl_seconds: u64,
     /// The grant is spent by one read.
     pub single_use: bool,
@@ -165,6 +180,7 @@ pub struct GrantRequest {
 /// "comment", "expires_at", "used_at"}`. `purpose` is `run <id>` for a
 /// grant bound to a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Grant {
     pub id: String,
     pub organization: String,

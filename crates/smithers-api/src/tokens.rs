@@ -8,6 +8,7 @@ use crate::Timestamp;
 /// What a token may be used for: one area of the service layer, read or
 /// write. Wire form: `runs:read`, `approvals:write`, …
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Scope {
     #[serde(rename = "runs:read")]
     RunsRead,
@@ -97,6 +98,7 @@ impl std::fmt::Display for Scope {
 /// "organization", "user", "scopes", "created_at", "expires_at",
 /// "revoked_at", "revoked_by"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiToken {
     pub id: String,
     /// What its owner calls it (`ci-deploy`).
@@ -114,6 +116,7 @@ pub struct ApiToken {
 /// A token just created: its listing and, this once, its secret
 /// (`{"token", "secret"}`). Only a hash of the secret is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewApiToken {
     pub token: ApiToken,
     /// `smt_…`: what a client sends as `Authorization: Bearer …`.

@@ -6,6 +6,7 @@ use crate::Timestamp;
 
 /// What a user may do in an organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Manages the organization: users, policies, secrets; decides
@@ -29,6 +30,7 @@ impl Role {
 
 /// `{"organization", "name", "role", "created_at"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub organization: String,
     pub name: String,

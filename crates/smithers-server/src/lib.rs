@@ -45,9 +45,15 @@
 //! GET  /api/v1/tokens                    (tokens are a person's: refused
 //! POST /api/v1/tokens                     through an API token)
 //! DELETE /api/v1/tokens/{id}
+//! GET  /api/v1/openapi.json              this API's OpenAPI 3.1 document (public)
 //! ```
+//!
+//! The OpenAPI document is generated from the handlers' annotations (see
+//! the `openapi` module for how a route is documented); a method a path
+//! does not serve is a 405 problem, with `Allow`.
 
 mod auth;
+mod openapi;
 mod pool;
 mod problem;
 mod routes;
@@ -64,6 +70,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::Caller;
+pub use openapi::ApiDoc;
 pub use pool::RunPool;
 pub use problem::{PROBLEM_JSON, Problem};
 
@@ -165,7 +172,12 @@ pub fn router(state: ServerState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .nest("/api/v1", api)
+        // After the nesting, so that it covers every route (nesting
+        // flattens the routes into this router): a wrong method is a
+        // problem too, with the `Allow` header the router adds.
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::not_found)
         .with_state(state)
 }

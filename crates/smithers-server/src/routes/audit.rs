@@ -18,7 +18,8 @@ use smithers_app::{App, AuditFilter};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Caller;
-use crate::problem::Problem;
+use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable};
+use crate::problem::{Problem, ProblemDetails};
 
 use super::{Paged, Reply, parsed_path, parsed_query};
 
@@ -26,14 +27,20 @@ use super::{Paged, Reply, parsed_path, parsed_query};
 pub const NDJSON: &str = "application/x-ndjson";
 
 /// `?action=&actor=&since=&cursor=&limit=` of the event list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventListQuery {
+    /// Events of this action only (`secret.read`).
     action: Option<String>,
+    /// Events of this actor only.
     actor: Option<String>,
     /// An RFC 3339 time: events at or after it.
     since: Option<Timestamp>,
+    /// Where a page starts: the `cursor` of the previous page's `Link`
+    /// header, given back as it was.
     cursor: Option<String>,
+    /// Events a page (50 unless given; at most 1000).
     #[serde(default = "default_event_limit")]
     limit: u64,
 }
@@ -44,6 +51,22 @@ fn default_event_limit() -> u64 {
 
 /// `GET /api/v1/audit/events`: the organization's events, oldest first,
 /// a page at a time (`Link: <…>; rel="next"` while there is more).
+#[utoipa::path(
+    get,
+    operation_id = "audit_events",
+    path = "/api/v1/audit/events",
+    tag = "audit",
+    params(EventListQuery),
+    responses(
+        (status = 200, description = "A page of events, oldest first.", body = [AuditEvent],
+         headers(("Link" = String, description = "`<…>; rel=\"next\"` (RFC 8288) while there is a next page: this request with its `cursor`."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn events(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -66,15 +89,32 @@ pub async fn events(
 
 /// `?trusted_keys=` of a verification: older checkpoint keys (64 hex
 /// digits each), comma-separated.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyQuery {
+    /// Older checkpoint keys (64 hex digits each), comma-separated.
     trusted_keys: Option<String>,
 }
 
 /// `GET /api/v1/audit/verify`: the organization's hash chain, Merkle
 /// roots and checkpoint signatures. A tampered log is a finding (200,
 /// `"intact": false`), not an error.
+#[utoipa::path(
+    get,
+    operation_id = "audit_verify",
+    path = "/api/v1/audit/verify",
+    tag = "audit",
+    params(VerifyQuery),
+    responses(
+        (status = 200, description = "The verification: a tampered log is a finding, not an error.", body = AuditVerification),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn verify(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -94,6 +134,23 @@ pub async fn verify(
 /// the first signed checkpoint covering it. The service checks it against
 /// the installation's key; one that does not hold is a fault of the log's
 /// data (500 `internal`), as `smithers audit prove` fails on it.
+#[utoipa::path(
+    get,
+    operation_id = "audit_proof",
+    path = "/api/v1/audit/events/{seq}/proof",
+    tag = "audit",
+    params(("seq" = u64, Path, description = "The event's sequence number, from 1.")),
+    responses(
+        (status = 200, description = "The event, its leaf and its inclusion proof, checked.", body = AuditProof),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = 500, description = "The proof does not hold: the log's data is at fault.", body = ProblemDetails, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn proof(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -110,9 +167,11 @@ pub async fn proof(
 }
 
 /// `?since=` of the export: the first sequence number.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
+    /// The first sequence number (1 unless given).
     #[serde(default = "first_seq")]
     since: u64,
 }
@@ -132,6 +191,21 @@ const EXPORT_PAGES_IN_FLIGHT: usize = 2;
 /// comes before the first byte, as a problem; a failure later ends the
 /// response early (the transfer is cut, so a client cannot take a partial
 /// export for a whole one).
+#[utoipa::path(
+    get,
+    operation_id = "audit_export",
+    path = "/api/v1/audit/export",
+    tag = "audit",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "JSON Lines: one `AuditExportLine` a line.", body = String, content_type = "application/x-ndjson"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn export(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -197,6 +271,13 @@ fn json_lines(lines: &[AuditExportLine]) -> Result<Bytes, Error> {
 /// `GET /api/v1/audit/public-key`: the key that verifies this
 /// installation's checkpoints. Public, like any verification key: no
 /// token needed.
+#[utoipa::path(
+    get,
+    operation_id = "audit_public_key",
+    path = "/api/v1/audit/public-key",
+    tag = "audit",
+    responses((status = 200, description = "The key that verifies this installation's checkpoints.", body = AuditPublicKey))
+)]
 pub async fn public_key(State(app): State<Arc<App>>) -> Json<AuditPublicKey> {
     Json(app.audit().public_key())
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use smithers_api::{Error, Page};
 use smithers_app::App;
 
+use crate::openapi::Unavailable;
 use crate::problem::Problem;
 
 pub mod approvals;
@@ -29,8 +30,10 @@ type Reply<T> = Result<Json<T>, Problem>;
 type Created<T> = Result<(axum::http::StatusCode, Json<T>), Problem>;
 
 /// `?all=` of a list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Every one, not only those still open.
     #[serde(default)]
     all: bool,
 }
@@ -71,11 +74,28 @@ impl<T: Serialize> IntoResponse for Paged<T> {
 }
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(
+    get,
+    operation_id = "healthz",
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process answers.", body = String, content_type = "text/plain", example = "ok\n"))
+)]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// `GET /readyz`: the database answers too.
+#[utoipa::path(
+    get,
+    operation_id = "readyz",
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers too.", body = String, content_type = "text/plain", example = "ready\n"),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn readyz(State(app): State<Arc<App>>) -> Result<&'static str, Problem> {
     app.ready().await?;
     Ok("ready\n")
@@ -88,15 +108,15 @@ pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Pr
         .map_err(|e| Problem(Error::invalid(format!("the body: {}", e.body_text()))))
 }
 
-/// A JSON body that may be left out: none (no JSON content type) is the
-/// default; one that does not parse, or names an unknown field, is a
-/// problem.
+/// A JSON body that may be left out: none (no JSON content type) or
+/// `null` is the default; one that does not parse, or names an unknown
+/// field, is a problem.
 pub(crate) fn optional_json_body<T: Default>(
-    body: Result<Json<T>, JsonRejection>,
+    body: Result<Json<Option<T>>, JsonRejection>,
 ) -> Result<T, Problem> {
     match body {
         Err(JsonRejection::MissingJsonContentType(_)) => Ok(T::default()),
-        body => json_body(body),
+        body => Ok(json_body(body)?.unwrap_or_default()),
     }
 }
 
@@ -122,4 +142,9 @@ fn parsed_query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Problem
 /// Any other path.
 pub async fn not_found() -> Problem {
     Problem(Error::not_found("no such route"))
+}
+
+/// A path served, asked with a method it does not serve.
+pub async fn method_not_allowed() -> Response {
+    crate::problem::method_not_allowed()
 }

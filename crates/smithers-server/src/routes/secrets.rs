@@ -20,19 +20,37 @@ use smithers_app::{App, Principal};
 use smithers_secrets::SecretValue;
 
 use crate::auth::Caller;
+use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unavailable};
 use crate::problem::Problem;
 
 use super::{Created, Reply, json_body, optional_json_body, parsed_path, parsed_query};
 
 /// `?environment=` of the secret list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SecretListQuery {
+    /// The secrets of this environment only.
     environment: Option<String>,
 }
 
 /// `GET /api/v1/secrets`: the organization's secrets (in `environment`,
 /// or in all), by environment then name; metadata only.
+#[utoipa::path(
+    get,
+    operation_id = "secrets_list",
+    path = "/api/v1/secrets",
+    tag = "secrets",
+    params(SecretListQuery),
+    responses(
+        (status = 200, description = "The secrets, by environment then name; metadata only.", body = [SecretSummary]),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -48,6 +66,22 @@ pub async fn list(
 
 /// `GET /api/v1/secrets/{environment}/{name}/versions`: every version,
 /// oldest first; metadata only.
+#[utoipa::path(
+    get,
+    operation_id = "secrets_versions",
+    path = "/api/v1/secrets/{environment}/{name}/versions",
+    tag = "secrets",
+    params(("environment" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "The environment (`dev`, `staging`, `prod`, …)."), ("name" = String, Path, pattern = "^[A-Za-z_][A-Za-z0-9_]{0,127}$", description = "The secret's name.")),
+    responses(
+        (status = 200, description = "Every version, oldest first; metadata only.", body = [SecretVersion]),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn versions(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -65,9 +99,10 @@ pub async fn versions(
 /// `Debug`, so the value is never logged; it moves into a [`SecretValue`]
 /// (zeroed when dropped) without a copy. The request's own buffer is
 /// freed, not zeroed, like any HTTP body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretWrite {
+    /// The new value; it never comes back out.
     value: String,
     /// Check-and-set: the version the secret must be at (`0`: it must not
     /// exist yet).
@@ -76,6 +111,24 @@ pub struct SecretWrite {
 
 /// `PUT /api/v1/secrets/{environment}/{name}`: creates the secret at
 /// version 1 (201).
+#[utoipa::path(
+    put,
+    operation_id = "secrets_set",
+    path = "/api/v1/secrets/{environment}/{name}",
+    tag = "secrets",
+    params(("environment" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "The environment (`dev`, `staging`, `prod`, …)."), ("name" = String, Path, pattern = "^[A-Za-z_][A-Za-z0-9_]{0,127}$", description = "The secret's name.")),
+    request_body = SecretWrite,
+    responses(
+        (status = 201, description = "The version written; metadata only.", body = SecretVersion),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn set(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -93,6 +146,24 @@ pub async fn set(
 
 /// `POST /api/v1/secrets/{environment}/{name}/rotate`: a new active
 /// version; the previous one is deactivated and kept.
+#[utoipa::path(
+    post,
+    operation_id = "secrets_rotate",
+    path = "/api/v1/secrets/{environment}/{name}/rotate",
+    tag = "secrets",
+    params(("environment" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "The environment (`dev`, `staging`, `prod`, …)."), ("name" = String, Path, pattern = "^[A-Za-z_][A-Za-z0-9_]{0,127}$", description = "The secret's name.")),
+    request_body = SecretWrite,
+    responses(
+        (status = 200, description = "The new active version; metadata only.", body = SecretVersion),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn rotate(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -120,6 +191,23 @@ fn secret_write(
 
 /// `DELETE /api/v1/secrets/{environment}/{name}/versions/{version}`:
 /// erases the version's ciphertext for good; returns its metadata.
+#[utoipa::path(
+    delete,
+    operation_id = "secrets_destroy",
+    path = "/api/v1/secrets/{environment}/{name}/versions/{version}",
+    tag = "secrets",
+    params(("environment" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "The environment (`dev`, `staging`, `prod`, …)."), ("name" = String, Path, pattern = "^[A-Za-z_][A-Za-z0-9_]{0,127}$", description = "The secret's name."), ("version" = u32, Path, description = "The version, from 1.")),
+    responses(
+        (status = 200, description = "The version, destroyed; metadata only.", body = SecretVersion),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn destroy(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -135,12 +223,38 @@ pub async fn destroy(
 
 /// `GET /api/v1/secrets/keys`: every key id of the keyring and of the
 /// stored versions, with how many versions each wraps.
+#[utoipa::path(
+    get,
+    operation_id = "secrets_keys",
+    path = "/api/v1/secrets/keys",
+    tag = "secrets",
+    responses(
+        (status = 200, description = "Every key id and what it wraps.", body = [KeyUsage]),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn keys(State(app): State<Arc<App>>, Caller(caller): Caller) -> Reply<Vec<KeyUsage>> {
     Ok(Json(app.secrets().keys(&caller).await?))
 }
 
 /// `POST /api/v1/secrets/rewrap`: moves every version still wrapped by an
 /// older key to the keyring's primary key; values are never decrypted.
+#[utoipa::path(
+    post,
+    operation_id = "secrets_rewrap",
+    path = "/api/v1/secrets/rewrap",
+    tag = "secrets",
+    responses(
+        (status = 200, description = "What the rewrap did.", body = RewrapSummary),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn rewrap(State(app): State<Arc<App>>, Caller(caller): Caller) -> Reply<RewrapSummary> {
     // The service's rewrap holds its progress callback (`&mut dyn FnMut`,
     // not `Send`) across awaits, so its future cannot move between the
@@ -157,10 +271,13 @@ pub async fn rewrap(State(app): State<Arc<App>>, Caller(caller): Caller) -> Repl
 }
 
 /// `?environment=&name=&all=` of the grant list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GrantListQuery {
+    /// The grants of this environment only.
     environment: Option<String>,
+    /// The grants of this secret only.
     name: Option<String>,
     /// Decided, spent and expired grants too.
     #[serde(default)]
@@ -169,6 +286,21 @@ pub struct GrantListQuery {
 
 /// `GET /api/v1/grants`: pending and usable grants (every one with
 /// `all`), newest first.
+#[utoipa::path(
+    get,
+    operation_id = "grants_list",
+    path = "/api/v1/grants",
+    tag = "grants",
+    params(GrantListQuery),
+    responses(
+        (status = 200, description = "Grants, newest first.", body = [Grant]),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn grants(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -185,6 +317,23 @@ pub async fn grants(
 /// `POST /api/v1/grants`: `{"environment", "name", "binding":
 /// {"run"|"purpose"}, "ttl_seconds", "single_use"}`, a request to read a
 /// secret, pending until another admin decides it (201).
+#[utoipa::path(
+    post,
+    operation_id = "grants_request",
+    path = "/api/v1/grants",
+    tag = "grants",
+    request_body = GrantRequest,
+    responses(
+        (status = 201, description = "The grant, pending.", body = Grant),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn request_grant(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -197,31 +346,71 @@ pub async fn request_grant(
 
 /// The body of a grant's decision: `{"comment"?}` to approve, `{"reason"}`
 /// to deny.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantDecision {
+    /// The approver's note (approving).
     comment: Option<String>,
+    /// Why (denying: required).
     reason: Option<String>,
 }
 
 /// `POST /api/v1/grants/{id}/approve`: the grant lives its TTL from now.
+#[utoipa::path(
+    post,
+    operation_id = "grants_approve",
+    path = "/api/v1/grants/{id}/approve",
+    tag = "grants",
+    params(("id" = String, Path, description = "The grant's id.")),
+    request_body(content = Option<GrantDecision>, description = "`{\"comment\"}`, or no body (or `null`)."),
+    responses(
+        (status = 200, description = "The grant, approved.", body = Grant),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn approve_grant(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
-    body: Result<Json<GrantDecision>, JsonRejection>,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<Option<GrantDecision>>, JsonRejection>,
 ) -> Reply<Grant> {
+    let id = parsed_path(path)?;
     let note = optional_json_body(body)?.comment;
     decide(&app, &caller, &id, true, note).await
 }
 
 /// `POST /api/v1/grants/{id}/deny`: a reason is required.
+#[utoipa::path(
+    post,
+    operation_id = "grants_deny",
+    path = "/api/v1/grants/{id}/deny",
+    tag = "grants",
+    params(("id" = String, Path, description = "The grant's id.")),
+    request_body(content = Option<GrantDecision>, description = "`{\"reason\"}`: a reason is required."),
+    responses(
+        (status = 200, description = "The grant, denied.", body = Grant),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn deny_grant(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
-    body: Result<Json<GrantDecision>, JsonRejection>,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<Option<GrantDecision>>, JsonRejection>,
 ) -> Reply<Grant> {
+    let id = parsed_path(path)?;
     let note = optional_json_body(body)?.reason;
     decide(&app, &caller, &id, false, note).await
 }
