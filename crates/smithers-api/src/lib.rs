@@ -8,6 +8,7 @@
 mod approvals;
 mod audit;
 mod error;
+mod events;
 mod page;
 mod policies;
 mod runs;
@@ -19,6 +20,7 @@ mod users;
 pub use approvals::{Approval, ApprovalKind, ApprovalState};
 pub use audit::*;
 pub use error::{Error, ErrorKind};
+pub use events::{CursoredEvent, EventCursor, RunChange, RunEvent, RunEvents};
 pub use page::Page;
 pub use policies::{PolicyState, PolicyVersion};
 pub use runs::*;

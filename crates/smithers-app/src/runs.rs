@@ -5,8 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use smithers_api::{
-    Cancelled, Error, Launched, LogLine, LogStream, ModelTurn, Page, Run, RunPolicies, RunSandbox,
-    RunState, RunSummary, Step, StepState, Timestamp, ToolCall, ToolCallState,
+    Cancelled, CursoredEvent, Error, EventCursor, Launched, LogLine, LogStream, ModelTurn, Page,
+    Run, RunChange, RunEvent, RunEvents, RunPolicies, RunSandbox, RunState, RunSummary, Step,
+    StepState, Timestamp, ToolCall, ToolCallState,
 };
 use smithers_engine::run::{Definition, StartRun};
 use smithers_engine::workflow::ProviderKind;
@@ -470,6 +471,88 @@ impl Runs<'_> {
         Ok(lines.iter().map(log_line).collect())
     }
 
+    /// What happened to run `id` after `after`: its log lines and the
+    /// changes of the run, its steps, tool calls and approvals (as the
+    /// audit log recorded them), in time order, each with the cursor that
+    /// stands after it; at most about `limit` of each kind. `finished` once
+    /// the run has ended and everything it did has been given.
+    ///
+    /// Errors: `not_found` for a run of another organization.
+    pub async fn events(
+        &self,
+        principal: &Principal,
+        id: &str,
+        after: EventCursor,
+        limit: u32,
+    ) -> Result<RunEvents, Error> {
+        authorize(principal, &principal.organization, Operation::RunsRead)?;
+        // The state first: a run that had ended before its events are read
+        // has none left to come.
+        let ended = self.find(principal, id).await?.state.is_finished();
+        let limit = limit.clamp(1, 10_000);
+        let changes = self
+            .app
+            .store()
+            .audit()
+            .of_run(&principal.organization, id, after.change, limit)
+            .await
+            .map_err(store_error)?;
+        let lines = self
+            .app
+            .engine()
+            .runs
+            .logs(id, after.log, limit)
+            .await
+            .map_err(store_error)?;
+        // A full page of one kind may stop short of the other's: merge only
+        // up to where both are complete, so that time order holds across
+        // pages.
+        let full = |n: usize| n >= limit as usize;
+        let horizon = [
+            full(changes.len()).then(|| changes.last().map(|c| c.event.timestamp)),
+            full(lines.len()).then(|| lines.last().map(|l| l.at)),
+        ]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .min()
+        .unwrap_or(i64::MAX);
+        let mut merged: Vec<(i64, RunEvent)> = changes
+            .iter()
+            .filter(|c| c.event.timestamp <= horizon)
+            .map(|c| (c.event.timestamp, RunEvent::Change(run_change(c))))
+            .chain(
+                lines
+                    .iter()
+                    .filter(|l| l.at <= horizon)
+                    .map(|l| (l.at, RunEvent::Log(log_line(l)))),
+            )
+            .collect();
+        let complete = merged.len() == changes.len() + lines.len()
+            && !full(changes.len())
+            && !full(lines.len());
+        // Stable: a change and a line of the same instant keep their kinds' order.
+        merged.sort_by_key(|(at, _)| *at);
+        let mut cursor = after;
+        let events = merged
+            .into_iter()
+            .map(|(_, event)| {
+                match &event {
+                    RunEvent::Change(c) => cursor.change = cursor.change.max(c.seq),
+                    RunEvent::Log(l) => cursor.log = cursor.log.max(l.seq),
+                }
+                CursoredEvent {
+                    cursor: cursor.to_string(),
+                    event,
+                }
+            })
+            .collect();
+        Ok(RunEvents {
+            events,
+            finished: ended && complete,
+        })
+    }
+
     /// The run, when it is the principal's organization's; a run of
     /// another is not found (its existence is not told).
     pub(crate) async fn find(
@@ -588,6 +671,19 @@ fn model_turn(t: &smithers_store::ModelTurn) -> ModelTurn {
         input_tokens: t.input_tokens,
         output_tokens: t.output_tokens,
         at: Timestamp(t.created_at),
+    }
+}
+
+/// An audit event about a run as the change a follower is told.
+fn run_change(e: &smithers_audit::SealedEvent) -> RunChange {
+    RunChange {
+        seq: e.seq,
+        action: e.event.action.clone(),
+        resource_type: e.event.resource_type.clone(),
+        resource_id: e.event.resource_id.clone(),
+        actor_id: e.event.actor_id.clone(),
+        at: Timestamp(e.event.timestamp),
+        details: e.event.details.clone(),
     }
 }
 

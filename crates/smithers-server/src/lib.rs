@@ -15,6 +15,8 @@
 //! GET  /api/v1/runs/{id}/logs[?after=&limit=]
 //! POST /api/v1/runs/{id}/cancel
 //! POST /api/v1/runs/{id}/resume
+//! GET  /api/v1/runs/{id}/events          Server-Sent Events: log lines and changes, live;
+//!                                        Last-Event-ID (or ?after=) resumes
 //! GET  /api/v1/approvals[?all=]          pending approvals
 //! GET  /api/v1/approvals/{id}
 //! POST /api/v1/approvals/{id}/approve    {"comment"?}
@@ -53,10 +55,13 @@
 //! does not serve is a 405 problem, with `Allow`.
 
 mod auth;
+mod dashboard;
 mod openapi;
+mod page;
 mod pool;
 mod problem;
 mod routes;
+mod signin;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -69,8 +74,9 @@ use smithers_app::App;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use auth::Caller;
+pub use auth::{Caller, SESSION_COOKIE, Session};
 pub use openapi::ApiDoc;
+pub use page::CONTENT_SECURITY_POLICY;
 pub use pool::RunPool;
 pub use problem::{PROBLEM_JSON, Problem};
 
@@ -83,6 +89,10 @@ pub struct Settings {
     /// start runs on (a repository's real path must lie under one); none:
     /// runs are started from the command line only.
     pub repository_roots: Vec<PathBuf>,
+    /// The origin people reach the server at (`https://smithers.example`),
+    /// when it is not the address it listens on (behind a proxy): what a
+    /// browser's `Origin` must be, and where sign-in links point.
+    pub public_origin: Option<String>,
 }
 
 impl Default for Settings {
@@ -90,6 +100,7 @@ impl Default for Settings {
         Settings {
             run_slots: 4,
             repository_roots: Vec::new(),
+            public_origin: None,
         }
     }
 }
@@ -111,12 +122,19 @@ impl FromRef<ServerState> for Arc<App> {
     }
 }
 
+impl FromRef<ServerState> for Arc<Settings> {
+    fn from_ref(state: &ServerState) -> Arc<Settings> {
+        state.settings.clone()
+    }
+}
+
 /// The routes, over `state`.
 pub fn router(state: ServerState) -> Router {
     let api = Router::new()
         .route("/runs", get(routes::runs::list).post(routes::runs::start))
         .route("/runs/{id}", get(routes::runs::show))
         .route("/runs/{id}/logs", get(routes::runs::logs))
+        .route("/runs/{id}/events", get(routes::events::events))
         .route("/runs/{id}/cancel", post(routes::runs::cancel))
         .route("/runs/{id}/resume", post(routes::runs::resume))
         .route("/approvals", get(routes::approvals::list))
@@ -173,12 +191,16 @@ pub fn router(state: ServerState) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/sign-in/local", get(signin::local))
+        .route("/sign-out", post(signin::sign_out))
+        .merge(dashboard::routes())
         .nest("/api/v1", api)
         // After the nesting, so that it covers every route (nesting
         // flattens the routes into this router): a wrong method is a
         // problem too, with the `Allow` header the router adds.
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::not_found)
+        .layer(axum::middleware::map_response(page::secure_headers))
         .with_state(state)
 }
 
@@ -233,9 +255,12 @@ pub async fn serve_with(
             stopping.cancel();
         }
     };
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(signal)
-        .await;
+    let served = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await;
     // Whatever ended the serving, no run task outlives it.
     stopping.cancel();
     pool.stop().await;

@@ -51,6 +51,7 @@ use crate::routes;
         routes::runs::start,
         routes::runs::show,
         routes::runs::logs,
+        routes::events::events,
         routes::runs::cancel,
         routes::runs::resume,
         routes::approvals::list,

@@ -537,6 +537,40 @@ impl AuditStore<'_> {
         rows.iter().map(event_from_row).collect()
     }
 
+    /// The events about run `run_id` of the organization after `after_seq`,
+    /// in order, at most `limit`: the run's own (`run.*`, `workspace.*`),
+    /// its steps' and tool calls' (resource ids `RUN/…`) and its
+    /// approvals'. Appends to a chain are serialized, so a reader that has
+    /// had every event up to a sequence number never sees an earlier one
+    /// appear later: the sequence number is a cursor without gaps.
+    pub async fn of_run(
+        &self,
+        organization_id: &str,
+        run_id: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<SealedEvent>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events \
+             WHERE organization_id = $1 AND seq > $2 AND ( \
+               (resource_type = 'run' AND resource_id = $3) \
+               OR (resource_type IN ('step', 'tool_call') AND substr(resource_id, 1, $4) = $5) \
+               OR (resource_type = 'approval' AND resource_id IN \
+                   (SELECT id FROM approvals WHERE run_id = $3))) \
+             ORDER BY seq LIMIT $6"
+        ))
+        .bind(organization_id)
+        .bind(to_i64(after_seq))
+        .bind(run_id)
+        // `RUN/` as a prefix, compared as text: no pattern syntax to escape.
+        .bind(i32::try_from(run_id.len() + 1).unwrap_or(i32::MAX))
+        .bind(format!("{run_id}/"))
+        .bind(i64::from(limit))
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     /// Every checkpoint of an organization, smallest first.
     pub async fn checkpoints(&self, organization_id: &str) -> Result<Vec<Checkpoint>, Error> {
         let rows = sqlx::query(

@@ -8,12 +8,15 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use crate::context::{self, StateArgs};
+use crate::context::{self, ActorArgs, StateArgs};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Callers authenticate with API tokens (`smithers tokens create NAME --scope …`) sent as
-`Authorization: Bearer …`; refusals are RFC 9457 problems (application/problem+json).
+People sign in from a browser: at start the server prints a one-time sign-in link for the user
+named by --as (default admin), good for 15 minutes; `smithers serve --new-sign-in-link` prints
+another for a server that runs. Scripts authenticate with API tokens (`smithers tokens create
+NAME --scope …`) sent as `Authorization: Bearer …`; refusals are RFC 9457 problems
+(application/problem+json).
 GET /healthz and /readyz answer without a token. The server carries out the runs started
 through it (--run-slots at once) and, when it starts, the runs it finds interrupted. On SIGINT
 or SIGTERM it takes no more work, finishes the requests under way, and leaves every run at its
@@ -29,22 +32,83 @@ pub struct ServeArgs {
     /// without one, runs are started from the command line only.
     #[arg(long = "repository-root", value_name = "DIR")]
     repository_roots: Vec<PathBuf>,
+    /// Where people reach the server, when not at the address it listens on (behind a
+    /// proxy): https://smithers.example. Browsers' changes must come from this origin.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Print a new one-time sign-in link (for the server at --listen or --public-url) and
+    /// exit without serving.
+    #[arg(long)]
+    new_sign_in_link: bool,
+    #[command(flatten)]
+    actor: ActorArgs,
+}
+
+/// The origin of `--public-url`: `scheme://host[:port]`, nothing after.
+fn public_origin(url: &str) -> Result<String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
+        .with_context(|| format!("--public-url {url:?}: an http:// or https:// URL"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') || authority.chars().any(char::is_whitespace)
+    {
+        anyhow::bail!("--public-url {url:?}: a host (and port) without user information");
+    }
+    Ok(format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
+/// The link that signs `user` in once, at `origin`.
+async fn sign_in_link(
+    app: &smithers_app::App,
+    actor: &ActorArgs,
+    origin: &str,
+) -> Result<String, smithers_api::Error> {
+    let token = app.local_sign_in_token(&actor.org, &actor.user).await?;
+    Ok(format!("{origin}/sign-in/local?token={token}"))
 }
 
 pub fn run(args: ServeArgs, state: &StateArgs) -> Result<ExitCode> {
+    let public = args.public_url.as_deref().map(public_origin).transpose()?;
     context::runtime()?.block_on(async {
         let app = match context::open_app(state).await {
             Ok(app) => Arc::new(app),
             Err(e) => return Ok(context::exit(Err(e))),
         };
+        // The address a browser on this machine reaches: not 0.0.0.0.
+        let reachable = |address: SocketAddr| {
+            let mut address = address;
+            if address.ip().is_unspecified() {
+                address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{address}")
+        };
+        if args.new_sign_in_link {
+            let origin = public.clone().unwrap_or_else(|| reachable(args.listen));
+            return Ok(context::exit(
+                sign_in_link(&app, &args.actor, &origin).await.map(|link| {
+                    outln!("{link}");
+                    ExitCode::SUCCESS
+                }),
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
+        let origin = public.clone().unwrap_or_else(|| reachable(address));
         eprintln!("smithers: serving the API on http://{address}/api/v1 (Ctrl-C to stop)");
+        match sign_in_link(&app, &args.actor, &origin).await {
+            Ok(link) => eprintln!(
+                "smithers: sign in as {} (once, within 15 minutes): {link}",
+                args.actor.user
+            ),
+            Err(e) => eprintln!("smithers: no sign-in link: {}", e.message),
+        }
         let settings = smithers_server::Settings {
             run_slots: usize::from(args.run_slots),
             repository_roots: args.repository_roots,
+            public_origin: public,
         };
         smithers_server::serve_with(app.clone(), listener, settings, stopped())
             .await

@@ -18,6 +18,7 @@ use crate::problem::Problem;
 
 pub mod approvals;
 pub mod audit;
+pub mod events;
 pub mod policies;
 pub mod runs;
 pub mod secrets;
