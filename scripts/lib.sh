@@ -138,6 +138,15 @@ ensure_docker() {
     return 1
 }
 
+# Debian's Chromium and its WebDriver, for the dashboard's browser tests;
+# exports SMITHERS_TEST_CHROMEDRIVER (the driver starts the browser itself,
+# headless).
+ensure_browser() {
+    apt_install_missing chromium chromium-driver fonts-dejavu-core
+    SMITHERS_TEST_CHROMEDRIVER="$(command -v chromedriver)"
+    export SMITHERS_TEST_CHROMEDRIVER
+}
+
 # schemathesis (PyPI), which tests the HTTP API against its own OpenAPI
 # document, in a virtualenv of its own under the user's cache so the
 # system's Python is left alone; exports SMITHERS_TEST_SCHEMATHESIS, the

@@ -42,6 +42,7 @@ pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
         html! {
             h1 { (title) }
             p { (text) }
+            p { a href="/" { "Back to the dashboard" } }
         },
     );
     (status, page).into_response()

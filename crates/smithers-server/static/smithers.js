@@ -24,11 +24,16 @@ document.addEventListener("DOMContentLoaded", () => {
     log.appendChild(row);
     scroll();
   });
+  // The run's changes that name the state it is in now.
+  const states = { "run.running": "running", "run.continued": "running", "run.resumed": "running",
+    "run.waiting_approval": "waiting_approval", "run.succeeded": "succeeded", "run.failed": "failed",
+    "run.cancelled": "cancelled", "run.timed_out": "timed_out" };
   source.addEventListener("change", (e) => {
     const change = JSON.parse(e.data);
-    if (state && change.resource_type === "run" && change.action.startsWith("run.")) {
-      state.textContent = change.action.slice(4).replace("_", " ");
-      state.className = "state " + change.action.slice(4);
+    const now = states[change.action];
+    if (state && change.resource_type === "run" && now) {
+      state.textContent = now;
+      state.className = "state " + now;
     }
     if (status) {
       status.textContent = "live: " + change.action;
@@ -36,9 +41,9 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   source.addEventListener("end", () => {
     source.close();
-    if (status) {
-      status.textContent = "the run has ended";
-    }
+    // The run is over: the page as the server renders it now (steps,
+    // calls, approvals, the purge), once.
+    window.location.reload();
   });
   source.addEventListener("error", () => {
     if (status && source.readyState === EventSource.CONNECTING) {

@@ -7,11 +7,14 @@
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::json;
 use smithers_test_support::git::git;
+
+mod common;
+
+use common::{cli, run_until, serve, token};
 
 #[test]
 fn it_serves_until_sigterm() {
@@ -68,121 +71,6 @@ needs_approval = true
 id = "after"
 run = "echo carried-on"
 "#;
-
-/// `smithers serve` over `home`, started; its address once it listens.
-struct Served {
-    child: std::process::Child,
-    address: String,
-    stderr: BufReader<std::process::ChildStderr>,
-}
-
-fn serve(home: &Path, args: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smithers"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env("SMITHERS_HOME", home)
-        .env_remove("SMITHERS_DATABASE_URL")
-        .env_remove("SMITHERS_NATS_URL")
-        .env_remove("SECRET_ENCRYPTION_KEYS")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let address = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "it ended early");
-        if let Some(rest) = line.strip_prefix("smithers: serving the API on http://") {
-            break rest.split('/').next().unwrap().to_string();
-        }
-    };
-    Served {
-        child,
-        address,
-        stderr,
-    }
-}
-
-impl Drop for Served {
-    /// A failed test leaves no server behind.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    /// SIGTERM, then its exit status and the rest of what it said.
-    fn terminate(&mut self) -> (Option<i32>, String) {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let status = self.child.wait().unwrap();
-        let mut rest = String::new();
-        self.stderr.read_to_string(&mut rest).unwrap();
-        (status.code(), rest)
-    }
-}
-
-fn cli(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_smithers"))
-        .args(args)
-        .env("SMITHERS_HOME", home)
-        .env_remove("SMITHERS_DATABASE_URL")
-        .env_remove("SMITHERS_NATS_URL")
-        .env_remove("SMITHERS_USER")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn token(home: &Path, user: &str, scopes: &str) -> String {
-    let out = cli(
-        home,
-        &[
-            "tokens", "--as", user, "create", "t", "--scope", scopes, "--json",
-        ],
-    );
-    let made: serde_json::Value = serde_json::from_str(&out).unwrap();
-    made["secret"].as_str().unwrap().to_string()
-}
-
-/// Reads run `id` through the API until `done` says so (a run moves on
-/// its own; the deadline only bounds a broken server).
-fn run_until(
-    http: &reqwest::blocking::Client,
-    served: &Served,
-    token: &str,
-    id: &str,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let run: serde_json::Value = http
-            .get(served.url(&format!("/api/v1/runs/{id}")))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        if done(&run) {
-            return run;
-        }
-        assert!(std::time::Instant::now() < deadline, "{run:#}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn it_carries_out_runs_and_a_restart_carries_on_the_ones_it_left() {
