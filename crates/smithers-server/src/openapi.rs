@@ -60,6 +60,8 @@ use crate::routes;
         routes::approvals::reject,
         routes::users::list,
         routes::users::add,
+        routes::users::set_role,
+        routes::users::remove,
         routes::secrets::list,
         routes::secrets::keys,
         routes::secrets::rewrap,

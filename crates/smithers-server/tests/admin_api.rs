@@ -741,3 +741,161 @@ on_both_backends!(the_audit_log_pages_proves_and_exports, |db| {
         .await
         .problem(400, "invalid");
 });
+
+on_both_backends!(users_change_role_and_are_removed_by_an_admin, |db| {
+    let s = server(db).await;
+    add_user(&s.app, "dave", Role::Member).await;
+    add_user(&s.app, "erin", Role::Member).await;
+    let admin = token(&s.app, "admin", &[Scope::UsersRead, Scope::UsersWrite]).await;
+    let reader = token(&s.app, "admin", &[Scope::UsersRead]).await;
+    let dave = token(&s.app, "dave", &[Scope::UsersRead, Scope::UsersWrite]).await;
+    let erins = token(&s.app, "erin", &[Scope::UsersRead]).await;
+    let role = |r: &str| Body::Json(json!({"role": r}));
+
+    // Who may: an admin's token with users:write, no one else.
+    s.call("PUT", "/api/v1/users/erin/role", None, role("admin"))
+        .await
+        .problem(401, "unauthenticated");
+    s.call(
+        "PUT",
+        "/api/v1/users/erin/role",
+        Some(&reader),
+        role("admin"),
+    )
+    .await
+    .problem(403, "forbidden");
+    let refused = s
+        .call("PUT", "/api/v1/users/erin/role", Some(&dave), role("admin"))
+        .await;
+    assert!(
+        refused
+            .problem(403, "forbidden")
+            .contains("dave is a member")
+    );
+    s.call("DELETE", "/api/v1/users/erin", Some(&dave), Body::None)
+        .await
+        .problem(403, "forbidden");
+
+    let changed = s
+        .call(
+            "PUT",
+            "/api/v1/users/dave/role",
+            Some(&admin),
+            role("admin"),
+        )
+        .await;
+    let user = changed.ok(200);
+    assert_eq!(
+        (&user["name"], &user["role"], &user["organization"]),
+        (
+            &json!("dave"),
+            &json!("admin"),
+            &json!(DEFAULT_ORGANIZATION)
+        )
+    );
+    // dave's token acts with his role now.
+    s.call("PUT", "/api/v1/users/erin/role", Some(&dave), role("admin"))
+        .await
+        .ok(200);
+    s.call("PUT", "/api/v1/users/erin/role", Some(&dave), role("admin"))
+        .await
+        .problem(409, "conflict");
+    s.call(
+        "PUT",
+        "/api/v1/users/nobody/role",
+        Some(&admin),
+        role("admin"),
+    )
+    .await
+    .problem(404, "not_found");
+    for body in [
+        role("owner"),
+        Body::Json(json!({"role": "admin", "name": "x"})),
+        Body::Json(json!({})),
+        Body::Raw("application/json", "not json".into()),
+        Body::None,
+    ] {
+        s.call("PUT", "/api/v1/users/erin/role", Some(&admin), body)
+            .await
+            .problem(400, "invalid");
+    }
+
+    // Removed: the user, with their tokens.
+    s.get("/api/v1/users", &erins).await.ok(200);
+    let removed = s
+        .call("DELETE", "/api/v1/users/erin", Some(&admin), Body::None)
+        .await;
+    let user = removed.ok(200);
+    assert_eq!(
+        (&user["name"], &user["role"]),
+        (&json!("erin"), &json!("admin"))
+    );
+    s.get("/api/v1/users", &erins)
+        .await
+        .problem(401, "unauthenticated");
+    s.call("DELETE", "/api/v1/users/erin", Some(&admin), Body::None)
+        .await
+        .problem(404, "not_found");
+    let names: Vec<Value> = s
+        .get("/api/v1/users", &admin)
+        .await
+        .ok(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("admin"), json!("dave")]);
+
+    // Never the last admin: dave steps down, then admin may not.
+    s.call(
+        "PUT",
+        "/api/v1/users/dave/role",
+        Some(&admin),
+        role("member"),
+    )
+    .await
+    .ok(200);
+    let last = s
+        .call(
+            "PUT",
+            "/api/v1/users/admin/role",
+            Some(&admin),
+            role("member"),
+        )
+        .await;
+    assert!(last.problem(409, "conflict").contains("last admin"));
+    let last = s
+        .call("DELETE", "/api/v1/users/admin", Some(&admin), Body::None)
+        .await;
+    assert!(last.problem(409, "conflict").contains("last admin"));
+
+    // Each change is in the audit log, by whom.
+    let who = principal(&s.app, "admin").await;
+    let events = s
+        .app
+        .audit()
+        .log(&who, &smithers_app::AuditFilter::default())
+        .await
+        .unwrap();
+    let changes: Vec<(&str, &str, &str)> = events
+        .iter()
+        .filter(|e| e.action == "user.role_changed" || e.action == "user.removed")
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.actor_id.as_str(),
+                e.resource_id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("user.role_changed", "admin", "dave"),
+            ("user.role_changed", "dave", "erin"),
+            ("user.removed", "admin", "erin"),
+            ("user.role_changed", "admin", "dave"),
+        ]
+    );
+});

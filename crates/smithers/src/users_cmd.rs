@@ -16,7 +16,8 @@ pub struct UsersArgs {
     /// The organization.
     #[arg(long, global = true, default_value = DEFAULT_ORGANIZATION)]
     org: String,
-    /// Act as this user of the organization (adding users needs an admin).
+    /// Act as this user of the organization (adding, changing and removing
+    /// users needs an admin).
     #[arg(
         long = "as",
         global = true,
@@ -35,6 +36,13 @@ enum UsersCommand {
     Add(AddArgs),
     /// The organization's users.
     List(ListArgs),
+    /// Give a user another role (an admin's to do; never the last admin's
+    /// own demotion). Their sessions end: they sign in again.
+    Role(RoleArgs),
+    /// Remove a user from the organization (an admin's to do; never the
+    /// last admin). Their sessions end and their API tokens go; what they
+    /// did stays in the audit log.
+    Remove(RemoveArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -58,6 +66,31 @@ struct ListArgs {
     json: bool,
 }
 
+#[derive(Debug, Args)]
+struct RoleArgs {
+    name: String,
+    #[arg(value_enum)]
+    role: RoleArg,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct RemoveArgs {
+    name: String,
+    #[arg(long)]
+    json: bool,
+}
+
+impl RoleArg {
+    fn role(self) -> Role {
+        match self {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Member => Role::Member,
+        }
+    }
+}
+
 pub fn run(args: UsersArgs, state: &StateArgs) -> Result<ExitCode> {
     context::serve(users(args, state))
 }
@@ -67,11 +100,10 @@ async fn users(args: UsersArgs, state: &StateArgs) -> Result<ExitCode, Error> {
     let principal = app.principal(&args.org, &args.by, Via::Cli).await?;
     match args.command {
         UsersCommand::Add(add) => {
-            let role = match add.role {
-                RoleArg::Admin => Role::Admin,
-                RoleArg::Member => Role::Member,
-            };
-            let user = app.users().add(&principal, &add.name, role).await?;
+            let user = app
+                .users()
+                .add(&principal, &add.name, add.role.role())
+                .await?;
             if add.json {
                 print_json_of(&user);
             } else {
@@ -80,6 +112,34 @@ async fn users(args: UsersArgs, state: &StateArgs) -> Result<ExitCode, Error> {
                     user.name,
                     user.organization,
                     user.role.as_str()
+                );
+            }
+        }
+        UsersCommand::Role(change) => {
+            let user = app
+                .users()
+                .set_role(&principal, &change.name, change.role.role())
+                .await?;
+            if change.json {
+                print_json_of(&user);
+            } else {
+                outln!(
+                    "{} is now {} in {:?}; their sessions have ended",
+                    user.name,
+                    user.role.as_str(),
+                    user.organization
+                );
+            }
+        }
+        UsersCommand::Remove(remove) => {
+            let user = app.users().remove(&principal, &remove.name).await?;
+            if remove.json {
+                print_json_of(&user);
+            } else {
+                outln!(
+                    "removed {} from {:?}; their sessions have ended and their API tokens are gone",
+                    user.name,
+                    user.organization
                 );
             }
         }

@@ -3,17 +3,17 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use smithers_api::{Role, User};
 use smithers_app::App;
 
 use crate::auth::Caller;
-use crate::openapi::{BadRequest, Conflict, Forbidden, Unauthorized, Unavailable};
+use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unavailable};
 
-use super::{Created, Reply, json_body};
+use super::{Created, Reply, json_body, parsed_path};
 
 /// `GET /api/v1/users`.
 #[utoipa::path(
@@ -68,4 +68,73 @@ pub async fn add(
     let new = json_body(body)?;
     let user = app.users().add(&caller, &new.name, new.role).await?;
     Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// The body of a role change: `{"role": "member"|"admin"}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    role: Role,
+}
+
+/// `PUT /api/v1/users/{name}/role`: gives the user the role; their
+/// sessions end (they sign in again). Returns the user.
+#[utoipa::path(
+    put,
+    operation_id = "users_set_role",
+    path = "/api/v1/users/{name}/role",
+    tag = "users",
+    params(("name" = String, Path, description = "The user's name in the organization.")),
+    request_body = RoleChange,
+    responses(
+        (status = 200, description = "The user, with the new role.", body = User),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn set_role(
+    State(app): State<Arc<App>>,
+    Caller(caller): Caller,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<RoleChange>, JsonRejection>,
+) -> Reply<User> {
+    let name = parsed_path(path)?;
+    let change = json_body(body)?;
+    Ok(Json(
+        app.users().set_role(&caller, &name, change.role).await?,
+    ))
+}
+
+/// `DELETE /api/v1/users/{name}`: removes the user from the organization
+/// (their sessions end, their API tokens go; what they did stays in the
+/// audit log). Returns the user removed.
+#[utoipa::path(
+    delete,
+    operation_id = "users_remove",
+    path = "/api/v1/users/{name}",
+    tag = "users",
+    params(("name" = String, Path, description = "The user's name in the organization.")),
+    responses(
+        (status = 200, description = "The user, removed.", body = User),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn remove(
+    State(app): State<Arc<App>>,
+    Caller(caller): Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply<User> {
+    let name = parsed_path(path)?;
+    Ok(Json(app.users().remove(&caller, &name).await?))
 }
