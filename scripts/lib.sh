@@ -173,3 +173,29 @@ ensure_schemathesis() {
     SMITHERS_TEST_SCHEMATHESIS="$st"
     export SMITHERS_TEST_SCHEMATHESIS
 }
+
+# panva's oidc-provider (npm), the OpenID provider the server's sign-in
+# tests run against, installed exactly as crates/smithers-server/tests/oidc/
+# pins it (package-lock.json) into a directory of its own under the user's
+# cache, named by the pin so that a new pin installs anew; exports
+# SMITHERS_TEST_OIDC_MODULES, its node_modules. Node.js and npm come from
+# Debian's packages where they are missing.
+ensure_oidc_provider() {
+    local pins=crates/smithers-server/tests/oidc
+    local sum
+    sum="$(cat "$pins/package.json" "$pins/package-lock.json" | sha256sum | cut -c1-16)"
+    local dir="${XDG_CACHE_HOME:-$HOME/.cache}/smithers/oidc-provider-$sum"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        apt_install_missing nodejs npm
+    fi
+    if [ ! -f "$dir/.installed" ]; then
+        say "installing oidc-provider in $dir"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$pins/package.json" "$pins/package-lock.json" "$dir/"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        touch "$dir/.installed"
+    fi
+    SMITHERS_TEST_OIDC_MODULES="$dir/node_modules"
+    export SMITHERS_TEST_OIDC_MODULES
+}

@@ -34,7 +34,7 @@ pub struct Client {
 }
 
 impl Client {
-    fn details(&self) -> serde_json::Map<String, serde_json::Value> {
+    pub(crate) fn details(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut map = serde_json::Map::new();
         if let Some(ip) = &self.ip {
             map.insert("ip".into(), ip.clone().into());

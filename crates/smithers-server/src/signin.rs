@@ -1,7 +1,9 @@
 //! Signing in and out from a browser. `GET /sign-in/local?token=…` takes a
 //! one-time link `smithers serve` printed, opens a session and sets its
-//! cookie; `POST /sign-out` ends it. (OpenID Connect and GitHub sign-in
-//! open sessions the same way.)
+//! cookie; `POST /sign-out` ends it. With an OpenID Connect provider
+//! configured, `GET /sign-in/oidc` sends the browser to it and
+//! `GET /sign-in/oidc/callback` opens the session it comes back with (the
+//! flow itself is the service layer's, `smithers_app::OidcSignIn`).
 
 use std::net::SocketAddr;
 
@@ -10,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use serde::Deserialize;
-use smithers_app::{Client, SESSION_TTL};
+use smithers_app::{Client, OIDC_SIGN_IN_TTL, OidcCallback, SESSION_TTL};
 
 use crate::auth::{SESSION_COOKIE, Session};
 use crate::page;
@@ -47,6 +49,147 @@ pub async fn local(
             ),
         ),
     }
+}
+
+/// The cookie that binds an OpenID Connect sign-in to the browser that
+/// began it: the `state`, for as long as the sign-in lasts.
+pub const OIDC_STATE_COOKIE: &str = "__Host-smithers-oidc-state";
+
+/// `GET /sign-in/oidc`: begins an OpenID Connect sign-in. A `303` to the
+/// provider's authorization endpoint, setting the state cookie; a page
+/// saying why when no provider is configured (404) or it cannot be
+/// reached (503).
+pub async fn oidc_begin(State(state): State<ServerState>) -> Response {
+    let Some(oidc) = state.settings.oidc.clone() else {
+        return page::message(
+            StatusCode::NOT_FOUND,
+            "No OpenID Connect sign-in",
+            "This server signs people in with one-time links only (`smithers serve --oidc-issuer` adds a provider).",
+        );
+    };
+    match oidc.begin(&state.app).await {
+        Ok(started) => {
+            let max_age = i64::try_from(OIDC_SIGN_IN_TTL.as_secs()).unwrap_or(i64::MAX);
+            redirect(&[state_cookie(&started.state, max_age)], &started.url)
+        }
+        Err(e) => refused_page(&e, &oidc.issuer_host()),
+    }
+}
+
+/// `?code=…&state=…[&iss=…]`, or `?error=…[&error_description=…]&state=…`
+/// (RFC 6749 §4.1.2, RFC 9207).
+#[derive(Debug, Deserialize)]
+pub struct OidcCallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+    iss: Option<String>,
+}
+
+/// `GET /sign-in/oidc/callback`: where the provider sends the browser
+/// back. Opens a session, sets its cookie and sends the browser to `/`; a
+/// refusal (the provider's, a state used before, forged or from another
+/// browser, a token that does not verify, a person who is no user) is a
+/// page saying why (401; 503 when the provider cannot be reached). The
+/// state cookie is cleared either way.
+pub async fn oidc_callback(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<OidcCallbackQuery>,
+) -> Response {
+    let Some(oidc) = state.settings.oidc.clone() else {
+        return page::message(
+            StatusCode::NOT_FOUND,
+            "No OpenID Connect sign-in",
+            "This server signs people in with one-time links only.",
+        );
+    };
+    let callback = OidcCallback {
+        code: query.code,
+        state: query.state,
+        error: query.error,
+        error_description: query.error_description,
+        iss: query.iss,
+        browser_state: cookie_value(&headers, OIDC_STATE_COOKIE),
+    };
+    let client = client(peer, &headers);
+    match oidc.finish(&state.app, &callback, &client).await {
+        Ok(opened) => {
+            let max_age = i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX);
+            redirect(
+                &[session_cookie(&opened.secret, max_age), state_cookie("", 0)],
+                "/",
+            )
+        }
+        Err(e) => {
+            let mut response = refused_page(&e, &oidc.issuer_host());
+            if let Ok(value) = HeaderValue::from_str(&state_cookie("", 0).to_string()) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
+    }
+}
+
+/// The page for a refused OpenID Connect sign-in.
+fn refused_page(e: &smithers_api::Error, provider: &str) -> Response {
+    let status = StatusCode::from_u16(e.kind.http_status())
+        .ok()
+        .filter(|s| s.is_client_error() || s.is_server_error())
+        .unwrap_or(StatusCode::UNAUTHORIZED);
+    page::message(
+        status,
+        "Sign-in refused",
+        &format!(
+            "{}. Start again from the sign-in page to sign in with {provider}.",
+            e.message.trim_end_matches('.')
+        ),
+    )
+}
+
+/// The state cookie: like the session's (`__Host-`, `Secure`, `HttpOnly`,
+/// `Path=/`), `SameSite=Lax` so that the provider's redirect back (a
+/// top-level navigation from another site) carries it.
+fn state_cookie(state: &str, max_age: i64) -> Cookie<'static> {
+    Cookie::build((OIDC_STATE_COOKIE, state.to_string()))
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .build()
+}
+
+/// A cookie's value from any `Cookie` header (RFC 6265 §5.4).
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+}
+
+/// `303 See Other` to `to`, setting `cookies`.
+fn redirect(cookies: &[Cookie<'static>], to: &str) -> Response {
+    let Ok(location) = HeaderValue::from_str(to) else {
+        return page::message(
+            StatusCode::BAD_GATEWAY,
+            "Sign-in failed",
+            "The provider's authorization URL cannot be sent to a browser.",
+        );
+    };
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 /// `POST /sign-out`: ends the session (same-origin only, like every

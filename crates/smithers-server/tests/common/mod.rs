@@ -44,6 +44,42 @@ pub async fn serve(db: &TestDb, config: Config) -> Server {
     }
 }
 
+/// The application over `db` with `config`'s other settings, served on
+/// `listener` (bound first, so that a setting can name its address) with
+/// the server `settings`.
+pub async fn serve_on(
+    db: &TestDb,
+    config: Config,
+    listener: tokio::net::TcpListener,
+    settings: smithers_server::Settings,
+) -> Server {
+    let app = Arc::new(
+        App::open(Config {
+            data_dir: Some(db.dir.path().to_path_buf()),
+            database_url: db.url(),
+            ..config
+        })
+        .await
+        .unwrap(),
+    );
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(smithers_server::serve_with(
+        app.clone(),
+        listener,
+        settings,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Server {
+        app,
+        base,
+        http: reqwest::Client::new(),
+        _stop: stop,
+    }
+}
+
 /// `user` of the default organization, as the command line names them.
 pub async fn principal(app: &App, user: &str) -> Principal {
     app.principal(DEFAULT_ORGANIZATION, user, Via::Cli)
