@@ -20,17 +20,17 @@ impl Approvals<'_> {
     pub async fn list(&self, principal: &Principal, all: bool) -> Result<Vec<Approval>, Error> {
         let org = &principal.organization;
         authorize(principal, org, Operation::ApprovalsRead)?;
-        let runs = &self.app.engine().runs;
-        let list = runs
-            .approvals(org, !all, LIST_LIMIT)
+        let list = self
+            .app
+            .engine()
+            .runs
+            .approvals_with_workflow(org, !all, LIST_LIMIT)
             .await
             .map_err(store_error)?;
-        let mut out = Vec::with_capacity(list.len());
-        for a in &list {
-            let run = runs.get(&a.run_id).await.map_err(store_error)?;
-            out.push(approval_dto(a, &run.workflow));
-        }
-        Ok(out)
+        Ok(list
+            .iter()
+            .map(|(a, workflow)| approval_dto(a, workflow))
+            .collect())
     }
 
     /// What run `run` asked, oldest first (`pending_only`: what it waits

@@ -298,6 +298,34 @@ impl Runs {
         rows.iter().map(approval_from).collect()
     }
 
+    /// [`Runs::approvals`] with each one's run's workflow, in one query
+    /// (a list of approvals shows them).
+    pub async fn approvals_with_workflow(
+        &self,
+        organization_id: &str,
+        pending: bool,
+        limit: u32,
+    ) -> Result<Vec<(Approval, String)>, Error> {
+        let filter = if pending {
+            " AND state = 'pending'"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, \
+               (SELECT workflow FROM runs WHERE runs.id = approvals.run_id) AS run_workflow \
+             FROM approvals WHERE organization_id = $1{filter} \
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(organization_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.store().pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok((approval_from(row)?, row.try_get("run_workflow")?)))
+            .collect()
+    }
+
     /// A run's approvals, oldest first.
     pub async fn approvals_of_run(&self, run_id: &str) -> Result<Vec<Approval>, Error> {
         let rows = sqlx::query(&format!(

@@ -231,9 +231,12 @@ impl AuditStore<'_> {
                 if known.is_none() {
                     return Ok(None);
                 }
+                // Two first writers of an organization may both find no
+                // head: the second's insert waits for the first's and
+                // does nothing, then both queue on the row's lock.
                 sqlx::query(
                     "INSERT INTO audit_heads (organization_id, last_seq, head, frontier, checkpointed_seq, checkpointed_at) \
-                     VALUES ($1, 0, $2, $3, 0, $4)",
+                     VALUES ($1, 0, $2, $3, 0, $4) ON CONFLICT (organization_id) DO NOTHING",
                 )
                 .bind(organization_id)
                 .bind(vec![0u8; 32])

@@ -126,36 +126,47 @@ pub struct Organizations<'s> {
     pub(crate) store: &'s Store,
 }
 
+/// Letters, digits, `-`, `_`, `.`, at most 64, and not only dots: `.` and
+/// `..` would be dot-segments in a URL path, which clients normalize
+/// away (RFC 3986 §5.2.4), so such a user could not be named in one.
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.chars().all(|c| c == '.')
 }
 
 impl Organizations<'_> {
-    /// Creates the default organization and its admin if they are missing.
+    /// Creates the default organization and, with it, its admin, the first
+    /// time (one transaction). An organization that exists is left as it
+    /// is: an admin removed stays removed.
     pub async fn ensure_default(&self) -> Result<(), Error> {
-        let pool = self.store.pool();
+        let mut tx = self.store.pool().begin().await?;
         let now = now_micros();
-        sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+        let created = sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
             .bind(DEFAULT_ORGANIZATION)
             .bind("Local")
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if created {
+            sqlx::query(
+                "INSERT INTO users (id, organization_id, name, role, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(format!("{DEFAULT_ORGANIZATION}:{DEFAULT_ADMIN}"))
+            .bind(DEFAULT_ORGANIZATION)
+            .bind(DEFAULT_ADMIN)
+            .bind(Role::Admin.as_str())
+            .bind(now)
+            .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO users (id, organization_id, name, role, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(format!("{DEFAULT_ORGANIZATION}:{DEFAULT_ADMIN}"))
-        .bind(DEFAULT_ORGANIZATION)
-        .bind(DEFAULT_ADMIN)
-        .bind(Role::Admin.as_str())
-        .bind(now)
-        .execute(pool)
-        .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

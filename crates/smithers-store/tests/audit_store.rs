@@ -341,3 +341,47 @@ fn the_signing_key_lives_outside_the_database() {
         "{err}"
     );
 }
+
+on_both_backends!(
+    an_organizations_first_events_written_at_once_all_land,
+    |db| {
+        // No event yet, so no chain head: every writer may find none.
+        db.store
+            .organizations()
+            .create("fresh", "Fresh")
+            .await
+            .unwrap();
+        let signer = std::sync::Arc::new(signer());
+        let mut writes = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let store = db.store.clone();
+            let signer = signer.clone();
+            writes.spawn(async move {
+                store
+                    .sessions()
+                    .record_failure(&signer, "fresh", None, serde_json::json!({"attempt": i}))
+                    .await
+            });
+        }
+        while let Some(written) = writes.join_next().await {
+            written.unwrap().unwrap();
+        }
+        let events = db
+            .store
+            .audit()
+            .query(&AuditQuery {
+                organization_id: "fresh".into(),
+                action: None,
+                actor_id: None,
+                since: None,
+                after_seq: None,
+                limit: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=8).collect::<Vec<_>>()
+        );
+    }
+);
