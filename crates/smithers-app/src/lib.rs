@@ -18,6 +18,7 @@ mod audit;
 pub mod authz;
 mod config;
 mod error;
+mod oidc;
 mod policies;
 mod principal;
 mod runs;
@@ -41,6 +42,7 @@ pub use audit::*;
 pub use authz::Operation;
 pub use config::Config;
 pub use error::{engine_error, store_error};
+pub use oidc::{OIDC_SIGN_IN_TTL, OidcCallback, OidcSettings, OidcSignIn, OidcStarted, UserClaim};
 pub use policies::{CapabilityCheck, Policies};
 pub use principal::{Principal, Via};
 pub use runs::*;
@@ -55,6 +57,9 @@ pub use users::Users;
 
 /// The sandbox providers a run can name.
 pub use smithers_engine::workflow::ProviderKind;
+/// The sandbox helper's entry point, for a binary that is its own helper
+/// (`smithers_sandbox::helper::main`).
+pub use smithers_sandbox::helper::main as sandbox_helper_main;
 /// What [`App::run_changes`] gives: a wake-up when a run changes.
 pub use smithers_store::RunChanges;
 

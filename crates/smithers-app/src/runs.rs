@@ -1,7 +1,7 @@
 //! Runs: start, carry out, follow, resume and cancel, behind the
 //! authorization table.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use smithers_api::{
@@ -57,6 +57,33 @@ pub struct RunQuery {
     pub limit: u32,
 }
 
+/// The repository `asked` names, as its real path, when it lies under one
+/// of `roots` (each taken as its real path too).
+///
+/// Errors: `forbidden` for a path outside every root, or when there is
+/// none; `invalid` for a path that does not exist.
+async fn allowed_repository(roots: &[PathBuf], asked: &Path) -> Result<PathBuf, Error> {
+    if roots.is_empty() {
+        return Err(Error::forbidden(
+            "this server starts runs on no repository: it was given no --repository-root",
+        ));
+    }
+    let real = tokio::fs::canonicalize(asked)
+        .await
+        .map_err(|e| Error::invalid(format!("repository {}: {e}", asked.display())))?;
+    for root in roots {
+        if let Ok(root) = tokio::fs::canonicalize(root).await
+            && real.starts_with(&root)
+        {
+            return Ok(real);
+        }
+    }
+    Err(Error::forbidden(format!(
+        "repository {} is not under a repository root of this server",
+        asked.display()
+    )))
+}
+
 /// A run list's cursor: the last run's creation time (µs) and id,
 /// base64url, so that a client treats it as opaque.
 fn encode_cursor(created_at: i64, id: &str) -> String {
@@ -87,6 +114,11 @@ pub struct NewRun<'a> {
     pub provider: Option<ProviderKind>,
     /// A Docker image over the default, kept for the whole run.
     pub image: Option<&'a str>,
+    /// The directories the repository must lie under (its real path:
+    /// a symbolic link cannot lead out), for a front end that serves
+    /// callers who do not own the machine; `None`: any repository the
+    /// process can read (the command line's user owns the machine).
+    pub roots: Option<&'a [PathBuf]>,
 }
 
 /// Where a run is carried out, when not where it started.
@@ -136,13 +168,23 @@ impl Runs<'_> {
     /// `unavailable` for a workflow naming secrets without a keyring.
     pub async fn start(&self, principal: &Principal, new: NewRun<'_>) -> Result<RunSummary, Error> {
         authorize(principal, &principal.organization, Operation::RunsStart)?;
+        // Only once the caller may start runs: what exists on the machine
+        // is told to nobody else.
+        let confined;
+        let repo = match new.roots {
+            Some(roots) => {
+                confined = allowed_repository(roots, new.repo).await?;
+                confined.as_path()
+            }
+            None => new.repo,
+        };
         let run = self
             .app
             .engine()
             .start(StartRun {
                 organization_id: &principal.organization,
                 requested_by: &principal.user,
-                repo: new.repo,
+                repo,
                 workflow: new.workflow,
                 trigger: new.trigger,
                 provider: new.provider,

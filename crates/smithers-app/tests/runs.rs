@@ -154,6 +154,7 @@ impl Fixture {
                     trigger: "manual",
                     provider: None,
                     image: None,
+                    roots: None,
                 },
             )
             .await

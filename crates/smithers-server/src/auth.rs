@@ -111,7 +111,8 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
 /// Whether an unsafe request comes from this server's own pages: the
 /// browser's `Sec-Fetch-Site` (Fetch Metadata) says `same-origin`, or,
 /// where it is not sent, `Origin` is this server's — the public URL's
-/// origin, or `http://` and the `Host` the request was sent to.
+/// origin, or `http://` (`https://` when the server speaks TLS) and the
+/// `Host` the request was sent to.
 ///
 /// Errors: `forbidden`, saying which header refused it.
 pub(crate) fn same_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), Problem> {
@@ -137,7 +138,14 @@ pub(crate) fn same_origin(headers: &HeaderMap, settings: &Settings) -> Result<()
     };
     let expected = match &settings.public_origin {
         Some(origin) => Some(origin.clone()),
-        None => text(header::HOST).map(|host| format!("http://{host}")),
+        None => {
+            let scheme = if settings.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            text(header::HOST).map(|host| format!("{scheme}://{host}"))
+        }
     };
     if expected.is_some_and(|e| e.eq_ignore_ascii_case(&origin)) {
         Ok(())

@@ -23,6 +23,8 @@
 //! POST /api/v1/approvals/{id}/reject     {"reason"}
 //! GET  /api/v1/users
 //! POST /api/v1/users                     {"name","role"} → 201
+//! PUT  /api/v1/users/{name}/role         {"role"} → the user (their sessions end)
+//! DELETE /api/v1/users/{name}            the user removed (sessions end, tokens go)
 //! GET  /api/v1/secrets[?environment=]    metadata only: a value never comes out
 //! PUT  /api/v1/secrets/{env}/{name}      {"value","expect_version"?} → 201
 //! POST /api/v1/secrets/{env}/{name}/rotate  {"value","expect_version"?}
@@ -62,6 +64,7 @@ mod pool;
 mod problem;
 mod routes;
 mod signin;
+mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -70,6 +73,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use smithers_app::App;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -79,6 +83,7 @@ pub use openapi::ApiDoc;
 pub use page::CONTENT_SECURITY_POLICY;
 pub use pool::RunPool;
 pub use problem::{PROBLEM_JSON, Problem};
+pub use tls::{HANDSHAKE_TIMEOUT, TlsConfig, TlsListener};
 
 /// How a server carries out runs.
 #[derive(Debug, Clone)]
@@ -93,6 +98,13 @@ pub struct Settings {
     /// when it is not the address it listens on (behind a proxy): what a
     /// browser's `Origin` must be, and where sign-in links point.
     pub public_origin: Option<String>,
+    /// People sign in with this OpenID Connect provider too
+    /// (`GET /sign-in/oidc`); none: with local links only.
+    pub oidc: Option<Arc<smithers_app::OidcSignIn>>,
+    /// HTTPS with this certificate and key (`--tls-cert`, `--tls-key`);
+    /// none: plain HTTP (on loopback, or behind a proxy that terminates
+    /// TLS).
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for Settings {
@@ -101,6 +113,8 @@ impl Default for Settings {
             run_slots: 4,
             repository_roots: Vec::new(),
             public_origin: None,
+            oidc: None,
+            tls: None,
         }
     }
 }
@@ -142,6 +156,14 @@ pub fn router(state: ServerState) -> Router {
         .route("/approvals/{id}/approve", post(routes::approvals::approve))
         .route("/approvals/{id}/reject", post(routes::approvals::reject))
         .route("/users", get(routes::users::list).post(routes::users::add))
+        .route(
+            "/users/{name}",
+            axum::routing::delete(routes::users::remove),
+        )
+        .route(
+            "/users/{name}/role",
+            axum::routing::put(routes::users::set_role),
+        )
         .route("/secrets", get(routes::secrets::list))
         .route("/secrets/keys", get(routes::secrets::keys))
         .route("/secrets/rewrap", post(routes::secrets::rewrap))
@@ -192,6 +214,8 @@ pub fn router(state: ServerState) -> Router {
         .route("/readyz", get(routes::readyz))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/sign-in/local", get(signin::local))
+        .route("/sign-in/oidc", get(signin::oidc_begin))
+        .route("/sign-in/oidc/callback", get(signin::oidc_callback))
         .route("/sign-out", post(signin::sign_out))
         .merge(dashboard::routes())
         .nest("/api/v1", api)
@@ -255,12 +279,23 @@ pub async fn serve_with(
             stopping.cancel();
         }
     };
-    let served = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await;
+    let tls = state.settings.tls.clone();
+    let service = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = match tls {
+        Some(tls) => {
+            // `tap_io` (doing nothing) makes axum give the peer's address
+            // to handlers (`ConnectInfo<SocketAddr>`) for any listener.
+            let listener = TlsListener::new(listener, &tls)?.tap_io(|_| {});
+            axum::serve(listener, service)
+                .with_graceful_shutdown(signal)
+                .await
+        }
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(signal)
+                .await
+        }
+    };
     // Whatever ended the serving, no run task outlives it.
     stopping.cancel();
     pool.stop().await;

@@ -45,6 +45,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/approvals/{id}/reject"),
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),
+    ("PUT", "/api/v1/users/{name}/role"),
+    ("DELETE", "/api/v1/users/{name}"),
     ("GET", "/api/v1/secrets"),
     ("GET", "/api/v1/secrets/keys"),
     ("POST", "/api/v1/secrets/rewrap"),
@@ -76,7 +78,12 @@ const ROUTES: &[(&str, &str)] = &[
 /// Paths the router serves that are pages for people's browsers (HTML),
 /// not part of the API and so not in the document: each one named here on
 /// purpose.
-const NOT_API: &[&str] = &["/sign-in/local", "/sign-out"];
+const NOT_API: &[&str] = &[
+    "/sign-in/local",
+    "/sign-in/oidc",
+    "/sign-in/oidc/callback",
+    "/sign-out",
+];
 
 /// The routes any caller may use, without a token.
 const PUBLIC: &[&str] = &[

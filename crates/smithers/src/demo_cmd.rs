@@ -213,6 +213,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
                     trigger: "manual",
                     provider: None,
                     image: None,
+                    roots: None,
                 },
             )
             .await?;

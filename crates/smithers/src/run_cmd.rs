@@ -238,6 +238,7 @@ async fn start(args: RunArgs, state: &StateArgs) -> Result<ExitCode, Error> {
                 trigger: "manual",
                 provider: args.provider.kind(),
                 image: args.provider.image.as_deref(),
+                roots: None,
             },
         )
         .await?;

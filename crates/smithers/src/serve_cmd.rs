@@ -14,9 +14,10 @@ use crate::context::{self, ActorArgs, StateArgs};
 #[command(after_help = "\
 People sign in from a browser: at start the server prints a one-time sign-in link for the user
 named by --as (default admin), good for 15 minutes; `smithers serve --new-sign-in-link` prints
-another for a server that runs. Scripts authenticate with API tokens (`smithers tokens create
-NAME --scope …`) sent as `Authorization: Bearer …`; refusals are RFC 9457 problems
-(application/problem+json).
+another for a server that runs. With --oidc-issuer and --oidc-client-id they may sign in with
+that OpenID Connect provider instead, as users that exist already. Scripts authenticate with
+API tokens (`smithers tokens create NAME --scope …`) sent as `Authorization: Bearer …`;
+refusals are RFC 9457 problems (application/problem+json).
 GET /healthz and /readyz answer without a token. The server carries out the runs started
 through it (--run-slots at once) and, when it starts, the runs it finds interrupted. On SIGINT
 or SIGTERM it takes no more work, finishes the requests under way, and leaves every run at its
@@ -40,8 +41,80 @@ pub struct ServeArgs {
     /// exit without serving.
     #[arg(long)]
     new_sign_in_link: bool,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Sign people in with this OpenID Connect provider too (its issuer URL; discovered at
+    /// URL/.well-known/openid-configuration). The client secret is read from
+    /// SMITHERS_OIDC_CLIENT_SECRET (none: a public client, PKCE alone); register
+    /// <public URL>/sign-in/oidc/callback at the provider as the redirect URI.
+    #[arg(
+        long,
+        env = "SMITHERS_OIDC_ISSUER",
+        value_name = "URL",
+        requires = "oidc_client_id"
+    )]
+    oidc_issuer: Option<String>,
+    /// This server's client id at the OpenID Connect provider.
+    #[arg(
+        long,
+        env = "SMITHERS_OIDC_CLIENT_ID",
+        value_name = "ID",
+        requires = "oidc_issuer"
+    )]
+    oidc_client_id: Option<String>,
+    /// The organization whose users people sign in as with the provider.
+    #[arg(
+        long,
+        env = "SMITHERS_OIDC_ORGANIZATION",
+        value_name = "ORG",
+        default_value = "local"
+    )]
+    oidc_organization: String,
+    /// The claim that names the Smithers user: preferred_username, email (its local part, when
+    /// email_verified; the domain is not checked) or sub. The user must exist already.
+    #[arg(
+        long,
+        env = "SMITHERS_OIDC_USER_CLAIM",
+        value_name = "CLAIM",
+        default_value = "preferred_username",
+        value_parser = parse_user_claim
+    )]
+    oidc_user_claim: smithers_app::UserClaim,
     #[command(flatten)]
     actor: ActorArgs,
+}
+
+/// The environment variable holding the OpenID Connect client secret: not a
+/// flag, which any user of the machine could read in the process list.
+const OIDC_CLIENT_SECRET_ENV: &str = "SMITHERS_OIDC_CLIENT_SECRET";
+
+fn parse_user_claim(value: &str) -> Result<smithers_app::UserClaim, String> {
+    value.parse()
+}
+
+/// The OpenID Connect sign-in the flags configure, with the redirect URI at
+/// `origin`.
+fn oidc_sign_in(args: &ServeArgs, origin: &str) -> Result<Option<Arc<smithers_app::OidcSignIn>>> {
+    let (Some(issuer), Some(client_id)) = (&args.oidc_issuer, &args.oidc_client_id) else {
+        return Ok(None);
+    };
+    let client_secret = std::env::var(OIDC_CLIENT_SECRET_ENV)
+        .ok()
+        .filter(|s| !s.is_empty());
+    let oidc = smithers_app::OidcSignIn::new(smithers_app::OidcSettings {
+        issuer: issuer.clone(),
+        client_id: client_id.clone(),
+        client_secret,
+        organization: args.oidc_organization.clone(),
+        user_claim: args.oidc_user_claim,
+        redirect_uri: format!("{origin}/sign-in/oidc/callback"),
+    })
+    .map_err(|e| anyhow::anyhow!("--oidc-issuer: {}", e.message))?;
+    Ok(Some(Arc::new(oidc)))
 }
 
 /// The origin of `--public-url`: `scheme://host[:port]`, nothing after.
@@ -70,6 +143,13 @@ async fn sign_in_link(
 
 pub fn run(args: ServeArgs, state: &StateArgs) -> Result<ExitCode> {
     let public = args.public_url.as_deref().map(public_origin).transpose()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            smithers_server::TlsConfig::from_pem_files(cert, key).map_err(anyhow::Error::msg)?,
+        ),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     context::runtime()?.block_on(async {
         let app = match context::open_app(state).await {
             Ok(app) => Arc::new(app),
@@ -81,7 +161,7 @@ pub fn run(args: ServeArgs, state: &StateArgs) -> Result<ExitCode> {
             if address.ip().is_unspecified() {
                 address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
-            format!("http://{address}")
+            format!("{scheme}://{address}")
         };
         if args.new_sign_in_link {
             let origin = public.clone().unwrap_or_else(|| reachable(args.listen));
@@ -97,7 +177,7 @@ pub fn run(args: ServeArgs, state: &StateArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
         let origin = public.clone().unwrap_or_else(|| reachable(address));
-        eprintln!("smithers: serving the API on http://{address}/api/v1 (Ctrl-C to stop)");
+        eprintln!("smithers: serving the API on {scheme}://{address}/api/v1 (Ctrl-C to stop)");
         match sign_in_link(&app, &args.actor, &origin).await {
             Ok(link) => eprintln!(
                 "smithers: sign in as {} (once, within 15 minutes): {link}",
@@ -105,10 +185,24 @@ pub fn run(args: ServeArgs, state: &StateArgs) -> Result<ExitCode> {
             ),
             Err(e) => eprintln!("smithers: no sign-in link: {}", e.message),
         }
+        let oidc = oidc_sign_in(&args, &origin)?;
+        if let Some(oidc) = &oidc {
+            let settings = oidc.settings();
+            eprintln!(
+                "smithers: people sign in with {} as users of {} named by {} (redirect URI: {})",
+                settings.issuer, settings.organization, settings.user_claim, settings.redirect_uri
+            );
+            // Not fatal: discovery is tried again at each sign-in.
+            if let Err(e) = oidc.check().await {
+                eprintln!("smithers: warning: {}", e.message);
+            }
+        }
         let settings = smithers_server::Settings {
             run_slots: usize::from(args.run_slots),
             repository_roots: args.repository_roots,
             public_origin: public,
+            oidc,
+            tls,
         };
         smithers_server::serve_with(app.clone(), listener, settings, stopped())
             .await

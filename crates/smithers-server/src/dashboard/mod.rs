@@ -7,7 +7,11 @@
 //! the one script appends live log lines as text nodes.
 
 mod approvals;
+mod audit;
+mod policy;
 mod runs;
+mod secrets;
+mod users;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -40,6 +44,23 @@ pub fn routes() -> Router<ServerState> {
         .route("/runs/{id}", get(runs::show))
         .route("/runs/{id}/cancel", post(runs::cancel))
         .route("/runs/{id}/resume", post(runs::resume))
+        .route("/secrets", get(secrets::list))
+        .route("/secrets/{environment}/{name}", get(secrets::versions))
+        .route("/grants", get(secrets::grants))
+        .route("/grants/{id}/approve", post(secrets::approve))
+        .route("/grants/{id}/deny", post(secrets::deny))
+        .route("/audit", get(audit::search))
+        .route("/audit/verify", get(audit::verify))
+        .route("/audit/events/{seq}", get(audit::event))
+        .route("/users", get(users::list).post(users::add))
+        .route("/users/{name}/role", post(users::set_role))
+        .route("/users/{name}/remove", post(users::remove))
+        .route("/tokens", get(users::tokens).post(users::create))
+        .route("/tokens/{id}/revoke", post(users::revoke))
+        .route("/policy", get(policy::show).post(policy::publish))
+        .route("/policy/unpublish", post(policy::unpublish))
+        .route("/policy/history", get(policy::history))
+        .route("/policy/diff", get(policy::diff))
 }
 
 /// A signed-in person looking at the dashboard.
@@ -130,11 +151,15 @@ async fn home(_viewer: Viewer) -> Redirect {
 }
 
 /// `/sign-in`: how to sign in here.
-async fn sign_in(State(_state): State<ServerState>) -> Response {
+async fn sign_in(State(state): State<ServerState>) -> Response {
+    let provider = state.settings.oidc.as_ref().map(|oidc| oidc.issuer_host());
     let page = layout(
         "Sign in",
         html! {
             h1 { "Sign in to Smithers" }
+            @if let Some(provider) = &provider {
+                p { a.button href="/sign-in/oidc" { "Sign in with " (provider) } }
+            }
             p {
                 "Open the one-time link " code { "smithers serve" } " printed when it started, or ask whoever runs this server for one: "
                 code { "smithers serve --new-sign-in-link --as YOUR_USER" } "."

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
 use serde::Deserialize;
-use std::path::PathBuf;
 
 use axum::extract::rejection::JsonRejection;
 use axum::http::{StatusCode, header};
@@ -238,17 +237,17 @@ pub async fn start(
             return Err(Error::invalid(format!("provider {other:?}: native or docker")).into());
         }
     };
-    let repo = allowed_repository(&state.settings.repository_roots, &body.repository).await?;
     let runs = state.app.runs();
     let run = runs
         .start(
             &caller,
             NewRun {
-                repo: &repo,
+                repo: std::path::Path::new(&body.repository),
                 workflow: &body.workflow,
                 trigger: "api",
                 provider,
                 image: body.image.as_deref(),
+                roots: Some(&state.settings.repository_roots),
             },
         )
         .await?;
@@ -262,37 +261,6 @@ pub async fn start(
         .into_response())
 }
 
-/// The repository a request names, as its real path, when it lies under
-/// one of `roots` (each taken as its real path too): a symbolic link
-/// cannot lead out of them.
-///
-/// Errors: `invalid` for a path that does not exist; `forbidden` for one
-/// outside every root, or when the server has none.
-async fn allowed_repository(roots: &[PathBuf], asked: &str) -> Result<PathBuf, Problem> {
-    if roots.is_empty() {
-        return Err(Error::forbidden(
-            "this server starts runs on no repository: it was given no --repository-root",
-        )
-        .into());
-    }
-    let real = tokio::fs::canonicalize(asked)
-        .await
-        .map_err(|e| Error::invalid(format!("repository {asked:?}: {e}")))?;
-    for root in roots {
-        if let Ok(root) = tokio::fs::canonicalize(root).await
-            && real.starts_with(&root)
-        {
-            return Ok(real);
-        }
-    }
-    Err(Error::forbidden(format!(
-        "repository {asked:?} is not under a repository root of this server"
-    ))
-    .into())
-}
-
-/// `POST /api/v1/runs/{id}/resume`: has the server carry on a run that
-/// stopped (its process gone, or a step's error); `202` once under way.
 #[utoipa::path(
     post,
     operation_id = "runs_resume",
