@@ -5,7 +5,9 @@
 //! inbox and the starter's page shows the log carry on live; a rejection
 //! carries its reason; two people deciding the same approval — one wins,
 //! the other is told; a step that prints markup changes nothing on the
-//! page. Screenshots of the main pages go to target/screenshots.
+//! page. And a person signs in through an OpenID Connect provider (panva's
+//! oidc-provider, its login and consent pages). Screenshots of the main
+//! pages go to target/screenshots.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
@@ -20,7 +22,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use smithers_test_support::git::git;
 
-use common::{Served, cli, serve, token};
+use common::{Served, cli, serve, serve_at, token};
 
 const WORKFLOWS: &str = r#"
 [workflows.gated]
@@ -347,4 +349,136 @@ async fn people_approve_reject_and_watch_runs_in_a_browser() {
     for b in [carol, dave, erin] {
         b.close().await.unwrap();
     }
+}
+
+/// The OpenID provider of the server's sign-in tests (a node process),
+/// stopped when dropped.
+struct Provider {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts crates/smithers-server/tests/oidc/provider.mjs with one client
+/// whose redirect URI is `redirect`.
+fn provider(redirect: &str) -> Provider {
+    use std::io::BufRead as _;
+    let modules = std::env::var("SMITHERS_TEST_OIDC_MODULES").unwrap_or_else(|e| {
+        panic!(
+            "the OpenID Connect browser test needs SMITHERS_TEST_OIDC_MODULES (scripts/test \
+             installs the provider and sets it): {e}"
+        )
+    });
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../smithers-server/tests/oidc/provider.mjs");
+    let clients = json!([{
+        "client_id": "smithers",
+        "client_secret": "a-browser-test-secret",
+        "redirect_uris": [redirect],
+        "response_types": ["code"],
+        "grant_types": ["authorization_code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "id_token_signed_response_alg": "RS256",
+    }]);
+    let mut child = Command::new("node")
+        .arg(script)
+        .arg(clients.to_string())
+        .env("SMITHERS_TEST_OIDC_MODULES", modules)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let issuer = line
+        .trim()
+        .strip_prefix("issuer ")
+        .unwrap_or_else(|| panic!("the provider did not start: {line}"))
+        .to_string();
+    // Drained to the end: a provider that cannot write would stop.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    Provider { child, issuer }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_with_openid_connect_in_a_browser() {
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("home");
+    cli(&home, &["users", "add", "olga"]);
+    // The server's address is the provider's redirect URI: chosen first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let provider = provider(&format!("http://{listen}/sign-in/oidc/callback"));
+    let served = serve_at(
+        &home,
+        &listen,
+        &[
+            "--oidc-issuer",
+            &provider.issuer,
+            "--oidc-client-id",
+            "smithers",
+        ],
+        &[("SMITHERS_OIDC_CLIENT_SECRET", "a-browser-test-secret")],
+    );
+    let driver = chromedriver();
+    let olga = browser(&driver).await;
+    olga.goto(&served.url("/approvals")).await.unwrap();
+    // Not signed in: the sign-in page, with the provider's button.
+    wait_for(&olga, "h1", "Sign in").await;
+    olga.find(Locator::Css("a[href=\"/sign-in/oidc\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The provider's login page, then its consent page.
+    let login = olga
+        .wait()
+        .for_element(Locator::Css("input[name=login]"))
+        .await
+        .unwrap();
+    login.send_keys("olga").await.unwrap();
+    olga.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("anything")
+        .await
+        .unwrap();
+    screenshot(&olga, "oidc-provider-login").await;
+    olga.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The consent page is the one without the login field.
+    let deadline = Instant::now() + DUE;
+    while olga.find(Locator::Css("input[name=login]")).await.is_ok() {
+        assert!(Instant::now() < deadline, "the login page stayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    olga.wait()
+        .for_element(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Back at Smithers, signed in as olga.
+    wait_for(&olga, "h1", "Approvals").await;
+    wait_for(&olga, "header", "olga").await;
+    screenshot(&olga, "oidc-signed-in").await;
+    olga.close().await.unwrap();
 }

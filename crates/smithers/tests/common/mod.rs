@@ -16,13 +16,20 @@ pub struct Served {
 }
 
 pub fn serve(home: &Path, args: &[&str]) -> Served {
+    serve_at(home, "127.0.0.1:0", args, &[])
+}
+
+/// `smithers serve` over `home` listening on `listen`, with more
+/// environment `env`; its address once it listens.
+pub fn serve_at(home: &Path, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_smithers"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", listen])
         .args(args)
         .env("SMITHERS_HOME", home)
         .env_remove("SMITHERS_DATABASE_URL")
         .env_remove("SMITHERS_NATS_URL")
         .env_remove("SECRET_ENCRYPTION_KEYS")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
