@@ -18,6 +18,7 @@ mod audit;
 pub mod authz;
 mod config;
 mod error;
+mod github_signin;
 mod oidc;
 mod policies;
 mod principal;
@@ -42,6 +43,9 @@ pub use audit::*;
 pub use authz::Operation;
 pub use config::Config;
 pub use error::{engine_error, store_error};
+pub use github_signin::{
+    GITHUB_SIGN_IN_TTL, GithubCallback, GithubSettings, GithubSignIn, GithubStarted,
+};
 pub use oidc::{OIDC_SIGN_IN_TTL, OidcCallback, OidcSettings, OidcSignIn, OidcStarted, UserClaim};
 pub use policies::{CapabilityCheck, Policies};
 pub use principal::{Principal, Via};

@@ -101,6 +101,9 @@ pub struct Settings {
     /// People sign in with this OpenID Connect provider too
     /// (`GET /sign-in/oidc`); none: with local links only.
     pub oidc: Option<Arc<smithers_app::OidcSignIn>>,
+    /// People sign in with GitHub too, through a GitHub App
+    /// (`GET /sign-in/github`); none: not with GitHub.
+    pub github: Option<Arc<smithers_app::GithubSignIn>>,
     /// HTTPS with this certificate and key (`--tls-cert`, `--tls-key`);
     /// none: plain HTTP (on loopback, or behind a proxy that terminates
     /// TLS).
@@ -114,6 +117,7 @@ impl Default for Settings {
             repository_roots: Vec::new(),
             public_origin: None,
             oidc: None,
+            github: None,
             tls: None,
         }
     }
@@ -216,6 +220,8 @@ pub fn router(state: ServerState) -> Router {
         .route("/sign-in/local", get(signin::local))
         .route("/sign-in/oidc", get(signin::oidc_begin))
         .route("/sign-in/oidc/callback", get(signin::oidc_callback))
+        .route("/sign-in/github", get(signin::github_begin))
+        .route("/sign-in/github/callback", get(signin::github_callback))
         .route("/sign-out", post(signin::sign_out))
         .merge(dashboard::routes())
         .nest("/api/v1", api)

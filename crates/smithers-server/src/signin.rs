@@ -3,7 +3,10 @@
 //! cookie; `POST /sign-out` ends it. With an OpenID Connect provider
 //! configured, `GET /sign-in/oidc` sends the browser to it and
 //! `GET /sign-in/oidc/callback` opens the session it comes back with (the
-//! flow itself is the service layer's, `smithers_app::OidcSignIn`).
+//! flow itself is the service layer's, `smithers_app::OidcSignIn`); with a
+//! GitHub App configured, `GET /sign-in/github` and
+//! `GET /sign-in/github/callback` do the same with GitHub
+//! (`smithers_app::GithubSignIn`).
 
 use std::net::SocketAddr;
 
@@ -12,7 +15,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use serde::Deserialize;
-use smithers_app::{Client, OIDC_SIGN_IN_TTL, OidcCallback, SESSION_TTL};
+use smithers_app::{
+    Client, GITHUB_SIGN_IN_TTL, GithubCallback, OIDC_SIGN_IN_TTL, OidcCallback, SESSION_TTL,
+};
 
 use crate::auth::{SESSION_COOKIE, Session};
 use crate::page;
@@ -70,7 +75,10 @@ pub async fn oidc_begin(State(state): State<ServerState>) -> Response {
     match oidc.begin(&state.app).await {
         Ok(started) => {
             let max_age = i64::try_from(OIDC_SIGN_IN_TTL.as_secs()).unwrap_or(i64::MAX);
-            redirect(&[state_cookie(&started.state, max_age)], &started.url)
+            redirect(
+                &[state_cookie(OIDC_STATE_COOKIE, &started.state, max_age)],
+                &started.url,
+            )
         }
         Err(e) => refused_page(&e, &oidc.issuer_host()),
     }
@@ -119,21 +127,114 @@ pub async fn oidc_callback(
         Ok(opened) => {
             let max_age = i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX);
             redirect(
-                &[session_cookie(&opened.secret, max_age), state_cookie("", 0)],
+                &[
+                    session_cookie(&opened.secret, max_age),
+                    state_cookie(OIDC_STATE_COOKIE, "", 0),
+                ],
                 "/",
             )
         }
         Err(e) => {
             let mut response = refused_page(&e, &oidc.issuer_host());
-            if let Ok(value) = HeaderValue::from_str(&state_cookie("", 0).to_string()) {
-                response.headers_mut().append(header::SET_COOKIE, value);
-            }
+            clear_state_cookie(&mut response, OIDC_STATE_COOKIE);
             response
         }
     }
 }
 
-/// The page for a refused OpenID Connect sign-in.
+/// The cookie that binds a GitHub sign-in to the browser that began it:
+/// the `state`, for as long as the sign-in lasts. Not the OpenID Connect
+/// one, so that the two flows begun in one browser do not undo each
+/// other.
+pub const GITHUB_STATE_COOKIE: &str = "__Host-smithers-github-state";
+
+/// `GET /sign-in/github`: begins a GitHub sign-in. A `303` to GitHub's
+/// authorization page, setting the state cookie; a page saying why when
+/// no GitHub App is configured (404).
+pub async fn github_begin(State(state): State<ServerState>) -> Response {
+    let Some(github) = state.settings.github.clone() else {
+        return page::message(
+            StatusCode::NOT_FOUND,
+            "No GitHub sign-in",
+            "This server does not sign people in with GitHub (`smithers serve --github-client-id` adds it).",
+        );
+    };
+    match github.begin(&state.app).await {
+        Ok(started) => {
+            let max_age = i64::try_from(GITHUB_SIGN_IN_TTL.as_secs()).unwrap_or(i64::MAX);
+            redirect(
+                &[state_cookie(GITHUB_STATE_COOKIE, &started.state, max_age)],
+                &started.url,
+            )
+        }
+        Err(e) => refused_page(&e, &github.provider_name()),
+    }
+}
+
+/// `?code=…&state=…`, or `?error=…[&error_description=…]&state=…` (RFC
+/// 6749 §4.1.2; GitHub adds `error_uri`, which is not read).
+#[derive(Debug, Deserialize)]
+pub struct GithubCallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /sign-in/github/callback`: where GitHub sends the browser back.
+/// Opens a session, sets its cookie and sends the browser to `/`; a
+/// refusal (GitHub's, a state used before, forged or from another
+/// browser, a code GitHub does not redeem, a GitHub user who is no user
+/// here) is a page saying why (401; 503 when GitHub cannot be reached).
+/// The state cookie is cleared either way.
+pub async fn github_callback(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<GithubCallbackQuery>,
+) -> Response {
+    let Some(github) = state.settings.github.clone() else {
+        return page::message(
+            StatusCode::NOT_FOUND,
+            "No GitHub sign-in",
+            "This server does not sign people in with GitHub.",
+        );
+    };
+    let callback = GithubCallback {
+        code: query.code,
+        state: query.state,
+        error: query.error,
+        error_description: query.error_description,
+        browser_state: cookie_value(&headers, GITHUB_STATE_COOKIE),
+    };
+    let client = client(peer, &headers);
+    match github.finish(&state.app, &callback, &client).await {
+        Ok(opened) => {
+            let max_age = i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX);
+            redirect(
+                &[
+                    session_cookie(&opened.secret, max_age),
+                    state_cookie(GITHUB_STATE_COOKIE, "", 0),
+                ],
+                "/",
+            )
+        }
+        Err(e) => {
+            let mut response = refused_page(&e, &github.provider_name());
+            clear_state_cookie(&mut response, GITHUB_STATE_COOKIE);
+            response
+        }
+    }
+}
+
+/// Adds the removal of state cookie `name` to `response`.
+fn clear_state_cookie(response: &mut Response, name: &'static str) {
+    if let Ok(value) = HeaderValue::from_str(&state_cookie(name, "", 0).to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// The page for a refused OpenID Connect or GitHub sign-in.
 fn refused_page(e: &smithers_api::Error, provider: &str) -> Response {
     let status = StatusCode::from_u16(e.kind.http_status())
         .ok()
@@ -149,11 +250,11 @@ fn refused_page(e: &smithers_api::Error, provider: &str) -> Response {
     )
 }
 
-/// The state cookie: like the session's (`__Host-`, `Secure`, `HttpOnly`,
-/// `Path=/`), `SameSite=Lax` so that the provider's redirect back (a
-/// top-level navigation from another site) carries it.
-fn state_cookie(state: &str, max_age: i64) -> Cookie<'static> {
-    Cookie::build((OIDC_STATE_COOKIE, state.to_string()))
+/// A state cookie `name`: like the session's (`__Host-`, `Secure`,
+/// `HttpOnly`, `Path=/`), `SameSite=Lax` so that the provider's redirect
+/// back (a top-level navigation from another site) carries it.
+fn state_cookie(name: &'static str, state: &str, max_age: i64) -> Cookie<'static> {
+    Cookie::build((name, state.to_string()))
         .path("/")
         .secure(true)
         .http_only(true)

@@ -82,6 +82,8 @@ const NOT_API: &[&str] = &[
     "/sign-in/local",
     "/sign-in/oidc",
     "/sign-in/oidc/callback",
+    "/sign-in/github",
+    "/sign-in/github/callback",
     "/sign-out",
 ];
 

@@ -5,6 +5,8 @@
 //! crates' tests share:
 //!
 //! - [`model_server`]: a local stand-in for the OpenAI and Anthropic APIs;
+//! - [`github_oauth`]: a local stand-in for GitHub's web application flow
+//!   of a GitHub App and its `GET /user`;
 //! - [`audit`]: audit events and logs for the store's tests;
 //! - [`git`]: git under a fixed author;
 //! - [`sandbox`]: the native and Docker providers, and a test body run
@@ -20,6 +22,7 @@
 pub mod audit;
 pub mod engine;
 pub mod git;
+pub mod github_oauth;
 pub mod model_server;
 pub mod runs;
 pub mod sandbox;

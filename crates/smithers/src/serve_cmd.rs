@@ -15,7 +15,9 @@ use crate::context::{self, ActorArgs, StateArgs};
 People sign in from a browser: at start the server prints a one-time sign-in link for the user
 named by --as (default admin), good for 15 minutes; `smithers serve --new-sign-in-link` prints
 another for a server that runs. With --oidc-issuer and --oidc-client-id they may sign in with
-that OpenID Connect provider instead, as users that exist already. Scripts authenticate with
+that OpenID Connect provider instead, as users that exist already; with --github-client-id (and
+SMITHERS_GITHUB_CLIENT_SECRET), with GitHub through a GitHub App, as the user whose name is their
+GitHub login (nobody is created: add the users first). Scripts authenticate with
 API tokens (`smithers tokens create NAME --scope …`) sent as `Authorization: Bearer …`;
 refusals are RFC 9457 problems (application/problem+json).
 GET /healthz and /readyz answer without a token. The server carries out the runs started
@@ -84,6 +86,36 @@ pub struct ServeArgs {
         value_parser = parse_user_claim
     )]
     oidc_user_claim: smithers_app::UserClaim,
+    /// Sign people in with GitHub too: this GitHub App's client id (not its app id). The
+    /// client secret is read from SMITHERS_GITHUB_CLIENT_SECRET; set the App's callback URL to
+    /// <public URL>/sign-in/github/callback. A person signs in as the existing user whose name is
+    /// their GitHub login; no user is created.
+    #[arg(long, env = "SMITHERS_GITHUB_CLIENT_ID", value_name = "ID")]
+    github_client_id: Option<String>,
+    /// The organization whose users people sign in as with GitHub.
+    #[arg(
+        long,
+        env = "SMITHERS_GITHUB_ORGANIZATION",
+        value_name = "ORG",
+        default_value = "local"
+    )]
+    github_organization: String,
+    /// GitHub's web address (a GitHub Enterprise Server's: https://HOST).
+    #[arg(
+        long,
+        env = "SMITHERS_GITHUB_URL",
+        value_name = "URL",
+        default_value = "https://github.com"
+    )]
+    github_url: String,
+    /// GitHub's REST API (a GitHub Enterprise Server's: https://HOST/api/v3).
+    #[arg(
+        long,
+        env = "SMITHERS_GITHUB_API_URL",
+        value_name = "URL",
+        default_value = "https://api.github.com"
+    )]
+    github_api_url: String,
     #[command(flatten)]
     actor: ActorArgs,
 }
@@ -115,6 +147,39 @@ fn oidc_sign_in(args: &ServeArgs, origin: &str) -> Result<Option<Arc<smithers_ap
     })
     .map_err(|e| anyhow::anyhow!("--oidc-issuer: {}", e.message))?;
     Ok(Some(Arc::new(oidc)))
+}
+
+/// The environment variable holding the GitHub App's client secret: not a
+/// flag, for the same reason as the OpenID Connect one.
+const GITHUB_CLIENT_SECRET_ENV: &str = "SMITHERS_GITHUB_CLIENT_SECRET";
+
+/// The GitHub sign-in the flags configure, with the redirect URI at
+/// `origin`.
+fn github_sign_in(
+    args: &ServeArgs,
+    origin: &str,
+) -> Result<Option<Arc<smithers_app::GithubSignIn>>> {
+    let Some(client_id) = &args.github_client_id else {
+        return Ok(None);
+    };
+    let client_secret = std::env::var(GITHUB_CLIENT_SECRET_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--github-client-id: set {GITHUB_CLIENT_SECRET_ENV} to the GitHub App's client secret"
+            )
+        })?;
+    let github = smithers_app::GithubSignIn::new(smithers_app::GithubSettings {
+        web_url: args.github_url.clone(),
+        api_url: args.github_api_url.clone(),
+        client_id: client_id.clone(),
+        client_secret,
+        organization: args.github_organization.clone(),
+        redirect_uri: format!("{origin}/sign-in/github/callback"),
+    })
+    .map_err(|e| anyhow::anyhow!("--github-client-id: {}", e.message))?;
+    Ok(Some(Arc::new(github)))
 }
 
 /// The origin of `--public-url`: `scheme://host[:port]`, nothing after.
@@ -197,11 +262,20 @@ pub fn run(args: ServeArgs, state: &StateArgs) -> Result<ExitCode> {
                 eprintln!("smithers: warning: {}", e.message);
             }
         }
+        let github = github_sign_in(&args, &origin)?;
+        if let Some(github) = &github {
+            let settings = github.settings();
+            eprintln!(
+                "smithers: people sign in with {} as users of {} named by their GitHub login (callback URL: {})",
+                settings.web_url, settings.organization, settings.redirect_uri
+            );
+        }
         let settings = smithers_server::Settings {
             run_slots: usize::from(args.run_slots),
             repository_roots: args.repository_roots,
             public_origin: public,
             oidc,
+            github,
             tls,
         };
         smithers_server::serve_with(app.clone(), listener, settings, stopped())

@@ -153,12 +153,20 @@ async fn home(_viewer: Viewer) -> Redirect {
 /// `/sign-in`: how to sign in here.
 async fn sign_in(State(state): State<ServerState>) -> Response {
     let provider = state.settings.oidc.as_ref().map(|oidc| oidc.issuer_host());
+    let github = state
+        .settings
+        .github
+        .as_ref()
+        .map(|github| github.provider_name());
     let page = layout(
         "Sign in",
         html! {
             h1 { "Sign in to Smithers" }
             @if let Some(provider) = &provider {
                 p { a.button href="/sign-in/oidc" { "Sign in with " (provider) } }
+            }
+            @if let Some(github) = &github {
+                p { a.button href="/sign-in/github" { "Sign in with " (github) } }
             }
             p {
                 "Open the one-time link " code { "smithers serve" } " printed when it started, or ask whoever runs this server for one: "
