@@ -1,6 +1,6 @@
 //! What runs wait for a human to decide: listed, shown and decided.
 
-use smithers_api::{Approval, ApprovalKind, ApprovalState, Error, Timestamp};
+use smithers_api::{Approval, ApprovalKind, ApprovalState, Error, Page, Timestamp};
 
 use crate::authz::{Operation, authorize, authorize_decision};
 use crate::error::{engine_error, store_error};
@@ -18,19 +18,52 @@ impl Approvals<'_> {
     /// The organization's pending approvals (every one with `all`), newest
     /// first, at most 500.
     pub async fn list(&self, principal: &Principal, all: bool) -> Result<Vec<Approval>, Error> {
+        Ok(self.page(principal, all, None, LIST_LIMIT).await?.items)
+    }
+
+    /// One page of the organization's pending approvals (every one with
+    /// `all`), newest first, after `cursor` (the `next` of the page
+    /// before), at most `limit` (and 500).
+    ///
+    /// Errors: `invalid` for a cursor this list did not give.
+    pub async fn page(
+        &self,
+        principal: &Principal,
+        all: bool,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Approval>, Error> {
         let org = &principal.organization;
         authorize(principal, org, Operation::ApprovalsRead)?;
-        let list = self
+        let before = cursor.map(crate::runs::decode_cursor).transpose()?;
+        let limit = limit.clamp(1, LIST_LIMIT);
+        // One more than asked tells whether there is a next page.
+        let mut list = self
             .app
             .engine()
             .runs
-            .approvals_with_workflow(org, !all, LIST_LIMIT)
+            .approvals_with_workflow(
+                org,
+                !all,
+                before.as_ref().map(|(at, id)| (*at, id.as_str())),
+                limit + 1,
+            )
             .await
             .map_err(store_error)?;
-        Ok(list
-            .iter()
-            .map(|(a, workflow)| approval_dto(a, workflow))
-            .collect())
+        let next = if list.len() > limit as usize {
+            list.truncate(limit as usize);
+            list.last()
+                .map(|(a, _)| crate::runs::encode_cursor(a.created_at, &a.id))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: list
+                .iter()
+                .map(|(a, workflow)| approval_dto(a, workflow))
+                .collect(),
+            next,
+        })
     }
 
     /// What run `run` asked, oldest first (`pending_only`: what it waits

@@ -84,14 +84,14 @@ async fn allowed_repository(roots: &[PathBuf], asked: &Path) -> Result<PathBuf, 
     )))
 }
 
-/// A run list's cursor: the last run's creation time (µs) and id,
-/// base64url, so that a client treats it as opaque.
-fn encode_cursor(created_at: i64, id: &str) -> String {
+/// A list's cursor (runs, approvals): the last item's creation time (µs)
+/// and id, base64url, so that a client treats it as opaque.
+pub(crate) fn encode_cursor(created_at: i64, id: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_at}.{id}"))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, String), Error> {
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, String), Error> {
     use base64::Engine as _;
     let bad = || Error::invalid(format!("cursor {cursor:?} is not one this list gave"));
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -296,3 +296,48 @@ on_both_backends!(run_lists_are_paged_by_cursor_and_filtered, |db| {
         assert_problem(status, &body, &headers, 400, "invalid");
     }
 });
+
+on_both_backends!(approval_lists_are_paged_by_cursor, |db| {
+    let s = server(db).await;
+    let mut made = Vec::new();
+    for _ in 0..7 {
+        made.push(waiting_on_approval(&s.app.engine().runs, "admin", false).await);
+    }
+    made.reverse(); // newest first
+    let reader = token(&s.app, "admin", &[Scope::ApprovalsRead]).await;
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/approvals?limit=3".to_string();
+    let mut pages = 0;
+    loop {
+        let (status, body, headers) = s.call("GET", &path, Some(&reader), None).await;
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        seen.extend(
+            body.as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].as_str().unwrap().to_string()),
+        );
+        let Some(link) = headers.get("link") else {
+            break;
+        };
+        let link = link.to_str().unwrap();
+        path = link[1..link.find('>').unwrap()].to_string();
+        // An approval asked meanwhile does not shift the pages.
+        if pages == 1 {
+            waiting_on_approval(&s.app.engine().runs, "admin", false).await;
+        }
+    }
+    assert_eq!((pages, seen), (3, made));
+    for bad in ["cursor=abc", "limit=0x", "colour=red"] {
+        let (status, body, headers) = s
+            .call(
+                "GET",
+                &format!("/api/v1/approvals?{bad}"),
+                Some(&reader),
+                None,
+            )
+            .await;
+        assert_problem(status, &body, &headers, 400, "invalid");
+    }
+});

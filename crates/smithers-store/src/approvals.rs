@@ -299,11 +299,15 @@ impl Runs {
     }
 
     /// [`Runs::approvals`] with each one's run's workflow, in one query
-    /// (a list of approvals shows them).
+    /// (a list of approvals shows them), newest first, after `before` (the
+    /// last of the previous page: its creation time in microseconds and
+    /// its id; keyset pagination, so a page does not shift when approvals
+    /// are asked).
     pub async fn approvals_with_workflow(
         &self,
         organization_id: &str,
         pending: bool,
+        before: Option<(i64, &str)>,
         limit: u32,
     ) -> Result<Vec<(Approval, String)>, Error> {
         let filter = if pending {
@@ -311,16 +315,24 @@ impl Runs {
         } else {
             ""
         };
-        let rows = sqlx::query(&format!(
+        let after = if before.is_some() {
+            " AND (created_at < $3 OR (created_at = $3 AND id < $4))"
+        } else {
+            ""
+        };
+        let sql = format!(
             "SELECT {COLUMNS}, \
                (SELECT workflow FROM runs WHERE runs.id = approvals.run_id) AS run_workflow \
-             FROM approvals WHERE organization_id = $1{filter} \
+             FROM approvals WHERE organization_id = $1{filter}{after} \
              ORDER BY created_at DESC, id DESC LIMIT $2"
-        ))
-        .bind(organization_id)
-        .bind(i64::from(limit))
-        .fetch_all(self.store().pool())
-        .await?;
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(organization_id)
+            .bind(i64::from(limit));
+        if let Some((at, id)) = before {
+            query = query.bind(at).bind(id);
+        }
+        let rows = query.fetch_all(self.store().pool()).await?;
         rows.iter()
             .map(|row| Ok((approval_from(row)?, row.try_get("run_workflow")?)))
             .collect()

@@ -17,12 +17,13 @@ use smithers_api::{Approval, ApprovalState, Role};
 use super::{Viewer, ago, frame, refusal, until};
 use crate::ServerState;
 
-/// `?all=&done=&id=`: every approval, not only pending ones; what was
-/// just decided.
+/// `?all=&cursor=&done=&id=`: every approval, not only pending ones; the
+/// page; what was just decided.
 #[derive(Debug, Default, Deserialize)]
 pub struct InboxQuery {
     #[serde(default)]
     all: bool,
+    cursor: Option<String>,
     done: Option<String>,
     id: Option<String>,
 }
@@ -34,15 +35,24 @@ pub async fn inbox(
     query: Result<Query<InboxQuery>, QueryRejection>,
 ) -> Response {
     let query = query.map(|Query(q)| q).unwrap_or_default();
-    let approvals = match state
+    let page = match state
         .app
         .approvals()
-        .list(&viewer.principal, query.all)
+        .page(&viewer.principal, query.all, query.cursor.as_deref(), 50)
         .await
     {
-        Ok(a) => a,
+        Ok(page) => page,
         Err(e) => return refusal(&e),
     };
+    let approvals = page.items;
+    let older = page.next.map(|cursor| {
+        let mut url = form_urlencoded::Serializer::new(String::new());
+        if query.all {
+            url.append_pair("all", "true");
+        }
+        url.append_pair("cursor", &cursor);
+        format!("/approvals?{}", url.finish())
+    });
     let body = html! {
         h1 { "Approvals" }
         @if let (Some(done), Some(id)) = (&query.done, &query.id) {
@@ -58,6 +68,7 @@ pub async fn inbox(
         @for approval in &approvals {
             (card(&viewer, approval))
         }
+        @if let Some(older) = older { p { a href=(older) { "Older approvals →" } } }
     };
     frame(&viewer, "/approvals", "Approvals", body).into_response()
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use serde::Deserialize;
 use smithers_api::Approval;
 use smithers_app::{App, Principal};
@@ -12,17 +12,36 @@ use smithers_app::{App, Principal};
 use crate::auth::Caller;
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unavailable};
 
-use super::{ListQuery, Reply, optional_json_body, parsed_path, parsed_query};
+use super::{Paged, Reply, optional_json_body, parsed_path, parsed_query};
+use crate::problem::Problem;
 
-/// `GET /api/v1/approvals`: pending ones (every one with `all`).
+/// `?all=&cursor=&limit=` of the approvals list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalListQuery {
+    /// Decided and expired ones too.
+    #[serde(default)]
+    all: bool,
+    /// The `cursor` of the `Link` header's next page (opaque).
+    cursor: Option<String>,
+    /// At most this many (default 50, at most 500).
+    #[serde(default = "super::default_limit")]
+    #[param(minimum = 1, maximum = 500)]
+    limit: u32,
+}
+
+/// `GET /api/v1/approvals`: pending ones (every one with `all`), newest
+/// first, a page at a time.
 #[utoipa::path(
     get,
     operation_id = "approvals_list",
     path = "/api/v1/approvals",
     tag = "approvals",
-    params(ListQuery),
+    params(ApprovalListQuery),
     responses(
-        (status = 200, description = "The organization's pending approvals (every one with `all`).", body = [Approval]),
+        (status = 200, description = "A page of the organization's pending approvals (every one with `all`), newest first.", body = [Approval],
+         headers(("Link" = String, description = "`<…>; rel=\"next\"` (RFC 8288) while there is a next page: this request with its `cursor`."))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -33,10 +52,15 @@ use super::{ListQuery, Reply, optional_json_body, parsed_path, parsed_query};
 pub async fn list(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Reply<Vec<Approval>> {
-    let query = parsed_query(query)?;
-    Ok(Json(app.approvals().list(&caller, query.all).await?))
+    OriginalUri(uri): OriginalUri,
+    query: Result<Query<ApprovalListQuery>, QueryRejection>,
+) -> Result<Paged<Approval>, Problem> {
+    let q = parsed_query(query)?;
+    let page = app
+        .approvals()
+        .page(&caller, q.all, q.cursor.as_deref(), q.limit)
+        .await?;
+    Ok(Paged { page, uri })
 }
 
 /// `GET /api/v1/approvals/{id}`.

@@ -9,7 +9,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use smithers_api::{Error, Page};
 use smithers_app::App;
 
@@ -29,15 +29,6 @@ type Reply<T> = Result<Json<T>, Problem>;
 
 /// A reply to a request that made something: 201 and the thing.
 type Created<T> = Result<(axum::http::StatusCode, Json<T>), Problem>;
-
-/// `?all=` of a list.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Every one, not only those still open.
-    #[serde(default)]
-    all: bool,
-}
 
 /// A page's size when the request names none.
 pub(crate) fn default_limit() -> u32 {
