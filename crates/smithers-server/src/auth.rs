@@ -96,15 +96,20 @@ where
     }
 }
 
-/// The session cookie's value, from any `Cookie` header (RFC 6265 §5.4).
+/// The session cookie's value, from any `Cookie` header.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, SESSION_COOKIE)
+}
+
+/// Cookie `name`'s value, from any `Cookie` header (RFC 6265 §5.4).
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(cookie::Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == SESSION_COOKIE)
+        .find(|c| c.name() == name)
         .map(|c| c.value().to_string())
 }
 

@@ -16,10 +16,11 @@ use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use smithers_app::{
-    Client, GITHUB_SIGN_IN_TTL, GithubCallback, OIDC_SIGN_IN_TTL, OidcCallback, SESSION_TTL,
+    Client, GITHUB_SIGN_IN_TTL, GithubCallback, OIDC_SIGN_IN_TTL, OidcCallback, OpenedSession,
+    SESSION_TTL,
 };
 
-use crate::auth::{SESSION_COOKIE, Session};
+use crate::auth::{SESSION_COOKIE, Session, cookie_value};
 use crate::page;
 use crate::{Problem, ServerState};
 
@@ -42,7 +43,7 @@ pub async fn local(
     let client = client(peer, &headers);
     match state.app.sign_in_with_token(&query.token, &client).await {
         Ok(opened) => {
-            let max_age = i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX);
+            let max_age = seconds(SESSION_TTL);
             signed_in_redirect(session_cookie(&opened.secret, max_age), "/")
         }
         Err(e) => page::message(
@@ -74,7 +75,7 @@ pub async fn oidc_begin(State(state): State<ServerState>) -> Response {
     };
     match oidc.begin(&state.app).await {
         Ok(started) => {
-            let max_age = i64::try_from(OIDC_SIGN_IN_TTL.as_secs()).unwrap_or(i64::MAX);
+            let max_age = seconds(OIDC_SIGN_IN_TTL);
             redirect(
                 &[state_cookie(OIDC_STATE_COOKIE, &started.state, max_age)],
                 &started.url,
@@ -123,23 +124,8 @@ pub async fn oidc_callback(
         browser_state: cookie_value(&headers, OIDC_STATE_COOKIE),
     };
     let client = client(peer, &headers);
-    match oidc.finish(&state.app, &callback, &client).await {
-        Ok(opened) => {
-            let max_age = i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX);
-            redirect(
-                &[
-                    session_cookie(&opened.secret, max_age),
-                    state_cookie(OIDC_STATE_COOKIE, "", 0),
-                ],
-                "/",
-            )
-        }
-        Err(e) => {
-            let mut response = refused_page(&e, &oidc.issuer_host());
-            clear_state_cookie(&mut response, OIDC_STATE_COOKIE);
-            response
-        }
-    }
+    let finished = oidc.finish(&state.app, &callback, &client).await;
+    signed_in_or_refused(finished, OIDC_STATE_COOKIE, &oidc.issuer_host())
 }
 
 /// The cookie that binds a GitHub sign-in to the browser that began it:
@@ -161,7 +147,7 @@ pub async fn github_begin(State(state): State<ServerState>) -> Response {
     };
     match github.begin(&state.app).await {
         Ok(started) => {
-            let max_age = i64::try_from(GITHUB_SIGN_IN_TTL.as_secs()).unwrap_or(i64::MAX);
+            let max_age = seconds(GITHUB_SIGN_IN_TTL);
             redirect(
                 &[state_cookie(GITHUB_STATE_COOKIE, &started.state, max_age)],
                 &started.url,
@@ -208,23 +194,36 @@ pub async fn github_callback(
         browser_state: cookie_value(&headers, GITHUB_STATE_COOKIE),
     };
     let client = client(peer, &headers);
-    match github.finish(&state.app, &callback, &client).await {
-        Ok(opened) => {
-            let max_age = i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX);
-            redirect(
-                &[
-                    session_cookie(&opened.secret, max_age),
-                    state_cookie(GITHUB_STATE_COOKIE, "", 0),
-                ],
-                "/",
-            )
-        }
+    let finished = github.finish(&state.app, &callback, &client).await;
+    signed_in_or_refused(finished, GITHUB_STATE_COOKIE, &github.provider_name())
+}
+
+/// How a provider's callback ends: the session's cookie and `/`, or the
+/// page saying why; the state cookie `state_name` cleared either way.
+fn signed_in_or_refused(
+    finished: Result<OpenedSession, smithers_api::Error>,
+    state_name: &'static str,
+    provider: &str,
+) -> Response {
+    match finished {
+        Ok(opened) => redirect(
+            &[
+                session_cookie(&opened.secret, seconds(SESSION_TTL)),
+                state_cookie(state_name, "", 0),
+            ],
+            "/",
+        ),
         Err(e) => {
-            let mut response = refused_page(&e, &github.provider_name());
-            clear_state_cookie(&mut response, GITHUB_STATE_COOKIE);
+            let mut response = refused_page(&e, provider);
+            clear_state_cookie(&mut response, state_name);
             response
         }
     }
+}
+
+/// A cookie's `Max-Age` for `ttl`, in whole seconds.
+fn seconds(ttl: std::time::Duration) -> i64 {
+    i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Adds the removal of state cookie `name` to `response`.
@@ -261,18 +260,6 @@ fn state_cookie(name: &'static str, state: &str, max_age: i64) -> Cookie<'static
         .same_site(SameSite::Lax)
         .max_age(cookie::time::Duration::seconds(max_age))
         .build()
-}
-
-/// A cookie's value from any `Cookie` header (RFC 6265 §5.4).
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_string())
 }
 
 /// `303 See Other` to `to`, setting `cookies`.

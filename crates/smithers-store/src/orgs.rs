@@ -394,7 +394,9 @@ impl Organizations<'_> {
 }
 
 /// User `name` of the organization, read within `tx`.
-async fn user_in(
+///
+/// Errors: `NotFound` when there is none.
+pub(crate) async fn user_in(
     tx: &mut Transaction<'static, Any>,
     organization_id: &str,
     name: &str,
@@ -406,7 +408,11 @@ async fn user_in(
     .bind(name)
     .fetch_optional(&mut **tx)
     .await?
-    .ok_or_else(|| Error::NotFound(format!("no user {name:?} in {organization_id:?}")))?;
+    .ok_or_else(|| {
+        Error::NotFound(format!(
+            "no user {name:?} in organization {organization_id:?}"
+        ))
+    })?;
     user_from_row(&row)
 }
 

@@ -202,18 +202,7 @@ impl Sessions<'_> {
         new: NewSession<'_>,
     ) -> Result<SessionRecord, Error> {
         let (mut tx, chain) = crate::audited::begin(self.store, new.organization_id).await?;
-        let known =
-            sqlx::query("SELECT 1 AS found FROM users WHERE organization_id = $1 AND name = $2")
-                .bind(new.organization_id)
-                .bind(new.user)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if known.is_none() {
-            return Err(Error::NotFound(format!(
-                "no user {:?} in organization {:?}",
-                new.user, new.organization_id
-            )));
-        }
+        crate::orgs::user_in(&mut tx, new.organization_id, new.user).await?;
         let record = SessionRecord {
             id: uuid::Uuid::now_v7().to_string(),
             organization_id: new.organization_id.to_string(),
