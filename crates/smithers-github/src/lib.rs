@@ -1,0 +1,1 @@
+//! Smithers as a GitHub App.
