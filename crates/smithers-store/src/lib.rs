@@ -13,6 +13,7 @@ mod approvals;
 mod audit;
 mod audited;
 mod data_dir;
+mod github;
 mod migrate;
 mod model_turns;
 mod orgs;
@@ -38,6 +39,10 @@ pub use approvals::{Approval, ApprovalKind, ApprovalState, NewApproval};
 pub use audit::{AuditQuery, AuditStore, placeholder};
 pub use audited::event as audit_event;
 pub use data_dir::{DataDir, resolve_data_dir};
+pub use github::{
+    Cause, Delivery, GITHUB_ACTOR, Github, Installation, InstallationChange, InstallationRef,
+    NewDelivery, Outcome, Recorded, Repository, RepositoryRef,
+};
 pub use model_turns::{ModelTurn, NewModelTurn};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
 pub use outbox::{AUDIT_STREAM, AUDIT_SUBJECTS, AuditPublisher, audit_stream_config};
@@ -215,6 +220,11 @@ impl Store {
     /// Browser sessions and sign-ins.
     pub fn sessions(&self) -> Sessions<'_> {
         Sessions { store: self }
+    }
+
+    /// The GitHub App's deliveries, installations and repositories.
+    pub fn github(&self) -> Github<'_> {
+        Github { store: self }
     }
 
     pub fn audit(&self) -> AuditStore<'_> {

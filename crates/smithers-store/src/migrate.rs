@@ -73,6 +73,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0010_sessions.sql"),
     },
+    Migration {
+        version: 11,
+        name: "GitHub App deliveries, installations and repositories",
+        sqlite: include_str!("../migrations/sqlite/0011_github.sql"),
+        postgres: include_str!("../migrations/postgres/0011_github.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

@@ -1,0 +1,736 @@
+//! The GitHub App's records: webhook deliveries (recorded before they are
+//! answered, carried out once), and the installations and repositories
+//! that connect GitHub accounts to an organization. Every change of an
+//! installation or of its repositories commits with its audit events
+//! (`github.installation_*`, `repository.connected`,
+//! `repository.disconnected`) or not at all.
+
+use serde_json::{Value, json};
+use smithers_audit::{ActorType, AuditEvent, CheckpointSigner};
+use sqlx::{Any, Row, Transaction};
+
+use crate::{Error, Store, now_micros};
+
+/// The actor id of what GitHub's webhooks do, in the audit log.
+pub const GITHUB_ACTOR: &str = "github";
+
+/// A webhook delivery as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// `X-GitHub-Delivery`: the same for every redelivery of an event.
+    pub guid: String,
+    pub organization_id: String,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    pub action: Option<String>,
+    pub installation_id: Option<i64>,
+    /// Lowercase hex SHA-256 of the raw body.
+    pub body_sha256: String,
+    /// The raw body (JSON, UTF-8), exactly as signed.
+    pub body: String,
+    /// Microseconds since the epoch.
+    pub received_at: i64,
+    pub processed_at: Option<i64>,
+    /// `handled`, `ignored` or `failed`, once processed.
+    pub outcome: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// A delivery to record.
+#[derive(Debug, Clone)]
+pub struct NewDelivery<'a> {
+    pub guid: &'a str,
+    pub organization_id: &'a str,
+    pub event: &'a str,
+    pub action: Option<&'a str>,
+    pub installation_id: Option<i64>,
+    pub body_sha256: &'a str,
+    pub body: &'a str,
+}
+
+/// What recording a delivery found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// First seen now: it is to be carried out.
+    New(Delivery),
+    /// Recorded before (a redelivery or a duplicate): nothing more is done.
+    SeenBefore(Delivery),
+}
+
+/// How a delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Carried out.
+    Handled,
+    /// An event or action Smithers does not act on.
+    Ignored,
+    /// Could not be carried out (the detail says why).
+    Failed,
+}
+
+impl Outcome {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Handled => "handled",
+            Outcome::Ignored => "ignored",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// An installation of the GitHub App, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installation {
+    /// GitHub's installation id.
+    pub id: i64,
+    pub organization_id: String,
+    pub account_login: String,
+    pub account_id: i64,
+    /// `Organization` or `User`.
+    pub account_type: String,
+    /// The permissions granted, as GitHub lists them
+    /// (`{"contents": "write", …}`).
+    pub permissions: Value,
+    /// `all` or `selected`.
+    pub repository_selection: String,
+    /// Microseconds since the epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub suspended_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+}
+
+/// A repository an installation connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    /// GitHub's repository id.
+    pub id: i64,
+    pub installation_id: i64,
+    pub organization_id: String,
+    /// `owner/name`.
+    pub full_name: String,
+    pub private: bool,
+    /// Microseconds since the epoch.
+    pub connected_at: i64,
+    pub disconnected_at: Option<i64>,
+}
+
+/// A repository as GitHub names it in an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryRef {
+    pub id: i64,
+    pub full_name: String,
+    pub private: bool,
+}
+
+/// An installation as GitHub describes it in an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstallationRef {
+    pub id: i64,
+    pub account_login: String,
+    pub account_id: i64,
+    pub account_type: String,
+    pub permissions: Value,
+    pub repository_selection: String,
+}
+
+/// What a webhook says happened to an installation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InstallationChange {
+    /// Installed (or installed again) with these repositories.
+    Created(InstallationRef, Vec<RepositoryRef>),
+    /// Uninstalled: every repository is disconnected.
+    Deleted(i64),
+    Suspended(i64),
+    Unsuspended(i64),
+    /// The account accepted new permissions.
+    PermissionsAccepted(InstallationRef),
+    /// Repositories added to or removed from the installation.
+    Repositories {
+        installation: InstallationRef,
+        added: Vec<RepositoryRef>,
+        removed: Vec<RepositoryRef>,
+    },
+}
+
+/// Who, on GitHub's side, made a change: recorded with its events.
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    /// The delivery that carried it.
+    pub delivery: &'a str,
+    /// The GitHub login of the event's `sender`.
+    pub sender: Option<&'a str>,
+}
+
+const DELIVERY_COLUMNS: &str = "guid, organization_id, event, action, installation_id, \
+     body_sha256, body, received_at, processed_at, outcome, detail";
+
+const INSTALLATION_COLUMNS: &str = "id, organization_id, account_login, account_id, \
+     account_type, permissions, repository_selection, created_at, updated_at, suspended_at, \
+     deleted_at";
+
+const REPOSITORY_COLUMNS: &str =
+    "id, installation_id, organization_id, full_name, private, connected_at, disconnected_at";
+
+fn delivery_from(row: &sqlx::any::AnyRow) -> Result<Delivery, Error> {
+    Ok(Delivery {
+        guid: row.try_get("guid")?,
+        organization_id: row.try_get("organization_id")?,
+        event: row.try_get("event")?,
+        action: row.try_get("action")?,
+        installation_id: row.try_get("installation_id")?,
+        body_sha256: row.try_get("body_sha256")?,
+        body: row.try_get("body")?,
+        received_at: row.try_get("received_at")?,
+        processed_at: row.try_get("processed_at")?,
+        outcome: row.try_get("outcome")?,
+        detail: row.try_get("detail")?,
+    })
+}
+
+fn installation_from(row: &sqlx::any::AnyRow) -> Result<Installation, Error> {
+    let permissions: String = row.try_get("permissions")?;
+    Ok(Installation {
+        id: row.try_get("id")?,
+        organization_id: row.try_get("organization_id")?,
+        account_login: row.try_get("account_login")?,
+        account_id: row.try_get("account_id")?,
+        account_type: row.try_get("account_type")?,
+        permissions: serde_json::from_str(&permissions).map_err(|e| Error::Corrupt {
+            table: "github_installations",
+            detail: format!("permissions: {e}"),
+        })?,
+        repository_selection: row.try_get("repository_selection")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        suspended_at: row.try_get("suspended_at")?,
+        deleted_at: row.try_get("deleted_at")?,
+    })
+}
+
+fn repository_from(row: &sqlx::any::AnyRow) -> Result<Repository, Error> {
+    let private: i64 = row.try_get("private")?;
+    Ok(Repository {
+        id: row.try_get("id")?,
+        installation_id: row.try_get("installation_id")?,
+        organization_id: row.try_get("organization_id")?,
+        full_name: row.try_get("full_name")?,
+        private: private != 0,
+        connected_at: row.try_get("connected_at")?,
+        disconnected_at: row.try_get("disconnected_at")?,
+    })
+}
+
+/// The GitHub App's repository of records.
+pub struct Github<'s> {
+    pub(crate) store: &'s Store,
+}
+
+impl Github<'_> {
+    /// Records a delivery with its `github.delivery_received` event, in
+    /// one transaction; a GUID recorded before changes nothing and is
+    /// answered [`Recorded::SeenBefore`] (a single conditional INSERT
+    /// decides, so two concurrent deliveries of one GUID cannot both be
+    /// new).
+    ///
+    /// Errors: the database's; the audit log's (nothing is recorded then).
+    pub async fn record_delivery(
+        &self,
+        signer: &CheckpointSigner,
+        new: NewDelivery<'_>,
+    ) -> Result<Recorded, Error> {
+        let (mut tx, chain) = crate::audited::begin(self.store, new.organization_id).await?;
+        let now = now_micros();
+        let inserted = sqlx::query(
+            "INSERT INTO github_deliveries (guid, organization_id, event, action, \
+               installation_id, body_sha256, body, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (guid) DO NOTHING",
+        )
+        .bind(new.guid)
+        .bind(new.organization_id)
+        .bind(new.event)
+        .bind(new.action)
+        .bind(new.installation_id)
+        .bind(new.body_sha256)
+        .bind(new.body)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            drop(tx);
+            let seen = self
+                .delivery(new.guid)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("delivery {} vanished", new.guid)))?;
+            return Ok(Recorded::SeenBefore(seen));
+        }
+        let event = crate::audited::event(
+            new.organization_id,
+            (ActorType::Webhook, GITHUB_ACTOR),
+            "github.delivery_received",
+            ("github_delivery", new.guid),
+            json!({
+                "event": new.event,
+                "action": new.action,
+                "installation": new.installation_id,
+                "body_sha256": new.body_sha256,
+            }),
+            now,
+        );
+        crate::audited::commit(self.store, tx, chain, vec![event], signer, now).await?;
+        Ok(Recorded::New(Delivery {
+            guid: new.guid.to_string(),
+            organization_id: new.organization_id.to_string(),
+            event: new.event.to_string(),
+            action: new.action.map(str::to_string),
+            installation_id: new.installation_id,
+            body_sha256: new.body_sha256.to_string(),
+            body: new.body.to_string(),
+            received_at: now,
+            processed_at: None,
+            outcome: None,
+            detail: None,
+        }))
+    }
+
+    /// The delivery with this GUID.
+    pub async fn delivery(&self, guid: &str) -> Result<Option<Delivery>, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM github_deliveries WHERE guid = $1"
+        ))
+        .bind(guid)
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.as_ref().map(delivery_from).transpose()
+    }
+
+    /// Deliveries recorded and not yet carried out, oldest first, at most
+    /// `limit`.
+    pub async fn pending_deliveries(&self, limit: u32) -> Result<Vec<Delivery>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM github_deliveries WHERE processed_at IS NULL \
+             ORDER BY received_at, guid LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(delivery_from).collect()
+    }
+
+    /// The most recent deliveries, newest first, at most `limit`.
+    pub async fn recent_deliveries(&self, limit: u32) -> Result<Vec<Delivery>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM github_deliveries \
+             ORDER BY received_at DESC, guid DESC LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(delivery_from).collect()
+    }
+
+    /// Marks a delivery carried out, once: a delivery finished already is
+    /// left as it is (answered `false`).
+    pub async fn finish_delivery(
+        &self,
+        guid: &str,
+        outcome: Outcome,
+        detail: Option<&str>,
+    ) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE github_deliveries SET processed_at = $2, outcome = $3, detail = $4 \
+             WHERE guid = $1 AND processed_at IS NULL",
+        )
+        .bind(guid)
+        .bind(now_micros())
+        .bind(outcome.as_str())
+        .bind(detail)
+        .execute(self.store.pool())
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// The installation with this id, whichever organization it serves.
+    pub async fn installation(&self, id: i64) -> Result<Option<Installation>, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {INSTALLATION_COLUMNS} FROM github_installations WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.as_ref().map(installation_from).transpose()
+    }
+
+    /// The organization's installations, deleted ones too, by id.
+    pub async fn installations(&self, organization_id: &str) -> Result<Vec<Installation>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INSTALLATION_COLUMNS} FROM github_installations \
+             WHERE organization_id = $1 ORDER BY id"
+        ))
+        .bind(organization_id)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(installation_from).collect()
+    }
+
+    /// The organization's repositories, disconnected ones too, by name.
+    pub async fn repositories(&self, organization_id: &str) -> Result<Vec<Repository>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM github_repositories \
+             WHERE organization_id = $1 ORDER BY full_name, id"
+        ))
+        .bind(organization_id)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(repository_from).collect()
+    }
+
+    /// Applies what a webhook says happened to an installation of
+    /// `organization_id`, with its audit events, in one transaction.
+    /// Applying a change twice changes nothing the second time and
+    /// records nothing (a repository connected already is not connected
+    /// again), so a redelivered or reordered event is harmless. Answers
+    /// the audit actions recorded.
+    ///
+    /// Errors: `Conflict` for an installation that serves another
+    /// organization; `NotFound` for a change to an installation never
+    /// created; the database's; the audit log's.
+    pub async fn apply(
+        &self,
+        signer: &CheckpointSigner,
+        organization_id: &str,
+        change: &InstallationChange,
+        cause: Cause<'_>,
+    ) -> Result<Vec<String>, Error> {
+        let (mut tx, chain) = crate::audited::begin(self.store, organization_id).await?;
+        let now = now_micros();
+        let mut changes = Changes {
+            organization_id,
+            cause,
+            now,
+            events: Vec::new(),
+        };
+        match change {
+            InstallationChange::Created(installation, repositories) => {
+                changes
+                    .upsert_installation(&mut tx, installation, "github.installation_created")
+                    .await?;
+                for repository in repositories {
+                    changes
+                        .connect(&mut tx, installation.id, repository)
+                        .await?;
+                }
+            }
+            InstallationChange::Deleted(id) => {
+                let installation = changes.existing(&mut tx, *id).await?;
+                if installation.deleted_at.is_none() {
+                    sqlx::query(
+                        "UPDATE github_installations SET deleted_at = $2, updated_at = $2 \
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    changes.record("github.installation_deleted", *id, json!({}));
+                }
+                for repository in connected(&mut tx, *id).await? {
+                    changes.disconnect(&mut tx, *id, &repository).await?;
+                }
+            }
+            InstallationChange::Suspended(id) => {
+                let installation = changes.existing(&mut tx, *id).await?;
+                if installation.suspended_at.is_none() {
+                    sqlx::query(
+                        "UPDATE github_installations SET suspended_at = $2, updated_at = $2 \
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    changes.record("github.installation_suspended", *id, json!({}));
+                }
+            }
+            InstallationChange::Unsuspended(id) => {
+                let installation = changes.existing(&mut tx, *id).await?;
+                if installation.suspended_at.is_some() {
+                    sqlx::query(
+                        "UPDATE github_installations SET suspended_at = NULL, updated_at = $2 \
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    changes.record("github.installation_unsuspended", *id, json!({}));
+                }
+            }
+            InstallationChange::PermissionsAccepted(installation) => {
+                changes
+                    .upsert_installation(
+                        &mut tx,
+                        installation,
+                        "github.installation_permissions_accepted",
+                    )
+                    .await?;
+            }
+            InstallationChange::Repositories {
+                installation,
+                added,
+                removed,
+            } => {
+                changes.existing(&mut tx, installation.id).await?;
+                for repository in added {
+                    changes
+                        .connect(&mut tx, installation.id, repository)
+                        .await?;
+                }
+                for repository in removed {
+                    changes
+                        .disconnect(&mut tx, installation.id, repository)
+                        .await?;
+                }
+            }
+        }
+        let actions = changes.events.iter().map(|e| e.action.clone()).collect();
+        crate::audited::commit(self.store, tx, chain, changes.events, signer, now).await?;
+        Ok(actions)
+    }
+}
+
+/// The events of one [`Github::apply`], and what they share.
+struct Changes<'a> {
+    organization_id: &'a str,
+    cause: Cause<'a>,
+    now: i64,
+    events: Vec<AuditEvent>,
+}
+
+impl Changes<'_> {
+    fn record(&mut self, action: &str, installation: i64, details: Value) {
+        let mut details = match details {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        details.insert("installation".into(), installation.into());
+        details.insert("delivery".into(), self.cause.delivery.into());
+        details.insert("sender".into(), self.cause.sender.into());
+        let (resource_type, resource_id) = match details.get("repository").and_then(Value::as_str) {
+            Some(name) => ("repository", name.to_string()),
+            None => ("github_installation", installation.to_string()),
+        };
+        self.events.push(crate::audited::event(
+            self.organization_id,
+            (ActorType::Webhook, GITHUB_ACTOR),
+            action,
+            (resource_type, &resource_id),
+            Value::Object(details),
+            self.now,
+        ));
+    }
+
+    /// The installation `id`, which must serve this organization.
+    async fn existing(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: i64,
+    ) -> Result<Installation, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {INSTALLATION_COLUMNS} FROM github_installations WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no GitHub App installation {id}")))?;
+        let installation = installation_from(&row)?;
+        if installation.organization_id != self.organization_id {
+            return Err(Error::Conflict(format!(
+                "GitHub App installation {id} serves another organization"
+            )));
+        }
+        Ok(installation)
+    }
+
+    async fn upsert_installation(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        installation: &InstallationRef,
+        action: &str,
+    ) -> Result<(), Error> {
+        let permissions = installation.permissions.to_string();
+        let before = match self.existing(tx, installation.id).await {
+            Ok(before) => Some(before),
+            Err(Error::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        match &before {
+            None => {
+                sqlx::query(
+                    "INSERT INTO github_installations (id, organization_id, account_login, \
+                       account_id, account_type, permissions, repository_selection, created_at, \
+                       updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                )
+                .bind(installation.id)
+                .bind(self.organization_id)
+                .bind(&installation.account_login)
+                .bind(installation.account_id)
+                .bind(&installation.account_type)
+                .bind(&permissions)
+                .bind(&installation.repository_selection)
+                .bind(self.now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Some(before) => {
+                let same = before.deleted_at.is_none()
+                    && before.account_login == installation.account_login
+                    && before.permissions == installation.permissions
+                    && before.repository_selection == installation.repository_selection;
+                if same {
+                    return Ok(());
+                }
+                sqlx::query(
+                    "UPDATE github_installations SET account_login = $2, permissions = $3, \
+                       repository_selection = $4, deleted_at = NULL, updated_at = $5 \
+                     WHERE id = $1",
+                )
+                .bind(installation.id)
+                .bind(&installation.account_login)
+                .bind(&permissions)
+                .bind(&installation.repository_selection)
+                .bind(self.now)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        self.record(
+            action,
+            installation.id,
+            json!({
+                "account": installation.account_login,
+                "account_id": installation.account_id,
+                "account_type": installation.account_type,
+                "permissions": installation.permissions,
+                "repository_selection": installation.repository_selection,
+            }),
+        );
+        Ok(())
+    }
+
+    /// Connects a repository to the installation, unless it is connected
+    /// to it already.
+    async fn connect(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        installation: i64,
+        repository: &RepositoryRef,
+    ) -> Result<(), Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM github_repositories WHERE id = $1"
+        ))
+        .bind(repository.id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let before = row.as_ref().map(repository_from).transpose()?;
+        if let Some(before) = &before
+            && before.organization_id != self.organization_id
+        {
+            return Err(Error::Conflict(format!(
+                "repository {} is connected to another organization",
+                repository.full_name
+            )));
+        }
+        let connected_here = before.as_ref().is_some_and(|b| {
+            b.disconnected_at.is_none()
+                && b.installation_id == installation
+                && b.full_name == repository.full_name
+        });
+        if connected_here {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO github_repositories (id, installation_id, organization_id, full_name, \
+               private, connected_at, disconnected_at) VALUES ($1, $2, $3, $4, $5, $6, NULL) \
+             ON CONFLICT (id) DO UPDATE SET installation_id = $2, full_name = $4, private = $5, \
+               connected_at = $6, disconnected_at = NULL",
+        )
+        .bind(repository.id)
+        .bind(installation)
+        .bind(self.organization_id)
+        .bind(&repository.full_name)
+        .bind(i64::from(repository.private))
+        .bind(self.now)
+        .execute(&mut **tx)
+        .await?;
+        self.record(
+            "repository.connected",
+            installation,
+            json!({
+                "repository": repository.full_name,
+                "repository_id": repository.id,
+                "private": repository.private,
+            }),
+        );
+        Ok(())
+    }
+
+    /// Disconnects a repository from the installation, if it is connected
+    /// to it.
+    async fn disconnect(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        installation: i64,
+        repository: &RepositoryRef,
+    ) -> Result<(), Error> {
+        let done = sqlx::query(
+            "UPDATE github_repositories SET disconnected_at = $3 \
+             WHERE id = $1 AND installation_id = $2 AND disconnected_at IS NULL",
+        )
+        .bind(repository.id)
+        .bind(installation)
+        .bind(self.now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if done == 1 {
+            self.record(
+                "repository.disconnected",
+                installation,
+                json!({
+                    "repository": repository.full_name,
+                    "repository_id": repository.id,
+                }),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The repositories connected through installation `id`.
+async fn connected(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+) -> Result<Vec<RepositoryRef>, Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {REPOSITORY_COLUMNS} FROM github_repositories \
+         WHERE installation_id = $1 AND disconnected_at IS NULL ORDER BY id"
+    ))
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let repository = repository_from(row)?;
+            Ok(RepositoryRef {
+                id: repository.id,
+                full_name: repository.full_name,
+                private: repository.private,
+            })
+        })
+        .collect()
+}
