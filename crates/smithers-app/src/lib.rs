@@ -250,7 +250,10 @@ impl App {
         self.store.close().await;
     }
 
-    pub(crate) fn signer(&self) -> &CheckpointSigner {
+    /// The audit log's checkpoint signing key, for front ends that commit
+    /// their own records with their audit events through the store (the
+    /// GitHub App's deliveries and installations).
+    pub fn signer(&self) -> &CheckpointSigner {
         &self.signer
     }
 }

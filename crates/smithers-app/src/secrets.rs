@@ -431,6 +431,28 @@ impl SecretsService<'_> {
         Ok(grants.into_iter().map(grant_dto).collect())
     }
 
+    /// Releases the active value of a credential the server itself uses,
+    /// named by its operator at start (the GitHub App's private key and
+    /// webhook secret): no principal asks, so no grant is needed, but the
+    /// read is recorded as `secret.read` by the system with its `purpose`.
+    ///
+    /// Errors: `not_found` without an active version; `unavailable`
+    /// without a keyring; `internal` for a value that does not open.
+    pub async fn read_for_service(
+        &self,
+        organization: &str,
+        environment: &str,
+        name: &str,
+        purpose: &str,
+    ) -> Result<SecretValue, Error> {
+        let read = self
+            .store()?
+            .read_for_service(organization, SecretRef { environment, name }, purpose)
+            .await;
+        self.app.deliver_audit().await;
+        Ok(read.map_err(store_error)?.value)
+    }
+
     /// The store's secrets service, which exists only with a keyring.
     fn store(&self) -> Result<&Secrets, Error> {
         self.app.engine().secrets.as_ref().ok_or_else(|| {

@@ -1,1 +1,29 @@
-//! Smithers as a GitHub App.
+//! Smithers as a GitHub App: no personal access tokens, no service
+//! accounts. The App proves itself with a JWT signed by its private key
+//! ([`jwt`]), acts on repositories with installation tokens minted just in
+//! time and down-scoped to one operation ([`token`]), talks to GitHub's
+//! REST API through one audited client ([`client`]), and takes webhooks
+//! verified over their raw bytes, recorded before they are answered and
+//! carried out once ([`webhooks`]).
+//!
+//! ```text
+//!   GitHub ──webhook──▶ smithers-server ──▶ Webhooks::receive ──▶ store (delivery)
+//!                                                 │
+//!                                Webhooks::process (installations, repositories)
+//!   GitHub ◀──REST (JWT / installation token, audited)── Github client
+//! ```
+
+pub mod client;
+mod error;
+pub mod events;
+pub mod jwt;
+pub mod manifest;
+pub mod signature;
+pub mod token;
+pub mod webhooks;
+
+pub use client::{Answer, Auth, Context, Github, Request, RetryLimits};
+pub use error::Error;
+pub use jwt::AppKey;
+pub use token::{Access, InstallationToken, TokenScope};
+pub use webhooks::{Incoming, Received, Webhooks};

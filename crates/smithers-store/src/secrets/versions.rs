@@ -2,6 +2,7 @@
 //! under a grant.
 
 use serde_json::json;
+use smithers_audit::ActorType;
 use smithers_secrets::{Scope, SealedSecret, SecretValue};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -88,8 +89,13 @@ pub struct ReadRequest<'a> {
 pub struct SecretRead {
     pub value: SecretValue,
     pub version: u32,
+    /// The grant that released it; empty for a service credential
+    /// ([`Secrets::read_for_service`]).
     pub grant_id: String,
 }
+
+/// The actor id of what Smithers does by itself, in the audit log.
+const SYSTEM_ACTOR: &str = "smithers";
 
 const VERSION_COLUMNS: &str = "organization_id, environment, name, version, state, key_id, \
                                created_at, created_by, deactivated_at, destroyed_at, destroyed_by";
@@ -479,6 +485,56 @@ impl Secrets {
             value,
             version,
             grant_id: grant.id,
+        })
+    }
+
+    /// Releases the active value of a credential Smithers itself uses
+    /// (`purpose`, e.g. `github-app`): the GitHub App's private key and
+    /// webhook secret, which the operator names when starting the server.
+    /// No grant is asked for — the operator who can start the server holds
+    /// the keyring and the database already — but the read is recorded
+    /// (`secret.read` by the system actor `smithers`, with the purpose)
+    /// and the value is returned only once that has committed.
+    ///
+    /// Errors: `NotFound` without an active version; `Secrets` for a value
+    /// that does not open; the database's and the audit log's.
+    pub async fn read_for_service(
+        &self,
+        organization_id: &str,
+        secret: SecretRef<'_>,
+        purpose: &str,
+    ) -> Result<SecretRead, Error> {
+        secret.validate()?;
+        let (mut tx, chain) = self.begin(organization_id).await?;
+        let (version, sealed) = sealed_version(&mut tx, organization_id, secret, None).await?;
+        let value = self.keyring.open(
+            &Scope {
+                organization_id,
+                environment: secret.environment,
+                name: secret.name,
+                version,
+            },
+            &sealed,
+        )?;
+        let event = self.event(
+            ActorType::System,
+            organization_id,
+            SYSTEM_ACTOR,
+            "secret.read",
+            &secret.resource_id(),
+            json!({
+                "environment": secret.environment,
+                "name": secret.name,
+                "version": version,
+                "key_id": sealed.key_id,
+                "purpose": purpose,
+            }),
+        );
+        self.commit_with(tx, chain, vec![event]).await?;
+        Ok(SecretRead {
+            value,
+            version,
+            grant_id: String::new(),
         })
     }
 

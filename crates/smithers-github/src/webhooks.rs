@@ -1,0 +1,295 @@
+//! Webhook deliveries (GitHub Docs, "Handling webhook deliveries"):
+//!
+//! ```text
+//! receive  X-Hub-Signature-256 checked over the raw body (nothing is
+//!          parsed before) → event name and delivery GUID checked → the
+//!          body parsed as JSON → recorded with its github.delivery_received
+//!          event (a GUID seen before: nothing more) → answered 2xx
+//! process  each recorded delivery not yet carried out, in the order
+//!          received: ping; installation; installation_repositories;
+//!          anything else recorded as ignored → finished once
+//! ```
+//!
+//! A delivery is recorded before it is answered, so one answered is
+//! carried out even if the process stops right after; one that was not
+//! answered is asked for again (GitHub does not redeliver by itself).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use smithers_app::App;
+use smithers_store::{Cause, Delivery, InstallationChange, NewDelivery, Outcome, Recorded};
+use tokio::sync::Notify;
+use zeroize::Zeroizing;
+
+use crate::events::{Envelope, InstallationEvent, InstallationRepositoriesEvent};
+use crate::{Error, Github, signature};
+
+/// The largest body GitHub sends (GitHub Docs: payloads are capped at
+/// 25 MB).
+pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// How often recorded deliveries are looked for without being woken (one
+/// recorded by another process, or one whose processing failed for a
+/// passing reason).
+const PROCESS_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A delivery as it arrived: the headers that matter and the raw body.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// `X-GitHub-Event`.
+    pub event: Option<&'a str>,
+    /// `X-GitHub-Delivery`.
+    pub delivery: Option<&'a str>,
+    /// `X-Hub-Signature-256`.
+    pub signature: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// What receiving a delivery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Recorded now; it will be carried out.
+    New { guid: String },
+    /// Recorded before: nothing more is done.
+    SeenBefore { guid: String },
+}
+
+/// Takes and carries out the App's webhook deliveries for one
+/// organization.
+pub struct Webhooks {
+    app: Arc<App>,
+    organization: String,
+    secret: Zeroizing<Vec<u8>>,
+    github: Option<Github>,
+    wake: Notify,
+}
+
+impl std::fmt::Debug for Webhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhooks")
+            .field("organization", &self.organization)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Webhooks {
+    /// Deliveries signed with `secret`, for `organization`; `github` is
+    /// the App's client (its cached tokens are forgotten when an
+    /// installation is suspended or deleted).
+    pub fn new(
+        app: Arc<App>,
+        organization: &str,
+        secret: Zeroizing<Vec<u8>>,
+        github: Option<Github>,
+    ) -> Webhooks {
+        Webhooks {
+            app,
+            organization: organization.to_string(),
+            secret,
+            github,
+            wake: Notify::new(),
+        }
+    }
+
+    /// Checks and records a delivery (the module says how), and wakes
+    /// [`Webhooks::run`] for a new one.
+    ///
+    /// Errors: [`Error::BadSignature`] (nothing is read or stored);
+    /// [`Error::Malformed`] for a signed delivery without a proper event
+    /// name, GUID or JSON body; [`Error::Store`] when it cannot be
+    /// recorded (GitHub should then see a failure, and ask again).
+    pub async fn receive(&self, incoming: Incoming<'_>) -> Result<Received, Error> {
+        signature::verify(&self.secret, incoming.signature, incoming.body)?;
+        let event = incoming
+            .event
+            .filter(|e| is_event_name(e))
+            .ok_or_else(|| Error::Malformed("X-GitHub-Event is missing or malformed".into()))?;
+        let guid = incoming
+            .delivery
+            .filter(|g| is_guid(g))
+            .ok_or_else(|| Error::Malformed("X-GitHub-Delivery is missing or malformed".into()))?;
+        let body = std::str::from_utf8(incoming.body)
+            .map_err(|_| Error::Malformed("the body is not UTF-8".into()))?;
+        let envelope: Envelope = serde_json::from_str(body)
+            .map_err(|e| Error::Malformed(format!("the body is not a webhook payload: {e}")))?;
+        let body_sha256 = hex::encode(Sha256::digest(incoming.body));
+        let recorded = self
+            .app
+            .store()
+            .github()
+            .record_delivery(
+                self.app.signer(),
+                NewDelivery {
+                    guid,
+                    organization_id: &self.organization,
+                    event,
+                    action: envelope.action.as_deref(),
+                    installation_id: envelope.installation.as_ref().map(|i| i.id),
+                    body_sha256: &body_sha256,
+                    body,
+                },
+            )
+            .await?;
+        self.app.deliver_audit().await;
+        Ok(match recorded {
+            Recorded::New(_) => {
+                tracing::info!(guid, event, "webhook delivery recorded");
+                self.wake.notify_one();
+                Received::New { guid: guid.into() }
+            }
+            Recorded::SeenBefore(_) => {
+                tracing::info!(guid, event, "webhook delivery seen before");
+                Received::SeenBefore { guid: guid.into() }
+            }
+        })
+    }
+
+    /// Carries out every recorded delivery not yet carried out, oldest
+    /// first; answers how many were finished.
+    ///
+    /// Errors: [`Error::Store`] when the deliveries cannot be read or
+    /// finished (they stay, to be tried again).
+    pub async fn process_pending(&self) -> Result<usize, Error> {
+        let mut finished = 0;
+        loop {
+            let pending = self.app.store().github().pending_deliveries(50).await?;
+            if pending.is_empty() {
+                return Ok(finished);
+            }
+            for delivery in &pending {
+                let (outcome, detail) = match self.process(delivery).await {
+                    Ok(outcome) => (outcome, None),
+                    // The database is away: leave it for later.
+                    Err(Error::Store(smithers_store::Error::Database(e))) => {
+                        return Err(Error::Store(smithers_store::Error::Database(e)));
+                    }
+                    Err(e) => (Outcome::Failed, Some(e.to_string())),
+                };
+                if let Some(detail) = &detail {
+                    tracing::warn!(guid = %delivery.guid, event = %delivery.event, %detail, "webhook delivery failed");
+                }
+                self.app
+                    .store()
+                    .github()
+                    .finish_delivery(&delivery.guid, outcome, detail.as_deref())
+                    .await?;
+                finished += 1;
+            }
+        }
+    }
+
+    /// Carries out recorded deliveries as they come, until `shutdown`
+    /// completes.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.process_pending().await {
+                tracing::error!(error = %e, "webhook deliveries could not be carried out");
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(PROCESS_INTERVAL) => {}
+            }
+        }
+    }
+
+    /// Carries out one delivery.
+    async fn process(&self, delivery: &Delivery) -> Result<Outcome, Error> {
+        let envelope: Envelope = parse(&delivery.body)?;
+        let sender = envelope.sender.as_ref().map(|s| s.login.as_str());
+        let change = match delivery.event.as_str() {
+            "ping" => return Ok(Outcome::Handled),
+            "installation" => {
+                let event: InstallationEvent = parse(&delivery.body)?;
+                let id = event.installation.id;
+                match event.action.as_str() {
+                    "created" => InstallationChange::Created(
+                        event.installation.to_ref(),
+                        event
+                            .repositories
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|r| r.to_ref())
+                            .collect(),
+                    ),
+                    "deleted" => InstallationChange::Deleted(id),
+                    "suspend" => InstallationChange::Suspended(id),
+                    "unsuspend" => InstallationChange::Unsuspended(id),
+                    "new_permissions_accepted" => {
+                        InstallationChange::PermissionsAccepted(event.installation.to_ref())
+                    }
+                    _ => return Ok(Outcome::Ignored),
+                }
+            }
+            "installation_repositories" => {
+                let event: InstallationRepositoriesEvent = parse(&delivery.body)?;
+                if !matches!(event.action.as_str(), "added" | "removed") {
+                    return Ok(Outcome::Ignored);
+                }
+                InstallationChange::Repositories {
+                    installation: event.installation.to_ref(),
+                    added: event
+                        .repositories_added
+                        .iter()
+                        .map(|r| r.to_ref())
+                        .collect(),
+                    removed: event
+                        .repositories_removed
+                        .iter()
+                        .map(|r| r.to_ref())
+                        .collect(),
+                }
+            }
+            _ => return Ok(Outcome::Ignored),
+        };
+        if let (InstallationChange::Suspended(id) | InstallationChange::Deleted(id), Some(github)) =
+            (&change, &self.github)
+        {
+            let forgotten = github.revoke_installation(*id);
+            tracing::info!(
+                installation = id,
+                forgotten,
+                "installation tokens forgotten"
+            );
+        }
+        let recorded = self
+            .app
+            .store()
+            .github()
+            .apply(
+                self.app.signer(),
+                &self.organization,
+                &change,
+                Cause {
+                    delivery: &delivery.guid,
+                    sender,
+                },
+            )
+            .await;
+        self.app.deliver_audit().await;
+        recorded?;
+        Ok(Outcome::Handled)
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, Error> {
+    serde_json::from_str(body)
+        .map_err(|e| Error::Malformed(format!("the payload is not what GitHub sends: {e}")))
+}
+
+/// GitHub's event names: lowercase words joined by `_`.
+fn is_event_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}
+
+/// A delivery GUID: hex digits and dashes (GitHub sends a UUID).
+fn is_guid(guid: &str) -> bool {
+    !guid.is_empty()
+        && guid.len() <= 64
+        && guid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
