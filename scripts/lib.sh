@@ -199,3 +199,31 @@ ensure_oidc_provider() {
     SMITHERS_TEST_OIDC_MODULES="$dir/node_modules"
     export SMITHERS_TEST_OIDC_MODULES
 }
+
+# GitHub's published descriptions the GitHub stand-in of the tests answers
+# by (npm: @octokit/openapi, the REST API's OpenAPI description, and
+# @octokit/webhooks-examples, recorded webhook payloads), installed exactly
+# as crates/smithers-test-support/github/ pins them (package-lock.json)
+# into a directory of their own under the user's cache, named by the pin;
+# no package's scripts run. Exports SMITHERS_TEST_GITHUB_OPENAPI and
+# SMITHERS_TEST_GITHUB_WEBHOOK_EXAMPLES, the paths of the two documents.
+ensure_octokit() {
+    local pins=crates/smithers-test-support/github
+    local sum
+    sum="$(cat "$pins/package.json" "$pins/package-lock.json" | sha256sum | cut -c1-16)"
+    local dir="${XDG_CACHE_HOME:-$HOME/.cache}/smithers/octokit-$sum"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        apt_install_missing nodejs npm
+    fi
+    if [ ! -f "$dir/.installed" ]; then
+        say "installing GitHub's OpenAPI description and webhook examples in $dir"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$pins/package.json" "$pins/package-lock.json" "$dir/"
+        (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+        touch "$dir/.installed"
+    fi
+    SMITHERS_TEST_GITHUB_OPENAPI="$dir/node_modules/@octokit/openapi/generated/api.github.com.json"
+    SMITHERS_TEST_GITHUB_WEBHOOK_EXAMPLES="$dir/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
+    export SMITHERS_TEST_GITHUB_OPENAPI SMITHERS_TEST_GITHUB_WEBHOOK_EXAMPLES
+}

@@ -7,6 +7,9 @@
 //! - [`model_server`]: a local stand-in for the OpenAI and Anthropic APIs;
 //! - [`github_oauth`]: a local stand-in for GitHub's web application flow
 //!   of a GitHub App and its `GET /user`;
+//! - [`github`]: a local stand-in for GitHub as a GitHub App sees it —
+//!   the REST API, held to GitHub's published OpenAPI description, git
+//!   over smart HTTP, and webhooks;
 //! - [`audit`]: audit events and logs for the store's tests;
 //! - [`git`]: git under a fixed author;
 //! - [`sandbox`]: the native and Docker providers, and a test body run
@@ -22,6 +25,7 @@
 pub mod audit;
 pub mod engine;
 pub mod git;
+pub mod github;
 pub mod github_oauth;
 pub mod model_server;
 pub mod runs;

@@ -1,0 +1,449 @@
+//! The GitHub App stand-in answers as GitHub does and tells apart what
+//! GitHub's OpenAPI description allows from what it does not. These
+//! tests need `SMITHERS_TEST_GITHUB_OPENAPI` and
+//! `SMITHERS_TEST_GITHUB_WEBHOOK_EXAMPLES` (`scripts/test` sets them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use smithers_test_support::github::openapi;
+use smithers_test_support::github::{
+    APP_ID, APP_PRIVATE_KEY_PEM, AuthKind, GithubApi, TOKEN_PREFIX, app_jwt, sign_app_jwt,
+};
+
+const UA: &str = "smithers-test";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().user_agent(UA).build().unwrap()
+}
+
+/// A request with GitHub's recommended headers and `Authorization:
+/// Bearer {auth}`; the status, headers and JSON body (`Null` if none).
+async fn call(
+    method: &str,
+    url: &str,
+    auth: Option<&str>,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut r = client()
+        .request(method.parse().unwrap(), url)
+        .header("accept", "application/vnd.github+json")
+        .header("x-github-api-version", "2022-11-28");
+    if let Some(a) = auth {
+        r = r.header("authorization", format!("Bearer {a}"));
+    }
+    if let Some(b) = body {
+        r = r
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, headers, json)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An installation `acme` (an organization) with one repository, and a
+/// token for it from the App.
+async fn installed(gh: &GithubApi, permissions: &[(&str, &str)]) -> (u64, u64, String) {
+    let inst = gh.add_installation("acme", "Organization", permissions);
+    let repo = gh.add_repository(inst, "acme", "widgets", "main", true);
+    let (status, _, body) = call(
+        "POST",
+        &format!("{}/app/installations/{inst}/access_tokens", gh.url()),
+        Some(&app_jwt(APP_ID)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    (inst, repo, body["token"].as_str().unwrap().to_string())
+}
+
+// ---- 1. the description as the yardstick -------------------------------
+
+#[test]
+fn the_description_tells_a_valid_body_from_an_invalid_one() {
+    let d = openapi::description();
+    let op = d
+        .find("POST", "/repos/acme/widgets/statuses/0123abc")
+        .expect("create a commit status is described");
+    assert_eq!(op.id, "repos/create-commit-status");
+    assert_eq!(op.template, "/repos/{owner}/{repo}/statuses/{sha}");
+    assert_eq!(op.params["sha"], "0123abc");
+    let good = json!({"state": "success", "context": "smithers", "target_url": null});
+    assert!(d.check_request(&op, &[], Some(&good)).is_empty());
+    let bad = json!({"state": "fine", "context": 3});
+    let wrong = d.check_request(&op, &[], Some(&bad));
+    assert!(wrong.iter().any(|w| w.contains("fine")), "{wrong:?}");
+    let none = d.check_request(&op, &[], None);
+    assert!(!none.is_empty(), "the body is required: {none:?}");
+    // Literal segments win over parameters.
+    let op = d.find("GET", "/repos/a/b/pulls/comments").unwrap();
+    assert_eq!(op.id, "pulls/list-review-comments-for-repo");
+    // A branch name with a slash is one parameter.
+    let op = d.find("GET", "/repos/a/b/branches/feature/x").unwrap();
+    assert_eq!(op.params["branch"], "feature/x");
+    assert!(d.find("GET", "/no/such/route/anywhere").is_none());
+    // Unknown and ill-typed query parameters are told.
+    let op = d.find("GET", "/repos/a/b/pulls").unwrap();
+    let q = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    assert!(d.check_request(&op, &q("state", "all"), None).is_empty());
+    assert!(!d.check_request(&op, &q("state", "merged"), None).is_empty());
+    assert!(!d.check_request(&op, &q("colour", "red"), None).is_empty());
+    // Answers: the schema of the status, basic-error for undocumented
+    // errors, and an undocumented success is wrong.
+    let op = d.find("GET", "/app").unwrap();
+    assert!(
+        !d.check_response(&op, 200, Some(&json!({"id": "x"})))
+            .is_empty()
+    );
+    assert!(
+        d.check_response(&op, 401, Some(&json!({"message": "Bad credentials"})))
+            .is_empty()
+    );
+    assert!(!d.check_response(&op, 204, None).is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_route_and_an_unimplemented_operation_are_violations() {
+    let gh = GithubApi::start().await;
+    let (status, _, body) = call("GET", &format!("{}/no/such/thing", gh.url()), None, None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["message"], "Not Found");
+    assert_eq!(gh.violations().len(), 1, "{:?}", gh.violations());
+    assert!(gh.violations()[0].contains("no such operation"));
+    gh.clear_violations();
+    // Described by GitHub, not implemented here.
+    let (status, _, _) = call(
+        "GET",
+        &format!("{}/gitignore/templates", gh.url()),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(gh.violations()[0].contains("not one the stand-in implements"));
+    gh.clear_violations();
+    // A body GitHub would not take is a violation, and refused.
+    let (_, repo, token) = installed(&gh, &[("statuses", "write")]).await;
+    let _ = repo;
+    let (status, _, _) = call(
+        "POST",
+        &format!(
+            "{}/repos/acme/widgets/statuses/{}",
+            gh.url(),
+            "a".repeat(40)
+        ),
+        Some(&token),
+        Some(json!({"state": "fine"})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        gh.violations().iter().any(|v| v.contains("request body")),
+        "{:?}",
+        gh.violations()
+    );
+    gh.clear_violations();
+    // No User-Agent: GitHub refuses.
+    let resp = reqwest::Client::new()
+        .get(format!("{}/app", gh.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    assert!(gh.violations()[0].contains("User-Agent"));
+    gh.clear_violations();
+    gh.assert_honest();
+}
+
+#[tokio::test]
+async fn the_loader_says_what_to_do_without_the_description() {
+    // The variable is read once per process; what the message says is
+    // checked on the text itself.
+    if std::env::var(openapi::OPENAPI_ENV).is_err() {
+        let e = openapi::load().err().unwrap();
+        assert!(
+            e.contains("scripts/test") && e.contains(openapi::OPENAPI_ENV),
+            "{e}"
+        );
+    } else {
+        assert!(openapi::load().is_ok());
+    }
+}
+
+// ---- 2. App authentication and installation tokens ---------------------
+
+#[tokio::test]
+async fn the_app_jwt_is_checked_as_github_checks_it() {
+    let gh = GithubApi::start().await;
+    let url = format!("{}/app", gh.url());
+    let (status, headers, body) = call("GET", &url, Some(&app_jwt(APP_ID)), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], APP_ID);
+    assert!(headers.contains_key("x-github-request-id"));
+    let t = now();
+    let jwt = |claims: Value| sign_app_jwt(claims, APP_PRIVATE_KEY_PEM);
+    let refused = [
+        // Expired.
+        jwt(json!({"iat": t - 700, "exp": t - 100, "iss": APP_ID.to_string()})),
+        // Longer than ten minutes.
+        jwt(json!({"iat": t - 30, "exp": t + 600, "iss": APP_ID.to_string()})),
+        // Issued in the future beyond the drift GitHub allows.
+        jwt(json!({"iat": t + 120, "exp": t + 300, "iss": APP_ID.to_string()})),
+        // Another App.
+        jwt(json!({"iat": t - 30, "exp": t + 300, "iss": "42"})),
+        // No times.
+        jwt(json!({"iss": APP_ID.to_string()})),
+    ];
+    for bad in refused {
+        let (status, _, body) = call("GET", &url, Some(&bad), None).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body["message"].as_str().unwrap().len() > 5);
+    }
+    // Signed by another key.
+    let other = "a.b.c";
+    let (status, _, _) = call("GET", &url, Some(other), None).await;
+    assert_eq!(status, 401);
+    // Drift within a minute is taken; iss as a number too.
+    let ok = jwt(json!({"iat": t + 30, "exp": t + 500, "iss": APP_ID}));
+    let (status, _, _) = call("GET", &url, Some(&ok), None).await;
+    assert_eq!(status, 200);
+    assert!(gh.requests().iter().all(|r| r.auth == AuthKind::Jwt));
+    gh.assert_honest();
+}
+
+#[tokio::test]
+async fn installation_tokens_are_minted_down_scoped_and_never_beyond() {
+    let gh = GithubApi::start().await;
+    let inst = gh.add_installation(
+        "acme",
+        "Organization",
+        &[("contents", "write"), ("pull_requests", "write")],
+    );
+    let widgets = gh.add_repository(inst, "acme", "widgets", "main", true);
+    let _gadgets = gh.add_repository(inst, "acme", "gadgets", "main", false);
+    let other = gh.add_installation("umbrella", "Organization", &[("contents", "read")]);
+    let foreign = gh.add_repository(other, "umbrella", "secret", "main", true);
+    let jwt = app_jwt(APP_ID);
+    let mint = |body: Value| {
+        let url = format!("{}/app/installations/{inst}/access_tokens", gh.url());
+        let jwt = jwt.clone();
+        async move { call("POST", &url, Some(&jwt), Some(body)).await }
+    };
+    let (status, _, body) = mint(json!({
+        "repository_ids": [widgets],
+        "permissions": {"contents": "read"},
+    }))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let token = body["token"].as_str().unwrap();
+    assert!(
+        token.starts_with(TOKEN_PREFIX) && token.len() == 40,
+        "{token}"
+    );
+    assert_eq!(body["permissions"]["contents"], "read");
+    assert_eq!(body["repository_selection"], "selected");
+    assert_eq!(body["repositories"][0]["full_name"], "acme/widgets");
+    let expires: SystemTime =
+        humantime::parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    let left = expires.duration_since(SystemTime::now()).unwrap();
+    assert!(left > Duration::from_secs(3500) && left <= Duration::from_secs(3600));
+    assert_eq!(gh.tokens_issued(), vec![token.to_string()]);
+    let scope = gh.token_scope(token).unwrap();
+    assert_eq!(scope.repositories, Some(vec![widgets]));
+    // More than granted, or a repository outside the installation: 422.
+    for body in [
+        json!({"permissions": {"administration": "write"}}),
+        json!({"permissions": {"issues": "read"}}),
+        json!({"repository_ids": [foreign]}),
+        json!({"repositories": ["secret"]}),
+    ] {
+        let (status, _, answer) = mint(body.clone()).await;
+        assert_eq!(status, 422, "{body} → {answer}");
+    }
+    assert_eq!(gh.tokens_issued().len(), 1);
+    // A token, not the JWT, mints nothing.
+    let url = format!("{}/app/installations/{inst}/access_tokens", gh.url());
+    let (status, _, _) = call("POST", &url, Some(token), None).await;
+    assert_eq!(status, 403);
+    // An installation that does not exist.
+    let url = format!("{}/app/installations/999999/access_tokens", gh.url());
+    let (status, _, _) = call("POST", &url, Some(&jwt), None).await;
+    assert_eq!(status, 404);
+    // The App sees its installations.
+    let (status, _, list) = call(
+        "GET",
+        &format!("{}/app/installations", gh.url()),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let (_, _, one) = call(
+        "GET",
+        &format!("{}/app/installations/{inst}", gh.url()),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(one["account"]["login"], "acme");
+    assert_eq!(one["permissions"]["contents"], "write");
+    gh.assert_honest();
+}
+
+#[tokio::test]
+async fn tokens_reach_their_repositories_with_their_permissions_only() {
+    let gh = GithubApi::start().await;
+    let inst = gh.add_installation(
+        "acme",
+        "Organization",
+        &[("contents", "write"), ("statuses", "write")],
+    );
+    let widgets = gh.add_repository(inst, "acme", "widgets", "main", true);
+    gh.add_repository(inst, "acme", "gadgets", "main", true);
+    let jwt = app_jwt(APP_ID);
+    let (_, _, body) = call(
+        "POST",
+        &format!("{}/app/installations/{inst}/access_tokens", gh.url()),
+        Some(&jwt),
+        Some(json!({"repository_ids": [widgets], "permissions": {"contents": "read"}})),
+    )
+    .await;
+    let token = body["token"].as_str().unwrap().to_string();
+    let get = |path: &str| {
+        let url = format!("{}{path}", gh.url());
+        let token = token.clone();
+        async move { call("GET", &url, Some(&token), None).await }
+    };
+    let (status, headers, repo) = get("/repos/acme/widgets").await;
+    assert_eq!(status, 200, "{repo}");
+    assert_eq!(repo["full_name"], "acme/widgets");
+    assert_eq!(repo["default_branch"], "main");
+    assert_eq!(repo["private"], true);
+    assert_eq!(repo["id"], widgets);
+    assert_eq!(repo["clone_url"], gh.clone_url(widgets));
+    let remaining = |h: &reqwest::header::HeaderMap| -> u64 {
+        h["x-ratelimit-remaining"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    for name in [
+        "x-ratelimit-limit",
+        "x-ratelimit-used",
+        "x-ratelimit-reset",
+        "x-ratelimit-resource",
+    ] {
+        assert!(headers.contains_key(name), "{name}");
+    }
+    let first = remaining(&headers);
+    let (_, headers, _) = get("/repos/acme/widgets").await;
+    assert_eq!(remaining(&headers), first - 1);
+    // Outside the token's repositories, or nowhere: 404.
+    assert_eq!(get("/repos/acme/gadgets").await.0, 404);
+    assert_eq!(get("/repos/acme/nothing").await.0, 404);
+    // An unknown or expired token: 401 Bad credentials.
+    let (status, _, body) = call(
+        "GET",
+        &format!("{}/repos/acme/widgets", gh.url()),
+        Some("ghs_nope"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (401, Some("Bad credentials"))
+    );
+    gh.expire_token(&token);
+    assert_eq!(get("/repos/acme/widgets").await.0, 401);
+    // A suspended installation's tokens: 403; and no new ones.
+    let (_, _, body) = call(
+        "POST",
+        &format!("{}/app/installations/{inst}/access_tokens", gh.url()),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    let fresh = body["token"].as_str().unwrap().to_string();
+    gh.suspend_installation(inst);
+    let (status, _, _) = call(
+        "GET",
+        &format!("{}/repos/acme/widgets", gh.url()),
+        Some(&fresh),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = call(
+        "POST",
+        &format!("{}/app/installations/{inst}/access_tokens", gh.url()),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let kinds: Vec<AuthKind> = gh.requests().iter().map(|r| r.auth).collect();
+    assert!(kinds.contains(&AuthKind::Jwt) && kinds.contains(&AuthKind::Token));
+    gh.assert_honest();
+}
+
+#[tokio::test]
+async fn scripted_faults_and_rate_limits() {
+    let gh = GithubApi::start().await;
+    let (inst, _, token) = installed(&gh, &[("contents", "read")]).await;
+    let url = format!("{}/repos/acme/widgets", gh.url());
+    gh.fail_next("GET", "/repos/{owner}/{repo}", 502, 2);
+    assert_eq!(call("GET", &url, Some(&token), None).await.0, 502);
+    assert_eq!(call("GET", &url, Some(&token), None).await.0, 502);
+    assert_eq!(call("GET", &url, Some(&token), None).await.0, 200);
+    gh.secondary_rate_limit("*", "/repos/", 7, 1);
+    let (status, headers, body) = call("GET", &url, Some(&token), None).await;
+    assert_eq!(status, 403);
+    assert_eq!(headers["retry-after"], "7");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("secondary rate limit")
+    );
+    gh.primary_rate_limit("GET", "/repos/acme", 429, 1);
+    let (status, headers, _) = call("GET", &url, Some(&token), None).await;
+    assert_eq!(status, 429);
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    assert_eq!(call("GET", &url, Some(&token), None).await.0, 200);
+    // A spent window refuses until it resets.
+    gh.set_rate_remaining(inst, 1);
+    let (status, headers, _) = call("GET", &url, Some(&token), None).await;
+    assert_eq!(
+        (status, headers["x-ratelimit-remaining"].to_str().unwrap()),
+        (200, "0")
+    );
+    let (status, headers, body) = call("GET", &url, Some(&token), None).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("API rate limit exceeded")
+    );
+    gh.assert_honest();
+}
