@@ -13,6 +13,7 @@
 //!   GitHub ◀──REST (JWT / installation token, audited)── Github client
 //! ```
 
+mod app;
 pub mod client;
 mod error;
 pub mod events;
@@ -22,6 +23,7 @@ pub mod signature;
 pub mod token;
 pub mod webhooks;
 
+pub use app::{DEFAULT_PRIVATE_KEY_SECRET, DEFAULT_WEBHOOK_SECRET, GithubApp, GithubAppSettings};
 pub use client::{Answer, Auth, Context, Github, Request, RetryLimits};
 pub use error::Error;
 pub use jwt::AppKey;

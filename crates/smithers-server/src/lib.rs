@@ -50,6 +50,7 @@
 //! POST /api/v1/tokens                     through an API token)
 //! DELETE /api/v1/tokens/{id}
 //! GET  /api/v1/openapi.json              this API's OpenAPI 3.1 document (public)
+//! POST /github/webhook                   the GitHub App's deliveries (signed by GitHub)
 //! ```
 //!
 //! The OpenAPI document is generated from the handlers' annotations (see
@@ -65,6 +66,7 @@ mod problem;
 mod routes;
 mod signin;
 mod tls;
+mod webhook;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -104,6 +106,9 @@ pub struct Settings {
     /// People sign in with GitHub too, through a GitHub App
     /// (`GET /sign-in/github`); none: not with GitHub.
     pub github: Option<Arc<smithers_app::GithubSignIn>>,
+    /// The GitHub App (`POST /github/webhook`); none: the route answers
+    /// 404.
+    pub github_app: Option<Arc<smithers_github::GithubApp>>,
     /// HTTPS with this certificate and key (`--tls-cert`, `--tls-key`);
     /// none: plain HTTP (on loopback, or behind a proxy that terminates
     /// TLS).
@@ -118,6 +123,7 @@ impl Default for Settings {
             public_origin: None,
             oidc: None,
             github: None,
+            github_app: None,
             tls: None,
         }
     }
@@ -223,6 +229,12 @@ pub fn router(state: ServerState) -> Router {
         .route("/sign-in/github", get(signin::github_begin))
         .route("/sign-in/github/callback", get(signin::github_callback))
         .route("/sign-out", post(signin::sign_out))
+        .route(
+            "/github/webhook",
+            post(webhook::receive).layer(axum::extract::DefaultBodyLimit::max(
+                smithers_github::webhooks::MAX_BODY_BYTES,
+            )),
+        )
         .merge(dashboard::routes())
         .nest("/api/v1", api)
         // After the nesting, so that it covers every route (nesting
@@ -270,6 +282,12 @@ pub async fn serve_with(
         // The server still answers: the runs wait for a resume.
         Err(e) => tracing::warn!(error = %e, "the interrupted runs could not be resumed"),
     }
+    // The GitHub App's recorded deliveries are carried out beside the
+    // requests, until the server stops.
+    let deliveries = settings.github_app.clone().map(|github| {
+        let stopping = stopping.clone();
+        tokio::spawn(async move { github.run(stopping.cancelled_owned()).await })
+    });
     let state = ServerState {
         app,
         pool: pool.clone(),
@@ -305,5 +323,8 @@ pub async fn serve_with(
     // Whatever ended the serving, no run task outlives it.
     stopping.cancel();
     pool.stop().await;
+    if let Some(deliveries) = deliveries {
+        let _ = deliveries.await;
+    }
     served
 }

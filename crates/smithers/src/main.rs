@@ -8,6 +8,7 @@ mod approvals_cmd;
 mod audit_cmd;
 mod context;
 mod demo_cmd;
+mod github_cmd;
 mod org_policy_cmd;
 mod policy_cmd;
 mod progress;
@@ -56,8 +57,10 @@ enum Command {
     Users(users_cmd::UsersArgs),
     /// API tokens for scripts and CI: create (shown once), list, revoke.
     Tokens(tokens_cmd::TokensArgs),
+    /// The GitHub App: print its manifest.
+    Github(github_cmd::GithubArgs),
     /// Serve the HTTP API (/api/v1, API tokens) until SIGINT or SIGTERM.
-    Serve(serve_cmd::ServeArgs),
+    Serve(Box<serve_cmd::ServeArgs>),
     /// Run commands in a disposable sandbox; check what this host can enforce.
     #[command(subcommand)]
     Sandbox(sandbox_cmd::SandboxCommand),
@@ -139,7 +142,8 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact_cmd::run(args),
         Command::Users(args) => users_cmd::run(args, &cli.state),
         Command::Tokens(args) => tokens_cmd::run(args, &cli.state),
-        Command::Serve(args) => serve_cmd::run(args, &cli.state),
+        Command::Serve(args) => serve_cmd::run(*args, &cli.state),
+        Command::Github(args) => github_cmd::run(args),
         Command::Sandbox(cmd) => sandbox_cmd::run(cmd, &cli.state),
         Command::Workflow(cmd) => workflow_cmd::run(cmd, &cli.state),
         Command::Init(args) => workflow_cmd::init(&args),

@@ -116,6 +116,36 @@ pub struct ServeArgs {
         default_value = "https://api.github.com"
     )]
     github_api_url: String,
+    /// Run the GitHub App with this app id (not its client id): take its webhooks at
+    /// <public URL>/github/webhook. Its private key and webhook secret are Smithers secrets of
+    /// --github-organization, named by --github-private-key-secret and --github-webhook-secret
+    /// (see `smithers github manifest` and docs/github-app.md).
+    #[arg(long, env = "SMITHERS_GITHUB_APP_ID", value_name = "ID")]
+    github_app_id: Option<u64>,
+    /// The secret holding the GitHub App's private key (PEM).
+    #[arg(
+        long,
+        env = "SMITHERS_GITHUB_PRIVATE_KEY_SECRET",
+        value_name = "NAME",
+        default_value = smithers_github::DEFAULT_PRIVATE_KEY_SECRET
+    )]
+    github_private_key_secret: String,
+    /// The secret holding the GitHub App's webhook secret.
+    #[arg(
+        long,
+        env = "SMITHERS_GITHUB_WEBHOOK_SECRET_NAME",
+        value_name = "NAME",
+        default_value = smithers_github::DEFAULT_WEBHOOK_SECRET
+    )]
+    github_webhook_secret: String,
+    /// The environment of the GitHub App's two secrets.
+    #[arg(
+        long,
+        env = "SMITHERS_GITHUB_SECRETS_ENVIRONMENT",
+        value_name = "ENV",
+        default_value = "prod"
+    )]
+    github_secrets_environment: String,
     #[command(flatten)]
     actor: ActorArgs,
 }
@@ -270,12 +300,35 @@ pub fn run(args: ServeArgs, state: &StateArgs) -> Result<ExitCode> {
                 settings.web_url, settings.organization, settings.redirect_uri
             );
         }
+        let github_app = match args.github_app_id {
+            Some(app_id) => {
+                let settings = smithers_github::GithubAppSettings {
+                    app_id,
+                    api_url: args.github_api_url.clone(),
+                    organization: args.github_organization.clone(),
+                    secrets_environment: args.github_secrets_environment.clone(),
+                    private_key_secret: args.github_private_key_secret.clone(),
+                    webhook_secret: args.github_webhook_secret.clone(),
+                    limits: smithers_github::RetryLimits::default(),
+                };
+                let github_app = smithers_github::GithubApp::open(app.clone(), &settings)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("--github-app-id: {e}"))?;
+                eprintln!(
+                    "smithers: the GitHub App {app_id} takes webhooks at {origin}/github/webhook for {}",
+                    settings.organization
+                );
+                Some(Arc::new(github_app))
+            }
+            None => None,
+        };
         let settings = smithers_server::Settings {
             run_slots: usize::from(args.run_slots),
             repository_roots: args.repository_roots,
             public_origin: public,
             oidc,
             github,
+            github_app,
             tls,
         };
         smithers_server::serve_with(app.clone(), listener, settings, stopped())

@@ -1,0 +1,125 @@
+//! The GitHub App as a server runs it: its credentials read from the
+//! secret store once at start (recorded, never logged), its client, and
+//! its webhook deliveries carried out in the background.
+
+use std::sync::Arc;
+
+use smithers_app::App;
+use zeroize::Zeroizing;
+
+use crate::{AppKey, Error, Github, RetryLimits, Webhooks};
+
+/// The default name of the secret holding the App's private key (PEM).
+pub const DEFAULT_PRIVATE_KEY_SECRET: &str = "GITHUB_APP_PRIVATE_KEY";
+
+/// The default name of the secret holding the App's webhook secret.
+pub const DEFAULT_WEBHOOK_SECRET: &str = "GITHUB_WEBHOOK_SECRET";
+
+/// The secret purpose recorded when the App's credentials are read.
+const PURPOSE: &str = "github-app";
+
+/// How a server runs the GitHub App.
+#[derive(Debug, Clone)]
+pub struct GithubAppSettings {
+    /// The App's id (not its client id).
+    pub app_id: u64,
+    /// GitHub's REST API: `https://api.github.com`, or a GitHub Enterprise
+    /// Server's `https://HOST/api/v3`.
+    pub api_url: String,
+    /// The organization the App's installations serve.
+    pub organization: String,
+    /// The environment of the two secrets below.
+    pub secrets_environment: String,
+    /// The name of the secret holding the App's private key (PEM).
+    pub private_key_secret: String,
+    /// The name of the secret holding the webhook secret.
+    pub webhook_secret: String,
+    pub limits: RetryLimits,
+}
+
+/// The running App.
+pub struct GithubApp {
+    github: Github,
+    webhooks: Webhooks,
+}
+
+impl std::fmt::Debug for GithubApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubApp")
+            .field("github", &self.github)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GithubApp {
+    /// Reads the App's private key and webhook secret from the secret
+    /// store (each read recorded as `secret.read` with purpose
+    /// `github-app`) and makes the client and the webhook handler.
+    ///
+    /// Errors: [`Error::App`] when a secret is missing or there is no
+    /// keyring; [`Error::Settings`] for a key that is not an RSA private
+    /// key, an empty webhook secret, or a bad API URL.
+    pub async fn open(app: Arc<App>, settings: &GithubAppSettings) -> Result<GithubApp, Error> {
+        let secrets = app.secrets();
+        let read = |name: String| {
+            let secrets = &secrets;
+            async move {
+                secrets
+                    .read_for_service(
+                        &settings.organization,
+                        &settings.secrets_environment,
+                        &name,
+                        PURPOSE,
+                    )
+                    .await
+                    .map_err(|e| {
+                        Error::Settings(format!(
+                            "the GitHub App's secret {name} ({}): {}",
+                            settings.secrets_environment, e.message
+                        ))
+                    })
+            }
+        };
+        let key = read(settings.private_key_secret.clone()).await?;
+        let key = AppKey::from_pem(settings.app_id, key.expose())?;
+        let webhook_secret = read(settings.webhook_secret.clone()).await?;
+        if webhook_secret.expose().is_empty() {
+            return Err(Error::Settings(format!(
+                "the GitHub App's webhook secret {} is empty",
+                settings.webhook_secret
+            )));
+        }
+        // Each record is durable before `append` returns, so the writer
+        // needs no joining: it stops when the client is dropped.
+        let (log, _writer) = app.audit_log();
+        let github = Github::new(
+            &settings.api_url,
+            key,
+            log,
+            &settings.organization,
+            settings.limits,
+        )?;
+        let webhooks = Webhooks::new(
+            app,
+            &settings.organization,
+            Zeroizing::new(webhook_secret.expose().to_vec()),
+            Some(github.clone()),
+        );
+        Ok(GithubApp { github, webhooks })
+    }
+
+    /// The App's REST client.
+    pub fn github(&self) -> &Github {
+        &self.github
+    }
+
+    /// Its webhook handler.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
+    }
+
+    /// Carries out webhook deliveries until `shutdown` completes.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+        self.webhooks.run(shutdown).await;
+    }
+}
