@@ -447,3 +447,306 @@ async fn scripted_faults_and_rate_limits() {
     );
     gh.assert_honest();
 }
+
+// ---- 3. webhooks --------------------------------------------------------
+
+/// A webhook receiver: every request's headers and raw body.
+struct Receiver {
+    url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = got.clone();
+        let app =
+            axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
+                let keep = keep.clone();
+                async move {
+                    keep.lock().unwrap().push((headers, body));
+                    axum::http::StatusCode::OK
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { url, got }
+    }
+
+    fn got(&self) -> Vec<(axum::http::HeaderMap, Value)> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(h, b)| (h.clone(), serde_json::from_str(b).unwrap()))
+            .collect()
+    }
+
+    fn raw(&self) -> Vec<(axum::http::HeaderMap, String)> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+const SECRET: &str = "webhook-secret-for-tests";
+
+#[tokio::test]
+async fn pull_request_webhooks_are_sent_signed_as_github_sends_them() {
+    let gh = GithubApi::start().await;
+    let rx = Receiver::start().await;
+    gh.set_webhook(&rx.url, SECRET);
+    let inst = gh.add_installation("acme", "Organization", &[("contents", "read")]);
+    let repo = gh.add_repository(inst, "acme", "widgets", "main", true);
+    let head = gh.commit(repo, "feature", &[("src/a.rs", "fn a() {}\n")], "Add a");
+    let number = gh.open_pull_request(repo, "feature", "main", false).await;
+    assert_eq!(number, 1);
+    let got = rx.raw();
+    assert_eq!(got.len(), 1);
+    let (headers, raw) = &got[0];
+    let h = |n: &str| headers[n].to_str().unwrap().to_string();
+    assert_eq!(h("x-github-event"), "pull_request");
+    assert_eq!(h("x-github-hook-installation-target-type"), "integration");
+    assert_eq!(
+        h("x-github-hook-installation-target-id"),
+        APP_ID.to_string()
+    );
+    assert!(h("user-agent").starts_with("GitHub-Hookshot/"));
+    assert_eq!(h("content-type"), "application/json");
+    assert_eq!(h("x-github-delivery").len(), 36);
+    assert!(!h("x-github-hook-id").is_empty());
+    assert_eq!(
+        h("x-hub-signature-256"),
+        format!(
+            "sha256={}",
+            smithers_test_support::github::signature(SECRET, raw.as_bytes())
+        )
+    );
+    let p: Value = serde_json::from_str(raw).unwrap();
+    assert_eq!(p["action"], "opened");
+    assert_eq!(p["number"], 1);
+    assert_eq!(p["installation"]["id"], inst);
+    assert_eq!(p["repository"]["id"], repo);
+    assert_eq!(p["repository"]["full_name"], "acme/widgets");
+    assert_eq!(p["pull_request"]["number"], 1);
+    assert_eq!(p["pull_request"]["head"]["sha"], head);
+    assert_eq!(p["pull_request"]["head"]["ref"], "feature");
+    assert_eq!(p["pull_request"]["base"]["ref"], "main");
+    assert_eq!(
+        p["pull_request"]["base"]["sha"],
+        gh.branch_sha(repo, "main").unwrap()
+    );
+    assert_eq!(p["pull_request"]["head"]["repo"]["fork"], false);
+    // A push to it: synchronize with before and after.
+    let after = gh
+        .push_to_pull_request(repo, 1, &[("src/b.rs", "")], "Add b")
+        .await;
+    let (_, p) = rx.got().pop().unwrap();
+    assert_eq!(p["action"], "synchronize");
+    assert_eq!(p["before"], head);
+    assert_eq!(p["after"], after);
+    assert_eq!(p["pull_request"]["head"]["sha"], after);
+    // From a fork: the head lives in the contributor's repository.
+    gh.commit(repo, "theirs", &[("x", "y")], "Theirs");
+    let n = gh.open_pull_request(repo, "theirs", "main", true).await;
+    let (_, p) = rx.got().pop().unwrap();
+    assert_eq!(p["pull_request"]["number"], n);
+    assert_eq!(p["pull_request"]["head"]["repo"]["fork"], true);
+    assert_eq!(
+        p["pull_request"]["head"]["repo"]["owner"]["login"],
+        "outside-contributor"
+    );
+    assert_eq!(
+        p["pull_request"]["head"]["label"],
+        "outside-contributor:theirs"
+    );
+    assert_eq!(
+        gh.branch_sha(repo, "theirs"),
+        None,
+        "the branch moved to the fork"
+    );
+    // Installation events.
+    gh.installation_created(inst).await;
+    let (h, p) = rx.got().pop().unwrap();
+    assert_eq!(h["x-github-event"], "installation");
+    assert_eq!(p["action"], "created");
+    assert_eq!(p["installation"]["id"], inst);
+    assert_eq!(p["installation"]["account"]["login"], "acme");
+    assert_eq!(p["repositories"][0]["full_name"], "acme/widgets");
+    gh.installation_repositories_removed(inst, &[repo]).await;
+    let (_, p) = rx.got().pop().unwrap();
+    assert_eq!(p["action"], "removed");
+    assert_eq!(p["repositories_removed"][0]["id"], repo);
+    assert_eq!(p["repositories_added"], json!([]));
+    // Any event, filled in by the test.
+    let guid = gh
+        .deliver(
+            "ping",
+            None,
+            None,
+            json!({"zen": "Keep it logically awesome."}),
+        )
+        .await;
+    let (h, p) = rx.got().pop().unwrap();
+    assert_eq!(h["x-github-delivery"], guid.as_str());
+    assert_eq!(p["zen"], "Keep it logically awesome.");
+    assert!(
+        gh.deliveries()
+            .iter()
+            .all(|d| d.status_code == 200 && d.status == "OK")
+    );
+    gh.assert_honest();
+    // A payload GitHub's description does not allow is a violation.
+    gh.deliver(
+        "pull_request",
+        Some("opened"),
+        Some(repo),
+        json!({"number": "one"}),
+    )
+    .await;
+    let v = gh.violations();
+    assert!(
+        v.iter().any(|v| v.contains("pull-request-opened webhook")),
+        "{v:?}"
+    );
+}
+
+#[tokio::test]
+async fn deliveries_are_listed_paged_and_redelivered() {
+    let gh = GithubApi::start().await;
+    let rx = Receiver::start().await;
+    gh.set_webhook(&rx.url, SECRET);
+    let inst = gh.add_installation("acme", "Organization", &[("contents", "read")]);
+    let repo = gh.add_repository(inst, "acme", "widgets", "main", false);
+    let mut guids = Vec::new();
+    for _ in 0..5 {
+        guids.push(
+            gh.deliver("push", None, Some(repo), json!({"ref": "refs/heads/main"}))
+                .await,
+        );
+    }
+    let jwt = app_jwt(APP_ID);
+    let mut url = format!("{}/app/hook/deliveries?per_page=2", gh.url());
+    let mut seen = Vec::new();
+    loop {
+        let (status, headers, page) = call("GET", &url, Some(&jwt), None).await;
+        assert_eq!(status, 200, "{page}");
+        for d in page.as_array().unwrap() {
+            assert_eq!(d["event"], "push");
+            assert_eq!(d["installation_id"], inst);
+            assert_eq!(d["repository_id"], repo);
+            assert_eq!(d["redelivery"], false);
+            seen.push(d["guid"].as_str().unwrap().to_string());
+        }
+        let Some(link) = headers.get("link") else {
+            break;
+        };
+        let link = link.to_str().unwrap();
+        assert!(link.ends_with("rel=\"next\""), "{link}");
+        url = link[1..link.find('>').unwrap()].to_string();
+    }
+    guids.reverse();
+    assert_eq!(seen, guids, "newest first, each once");
+    // A token may not list them.
+    let (_, _, token_body) = call(
+        "POST",
+        &format!("{}/app/installations/{inst}/access_tokens", gh.url()),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    let token = token_body["token"].as_str().unwrap();
+    let (status, _, _) = call(
+        "GET",
+        &format!("{}/app/hook/deliveries", gh.url()),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Redelivery: the same body and GUID, marked.
+    let first = gh.deliveries()[0].clone();
+    let (status, _, _) = call(
+        "POST",
+        &format!("{}/app/hook/deliveries/{}/attempts", gh.url(), first.id),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202);
+    gh.settle().await;
+    let last = gh.deliveries().pop().unwrap();
+    assert_eq!(
+        (last.guid.as_str(), last.redelivery),
+        (first.guid.as_str(), true)
+    );
+    assert_eq!(last.body, first.body);
+    let raw = rx.raw();
+    assert_eq!(raw.len(), 6);
+    assert_eq!(raw[5].1, raw[0].1);
+    let (status, _, one) = call(
+        "GET",
+        &format!("{}/app/hook/deliveries/{}", gh.url(), last.id),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["request"]["payload"]["ref"], "refs/heads/main");
+    gh.assert_honest();
+}
+
+#[tokio::test]
+async fn chaos_drops_duplicates_delays_and_reorders() {
+    let gh = GithubApi::start().await;
+    let rx = Receiver::start().await;
+    gh.set_webhook(&rx.url, SECRET);
+    let inst = gh.add_installation("acme", "Organization", &[]);
+    let repo = gh.add_repository(inst, "acme", "widgets", "main", false);
+    let push = |n: u64| {
+        gh.deliver(
+            "push",
+            None,
+            Some(repo),
+            json!({"ref": format!("refs/heads/b{n}")}),
+        )
+    };
+    gh.set_chaos(smithers_test_support::github::Chaos::Drop);
+    push(0).await;
+    assert!(rx.raw().is_empty());
+    let dropped = gh.deliveries().pop().unwrap();
+    assert_eq!(dropped.status_code, 504);
+    let (_, _, failures) = call(
+        "GET",
+        &format!("{}/app/hook/deliveries?status=failure", gh.url()),
+        Some(&app_jwt(APP_ID)),
+        None,
+    )
+    .await;
+    assert_eq!(failures.as_array().unwrap().len(), 1);
+    gh.set_chaos(smithers_test_support::github::Chaos::Duplicate);
+    push(1).await;
+    let raw = rx.raw();
+    assert_eq!(raw.len(), 2);
+    assert_eq!(raw[0].0["x-github-delivery"], raw[1].0["x-github-delivery"]);
+    gh.set_chaos(smithers_test_support::github::Chaos::Late);
+    push(2).await;
+    push(3).await;
+    assert_eq!(rx.raw().len(), 2);
+    gh.flush_late().await;
+    let refs: Vec<String> = rx.got()[2..]
+        .iter()
+        .map(|(_, p)| p["ref"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(refs, ["refs/heads/b2", "refs/heads/b3"]);
+    gh.set_chaos(smithers_test_support::github::Chaos::Reorder { batch: 3, seed: 0 });
+    push(4).await;
+    push(5).await;
+    assert_eq!(rx.raw().len(), 4);
+    push(6).await;
+    let refs: Vec<String> = rx.got()[4..]
+        .iter()
+        .map(|(_, p)| p["ref"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(refs, ["refs/heads/b6", "refs/heads/b5", "refs/heads/b4"]);
+    gh.assert_honest();
+}

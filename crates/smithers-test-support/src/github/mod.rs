@@ -42,7 +42,9 @@ pub use keys::{
     APP_ID, APP_PRIVATE_KEY_PEM, APP_PUBLIC_KEY_PEM, APP_SLUG, app_jwt, app_private_key_path,
     app_public_key_path, sign_app_jwt,
 };
+pub use pulls::{CommitStatus, Pull};
 pub use state::{Account, AuthKind, Recorded};
+pub use webhooks::{Chaos, Delivery, WEBHOOK_EXAMPLES_ENV, example as webhook_example, signature};
 
 use state::{Fault, FaultKind, Installation, Repo, State};
 

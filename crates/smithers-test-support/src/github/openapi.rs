@@ -282,6 +282,34 @@ impl Description {
         }
     }
 
+    /// What is wrong with a webhook payload of `event` (`pull_request`)
+    /// and `action` (`opened`) against the description's `x-webhooks`
+    /// (`pull-request-opened`; `push` for one without actions).
+    pub fn check_webhook(&self, event: &str, action: Option<&str>, payload: &Value) -> Vec<String> {
+        let key = match action {
+            Some(a) => format!("{event}-{a}"),
+            None => event.to_string(),
+        }
+        .replace('_', "-");
+        let schema = self
+            .doc
+            .get("x-webhooks")
+            .and_then(|w| w.get(&key))
+            .and_then(|w| w.get("post"))
+            .and_then(|p| p.get("requestBody"))
+            .and_then(|b| b.get("content"))
+            .and_then(|c| c.get("application/json"))
+            .and_then(|c| c.get("schema"));
+        match schema {
+            Some(schema) => self
+                .check(schema, payload)
+                .into_iter()
+                .map(|e| format!("{key} webhook: {e}"))
+                .collect(),
+            None => vec![format!("GitHub's description has no {key} webhook")],
+        }
+    }
+
     /// The value of the documented example `name`
     /// (`#/components/examples/{name}`), the stand-in's template for an
     /// answer.

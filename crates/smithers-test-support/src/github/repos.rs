@@ -388,3 +388,77 @@ pub(crate) fn repo_dir(root: &Path, owner: &str, name: &str) -> PathBuf {
     root.join(owner.to_ascii_lowercase())
         .join(format!("{}.git", name.to_ascii_lowercase()))
 }
+
+/// The fork of repository `base` owned by `owner` (made once, a bare
+/// clone in no installation), with `branch` moved there from `base` when
+/// `base` has it: a contributor's branch lives in their fork.
+pub(crate) fn fork(
+    state: &mut State,
+    base: u64,
+    owner: &super::state::Account,
+    branch: &str,
+) -> Result<(), String> {
+    let (name, base_dir) = match state.repos.get(&base) {
+        Some(r) => (r.name.clone(), r.dir.clone()),
+        None => return Err(format!("no repository {base}")),
+    };
+    let existing = state
+        .repos
+        .values()
+        .find(|r| r.fork && r.owner.login == owner.login && r.name == name)
+        .map(|r| r.dir.clone());
+    let fork_dir = match existing {
+        Some(dir) => dir,
+        None => {
+            let dir = repo_dir(&state.repos_dir, &owner.login, &name);
+            let parent = dir.parent().unwrap_or(&state.repos_dir).to_path_buf();
+            std::fs::create_dir_all(&parent).map_err(|e| e.to_string())?;
+            git(
+                &parent,
+                &[
+                    "clone",
+                    "-q",
+                    "--bare",
+                    &base_dir.to_string_lossy(),
+                    &dir.to_string_lossy(),
+                ],
+            )?;
+            let id = state.id();
+            let default_branch = state.repos[&base].default_branch.clone();
+            state.repos.insert(
+                id,
+                Repo {
+                    id,
+                    installation: None,
+                    owner: owner.clone(),
+                    name: name.clone(),
+                    default_branch,
+                    private: false,
+                    fork: true,
+                    protected: Default::default(),
+                    dir: dir.clone(),
+                    created_at: SystemTime::now(),
+                    next_number: 1,
+                },
+            );
+            dir
+        }
+    };
+    let head = format!("refs/heads/{branch}");
+    if git(&base_dir, &["rev-parse", "--verify", "-q", &head]).is_ok() {
+        git(
+            &base_dir,
+            &[
+                "push",
+                "-q",
+                "-f",
+                &fork_dir.to_string_lossy(),
+                &format!("{head}:{head}"),
+            ],
+        )?;
+        git(&base_dir, &["update-ref", "-d", &head])?;
+    } else if git(&fork_dir, &["rev-parse", "--verify", "-q", &head]).is_err() {
+        return Err(format!("no branch {branch} to open a pull request from"));
+    }
+    Ok(())
+}
