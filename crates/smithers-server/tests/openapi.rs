@@ -85,6 +85,8 @@ const NOT_API: &[&str] = &[
     "/sign-in/github",
     "/sign-in/github/callback",
     "/sign-out",
+    // GitHub's, signed by GitHub: docs/github-app.md describes it.
+    "/github/webhook",
 ];
 
 /// The routes any caller may use, without a token.

@@ -1,0 +1,441 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
+//! `POST /github/webhook` end to end, on both backends: the GitHub
+//! stand-in sends GitHub's recorded payloads, signed, to a served App
+//! whose private key and webhook secret are Smithers secrets. A bad
+//! signature stores nothing; a delivery is recorded once however often it
+//! comes; installations connect and disconnect repositories, audited;
+//! unknown events are recorded and ignored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use smithers_app::{App, Config, Principal, Via};
+use smithers_github::{GithubApp, GithubAppSettings, RetryLimits};
+use smithers_secrets::SecretValue;
+use smithers_store::DEFAULT_ORGANIZATION;
+use smithers_test_support::audit::all_events;
+use smithers_test_support::github::{APP_ID, APP_PRIVATE_KEY_PEM, GithubApi};
+use smithers_test_support::{TestDb, on_both_backends};
+
+const KEYRING: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const WEBHOOK_SECRET: &str = "whsec-7f3a9c0e5b2d4e8f";
+
+struct Fixture {
+    app: Arc<App>,
+    api: GithubApi,
+    base: String,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn admin(app: &App) -> Principal {
+    app.principal(DEFAULT_ORGANIZATION, "admin", Via::Cli)
+        .await
+        .unwrap()
+}
+
+/// A served App, its credentials stored as secrets, and the stand-in
+/// sending its webhooks to it.
+async fn fixture(db: &TestDb) -> Fixture {
+    let app = Arc::new(
+        App::open(Config {
+            data_dir: Some(db.dir.path().to_path_buf()),
+            database_url: db.url(),
+            keyring: Some(KEYRING.into()),
+            ..Config::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let who = admin(&app).await;
+    for (name, value) in [
+        ("GITHUB_APP_PRIVATE_KEY", APP_PRIVATE_KEY_PEM),
+        ("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET),
+    ] {
+        app.secrets()
+            .set(&who, "prod", name, &SecretValue::from(value), None)
+            .await
+            .unwrap();
+    }
+    let api = GithubApi::start().await;
+    let github = GithubApp::open(
+        app.clone(),
+        &GithubAppSettings {
+            app_id: APP_ID,
+            api_url: api.url().into(),
+            organization: DEFAULT_ORGANIZATION.into(),
+            secrets_environment: "prod".into(),
+            private_key_secret: "GITHUB_APP_PRIVATE_KEY".into(),
+            webhook_secret: "GITHUB_WEBHOOK_SECRET".into(),
+            limits: RetryLimits::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    api.set_webhook(&format!("{base}/github/webhook"), WEBHOOK_SECRET);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(smithers_server::serve_with(
+        app.clone(),
+        listener,
+        smithers_server::Settings {
+            github_app: Some(Arc::new(github)),
+            ..smithers_server::Settings::default()
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Fixture {
+        app,
+        api,
+        base,
+        http: reqwest::Client::new(),
+        _stop: stop,
+    }
+}
+
+/// `X-Hub-Signature-256` of `body` under `secret`.
+fn signature(secret: &str, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        smithers_test_support::github::signature(secret, body)
+    )
+}
+
+async fn actions(app: &App) -> Vec<String> {
+    all_events(app.store())
+        .await
+        .into_iter()
+        .map(|e| e.event.action)
+        .collect()
+}
+
+/// Waits until every recorded delivery has been carried out.
+async fn processed(app: &App) {
+    for _ in 0..500 {
+        if app
+            .store()
+            .github()
+            .pending_deliveries(1)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the deliveries were not carried out");
+}
+
+async fn post(f: &Fixture, headers: &[(&str, &str)], body: &[u8]) -> reqwest::Response {
+    let mut request = f
+        .http
+        .post(format!("{}/github/webhook", f.base))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+on_both_backends!(the_apps_credentials_are_read_once_recorded, |db| {
+    let f = fixture(&db).await;
+    let events = all_events(f.app.store()).await;
+    let reads: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.action == "secret.read")
+        .collect();
+    assert_eq!(reads.len(), 2);
+    for read in reads {
+        assert_eq!(read.event.actor_id, "smithers");
+        assert_eq!(read.event.details["purpose"], "github-app");
+    }
+});
+
+on_both_backends!(a_bad_signature_is_refused_and_nothing_is_stored, |db| {
+    let f = fixture(&db).await;
+    let before = actions(&f.app).await;
+    let body = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
+    let good = signature(WEBHOOK_SECRET, body);
+    let wrong = signature("another secret", body);
+    for headers in [
+        vec![("x-github-event", "ping"), ("x-github-delivery", "d-1")],
+        vec![
+            ("x-github-event", "ping"),
+            ("x-github-delivery", "d-1"),
+            ("x-hub-signature-256", wrong.as_str()),
+        ],
+        vec![
+            ("x-github-event", "ping"),
+            ("x-github-delivery", "d-1"),
+            ("x-hub-signature-256", "sha256=00"),
+        ],
+    ] {
+        let response = post(&f, &headers, body).await;
+        assert_eq!(response.status(), 401, "{headers:?}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "unauthenticated");
+    }
+    // The right signature over another body.
+    let response = post(
+        &f,
+        &[
+            ("x-github-event", "ping"),
+            ("x-github-delivery", "d-1"),
+            ("x-hub-signature-256", good.as_str()),
+        ],
+        br#"{"zen":"Keep it logically awesome.","hook_id":2}"#,
+    )
+    .await;
+    assert_eq!(response.status(), 401);
+    assert!(
+        f.app
+            .store()
+            .github()
+            .delivery("d-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(actions(&f.app).await, before, "nothing was recorded");
+
+    // Signed but malformed: 400, nothing stored.
+    for (event, guid, body) in [
+        ("ping", "d-2", &b"not json"[..]),
+        ("Ping!", "d-3", &b"{}"[..]),
+        ("ping", "d 4", &b"{}"[..]),
+    ] {
+        let sig = signature(WEBHOOK_SECRET, body);
+        let response = post(
+            &f,
+            &[
+                ("x-github-event", event),
+                ("x-github-delivery", guid),
+                ("x-hub-signature-256", sig.as_str()),
+            ],
+            body,
+        )
+        .await;
+        assert_eq!(response.status(), 400, "{event} {guid}");
+    }
+    assert_eq!(actions(&f.app).await, before);
+});
+
+on_both_backends!(a_delivery_sent_twice_is_carried_out_once, |db| {
+    let f = fixture(&db).await;
+    let installation = f.api.add_installation(
+        "acme",
+        "Organization",
+        &[("contents", "write"), ("pull_requests", "write")],
+    );
+    f.api
+        .add_repository(installation, "acme", "api", "main", true);
+    f.api
+        .set_chaos(smithers_test_support::github::Chaos::Duplicate);
+    let guid = f.api.installation_created(installation).await;
+    processed(&f.app).await;
+    let attempts: Vec<_> = f
+        .api
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.guid == guid)
+        .collect();
+    assert_eq!(attempts.len(), 2, "the stand-in sent it twice");
+    assert!(
+        attempts.iter().all(|d| d.status_code == 202),
+        "{attempts:?}"
+    );
+    let all = actions(&f.app).await;
+    let count = |action: &str| all.iter().filter(|a| *a == action).count();
+    assert_eq!(count("github.delivery_received"), 1);
+    assert_eq!(count("github.installation_created"), 1);
+    assert_eq!(count("repository.connected"), 1);
+    let delivery = f
+        .app
+        .store()
+        .github()
+        .delivery(&guid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.outcome.as_deref(), Some("handled"));
+    f.api.assert_honest();
+});
+
+on_both_backends!(installations_connect_and_disconnect_repositories, |db| {
+    let f = fixture(&db).await;
+    let installation = f.api.add_installation(
+        "acme",
+        "Organization",
+        &[("contents", "write"), ("pull_requests", "write")],
+    );
+    let api_repo = f
+        .api
+        .add_repository(installation, "acme", "api", "main", true);
+    f.api.installation_created(installation).await;
+    let other = f.api.add_installation("elsewhere", "Organization", &[]);
+    let web = f.api.add_repository(other, "acme", "web", "main", false);
+    f.api
+        .installation_repositories_added(installation, &[web])
+        .await;
+    f.api
+        .installation_repositories_removed(installation, &[api_repo])
+        .await;
+    processed(&f.app).await;
+    let repositories = f
+        .app
+        .store()
+        .github()
+        .repositories(DEFAULT_ORGANIZATION)
+        .await
+        .unwrap();
+    let connected: Vec<_> = repositories
+        .iter()
+        .filter(|r| r.disconnected_at.is_none())
+        .map(|r| r.full_name.as_str())
+        .collect();
+    assert_eq!(connected, ["acme/web"]);
+    let events = all_events(f.app.store()).await;
+    let disconnected = events
+        .iter()
+        .find(|e| e.event.action == "repository.disconnected")
+        .unwrap();
+    assert_eq!(disconnected.event.resource_id, "acme/api");
+    assert_eq!(disconnected.event.actor_type.to_string(), "webhook");
+    assert!(disconnected.event.details["delivery"].is_string());
+
+    // Uninstalled: everything disconnected, its tokens forgotten.
+    f.api
+        .deliver(
+            "installation",
+            Some("deleted"),
+            None,
+            serde_json::json!({"installation": {
+                "id": installation,
+                "app_slug": smithers_test_support::github::APP_SLUG,
+                "created_at": "2026-11-30T10:00:00Z",
+                "updated_at": "2026-11-30T10:00:00Z",
+                "suspended_at": null,
+                "suspended_by": null,
+            }}),
+        )
+        .await;
+    processed(&f.app).await;
+    let repositories = f
+        .app
+        .store()
+        .github()
+        .repositories(DEFAULT_ORGANIZATION)
+        .await
+        .unwrap();
+    assert!(repositories.iter().all(|r| r.disconnected_at.is_some()));
+    assert!(
+        f.app
+            .store()
+            .github()
+            .installation(i64::try_from(installation).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted_at
+            .is_some()
+    );
+    f.api.assert_honest();
+});
+
+on_both_backends!(unknown_events_are_recorded_and_ignored, |db| {
+    let f = fixture(&db).await;
+    let installation = f.api.add_installation("acme", "Organization", &[]);
+    let repo = f
+        .api
+        .add_repository(installation, "acme", "api", "main", true);
+    let guid = f
+        .api
+        .deliver("star", Some("created"), Some(repo), serde_json::json!({}))
+        .await;
+    let ping = f
+        .api
+        .deliver("ping", None, None, serde_json::json!({}))
+        .await;
+    processed(&f.app).await;
+    let github = f.app.store().github();
+    let star = github.delivery(&guid).await.unwrap().unwrap();
+    assert_eq!(star.event, "star");
+    assert_eq!(star.outcome.as_deref(), Some("ignored"));
+    let ping = github.delivery(&ping).await.unwrap().unwrap();
+    assert_eq!(ping.outcome.as_deref(), Some("handled"));
+    assert!(
+        f.api.deliveries().iter().all(|d| d.status_code == 202),
+        "every delivery answered 2xx"
+    );
+    f.api.assert_honest();
+});
+
+on_both_backends!(a_server_without_the_app_does_not_take_webhooks, |db| {
+    let app = Arc::new(
+        App::open(Config {
+            data_dir: Some(db.dir.path().to_path_buf()),
+            database_url: db.url(),
+            ..Config::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(smithers_server::serve(app, listener, async move {
+        let _ = stopped.await;
+    }));
+    let response = reqwest::Client::new()
+        .post(format!("{base}/github/webhook"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+});
+
+on_both_backends!(missing_credentials_stop_the_app_from_starting, |db| {
+    let app = Arc::new(
+        App::open(Config {
+            data_dir: Some(db.dir.path().to_path_buf()),
+            database_url: db.url(),
+            keyring: Some(KEYRING.into()),
+            ..Config::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let settings = GithubAppSettings {
+        app_id: APP_ID,
+        api_url: "http://127.0.0.1:9".into(),
+        organization: DEFAULT_ORGANIZATION.into(),
+        secrets_environment: "prod".into(),
+        private_key_secret: "GITHUB_APP_PRIVATE_KEY".into(),
+        webhook_secret: "GITHUB_WEBHOOK_SECRET".into(),
+        limits: RetryLimits::default(),
+    };
+    let err = GithubApp::open(app.clone(), &settings).await.unwrap_err();
+    assert!(err.to_string().contains("GITHUB_APP_PRIVATE_KEY"), "{err}");
+    // A key that is not a key: refused, and never quoted.
+    let who = admin(&app).await;
+    app.secrets()
+        .set(
+            &who,
+            "prod",
+            "GITHUB_APP_PRIVATE_KEY",
+            &SecretValue::from("-----BEGIN RSA PRIVATE KEY-----\nc2VjcmV0LWJ5dGVz\n-----END RSA PRIVATE KEY-----\n"),
+            None,
+        )
+        .await
+        .unwrap();
+    let err = GithubApp::open(app, &settings).await.unwrap_err();
+    assert!(err.to_string().contains("not an RSA private key"), "{err}");
+    assert!(!err.to_string().contains("c2VjcmV0LWJ5dGVz"), "{err}");
+});
