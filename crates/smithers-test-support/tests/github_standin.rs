@@ -750,3 +750,225 @@ async fn chaos_drops_duplicates_delays_and_reorders() {
     assert_eq!(refs, ["refs/heads/b6", "refs/heads/b5", "refs/heads/b4"]);
     gh.assert_honest();
 }
+
+// ---- 4. repositories over git smart HTTP --------------------------------
+
+/// git, run off the runtime's threads (the stand-in answers on them);
+/// its success and what it printed on either stream.
+async fn git(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(&args)
+            .current_dir(&dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_ASKPASS", "/bin/false")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    })
+    .await
+    .unwrap()
+}
+
+/// `clone_url` with `x-access-token:{token}` in it.
+fn with_token(clone_url: &str, token: &str) -> String {
+    clone_url.replacen("http://", &format!("http://x-access-token:{token}@"), 1)
+}
+
+async fn mint(gh: &GithubApi, inst: u64, body: Value) -> String {
+    let (status, _, answer) = call(
+        "POST",
+        &format!("{}/app/installations/{inst}/access_tokens", gh.url()),
+        Some(&app_jwt(APP_ID)),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    answer["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repositories_are_cloned_and_pushed_over_http_with_installation_tokens() {
+    let gh = GithubApi::start().await;
+    let inst = gh.add_installation("acme", "Organization", &[("contents", "write")]);
+    let repo = gh.add_repository(inst, "acme", "widgets", "main", true);
+    let other = gh.add_repository(inst, "acme", "gadgets", "main", true);
+    let sha = gh.commit(repo, "main", &[("src/lib.rs", "pub fn f() {}\n")], "Add f");
+    let read = mint(
+        &gh,
+        inst,
+        json!({"repository_ids": [repo], "permissions": {"contents": "read"}}),
+    )
+    .await;
+    let write = mint(
+        &gh,
+        inst,
+        json!({"repository_ids": [repo], "permissions": {"contents": "write"}}),
+    )
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let url = gh.clone_url(repo);
+    assert!(url.ends_with("/acme/widgets.git"), "{url}");
+    // Read: clone with a read token.
+    let (ok, out) = git(w, &["clone", "-q", &with_token(&url, &read), "c"]).await;
+    assert!(ok, "{out}");
+    let c = w.join("c");
+    assert_eq!(
+        std::fs::read_to_string(c.join("src/lib.rs")).unwrap(),
+        "pub fn f() {}\n"
+    );
+    assert_eq!(git(&c, &["rev-parse", "HEAD"]).await.1.trim(), sha);
+    // No credentials, bad ones, or a repository outside the token: refused.
+    let (ok, out) = git(w, &["clone", "-q", &url, "anon"]).await;
+    assert!(!ok, "{out}");
+    let (ok, _) = git(w, &["clone", "-q", &with_token(&url, "ghs_wrong"), "bad"]).await;
+    assert!(!ok);
+    let (ok, out) = git(
+        w,
+        &["clone", "-q", &with_token(&gh.clone_url(other), &read), "o"],
+    )
+    .await;
+    assert!(!ok && out.contains("not found"), "{out}");
+    // Push: refused with a read token, taken with a write one.
+    std::fs::write(c.join("new.txt"), "new\n").unwrap();
+    git(&c, &["add", "."]).await;
+    git(&c, &["commit", "-q", "-m", "New"]).await;
+    let (ok, out) = git(
+        &c,
+        &[
+            "push",
+            "-q",
+            &with_token(&url, &read),
+            "HEAD:refs/heads/work",
+        ],
+    )
+    .await;
+    assert!(
+        !ok && out.contains("Write access to repository not granted"),
+        "{out}"
+    );
+    let (ok, out) = git(
+        &c,
+        &[
+            "push",
+            "-q",
+            &with_token(&url, &write),
+            "HEAD:refs/heads/work",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let head = git(&c, &["rev-parse", "HEAD"]).await.1.trim().to_string();
+    assert_eq!(gh.branch_sha(repo, "work"), Some(head.clone()));
+    // A protected branch refuses pushes (GH006); the helper still writes.
+    gh.protect_branch(repo, "main");
+    let (ok, out) = git(
+        &c,
+        &[
+            "push",
+            "-q",
+            &with_token(&url, &write),
+            "HEAD:refs/heads/main",
+        ],
+    )
+    .await;
+    assert!(
+        !ok && out.contains("GH006: Protected branch update failed for refs/heads/main"),
+        "{out}"
+    );
+    assert_eq!(gh.branch_sha(repo, "main"), Some(sha.clone()));
+    let again = gh.commit(repo, "main", &[("b", "b")], "As an administrator");
+    assert_eq!(gh.branch_sha(repo, "main"), Some(again));
+    // An expired token no longer reaches it.
+    gh.expire_token(&write);
+    let (ok, _) = git(
+        &c,
+        &[
+            "push",
+            "-q",
+            &with_token(&url, &write),
+            "HEAD:refs/heads/late",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    let git_requests: Vec<_> = gh
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation.is_none())
+        .collect();
+    assert!(
+        git_requests
+            .iter()
+            .any(|r| r.auth == AuthKind::Token && r.status == 200)
+    );
+    assert!(git_requests.iter().any(|r| r.status == 401));
+    gh.assert_honest();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repositories_and_branches_over_rest() {
+    let gh = GithubApi::start().await;
+    let inst = gh.add_installation("acme", "Organization", &[("contents", "read")]);
+    let repo = gh.add_repository(inst, "acme", "widgets", "trunk", false);
+    let token = mint(&gh, inst, json!({})).await;
+    let (status, _, r) = call(
+        "GET",
+        &format!("{}/repos/acme/widgets", gh.url()),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(r["default_branch"], "trunk");
+    assert_eq!(r["private"], false);
+    assert_eq!(r["owner"]["login"], "acme");
+    assert_eq!(r["owner"]["type"], "Organization");
+    let sha = gh.commit(repo, "feature/x", &[("f", "f")], "On a branch with a slash");
+    gh.protect_branch(repo, "trunk");
+    let (status, _, b) = call(
+        "GET",
+        &format!("{}/repos/acme/widgets/branches/trunk", gh.url()),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["name"], "trunk");
+    assert_eq!(b["protected"], true);
+    assert_eq!(b["protection"]["enabled"], true);
+    assert_eq!(b["commit"]["sha"], gh.branch_sha(repo, "trunk").unwrap());
+    let (status, _, b) = call(
+        "GET",
+        &format!("{}/repos/acme/widgets/branches/feature/x", gh.url()),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(
+        (b["commit"]["sha"].as_str(), b["protected"].as_bool()),
+        (Some(sha.as_str()), Some(false))
+    );
+    let (status, _, b) = call(
+        "GET",
+        &format!("{}/repos/acme/widgets/branches/none", gh.url()),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, b["message"].as_str()),
+        (404, Some("Branch not found"))
+    );
+    gh.assert_honest();
+}
