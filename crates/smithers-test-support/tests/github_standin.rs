@@ -972,3 +972,354 @@ async fn repositories_and_branches_over_rest() {
     );
     gh.assert_honest();
 }
+
+// ---- 5. statuses and pull requests ---------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_statuses_are_set_and_listed() {
+    let gh = GithubApi::start().await;
+    let inst = gh.add_installation(
+        "acme",
+        "Organization",
+        &[("statuses", "write"), ("contents", "read")],
+    );
+    let repo = gh.add_repository(inst, "acme", "widgets", "main", true);
+    let sha = gh.branch_sha(repo, "main").unwrap();
+    let token = mint(&gh, inst, json!({"permissions": {"statuses": "write"}})).await;
+    let url = format!("{}/repos/acme/widgets/statuses/{sha}", gh.url());
+    for state in ["pending", "success"] {
+        let (status, _, s) = call(
+            "POST",
+            &url,
+            Some(&token),
+            Some(json!({"state": state, "context": "smithers/ci", "description": "Run 1", "target_url": "https://smithers.example/runs/1"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{s}");
+        assert_eq!(s["state"], state);
+        assert_eq!(s["creator"]["login"], "smithers-test[bot]");
+    }
+    let (status, _, list) = call(
+        "GET",
+        &format!("{}/repos/acme/widgets/commits/main/statuses", gh.url()),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let states: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["success", "pending"], "newest first");
+    let kept = gh.statuses();
+    assert_eq!(kept.len(), 2);
+    assert_eq!(
+        (kept[1].sha.as_str(), kept[1].context.as_str()),
+        (sha.as_str(), "smithers/ci")
+    );
+    // A commit that is not there.
+    let (status, _, body) = call(
+        "POST",
+        &format!(
+            "{}/repos/acme/widgets/statuses/{}",
+            gh.url(),
+            "0".repeat(40)
+        ),
+        Some(&token),
+        Some(json!({"state": "success"})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("No commit found for SHA")
+    );
+    // Without statuses: write.
+    let read_only = mint(&gh, inst, json!({"permissions": {"contents": "read"}})).await;
+    let (status, _, body) = call(
+        "POST",
+        &url,
+        Some(&read_only),
+        Some(json!({"state": "failure"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(body["message"], "Resource not accessible by integration");
+    assert_eq!(gh.statuses().len(), 2);
+    gh.assert_honest();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_requests_are_opened_found_and_updated_as_github_refuses_them() {
+    let gh = GithubApi::start().await;
+    let inst = gh.add_installation(
+        "acme",
+        "Organization",
+        &[("pull_requests", "write"), ("contents", "write")],
+    );
+    let repo = gh.add_repository(inst, "acme", "widgets", "main", true);
+    let head = gh.commit(repo, "smithers/run-1", &[("a", "a")], "Run 1");
+    let token = mint(&gh, inst, json!({})).await;
+    let pulls = format!("{}/repos/acme/widgets/pulls", gh.url());
+    let create = |body: Value| {
+        let (pulls, token) = (pulls.clone(), token.clone());
+        async move { call("POST", &pulls, Some(&token), Some(body)).await }
+    };
+    let body = json!({"title": "Run 1", "head": "smithers/run-1", "base": "main", "body": "Made by Smithers"});
+    // The answer is lost but the pull request is made: a blind retry
+    // finds it already there.
+    gh.fail_after_effect("POST", "/repos/{owner}/{repo}/pulls", 502, 1);
+    let (status, _, _) = create(body.clone()).await;
+    assert_eq!(status, 502);
+    assert_eq!(gh.pulls().len(), 1);
+    let (status, _, refused) = create(body.clone()).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["errors"][0]["message"],
+        "A pull request already exists for acme:smithers/run-1."
+    );
+    // A 502 before the effect makes nothing.
+    gh.fail_next("POST", "/repos/{owner}/{repo}/pulls", 502, 1);
+    gh.commit(repo, "smithers/run-2", &[("b", "b")], "Run 2");
+    let (status, _, _) =
+        create(json!({"title": "Run 2", "head": "smithers/run-2", "base": "main"})).await;
+    assert_eq!(status, 502);
+    assert_eq!(gh.pulls().len(), 1);
+    // A head that does not exist, or nothing between head and base.
+    let (status, _, b) = create(json!({"title": "x", "head": "nope", "base": "main"})).await;
+    assert_eq!(
+        (status, b["errors"][0]["field"].as_str()),
+        (422, Some("head"))
+    );
+    gh.commit(repo, "empty", &[], "Nothing");
+    let main = gh.branch_sha(repo, "main").unwrap();
+    let (ok, _) = git(
+        &gh.repo_path(repo),
+        &["update-ref", "refs/heads/empty", &main],
+    )
+    .await;
+    assert!(ok);
+    let (status, _, b) = create(json!({"title": "x", "head": "empty", "base": "main"})).await;
+    assert_eq!(status, 422);
+    assert!(
+        b["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("No commits between"),
+        "{b}"
+    );
+    // Found by head, read, closed, reopened.
+    let (status, _, list) = call(
+        "GET",
+        &format!("{pulls}?head=acme:smithers/run-1&state=open"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["head"]["sha"], head);
+    let n = list[0]["number"].as_u64().unwrap();
+    let (_, _, none) = call(
+        "GET",
+        &format!("{pulls}?head=acme:other&state=all"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(none, json!([]));
+    let (status, _, pr) = call("GET", &format!("{pulls}/{n}"), Some(&token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            pr["title"].as_str(),
+            pr["body"].as_str(),
+            pr["state"].as_str()
+        ),
+        (Some("Run 1"), Some("Made by Smithers"), Some("open"))
+    );
+    assert_eq!(pr["user"]["login"], "smithers-test[bot]");
+    let (status, _, pr) = call(
+        "PATCH",
+        &format!("{pulls}/{n}"),
+        Some(&token),
+        Some(json!({"state": "closed", "title": "Run 1 (closed)"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (pr["state"].as_str(), pr["title"].as_str()),
+        (Some("closed"), Some("Run 1 (closed)"))
+    );
+    assert!(pr["closed_at"].is_string());
+    let (_, _, open) = call(
+        "GET",
+        &format!("{pulls}?head=acme:smithers/run-1"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(open, json!([]));
+    let (status, _, pr) = call(
+        "PATCH",
+        &format!("{pulls}/{n}"),
+        Some(&token),
+        Some(json!({"state": "open"})),
+    )
+    .await;
+    assert_eq!((status, pr["state"].as_str()), (200, Some("open")));
+    assert_eq!(
+        call("GET", &format!("{pulls}/99"), Some(&token), None)
+            .await
+            .0,
+        404
+    );
+    // Without pull_requests: write.
+    let read = mint(&gh, inst, json!({"permissions": {"pull_requests": "read"}})).await;
+    let (status, _, _) = call(
+        "POST",
+        &pulls,
+        Some(&read),
+        Some(json!({"title": "t", "head": "smithers/run-2", "base": "main"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    gh.assert_honest();
+}
+
+// ---- 6. members and teams -------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_and_teams_are_listed_paged_and_conditionally() {
+    let gh = GithubApi::start().await;
+    let inst = gh.add_installation("acme", "Organization", &[("members", "read")]);
+    for (i, login) in ["ada", "brian", "carol", "dennis", "edsger"]
+        .iter()
+        .enumerate()
+    {
+        gh.add_member("acme", login, 500 + i as u64);
+    }
+    gh.add_team("acme", "platform");
+    gh.add_team_member("acme", "platform", "ada");
+    gh.add_team_member("acme", "platform", "carol");
+    let token = mint(&gh, inst, json!({})).await;
+    let mut url = format!("{}/orgs/acme/members?per_page=2", gh.url());
+    let mut logins = Vec::new();
+    loop {
+        let (status, headers, page) = call("GET", &url, Some(&token), None).await;
+        assert_eq!(status, 200, "{page}");
+        logins.extend(
+            page.as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["login"].as_str().unwrap().to_string()),
+        );
+        let Some(link) = headers.get("link").map(|l| l.to_str().unwrap().to_string()) else {
+            break;
+        };
+        let next = link
+            .split(", ")
+            .find(|l| l.ends_with("rel=\"next\""))
+            .unwrap();
+        url = next[1..next.find('>').unwrap()].to_string();
+    }
+    assert_eq!(logins, ["ada", "brian", "carol", "dennis", "edsger"]);
+    // A conditional request: 304, not counted.
+    let url = format!("{}/orgs/acme/members", gh.url());
+    let (_, headers, _) = call("GET", &url, Some(&token), None).await;
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    let remaining = headers["x-ratelimit-remaining"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let resp = client()
+        .get(&url)
+        .header("authorization", format!("Bearer {token}"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 304);
+    assert_eq!(
+        resp.headers()["x-ratelimit-remaining"].to_str().unwrap(),
+        remaining
+    );
+    // A change: a new ETag.
+    gh.remove_member("acme", "brian");
+    let resp = client()
+        .get(&url)
+        .header("authorization", format!("Bearer {token}"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (status, _, teams) = call(
+        "GET",
+        &format!("{}/orgs/acme/teams", gh.url()),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{teams}");
+    assert_eq!(teams[0]["slug"], "platform");
+    let (status, _, members) = call(
+        "GET",
+        &format!("{}/orgs/acme/teams/platform/members", gh.url()),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let logins: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["login"].as_str().unwrap())
+        .collect();
+    assert_eq!(logins, ["ada", "carol"]);
+    assert_eq!(
+        call(
+            "GET",
+            &format!("{}/orgs/acme/teams/none/members", gh.url()),
+            Some(&token),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    // Another organization, or no members: read.
+    gh.add_member("umbrella", "wesker", 9);
+    assert_eq!(
+        call(
+            "GET",
+            &format!("{}/orgs/umbrella/members", gh.url()),
+            Some(&token),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    let other = gh.add_installation("initech", "Organization", &[("contents", "read")]);
+    gh.add_member("initech", "peter", 10);
+    let no_members = mint(&gh, other, json!({})).await;
+    let (status, _, body) = call(
+        "GET",
+        &format!("{}/orgs/initech/members", gh.url()),
+        Some(&no_members),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (403, Some("Resource not accessible by integration"))
+    );
+    gh.assert_honest();
+}

@@ -18,8 +18,6 @@
 //! gh.assert_honest();
 //! ```
 
-#![allow(dead_code)] // pull requests, statuses, members, webhooks and git come next
-
 mod apps;
 mod auth;
 mod git_http;

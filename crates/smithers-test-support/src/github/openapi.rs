@@ -261,6 +261,9 @@ impl Description {
                 .and_then(|c| c.get("application/json"))
                 .and_then(|c| c.get("schema"))
                 .cloned(),
+            // A conditional GET is answered 304 wherever GitHub sends an
+            // ETag, listed or not.
+            None if status == 304 && op.method == "get" => None,
             None if status >= 400 => Some(serde_json::json!({
                 "$ref": "#/components/schemas/basic-error"
             })),

@@ -207,7 +207,14 @@ pub fn epoch(t: SystemTime) -> u64 {
 pub fn simple_user(account: &Account) -> Value {
     let login = &account.login;
     let id = account.id;
-    let api = format!("https://api.github.com/users/{login}");
+    // A bot's login (`slug[bot]`) is percent-encoded in its URLs, and
+    // its page is the App's.
+    let in_url = login.replace('[', "%5B").replace(']', "%5D");
+    let api = format!("https://api.github.com/users/{in_url}");
+    let html = match login.strip_suffix("[bot]") {
+        Some(slug) if account.kind == "Bot" => format!("https://github.com/apps/{slug}"),
+        _ => format!("https://github.com/{in_url}"),
+    };
     serde_json::json!({
         "login": login,
         "id": id,
@@ -215,7 +222,7 @@ pub fn simple_user(account: &Account) -> Value {
         "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
         "gravatar_id": "",
         "url": api,
-        "html_url": format!("https://github.com/{login}"),
+        "html_url": html,
         "followers_url": format!("{api}/followers"),
         "following_url": format!("{api}/following{{/other_user}}"),
         "gists_url": format!("{api}/gists{{/gist_id}}"),
