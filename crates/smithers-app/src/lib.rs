@@ -59,6 +59,7 @@ pub use sessions::{
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, TOKEN_PREFIX, Tokens};
 pub use users::Users;
 
+pub use smithers_engine::run::Pinned;
 /// The sandbox providers a run can name.
 pub use smithers_engine::workflow::ProviderKind;
 /// The sandbox helper's entry point, for a binary that is its own helper

@@ -9,7 +9,7 @@ use smithers_api::{
     Run, RunChange, RunEvent, RunEvents, RunPolicies, RunSandbox, RunState, RunSummary, Step,
     StepState, Timestamp, ToolCall, ToolCallState,
 };
-use smithers_engine::run::{Definition, StartRun};
+use smithers_engine::run::{Definition, Pinned, StartRun};
 use smithers_engine::workflow::ProviderKind;
 
 use crate::authz::{Operation, authorize};
@@ -119,6 +119,10 @@ pub struct NewRun<'a> {
     /// callers who do not own the machine; `None`: any repository the
     /// process can read (the command line's user owns the machine).
     pub roots: Option<&'a [PathBuf]>,
+    /// Commits to run from instead of the repository's HEAD (a pull
+    /// request's run: the rules of its base's default branch, the code of
+    /// its head).
+    pub pinned: Option<Pinned<'a>>,
 }
 
 /// Where a run is carried out, when not where it started.
@@ -189,6 +193,7 @@ impl Runs<'_> {
                 trigger: new.trigger,
                 provider: new.provider,
                 image: new.image,
+                pinned: new.pinned,
             })
             .await
             .map_err(engine_error)?;

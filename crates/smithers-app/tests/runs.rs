@@ -155,6 +155,7 @@ impl Fixture {
                     provider: None,
                     image: None,
                     roots: None,
+                    pinned: None,
                 },
             )
             .await

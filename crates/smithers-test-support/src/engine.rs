@@ -168,6 +168,7 @@ impl Fixture {
                 trigger: "manual",
                 provider: None,
                 image: None,
+                pinned: None,
             })
             .await
             .unwrap()

@@ -214,6 +214,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
                     provider: None,
                     image: None,
                     roots: None,
+                    pinned: None,
                 },
             )
             .await?;

@@ -239,6 +239,7 @@ async fn start(args: RunArgs, state: &StateArgs) -> Result<ExitCode, Error> {
                 provider: args.provider.kind(),
                 image: args.provider.image.as_deref(),
                 roots: None,
+                pinned: None,
             },
         )
         .await?;

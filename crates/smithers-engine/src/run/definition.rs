@@ -39,6 +39,10 @@ pub struct Definition {
     /// bounds `policy` for the whole run (a resumed run keeps it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_policy: Option<OrgPolicy>,
+    /// Why the run gets no secret at all, when it gets none (a pull
+    /// request from a fork): a step that needs one fails, saying so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_withheld: Option<String>,
 }
 
 /// A version of an organization's policy, as a run keeps it.
@@ -62,25 +66,36 @@ impl OrgPolicy {
 }
 
 impl Definition {
-    /// Reads what `workflow` of the repository at `repo` needs; returns it
-    /// with the workflow as parsed.
+    /// Reads what `workflow` of the repository at `repo` needs, from its
+    /// working tree; returns it with the workflow as parsed.
     pub fn read(
         repo: &Path,
         workflow: &str,
         base: String,
     ) -> Result<(Definition, Workflow), Error> {
-        let path = repo.join(FILE_NAME);
-        let file = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
+        Definition::read_with(
+            |name| {
+                let path = repo.join(name);
+                std::fs::read_to_string(&path).map_err(Error::io(&path))
+            },
+            workflow,
+            base,
+        )
+    }
+
+    /// Reads what `workflow` needs through `read` (a file's text by its
+    /// repository-relative path: from a working tree, or from a commit's
+    /// tree); returns it with the workflow as parsed.
+    pub fn read_with(
+        read: impl Fn(&str) -> Result<String, Error>,
+        workflow: &str,
+        base: String,
+    ) -> Result<(Definition, Workflow), Error> {
+        let file = read(FILE_NAME)?;
         let parsed = parse_file(&file)?;
         let flow = find(&parsed, workflow)?;
         let (policy_name, policy) = match &flow.policy {
-            Some(name) => {
-                let path = repo.join(name);
-                (
-                    name.clone(),
-                    std::fs::read_to_string(&path).map_err(Error::io(&path))?,
-                )
-            }
+            Some(name) => (name.clone(), read(name)?),
             None => (BUILT_IN_POLICY.to_string(), DEFAULT_POLICY.to_string()),
         };
         let mut scripts = BTreeMap::new();
@@ -88,9 +103,7 @@ impl Definition {
             if let StepKind::Agent(agent) = &step.kind
                 && let Some(script) = &agent.script
             {
-                let path = repo.join(script);
-                let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
-                scripts.insert(script.clone(), text);
+                scripts.insert(script.clone(), read(script)?);
             }
         }
         let definition = Definition {
@@ -103,6 +116,7 @@ impl Definition {
             provider: None,
             image: None,
             org_policy: None,
+            secrets_withheld: None,
         };
         definition.policy_set()?;
         let flow = flow.clone();

@@ -43,6 +43,49 @@ pub async fn head(repo: &Path) -> Result<String, Error> {
         })
 }
 
+/// The commit `rev` names in the repository (a full id, checked to be a
+/// commit that is there).
+pub async fn commit(repo: &Path, rev: &str) -> Result<String, Error> {
+    if rev.starts_with('-') {
+        return Err(Error::Invalid(format!("{rev:?} is not a commit")));
+    }
+    git(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--end-of-options",
+            &format!("{rev}^{{commit}}"),
+        ],
+    )
+    .await
+    .map_err(|e| Error::Invalid(format!("{rev} is not a commit of {} ({e})", repo.display())))
+}
+
+/// The text of `path` in the tree of `commit` (a full commit id), read
+/// without touching any working tree. Blocking: for `spawn_blocking`.
+///
+/// Errors: `Io`-like `Invalid` for a path the tree lacks or that is not
+/// UTF-8 text.
+pub fn show_file(repo: &Path, commit: &str, path: &str) -> Result<String, Error> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["cat-file", "blob"])
+        .arg(format!("{commit}:{path}"))
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|e| Error::Git(format!("cannot run git: {e}")))?;
+    if !output.status.success() {
+        return Err(Error::Invalid(format!(
+            "{path} cannot be read at commit {commit}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    String::from_utf8(output.stdout)
+        .map_err(|_| Error::Invalid(format!("{path} at commit {commit} is not UTF-8 text")))
+}
+
 /// A clean checkout of `base` at `into`: the committed tree only (never the
 /// untracked or ignored files of the user's working copy), no remote.
 pub async fn checkout(repo: &Path, base: &str, into: &Path) -> Result<(), Error> {

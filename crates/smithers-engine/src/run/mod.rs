@@ -88,6 +88,22 @@ pub struct StartRun<'a> {
     pub provider: Option<ProviderKind>,
     /// A Docker image over the default, kept for the whole run.
     pub image: Option<&'a str>,
+    /// Commits to run from instead of the repository's HEAD: a pull
+    /// request's run follows its base repository's default branch and
+    /// checks out its head.
+    pub pinned: Option<Pinned<'a>>,
+}
+
+/// A run whose rules and code are fixed commits of the repository.
+#[derive(Debug, Clone, Copy)]
+pub struct Pinned<'a> {
+    /// The commit whose `smithers.toml`, policy and agent scripts the run
+    /// follows: never one the code under test can change.
+    pub rules: &'a str,
+    /// The commit the sandbox's workspace is checked out at.
+    pub code: &'a str,
+    /// Why the run gets no secret at all, if it gets none.
+    pub secrets_withheld: Option<&'a str>,
 }
 
 /// Why a run stopped before its end.
@@ -133,14 +149,29 @@ impl Engine {
         let repo = tokio::fs::canonicalize(start.repo)
             .await
             .map_err(Error::io(start.repo))?;
-        let base = git::head(&repo).await?;
         // Reading the repository's files blocks: not on the async threads.
-        let (mut definition, workflow) = {
-            let repo = repo.clone();
-            let name = start.workflow.to_string();
-            tokio::task::spawn_blocking(move || Definition::read(&repo, &name, base))
+        let (mut definition, workflow) = match start.pinned {
+            None => {
+                let base = git::head(&repo).await?;
+                let repo = repo.clone();
+                let name = start.workflow.to_string();
+                tokio::task::spawn_blocking(move || Definition::read(&repo, &name, base))
+                    .await
+                    .map_err(|e| Error::Internal(format!("reading the workflow stopped: {e}")))??
+            }
+            Some(pinned) => {
+                let rules = git::commit(&repo, pinned.rules).await?;
+                let code = git::commit(&repo, pinned.code).await?;
+                let repo = repo.clone();
+                let name = start.workflow.to_string();
+                let (mut definition, workflow) = tokio::task::spawn_blocking(move || {
+                    Definition::read_with(|path| git::show_file(&repo, &rules, path), &name, code)
+                })
                 .await
-                .map_err(|e| Error::Internal(format!("reading the workflow stopped: {e}")))??
+                .map_err(|e| Error::Internal(format!("reading the workflow stopped: {e}")))??;
+                definition.secrets_withheld = pinned.secrets_withheld.map(str::to_string);
+                (definition, workflow)
+            }
         };
         definition.provider = start.provider;
         definition.image = start.image.map(str::to_string);

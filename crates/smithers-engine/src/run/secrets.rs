@@ -43,6 +43,12 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
         if self.grants_ready || self.workflow.secrets.is_empty() {
             return Ok(());
         }
+        if let Some(why) = &self.definition.secrets_withheld {
+            return Err(Interrupt::Failed(Error::Invalid(format!(
+                "workflow {} names secrets, and this run gets none: {why}",
+                self.workflow.name
+            ))));
+        }
         let secrets = self.service()?.clone();
         let mut pending = Vec::new();
         for secret in &self.workflow.secrets {
@@ -142,6 +148,11 @@ impl<P: smithers_sandbox::Provider> Ctx<'_, P> {
             .collect();
         if chosen.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(why) = &self.definition.secrets_withheld {
+            return Err(Interrupt::Failed(Error::Invalid(format!(
+                "this run gets no secrets: {why}"
+            ))));
         }
         let secrets = self.service()?.clone();
         let mut env = Vec::new();

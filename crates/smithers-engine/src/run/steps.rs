@@ -219,6 +219,19 @@ impl<P: Provider> Ctx<'_, P> {
             }
         }
         if matches!(step.kind, StepKind::Run { .. } | StepKind::Agent(_)) {
+            // Withheld secrets are the step's failure, not an error to
+            // resume from: no later try can change it.
+            if let Some(why) = &self.definition.secrets_withheld
+                && !self.workflow.secrets.is_empty()
+            {
+                return Ok(Attempt::Failed {
+                    error: format!(
+                        "workflow {} names secrets, and this run gets none: {why}",
+                        self.workflow.name
+                    ),
+                    exit_code: None,
+                });
+            }
             self.ensure_grants(position).await?;
         }
         self.take_up_decision(position).await?;

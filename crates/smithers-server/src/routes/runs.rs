@@ -248,6 +248,7 @@ pub async fn start(
                 provider,
                 image: body.image.as_deref(),
                 roots: Some(&state.settings.repository_roots),
+                pinned: None,
             },
         )
         .await?;
