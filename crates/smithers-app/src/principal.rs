@@ -30,6 +30,18 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The GitHub App acting for `organization` on what an installation's
+    /// webhook asked for: it starts, reads and cancels runs, nothing else.
+    pub fn github_installation(organization: &str) -> Principal {
+        Principal {
+            organization: organization.to_string(),
+            user: "github".to_string(),
+            role: Role::Member,
+            via: Via::GithubInstallation,
+            scopes: Some(vec![Scope::RunsRead, Scope::RunsWrite]),
+        }
+    }
+
     /// Smithers itself in `organization`, as a process that carries out
     /// runs acts: a member narrowed to `runs:read` and `runs:write`, so it
     /// can resume runs and nothing else.

@@ -200,6 +200,57 @@ impl Runs<'_> {
         Ok(summary(&run))
     }
 
+    /// The workflows of the repository's `smithers.toml` in the tree of
+    /// `commit` that `trigger` (`pull_request.opened`, `push`, …) starts,
+    /// by name in file order; none when the file is absent there.
+    ///
+    /// Errors: `forbidden` for a principal who may not start runs;
+    /// `invalid` for an unknown trigger, a commit the repository lacks, or
+    /// a workflow file that does not parse.
+    pub async fn workflows_triggered(
+        &self,
+        principal: &Principal,
+        repo: &Path,
+        commit: &str,
+        trigger: &str,
+    ) -> Result<Vec<String>, Error> {
+        authorize(principal, &principal.organization, Operation::RunsStart)?;
+        let trigger = smithers_engine::workflow::Trigger::ALL
+            .iter()
+            .find(|(name, _)| *name == trigger)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| Error::invalid(format!("unknown trigger {trigger:?}")))?;
+        let repo = repo.to_path_buf();
+        let commit = commit.to_string();
+        let text = tokio::task::spawn_blocking(move || {
+            smithers_engine::run::show_file(&repo, &commit, smithers_engine::workflow::FILE_NAME)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("reading the workflow file stopped: {e}")))?;
+        // A repository without the file has no workflow to start.
+        let Ok(text) = text else {
+            return Ok(Vec::new());
+        };
+        let file = smithers_engine::workflow::parse(smithers_engine::workflow::FILE_NAME, &text)
+            .map_err(|diagnostics| {
+                Error::invalid(format!(
+                    "{} does not parse: {}",
+                    smithers_engine::workflow::FILE_NAME,
+                    diagnostics
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            })?;
+        Ok(file
+            .workflows
+            .into_iter()
+            .filter(|w| w.triggers.contains(&trigger))
+            .map(|w| w.name)
+            .collect())
+    }
+
     /// Has `launcher` carry out run `id` (`run --detach`, a resume).
     ///
     /// Errors: `not_found` for a run of another organization; `conflict`

@@ -4,10 +4,17 @@
 
 use std::sync::Arc;
 
-use smithers_app::App;
+use std::time::Duration;
+
+use smithers_app::{App, RunLauncher};
 use zeroize::Zeroizing;
 
-use crate::{AppKey, Error, Github, RetryLimits, Webhooks};
+use crate::mirror::Mirrors;
+use crate::statuses::Statuses;
+use crate::{AppKey, Error, ForkSecrets, Github, PullSettings, RetryLimits, Webhooks};
+
+/// How often runs' states are compared with what their statuses said.
+const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The default name of the secret holding the App's private key (PEM).
 pub const DEFAULT_PRIVATE_KEY_SECRET: &str = "GITHUB_APP_PRIVATE_KEY";
@@ -26,6 +33,15 @@ pub struct GithubAppSettings {
     /// GitHub's REST API: `https://api.github.com`, or a GitHub Enterprise
     /// Server's `https://HOST/api/v3`.
     pub api_url: String,
+    /// GitHub's web origin, which repositories are fetched from:
+    /// `https://github.com`, or a GitHub Enterprise Server's
+    /// `https://HOST`.
+    pub web_url: String,
+    /// Where people reach the server (statuses link to the run's page);
+    /// none: statuses carry no link.
+    pub public_url: Option<String>,
+    /// Whether a fork's pull request gets the workflows' secrets.
+    pub fork_secrets: ForkSecrets,
     /// The organization the App's installations serve.
     pub organization: String,
     /// The environment of the two secrets below.
@@ -39,8 +55,10 @@ pub struct GithubAppSettings {
 
 /// The running App.
 pub struct GithubApp {
+    app: Arc<App>,
     github: Github,
     webhooks: Webhooks,
+    public_url: Option<String>,
 }
 
 impl std::fmt::Debug for GithubApp {
@@ -100,12 +118,23 @@ impl GithubApp {
             settings.limits,
         )?;
         let webhooks = Webhooks::new(
-            app,
+            app.clone(),
             &settings.organization,
             Zeroizing::new(webhook_secret.expose().to_vec()),
             Some(github.clone()),
-        );
-        Ok(GithubApp { github, webhooks })
+        )
+        .with_pulls(PullSettings {
+            mirrors: Mirrors::new(app.data_dir().join("github").join("mirrors")),
+            web_url: settings.web_url.clone(),
+            public_url: settings.public_url.clone(),
+            fork_secrets: settings.fork_secrets,
+        });
+        Ok(GithubApp {
+            app,
+            github,
+            webhooks,
+            public_url: settings.public_url.clone(),
+        })
     }
 
     /// The App's REST client.
@@ -118,8 +147,42 @@ impl GithubApp {
         &self.webhooks
     }
 
-    /// Carries out webhook deliveries until `shutdown` completes.
-    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
-        self.webhooks.run(shutdown).await;
+    /// Posts the statuses of runs whose state changed; answers how many.
+    ///
+    /// Errors: the store's, when the runs cannot be read.
+    pub async fn report_statuses(&self) -> Result<usize, Error> {
+        Statuses {
+            app: &self.app,
+            github: &self.github,
+            public_url: self.public_url.as_deref(),
+        }
+        .report()
+        .await
+    }
+
+    /// Carries out webhook deliveries (runs through `launcher`) and posts
+    /// runs' statuses until `shutdown` completes.
+    pub async fn run(
+        &self,
+        launcher: &dyn RunLauncher,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let deliveries = async {
+            self.webhooks.run(launcher, shutdown).await;
+            let _ = stop.send(true);
+        };
+        let statuses = async {
+            while !*stopped.borrow() {
+                if let Err(e) = self.report_statuses().await {
+                    tracing::warn!(error = %e, "statuses could not be reported");
+                }
+                tokio::select! {
+                    _ = stopped.changed() => {}
+                    () = tokio::time::sleep(STATUS_INTERVAL) => {}
+                }
+            }
+        };
+        tokio::join!(deliveries, statuses);
     }
 }

@@ -251,7 +251,9 @@ impl Github {
             attempt += 1;
             let token = match &request.auth {
                 Auth::App => None,
-                Auth::Installation(scope) => Some(self.token(scope, request.context).await?),
+                Auth::Installation(scope) => {
+                    Some(self.installation_token(scope, request.context).await?)
+                }
             };
             let sent = self.try_once(request, &url, token.as_deref()).await;
             self.record(request, attempt, &sent).await?;
@@ -397,7 +399,7 @@ impl Github {
     }
 
     /// A token of `scope`, minted with the App's JWT if none is fresh.
-    async fn token(
+    pub(crate) async fn installation_token(
         &self,
         scope: &TokenScope,
         context: Context<'_>,
@@ -526,9 +528,7 @@ impl Github {
             Auth::App => None,
             Auth::Installation(scope) => Some(scope.installation),
         };
-        let event = smithers_store::audit_event(
-            &self.inner.organization,
-            (ActorType::System, ACTOR),
+        self.audit(
             "github.request",
             (
                 "github_route",
@@ -545,6 +545,26 @@ impl Github {
                 "request_id": request_id,
                 "error": error,
             }),
+        )
+        .await
+    }
+
+    /// Records what the App did in the organization's audit log, as the
+    /// system actor `smithers`.
+    ///
+    /// Errors: [`Error::Audit`] when it cannot be recorded.
+    pub(crate) async fn audit(
+        &self,
+        action: &str,
+        resource: (&str, &str),
+        details: Value,
+    ) -> Result<(), Error> {
+        let event = smithers_store::audit_event(
+            &self.inner.organization,
+            (ActorType::System, ACTOR),
+            action,
+            resource,
+            details,
             smithers_store::now_micros(),
         );
         self.inner

@@ -19,7 +19,10 @@ mod error;
 pub mod events;
 pub mod jwt;
 pub mod manifest;
+pub mod mirror;
+mod pulls;
 pub mod signature;
+mod statuses;
 pub mod token;
 pub mod webhooks;
 
@@ -27,5 +30,6 @@ pub use app::{DEFAULT_PRIVATE_KEY_SECRET, DEFAULT_WEBHOOK_SECRET, GithubApp, Git
 pub use client::{Answer, Auth, Context, Github, Request, RetryLimits};
 pub use error::Error;
 pub use jwt::AppKey;
+pub use pulls::ForkSecrets;
 pub use token::{Access, InstallationToken, TokenScope};
-pub use webhooks::{Incoming, Received, Webhooks};
+pub use webhooks::{Incoming, PullSettings, Received, Webhooks};

@@ -18,12 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use smithers_app::App;
+use smithers_app::{App, RunLauncher};
 use smithers_store::{Cause, Delivery, InstallationChange, NewDelivery, Outcome, Recorded};
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
 use crate::events::{Envelope, InstallationEvent, InstallationRepositoriesEvent};
+use crate::mirror::Mirrors;
+use crate::pulls::{Done, ForkSecrets, PullRuns};
 use crate::{Error, Github, signature};
 
 /// The largest body GitHub sends (GitHub Docs: payloads are capped at
@@ -56,6 +58,21 @@ pub enum Received {
     SeenBefore { guid: String },
 }
 
+/// How pull requests' runs are started.
+#[derive(Debug, Clone)]
+pub struct PullSettings {
+    /// Where repositories are mirrored to.
+    pub mirrors: Mirrors,
+    /// GitHub's web origin, which repositories are fetched from
+    /// (`https://github.com`, a GitHub Enterprise Server's
+    /// `https://HOST`).
+    pub web_url: String,
+    /// Where people reach the server: statuses link to the run's page
+    /// there; none: no link.
+    pub public_url: Option<String>,
+    pub fork_secrets: ForkSecrets,
+}
+
 /// Takes and carries out the App's webhook deliveries for one
 /// organization.
 pub struct Webhooks {
@@ -63,6 +80,7 @@ pub struct Webhooks {
     organization: String,
     secret: Zeroizing<Vec<u8>>,
     github: Option<Github>,
+    pulls: Option<PullSettings>,
     wake: Notify,
 }
 
@@ -89,8 +107,16 @@ impl Webhooks {
             organization: organization.to_string(),
             secret,
             github,
+            pulls: None,
             wake: Notify::new(),
         }
+    }
+
+    /// These webhooks, starting pull requests' runs as `pulls` says
+    /// (without, `pull_request` deliveries are recorded and ignored).
+    pub fn with_pulls(mut self, pulls: PullSettings) -> Webhooks {
+        self.pulls = Some(pulls);
+        self
     }
 
     /// Checks and records a delivery (the module says how), and wakes
@@ -147,11 +173,11 @@ impl Webhooks {
     }
 
     /// Carries out every recorded delivery not yet carried out, oldest
-    /// first; answers how many were finished.
+    /// first, runs through `launcher`; answers how many were finished.
     ///
     /// Errors: [`Error::Store`] when the deliveries cannot be read or
     /// finished (they stay, to be tried again).
-    pub async fn process_pending(&self) -> Result<usize, Error> {
+    pub async fn process_pending(&self, launcher: &dyn RunLauncher) -> Result<usize, Error> {
         let mut finished = 0;
         loop {
             let pending = self.app.store().github().pending_deliveries(50).await?;
@@ -159,15 +185,17 @@ impl Webhooks {
                 return Ok(finished);
             }
             for delivery in &pending {
-                let (outcome, detail) = match self.process(delivery).await {
-                    Ok(outcome) => (outcome, None),
+                let (outcome, detail) = match self.process(delivery, launcher).await {
+                    Ok(done) => (done.outcome, done.detail),
                     // The database is away: leave it for later.
                     Err(Error::Store(smithers_store::Error::Database(e))) => {
                         return Err(Error::Store(smithers_store::Error::Database(e)));
                     }
                     Err(e) => (Outcome::Failed, Some(e.to_string())),
                 };
-                if let Some(detail) = &detail {
+                if outcome == Outcome::Failed
+                    && let Some(detail) = &detail
+                {
                     tracing::warn!(guid = %delivery.guid, event = %delivery.event, %detail, "webhook delivery failed");
                 }
                 self.app
@@ -180,12 +208,16 @@ impl Webhooks {
         }
     }
 
-    /// Carries out recorded deliveries as they come, until `shutdown`
-    /// completes.
-    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+    /// Carries out recorded deliveries as they come, runs through
+    /// `launcher`, until `shutdown` completes.
+    pub async fn run(
+        &self,
+        launcher: &dyn RunLauncher,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(shutdown);
         loop {
-            if let Err(e) = self.process_pending().await {
+            if let Err(e) = self.process_pending(launcher).await {
                 tracing::error!(error = %e, "webhook deliveries could not be carried out");
             }
             tokio::select! {
@@ -197,11 +229,41 @@ impl Webhooks {
     }
 
     /// Carries out one delivery.
-    async fn process(&self, delivery: &Delivery) -> Result<Outcome, Error> {
+    async fn process(
+        &self,
+        delivery: &Delivery,
+        launcher: &dyn RunLauncher,
+    ) -> Result<Done, Error> {
+        let handled = Done {
+            outcome: Outcome::Handled,
+            detail: None,
+        };
+        let ignored = Done {
+            outcome: Outcome::Ignored,
+            detail: None,
+        };
         let envelope: Envelope = parse(&delivery.body)?;
         let sender = envelope.sender.as_ref().map(|s| s.login.as_str());
         let change = match delivery.event.as_str() {
-            "ping" => return Ok(Outcome::Handled),
+            "ping" => return Ok(handled),
+            "pull_request" => {
+                return match (&self.pulls, &self.github) {
+                    (Some(pulls), Some(github)) => {
+                        PullRuns {
+                            app: &self.app,
+                            github,
+                            mirrors: &pulls.mirrors,
+                            web_url: &pulls.web_url,
+                            public_url: pulls.public_url.as_deref(),
+                            fork_secrets: pulls.fork_secrets,
+                            organization: &self.organization,
+                        }
+                        .on_pull_request(delivery, launcher)
+                        .await
+                    }
+                    _ => Ok(ignored),
+                };
+            }
             "installation" => {
                 let event: InstallationEvent = parse(&delivery.body)?;
                 let id = event.installation.id;
@@ -221,13 +283,13 @@ impl Webhooks {
                     "new_permissions_accepted" => {
                         InstallationChange::PermissionsAccepted(event.installation.to_ref())
                     }
-                    _ => return Ok(Outcome::Ignored),
+                    _ => return Ok(ignored),
                 }
             }
             "installation_repositories" => {
                 let event: InstallationRepositoriesEvent = parse(&delivery.body)?;
                 if !matches!(event.action.as_str(), "added" | "removed") {
-                    return Ok(Outcome::Ignored);
+                    return Ok(ignored);
                 }
                 InstallationChange::Repositories {
                     installation: event.installation.to_ref(),
@@ -243,7 +305,7 @@ impl Webhooks {
                         .collect(),
                 }
             }
-            _ => return Ok(Outcome::Ignored),
+            _ => return Ok(ignored),
         };
         if let (InstallationChange::Suspended(id) | InstallationChange::Deleted(id), Some(github)) =
             (&change, &self.github)
@@ -271,7 +333,7 @@ impl Webhooks {
             .await;
         self.app.deliver_audit().await;
         recorded?;
-        Ok(Outcome::Handled)
+        Ok(handled)
     }
 }
 

@@ -286,7 +286,8 @@ pub async fn serve_with(
     // requests, until the server stops.
     let deliveries = settings.github_app.clone().map(|github| {
         let stopping = stopping.clone();
-        tokio::spawn(async move { github.run(stopping.cancelled_owned()).await })
+        let pool = pool.clone();
+        tokio::spawn(async move { github.run(&*pool, stopping.cancelled_owned()).await })
     });
     let state = ServerState {
         app,

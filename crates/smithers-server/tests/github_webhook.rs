@@ -7,131 +7,26 @@
 //! comes; installations connect and disconnect repositories, audited;
 //! unknown events are recorded and ignored.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
-use smithers_app::{App, Config, Principal, Via};
-use smithers_github::{GithubApp, GithubAppSettings, RetryLimits};
+use std::sync::Arc;
+
+use common::github::{
+    GithubFixture, KEYRING, WEBHOOK_SECRET, actions, admin, github_fixture, processed, settings,
+    signature,
+};
+use smithers_app::{App, Config};
+use smithers_github::{ForkSecrets, GithubApp};
 use smithers_secrets::SecretValue;
 use smithers_store::DEFAULT_ORGANIZATION;
 use smithers_test_support::audit::all_events;
-use smithers_test_support::github::{APP_ID, APP_PRIVATE_KEY_PEM, GithubApi};
-use smithers_test_support::{TestDb, on_both_backends};
+use smithers_test_support::on_both_backends;
 
-const KEYRING: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-const WEBHOOK_SECRET: &str = "whsec-7f3a9c0e5b2d4e8f";
-
-struct Fixture {
-    app: Arc<App>,
-    api: GithubApi,
-    base: String,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
+async fn fixture(db: &smithers_test_support::TestDb) -> GithubFixture {
+    github_fixture(db, ForkSecrets::Withheld).await
 }
 
-async fn admin(app: &App) -> Principal {
-    app.principal(DEFAULT_ORGANIZATION, "admin", Via::Cli)
-        .await
-        .unwrap()
-}
-
-/// A served App, its credentials stored as secrets, and the stand-in
-/// sending its webhooks to it.
-async fn fixture(db: &TestDb) -> Fixture {
-    let app = Arc::new(
-        App::open(Config {
-            data_dir: Some(db.dir.path().to_path_buf()),
-            database_url: db.url(),
-            keyring: Some(KEYRING.into()),
-            ..Config::default()
-        })
-        .await
-        .unwrap(),
-    );
-    let who = admin(&app).await;
-    for (name, value) in [
-        ("GITHUB_APP_PRIVATE_KEY", APP_PRIVATE_KEY_PEM),
-        ("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET),
-    ] {
-        app.secrets()
-            .set(&who, "prod", name, &SecretValue::from(value), None)
-            .await
-            .unwrap();
-    }
-    let api = GithubApi::start().await;
-    let github = GithubApp::open(
-        app.clone(),
-        &GithubAppSettings {
-            app_id: APP_ID,
-            api_url: api.url().into(),
-            organization: DEFAULT_ORGANIZATION.into(),
-            secrets_environment: "prod".into(),
-            private_key_secret: "GITHUB_APP_PRIVATE_KEY".into(),
-            webhook_secret: "GITHUB_WEBHOOK_SECRET".into(),
-            limits: RetryLimits::default(),
-        },
-    )
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    api.set_webhook(&format!("{base}/github/webhook"), WEBHOOK_SECRET);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(smithers_server::serve_with(
-        app.clone(),
-        listener,
-        smithers_server::Settings {
-            github_app: Some(Arc::new(github)),
-            ..smithers_server::Settings::default()
-        },
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    Fixture {
-        app,
-        api,
-        base,
-        http: reqwest::Client::new(),
-        _stop: stop,
-    }
-}
-
-/// `X-Hub-Signature-256` of `body` under `secret`.
-fn signature(secret: &str, body: &[u8]) -> String {
-    format!(
-        "sha256={}",
-        smithers_test_support::github::signature(secret, body)
-    )
-}
-
-async fn actions(app: &App) -> Vec<String> {
-    all_events(app.store())
-        .await
-        .into_iter()
-        .map(|e| e.event.action)
-        .collect()
-}
-
-/// Waits until every recorded delivery has been carried out.
-async fn processed(app: &App) {
-    for _ in 0..500 {
-        if app
-            .store()
-            .github()
-            .pending_deliveries(1)
-            .await
-            .unwrap()
-            .is_empty()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the deliveries were not carried out");
-}
-
-async fn post(f: &Fixture, headers: &[(&str, &str)], body: &[u8]) -> reqwest::Response {
+async fn post(f: &GithubFixture, headers: &[(&str, &str)], body: &[u8]) -> reqwest::Response {
     let mut request = f
         .http
         .post(format!("{}/github/webhook", f.base))
@@ -144,7 +39,7 @@ async fn post(f: &Fixture, headers: &[(&str, &str)], body: &[u8]) -> reqwest::Re
 }
 
 on_both_backends!(the_apps_credentials_are_read_once_recorded, |db| {
-    let f = fixture(&db).await;
+    let f = fixture(db).await;
     let events = all_events(f.app.store()).await;
     let reads: Vec<_> = events
         .iter()
@@ -158,7 +53,7 @@ on_both_backends!(the_apps_credentials_are_read_once_recorded, |db| {
 });
 
 on_both_backends!(a_bad_signature_is_refused_and_nothing_is_stored, |db| {
-    let f = fixture(&db).await;
+    let f = fixture(db).await;
     let before = actions(&f.app).await;
     let body = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
     let good = signature(WEBHOOK_SECRET, body);
@@ -227,7 +122,7 @@ on_both_backends!(a_bad_signature_is_refused_and_nothing_is_stored, |db| {
 });
 
 on_both_backends!(a_delivery_sent_twice_is_carried_out_once, |db| {
-    let f = fixture(&db).await;
+    let f = fixture(db).await;
     let installation = f.api.add_installation(
         "acme",
         "Organization",
@@ -268,7 +163,7 @@ on_both_backends!(a_delivery_sent_twice_is_carried_out_once, |db| {
 });
 
 on_both_backends!(installations_connect_and_disconnect_repositories, |db| {
-    let f = fixture(&db).await;
+    let f = fixture(db).await;
     let installation = f.api.add_installation(
         "acme",
         "Organization",
@@ -349,7 +244,7 @@ on_both_backends!(installations_connect_and_disconnect_repositories, |db| {
 });
 
 on_both_backends!(unknown_events_are_recorded_and_ignored, |db| {
-    let f = fixture(&db).await;
+    let f = fixture(db).await;
     let installation = f.api.add_installation("acme", "Organization", &[]);
     let repo = f
         .api
@@ -412,15 +307,7 @@ on_both_backends!(missing_credentials_stop_the_app_from_starting, |db| {
         .await
         .unwrap(),
     );
-    let settings = GithubAppSettings {
-        app_id: APP_ID,
-        api_url: "http://127.0.0.1:9".into(),
-        organization: DEFAULT_ORGANIZATION.into(),
-        secrets_environment: "prod".into(),
-        private_key_secret: "GITHUB_APP_PRIVATE_KEY".into(),
-        webhook_secret: "GITHUB_WEBHOOK_SECRET".into(),
-        limits: RetryLimits::default(),
-    };
+    let settings = settings("http://127.0.0.1:9", ForkSecrets::Withheld);
     let err = GithubApp::open(app.clone(), &settings).await.unwrap_err();
     assert!(err.to_string().contains("GITHUB_APP_PRIVATE_KEY"), "{err}");
     // A key that is not a key: refused, and never quoted.

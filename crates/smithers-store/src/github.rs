@@ -734,3 +734,159 @@ async fn connected(
         })
         .collect()
 }
+
+/// A run the GitHub App started, with what its statuses report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubRun {
+    pub run_id: String,
+    pub organization_id: String,
+    pub installation_id: i64,
+    pub repository_id: i64,
+    /// `owner/name`.
+    pub repository: String,
+    pub pull_number: Option<i64>,
+    /// The commit tested, which the status is posted on.
+    pub head_sha: String,
+    pub workflow: String,
+    /// The delivery that started it.
+    pub delivery: String,
+    /// Microseconds since the epoch.
+    pub created_at: i64,
+    /// The run state the last status posted reports.
+    pub reported_state: Option<String>,
+    pub superseded_by: Option<String>,
+    /// The run's state now (from the runs table).
+    pub run_state: String,
+}
+
+/// A run to remember as the App's.
+#[derive(Debug, Clone)]
+pub struct NewGithubRun<'a> {
+    pub run_id: &'a str,
+    pub organization_id: &'a str,
+    pub installation_id: i64,
+    pub repository_id: i64,
+    pub repository: &'a str,
+    pub pull_number: Option<i64>,
+    pub head_sha: &'a str,
+    pub workflow: &'a str,
+    pub delivery: &'a str,
+}
+
+const GITHUB_RUN_COLUMNS: &str = "g.run_id, g.organization_id, g.installation_id, \
+     g.repository_id, g.repository, g.pull_number, g.head_sha, g.workflow, g.delivery, \
+     g.created_at, g.reported_state, g.superseded_by, r.state AS run_state";
+
+fn github_run_from(row: &sqlx::any::AnyRow) -> Result<GithubRun, Error> {
+    Ok(GithubRun {
+        run_id: row.try_get("run_id")?,
+        organization_id: row.try_get("organization_id")?,
+        installation_id: row.try_get("installation_id")?,
+        repository_id: row.try_get("repository_id")?,
+        repository: row.try_get("repository")?,
+        pull_number: row.try_get("pull_number")?,
+        head_sha: row.try_get("head_sha")?,
+        workflow: row.try_get("workflow")?,
+        delivery: row.try_get("delivery")?,
+        created_at: row.try_get("created_at")?,
+        reported_state: row.try_get("reported_state")?,
+        superseded_by: row.try_get("superseded_by")?,
+        run_state: row.try_get("run_state")?,
+    })
+}
+
+impl Github<'_> {
+    /// Remembers a run as the App's (its status is to be reported).
+    pub async fn record_run(&self, new: NewGithubRun<'_>) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO github_runs (run_id, organization_id, installation_id, repository_id, \
+               repository, pull_number, head_sha, workflow, delivery, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(new.run_id)
+        .bind(new.organization_id)
+        .bind(new.installation_id)
+        .bind(new.repository_id)
+        .bind(new.repository)
+        .bind(new.pull_number)
+        .bind(new.head_sha)
+        .bind(new.workflow)
+        .bind(new.delivery)
+        .bind(now_micros())
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The App's run `run_id`.
+    pub async fn run(&self, run_id: &str) -> Result<Option<GithubRun>, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
+             WHERE g.run_id = $1"
+        ))
+        .bind(run_id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.as_ref().map(github_run_from).transpose()
+    }
+
+    /// The App's runs whose state differs from what their last status
+    /// reported, oldest first, at most `limit`.
+    pub async fn unreported_runs(&self, limit: u32) -> Result<Vec<GithubRun>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
+             WHERE g.reported_state IS NULL OR g.reported_state <> r.state \
+             ORDER BY g.created_at, g.run_id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(github_run_from).collect()
+    }
+
+    /// The App's unfinished runs of workflow `workflow` for pull request
+    /// `number` of repository `repository_id`.
+    pub async fn open_runs_of_pull(
+        &self,
+        repository_id: i64,
+        number: i64,
+        workflow: &str,
+    ) -> Result<Vec<GithubRun>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
+             WHERE g.repository_id = $1 AND g.pull_number = $2 AND g.workflow = $3 \
+               AND r.state IN ('queued', 'running', 'waiting_approval') \
+             ORDER BY g.created_at"
+        ))
+        .bind(repository_id)
+        .bind(number)
+        .bind(workflow)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(github_run_from).collect()
+    }
+
+    /// Records that a status reporting `state` was posted for run
+    /// `run_id`.
+    pub async fn set_reported(&self, run_id: &str, state: &str) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE github_runs SET reported_state = $2, reported_at = $3 WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .bind(state)
+        .bind(now_micros())
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records that a push of `by` superseded run `run_id`.
+    pub async fn set_superseded(&self, run_id: &str, by: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE github_runs SET superseded_by = $2 WHERE run_id = $1")
+            .bind(run_id)
+            .bind(by)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -79,6 +79,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_github.sql"),
         postgres: include_str!("../migrations/postgres/0011_github.sql"),
     },
+    Migration {
+        version: 12,
+        name: "runs started by the GitHub App and their statuses",
+        sqlite: include_str!("../migrations/sqlite/0012_github_runs.sql"),
+        postgres: include_str!("../migrations/postgres/0012_github_runs.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

@@ -146,6 +146,10 @@ pub struct ServeArgs {
         default_value = "prod"
     )]
     github_secrets_environment: String,
+    /// Give the workflows' secrets to pull requests from forks too (by default they get none,
+    /// and a step that needs one fails, saying why).
+    #[arg(long, env = "SMITHERS_GITHUB_FORK_SECRETS")]
+    github_fork_secrets: bool,
     #[command(flatten)]
     actor: ActorArgs,
 }
@@ -305,6 +309,13 @@ pub fn run(args: ServeArgs, state: &StateArgs) -> Result<ExitCode> {
                 let settings = smithers_github::GithubAppSettings {
                     app_id,
                     api_url: args.github_api_url.clone(),
+                    web_url: args.github_url.clone(),
+                    public_url: Some(origin.clone()),
+                    fork_secrets: if args.github_fork_secrets {
+                        smithers_github::ForkSecrets::Allowed
+                    } else {
+                        smithers_github::ForkSecrets::Withheld
+                    },
                     organization: args.github_organization.clone(),
                     secrets_environment: args.github_secrets_environment.clone(),
                     private_key_secret: args.github_private_key_secret.clone(),

@@ -28,6 +28,7 @@ use smithers_store::{
 };
 
 pub use definition::{BUILT_IN_POLICY, Definition, OrgPolicy, RunPolicy};
+pub use git::{commit as resolve_commit, show_file};
 
 use crate::Error;
 use crate::tools::ToolLimits;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod github;
+
 use std::sync::Arc;
 
 use smithers_api::Scope;

@@ -1,0 +1,134 @@
+//! Local mirrors of the repositories the App runs workflows on: one bare
+//! repository per GitHub repository (by its numeric id), fetched over
+//! HTTPS with a contents-read installation token just before a run is
+//! started. Runs are checked out from the mirror, so the sandbox never
+//! sees a credential.
+//!
+//! The token reaches git only through its environment
+//! (`GIT_CONFIG_COUNT`/`KEY`/`VALUE`, an `http.extraHeader`), never its
+//! arguments: a process's arguments are readable by every user of the
+//! machine, its environment only by its own. Nothing git prints is passed
+//! on without the token cut out.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use tokio::process::Command;
+
+use crate::Error;
+use crate::token::InstallationToken;
+
+/// How long one fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// Where the mirrors live.
+#[derive(Debug, Clone)]
+pub struct Mirrors {
+    dir: PathBuf,
+}
+
+impl Mirrors {
+    /// Mirrors under `dir` (made when first needed).
+    pub fn new(dir: PathBuf) -> Mirrors {
+        Mirrors { dir }
+    }
+
+    /// The mirror of repository `id`.
+    pub fn path(&self, repository_id: i64) -> PathBuf {
+        self.dir.join(format!("{repository_id}.git"))
+    }
+
+    /// Fetches `refspecs` of the repository at `url` into its mirror
+    /// (made bare if new), authenticated by `token`; objects are checked
+    /// as they come (`transfer.fsckObjects`) and no hook runs. Answers the
+    /// mirror's path.
+    ///
+    /// Errors: [`Error::Unreachable`] when git fails (its message, without
+    /// the token).
+    pub(crate) async fn fetch(
+        &self,
+        repository_id: i64,
+        url: &str,
+        token: &InstallationToken,
+        refspecs: &[String],
+    ) -> Result<PathBuf, Error> {
+        let path = self.path(repository_id);
+        if !path.join("HEAD").exists() {
+            tokio::fs::create_dir_all(&path)
+                .await
+                .map_err(|e| fetch_error(format!("cannot make {}: {e}", path.display())))?;
+            git(&path, &["init", "--quiet", "--bare"], None).await?;
+        }
+        let mut args = vec![
+            "-c",
+            "transfer.fsckObjects=true",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--force",
+            "--end-of-options",
+            url,
+        ];
+        args.extend(refspecs.iter().map(String::as_str));
+        git(&path, &args, Some(token)).await?;
+        Ok(path)
+    }
+}
+
+fn fetch_error(reason: String) -> Error {
+    Error::Unreachable {
+        method: "GIT".into(),
+        route: "fetch".into(),
+        reason,
+    }
+}
+
+/// Runs git in `repo`, with `token` as its HTTP credential if given.
+async fn git(repo: &Path, args: &[&str], token: Option<&InstallationToken>) -> Result<(), Error> {
+    let mut command = Command::new("git");
+    command
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "/bin/false")
+        // Neither the user's nor the machine's git configuration (a
+        // credential helper, an insteadOf) has a say.
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .kill_on_drop(true);
+    if let Some(token) = token {
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("x-access-token:{}", token.expose()));
+        command
+            .env("GIT_CONFIG_COUNT", "2")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env(
+                "GIT_CONFIG_VALUE_0",
+                format!("Authorization: Basic {basic}"),
+            )
+            .env("GIT_CONFIG_KEY_1", "credential.helper")
+            .env("GIT_CONFIG_VALUE_1", "");
+    }
+    let output = tokio::time::timeout(FETCH_TIMEOUT, command.output())
+        .await
+        .map_err(|_| fetch_error("git timed out".into()))?
+        .map_err(|e| fetch_error(format!("cannot run git: {e}")))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut said = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    if let Some(token) = token {
+        said = said.replace(token.expose(), "[token]");
+    }
+    Err(fetch_error(format!(
+        "git {}: {said}",
+        args.iter()
+            .find(|a| !a.starts_with('-') && !a.contains('='))
+            .unwrap_or(&"")
+    )))
+}

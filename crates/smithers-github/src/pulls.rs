@@ -1,0 +1,325 @@
+//! Pull request events start the workflows they trigger (GitHub Docs,
+//! "Webhook events and payloads: pull_request"):
+//!
+//! ```text
+//! pull_request opened | synchronize | reopened
+//!   → the installation is live and the repository connected
+//!   → mirror fetched (contents-read token): the default branch and
+//!     refs/pull/N/head
+//!   → the workflows whose `on` names the event, read from the DEFAULT
+//!     BRANCH's smithers.toml (never the pull request's)
+//!   → each started pinned: rules from the default branch's tip, code from
+//!     the pull request's head; no secrets for a fork's pull request
+//!     unless the organization allows it
+//!   → its earlier unfinished runs of the same pull request and workflow
+//!     cancelled as superseded; each new run launched, its status pending
+//! ```
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use smithers_app::{App, NewRun, Pinned, Principal, RunLauncher};
+use smithers_store::{Delivery, NewGithubRun, Outcome};
+
+use crate::client::Context;
+use crate::mirror::Mirrors;
+use crate::statuses::Statuses;
+use crate::token::TokenScope;
+use crate::{Error, Github};
+
+/// Whether a pull request from a fork gets the workflow's secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForkSecrets {
+    /// It gets none: a step that needs one fails, saying why.
+    #[default]
+    Withheld,
+    /// It gets them like any other (the organization trusts its forks).
+    Allowed,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullRequestEvent {
+    action: String,
+    number: i64,
+    pull_request: PullRequest,
+    repository: Repository,
+    installation: crate::events::InstallationId,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullRequest {
+    head: End,
+}
+
+#[derive(Debug, Deserialize)]
+struct End {
+    sha: String,
+    /// `null` when the fork was deleted.
+    repo: Option<RepositoryId>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RepositoryId {
+    id: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Repository {
+    id: i64,
+    full_name: String,
+    default_branch: String,
+}
+
+/// What a delivery came to, and why.
+pub(crate) struct Done {
+    pub outcome: Outcome,
+    pub detail: Option<String>,
+}
+
+impl Done {
+    fn ignored(why: impl Into<String>) -> Done {
+        Done {
+            outcome: Outcome::Ignored,
+            detail: Some(why.into()),
+        }
+    }
+}
+
+/// Starts pull requests' runs.
+pub(crate) struct PullRuns<'a> {
+    pub app: &'a Arc<App>,
+    pub github: &'a Github,
+    pub mirrors: &'a Mirrors,
+    /// GitHub's web origin, which repositories are fetched from.
+    pub web_url: &'a str,
+    /// Where statuses link to.
+    pub public_url: Option<&'a str>,
+    pub fork_secrets: ForkSecrets,
+    pub organization: &'a str,
+}
+
+impl PullRuns<'_> {
+    /// Carries out a `pull_request` delivery.
+    pub(crate) async fn on_pull_request(
+        &self,
+        delivery: &Delivery,
+        launcher: &dyn RunLauncher,
+    ) -> Result<Done, Error> {
+        let event: PullRequestEvent = serde_json::from_str(&delivery.body)
+            .map_err(|e| Error::Malformed(format!("the pull_request payload: {e}")))?;
+        if !matches!(event.action.as_str(), "opened" | "synchronize" | "reopened") {
+            return Ok(Done::ignored(format!("action {}", event.action)));
+        }
+        let trigger = format!("pull_request.{}", event.action);
+        let github = self.app.store().github();
+        let installation = github.installation(event.installation.id).await?;
+        match installation {
+            Some(i) if i.organization_id == self.organization => {
+                if i.deleted_at.is_some() {
+                    return Ok(Done::ignored("the installation was deleted"));
+                }
+                if i.suspended_at.is_some() {
+                    return Ok(Done::ignored("the installation is suspended"));
+                }
+            }
+            _ => return Ok(Done::ignored("an installation Smithers does not know")),
+        }
+        let connected = github
+            .repositories(self.organization)
+            .await?
+            .into_iter()
+            .any(|r| {
+                r.id == event.repository.id
+                    && r.installation_id == event.installation.id
+                    && r.disconnected_at.is_none()
+            });
+        if !connected {
+            return Ok(Done::ignored(format!(
+                "{} is not connected",
+                event.repository.full_name
+            )));
+        }
+        let default = &event.repository.default_branch;
+        if !is_branch_name(default) {
+            return Err(Error::Malformed(format!(
+                "default branch {default:?} is not a branch name"
+            )));
+        }
+        let context = Context {
+            repository: Some(&event.repository.full_name),
+            delivery: Some(&delivery.guid),
+        };
+        let scope = TokenScope::contents_read(event.installation.id, event.repository.id);
+        let token = self.github.installation_token(&scope, context).await?;
+        let url = format!(
+            "{}/{}.git",
+            self.web_url.trim_end_matches('/'),
+            event.repository.full_name
+        );
+        let refspecs = vec![
+            format!("+refs/heads/{default}:refs/heads/{default}"),
+            format!("+refs/pull/{n}/head:refs/pull/{n}/head", n = event.number),
+        ];
+        let fetched = self
+            .mirrors
+            .fetch(event.repository.id, &url, &token, &refspecs)
+            .await;
+        drop(token);
+        self.github
+            .audit(
+                "github.repository_fetched",
+                ("repository", &event.repository.full_name),
+                serde_json::json!({
+                    "refs": refspecs,
+                    "delivery": delivery.guid,
+                    "installation": event.installation.id,
+                    "error": fetched.as_ref().err().map(ToString::to_string),
+                }),
+            )
+            .await?;
+        let mirror = fetched?;
+        let principal = Principal::github_installation(self.organization);
+        let runs = self.app.runs();
+        let rules = smithers_engine::run::resolve_commit(&mirror, &format!("refs/heads/{default}"))
+            .await
+            .map_err(|e| Error::App(smithers_app::engine_error(e)))?;
+        let workflows = runs
+            .workflows_triggered(&principal, &mirror, &rules, &trigger)
+            .await?;
+        if workflows.is_empty() {
+            return Ok(Done::ignored(format!(
+                "no workflow of {default} ({}) is triggered by {trigger}",
+                short(&rules)
+            )));
+        }
+        let head_sha = &event.pull_request.head.sha;
+        let from_fork = event
+            .pull_request
+            .head
+            .repo
+            .as_ref()
+            .is_none_or(|r| r.id != event.repository.id);
+        let withheld = (from_fork && self.fork_secrets == ForkSecrets::Withheld).then_some(
+            "the pull request comes from a fork, and the organization gives forks no secrets",
+        );
+        let mut started = Vec::new();
+        for workflow in &workflows {
+            let run = runs
+                .start(
+                    &principal,
+                    NewRun {
+                        repo: &mirror,
+                        workflow,
+                        trigger: &trigger,
+                        provider: None,
+                        image: None,
+                        roots: None,
+                        pinned: Some(Pinned {
+                            rules: &rules,
+                            code: head_sha,
+                            secrets_withheld: withheld,
+                        }),
+                    },
+                )
+                .await?;
+            // The earlier runs of this pull request and workflow test a
+            // head that is no longer the pull request's.
+            for older in github
+                .open_runs_of_pull(event.repository.id, event.number, workflow)
+                .await?
+            {
+                github.set_superseded(&older.run_id, head_sha).await?;
+                if let Err(e) = runs.cancel(&principal, &older.run_id).await {
+                    tracing::warn!(run = %older.run_id, error = %e.message, "a superseded run could not be cancelled");
+                }
+            }
+            github
+                .record_run(NewGithubRun {
+                    run_id: &run.id,
+                    organization_id: self.organization,
+                    installation_id: event.installation.id,
+                    repository_id: event.repository.id,
+                    repository: &event.repository.full_name,
+                    pull_number: Some(event.number),
+                    head_sha,
+                    workflow,
+                    delivery: &delivery.guid,
+                })
+                .await?;
+            // `pending` before anything runs: a run that ends quickly still
+            // shows it was queued (the reporter catches up if GitHub is
+            // away).
+            if let Err(e) = (Statuses {
+                app: self.app,
+                github: self.github,
+                public_url: self.public_url,
+            })
+            .post_now(&run.id)
+            .await
+            {
+                tracing::warn!(run = %run.id, error = %e, "the pending status could not be posted");
+            }
+            runs.launch(&principal, &run.id, launcher).await?;
+            started.push(format!("{workflow}: run {}", run.id));
+        }
+        Ok(Done {
+            outcome: Outcome::Handled,
+            detail: Some(format!(
+                "started {} at {} with the rules of {default} ({})",
+                started.join(", "),
+                short(head_sha),
+                short(&rules)
+            )),
+        })
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+/// A branch name git and a refspec take as one ref: no option, no
+/// refspec syntax, no whitespace or control characters.
+fn is_branch_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('-')
+        && !name.starts_with('/')
+        && !name.ends_with('/')
+        && !name.ends_with(".lock")
+        && !name.contains("..")
+        && !name.contains("//")
+        && !name.contains("@{")
+        && name
+            .chars()
+            .all(|c| !c.is_control() && !c.is_whitespace() && !"~^:?*[\\".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_branch_name;
+
+    #[test]
+    fn branch_names_are_single_refs() {
+        for good in ["main", "release/1.2", "feature_x", "dev-2"] {
+            assert!(is_branch_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "-x",
+            "a b",
+            "a:b",
+            "a..b",
+            "main:refs/heads/x",
+            "a\nb",
+            "x.lock",
+            "/a",
+            "a/",
+            "a//b",
+            "a@{1}",
+            "*",
+        ] {
+            assert!(!is_branch_name(bad), "{bad:?}");
+        }
+    }
+}

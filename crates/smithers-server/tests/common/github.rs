@@ -1,0 +1,149 @@
+//! A served GitHub App: the application with its private key and webhook
+//! secret stored as Smithers secrets, the GitHub stand-in sending its
+//! webhooks to the server, runs carried out in native sandboxes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smithers_app::{App, Config, Principal, SandboxHelper, Via};
+use smithers_github::{ForkSecrets, GithubApp, GithubAppSettings, RetryLimits};
+use smithers_secrets::SecretValue;
+use smithers_store::DEFAULT_ORGANIZATION;
+use smithers_test_support::TestDb;
+use smithers_test_support::audit::all_events;
+use smithers_test_support::github::{APP_ID, APP_PRIVATE_KEY_PEM, GithubApi};
+
+pub const KEYRING: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const WEBHOOK_SECRET: &str = "whsec-7f3a9c0e5b2d4e8f";
+/// Where statuses link to.
+pub const PUBLIC_URL: &str = "https://smithers.example";
+
+pub struct GithubFixture {
+    pub app: Arc<App>,
+    pub api: GithubApi,
+    pub base: String,
+    pub http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn admin(app: &App) -> Principal {
+    app.principal(DEFAULT_ORGANIZATION, "admin", Via::Cli)
+        .await
+        .unwrap()
+}
+
+/// The App's settings against the stand-in at `api_url`.
+pub fn settings(api_url: &str, fork_secrets: ForkSecrets) -> GithubAppSettings {
+    GithubAppSettings {
+        app_id: APP_ID,
+        api_url: api_url.into(),
+        web_url: api_url.into(),
+        public_url: Some(PUBLIC_URL.into()),
+        fork_secrets,
+        organization: DEFAULT_ORGANIZATION.into(),
+        secrets_environment: "prod".into(),
+        private_key_secret: "GITHUB_APP_PRIVATE_KEY".into(),
+        webhook_secret: "GITHUB_WEBHOOK_SECRET".into(),
+        limits: RetryLimits {
+            backoff: Duration::from_millis(20),
+            ..RetryLimits::default()
+        },
+    }
+}
+
+/// A served App, its credentials stored as secrets, and the stand-in
+/// sending its webhooks to it.
+pub async fn github_fixture(db: &TestDb, fork_secrets: ForkSecrets) -> GithubFixture {
+    // Sandboxed processes run as another user when the tests run as root:
+    // the run directories under the data directory must be reachable.
+    std::fs::set_permissions(
+        db.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    let app = Arc::new(
+        App::open(Config {
+            data_dir: Some(db.dir.path().to_path_buf()),
+            database_url: db.url(),
+            keyring: Some(KEYRING.into()),
+            sandbox_helper: Some(SandboxHelper {
+                program: PathBuf::from(env!("CARGO_BIN_EXE_smithers-server-sandbox-helper")),
+                args: Vec::new(),
+            }),
+            ..Config::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let who = admin(&app).await;
+    for (name, value) in [
+        ("GITHUB_APP_PRIVATE_KEY", APP_PRIVATE_KEY_PEM),
+        ("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET),
+    ] {
+        app.secrets()
+            .set(&who, "prod", name, &SecretValue::from(value), None)
+            .await
+            .unwrap();
+    }
+    let api = GithubApi::start().await;
+    let github = GithubApp::open(app.clone(), &settings(api.url(), fork_secrets))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    api.set_webhook(&format!("{base}/github/webhook"), WEBHOOK_SECRET);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(smithers_server::serve_with(
+        app.clone(),
+        listener,
+        smithers_server::Settings {
+            github_app: Some(Arc::new(github)),
+            ..smithers_server::Settings::default()
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    GithubFixture {
+        app,
+        api,
+        base,
+        http: reqwest::Client::new(),
+        _stop: stop,
+    }
+}
+
+/// `X-Hub-Signature-256` of `body` under `secret`.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        smithers_test_support::github::signature(secret, body)
+    )
+}
+
+pub async fn actions(app: &App) -> Vec<String> {
+    all_events(app.store())
+        .await
+        .into_iter()
+        .map(|e| e.event.action)
+        .collect()
+}
+
+/// Waits until every recorded delivery has been carried out.
+pub async fn processed(app: &App) {
+    for _ in 0..1000 {
+        if app
+            .store()
+            .github()
+            .pending_deliveries(1)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the deliveries were not carried out");
+}

@@ -1,0 +1,329 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
+
+//! Pull requests start runs, end to end on the GitHub stand-in with real
+//! git and native sandboxes, on both backends: the run follows the
+//! default branch's workflow and policy (a pull request that rewrites
+//! them is judged by the originals) and tests the pull request's head;
+//! its status goes pending, then success or failure, linking to the run;
+//! a delivery sent twice starts one run; a newer push supersedes the run
+//! of the older head; a fork's pull request gets no secrets; no token
+//! ends up in the store, the run's log or the audit log.
+
+mod common;
+
+use std::time::Duration;
+
+use common::github::{GithubFixture, PUBLIC_URL, github_fixture, processed};
+use smithers_github::ForkSecrets;
+use smithers_store::DEFAULT_ORGANIZATION;
+use smithers_test_support::audit::all_events;
+use smithers_test_support::github::{Chaos, CommitStatus};
+use smithers_test_support::{TestDb, on_both_backends};
+
+/// The default branch's rules.
+const WORKFLOWS: &str = r#"
+[workflows.check]
+on = ["pull_request.opened", "pull_request.synchronize", "pull_request.reopened"]
+timeout = "5m"
+policy = ".smithers/policy"
+
+[[workflows.check.steps]]
+id = "test"
+run = "sh test.sh"
+
+[workflows.deploy]
+on = ["pull_request.opened"]
+timeout = "5m"
+policy = ".smithers/policy"
+secrets = [{ name = "DEPLOY_KEY", env = "prod" }]
+
+[[workflows.deploy.steps]]
+id = "deploy"
+run = "sh deploy.sh"
+"#;
+
+const POLICY: &str = "workflow run_command \"sh *\" -> allow\n";
+
+/// What a pull request would like the rules to be.
+const FORGED: &str = r#"
+[workflows.check]
+on = ["pull_request.opened", "pull_request.synchronize"]
+timeout = "5m"
+
+[[workflows.check.steps]]
+id = "test"
+run = "echo rules-of-the-pull-request"
+"#;
+
+/// Passes when the answer is 42; takes a while when `slow` exists.
+const TEST_SH: &str =
+    "if [ -e slow ]; then sleep 20; fi\ntest \"$(cat answer.txt)\" = 42 && echo answer-is-right\n";
+
+/// The stand-in's org `acme` with the App installed (its installation
+/// created on the server) and repository `acme/api` whose default branch
+/// holds the rules; the repository's id.
+async fn repository(f: &GithubFixture, workflows: &str) -> u64 {
+    let installation = f.api.add_installation(
+        "acme",
+        "Organization",
+        &[
+            ("contents", "write"),
+            ("pull_requests", "write"),
+            ("statuses", "write"),
+        ],
+    );
+    let repo = f
+        .api
+        .add_repository(installation, "acme", "api", "main", true);
+    f.api.commit(
+        repo,
+        "main",
+        &[
+            ("smithers.toml", workflows),
+            (".smithers/policy", POLICY),
+            ("test.sh", TEST_SH),
+            ("deploy.sh", "test -n \"$DEPLOY_KEY\" && echo deployed\n"),
+            ("answer.txt", "41\n"),
+        ],
+        "the rules",
+    );
+    f.api.installation_created(installation).await;
+    processed(&f.app).await;
+    repo
+}
+
+/// The statuses of `sha` with `context`, oldest first.
+fn statuses(f: &GithubFixture, sha: &str, context: &str) -> Vec<CommitStatus> {
+    f.api
+        .statuses()
+        .into_iter()
+        .filter(|s| s.sha == sha && s.context == context)
+        .collect()
+}
+
+/// Waits until `sha` has a status of `context` in `state`.
+async fn status_reaches(f: &GithubFixture, sha: &str, context: &str, state: &str) -> CommitStatus {
+    for _ in 0..600 {
+        if let Some(s) = statuses(f, sha, context)
+            .into_iter()
+            .find(|s| s.state == state)
+        {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{context} on {sha} never became {state}: {:?}",
+        statuses(f, sha, context)
+    );
+}
+
+fn run_id_of(status: &CommitStatus) -> String {
+    status
+        .target_url
+        .as_deref()
+        .and_then(|u| u.strip_prefix(&format!("{PUBLIC_URL}/runs/")))
+        .expect("the status links to the run")
+        .to_string()
+}
+
+async fn log_of(f: &GithubFixture, run: &str) -> String {
+    f.app
+        .engine()
+        .runs
+        .logs(run, 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// No token the stand-in minted is in the audit log, the run logs or the
+/// SQLite file.
+async fn no_token_anywhere(f: &GithubFixture, db: &TestDb, runs: &[String]) {
+    let tokens = f.api.tokens_issued();
+    assert!(!tokens.is_empty());
+    let events = all_events(f.app.store()).await;
+    let audit =
+        serde_json::to_string(&events.iter().map(|e| &e.event).collect::<Vec<_>>()).unwrap();
+    let mut logs = String::new();
+    for run in runs {
+        logs.push_str(&log_of(f, run).await);
+    }
+    let file = std::fs::read(db.dir.path().join("smithers.db")).unwrap_or_default();
+    for token in &tokens {
+        assert!(!audit.contains(token), "a token is in the audit log");
+        assert!(!logs.contains(token), "a token is in a run's log");
+        assert!(
+            !file.windows(token.len()).any(|w| w == token.as_bytes()),
+            "a token is in the database"
+        );
+    }
+}
+
+on_both_backends!(a_pull_request_runs_under_the_default_branchs_rules, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let repo = repository(&f, WORKFLOWS).await;
+    // The pull request fixes the answer — and rewrites the rules.
+    let head = f.api.commit(
+        repo,
+        "fix",
+        &[
+            ("answer.txt", "42\n"),
+            ("smithers.toml", FORGED),
+            (".smithers/policy", "workflow * * -> allow\n"),
+        ],
+        "fix the answer",
+    );
+    f.api.set_chaos(Chaos::Duplicate);
+    f.api.open_pull_request(repo, "fix", "main", false).await;
+    processed(&f.app).await;
+
+    let pending = status_reaches(&f, &head, "smithers/check", "pending").await;
+    let success = status_reaches(&f, &head, "smithers/check", "success").await;
+    let run = run_id_of(&success);
+    assert_eq!(run_id_of(&pending), run);
+    assert!(
+        success
+            .description
+            .as_deref()
+            .unwrap_or("")
+            .contains("Passed")
+    );
+
+    // One run of check however often the delivery came.
+    let all = f
+        .app
+        .engine()
+        .runs
+        .find(
+            DEFAULT_ORGANIZATION,
+            &smithers_store::RunFilter {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let checks: Vec<_> = all.iter().filter(|r| r.workflow == "check").collect();
+    assert_eq!(checks.len(), 1, "the duplicated delivery started one run");
+    let stored = f.app.engine().runs.get(&run).await.unwrap();
+    assert_eq!(stored.trigger, "pull_request.opened");
+    assert_eq!(stored.requested_by, "github");
+    let definition = &stored.definition;
+    assert_eq!(
+        definition["file"], WORKFLOWS,
+        "the default branch's workflow"
+    );
+    assert_eq!(definition["policy"], POLICY, "the default branch's policy");
+    assert_eq!(definition["base"], head.as_str(), "the pull request's head");
+    let log = log_of(&f, &run).await;
+    assert!(log.contains("answer-is-right"), "{log}");
+    assert!(!log.contains("rules-of-the-pull-request"), "{log}");
+
+    let actions: Vec<String> = all_events(f.app.store())
+        .await
+        .into_iter()
+        .map(|e| e.event.action)
+        .collect();
+    assert!(actions.iter().any(|a| a == "github.repository_fetched"));
+    assert!(actions.iter().any(|a| a == "github.request"));
+
+    let ids: Vec<String> = all.iter().map(|r| r.id.clone()).collect();
+    no_token_anywhere(&f, db, &ids).await;
+    f.api.assert_honest();
+});
+
+on_both_backends!(a_newer_push_supersedes_the_older_heads_run, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let repo = repository(&f, WORKFLOWS).await;
+    let first = f.api.commit(
+        repo,
+        "fix",
+        &[("answer.txt", "42\n"), ("slow", "")],
+        "fix, slowly",
+    );
+    let number = f.api.open_pull_request(repo, "fix", "main", false).await;
+    let pending = status_reaches(&f, &first, "smithers/check", "pending").await;
+    let second = f
+        .api
+        .push_to_pull_request(repo, number, &[("slow", "no longer")], "still slow")
+        .await;
+    let superseded = status_reaches(&f, &first, "smithers/check", "error").await;
+    assert!(
+        superseded
+            .description
+            .as_deref()
+            .unwrap_or("")
+            .contains("Superseded by a newer push"),
+        "{superseded:?}"
+    );
+    let old_run = f.app.engine().runs.get(&run_id_of(&pending)).await.unwrap();
+    assert_eq!(old_run.state, smithers_store::RunState::Cancelled);
+    let newer = status_reaches(&f, &second, "smithers/check", "pending").await;
+    assert_ne!(run_id_of(&newer), old_run.id);
+    f.api.assert_honest();
+});
+
+on_both_backends!(a_forks_pull_request_gets_no_secrets, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let repo = repository(&f, WORKFLOWS).await;
+    let head = f
+        .api
+        .commit(repo, "contrib", &[("answer.txt", "42\n")], "a contribution");
+    f.api.open_pull_request(repo, "contrib", "main", true).await;
+    let failed = status_reaches(&f, &head, "smithers/deploy", "failure").await;
+    let run = f.app.engine().runs.get(&run_id_of(&failed)).await.unwrap();
+    let error = run.error.unwrap_or_default();
+    assert!(error.contains("comes from a fork"), "{error}");
+    // The check, which needs no secret, still runs and passes.
+    status_reaches(&f, &head, "smithers/check", "success").await;
+    // No grant was asked for.
+    assert!(
+        f.app
+            .engine()
+            .runs
+            .approvals(DEFAULT_ORGANIZATION, true, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    f.api.assert_honest();
+});
+
+on_both_backends!(a_suspended_installation_starts_nothing, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let repo = repository(&f, WORKFLOWS).await;
+    f.api
+        .deliver(
+            "installation",
+            Some("suspend"),
+            None,
+            serde_json::json!({"installation": {
+                "id": f.app.store().github().installations(DEFAULT_ORGANIZATION).await.unwrap()[0].id,
+                "app_slug": smithers_test_support::github::APP_SLUG,
+                "created_at": "2026-11-30T10:00:00Z",
+                "updated_at": "2026-11-30T10:00:00Z",
+                "suspended_at": "2026-11-30T11:00:00Z",
+                "suspended_by": null,
+            }}),
+        )
+        .await;
+    processed(&f.app).await;
+    f.api.commit(repo, "fix", &[("answer.txt", "42\n")], "fix");
+    f.api.open_pull_request(repo, "fix", "main", false).await;
+    processed(&f.app).await;
+    let deliveries = f.app.store().github().recent_deliveries(10).await.unwrap();
+    let pull = deliveries
+        .iter()
+        .find(|d| d.event == "pull_request")
+        .unwrap();
+    assert_eq!(pull.outcome.as_deref(), Some("ignored"));
+    assert_eq!(
+        pull.detail.as_deref(),
+        Some("the installation is suspended")
+    );
+    assert!(f.api.statuses().is_empty());
+});

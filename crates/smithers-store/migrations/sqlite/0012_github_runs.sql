@@ -1,0 +1,26 @@
+-- Runs started by the GitHub App, with what their commit statuses report:
+-- a status is posted for each state a run reaches (pending while queued
+-- or running, then its outcome) until the reported state is the run's.
+CREATE TABLE github_runs (
+    run_id TEXT PRIMARY KEY REFERENCES runs (id),
+    organization_id TEXT NOT NULL REFERENCES organizations (id),
+    installation_id INTEGER NOT NULL,
+    repository_id INTEGER NOT NULL,
+    -- owner/name
+    repository TEXT NOT NULL,
+    -- The pull request, for a pull request's run.
+    pull_number INTEGER,
+    -- The commit the run tested, which its status is posted on.
+    head_sha TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    -- The delivery that started it.
+    delivery TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    -- The run state the last posted status reports, and when.
+    reported_state TEXT,
+    reported_at INTEGER,
+    -- The commit whose push superseded this run, when one did.
+    superseded_by TEXT
+);
+
+CREATE INDEX github_runs_by_pull ON github_runs (repository_id, pull_number, workflow);
