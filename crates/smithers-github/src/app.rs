@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::mirror::Mirrors;
 use crate::statuses::Statuses;
+use crate::sweeper::{FIRST_LOOKBACK, SWEEP_INTERVAL, Sweeper, Swept};
 use crate::{AppKey, Error, ForkSecrets, Github, PullSettings, RetryLimits, Webhooks};
 
 /// How often runs' states are compared with what their statuses said.
@@ -160,8 +161,22 @@ impl GithubApp {
         .await
     }
 
-    /// Carries out webhook deliveries (runs through `launcher`) and posts
-    /// runs' statuses until `shutdown` completes.
+    /// Asks GitHub again for the deliveries attempted since `since` that
+    /// never arrived (see the `sweeper` module).
+    ///
+    /// Errors: GitHub's, when the deliveries cannot be listed.
+    pub async fn sweep(&self, since: std::time::SystemTime) -> Result<Swept, Error> {
+        Sweeper {
+            app: &self.app,
+            github: &self.github,
+        }
+        .sweep(since)
+        .await
+    }
+
+    /// Carries out webhook deliveries (runs through `launcher`), posts
+    /// runs' statuses, and sweeps for deliveries that never arrived, until
+    /// `shutdown` completes.
     pub async fn run(
         &self,
         launcher: &dyn RunLauncher,
@@ -183,6 +198,30 @@ impl GithubApp {
                 }
             }
         };
-        tokio::join!(deliveries, statuses);
+        let sweeps = async {
+            let mut lookback = FIRST_LOOKBACK;
+            let mut stopped = stop.subscribe();
+            while !*stopped.borrow() {
+                let since = std::time::SystemTime::now()
+                    .checked_sub(lookback)
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                match self.sweep(since).await {
+                    Ok(swept) if !swept.redelivered.is_empty() => {
+                        tracing::info!(
+                            asked = swept.redelivered.len(),
+                            "failed deliveries asked for again"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "the App's deliveries could not be swept"),
+                }
+                lookback = SWEEP_INTERVAL * 2;
+                tokio::select! {
+                    _ = stopped.changed() => {}
+                    () = tokio::time::sleep(SWEEP_INTERVAL) => {}
+                }
+            }
+        };
+        tokio::join!(deliveries, statuses, sweeps);
     }
 }

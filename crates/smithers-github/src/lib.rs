@@ -23,6 +23,7 @@ pub mod mirror;
 mod pulls;
 pub mod signature;
 mod statuses;
+mod sweeper;
 pub mod token;
 pub mod webhooks;
 
@@ -31,5 +32,6 @@ pub use client::{Answer, Auth, Context, Github, Request, RetryLimits};
 pub use error::Error;
 pub use jwt::AppKey;
 pub use pulls::ForkSecrets;
+pub use sweeper::Swept;
 pub use token::{Access, InstallationToken, TokenScope};
 pub use webhooks::{Incoming, PullSettings, Received, Webhooks};

@@ -327,3 +327,31 @@ on_both_backends!(a_suspended_installation_starts_nothing, |db| {
     );
     assert!(f.api.statuses().is_empty());
 });
+
+on_both_backends!(a_dropped_delivery_is_recovered_by_the_sweeper, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let repo = repository(&f, WORKFLOWS).await;
+    let since = std::time::SystemTime::now() - Duration::from_secs(60);
+    let head = f.api.commit(repo, "fix", &[("answer.txt", "42\n")], "fix");
+    f.api.set_chaos(Chaos::Drop);
+    f.api.open_pull_request(repo, "fix", "main", false).await;
+    f.api.set_chaos(Chaos::None);
+    let dropped = f
+        .api
+        .deliveries()
+        .into_iter()
+        .find(|d| d.event == "pull_request")
+        .unwrap();
+    assert_eq!(dropped.status_code, 504);
+    assert!(f.api.statuses().is_empty(), "nothing arrived");
+
+    let swept = f.github.sweep(since).await.unwrap();
+    assert_eq!(swept.redelivered, [dropped.guid.clone()]);
+    f.api.settle().await;
+    processed(&f.app).await;
+    status_reaches(&f, &head, "smithers/check", "success").await;
+    // Delivered now: a second sweep asks for nothing.
+    let again = f.github.sweep(since).await.unwrap();
+    assert!(again.redelivered.is_empty(), "{again:?}");
+    f.api.assert_honest();
+});

@@ -22,6 +22,8 @@ pub const PUBLIC_URL: &str = "https://smithers.example";
 pub struct GithubFixture {
     pub app: Arc<App>,
     pub api: GithubApi,
+    /// The App the server runs.
+    pub github: Arc<GithubApp>,
     pub base: String,
     pub http: reqwest::Client,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -87,9 +89,11 @@ pub async fn github_fixture(db: &TestDb, fork_secrets: ForkSecrets) -> GithubFix
             .unwrap();
     }
     let api = GithubApi::start().await;
-    let github = GithubApp::open(app.clone(), &settings(api.url(), fork_secrets))
-        .await
-        .unwrap();
+    let github = Arc::new(
+        GithubApp::open(app.clone(), &settings(api.url(), fork_secrets))
+            .await
+            .unwrap(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     api.set_webhook(&format!("{base}/github/webhook"), WEBHOOK_SECRET);
@@ -98,7 +102,7 @@ pub async fn github_fixture(db: &TestDb, fork_secrets: ForkSecrets) -> GithubFix
         app.clone(),
         listener,
         smithers_server::Settings {
-            github_app: Some(Arc::new(github)),
+            github_app: Some(github.clone()),
             ..smithers_server::Settings::default()
         },
         async move {
@@ -108,6 +112,7 @@ pub async fn github_fixture(db: &TestDb, fork_secrets: ForkSecrets) -> GithubFix
     GithubFixture {
         app,
         api,
+        github,
         base,
         http: reqwest::Client::new(),
         _stop: stop,
