@@ -346,7 +346,7 @@ on_both_backends!(a_dropped_delivery_is_recovered_by_the_sweeper, |db| {
     assert!(f.api.statuses().is_empty(), "nothing arrived");
 
     let swept = f.github.sweep(since).await.unwrap();
-    assert_eq!(swept.redelivered, [dropped.guid.clone()]);
+    assert_eq!(swept.redelivered, std::slice::from_ref(&dropped.guid));
     f.api.settle().await;
     processed(&f.app).await;
     status_reaches(&f, &head, "smithers/check", "success").await;
