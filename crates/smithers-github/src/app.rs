@@ -10,6 +10,7 @@ use smithers_app::{App, RunLauncher};
 use zeroize::Zeroizing;
 
 use crate::mirror::Mirrors;
+use crate::results::Results;
 use crate::statuses::Statuses;
 use crate::sweeper::{FIRST_LOOKBACK, SWEEP_INTERVAL, Sweeper, Swept};
 use crate::{AppKey, Error, ForkSecrets, Github, PullSettings, RetryLimits, Webhooks};
@@ -60,6 +61,9 @@ pub struct GithubApp {
     github: Github,
     webhooks: Webhooks,
     public_url: Option<String>,
+    web_url: String,
+    organization: String,
+    mirrors: Mirrors,
 }
 
 impl std::fmt::Debug for GithubApp {
@@ -118,6 +122,7 @@ impl GithubApp {
             &settings.organization,
             settings.limits,
         )?;
+        let mirrors = Mirrors::new(app.data_dir().join("github").join("mirrors"));
         let webhooks = Webhooks::new(
             app.clone(),
             &settings.organization,
@@ -125,7 +130,7 @@ impl GithubApp {
             Some(github.clone()),
         )
         .with_pulls(PullSettings {
-            mirrors: Mirrors::new(app.data_dir().join("github").join("mirrors")),
+            mirrors: mirrors.clone(),
             web_url: settings.web_url.clone(),
             public_url: settings.public_url.clone(),
             fork_secrets: settings.fork_secrets,
@@ -135,6 +140,9 @@ impl GithubApp {
             github,
             webhooks,
             public_url: settings.public_url.clone(),
+            web_url: settings.web_url.clone(),
+            organization: settings.organization.clone(),
+            mirrors,
         })
     }
 
@@ -158,6 +166,24 @@ impl GithubApp {
             public_url: self.public_url.as_deref(),
         }
         .report()
+        .await
+    }
+
+    /// Pushes the work of the App's runs that succeeded and offers it as
+    /// pull requests (see the `results` module); answers how many runs'
+    /// work was settled.
+    ///
+    /// Errors: the store's, when the runs cannot be read.
+    pub async fn deliver_results(&self) -> Result<usize, Error> {
+        Results {
+            app: &self.app,
+            github: &self.github,
+            mirrors: &self.mirrors,
+            web_url: &self.web_url,
+            public_url: self.public_url.as_deref(),
+            organization: &self.organization,
+        }
+        .deliver_pending()
         .await
     }
 
@@ -191,6 +217,9 @@ impl GithubApp {
             while !*stopped.borrow() {
                 if let Err(e) = self.report_statuses().await {
                     tracing::warn!(error = %e, "statuses could not be reported");
+                }
+                if let Err(e) = self.deliver_results().await {
+                    tracing::warn!(error = %e, "runs' work could not be delivered");
                 }
                 tokio::select! {
                     _ = stopped.changed() => {}

@@ -79,6 +79,46 @@ impl Mirrors {
     }
 }
 
+impl Mirrors {
+    /// Pushes commit `sha` of the mirror to `branch` of the repository at
+    /// `url`, authenticated by `token`, leased against `lease` (the commit
+    /// Smithers last pushed there; none: the branch must not exist), so
+    /// that a push onto the branch by anyone else is never overwritten.
+    ///
+    /// Errors: [`Error::Unreachable`] when git fails, the refusal in its
+    /// message (`stale info`, `rejected`), without the token.
+    pub(crate) async fn push(
+        &self,
+        repository_id: i64,
+        url: &str,
+        token: &InstallationToken,
+        branch: &str,
+        sha: &str,
+        lease: Option<&str>,
+    ) -> Result<(), Error> {
+        let path = self.path(repository_id);
+        let lease = format!(
+            "--force-with-lease=refs/heads/{branch}:{}",
+            lease.unwrap_or("")
+        );
+        let refspec = format!("{sha}:refs/heads/{branch}");
+        git(
+            &path,
+            &[
+                "push",
+                "--quiet",
+                "--no-verify",
+                &lease,
+                "--end-of-options",
+                url,
+                &refspec,
+            ],
+            Some(token),
+        )
+        .await
+    }
+}
+
 fn fetch_error(reason: String) -> Error {
     Error::Unreachable {
         method: "GIT".into(),

@@ -54,6 +54,8 @@ struct PullRequest {
 #[derive(Debug, Deserialize)]
 struct End {
     sha: String,
+    #[serde(rename = "ref")]
+    branch: String,
     /// `null` when the fork was deleted.
     repo: Option<RepositoryId>,
 }
@@ -199,6 +201,14 @@ impl PullRuns<'_> {
             .repo
             .as_ref()
             .is_none_or(|r| r.id != event.repository.id);
+        // The run's work is offered as a pull request onto the one that
+        // triggered it (a chain) — onto the default branch when that one
+        // lives in a fork, where the App cannot push.
+        let result_base = if from_fork {
+            default.clone()
+        } else {
+            event.pull_request.head.branch.clone()
+        };
         let withheld = (from_fork && self.fork_secrets == ForkSecrets::Withheld).then_some(
             "the pull request comes from a fork, and the organization gives forks no secrets",
         );
@@ -244,6 +254,7 @@ impl PullRuns<'_> {
                     head_sha,
                     workflow,
                     delivery: &delivery.guid,
+                    result_base: &result_base,
                 })
                 .await?;
             // `pending` before anything runs: a run that ends quickly still

@@ -153,6 +153,10 @@ mod tests {
             created_at: 0,
             reported_state: None,
             superseded_by: superseded_by.map(str::to_string),
+            result_base: "feature".into(),
+            result: None,
+            result_detail: None,
+            result_pull: None,
             run_state: state.into(),
         }
     }

@@ -355,3 +355,206 @@ on_both_backends!(a_dropped_delivery_is_recovered_by_the_sweeper, |db| {
     assert!(again.redelivered.is_empty(), "{again:?}");
     f.api.assert_honest();
 });
+
+/// The default branch's rules with a workflow that fixes the answer and
+/// commits it to a `smithers/` branch.
+const FIXING: &str = r#"
+[workflows.fix]
+on = ["pull_request.opened", "pull_request.synchronize"]
+timeout = "5m"
+policy = ".smithers/policy"
+
+[[workflows.fix.steps]]
+id = "edit"
+run = "sh fix.sh"
+
+[[workflows.fix.steps]]
+id = "ship"
+commit = { branch = "smithers/fix-answer", message = "Fix the answer\n\nFixes #1, thanks @octocat <img src=x onerror=alert(1)>" }
+"#;
+
+const FIXING_POLICY: &str =
+    "workflow run_command \"sh *\" -> allow\nworkflow create_commit smithers/* -> allow\n";
+
+/// The repository with the fixing workflow; its id.
+async fn fixing_repository(f: &GithubFixture) -> u64 {
+    let repo = repository(f, FIXING).await;
+    f.api.commit(
+        repo,
+        "main",
+        &[
+            (".smithers/policy", FIXING_POLICY),
+            ("fix.sh", "echo 42 > answer.txt\n"),
+        ],
+        "the fixer",
+    );
+    repo
+}
+
+/// Waits until the stand-in has `n` pull requests.
+async fn pulls_reach(f: &GithubFixture, n: usize) -> Vec<smithers_test_support::github::Pull> {
+    for _ in 0..600 {
+        let pulls = f.api.pulls();
+        if pulls.len() >= n {
+            return pulls;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never {n} pull requests: {:?}", f.api.pulls());
+}
+
+/// Waits until run `id`'s work is settled; its result.
+async fn settled(f: &GithubFixture, id: &str) -> smithers_store::GithubRun {
+    for _ in 0..600 {
+        let run = f.app.store().github().run(id).await.unwrap().unwrap();
+        if run.result.is_some() {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("run {id}'s work was never settled");
+}
+
+on_both_backends!(a_runs_fix_arrives_as_a_chained_pull_request, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let repo = fixing_repository(&f).await;
+    let head = f.api.commit(
+        repo,
+        "feature",
+        &[("notes.txt", "wip\n")],
+        "work in progress",
+    );
+    // The answer to "create a pull request" is lost once, after GitHub
+    // made it: exactly one pull request all the same.
+    f.api
+        .fail_after_effect("POST", "/repos/{owner}/{repo}/pulls", 502, 1);
+    let number = f
+        .api
+        .open_pull_request(repo, "feature", "main", false)
+        .await;
+    let success = status_reaches(&f, &head, "smithers/fix", "success").await;
+    let run = settled(&f, &run_id_of(&success)).await;
+    assert_eq!(
+        run.result.as_deref(),
+        Some("delivered"),
+        "{:?}",
+        run.result_detail
+    );
+
+    let ours: Vec<_> = f
+        .api
+        .pulls()
+        .into_iter()
+        .filter(|p| p.number != number)
+        .collect();
+    assert_eq!(
+        ours.len(),
+        1,
+        "one pull request despite the lost answer: {ours:?}"
+    );
+    let pull = &ours[0];
+    assert_eq!(pull.head_ref, "smithers/fix-answer");
+    assert_eq!(
+        pull.base_ref, "feature",
+        "chained onto the triggering pull request"
+    );
+    assert_eq!(Some(pull.number as i64), run.result_pull);
+    assert_eq!(
+        f.api.branch_sha(repo, "smithers/fix-answer").as_deref(),
+        Some(pull.head_sha.as_str())
+    );
+    // The commit is the run's: the answer fixed on the pull request's code.
+    let answer = smithers_test_support::git::git(
+        &f.api.repo_path(repo),
+        &["show", &format!("{}:answer.txt", pull.head_sha)],
+    );
+    assert_eq!(answer, "42");
+    // Zero-width spaces keep what GitHub would act on inert, and show
+    // nothing.
+    let body = pull
+        .body
+        .clone()
+        .unwrap_or_default()
+        .replace('\u{200B}', "");
+    assert!(body.contains(&run.run_id), "{body}");
+    assert!(body.contains(&format!("{PUBLIC_URL}/runs/")), "{body}");
+    assert!(body.contains("Fix the answer"), "{body}");
+    let raw = pull.body.clone().unwrap_or_default();
+    assert!(!raw.contains("Fixes #1"), "no closing keyword: {raw}");
+    assert!(!raw.contains("@octocat"), "no mention: {raw}");
+    assert!(!body.contains("<img"), "no HTML: {body}");
+    assert!(
+        pull.title
+            .replace('\u{200B}', "")
+            .starts_with("smithers/fix: Fix the answer"),
+        "{}",
+        pull.title
+    );
+
+    // A new push runs again: the same pull request is updated, not another
+    // opened, and Smithers' branch moves on (its lease holds).
+    f.api
+        .push_to_pull_request(repo, number, &[("notes.txt", "more\n")], "more work")
+        .await;
+    let second_head = f.api.branch_sha(repo, "feature").unwrap();
+    let success = status_reaches(&f, &second_head, "smithers/fix", "success").await;
+    let second = settled(&f, &run_id_of(&success)).await;
+    assert_eq!(
+        second.result.as_deref(),
+        Some("delivered"),
+        "{:?}",
+        second.result_detail
+    );
+    let ours: Vec<_> = f
+        .api
+        .pulls()
+        .into_iter()
+        .filter(|p| p.number != number)
+        .collect();
+    assert_eq!(ours.len(), 1, "the same pull request: {ours:?}");
+    assert!(
+        ours[0]
+            .body
+            .clone()
+            .unwrap_or_default()
+            .contains(&second.run_id)
+    );
+    f.api.assert_honest();
+});
+
+on_both_backends!(
+    a_persons_push_onto_smithers_branch_is_not_overwritten,
+    |db| {
+        let f = github_fixture(db, ForkSecrets::Withheld).await;
+        let repo = fixing_repository(&f).await;
+        f.api
+            .commit(repo, "feature", &[("notes.txt", "wip\n")], "wip");
+        let number = f
+            .api
+            .open_pull_request(repo, "feature", "main", false)
+            .await;
+        pulls_reach(&f, 2).await;
+        // A person pushes onto Smithers' branch.
+        let theirs = f.api.commit(
+            repo,
+            "smithers/fix-answer",
+            &[("mine.txt", "mine\n")],
+            "a person's commit",
+        );
+        f.api
+            .push_to_pull_request(repo, number, &[("notes.txt", "more\n")], "more")
+            .await;
+        let head = f.api.branch_sha(repo, "feature").unwrap();
+        let success = status_reaches(&f, &head, "smithers/fix", "success").await;
+        let run = settled(&f, &run_id_of(&success)).await;
+        assert_eq!(run.result.as_deref(), Some("failed"));
+        let why = run.result_detail.unwrap_or_default();
+        assert!(why.contains("does not overwrite"), "{why}");
+        assert_eq!(
+            f.api.branch_sha(repo, "smithers/fix-answer").as_deref(),
+            Some(theirs.as_str()),
+            "the person's commit stays"
+        );
+        f.api.assert_honest();
+    }
+);

@@ -755,6 +755,13 @@ pub struct GithubRun {
     /// The run state the last status posted reports.
     pub reported_state: Option<String>,
     pub superseded_by: Option<String>,
+    /// The branch a pull request delivering the run's work is based on.
+    pub result_base: String,
+    /// `delivered`, `nothing` or `failed`, once settled.
+    pub result: Option<String>,
+    pub result_detail: Option<String>,
+    /// The pull request carrying the run's work.
+    pub result_pull: Option<i64>,
     /// The run's state now (from the runs table).
     pub run_state: String,
 }
@@ -771,11 +778,36 @@ pub struct NewGithubRun<'a> {
     pub head_sha: &'a str,
     pub workflow: &'a str,
     pub delivery: &'a str,
+    /// The branch a pull request delivering the run's work is based on.
+    pub result_base: &'a str,
+}
+
+/// What became of a run's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultState {
+    /// Pushed, and carried by a pull request.
+    Delivered,
+    /// The run committed nothing.
+    Nothing,
+    /// It could not be delivered (the detail says why).
+    Failed,
+}
+
+impl ResultState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultState::Delivered => "delivered",
+            ResultState::Nothing => "nothing",
+            ResultState::Failed => "failed",
+        }
+    }
 }
 
 const GITHUB_RUN_COLUMNS: &str = "g.run_id, g.organization_id, g.installation_id, \
      g.repository_id, g.repository, g.pull_number, g.head_sha, g.workflow, g.delivery, \
-     g.created_at, g.reported_state, g.superseded_by, r.state AS run_state";
+     g.created_at, g.reported_state, g.superseded_by, g.result_base, g.result, \
+     g.result_detail, g.result_pull, r.state AS run_state";
 
 fn github_run_from(row: &sqlx::any::AnyRow) -> Result<GithubRun, Error> {
     Ok(GithubRun {
@@ -791,6 +823,10 @@ fn github_run_from(row: &sqlx::any::AnyRow) -> Result<GithubRun, Error> {
         created_at: row.try_get("created_at")?,
         reported_state: row.try_get("reported_state")?,
         superseded_by: row.try_get("superseded_by")?,
+        result_base: row.try_get("result_base")?,
+        result: row.try_get("result")?,
+        result_detail: row.try_get("result_detail")?,
+        result_pull: row.try_get("result_pull")?,
         run_state: row.try_get("run_state")?,
     })
 }
@@ -800,8 +836,8 @@ impl Github<'_> {
     pub async fn record_run(&self, new: NewGithubRun<'_>) -> Result<(), Error> {
         sqlx::query(
             "INSERT INTO github_runs (run_id, organization_id, installation_id, repository_id, \
-               repository, pull_number, head_sha, workflow, delivery, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+               repository, pull_number, head_sha, workflow, delivery, created_at, result_base) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(new.run_id)
         .bind(new.organization_id)
@@ -812,6 +848,82 @@ impl Github<'_> {
         .bind(new.head_sha)
         .bind(new.workflow)
         .bind(new.delivery)
+        .bind(now_micros())
+        .bind(new.result_base)
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The App's runs that succeeded and whose work is not settled yet,
+    /// oldest first, at most `limit`.
+    pub async fn undelivered_runs(&self, limit: u32) -> Result<Vec<GithubRun>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
+             WHERE g.result IS NULL AND r.state = 'succeeded' \
+             ORDER BY g.created_at, g.run_id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(github_run_from).collect()
+    }
+
+    /// Settles what became of run `run_id`'s work, once.
+    pub async fn set_result(
+        &self,
+        run_id: &str,
+        result: ResultState,
+        detail: Option<&str>,
+        pull: Option<i64>,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE github_runs SET result = $2, result_detail = $3, result_pull = $4 \
+             WHERE run_id = $1 AND result IS NULL",
+        )
+        .bind(run_id)
+        .bind(result.as_str())
+        .bind(detail)
+        .bind(pull)
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The commit the App last pushed to `branch` of repository
+    /// `repository_id`, if it ever pushed it.
+    pub async fn pushed_branch(
+        &self,
+        repository_id: i64,
+        branch: &str,
+    ) -> Result<Option<String>, Error> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT sha FROM github_branches WHERE repository_id = $1 AND branch = $2",
+        )
+        .bind(repository_id)
+        .bind(branch)
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Records that the App pushed `branch` at `sha` for run `run_id`.
+    pub async fn set_pushed_branch(
+        &self,
+        repository_id: i64,
+        branch: &str,
+        sha: &str,
+        run_id: &str,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO github_branches (repository_id, branch, sha, run_id, pushed_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (repository_id, branch) DO UPDATE SET sha = $3, run_id = $4, pushed_at = $5",
+        )
+        .bind(repository_id)
+        .bind(branch)
+        .bind(sha)
+        .bind(run_id)
         .bind(now_micros())
         .execute(self.store.pool())
         .await?;

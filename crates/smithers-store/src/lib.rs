@@ -42,6 +42,7 @@ pub use data_dir::{DataDir, resolve_data_dir};
 pub use github::{
     Cause, Delivery, GITHUB_ACTOR, Github, GithubRun, Installation, InstallationChange,
     InstallationRef, NewDelivery, NewGithubRun, Outcome, Recorded, Repository, RepositoryRef,
+    ResultState,
 };
 pub use model_turns::{ModelTurn, NewModelTurn};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};

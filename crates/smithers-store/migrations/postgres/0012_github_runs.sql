@@ -20,7 +20,28 @@ CREATE TABLE github_runs (
     reported_state TEXT,
     reported_at BIGINT,
     -- The commit whose push superseded this run, when one did.
-    superseded_by TEXT
+    superseded_by TEXT,
+    -- The branch a pull request delivering the run's work is based on
+    -- (the triggering pull request's head branch, or the default branch).
+    result_base TEXT NOT NULL,
+    -- What became of the run's work, once settled: `delivered`,
+    -- `nothing` (no commit), `failed` (result_detail says why); and the
+    -- pull request that carries it.
+    result TEXT,
+    result_detail TEXT,
+    result_pull BIGINT
 );
 
 CREATE INDEX github_runs_by_pull ON github_runs (repository_id, pull_number, workflow);
+
+-- The `smithers/…` branches the App pushed, each at the commit it last
+-- pushed: the next push is leased against it, so a person's push onto
+-- the branch is never overwritten.
+CREATE TABLE github_branches (
+    repository_id BIGINT NOT NULL,
+    branch TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    pushed_at BIGINT NOT NULL,
+    PRIMARY KEY (repository_id, branch)
+);
