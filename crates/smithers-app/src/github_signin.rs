@@ -13,8 +13,10 @@
 //!         access token → `login` mapped to an existing user → a session
 //! ```
 //!
-//! The person is the user whose name is their GitHub `login`, and who
-//! already exists in the configured organization: nobody is created.
+//! The person is the user the GitHub App linked to their numeric GitHub
+//! id (a member it made a user), else the user whose name is their GitHub
+//! `login`; either way one who already exists in the configured
+//! organization: nobody is created.
 //! GitHub's numeric `id` (stable across renames of the login) is recorded
 //! with every sign-in. Every refusal a stored sign-in can be attributed to
 //! is recorded as `user.login_failed`; a state that matches nothing is
@@ -346,15 +348,15 @@ impl GithubSignIn {
                 .await
             }
         };
-        let user = match outcome {
-            Ok(user) => user,
+        let (user, name) = match outcome {
+            Ok(found) => found,
             Err(refusal) => return Err(self.refuse(app, &organization, client, refusal).await),
         };
         let mut details = serde_json::Map::new();
         details.insert("github".into(), self.settings.web_url.clone().into());
         details.insert("github_login".into(), user.login.clone().into());
         details.insert("github_id".into(), user.id.into());
-        app.open_session(&organization, &user.login, METHOD, client, details)
+        app.open_session(&organization, &name, METHOD, client, details)
             .await
     }
 
@@ -366,7 +368,7 @@ impl GithubSignIn {
         organization: &str,
         callback: &GithubCallback,
         verifier: Option<&str>,
-    ) -> Result<GithubUser, Refusal> {
+    ) -> Result<(GithubUser, String), Refusal> {
         if let Some(error) = &callback.error {
             let mut why = format!("was refused by GitHub: {}", bounded(error));
             if let Some(description) = &callback.error_description {
@@ -385,9 +387,25 @@ impl GithubSignIn {
             let token = self.redeem(code, verifier).await?;
             self.user(&token).await?
         };
-        // No account is made: the login must name a user already.
+        // A GitHub member the App made a user is that user by GitHub's
+        // numeric id, whatever the login is now; anyone else is the user
+        // named as their login. No account is made: it must exist already.
+        let id = i64::try_from(user.id).unwrap_or(-1);
+        let linked = match app.store().github().members(organization).await {
+            Ok(members) => members
+                .into_iter()
+                .find(|m| m.github_id == id)
+                .map(|m| m.user_name),
+            Err(e) => {
+                return Err(Refusal {
+                    user: Some(user.clone()),
+                    ..Refusal::new(format!("could not be checked: {e}"))
+                });
+            }
+        };
+        let name = linked.unwrap_or_else(|| user.login.clone());
         if app
-            .principal(organization, &user.login, Via::Session)
+            .principal(organization, &name, Via::Session)
             .await
             .is_err()
         {
@@ -399,7 +417,7 @@ impl GithubSignIn {
                 ))
             });
         }
-        Ok(user)
+        Ok((user, name))
     }
 
     /// Redeems the code for a user access token (GitHub Docs, "Generating

@@ -30,6 +30,19 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The GitHub App keeping `organization`'s users in step with the
+    /// GitHub organization's members: it adds, changes and removes users,
+    /// nothing else.
+    pub fn github_seats(organization: &str) -> Principal {
+        Principal {
+            organization: organization.to_string(),
+            user: "github".to_string(),
+            role: Role::Admin,
+            via: Via::GithubInstallation,
+            scopes: Some(vec![Scope::UsersRead, Scope::UsersWrite]),
+        }
+    }
+
     /// The GitHub App acting for `organization` on what an installation's
     /// webhook asked for: it starts, reads and cancels runs, nothing else.
     pub fn github_installation(organization: &str) -> Principal {

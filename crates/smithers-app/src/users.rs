@@ -34,7 +34,7 @@ impl Users<'_> {
             .organizations()
             .add_user_recorded(
                 self.app.signer(),
-                (ActorType::User, &principal.user),
+                (actor_type(principal), &principal.user),
                 org,
                 name,
                 store_role(new_role),
@@ -65,7 +65,7 @@ impl Users<'_> {
             .organizations()
             .set_role_recorded(
                 self.app.signer(),
-                (ActorType::User, &principal.user),
+                (actor_type(principal), &principal.user),
                 org,
                 name,
                 store_role(new_role),
@@ -91,7 +91,7 @@ impl Users<'_> {
             .organizations()
             .remove_user_recorded(
                 self.app.signer(),
-                (ActorType::User, &principal.user),
+                (actor_type(principal), &principal.user),
                 org,
                 name,
             )
@@ -124,5 +124,15 @@ fn dto(user: smithers_store::User) -> User {
         name: user.name,
         role: role(user.role),
         created_at: smithers_api::Timestamp(user.created_at),
+    }
+}
+
+/// Who the audit log says acted: a person, the system, or GitHub (the
+/// App acting on a webhook or a reconcile).
+fn actor_type(principal: &Principal) -> ActorType {
+    match principal.via {
+        crate::Via::System => ActorType::System,
+        crate::Via::GithubInstallation => ActorType::Webhook,
+        crate::Via::Cli | crate::Via::Session | crate::Via::ApiToken => ActorType::User,
     }
 }

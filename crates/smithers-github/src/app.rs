@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::mirror::Mirrors;
 use crate::results::Results;
+use crate::seats::SeatChanges;
 use crate::statuses::Statuses;
 use crate::sweeper::{FIRST_LOOKBACK, SWEEP_INTERVAL, Sweeper, Swept};
 use crate::{AppKey, Error, ForkSecrets, Github, PullSettings, RetryLimits, Webhooks};
@@ -44,6 +45,9 @@ pub struct GithubAppSettings {
     pub public_url: Option<String>,
     /// Whether a fork's pull request gets the workflows' secrets.
     pub fork_secrets: ForkSecrets,
+    /// Slugs of the GitHub teams whose members are admins; `None`: the
+    /// organization's members are not made users.
+    pub admin_teams: Option<Vec<String>>,
     /// The organization the App's installations serve.
     pub organization: String,
     /// The environment of the two secrets below.
@@ -135,6 +139,10 @@ impl GithubApp {
             public_url: settings.public_url.clone(),
             fork_secrets: settings.fork_secrets,
         });
+        let webhooks = match &settings.admin_teams {
+            Some(teams) => webhooks.with_seats(teams.clone()),
+            None => webhooks,
+        };
         Ok(GithubApp {
             app,
             github,
@@ -187,6 +195,14 @@ impl GithubApp {
         .await
     }
 
+    /// Brings the organization's users to its GitHub members (see the
+    /// `seats` module).
+    ///
+    /// Errors: GitHub's; the users service's.
+    pub async fn reconcile_seats(&self) -> Result<SeatChanges, Error> {
+        self.webhooks.reconcile_seats().await
+    }
+
     /// Asks GitHub again for the deliveries attempted since `since` that
     /// never arrived (see the `sweeper` module).
     ///
@@ -234,6 +250,9 @@ impl GithubApp {
                 let since = std::time::SystemTime::now()
                     .checked_sub(lookback)
                     .unwrap_or(std::time::UNIX_EPOCH);
+                if let Err(e) = self.reconcile_seats().await {
+                    tracing::warn!(error = %e, "the organization's members could not be reconciled");
+                }
                 match self.sweep(since).await {
                     Ok(swept) if !swept.redelivered.is_empty() => {
                         tracing::info!(

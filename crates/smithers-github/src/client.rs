@@ -133,6 +133,56 @@ impl<'a> Request<'a> {
     }
 }
 
+impl Request<'_> {
+    /// Who the request is made as, for a cache key (a page depends on
+    /// what the credential may see).
+    fn auth_key(&self) -> String {
+        match &self.auth {
+            Auth::App => "app".into(),
+            Auth::Installation(scope) => format!("{scope:?}"),
+        }
+    }
+}
+
+/// Pages held for conditional requests: per request, GitHub's `ETag` and
+/// what the page held.
+#[derive(Debug, Default)]
+pub struct PageCache {
+    pages: std::sync::Mutex<std::collections::HashMap<String, CachedPage>>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedPage {
+    etag: String,
+    items: Vec<Value>,
+    next: Option<Vec<(String, String)>>,
+}
+
+type Page = (Vec<Value>, Option<Vec<(String, String)>>);
+
+impl PageCache {
+    fn etag(&self, key: &str) -> Option<String> {
+        let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        pages.get(key).map(|p| p.etag.clone())
+    }
+
+    fn page(&self, key: &str) -> Option<Page> {
+        let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        pages.get(key).map(|p| (p.items.clone(), p.next.clone()))
+    }
+
+    fn keep(
+        &self,
+        key: String,
+        etag: String,
+        items: Vec<Value>,
+        next: Option<Vec<(String, String)>>,
+    ) {
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        pages.insert(key, CachedPage { etag, items, next });
+    }
+}
+
 /// GitHub's answer.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -362,6 +412,68 @@ impl Github {
                         .collect();
                 }
                 None => return Ok(items),
+            }
+        }
+    }
+
+    /// Every page of a list like [`Github::list`], each page asked for
+    /// conditionally with the `ETag` `cache` holds for it (a 304 costs no
+    /// rate limit: GitHub Docs, "Best practices for using the REST API"),
+    /// its items then taken from `cache`. Answers the items and whether
+    /// every page was unchanged.
+    ///
+    /// Errors: as [`Github::send`]; [`Error::Malformed`] for a page that
+    /// is not a list.
+    pub async fn list_cached(
+        &self,
+        request: Request<'_>,
+        cache: &PageCache,
+    ) -> Result<(Vec<Value>, bool), Error> {
+        let mut request = request.query("per_page", "100");
+        let mut items = Vec::new();
+        let mut unchanged = true;
+        loop {
+            let key = format!(
+                "{} {} {:?} {:?}",
+                request.route,
+                request.auth_key(),
+                request.params,
+                request.query
+            );
+            request.if_none_match = cache.etag(&key);
+            let answer = self.send(&request).await?;
+            let (page, next) = if answer.status == 304 {
+                match cache.page(&key) {
+                    Some(cached) => cached,
+                    None => {
+                        return Err(Error::Malformed(format!(
+                            "GitHub answered 304 to {} for a page never held",
+                            request.route
+                        )));
+                    }
+                }
+            } else {
+                unchanged = false;
+                let Value::Array(page) = answer.body else {
+                    return Err(Error::Malformed(format!(
+                        "GitHub's answer to {} is not a list",
+                        request.route
+                    )));
+                };
+                if let Some(etag) = &answer.etag {
+                    cache.keep(key, etag.clone(), page.clone(), answer.next_query.clone());
+                }
+                (page, answer.next_query)
+            };
+            items.extend(page);
+            match next {
+                Some(query) => {
+                    request.query = query
+                        .into_iter()
+                        .filter_map(|(k, v)| allowed_query_key(&k).map(|k| (k, v)))
+                        .collect();
+                }
+                None => return Ok((items, unchanged)),
             }
         }
     }

@@ -72,6 +72,12 @@ impl TokenScope {
 
     /// The body of `POST /app/installations/{id}/access_tokens`.
     pub(crate) fn request_body(&self) -> serde_json::Value {
+        // No repository: a token for the organization's permissions
+        // (members) only — GitHub reads an absent list as "all the
+        // installation's", which the permissions then narrow.
+        if self.repository_ids.is_empty() {
+            return serde_json::json!({ "permissions": self.permissions });
+        }
         serde_json::json!({
             "repository_ids": self.repository_ids,
             "permissions": self.permissions,
@@ -255,6 +261,12 @@ mod tests {
         assert_eq!(
             TokenScope::new(1, &[1]).request_body(),
             serde_json::json!({"repository_ids": [1], "permissions": {}})
+        );
+        assert_eq!(
+            TokenScope::new(1, &[])
+                .with("members", Access::Read)
+                .request_body(),
+            serde_json::json!({"permissions": {"members": "read"}})
         );
     }
 

@@ -23,9 +23,11 @@ use smithers_store::{Cause, Delivery, InstallationChange, NewDelivery, Outcome, 
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
+use crate::client::PageCache;
 use crate::events::{Envelope, InstallationEvent, InstallationRepositoriesEvent};
 use crate::mirror::Mirrors;
 use crate::pulls::{Done, ForkSecrets, PullRuns};
+use crate::seats::{SeatChanges, Seats};
 use crate::{Error, Github, signature};
 
 /// The largest body GitHub sends (GitHub Docs: payloads are capped at
@@ -81,6 +83,10 @@ pub struct Webhooks {
     secret: Zeroizing<Vec<u8>>,
     github: Option<Github>,
     pulls: Option<PullSettings>,
+    /// Slugs of the GitHub teams whose members are admins; `None`: members
+    /// are not made users.
+    admin_teams: Option<Vec<String>>,
+    members_cache: PageCache,
     wake: Notify,
 }
 
@@ -108,7 +114,37 @@ impl Webhooks {
             secret,
             github,
             pulls: None,
+            admin_teams: None,
+            members_cache: PageCache::default(),
             wake: Notify::new(),
+        }
+    }
+
+    /// These webhooks, keeping the organization's users in step with its
+    /// GitHub members (members of `admin_teams` are admins).
+    pub fn with_seats(mut self, admin_teams: Vec<String>) -> Webhooks {
+        self.admin_teams = Some(admin_teams);
+        self
+    }
+
+    /// Brings the organization's users to its GitHub members (see the
+    /// `seats` module); nothing without [`Webhooks::with_seats`].
+    ///
+    /// Errors: GitHub's; the users service's.
+    pub async fn reconcile_seats(&self) -> Result<SeatChanges, Error> {
+        match (&self.admin_teams, &self.github) {
+            (Some(admin_teams), Some(github)) => {
+                Seats {
+                    app: &self.app,
+                    github,
+                    organization: &self.organization,
+                    admin_teams,
+                    cache: &self.members_cache,
+                }
+                .reconcile()
+                .await
+            }
+            _ => Ok(SeatChanges::default()),
         }
     }
 
@@ -246,6 +282,22 @@ impl Webhooks {
         let sender = envelope.sender.as_ref().map(|s| s.login.as_str());
         let change = match delivery.event.as_str() {
             "ping" => return Ok(handled),
+            "organization" | "membership" | "member" | "team" => {
+                if self.admin_teams.is_none() {
+                    return Ok(ignored);
+                }
+                let changes = self.reconcile_seats().await?;
+                return Ok(Done {
+                    outcome: Outcome::Handled,
+                    detail: Some(format!(
+                        "members reconciled: {} added, {} linked, {} role changed, {} removed",
+                        changes.added.len(),
+                        changes.linked.len(),
+                        changes.role_changed.len(),
+                        changes.removed.len()
+                    )),
+                });
+            }
             "pull_request" => {
                 return match (&self.pulls, &self.github) {
                     (Some(pulls), Some(github)) => {

@@ -1002,3 +1002,72 @@ impl Github<'_> {
         Ok(())
     }
 }
+
+/// A GitHub organization member who is a user of an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubMember {
+    pub organization_id: String,
+    /// GitHub's numeric user id.
+    pub github_id: i64,
+    /// The login as last seen.
+    pub login: String,
+    /// The user it is.
+    pub user_name: String,
+}
+
+impl Github<'_> {
+    /// The organization's members linked to users, by GitHub id.
+    pub async fn members(&self, organization_id: &str) -> Result<Vec<GithubMember>, Error> {
+        let rows = sqlx::query(
+            "SELECT organization_id, github_id, login, user_name FROM github_members \
+             WHERE organization_id = $1 ORDER BY github_id",
+        )
+        .bind(organization_id)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(GithubMember {
+                    organization_id: row.try_get("organization_id")?,
+                    github_id: row.try_get("github_id")?,
+                    login: row.try_get("login")?,
+                    user_name: row.try_get("user_name")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Links GitHub user `github_id` (`login`) to user `user_name`, or
+    /// updates the login of a link that exists.
+    pub async fn link_member(
+        &self,
+        organization_id: &str,
+        github_id: i64,
+        login: &str,
+        user_name: &str,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO github_members (organization_id, github_id, login, user_name, linked_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (organization_id, github_id) DO UPDATE SET login = $3",
+        )
+        .bind(organization_id)
+        .bind(github_id)
+        .bind(login)
+        .bind(user_name)
+        .bind(now_micros())
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets the link of GitHub user `github_id`.
+    pub async fn unlink_member(&self, organization_id: &str, github_id: i64) -> Result<(), Error> {
+        sqlx::query("DELETE FROM github_members WHERE organization_id = $1 AND github_id = $2")
+            .bind(organization_id)
+            .bind(github_id)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -40,9 +40,9 @@ pub use audit::{AuditQuery, AuditStore, placeholder};
 pub use audited::event as audit_event;
 pub use data_dir::{DataDir, resolve_data_dir};
 pub use github::{
-    Cause, Delivery, GITHUB_ACTOR, Github, GithubRun, Installation, InstallationChange,
-    InstallationRef, NewDelivery, NewGithubRun, Outcome, Recorded, Repository, RepositoryRef,
-    ResultState,
+    Cause, Delivery, GITHUB_ACTOR, Github, GithubMember, GithubRun, Installation,
+    InstallationChange, InstallationRef, NewDelivery, NewGithubRun, Outcome, Recorded, Repository,
+    RepositoryRef, ResultState,
 };
 pub use model_turns::{ModelTurn, NewModelTurn};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};

@@ -85,6 +85,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_github_runs.sql"),
         postgres: include_str!("../migrations/postgres/0012_github_runs.sql"),
     },
+    Migration {
+        version: 13,
+        name: "GitHub organization members as users",
+        sqlite: include_str!("../migrations/sqlite/0013_github_members.sql"),
+        postgres: include_str!("../migrations/postgres/0013_github_members.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

@@ -150,6 +150,19 @@ pub struct ServeArgs {
     /// and a step that needs one fails, saying why).
     #[arg(long, env = "SMITHERS_GITHUB_FORK_SECRETS")]
     github_fork_secrets: bool,
+    /// Make the GitHub organization's members users of --github-organization (keyed by GitHub's
+    /// user id), kept current from the organization, membership, member and team webhooks and a
+    /// reconcile every five minutes; a member who leaves is removed (sessions end, tokens go).
+    #[arg(long, env = "SMITHERS_GITHUB_MEMBERS")]
+    github_members: bool,
+    /// With --github-members: members of this GitHub team (its slug) are admins; the others are
+    /// members. Repeatable.
+    #[arg(
+        long = "github-admin-team",
+        value_name = "SLUG",
+        requires = "github_members"
+    )]
+    github_admin_teams: Vec<String>,
     #[command(flatten)]
     actor: ActorArgs,
 }
@@ -316,6 +329,9 @@ pub fn run(args: ServeArgs, state: &StateArgs) -> Result<ExitCode> {
                     } else {
                         smithers_github::ForkSecrets::Withheld
                     },
+                    admin_teams: args
+                        .github_members
+                        .then(|| args.github_admin_teams.clone()),
                     organization: args.github_organization.clone(),
                     secrets_environment: args.github_secrets_environment.clone(),
                     private_key_secret: args.github_private_key_secret.clone(),

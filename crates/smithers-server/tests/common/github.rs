@@ -43,6 +43,7 @@ pub fn settings(api_url: &str, fork_secrets: ForkSecrets) -> GithubAppSettings {
         web_url: api_url.into(),
         public_url: Some(PUBLIC_URL.into()),
         fork_secrets,
+        admin_teams: Some(vec!["platform-admins".into()]),
         organization: DEFAULT_ORGANIZATION.into(),
         secrets_environment: "prod".into(),
         private_key_secret: "GITHUB_APP_PRIVATE_KEY".into(),
