@@ -62,6 +62,8 @@ pub enum Operation {
     /// `audit log`, `audit export`, `audit prove`, `audit verify`: the
     /// organization's audit events and proofs.
     AuditRead,
+    /// The GitHub App's installations, repositories and deliveries.
+    GithubRead,
     /// `audit publish`: delivery of the log to NATS.
     AuditPublish,
     /// `tokens create`: an API token acting as oneself.
@@ -97,6 +99,7 @@ impl Operation {
         Operation::GrantsDecide,
         Operation::GrantsRead,
         Operation::AuditRead,
+        Operation::GithubRead,
         Operation::AuditPublish,
         Operation::TokensCreate,
         Operation::TokensRead,
@@ -128,6 +131,7 @@ impl Operation {
             Operation::GrantsDecide => "deciding grants",
             Operation::GrantsRead => "listing grants",
             Operation::AuditRead => "reading the audit log",
+            Operation::GithubRead => "reading the GitHub App's status",
             Operation::AuditPublish => "publishing the audit log",
             Operation::TokensCreate => "creating API tokens",
             Operation::TokensRead => "listing API tokens",
@@ -164,7 +168,8 @@ pub fn rule(operation: Operation) -> Rule {
         | Operation::GrantsRead
         | Operation::TokensCreate
         | Operation::TokensRead
-        | Operation::TokensRevoke => Rule::Member,
+        | Operation::TokensRevoke
+        | Operation::GithubRead => Rule::Member,
         Operation::UsersAdd
         | Operation::UsersManage
         | Operation::PolicyPublish
@@ -199,6 +204,7 @@ pub fn scope(operation: Operation) -> Option<Scope> {
         | Operation::GrantsDecide => Scope::SecretsWrite,
         Operation::SecretsReveal => Scope::SecretsReveal,
         Operation::AuditRead => Scope::AuditRead,
+        Operation::GithubRead => Scope::RunsRead,
         Operation::AuditPublish => Scope::AuditWrite,
         Operation::TokensCreate | Operation::TokensRead | Operation::TokensRevoke => return None,
     })

@@ -18,6 +18,7 @@ mod audit;
 pub mod authz;
 mod config;
 mod error;
+mod github;
 mod github_signin;
 mod oidc;
 mod policies;

@@ -47,6 +47,7 @@ fn expected(operation: Operation, role: Role) -> Result<(), String> {
         | Operation::SecretsWrite
         | Operation::SecretsReveal
         | Operation::GrantsRequest
+        | Operation::GithubRead
         | Operation::GrantsRead
         | Operation::TokensCreate
         | Operation::TokensRead
@@ -129,7 +130,7 @@ fn expected_scope(operation: Operation) -> Option<Scope> {
         Operation::PolicyRead => Some(Scope::PolicyRead),
         Operation::ApprovalsRead => Some(Scope::ApprovalsRead),
         Operation::ApprovalsDecide => Some(Scope::ApprovalsWrite),
-        Operation::RunsRead => Some(Scope::RunsRead),
+        Operation::RunsRead | Operation::GithubRead => Some(Scope::RunsRead),
         Operation::RunsStart | Operation::RunsResume | Operation::RunsCancel => {
             Some(Scope::RunsWrite)
         }

@@ -250,6 +250,15 @@ impl GithubApp {
                 let since = std::time::SystemTime::now()
                     .checked_sub(lookback)
                     .unwrap_or(std::time::UNIX_EPOCH);
+                if let Err(e) = (crate::protection::Protection {
+                    app: &self.app,
+                    github: &self.github,
+                })
+                .check_due(&self.organization)
+                .await
+                {
+                    tracing::warn!(error = %e, "the default branches' protection could not be checked");
+                }
                 if let Err(e) = self.reconcile_seats().await {
                     tracing::warn!(error = %e, "the organization's members could not be reconciled");
                 }

@@ -21,6 +21,7 @@ pub mod jwt;
 pub mod manifest;
 pub mod mirror;
 mod neutral;
+mod protection;
 mod pulls;
 mod results;
 mod seats;

@@ -385,6 +385,17 @@ impl Webhooks {
             .await;
         self.app.deliver_audit().await;
         recorded?;
+        // Newly connected repositories: is their default branch protected?
+        if let Some(github) = &self.github
+            && let Err(e) = (crate::protection::Protection {
+                app: &self.app,
+                github,
+            })
+            .check_due(&self.organization)
+            .await
+        {
+            tracing::warn!(error = %e, "the default branches' protection could not be checked");
+        }
         Ok(handled)
     }
 }

@@ -315,7 +315,13 @@ on_both_backends!(a_suspended_installation_starts_nothing, |db| {
     f.api.commit(repo, "fix", &[("answer.txt", "42\n")], "fix");
     f.api.open_pull_request(repo, "fix", "main", false).await;
     processed(&f.app).await;
-    let deliveries = f.app.store().github().recent_deliveries(10).await.unwrap();
+    let deliveries = f
+        .app
+        .store()
+        .github()
+        .recent_deliveries(DEFAULT_ORGANIZATION, 10)
+        .await
+        .unwrap();
     let pull = deliveries
         .iter()
         .find(|d| d.event == "pull_request")

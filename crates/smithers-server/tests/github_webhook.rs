@@ -22,6 +22,16 @@ use smithers_store::DEFAULT_ORGANIZATION;
 use smithers_test_support::audit::all_events;
 use smithers_test_support::on_both_backends;
 
+/// The audit actions but the App's own requests to GitHub (its sweeper
+/// and reconciles run in the background from the start).
+async fn recorded(app: &App) -> Vec<String> {
+    actions(app)
+        .await
+        .into_iter()
+        .filter(|a| a != "github.request")
+        .collect()
+}
+
 async fn fixture(db: &smithers_test_support::TestDb) -> GithubFixture {
     github_fixture(db, ForkSecrets::Withheld).await
 }
@@ -54,7 +64,7 @@ on_both_backends!(the_apps_credentials_are_read_once_recorded, |db| {
 
 on_both_backends!(a_bad_signature_is_refused_and_nothing_is_stored, |db| {
     let f = fixture(db).await;
-    let before = actions(&f.app).await;
+    let before = recorded(&f.app).await;
     let body = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
     let good = signature(WEBHOOK_SECRET, body);
     let wrong = signature("another secret", body);
@@ -97,7 +107,7 @@ on_both_backends!(a_bad_signature_is_refused_and_nothing_is_stored, |db| {
             .unwrap()
             .is_none()
     );
-    assert_eq!(actions(&f.app).await, before, "nothing was recorded");
+    assert_eq!(recorded(&f.app).await, before, "nothing was recorded");
 
     // Signed but malformed: 400, nothing stored.
     for (event, guid, body) in [
@@ -118,7 +128,7 @@ on_both_backends!(a_bad_signature_is_refused_and_nothing_is_stored, |db| {
         .await;
         assert_eq!(response.status(), 400, "{event} {guid}");
     }
-    assert_eq!(actions(&f.app).await, before);
+    assert_eq!(recorded(&f.app).await, before);
 });
 
 on_both_backends!(a_delivery_sent_twice_is_carried_out_once, |db| {
@@ -326,3 +336,61 @@ on_both_backends!(missing_credentials_stop_the_app_from_starting, |db| {
     assert!(err.to_string().contains("not an RSA private key"), "{err}");
     assert!(!err.to_string().contains("c2VjcmV0LWJ5dGVz"), "{err}");
 });
+
+on_both_backends!(
+    the_default_branchs_protection_is_checked_and_reported,
+    |db| {
+        let f = fixture(db).await;
+        let installation = f
+            .api
+            .add_installation("acme", "Organization", &[("contents", "write")]);
+        let api = f
+            .api
+            .add_repository(installation, "acme", "api", "main", true);
+        f.api
+            .add_repository(installation, "acme", "web", "trunk", true);
+        f.api.protect_branch(api, "main");
+        f.api.installation_created(installation).await;
+        processed(&f.app).await;
+        let who = admin(&f.app).await;
+        let status = f.app.github_status(&who).await.unwrap();
+        let protection: Vec<(String, Option<String>, Option<bool>)> = status
+            .repositories
+            .iter()
+            .map(|r| {
+                (
+                    r.full_name.clone(),
+                    r.default_branch.clone(),
+                    r.default_branch_protected,
+                )
+            })
+            .collect();
+        assert_eq!(
+            protection,
+            [
+                ("acme/api".to_string(), Some("main".to_string()), Some(true)),
+                (
+                    "acme/web".to_string(),
+                    Some("trunk".to_string()),
+                    Some(false)
+                ),
+            ]
+        );
+        assert_eq!(status.warnings.len(), 1, "{:?}", status.warnings);
+        assert!(
+            status.warnings[0].contains("acme/web"),
+            "{:?}",
+            status.warnings
+        );
+        assert_eq!(status.installations.len(), 1);
+        assert!(!status.deliveries.is_empty());
+        let unprotected: Vec<_> = all_events(f.app.store())
+            .await
+            .into_iter()
+            .filter(|e| e.event.action == "repository.default_branch_unprotected")
+            .map(|e| e.event.resource_id)
+            .collect();
+        assert_eq!(unprotected, ["acme/web"]);
+        f.api.assert_honest();
+    }
+);

@@ -114,6 +114,13 @@ pub struct Repository {
     /// Microseconds since the epoch.
     pub connected_at: i64,
     pub disconnected_at: Option<i64>,
+    /// The default branch as last checked.
+    pub default_branch: Option<String>,
+    /// Whether a protection rule covers the default branch, as last
+    /// checked.
+    pub default_protected: Option<bool>,
+    /// Microseconds since the epoch.
+    pub protection_checked_at: Option<i64>,
 }
 
 /// A repository as GitHub names it in an event.
@@ -170,8 +177,8 @@ const INSTALLATION_COLUMNS: &str = "id, organization_id, account_login, account_
      account_type, permissions, repository_selection, created_at, updated_at, suspended_at, \
      deleted_at";
 
-const REPOSITORY_COLUMNS: &str =
-    "id, installation_id, organization_id, full_name, private, connected_at, disconnected_at";
+const REPOSITORY_COLUMNS: &str = "id, installation_id, organization_id, full_name, private, \
+     connected_at, disconnected_at, default_branch, default_protected, protection_checked_at";
 
 fn delivery_from(row: &sqlx::any::AnyRow) -> Result<Delivery, Error> {
     Ok(Delivery {
@@ -219,6 +226,11 @@ fn repository_from(row: &sqlx::any::AnyRow) -> Result<Repository, Error> {
         private: private != 0,
         connected_at: row.try_get("connected_at")?,
         disconnected_at: row.try_get("disconnected_at")?,
+        default_branch: row.try_get("default_branch")?,
+        default_protected: row
+            .try_get::<Option<i64>, _>("default_protected")?
+            .map(|p| p != 0),
+        protection_checked_at: row.try_get("protection_checked_at")?,
     })
 }
 
@@ -320,13 +332,19 @@ impl Github<'_> {
         rows.iter().map(delivery_from).collect()
     }
 
-    /// The most recent deliveries, newest first, at most `limit`.
-    pub async fn recent_deliveries(&self, limit: u32) -> Result<Vec<Delivery>, Error> {
+    /// The organization's most recent deliveries, newest first, at most
+    /// `limit`.
+    pub async fn recent_deliveries(
+        &self,
+        organization_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, Error> {
         let rows = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM github_deliveries \
+            "SELECT {DELIVERY_COLUMNS} FROM github_deliveries WHERE organization_id = $2 \
              ORDER BY received_at DESC, guid DESC LIMIT $1"
         ))
         .bind(i64::from(limit))
+        .bind(organization_id)
         .fetch_all(self.store.pool())
         .await?;
         rows.iter().map(delivery_from).collect()
@@ -375,6 +393,26 @@ impl Github<'_> {
         .fetch_all(self.store.pool())
         .await?;
         rows.iter().map(installation_from).collect()
+    }
+
+    /// Records what a check of repository `id`'s default branch found.
+    pub async fn set_protection(
+        &self,
+        id: i64,
+        default_branch: &str,
+        protected: bool,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE github_repositories SET default_branch = $2, default_protected = $3, \
+               protection_checked_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(default_branch)
+        .bind(i64::from(protected))
+        .bind(now_micros())
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
     }
 
     /// The organization's repositories, disconnected ones too, by name.

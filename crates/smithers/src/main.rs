@@ -57,7 +57,7 @@ enum Command {
     Users(users_cmd::UsersArgs),
     /// API tokens for scripts and CI: create (shown once), list, revoke.
     Tokens(tokens_cmd::TokensArgs),
-    /// The GitHub App: print its manifest.
+    /// The GitHub App: print its manifest; its installations, repositories and deliveries.
     Github(github_cmd::GithubArgs),
     /// Serve the HTTP API (/api/v1, API tokens) until SIGINT or SIGTERM.
     Serve(Box<serve_cmd::ServeArgs>),
@@ -143,7 +143,7 @@ fn main() -> ExitCode {
         Command::Users(args) => users_cmd::run(args, &cli.state),
         Command::Tokens(args) => tokens_cmd::run(args, &cli.state),
         Command::Serve(args) => serve_cmd::run(*args, &cli.state),
-        Command::Github(args) => github_cmd::run(args),
+        Command::Github(args) => github_cmd::run(args, &cli.state),
         Command::Sandbox(cmd) => sandbox_cmd::run(cmd, &cli.state),
         Command::Workflow(cmd) => workflow_cmd::run(cmd, &cli.state),
         Command::Init(args) => workflow_cmd::init(&args),

@@ -52,7 +52,12 @@ CREATE TABLE github_repositories (
     full_name TEXT NOT NULL,
     private INTEGER NOT NULL CHECK (private IN (0, 1)),
     connected_at INTEGER NOT NULL,
-    disconnected_at INTEGER
+    disconnected_at INTEGER,
+    -- The default branch as last checked, whether a protection rule
+    -- covers it (0/1), and when that was checked.
+    default_branch TEXT,
+    default_protected INTEGER CHECK (default_protected IN (0, 1)),
+    protection_checked_at INTEGER
 );
 
 CREATE INDEX github_repositories_by_installation ON github_repositories (installation_id);
