@@ -185,6 +185,22 @@ impl PullRuns<'_> {
         let rules = smithers_engine::run::resolve_commit(&mirror, &format!("refs/heads/{default}"))
             .await
             .map_err(|e| Error::App(smithers_app::engine_error(e)))?;
+        // Deliveries come late, twice or out of order: only the pull
+        // request's current head is run, once per workflow.
+        let head_sha = &event.pull_request.head.sha;
+        let current = smithers_engine::run::resolve_commit(
+            &mirror,
+            &format!("refs/pull/{}/head", event.number),
+        )
+        .await
+        .map_err(|e| Error::App(smithers_app::engine_error(e)))?;
+        if &current != head_sha {
+            return Ok(Done::ignored(format!(
+                "stale: the pull request's head is {} now, not {}",
+                short(&current),
+                short(head_sha)
+            )));
+        }
         let workflows = runs
             .workflows_triggered(&principal, &mirror, &rules, &trigger)
             .await?;
@@ -194,7 +210,6 @@ impl PullRuns<'_> {
                 short(&rules)
             )));
         }
-        let head_sha = &event.pull_request.head.sha;
         let from_fork = event
             .pull_request
             .head
@@ -214,6 +229,13 @@ impl PullRuns<'_> {
         );
         let mut started = Vec::new();
         for workflow in &workflows {
+            if let Some(earlier) = github
+                .run_of_head(event.repository.id, event.number, workflow, head_sha)
+                .await?
+            {
+                started.push(format!("{workflow}: run {} already", earlier.run_id));
+                continue;
+            }
             let run = runs
                 .start(
                     &principal,

@@ -564,3 +564,72 @@ on_both_backends!(
         f.api.assert_honest();
     }
 );
+
+on_both_backends!(
+    reordered_and_repeated_deliveries_run_only_the_current_head,
+    |db| {
+        let f = github_fixture(db, ForkSecrets::Withheld).await;
+        let repo = repository(&f, WORKFLOWS).await;
+        let first = f
+            .api
+            .commit(repo, "fix", &[("answer.txt", "40\n")], "not yet");
+        // opened and synchronize arrive in the reverse order, each twice.
+        f.api.set_chaos(Chaos::Reorder { batch: 2, seed: 0 });
+        let number = f.api.open_pull_request(repo, "fix", "main", false).await;
+        let second = f
+            .api
+            .push_to_pull_request(repo, number, &[("answer.txt", "42\n")], "fixed")
+            .await;
+        f.api.set_chaos(Chaos::Duplicate);
+        f.api
+            .pull_event(
+                repo,
+                number,
+                "reopened",
+                smithers_test_support::github::Account {
+                    login: "octocat".into(),
+                    id: 583231,
+                    kind: "User".into(),
+                },
+                serde_json::json!({}),
+            )
+            .await;
+        processed(&f.app).await;
+        status_reaches(&f, &second, "smithers/check", "success").await;
+        assert!(
+            statuses(&f, &first, "smithers/check").is_empty(),
+            "the stale head was never run"
+        );
+        let checks: Vec<_> = f
+            .app
+            .engine()
+            .runs
+            .find(
+                DEFAULT_ORGANIZATION,
+                &smithers_store::RunFilter {
+                    workflow: Some("check"),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(checks.len(), 1, "one run of the current head");
+        let deliveries = f
+            .app
+            .store()
+            .github()
+            .recent_deliveries(DEFAULT_ORGANIZATION, 20)
+            .await
+            .unwrap();
+        let stale = deliveries
+            .iter()
+            .find(|d| d.action.as_deref() == Some("opened"))
+            .unwrap();
+        assert!(
+            stale.detail.as_deref().unwrap_or("").starts_with("stale"),
+            "{stale:?}"
+        );
+        f.api.assert_honest();
+    }
+);

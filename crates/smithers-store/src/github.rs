@@ -522,7 +522,21 @@ impl Github<'_> {
                 added,
                 removed,
             } => {
-                changes.existing(&mut tx, installation.id).await?;
+                // Arrived before its installation's `created` (deliveries
+                // are not ordered): the payload describes the installation.
+                match changes.existing(&mut tx, installation.id).await {
+                    Ok(_) => {}
+                    Err(Error::NotFound(_)) => {
+                        changes
+                            .upsert_installation(
+                                &mut tx,
+                                installation,
+                                "github.installation_created",
+                            )
+                            .await?;
+                    }
+                    Err(e) => return Err(e),
+                }
                 for repository in added {
                     changes
                         .connect(&mut tx, installation.id, repository)
@@ -1014,6 +1028,30 @@ impl Github<'_> {
         .fetch_all(self.store.pool())
         .await?;
         rows.iter().map(github_run_from).collect()
+    }
+
+    /// The App's run of workflow `workflow` for pull request `number` at
+    /// commit `head_sha`, if there is one (finished or not).
+    pub async fn run_of_head(
+        &self,
+        repository_id: i64,
+        number: i64,
+        workflow: &str,
+        head_sha: &str,
+    ) -> Result<Option<GithubRun>, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
+             WHERE g.repository_id = $1 AND g.pull_number = $2 AND g.workflow = $3 \
+               AND g.head_sha = $4 \
+             ORDER BY g.created_at LIMIT 1"
+        ))
+        .bind(repository_id)
+        .bind(number)
+        .bind(workflow)
+        .bind(head_sha)
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.as_ref().map(github_run_from).transpose()
     }
 
     /// Records that a status reporting `state` was posted for run

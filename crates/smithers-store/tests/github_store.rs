@@ -254,3 +254,32 @@ on_both_backends!(a_change_to_an_unknown_installation_changes_nothing, |db| {
     assert!(matches!(err, Error::NotFound(_)), "{err}");
     assert!(actions(&db.store).await.is_empty());
 });
+
+on_both_backends!(
+    repositories_arriving_before_their_installation_create_it,
+    |db| {
+        let github = db.store.github();
+        let change = InstallationChange::Repositories {
+            installation: installation(9),
+            added: vec![repository(4, "cli")],
+            removed: vec![],
+        };
+        let recorded = github
+            .apply(&signer(), "local", &change, CAUSE)
+            .await
+            .unwrap();
+        assert_eq!(
+            recorded,
+            ["github.installation_created", "repository.connected"]
+        );
+        // The late `created` adds nothing new.
+        let created = InstallationChange::Created(installation(9), vec![repository(4, "cli")]);
+        assert!(
+            github
+                .apply(&signer(), "local", &created, CAUSE)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+);
