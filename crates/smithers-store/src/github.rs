@@ -908,11 +908,14 @@ impl Github<'_> {
     }
 
     /// The App's runs that succeeded and whose work is not settled yet,
-    /// oldest first, at most `limit`.
+    /// oldest first, at most `limit`; none of a suspended or deleted
+    /// installation.
     pub async fn undelivered_runs(&self, limit: u32) -> Result<Vec<GithubRun>, Error> {
         let rows = sqlx::query(&format!(
             "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
+               JOIN github_installations i ON i.id = g.installation_id \
              WHERE g.result IS NULL AND r.state = 'succeeded' \
+               AND i.suspended_at IS NULL AND i.deleted_at IS NULL \
              ORDER BY g.created_at, g.run_id LIMIT $1"
         ))
         .bind(i64::from(limit))
@@ -995,11 +998,14 @@ impl Github<'_> {
     }
 
     /// The App's runs whose state differs from what their last status
-    /// reported, oldest first, at most `limit`.
+    /// reported, oldest first, at most `limit`; none of a suspended or
+    /// deleted installation (GitHub refuses its tokens: they wait).
     pub async fn unreported_runs(&self, limit: u32) -> Result<Vec<GithubRun>, Error> {
         let rows = sqlx::query(&format!(
             "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
-             WHERE g.reported_state IS NULL OR g.reported_state <> r.state \
+               JOIN github_installations i ON i.id = g.installation_id \
+             WHERE (g.reported_state IS NULL OR g.reported_state <> r.state) \
+               AND i.suspended_at IS NULL AND i.deleted_at IS NULL \
              ORDER BY g.created_at, g.run_id LIMIT $1"
         ))
         .bind(i64::from(limit))
