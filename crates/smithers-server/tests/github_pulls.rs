@@ -362,8 +362,8 @@ on_both_backends!(a_dropped_delivery_is_recovered_by_the_sweeper, |db| {
     f.api.assert_honest();
 });
 
-/// The default branch's rules with a workflow that fixes the answer and
-/// commits it to a `smithers/` branch.
+/// The default branch's rules with a workflow whose agent fixes the answer,
+/// committed to a `smithers/` branch.
 const FIXING: &str = r#"
 [workflows.fix]
 on = ["pull_request.opened", "pull_request.synchronize"]
@@ -372,15 +372,26 @@ policy = ".smithers/policy"
 
 [[workflows.fix.steps]]
 id = "edit"
-run = "sh fix.sh"
+agent = { role = "implementer", driver = "scripted", script = ".smithers/fix.json", prompt = "Fix the answer" }
 
 [[workflows.fix.steps]]
 id = "ship"
 commit = { branch = "smithers/fix-answer", message = "Fix the answer\n\nFixes #1, thanks @octocat <img src=x onerror=alert(1)>" }
 "#;
 
-const FIXING_POLICY: &str =
-    "workflow run_command \"sh *\" -> allow\nworkflow create_commit smithers/* -> allow\n";
+const FIXING_POLICY: &str = "workflow run_command \"sh *\" -> allow\n\
+     workflow create_commit smithers/* -> allow\n\
+     implementer read_file * -> allow\n\
+     implementer apply_patch answer.txt -> allow\n";
+
+/// The agent's work: read the answer, patch it.
+const FIX_SCRIPT: &str = r#"{
+  "calls": [
+    {"tool": "read_file", "arguments": {"path": "answer.txt"}, "expect": "ok"},
+    {"tool": "apply_patch", "arguments": {"patch": "--- a/answer.txt\n+++ b/answer.txt\n@@ -1 +1 @@\n-41\n+42\n"}, "expect": "ok"}
+  ],
+  "summary": "fixed the answer"
+}"#;
 
 /// The repository with the fixing workflow; its id.
 async fn fixing_repository(f: &GithubFixture) -> u64 {
@@ -390,7 +401,7 @@ async fn fixing_repository(f: &GithubFixture) -> u64 {
         "main",
         &[
             (".smithers/policy", FIXING_POLICY),
-            ("fix.sh", "echo 42 > answer.txt\n"),
+            (".smithers/fix.json", FIX_SCRIPT),
         ],
         "the fixer",
     );
@@ -421,7 +432,7 @@ async fn settled(f: &GithubFixture, id: &str) -> smithers_store::GithubRun {
     panic!("run {id}'s work was never settled");
 }
 
-on_both_backends!(a_runs_fix_arrives_as_a_chained_pull_request, |db| {
+on_both_backends!(an_agents_fix_arrives_as_a_chained_pull_request, |db| {
     let f = github_fixture(db, ForkSecrets::Withheld).await;
     let repo = fixing_repository(&f).await;
     let head = f.api.commit(
