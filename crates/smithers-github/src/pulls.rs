@@ -2,7 +2,7 @@
 //! "Webhook events and payloads: pull_request"):
 //!
 //! ```text
-//! pull_request opened | synchronize | reopened
+//! pull_request opened | synchronize | reopened   (push: a branch's tip)
 //!   → the installation is live and the repository connected
 //!   → mirror fetched (contents-read token): the default branch and
 //!     refs/pull/N/head
@@ -65,6 +65,18 @@ struct RepositoryId {
     id: i64,
 }
 
+/// `push` (GitHub Docs: "push"): the fields Smithers reads.
+#[derive(Debug, Deserialize)]
+struct PushEvent {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    after: String,
+    #[serde(default)]
+    deleted: bool,
+    repository: Repository,
+    installation: crate::events::InstallationId,
+}
+
 #[derive(Debug, Deserialize)]
 struct Repository {
     id: i64,
@@ -100,6 +112,23 @@ pub(crate) struct PullRuns<'a> {
     pub organization: &'a str,
 }
 
+/// What an event asks to run: a pull request's head, or a pushed branch's
+/// tip.
+struct Target<'t> {
+    installation: i64,
+    repository: &'t Repository,
+    /// `pull_request.opened`, `push`, …
+    trigger: String,
+    /// The ref whose tip is the code to run, fetched into the mirror as
+    /// itself (`refs/pull/N/head`, `refs/heads/BRANCH`).
+    head_ref: String,
+    head_sha: &'t str,
+    pull_number: Option<i64>,
+    /// Where the run's work is offered.
+    result_base: String,
+    secrets_withheld: Option<&'static str>,
+}
+
 impl PullRuns<'_> {
     /// Carries out a `pull_request` delivery.
     pub(crate) async fn on_pull_request(
@@ -112,9 +141,80 @@ impl PullRuns<'_> {
         if !matches!(event.action.as_str(), "opened" | "synchronize" | "reopened") {
             return Ok(Done::ignored(format!("action {}", event.action)));
         }
-        let trigger = format!("pull_request.{}", event.action);
+        let from_fork = event
+            .pull_request
+            .head
+            .repo
+            .as_ref()
+            .is_none_or(|r| r.id != event.repository.id);
+        // The run's work is offered as a pull request onto the one that
+        // triggered it (a chain) — onto the default branch when that one
+        // lives in a fork, where the App cannot push.
+        let result_base = if from_fork {
+            event.repository.default_branch.clone()
+        } else {
+            event.pull_request.head.branch.clone()
+        };
+        let target = Target {
+            installation: event.installation.id,
+            repository: &event.repository,
+            trigger: format!("pull_request.{}", event.action),
+            head_ref: format!("refs/pull/{}/head", event.number),
+            head_sha: &event.pull_request.head.sha,
+            pull_number: Some(event.number),
+            result_base,
+            secrets_withheld: (from_fork && self.fork_secrets == ForkSecrets::Withheld).then_some(
+                "the pull request comes from a fork, and the organization gives forks no secrets",
+            ),
+        };
+        self.start_runs(delivery, &target, launcher).await
+    }
+
+    /// Carries out a `push` delivery: a branch's new tip runs the
+    /// workflows `on = ["push"]` names (never for Smithers' own
+    /// `smithers/…` branches, a tag or a deleted branch).
+    pub(crate) async fn on_push(
+        &self,
+        delivery: &Delivery,
+        launcher: &dyn RunLauncher,
+    ) -> Result<Done, Error> {
+        let event: PushEvent = serde_json::from_str(&delivery.body)
+            .map_err(|e| Error::Malformed(format!("the push payload: {e}")))?;
+        let Some(branch) = event.git_ref.strip_prefix("refs/heads/") else {
+            return Ok(Done::ignored(format!("{} is not a branch", event.git_ref)));
+        };
+        if event.deleted || event.after.bytes().all(|b| b == b'0') {
+            return Ok(Done::ignored(format!("{branch} was deleted")));
+        }
+        if branch.starts_with(crate::results::BRANCH_PREFIX) {
+            return Ok(Done::ignored(format!("{branch} is Smithers' own")));
+        }
+        if !is_branch_name(branch) {
+            return Err(Error::Malformed(format!("{branch:?} is not a branch name")));
+        }
+        let target = Target {
+            installation: event.installation.id,
+            repository: &event.repository,
+            trigger: "push".into(),
+            head_ref: format!("refs/heads/{branch}"),
+            head_sha: &event.after,
+            pull_number: None,
+            result_base: branch.to_string(),
+            secrets_withheld: None,
+        };
+        self.start_runs(delivery, &target, launcher).await
+    }
+
+    /// Starts the workflows `target` triggers (the module says how).
+    async fn start_runs(
+        &self,
+        delivery: &Delivery,
+        target: &Target<'_>,
+        launcher: &dyn RunLauncher,
+    ) -> Result<Done, Error> {
+        let repository = target.repository;
         let github = self.app.store().github();
-        let installation = github.installation(event.installation.id).await?;
+        let installation = github.installation(target.installation).await?;
         match installation {
             Some(i) if i.organization_id == self.organization => {
                 if i.deleted_at.is_some() {
@@ -131,50 +231,50 @@ impl PullRuns<'_> {
             .await?
             .into_iter()
             .any(|r| {
-                r.id == event.repository.id
-                    && r.installation_id == event.installation.id
+                r.id == repository.id
+                    && r.installation_id == target.installation
                     && r.disconnected_at.is_none()
             });
         if !connected {
             return Ok(Done::ignored(format!(
                 "{} is not connected",
-                event.repository.full_name
+                repository.full_name
             )));
         }
-        let default = &event.repository.default_branch;
+        let default = &repository.default_branch;
         if !is_branch_name(default) {
             return Err(Error::Malformed(format!(
                 "default branch {default:?} is not a branch name"
             )));
         }
         let context = Context {
-            repository: Some(&event.repository.full_name),
+            repository: Some(&repository.full_name),
             delivery: Some(&delivery.guid),
         };
-        let scope = TokenScope::contents_read(event.installation.id, event.repository.id);
+        let scope = TokenScope::contents_read(target.installation, repository.id);
         let token = self.github.installation_token(&scope, context).await?;
         let url = format!(
             "{}/{}.git",
             self.web_url.trim_end_matches('/'),
-            event.repository.full_name
+            repository.full_name
         );
         let refspecs = vec![
             format!("+refs/heads/{default}:refs/heads/{default}"),
-            format!("+refs/pull/{n}/head:refs/pull/{n}/head", n = event.number),
+            format!("+{head}:{head}", head = target.head_ref),
         ];
         let fetched = self
             .mirrors
-            .fetch(event.repository.id, &url, &token, &refspecs)
+            .fetch(repository.id, &url, &token, &refspecs)
             .await;
         drop(token);
         self.github
             .audit(
                 "github.repository_fetched",
-                ("repository", &event.repository.full_name),
+                ("repository", &repository.full_name),
                 serde_json::json!({
                     "refs": refspecs,
                     "delivery": delivery.guid,
-                    "installation": event.installation.id,
+                    "installation": target.installation,
                     "error": fetched.as_ref().err().map(ToString::to_string),
                 }),
             )
@@ -182,55 +282,41 @@ impl PullRuns<'_> {
         let mirror = fetched?;
         let principal = Principal::github_installation(self.organization);
         let runs = self.app.runs();
-        let rules = smithers_engine::run::resolve_commit(&mirror, &format!("refs/heads/{default}"))
-            .await
-            .map_err(|e| Error::App(smithers_app::engine_error(e)))?;
-        // Deliveries come late, twice or out of order: only the pull
-        // request's current head is run, once per workflow.
-        let head_sha = &event.pull_request.head.sha;
-        let current = smithers_engine::run::resolve_commit(
-            &mirror,
-            &format!("refs/pull/{}/head", event.number),
-        )
-        .await
-        .map_err(|e| Error::App(smithers_app::engine_error(e)))?;
-        if &current != head_sha {
+        let resolve = |rev: String| {
+            let mirror = mirror.clone();
+            async move {
+                smithers_engine::run::resolve_commit(&mirror, &rev)
+                    .await
+                    .map_err(|e| Error::App(smithers_app::engine_error(e)))
+            }
+        };
+        let rules = resolve(format!("refs/heads/{default}")).await?;
+        // Deliveries come late, twice or out of order: only the current
+        // head is run, once per workflow.
+        let head_sha = target.head_sha;
+        let current = resolve(target.head_ref.clone()).await?;
+        if current != head_sha {
             return Ok(Done::ignored(format!(
-                "stale: the pull request's head is {} now, not {}",
+                "stale: {} is at {} now, not {}",
+                target.head_ref,
                 short(&current),
                 short(head_sha)
             )));
         }
         let workflows = runs
-            .workflows_triggered(&principal, &mirror, &rules, &trigger)
+            .workflows_triggered(&principal, &mirror, &rules, &target.trigger)
             .await?;
         if workflows.is_empty() {
             return Ok(Done::ignored(format!(
-                "no workflow of {default} ({}) is triggered by {trigger}",
-                short(&rules)
+                "no workflow of {default} ({}) is triggered by {}",
+                short(&rules),
+                target.trigger
             )));
         }
-        let from_fork = event
-            .pull_request
-            .head
-            .repo
-            .as_ref()
-            .is_none_or(|r| r.id != event.repository.id);
-        // The run's work is offered as a pull request onto the one that
-        // triggered it (a chain) — onto the default branch when that one
-        // lives in a fork, where the App cannot push.
-        let result_base = if from_fork {
-            default.clone()
-        } else {
-            event.pull_request.head.branch.clone()
-        };
-        let withheld = (from_fork && self.fork_secrets == ForkSecrets::Withheld).then_some(
-            "the pull request comes from a fork, and the organization gives forks no secrets",
-        );
         let mut started = Vec::new();
         for workflow in &workflows {
             if let Some(earlier) = github
-                .run_of_head(event.repository.id, event.number, workflow, head_sha)
+                .run_of_head(repository.id, target.pull_number, workflow, head_sha)
                 .await?
             {
                 started.push(format!("{workflow}: run {} already", earlier.run_id));
@@ -242,41 +328,43 @@ impl PullRuns<'_> {
                     NewRun {
                         repo: &mirror,
                         workflow,
-                        trigger: &trigger,
+                        trigger: &target.trigger,
                         provider: None,
                         image: None,
                         roots: None,
                         pinned: Some(Pinned {
                             rules: &rules,
                             code: head_sha,
-                            secrets_withheld: withheld,
+                            secrets_withheld: target.secrets_withheld,
                         }),
                     },
                 )
                 .await?;
             // The earlier runs of this pull request and workflow test a
             // head that is no longer the pull request's.
-            for older in github
-                .open_runs_of_pull(event.repository.id, event.number, workflow)
-                .await?
-            {
-                github.set_superseded(&older.run_id, head_sha).await?;
-                if let Err(e) = runs.cancel(&principal, &older.run_id).await {
-                    tracing::warn!(run = %older.run_id, error = %e.message, "a superseded run could not be cancelled");
+            if let Some(number) = target.pull_number {
+                for older in github
+                    .open_runs_of_pull(repository.id, number, workflow)
+                    .await?
+                {
+                    github.set_superseded(&older.run_id, head_sha).await?;
+                    if let Err(e) = runs.cancel(&principal, &older.run_id).await {
+                        tracing::warn!(run = %older.run_id, error = %e.message, "a superseded run could not be cancelled");
+                    }
                 }
             }
             github
                 .record_run(NewGithubRun {
                     run_id: &run.id,
                     organization_id: self.organization,
-                    installation_id: event.installation.id,
-                    repository_id: event.repository.id,
-                    repository: &event.repository.full_name,
-                    pull_number: Some(event.number),
+                    installation_id: target.installation,
+                    repository_id: repository.id,
+                    repository: &repository.full_name,
+                    pull_number: target.pull_number,
                     head_sha,
                     workflow,
                     delivery: &delivery.guid,
-                    result_base: &result_base,
+                    result_base: &target.result_base,
                 })
                 .await?;
             // `pending` before anything runs: a run that ends quickly still

@@ -298,22 +298,23 @@ impl Webhooks {
                     )),
                 });
             }
-            "pull_request" => {
-                return match (&self.pulls, &self.github) {
-                    (Some(pulls), Some(github)) => {
-                        PullRuns {
-                            app: &self.app,
-                            github,
-                            mirrors: &pulls.mirrors,
-                            web_url: &pulls.web_url,
-                            public_url: pulls.public_url.as_deref(),
-                            fork_secrets: pulls.fork_secrets,
-                            organization: &self.organization,
-                        }
-                        .on_pull_request(delivery, launcher)
-                        .await
-                    }
-                    _ => Ok(ignored),
+            "pull_request" | "push" => {
+                let (Some(pulls), Some(github)) = (&self.pulls, &self.github) else {
+                    return Ok(ignored);
+                };
+                let runs = PullRuns {
+                    app: &self.app,
+                    github,
+                    mirrors: &pulls.mirrors,
+                    web_url: &pulls.web_url,
+                    public_url: pulls.public_url.as_deref(),
+                    fork_secrets: pulls.fork_secrets,
+                    organization: &self.organization,
+                };
+                return if delivery.event == "push" {
+                    runs.on_push(delivery, launcher).await
+                } else {
+                    runs.on_pull_request(delivery, launcher).await
                 };
             }
             "installation" => {

@@ -644,3 +644,53 @@ on_both_backends!(
         f.api.assert_honest();
     }
 );
+
+on_both_backends!(a_push_runs_the_workflows_on_push, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let on_push = WORKFLOWS.replace(
+        "on = [\"pull_request.opened\", \"pull_request.synchronize\", \"pull_request.reopened\"]",
+        "on = [\"push\"]",
+    );
+    let repo = repository(&f, &on_push).await;
+    let sha = f
+        .api
+        .commit(repo, "dev", &[("answer.txt", "42\n")], "fixed on dev");
+    let push = |branch: &str, after: &str| {
+        serde_json::json!({
+            "ref": format!("refs/heads/{branch}"),
+            "before": "0000000000000000000000000000000000000000",
+            "after": after,
+            "created": true,
+            "deleted": false,
+            "forced": false,
+        })
+    };
+    f.api
+        .deliver("push", None, Some(repo), push("dev", &sha))
+        .await;
+    let ours = f.api.commit(
+        repo,
+        "smithers/elsewhere",
+        &[("answer.txt", "42\n")],
+        "ours",
+    );
+    f.api
+        .deliver("push", None, Some(repo), push("smithers/elsewhere", &ours))
+        .await;
+    processed(&f.app).await;
+    status_reaches(&f, &sha, "smithers/check", "success").await;
+    assert!(statuses(&f, &ours, "smithers/check").is_empty());
+    let deliveries = f
+        .app
+        .store()
+        .github()
+        .recent_deliveries(DEFAULT_ORGANIZATION, 20)
+        .await
+        .unwrap();
+    let own = deliveries
+        .iter()
+        .find(|d| d.event == "push" && d.detail.as_deref().unwrap_or("").contains("Smithers' own"))
+        .expect("the push of a smithers/ branch is ignored");
+    assert_eq!(own.outcome.as_deref(), Some("ignored"));
+    f.api.assert_honest();
+});

@@ -1036,25 +1036,29 @@ impl Github<'_> {
         rows.iter().map(github_run_from).collect()
     }
 
-    /// The App's run of workflow `workflow` for pull request `number` at
-    /// commit `head_sha`, if there is one (finished or not).
+    /// The App's run of workflow `workflow` at commit `head_sha` for pull
+    /// request `number` (none: for a push), if there is one (finished or
+    /// not).
     pub async fn run_of_head(
         &self,
         repository_id: i64,
-        number: i64,
+        number: Option<i64>,
         workflow: &str,
         head_sha: &str,
     ) -> Result<Option<GithubRun>, Error> {
+        let pull = match number {
+            Some(_) => "g.pull_number = $4",
+            None => "g.pull_number IS NULL AND $4 = 0",
+        };
         let row = sqlx::query(&format!(
             "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
-             WHERE g.repository_id = $1 AND g.pull_number = $2 AND g.workflow = $3 \
-               AND g.head_sha = $4 \
+             WHERE g.repository_id = $1 AND g.workflow = $2 AND g.head_sha = $3 AND {pull} \
              ORDER BY g.created_at LIMIT 1"
         ))
         .bind(repository_id)
-        .bind(number)
         .bind(workflow)
         .bind(head_sha)
+        .bind(number.unwrap_or(0))
         .fetch_optional(self.store.pool())
         .await?;
         row.as_ref().map(github_run_from).transpose()
