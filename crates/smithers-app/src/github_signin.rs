@@ -391,11 +391,8 @@ impl GithubSignIn {
         // numeric id, whatever the login is now; anyone else is the user
         // named as their login. No account is made: it must exist already.
         let id = i64::try_from(user.id).unwrap_or(-1);
-        let linked = match app.store().github().members(organization).await {
-            Ok(members) => members
-                .into_iter()
-                .find(|m| m.github_id == id)
-                .map(|m| m.user_name),
+        let members = match app.store().github().members(organization).await {
+            Ok(members) => members,
             Err(e) => {
                 return Err(Refusal {
                     user: Some(user.clone()),
@@ -403,7 +400,25 @@ impl GithubSignIn {
                 });
             }
         };
-        let name = linked.unwrap_or_else(|| user.login.clone());
+        let name = match members.iter().find(|m| m.github_id == id) {
+            Some(linked) => linked.user_name.clone(),
+            None => {
+                // A user linked to another GitHub account is that account's:
+                // a login freed by a rename and taken by someone else does
+                // not sign in as them.
+                if members.iter().any(|m| m.user_name == user.login) {
+                    return Err(Refusal {
+                        user: Some(user.clone()),
+                        ..Refusal::new(format!(
+                            "is by GitHub user {:?} (id {}), but user {:?} belongs to another \
+                             GitHub account",
+                            user.login, user.id, user.login
+                        ))
+                    });
+                }
+                user.login.clone()
+            }
+        };
         if app
             .principal(organization, &name, Via::Session)
             .await

@@ -119,6 +119,44 @@ impl Mirrors {
     }
 }
 
+impl Mirrors {
+    /// Whether commit `ancestor` is `descendant` or one of its ancestors,
+    /// in repository `repository_id`'s mirror.
+    ///
+    /// Errors: [`Error::Unreachable`] when git cannot answer.
+    pub(crate) async fn is_ancestor(
+        &self,
+        repository_id: i64,
+        ancestor: &str,
+        descendant: &str,
+    ) -> Result<bool, Error> {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(self.path(repository_id))
+            .args([
+                "merge-base",
+                "--is-ancestor",
+                "--end-of-options",
+                ancestor,
+                descendant,
+            ])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| fetch_error(format!("cannot run git: {e}")))?;
+        match output.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(fetch_error(format!(
+                "git merge-base: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))),
+        }
+    }
+}
+
 fn fetch_error(reason: String) -> Error {
     Error::Unreachable {
         method: "GIT".into(),

@@ -7,8 +7,11 @@
 //!   every `@` stops it;
 //! - a closing keyword (close, closes, closed, fix, fixes, fixed,
 //!   resolve, resolves, resolved) before an issue closes that issue when
-//!   the pull request merges: every keyword gets a zero-width space inside
-//!   it, and every `#` one after it, so no reference or keyword survives;
+//!   the pull request merges: every `#` gets a zero-width space after it,
+//!   `GH-` one before its dash, and the stems `close`, `fix`, `resolve`,
+//!   `issues` and `pull` one inside them wherever they stand in a word
+//!   (GitHub's idea of a word boundary is its own), so neither a keyword
+//!   nor a reference or an issue link survives;
 //! - HTML (`<img src=…>`, `<details>`, comments hiding text) renders:
 //!   `<`, `>` and `&` become entities;
 //! - Markdown could turn it into a link or an image: `[`, `]`, `!`, `` ` ``
@@ -18,26 +21,20 @@
 /// U+200B ZERO WIDTH SPACE.
 const ZWSP: char = '\u{200B}';
 
-/// The closing keywords, lowercase.
-const KEYWORDS: &[&str] = &[
-    "close", "closes", "closed", "fix", "fixes", "fixed", "resolve", "resolves", "resolved",
-];
+/// The stems of GitHub's closing keywords (close, closes, closed, fix,
+/// fixes, fixed, resolve, resolves, resolved), and the path words of issue
+/// and pull request links, lowercase: broken wherever they stand inside a
+/// word, since what GitHub counts as a word boundary is its own.
+const STEMS: &[&str] = &["close", "fix", "resolve", "issues", "pull"];
 
 /// `text` made inert for a pull request's body (the module says how).
 pub fn neutralize(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        if KEYWORDS.contains(&word.to_lowercase().as_str()) {
-            let mut chars = word.chars();
-            if let Some(first) = chars.next() {
-                out.push(first);
-                out.push(ZWSP);
-                out.extend(chars);
-            }
-        } else {
-            out.push_str(word);
-        }
+    let mut last_word = String::new();
+    let flush = |word: &mut String, out: &mut String, last: &mut String| {
+        out.push_str(&break_stems(word));
+        last.clone_from(word);
         word.clear();
     };
     for c in text.chars() {
@@ -45,7 +42,7 @@ pub fn neutralize(text: &str) -> String {
             word.push(c);
             continue;
         }
-        flush(&mut word, &mut out);
+        flush(&mut word, &mut out, &mut last_word);
         match c {
             '@' => {
                 out.push('@');
@@ -54,6 +51,11 @@ pub fn neutralize(text: &str) -> String {
             '#' => {
                 out.push('#');
                 out.push(ZWSP);
+            }
+            // `GH-7` is an issue reference too.
+            '-' if last_word.eq_ignore_ascii_case("gh") => {
+                out.push(ZWSP);
+                out.push('-');
             }
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -66,8 +68,46 @@ pub fn neutralize(text: &str) -> String {
             c if c.is_control() => out.push(' '),
             c => out.push(c),
         }
+        last_word.clear();
+        if c.is_alphanumeric() {
+            last_word.push(c);
+        }
     }
-    flush(&mut word, &mut out);
+    flush(&mut word, &mut out, &mut last_word);
+    out
+}
+
+/// `word` with a zero-width space after the first letter of every stem
+/// it contains (any case).
+fn break_stems(word: &str) -> String {
+    let lower: Vec<char> = word.chars().flat_map(char::to_lowercase).collect();
+    let chars: Vec<char> = word.chars().collect();
+    // Lowercasing can change the length (rare letters): leave the word
+    // broken at every letter then, which is as inert.
+    if lower.len() != chars.len() {
+        let mut out = String::new();
+        for c in chars {
+            out.push(c);
+            out.push(ZWSP);
+        }
+        return out;
+    }
+    let mut breaks = vec![false; chars.len()];
+    for stem in STEMS {
+        let stem: Vec<char> = stem.chars().collect();
+        for start in 0..chars.len().saturating_sub(stem.len() - 1) {
+            if lower[start..start + stem.len()] == stem[..] {
+                breaks[start] = true;
+            }
+        }
+    }
+    let mut out = String::with_capacity(word.len() + 3);
+    for (c, b) in chars.into_iter().zip(breaks) {
+        out.push(c);
+        if b {
+            out.push(ZWSP);
+        }
+    }
     out
 }
 
@@ -110,11 +150,14 @@ mod tests {
     }
 
     #[test]
-    fn ordinary_words_are_left_alone() {
-        assert_eq!(
-            neutralize("prefix fixture closet resolver"),
-            "prefix fixture closet resolver"
-        );
+    fn stems_are_broken_inside_any_word() {
+        let text = "²fixes https://github.com/acme/api/issues/1 GH-7 prefix";
+        let n = neutralize(text);
+        assert!(!n.contains("fixes"), "{n}");
+        assert!(!n.contains("issues"), "{n}");
+        assert!(!n.contains("GH-"), "{n}");
+        // Invisible: the same text once the zero-width spaces go.
+        assert_eq!(n.replace(ZWSP, ""), text);
     }
 
     proptest! {
@@ -131,8 +174,9 @@ mod tests {
                     prop_assert_eq!(chars.get(i + 1).copied(), Some(ZWSP));
                 }
             }
-            for word in n.split(|c: char| !c.is_alphanumeric()) {
-                prop_assert!(!KEYWORDS.contains(&word.to_lowercase().as_str()), "{}", word);
+            let lower = n.to_lowercase();
+            for stem in STEMS {
+                prop_assert!(!lower.contains(stem), "{}", stem);
             }
         }
 

@@ -126,6 +126,8 @@ struct Target<'t> {
     pull_number: Option<i64>,
     /// Where the run's work is offered.
     result_base: String,
+    /// Whether the code under test is a fork's.
+    from_fork: bool,
     secrets_withheld: Option<&'static str>,
 }
 
@@ -140,6 +142,20 @@ impl PullRuns<'_> {
             .map_err(|e| Error::Malformed(format!("the pull_request payload: {e}")))?;
         if !matches!(event.action.as_str(), "opened" | "synchronize" | "reopened") {
             return Ok(Done::ignored(format!("action {}", event.action)));
+        }
+        // Smithers' own pull requests (a run's delivered work) start
+        // nothing: a run must not trigger runs, nor launder the code it
+        // tested into a trusted pull request.
+        if event
+            .pull_request
+            .head
+            .branch
+            .starts_with(crate::results::BRANCH_PREFIX)
+        {
+            return Ok(Done::ignored(format!(
+                "{} is Smithers' own pull request",
+                event.pull_request.head.branch
+            )));
         }
         let from_fork = event
             .pull_request
@@ -163,6 +179,7 @@ impl PullRuns<'_> {
             head_sha: &event.pull_request.head.sha,
             pull_number: Some(event.number),
             result_base,
+            from_fork,
             secrets_withheld: (from_fork && self.fork_secrets == ForkSecrets::Withheld).then_some(
                 "the pull request comes from a fork, and the organization gives forks no secrets",
             ),
@@ -200,6 +217,7 @@ impl PullRuns<'_> {
             head_sha: &event.after,
             pull_number: None,
             result_base: branch.to_string(),
+            from_fork: false,
             secrets_withheld: None,
         };
         self.start_runs(delivery, &target, launcher).await
@@ -365,6 +383,7 @@ impl PullRuns<'_> {
                     workflow,
                     delivery: &delivery.guid,
                     result_base: &target.result_base,
+                    from_fork: target.from_fork,
                 })
                 .await?;
             // `pending` before anything runs: a run that ends quickly still

@@ -75,6 +75,14 @@ impl Results<'_> {
         if branches.is_empty() {
             return Ok(Settled::Nothing);
         }
+        // The commits sit on a fork's code: pushed into the repository they
+        // would run there as trusted code (its CI, and Smithers' own runs).
+        if run.from_fork {
+            return Ok(Settled::Refused(
+                "the run tested a fork's code: Smithers does not push it into the repository"
+                    .into(),
+            ));
+        }
         let mirror = self.mirrors.path(run.repository_id);
         let mut delivered = Vec::new();
         for branch in &branches {
@@ -87,6 +95,21 @@ impl Results<'_> {
                 smithers_engine::run::resolve_commit(&mirror, &format!("refs/heads/{branch}"))
                     .await
                     .map_err(|e| Error::App(smithers_app::engine_error(e)))?;
+            // The commit must build on the code this run tested: a branch
+            // another run (or an agent's create_commit) moved in the shared
+            // mirror is not this run's work.
+            if !self
+                .mirrors
+                .is_ancestor(run.repository_id, &run.head_sha, &sha)
+                .await?
+            {
+                return Ok(Settled::Refused(format!(
+                    "{branch} is at {sha}, which does not build on the commit the run tested"
+                )));
+            }
+            if let Some(refused) = self.owned_elsewhere(run, branch).await? {
+                return Ok(Settled::Refused(refused));
+            }
             if let Some(refused) = self.push(run, branch, &sha).await? {
                 return Ok(Settled::Refused(refused));
             }
@@ -102,6 +125,34 @@ impl Results<'_> {
         Ok(Settled::Delivered { pull: last, detail })
     }
 
+    /// Why `branch` is not this run's to push, if Smithers last pushed it
+    /// for another pull request or workflow (a run may only move the
+    /// branches of its own pull request and workflow).
+    async fn owned_elsewhere(
+        &self,
+        run: &GithubRun,
+        branch: &str,
+    ) -> Result<Option<String>, Error> {
+        let store = self.app.store().github();
+        let Some((_, owner)) = store.pushed_branch(run.repository_id, branch).await? else {
+            return Ok(None);
+        };
+        if owner == run.run_id {
+            return Ok(None);
+        }
+        let same = store.run(&owner).await?.is_some_and(|o| {
+            o.pull_number == run.pull_number
+                && o.workflow == run.workflow
+                && (o.pull_number.is_some() || o.result_base == run.result_base)
+        });
+        Ok((!same).then(|| {
+            format!(
+                "{branch} carries the work of run {owner} (another pull request or workflow): \
+                 this run may not move it"
+            )
+        }))
+    }
+
     /// Pushes `branch` at `sha`, leased against what Smithers last pushed
     /// there; answers why not when GitHub refuses (someone else's push).
     async fn push(
@@ -111,7 +162,10 @@ impl Results<'_> {
         sha: &str,
     ) -> Result<Option<String>, Error> {
         let store = self.app.store().github();
-        let last = store.pushed_branch(run.repository_id, branch).await?;
+        let last = store
+            .pushed_branch(run.repository_id, branch)
+            .await?
+            .map(|(sha, _)| sha);
         let scope = TokenScope::new(run.installation_id, &[run.repository_id])
             .with("contents", Access::Write);
         let context = Context {

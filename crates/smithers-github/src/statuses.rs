@@ -154,6 +154,7 @@ mod tests {
             reported_state: None,
             superseded_by: superseded_by.map(str::to_string),
             result_base: "feature".into(),
+            from_fork: false,
             result: None,
             result_detail: None,
             result_pull: None,

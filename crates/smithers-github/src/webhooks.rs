@@ -413,9 +413,12 @@ fn is_event_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
-/// A delivery GUID: hex digits and dashes (GitHub sends a UUID).
+/// A delivery GUID as GitHub sends it: a UUID in lowercase hex (one
+/// spelling only, so that a GUID cannot be recorded twice in two cases).
 fn is_guid(guid: &str) -> bool {
-    !guid.is_empty()
-        && guid.len() <= 64
-        && guid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    guid.len() == 36
+        && guid.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
 }

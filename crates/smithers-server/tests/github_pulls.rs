@@ -536,6 +536,51 @@ on_both_backends!(an_agents_fix_arrives_as_a_chained_pull_request, |db| {
             .unwrap_or_default()
             .contains(&second.run_id)
     );
+
+    // GitHub announces Smithers' own pull request too: it starts nothing.
+    let own = ours[0].number;
+    f.api
+        .pull_event(
+            repo,
+            own,
+            "opened",
+            ours[0].author.clone(),
+            serde_json::json!({}),
+        )
+        .await;
+    processed(&f.app).await;
+    let deliveries = f
+        .app
+        .store()
+        .github()
+        .recent_deliveries(DEFAULT_ORGANIZATION, 50)
+        .await
+        .unwrap();
+    assert!(
+        deliveries.iter().any(|d| d
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("Smithers' own pull request")),
+        "{deliveries:?}"
+    );
+    f.api.assert_honest();
+});
+
+on_both_backends!(a_forks_work_is_not_pushed_into_the_repository, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let repo = fixing_repository(&f).await;
+    let head = f
+        .api
+        .commit(repo, "contrib", &[("notes.txt", "hi\n")], "a contribution");
+    f.api.open_pull_request(repo, "contrib", "main", true).await;
+    let success = status_reaches(&f, &head, "smithers/fix", "success").await;
+    let run = settled(&f, &run_id_of(&success)).await;
+    assert_eq!(run.result.as_deref(), Some("failed"));
+    let why = run.result_detail.unwrap_or_default();
+    assert!(why.contains("fork's code"), "{why}");
+    assert_eq!(f.api.branch_sha(repo, "smithers/fix-answer"), None);
+    assert_eq!(f.api.pulls().len(), 1, "no pull request but the fork's");
     f.api.assert_honest();
 });
 

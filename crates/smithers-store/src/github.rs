@@ -241,8 +241,9 @@ pub struct Github<'s> {
 
 impl Github<'_> {
     /// Records a delivery with its `github.delivery_received` event, in
-    /// one transaction; a GUID recorded before changes nothing and is
-    /// answered [`Recorded::SeenBefore`] (a single conditional INSERT
+    /// one transaction; a GUID recorded before, or a body recorded before
+    /// under another GUID, changes nothing and is answered
+    /// [`Recorded::SeenBefore`] (a single conditional INSERT
     /// decides, so two concurrent deliveries of one GUID cannot both be
     /// new).
     ///
@@ -257,7 +258,7 @@ impl Github<'_> {
         let inserted = sqlx::query(
             "INSERT INTO github_deliveries (guid, organization_id, event, action, \
                installation_id, body_sha256, body, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (guid) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(new.guid)
         .bind(new.organization_id)
@@ -273,10 +274,23 @@ impl Github<'_> {
             == 1;
         if !inserted {
             drop(tx);
-            let seen = self
-                .delivery(new.guid)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("delivery {} vanished", new.guid)))?;
+            // The same GUID, or the same signed body under another GUID (a
+            // replay: the signature does not cover the GUID).
+            let seen = match self.delivery(new.guid).await? {
+                Some(seen) => seen,
+                None => {
+                    let row = sqlx::query(&format!(
+                        "SELECT {DELIVERY_COLUMNS} FROM github_deliveries \
+                         WHERE organization_id = $1 AND body_sha256 = $2"
+                    ))
+                    .bind(new.organization_id)
+                    .bind(new.body_sha256)
+                    .fetch_optional(self.store.pool())
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("delivery {} vanished", new.guid)))?;
+                    delivery_from(&row)?
+                }
+            };
             return Ok(Recorded::SeenBefore(seen));
         }
         let event = crate::audited::event(
@@ -809,6 +823,8 @@ pub struct GithubRun {
     pub superseded_by: Option<String>,
     /// The branch a pull request delivering the run's work is based on.
     pub result_base: String,
+    /// Whether the code under test came from a fork.
+    pub from_fork: bool,
     /// `delivered`, `nothing` or `failed`, once settled.
     pub result: Option<String>,
     pub result_detail: Option<String>,
@@ -832,6 +848,8 @@ pub struct NewGithubRun<'a> {
     pub delivery: &'a str,
     /// The branch a pull request delivering the run's work is based on.
     pub result_base: &'a str,
+    /// Whether the code under test came from a fork.
+    pub from_fork: bool,
 }
 
 /// What became of a run's work.
@@ -858,7 +876,7 @@ impl ResultState {
 
 const GITHUB_RUN_COLUMNS: &str = "g.run_id, g.organization_id, g.installation_id, \
      g.repository_id, g.repository, g.pull_number, g.head_sha, g.workflow, g.delivery, \
-     g.created_at, g.reported_state, g.superseded_by, g.result_base, g.result, \
+     g.created_at, g.reported_state, g.superseded_by, g.result_base, g.from_fork, g.result, \
      g.result_detail, g.result_pull, r.state AS run_state";
 
 fn github_run_from(row: &sqlx::any::AnyRow) -> Result<GithubRun, Error> {
@@ -876,6 +894,7 @@ fn github_run_from(row: &sqlx::any::AnyRow) -> Result<GithubRun, Error> {
         reported_state: row.try_get("reported_state")?,
         superseded_by: row.try_get("superseded_by")?,
         result_base: row.try_get("result_base")?,
+        from_fork: row.try_get::<i64, _>("from_fork")? != 0,
         result: row.try_get("result")?,
         result_detail: row.try_get("result_detail")?,
         result_pull: row.try_get("result_pull")?,
@@ -888,8 +907,9 @@ impl Github<'_> {
     pub async fn record_run(&self, new: NewGithubRun<'_>) -> Result<(), Error> {
         sqlx::query(
             "INSERT INTO github_runs (run_id, organization_id, installation_id, repository_id, \
-               repository, pull_number, head_sha, workflow, delivery, created_at, result_base) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+               repository, pull_number, head_sha, workflow, delivery, created_at, result_base, \
+               from_fork) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(new.run_id)
         .bind(new.organization_id)
@@ -902,6 +922,7 @@ impl Github<'_> {
         .bind(new.delivery)
         .bind(now_micros())
         .bind(new.result_base)
+        .bind(i64::from(new.from_fork))
         .execute(self.store.pool())
         .await?;
         Ok(())
@@ -946,20 +967,20 @@ impl Github<'_> {
     }
 
     /// The commit the App last pushed to `branch` of repository
-    /// `repository_id`, if it ever pushed it.
+    /// `repository_id`, and the run it pushed it for, if it ever pushed it.
     pub async fn pushed_branch(
         &self,
         repository_id: i64,
         branch: &str,
-    ) -> Result<Option<String>, Error> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT sha FROM github_branches WHERE repository_id = $1 AND branch = $2",
+    ) -> Result<Option<(String, String)>, Error> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT sha, run_id FROM github_branches WHERE repository_id = $1 AND branch = $2",
         )
         .bind(repository_id)
         .bind(branch)
         .fetch_optional(self.store.pool())
         .await?;
-        Ok(row.map(|r| r.0))
+        Ok(row)
     }
 
     /// Records that the App pushed `branch` at `sha` for run `run_id`.

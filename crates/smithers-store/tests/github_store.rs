@@ -74,6 +74,15 @@ on_both_backends!(a_delivery_is_recorded_once_with_its_event, |db| {
         panic!("the same GUID is seen before")
     };
     assert_eq!(seen.body, "{\"a\":1}", "the first body is kept");
+    // The same signed body under another GUID is a replay.
+    let Recorded::SeenBefore(replayed) = github
+        .record_delivery(&signer(), delivery("g-2", "{\"a\":1}"))
+        .await
+        .unwrap()
+    else {
+        panic!("a replayed body is seen before")
+    };
+    assert_eq!(replayed.guid, "g-1");
     let received: Vec<_> = actions(&db.store)
         .await
         .into_iter()

@@ -21,6 +21,10 @@ CREATE TABLE github_deliveries (
     detail TEXT
 );
 
+-- The signature covers the body only, not the GUID: the same signed body
+-- under another GUID is a replay, seen before.
+CREATE UNIQUE INDEX github_deliveries_body ON github_deliveries (organization_id, body_sha256);
+
 CREATE INDEX github_deliveries_pending ON github_deliveries (received_at)
     WHERE processed_at IS NULL;
 

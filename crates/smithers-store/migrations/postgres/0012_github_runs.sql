@@ -21,6 +21,9 @@ CREATE TABLE github_runs (
     reported_at BIGINT,
     -- The commit whose push superseded this run, when one did.
     superseded_by TEXT,
+    -- Whether the code under test came from a fork (1): its commits are
+    -- never pushed into the repository.
+    from_fork BIGINT NOT NULL DEFAULT 0 CHECK (from_fork IN (0, 1)),
     -- The branch a pull request delivering the run's work is based on
     -- (the triggering pull request's head branch, or the default branch).
     result_base TEXT NOT NULL,
