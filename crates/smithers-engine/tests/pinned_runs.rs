@@ -23,6 +23,14 @@ timeout = "5m"
 id = "test"
 run = "sh test.sh"
 
+[workflows.objects]
+on = ["manual"]
+timeout = "5m"
+
+[[workflows.objects.steps]]
+id = "list"
+run = "git cat-file --batch-all-objects --batch-check"
+
 [workflows.deploy]
 on = ["manual"]
 secrets = [{ name = "API_TOKEN", env = "dev" }]
@@ -191,5 +199,29 @@ async fn commits_the_repository_lacks_are_refused() {
     assert!(
         err.to_string().contains("added-by-the-pull-request"),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_holds_only_what_its_commit_reaches() {
+    let (f, main, head) = fixture().await;
+    let run = start(
+        &f,
+        "objects",
+        Pinned {
+            rules: &main,
+            code: &main,
+            secrets_withheld: None,
+        },
+    )
+    .await
+    .unwrap();
+    let (ended, _) = f.execute_deciding(&f.provider, &run.id, true).await;
+    let log = log_text(&f, &run.id).await;
+    assert_eq!(ended.state, RunState::Succeeded, "{log}");
+    assert!(log.contains(&main), "the commit itself is there: {log}");
+    assert!(
+        !log.contains(&head),
+        "another branch's commit is not in the sandbox: {log}"
     );
 }
