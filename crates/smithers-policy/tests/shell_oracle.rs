@@ -281,6 +281,9 @@ const KNOWN: &[&str] = &[
     "xargs --max-lines touch echo pwn < a",
     "strace --summary touch true -rf x",
     "cargo test $(: <<EOF)\n: <<Z\nEOF\ntouch F\nZ",
+    // A line continuation inside backquotes goes before the body is read
+    // again, even inside its single quotes.
+    "( echo `r\\m '\\\nb.txt' 'dir/*'` )",
 ];
 
 #[test]

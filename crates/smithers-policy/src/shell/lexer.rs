@@ -724,6 +724,10 @@ impl Lexer<'_, '_> {
                 '`' => break,
                 '\\' => match self.bump_raw() {
                     Some(e @ ('`' | '\\' | '$')) => body.push(e),
+                    // A line continuation, dropped before the body is read
+                    // again as a command (bash and dash both), even where
+                    // the body then puts it inside single quotes.
+                    Some('\n') => {}
                     // Inside double quotes the shell also drops the
                     // backslash before a double quote.
                     Some('"') if in_quotes => body.push('"'),
