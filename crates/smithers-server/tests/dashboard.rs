@@ -239,6 +239,7 @@ on_both_backends!(admins_see_every_page_and_members_no_admin_form, |db| {
         "/policy?version=1",
         "/policy/history",
         "/policy/diff?from=1&to=1",
+        "/github",
     ];
     for path in pages {
         let page = admin_browser.get(path).await;

@@ -391,6 +391,32 @@ on_both_backends!(
             .map(|e| e.event.resource_id)
             .collect();
         assert_eq!(unprotected, ["acme/web"]);
+
+        // The dashboard says so too.
+        let token = f
+            .app
+            .local_sign_in_token(DEFAULT_ORGANIZATION, "admin")
+            .await
+            .unwrap();
+        let session = f
+            .app
+            .sign_in_with_token(&token, &smithers_app::Client::default())
+            .await
+            .unwrap();
+        let page = f
+            .http
+            .get(format!("{}/github", f.base))
+            .header(
+                "cookie",
+                format!("{}={}", smithers_server::SESSION_COOKIE, session.secret),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let text = page.text().await.unwrap();
+        assert!(text.contains("acme/web"), "{text}");
+        assert!(text.contains("is not protected on GitHub"), "{text}");
         f.api.assert_honest();
     }
 );

@@ -8,6 +8,7 @@
 
 mod approvals;
 mod audit;
+mod github;
 mod policy;
 mod runs;
 mod secrets;
@@ -61,6 +62,7 @@ pub fn routes() -> Router<ServerState> {
         .route("/policy/unpublish", post(policy::unpublish))
         .route("/policy/history", get(policy::history))
         .route("/policy/diff", get(policy::diff))
+        .route("/github", get(github::status))
 }
 
 /// A signed-in person looking at the dashboard.
@@ -108,6 +110,7 @@ pub fn frame(viewer: &Viewer, here: &str, title: &str, body: Markup) -> Markup {
         ("/audit", "Audit"),
         ("/users", "Users"),
         ("/policy", "Policy"),
+        ("/github", "GitHub"),
     ];
     layout(
         title,
