@@ -27,6 +27,9 @@ use crate::neutral::{neutralize, neutralize_line};
 use crate::token::{Access, TokenScope};
 use crate::{Error, Github};
 
+/// The prefix of every branch Smithers writes.
+pub const BRANCH_PREFIX: &str = "smithers/";
+
 /// Delivers runs' work.
 pub(crate) struct Results<'a> {
     pub app: &'a Arc<App>,
@@ -83,9 +86,10 @@ impl Results<'_> {
         let mirror = self.mirrors.path(run.repository_id);
         let mut delivered = Vec::new();
         for branch in &branches {
-            // The check the engine's own commits and pushes pass.
-            if let Some(problem) = smithers_engine::workflow::branch_problem(branch) {
-                return Ok(Settled::Refused(problem));
+            if !branch.starts_with(BRANCH_PREFIX) || branch.contains("..") {
+                return Ok(Settled::Refused(format!(
+                    "{branch} is not a {BRANCH_PREFIX}… branch: Smithers pushes no other"
+                )));
             }
             let sha =
                 smithers_engine::run::resolve_commit(&mirror, &format!("refs/heads/{branch}"))

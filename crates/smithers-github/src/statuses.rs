@@ -123,11 +123,16 @@ fn status_of(run: &GithubRun) -> (&'static str, String) {
 
 /// `text` on one line, cut to what GitHub takes.
 fn one_line(text: &str) -> String {
-    let line = text
+    let line: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    crate::neutral::cut(line, MAX_DESCRIPTION)
+    if line.chars().count() <= MAX_DESCRIPTION {
+        return line;
+    }
+    let mut cut: String = line.chars().take(MAX_DESCRIPTION - 1).collect();
+    cut.push('…');
+    cut
 }
 
 #[cfg(test)]
