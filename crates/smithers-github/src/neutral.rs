@@ -114,7 +114,12 @@ fn break_stems(word: &str) -> String {
 /// [`neutralize`], on one line (newlines become spaces), cut to `max`
 /// characters.
 pub fn neutralize_line(text: &str, max: usize) -> String {
-    let line = neutralize(&text.replace(['\n', '\r'], " "));
+    cut(neutralize(&text.replace(['\n', '\r'], " ")), max)
+}
+
+/// `line` cut to `max` characters, the last one an ellipsis when it was
+/// longer.
+pub fn cut(line: String, max: usize) -> String {
     if line.chars().count() <= max {
         return line;
     }

@@ -150,7 +150,7 @@ impl PullRuns<'_> {
             .pull_request
             .head
             .branch
-            .starts_with(crate::results::BRANCH_PREFIX)
+            .starts_with(smithers_engine::workflow::SMITHERS_BRANCH_PREFIX)
         {
             return Ok(Done::ignored(format!(
                 "{} is Smithers' own pull request",
@@ -203,7 +203,7 @@ impl PullRuns<'_> {
         if event.deleted || event.after.bytes().all(|b| b == b'0') {
             return Ok(Done::ignored(format!("{branch} was deleted")));
         }
-        if branch.starts_with(crate::results::BRANCH_PREFIX) {
+        if branch.starts_with(smithers_engine::workflow::SMITHERS_BRANCH_PREFIX) {
             return Ok(Done::ignored(format!("{branch} is Smithers' own")));
         }
         if !is_branch_name(branch) {
@@ -244,15 +244,11 @@ impl PullRuns<'_> {
             }
             _ => return Ok(Done::ignored("an installation Smithers does not know")),
         }
-        let connected = github
-            .repositories(self.organization)
-            .await?
-            .into_iter()
-            .any(|r| {
-                r.id == repository.id
-                    && r.installation_id == target.installation
-                    && r.disconnected_at.is_none()
-            });
+        let connected = github.repository(repository.id).await?.is_some_and(|r| {
+            r.organization_id == self.organization
+                && r.installation_id == target.installation
+                && r.disconnected_at.is_none()
+        });
         if !connected {
             return Ok(Done::ignored(format!(
                 "{} is not connected",
@@ -418,21 +414,10 @@ fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
-/// A branch name git and a refspec take as one ref: no option, no
-/// refspec syntax, no whitespace or control characters.
+/// Whether `name` is one branch name git and a refspec take (the
+/// engine's check, the one its own pushes pass).
 fn is_branch_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && !name.starts_with('-')
-        && !name.starts_with('/')
-        && !name.ends_with('/')
-        && !name.ends_with(".lock")
-        && !name.contains("..")
-        && !name.contains("//")
-        && !name.contains("@{")
-        && name
-            .chars()
-            .all(|c| !c.is_control() && !c.is_whitespace() && !"~^:?*[\\".contains(c))
+    smithers_engine::workflow::ref_name_problem(name).is_none()
 }
 
 #[cfg(test)]

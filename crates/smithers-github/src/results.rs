@@ -27,9 +27,6 @@ use crate::neutral::{neutralize, neutralize_line};
 use crate::token::{Access, TokenScope};
 use crate::{Error, Github};
 
-/// The prefix of every branch Smithers writes.
-pub const BRANCH_PREFIX: &str = "smithers/";
-
 /// Delivers runs' work.
 pub(crate) struct Results<'a> {
     pub app: &'a Arc<App>,
@@ -86,10 +83,9 @@ impl Results<'_> {
         let mirror = self.mirrors.path(run.repository_id);
         let mut delivered = Vec::new();
         for branch in &branches {
-            if !branch.starts_with(BRANCH_PREFIX) || branch.contains("..") {
-                return Ok(Settled::Refused(format!(
-                    "{branch} is not a {BRANCH_PREFIX}… branch: Smithers pushes no other"
-                )));
+            // The check the engine's own commits and pushes pass.
+            if let Some(problem) = smithers_engine::workflow::branch_problem(branch) {
+                return Ok(Settled::Refused(problem));
             }
             let sha =
                 smithers_engine::run::resolve_commit(&mirror, &format!("refs/heads/{branch}"))

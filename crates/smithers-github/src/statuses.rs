@@ -123,16 +123,11 @@ fn status_of(run: &GithubRun) -> (&'static str, String) {
 
 /// `text` on one line, cut to what GitHub takes.
 fn one_line(text: &str) -> String {
-    let line: String = text
+    let line = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if line.chars().count() <= MAX_DESCRIPTION {
-        return line;
-    }
-    let mut cut: String = line.chars().take(MAX_DESCRIPTION - 1).collect();
-    cut.push('…');
-    cut
+    crate::neutral::cut(line, MAX_DESCRIPTION)
 }
 
 #[cfg(test)]

@@ -429,6 +429,18 @@ impl Github<'_> {
         Ok(())
     }
 
+    /// Repository `id` (GitHub's), connected or not, whichever
+    /// organization it serves.
+    pub async fn repository(&self, id: i64) -> Result<Option<Repository>, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM github_repositories WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.as_ref().map(repository_from).transpose()
+    }
+
     /// The organization's repositories, disconnected ones too, by name.
     pub async fn repositories(&self, organization_id: &str) -> Result<Vec<Repository>, Error> {
         let rows = sqlx::query(&format!(
@@ -874,6 +886,9 @@ impl ResultState {
     }
 }
 
+/// Where the App's runs are read from: each with its run's state.
+const GITHUB_RUNS_FROM: &str = "FROM github_runs g JOIN runs r ON r.id = g.run_id";
+
 const GITHUB_RUN_COLUMNS: &str = "g.run_id, g.organization_id, g.installation_id, \
      g.repository_id, g.repository, g.pull_number, g.head_sha, g.workflow, g.delivery, \
      g.created_at, g.reported_state, g.superseded_by, g.result_base, g.from_fork, g.result, \
@@ -933,7 +948,7 @@ impl Github<'_> {
     /// installation.
     pub async fn undelivered_runs(&self, limit: u32) -> Result<Vec<GithubRun>, Error> {
         let rows = sqlx::query(&format!(
-            "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
+            "SELECT {GITHUB_RUN_COLUMNS} {GITHUB_RUNS_FROM} \
                JOIN github_installations i ON i.id = g.installation_id \
              WHERE g.result IS NULL AND r.state = 'succeeded' \
                AND i.suspended_at IS NULL AND i.deleted_at IS NULL \
@@ -1009,7 +1024,7 @@ impl Github<'_> {
     /// The App's run `run_id`.
     pub async fn run(&self, run_id: &str) -> Result<Option<GithubRun>, Error> {
         let row = sqlx::query(&format!(
-            "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
+            "SELECT {GITHUB_RUN_COLUMNS} {GITHUB_RUNS_FROM} \
              WHERE g.run_id = $1"
         ))
         .bind(run_id)
@@ -1023,7 +1038,7 @@ impl Github<'_> {
     /// deleted installation (GitHub refuses its tokens: they wait).
     pub async fn unreported_runs(&self, limit: u32) -> Result<Vec<GithubRun>, Error> {
         let rows = sqlx::query(&format!(
-            "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
+            "SELECT {GITHUB_RUN_COLUMNS} {GITHUB_RUNS_FROM} \
                JOIN github_installations i ON i.id = g.installation_id \
              WHERE (g.reported_state IS NULL OR g.reported_state <> r.state) \
                AND i.suspended_at IS NULL AND i.deleted_at IS NULL \
@@ -1044,7 +1059,7 @@ impl Github<'_> {
         workflow: &str,
     ) -> Result<Vec<GithubRun>, Error> {
         let rows = sqlx::query(&format!(
-            "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
+            "SELECT {GITHUB_RUN_COLUMNS} {GITHUB_RUNS_FROM} \
              WHERE g.repository_id = $1 AND g.pull_number = $2 AND g.workflow = $3 \
                AND r.state IN ('queued', 'running', 'waiting_approval') \
              ORDER BY g.created_at"
@@ -1072,7 +1087,7 @@ impl Github<'_> {
             None => "g.pull_number IS NULL AND $4 = 0",
         };
         let row = sqlx::query(&format!(
-            "SELECT {GITHUB_RUN_COLUMNS} FROM github_runs g JOIN runs r ON r.id = g.run_id \
+            "SELECT {GITHUB_RUN_COLUMNS} {GITHUB_RUNS_FROM} \
              WHERE g.repository_id = $1 AND g.workflow = $2 AND g.head_sha = $3 AND {pull} \
              ORDER BY g.created_at LIMIT 1"
         ))

@@ -11,8 +11,8 @@ mod source;
 use std::time::Duration;
 
 pub use check::{CheckContext, FILE_NAME, check};
-pub(crate) use parse::branch_problem;
 pub use parse::parse;
+pub use parse::{SMITHERS_BRANCH_PREFIX, branch_problem, ref_name_problem};
 
 /// The name a value has in its table of (name, value) pairs; every table
 /// lists every value.

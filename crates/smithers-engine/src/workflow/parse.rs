@@ -139,16 +139,31 @@ fn is_identifier(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// The prefix of every branch Smithers commits to and pushes.
+pub const SMITHERS_BRANCH_PREFIX: &str = "smithers/";
+
 /// Why `branch` cannot be a branch Smithers commits to, if it cannot:
 /// only `smithers/…`, and a name git accepts.
-pub(crate) fn branch_problem(branch: &str) -> Option<String> {
-    let Some(rest) = branch.strip_prefix("smithers/") else {
+pub fn branch_problem(branch: &str) -> Option<String> {
+    let Some(rest) = branch.strip_prefix(SMITHERS_BRANCH_PREFIX) else {
         return Some(format!(
             "branch {branch:?} is not under `smithers/`: Smithers commits and pushes only to its own branches"
         ));
     };
-    let bad = rest.is_empty()
+    if rest.is_empty() {
+        return Some(format!("{branch:?} is not a valid branch name"));
+    }
+    ref_name_problem(branch)
+}
+
+/// Why `branch` is not a branch name git and a refspec take as one ref
+/// (after `git check-ref-format --branch`, and no option or refspec
+/// syntax), if it is not.
+pub fn ref_name_problem(branch: &str) -> Option<String> {
+    let bad = branch.is_empty()
         || branch.len() > 200
+        || branch.starts_with('-')
+        || branch.starts_with('/')
         || branch.contains("..")
         || branch.contains("//")
         || branch.contains("@{")
@@ -158,7 +173,7 @@ pub(crate) fn branch_problem(branch: &str) -> Option<String> {
         || branch.split('/').any(|part| part.starts_with('.'))
         || branch
             .chars()
-            .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c));
+            .any(|c| c.is_control() || c.is_whitespace() || " ~^:?*[\\".contains(c));
     bad.then(|| format!("{branch:?} is not a valid branch name"))
 }
 
