@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde_json::json;
 use smithers_api::{
     Cancelled, CursoredEvent, Error, EventCursor, Launched, LogLine, LogStream, ModelTurn, Page,
     Run, RunChange, RunEvent, RunEvents, RunPolicies, RunSandbox, RunState, RunSummary, Step,
@@ -33,6 +34,21 @@ pub trait RunLauncher: Send + Sync {
         principal: &'a Principal,
         run: &'a RunSummary,
     ) -> BoxFuture<'a, Result<Launched, Error>>;
+
+    /// Stops carrying out run `id` where it stands (its last committed
+    /// point), leaving it unfinished for a later [`RunLauncher::launch`];
+    /// returns once its sandbox is gone, `true` if this launcher was
+    /// carrying it out.
+    ///
+    /// Errors: `unavailable` from a launcher that hands runs to processes
+    /// it does not control (the default).
+    fn pause<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move {
+            Err(Error::unavailable(format!(
+                "run {id} cannot be paused: it is carried out by a process of its own"
+            )))
+        })
+    }
 }
 
 /// A boxed future, as [`RunLauncher`] returns (the sandbox's alias).
@@ -281,8 +297,73 @@ impl Runs<'_> {
         launcher.launch(principal, &summary(&run)).await
     }
 
+    /// Pauses run `id`: `launcher` stops carrying it out where it stands
+    /// and `run.paused` is recorded with `reason`; the run stays
+    /// unfinished (its approvals can still be decided) until
+    /// [`Runs::unpause`]. A finished run is left as it is (`false`).
+    ///
+    /// Errors: `not_found` for a run of another organization; the
+    /// launcher's; `unavailable` when the event cannot be recorded.
+    pub async fn pause(
+        &self,
+        principal: &Principal,
+        id: &str,
+        launcher: &dyn RunLauncher,
+        reason: &str,
+    ) -> Result<bool, Error> {
+        authorize(principal, &principal.organization, Operation::RunsResume)?;
+        let run = self.find(principal, id).await?;
+        if run.state.is_finished() {
+            return Ok(false);
+        }
+        let stopped = launcher.pause(id).await?;
+        self.app
+            .engine()
+            .runs
+            .record(
+                id,
+                "run.paused",
+                json!({"reason": reason, "by": principal.user, "stopped": stopped}),
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(true)
+    }
+
+    /// Carries on run `id`, paused for `reason` before: records
+    /// `run.unpaused`, then hands it to `launcher` ([`Runs::launch`]). A
+    /// finished run is left as it is (`None`).
+    ///
+    /// Errors: as [`Runs::launch`]; `unavailable` when the event cannot be
+    /// recorded.
+    pub async fn unpause(
+        &self,
+        principal: &Principal,
+        id: &str,
+        launcher: &dyn RunLauncher,
+        reason: &str,
+    ) -> Result<Option<Launched>, Error> {
+        authorize(principal, &principal.organization, Operation::RunsResume)?;
+        let run = self.find(principal, id).await?;
+        if run.state.is_finished() {
+            return Ok(None);
+        }
+        self.app
+            .engine()
+            .runs
+            .record(
+                id,
+                "run.unpaused",
+                json!({"reason": reason, "by": principal.user}),
+            )
+            .await
+            .map_err(store_error)?;
+        self.launch(principal, id, launcher).await.map(Some)
+    }
+
     /// Runs of the organization a killed process left unfinished, each
-    /// handed to `launcher` to carry on; returns what was launched.
+    /// handed to `launcher` to carry on; returns what was launched. Runs of
+    /// a suspended GitHub App installation stay paused.
     pub async fn resume_interrupted(
         &self,
         principal: &Principal,
@@ -295,8 +376,15 @@ impl Runs<'_> {
             .interrupted(&principal.organization)
             .await
             .map_err(engine_error)?;
+        let paused = self
+            .app
+            .store()
+            .github()
+            .paused_runs()
+            .await
+            .map_err(store_error)?;
         let mut launched = Vec::with_capacity(lost.len());
-        for run in &lost {
+        for run in lost.iter().filter(|run| !paused.contains(&run.id)) {
             let run = summary(run);
             let started = launcher.launch(principal, &run).await?;
             launched.push((run, started));

@@ -992,3 +992,110 @@ on_both_backends!(what_a_killed_process_left_is_handed_to_the_launcher, |db| {
     );
     assert_eq!(launcher.asked(), [("carol".to_string(), queued)]);
 });
+
+on_both_backends!(a_suspended_installations_runs_stay_paused, |db| {
+    use smithers_store::{InstallationChange, InstallationRef, NewGithubRun};
+    let f = Fixture::new(db).await;
+    let store = f.app.store();
+    let installation = InstallationRef {
+        id: 42,
+        account_login: "acme".into(),
+        account_id: 900,
+        account_type: "Organization".into(),
+        permissions: json!({"contents": "write"}),
+        repository_selection: "all".into(),
+    };
+    change(&f, InstallationChange::Created(installation, Vec::new())).await;
+    // The App's run and a run of somebody's, both left by a killed
+    // process.
+    let github = f.start(&f.carol, "hello").await.id;
+    f.carried_out_by(&github, &gone_owner()).await;
+    store
+        .github()
+        .record_run(NewGithubRun {
+            run_id: &github,
+            organization_id: DEFAULT_ORGANIZATION,
+            installation_id: 42,
+            repository_id: 7,
+            repository: "acme/api",
+            pull_number: Some(1),
+            head_sha: "0123456789abcdef0123456789abcdef01234567",
+            workflow: "hello",
+            delivery: "d-2",
+            result_base: "fix",
+            from_fork: false,
+        })
+        .await
+        .unwrap();
+    let theirs = f.start(&f.carol, "hello").await.id;
+    f.carried_out_by(&theirs, &gone_owner()).await;
+
+    change(&f, InstallationChange::Suspended(42)).await;
+    assert_eq!(
+        store.github().paused_runs().await.unwrap(),
+        std::slice::from_ref(&github)
+    );
+    let launcher = Recorder::default();
+    runs_resumed(&f, &launcher).await;
+    assert_eq!(launcher.asked(), [("dave".to_string(), theirs.clone())]);
+
+    change(&f, InstallationChange::Unsuspended(42)).await;
+    assert!(store.github().paused_runs().await.unwrap().is_empty());
+    let launcher = Recorder::default();
+    runs_resumed(&f, &launcher).await;
+    let mut asked = launcher.asked();
+    asked.sort();
+    let mut expected = vec![("dave".to_string(), github), ("dave".to_string(), theirs)];
+    expected.sort();
+    assert_eq!(asked, expected);
+});
+
+/// Applies what an `installation` event says.
+async fn change(f: &Fixture, change: smithers_store::InstallationChange) {
+    let cause = smithers_store::Cause {
+        delivery: "d-1",
+        sender: Some("octocat"),
+    };
+    f.app
+        .store()
+        .github()
+        .apply(f.app.signer(), DEFAULT_ORGANIZATION, &change, cause)
+        .await
+        .unwrap();
+}
+
+/// What `resume_interrupted` hands `launcher`, as dave.
+async fn runs_resumed(f: &Fixture, launcher: &Recorder) {
+    f.app
+        .runs()
+        .resume_interrupted(&f.dave, launcher)
+        .await
+        .unwrap();
+}
+
+on_both_backends!(pausing_needs_a_launcher_that_can_stop_the_run, |db| {
+    let f = Fixture::new(db).await;
+    let runs = f.app.runs();
+    let id = f.start(&f.carol, "hello").await.id;
+    // The command line's launcher hands runs to processes of their own:
+    // it cannot pause them, and nothing is recorded.
+    let refused = runs
+        .pause(&f.dave, &id, &Recorder::default(), "a test")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, smithers_api::ErrorKind::Unavailable);
+    let paused = smithers_test_support::audit::all_events(f.app.store())
+        .await
+        .into_iter()
+        .filter(|e| e.event.action == "run.paused")
+        .count();
+    assert_eq!(paused, 0);
+    // A finished run is left as it is.
+    runs.cancel(&f.carol, &id).await.unwrap();
+    assert!(
+        !runs
+            .pause(&f.dave, &id, &Recorder::default(), "a test")
+            .await
+            .unwrap()
+    );
+});

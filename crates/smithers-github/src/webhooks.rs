@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use smithers_app::{App, RunLauncher};
+use smithers_app::{App, Principal, RunLauncher};
 use smithers_store::{Cause, Delivery, InstallationChange, NewDelivery, Outcome, Recorded};
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
@@ -386,6 +386,11 @@ impl Webhooks {
             .await;
         self.app.deliver_audit().await;
         recorded?;
+        let detail = match change {
+            InstallationChange::Suspended(id) => Some(self.pause_runs(id, launcher).await?),
+            InstallationChange::Unsuspended(id) => Some(self.unpause_runs(id, launcher).await?),
+            _ => None,
+        };
         // Newly connected repositories: is their default branch protected?
         if let Some(github) = &self.github
             && let Err(e) = (crate::protection::Protection {
@@ -397,7 +402,67 @@ impl Webhooks {
         {
             tracing::warn!(error = %e, "the default branches' protection could not be checked");
         }
-        Ok(handled)
+        Ok(Done { detail, ..handled })
+    }
+
+    /// Pauses installation `id`'s unfinished runs where they stand: its
+    /// suspension. A run that cannot be paused is logged and the others
+    /// still are. The delivery's detail.
+    async fn pause_runs(&self, id: i64, launcher: &dyn RunLauncher) -> Result<String, Error> {
+        let runs = self
+            .app
+            .store()
+            .github()
+            .unfinished_runs_of_installation(id)
+            .await?;
+        let principal = Principal::github_installation(&self.organization);
+        let reason = format!("the GitHub App's installation {id} is suspended");
+        let mut paused = 0;
+        for run in &runs {
+            match self
+                .app
+                .runs()
+                .pause(&principal, run, launcher, &reason)
+                .await
+            {
+                Ok(true) => paused += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(run = %run, error = %e, "a run could not be paused"),
+            }
+        }
+        self.app.deliver_audit().await;
+        Ok(format!("{paused} of {} unfinished runs paused", runs.len()))
+    }
+
+    /// Carries on installation `id`'s unfinished runs, paused by its
+    /// suspension. The delivery's detail.
+    async fn unpause_runs(&self, id: i64, launcher: &dyn RunLauncher) -> Result<String, Error> {
+        let runs = self
+            .app
+            .store()
+            .github()
+            .unfinished_runs_of_installation(id)
+            .await?;
+        let principal = Principal::github_installation(&self.organization);
+        let reason = format!("the GitHub App's installation {id} is no longer suspended");
+        let mut carried_on = 0;
+        for run in &runs {
+            match self
+                .app
+                .runs()
+                .unpause(&principal, run, launcher, &reason)
+                .await
+            {
+                Ok(Some(_)) => carried_on += 1,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(run = %run, error = %e, "a run could not be carried on"),
+            }
+        }
+        self.app.deliver_audit().await;
+        Ok(format!(
+            "{carried_on} of {} unfinished runs carried on",
+            runs.len()
+        ))
     }
 }
 

@@ -7,9 +7,10 @@
 //! Stopping takes no more work and drops every run task where it stands:
 //! the engine commits each step, call and decision as it goes, so a run
 //! is always at its last committed point, and the next start (this
-//! process's mark gone) carries it on from there.
+//! process's mark gone) carries it on from there. One run is paused the
+//! same way ([`RunLauncher::pause`]).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use smithers_api::{Error, Launched, RunSummary};
@@ -25,8 +26,16 @@ pub struct RunPool {
     tasks: TaskTracker,
     stop: CancellationToken,
     /// The runs launched and not ended, so a second launch of one is a
-    /// no-op rather than a second executor.
-    active: Arc<Mutex<HashSet<String>>>,
+    /// no-op rather than a second executor; each with what pauses it.
+    active: Arc<Mutex<HashMap<String, Carried>>>,
+}
+
+/// A run task's handles: `pause` stops it where it stands, `ended` is
+/// cancelled once the task (and its sandbox) is gone.
+#[derive(Clone)]
+struct Carried {
+    pause: CancellationToken,
+    ended: CancellationToken,
 }
 
 impl RunPool {
@@ -38,7 +47,7 @@ impl RunPool {
             slots: Arc::new(Semaphore::new(slots.max(1))),
             tasks: TaskTracker::new(),
             stop,
-            active: Arc::new(Mutex::new(HashSet::new())),
+            active: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -58,11 +67,13 @@ impl RunPool {
     }
 
     /// The task carrying out run `id` as `principal`: waits for a slot,
-    /// then executes the run to its end, unless the pool stops first.
+    /// then executes the run to its end, unless the pool stops or the run
+    /// is paused first.
     async fn carry_out(
         app: Arc<App>,
         slots: Arc<Semaphore>,
         stop: CancellationToken,
+        pause: CancellationToken,
         principal: Principal,
         id: String,
     ) {
@@ -86,6 +97,9 @@ impl RunPool {
             () = stop.cancelled() => {
                 tracing::info!(run = %id, "run left at its last committed point: the server stops");
             }
+            () = pause.cancelled() => {
+                tracing::info!(run = %id, "run left at its last committed point: paused");
+            }
             () = work => {}
         }
     }
@@ -108,13 +122,19 @@ impl RunLauncher for RunPool {
                 state: run.state,
                 output: None,
             };
-            let fresh = self
-                .active
-                .lock()
-                .map_err(|_| Error::internal("the run pool's list is poisoned"))?
-                .insert(run.id.clone());
-            if !fresh {
-                return Ok(launched);
+            let carried = Carried {
+                pause: CancellationToken::new(),
+                ended: CancellationToken::new(),
+            };
+            {
+                let mut active = self
+                    .active
+                    .lock()
+                    .map_err(|_| Error::internal("the run pool's list is poisoned"))?;
+                if active.contains_key(&run.id) {
+                    return Ok(launched);
+                }
+                active.insert(run.id.clone(), carried.clone());
             }
             if let Err(e) = self.app.runs().hold(principal, &run.id).await {
                 if let Ok(mut active) = self.active.lock() {
@@ -127,6 +147,7 @@ impl RunLauncher for RunPool {
                 self.app.clone(),
                 self.slots.clone(),
                 self.stop.clone(),
+                carried.pause.clone(),
                 principal.clone(),
                 run.id.clone(),
             );
@@ -136,8 +157,26 @@ impl RunLauncher for RunPool {
                 if let Ok(mut active) = active.lock() {
                     active.remove(&id);
                 }
+                carried.ended.cancel();
             });
             Ok(launched)
+        })
+    }
+
+    fn pause<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move {
+            let carried = self
+                .active
+                .lock()
+                .map_err(|_| Error::internal("the run pool's list is poisoned"))?
+                .get(id)
+                .cloned();
+            let Some(carried) = carried else {
+                return Ok(false);
+            };
+            carried.pause.cancel();
+            carried.ended.cancelled().await;
+            Ok(true)
         })
     }
 }

@@ -334,6 +334,147 @@ on_both_backends!(a_suspended_installation_starts_nothing, |db| {
     assert!(f.api.statuses().is_empty());
 });
 
+/// Delivers an `installation` event of `action` (`suspend`, `unsuspend`)
+/// for the organization's installation, as GitHub sends it, and waits
+/// until it is carried out.
+async fn installation_event(f: &GithubFixture, action: &str) {
+    let id = f
+        .app
+        .store()
+        .github()
+        .installations(DEFAULT_ORGANIZATION)
+        .await
+        .unwrap()[0]
+        .id;
+    let suspended = action == "suspend";
+    if suspended {
+        f.api.suspend_installation(id as u64);
+    } else {
+        f.api.unsuspend_installation(id as u64);
+    }
+    f.api
+        .deliver(
+            "installation",
+            Some(action),
+            None,
+            serde_json::json!({"installation": {
+                "id": id,
+                "app_slug": smithers_test_support::github::APP_SLUG,
+                "created_at": "2026-11-30T10:00:00Z",
+                "updated_at": "2026-11-30T10:00:00Z",
+                "suspended_at": if suspended { serde_json::json!("2026-11-30T11:00:00Z") } else { serde_json::Value::Null },
+                "suspended_by": null,
+            }}),
+        )
+        .await;
+    processed(&f.app).await;
+}
+
+/// The detail of the newest delivery of `event`.
+async fn delivery_detail(f: &GithubFixture, event: &str) -> Option<String> {
+    f.app
+        .store()
+        .github()
+        .recent_deliveries(DEFAULT_ORGANIZATION, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.event == event)
+        .and_then(|d| d.detail)
+}
+
+on_both_backends!(
+    a_suspension_pauses_runs_under_way_until_it_is_lifted,
+    |db| {
+        let f = github_fixture(db, ForkSecrets::Withheld).await;
+        let check_only = &WORKFLOWS[..WORKFLOWS.find("[workflows.deploy]").unwrap()];
+        let repo = repository(&f, check_only).await;
+        // The check's command needs a person's approval.
+        f.api.commit(
+            repo,
+            "main",
+            &[(".smithers/policy", "workflow run_command \"sh *\" -> ask\n")],
+            "ask first",
+        );
+        f.api.commit(repo, "fix", &[("answer.txt", "42\n")], "fix");
+        f.api.open_pull_request(repo, "fix", "main", false).await;
+        processed(&f.app).await;
+        let runs = &f.app.engine().runs;
+        let mut asked = Vec::new();
+        for _ in 0..600 {
+            asked = runs
+                .approvals(DEFAULT_ORGANIZATION, true, 100)
+                .await
+                .unwrap();
+            if !asked.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let [approval] = asked.as_slice() else {
+            panic!(
+                "one approval is asked for: {asked:?}\n{}",
+                what_happened(&f).await
+            );
+        };
+        let run = approval.run_id.clone();
+
+        installation_event(&f, "suspend").await;
+        assert_eq!(
+            delivery_detail(&f, "installation").await.as_deref(),
+            Some("1 of 1 unfinished runs paused")
+        );
+        // Approved while paused: the decision is kept, the run does not go on.
+        let admin = common::github::admin(&f.app).await;
+        f.app
+            .approvals()
+            .decide(&admin, &approval.id, true, None)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let paused = runs.get(&run).await.unwrap();
+        assert!(!paused.state.is_finished(), "{:?}", paused.state);
+        assert!(
+            f.api.statuses().iter().all(|s| s.state == "pending"),
+            "{:?}",
+            f.api.statuses()
+        );
+
+        installation_event(&f, "unsuspend").await;
+        assert_eq!(
+            delivery_detail(&f, "installation").await.as_deref(),
+            Some("1 of 1 unfinished runs carried on")
+        );
+        let head = f.api.branch_sha(repo, "fix").unwrap();
+        let success = status_reaches(&f, &head, "smithers/check", "success").await;
+        assert_eq!(run_id_of(&success), run);
+        assert!(log_of(&f, &run).await.contains("answer-is-right"));
+        let of_run: Vec<(String, serde_json::Value)> = all_events(f.app.store())
+            .await
+            .into_iter()
+            .filter(|e| e.event.resource_id == run && e.event.action.starts_with("run."))
+            .map(|e| (e.event.action, e.event.details))
+            .collect();
+        let paused = of_run
+            .iter()
+            .position(|(a, _)| a == "run.paused")
+            .expect("the pause is audited");
+        let unpaused = of_run
+            .iter()
+            .position(|(a, _)| a == "run.unpaused")
+            .expect("the end of the pause is audited");
+        assert!(paused < unpaused, "{of_run:?}");
+        assert!(
+            of_run[paused].1["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("is suspended")),
+            "{of_run:?}"
+        );
+        assert_eq!(of_run[paused].1["stopped"], true, "{of_run:?}");
+        f.api.assert_honest();
+    }
+);
+
 on_both_backends!(a_dropped_delivery_is_recovered_by_the_sweeper, |db| {
     let f = github_fixture(db, ForkSecrets::Withheld).await;
     let repo = repository(&f, WORKFLOWS).await;
@@ -417,7 +558,44 @@ async fn pulls_reach(f: &GithubFixture, n: usize) -> Vec<smithers_test_support::
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("never {n} pull requests: {:?}", f.api.pulls());
+    panic!(
+        "never {n} pull requests: {:?}\n{}",
+        f.api.pulls(),
+        what_happened(f).await
+    );
+}
+
+/// What the organization's deliveries and runs came to: a timed-out
+/// wait's report.
+async fn what_happened(f: &GithubFixture) -> String {
+    let store = f.app.store();
+    let mut report = String::new();
+    for d in store
+        .github()
+        .recent_deliveries(DEFAULT_ORGANIZATION, 20)
+        .await
+        .unwrap()
+    {
+        report += &format!(
+            "delivery {} {} {:?}: {:?} {:?}\n",
+            d.guid, d.event, d.action, d.outcome, d.detail
+        );
+    }
+    let runs = &f.app.engine().runs;
+    for run in runs.list(DEFAULT_ORGANIZATION, false, 20).await.unwrap() {
+        let github = store.github().run(&run.id).await.unwrap();
+        report += &format!(
+            "run {} {} {:?} {:?}; github: {:?}\n",
+            run.id, run.workflow, run.state, run.error, github
+        );
+        for step in runs.steps(&run.id).await.unwrap() {
+            report += &format!(
+                "  step {} {:?} {:?}\n",
+                step.step_id, step.state, step.error
+            );
+        }
+    }
+    report
 }
 
 /// Waits until run `id`'s work is settled; its result.
@@ -429,7 +607,10 @@ async fn settled(f: &GithubFixture, id: &str) -> smithers_store::GithubRun {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("run {id}'s work was never settled");
+    panic!(
+        "run {id}'s work was never settled\n{}",
+        what_happened(f).await
+    );
 }
 
 on_both_backends!(an_agents_fix_arrives_as_a_chained_pull_request, |db| {

@@ -1100,6 +1100,39 @@ impl Github<'_> {
         row.as_ref().map(github_run_from).transpose()
     }
 
+    /// The ids of installation `installation_id`'s unfinished runs, oldest
+    /// first: what its suspension pauses and its unsuspension carries on.
+    pub async fn unfinished_runs_of_installation(
+        &self,
+        installation_id: i64,
+    ) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT g.run_id {GITHUB_RUNS_FROM} \
+             WHERE g.installation_id = $1 \
+               AND r.state IN ('queued', 'running', 'waiting_approval') \
+             ORDER BY g.created_at, g.run_id"
+        ))
+        .bind(installation_id)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(|row| Ok(row.try_get("run_id")?)).collect()
+    }
+
+    /// The ids of every unfinished run of a suspended installation: runs
+    /// that stay paused, which a starting server must not carry on.
+    pub async fn paused_runs(&self) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT g.run_id {GITHUB_RUNS_FROM} \
+               JOIN github_installations i ON i.id = g.installation_id \
+             WHERE i.suspended_at IS NOT NULL \
+               AND r.state IN ('queued', 'running', 'waiting_approval') \
+             ORDER BY g.created_at, g.run_id"
+        ))
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(|row| Ok(row.try_get("run_id")?)).collect()
+    }
+
     /// Records that a status reporting `state` was posted for run
     /// `run_id`.
     pub async fn set_reported(&self, run_id: &str, state: &str) -> Result<(), Error> {
