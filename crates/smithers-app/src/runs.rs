@@ -236,34 +236,34 @@ impl Runs<'_> {
             .find(|(name, _)| *name == trigger)
             .map(|(_, t)| *t)
             .ok_or_else(|| Error::invalid(format!("unknown trigger {trigger:?}")))?;
-        let repo = repo.to_path_buf();
-        let commit = commit.to_string();
-        let text = tokio::task::spawn_blocking(move || {
-            smithers_engine::run::show_file(&repo, &commit, smithers_engine::workflow::FILE_NAME)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("reading the workflow file stopped: {e}")))?;
-        // A repository without the file has no workflow to start.
-        let Ok(text) = text else {
-            return Ok(Vec::new());
-        };
-        let file = smithers_engine::workflow::parse(smithers_engine::workflow::FILE_NAME, &text)
-            .map_err(|diagnostics| {
-                Error::invalid(format!(
-                    "{} does not parse: {}",
-                    smithers_engine::workflow::FILE_NAME,
-                    diagnostics
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ))
-            })?;
-        Ok(file
-            .workflows
+        Ok(workflows_at(repo, commit)
+            .await?
             .into_iter()
             .filter(|w| w.triggers.contains(&trigger))
             .map(|w| w.name)
+            .collect())
+    }
+
+    /// The scheduled workflows of the repository's `smithers.toml` in the
+    /// tree of `commit`: (name, five-field cron, read in UTC), in file
+    /// order; none when the file is absent there.
+    ///
+    /// Errors: as [`Runs::workflows_triggered`].
+    pub async fn workflow_schedules(
+        &self,
+        principal: &Principal,
+        repo: &Path,
+        commit: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
+        authorize(principal, &principal.organization, Operation::RunsStart)?;
+        Ok(workflows_at(repo, commit)
+            .await?
+            .into_iter()
+            .filter(|w| {
+                w.triggers
+                    .contains(&smithers_engine::workflow::Trigger::Schedule)
+            })
+            .filter_map(|w| Some((w.name, w.schedule?)))
             .collect())
     }
 
@@ -885,4 +885,38 @@ fn log_line(l: &smithers_store::LogLine) -> LogLine {
         at: Timestamp(l.at),
         text: l.text.clone(),
     }
+}
+
+/// The workflows of the repository's `smithers.toml` in the tree of
+/// `commit`; none when the file is absent there.
+///
+/// Errors: `invalid` when it does not parse.
+async fn workflows_at(
+    repo: &Path,
+    commit: &str,
+) -> Result<Vec<smithers_engine::workflow::Workflow>, Error> {
+    let repo = repo.to_path_buf();
+    let commit = commit.to_string();
+    let text = tokio::task::spawn_blocking(move || {
+        smithers_engine::run::show_file(&repo, &commit, smithers_engine::workflow::FILE_NAME)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("reading the workflow file stopped: {e}")))?;
+    // A repository without the file has no workflow to start.
+    let Ok(text) = text else {
+        return Ok(Vec::new());
+    };
+    let file = smithers_engine::workflow::parse(smithers_engine::workflow::FILE_NAME, &text)
+        .map_err(|diagnostics| {
+            Error::invalid(format!(
+                "{} does not parse: {}",
+                smithers_engine::workflow::FILE_NAME,
+                diagnostics
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        })?;
+    Ok(file.workflows)
 }

@@ -10,7 +10,9 @@ use smithers_app::{App, RunLauncher};
 use zeroize::Zeroizing;
 
 use crate::mirror::Mirrors;
+use crate::pulls::PullRuns;
 use crate::results::Results;
+use crate::schedules::{Refreshed, SCHEDULE_INTERVAL, Schedules};
 use crate::seats::SeatChanges;
 use crate::statuses::Statuses;
 use crate::sweeper::{FIRST_LOOKBACK, SWEEP_INTERVAL, Sweeper, Swept};
@@ -68,6 +70,10 @@ pub struct GithubApp {
     web_url: String,
     organization: String,
     mirrors: Mirrors,
+    fork_secrets: ForkSecrets,
+    /// When each repository's default branch was last fetched for its
+    /// schedules.
+    refreshed: Refreshed,
 }
 
 impl std::fmt::Debug for GithubApp {
@@ -151,6 +157,8 @@ impl GithubApp {
             web_url: settings.web_url.clone(),
             organization: settings.organization.clone(),
             mirrors,
+            fork_secrets: settings.fork_secrets,
+            refreshed: Refreshed::default(),
         })
     }
 
@@ -195,6 +203,32 @@ impl GithubApp {
         .await
     }
 
+    /// Starts the scheduled workflows due at `now` (see the `schedules`
+    /// module) through `launcher`; answers what each repository's firing
+    /// started.
+    ///
+    /// Errors: the store's, when the repositories cannot be listed.
+    pub async fn fire_schedules(
+        &self,
+        launcher: &dyn RunLauncher,
+        now: std::time::SystemTime,
+    ) -> Result<Vec<String>, Error> {
+        Schedules {
+            runs: PullRuns {
+                app: &self.app,
+                github: &self.github,
+                mirrors: &self.mirrors,
+                web_url: &self.web_url,
+                public_url: self.public_url.as_deref(),
+                fork_secrets: self.fork_secrets,
+                organization: &self.organization,
+            },
+            refreshed: &self.refreshed,
+        }
+        .fire_due(launcher, now)
+        .await
+    }
+
     /// Brings the organization's users to its GitHub members (see the
     /// `seats` module).
     ///
@@ -217,8 +251,8 @@ impl GithubApp {
     }
 
     /// Carries out webhook deliveries (runs through `launcher`), posts
-    /// runs' statuses, and sweeps for deliveries that never arrived, until
-    /// `shutdown` completes.
+    /// runs' statuses, fires scheduled workflows, and sweeps for
+    /// deliveries that never arrived, until `shutdown` completes.
     pub async fn run(
         &self,
         launcher: &dyn RunLauncher,
@@ -279,6 +313,26 @@ impl GithubApp {
                 }
             }
         };
-        tokio::join!(deliveries, statuses, sweeps);
+        let schedules = async {
+            let mut stopped = stop.subscribe();
+            while !*stopped.borrow() {
+                match self
+                    .fire_schedules(launcher, std::time::SystemTime::now())
+                    .await
+                {
+                    Ok(fired) => {
+                        for firing in fired {
+                            tracing::info!(%firing, "scheduled workflows started");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the schedules could not be fired"),
+                }
+                tokio::select! {
+                    _ = stopped.changed() => {}
+                    () = tokio::time::sleep(SCHEDULE_INTERVAL) => {}
+                }
+            }
+        };
+        tokio::join!(deliveries, statuses, sweeps, schedules);
     }
 }

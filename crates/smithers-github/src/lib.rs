@@ -24,6 +24,7 @@ mod neutral;
 mod protection;
 mod pulls;
 mod results;
+mod schedules;
 mod seats;
 pub mod signature;
 mod statuses;

@@ -77,11 +77,12 @@ struct PushEvent {
     installation: crate::events::InstallationId,
 }
 
+/// A repository as events name it.
 #[derive(Debug, Deserialize)]
-struct Repository {
-    id: i64,
-    full_name: String,
-    default_branch: String,
+pub(crate) struct Repository {
+    pub id: i64,
+    pub full_name: String,
+    pub default_branch: String,
 }
 
 /// What a delivery came to, and why.
@@ -112,23 +113,31 @@ pub(crate) struct PullRuns<'a> {
     pub organization: &'a str,
 }
 
-/// What an event asks to run: a pull request's head, or a pushed branch's
-/// tip.
-struct Target<'t> {
-    installation: i64,
-    repository: &'t Repository,
-    /// `pull_request.opened`, `push`, …
-    trigger: String,
+/// What an event asks to run: a pull request's head, a pushed branch's
+/// tip, or the default branch's for a schedule.
+pub(crate) struct Target<'t> {
+    pub installation: i64,
+    pub repository: &'t Repository,
+    /// `pull_request.opened`, `push`, `schedule`, …
+    pub trigger: String,
     /// The ref whose tip is the code to run, fetched into the mirror as
     /// itself (`refs/pull/N/head`, `refs/heads/BRANCH`).
-    head_ref: String,
-    head_sha: &'t str,
-    pull_number: Option<i64>,
+    pub head_ref: String,
+    /// The commit the event names: an event is stale (nothing started)
+    /// when the ref has moved on; `None`: whatever the ref's tip is.
+    pub head_sha: Option<&'t str>,
+    pub pull_number: Option<i64>,
     /// Where the run's work is offered.
-    result_base: String,
+    pub result_base: String,
     /// Whether the code under test is a fork's.
-    from_fork: bool,
-    secrets_withheld: Option<&'static str>,
+    pub from_fork: bool,
+    pub secrets_withheld: Option<&'static str>,
+    /// Only these of the workflows the trigger starts (the schedules
+    /// due); `None`: all of them.
+    pub only: Option<&'t [String]>,
+    /// Whether a workflow runs once per head commit (a delivery seen late
+    /// or twice starts nothing again); a schedule runs at every firing.
+    pub once_per_head: bool,
 }
 
 impl PullRuns<'_> {
@@ -176,15 +185,17 @@ impl PullRuns<'_> {
             repository: &event.repository,
             trigger: format!("pull_request.{}", event.action),
             head_ref: format!("refs/pull/{}/head", event.number),
-            head_sha: &event.pull_request.head.sha,
+            head_sha: Some(&event.pull_request.head.sha),
             pull_number: Some(event.number),
             result_base,
             from_fork,
             secrets_withheld: (from_fork && self.fork_secrets == ForkSecrets::Withheld).then_some(
                 "the pull request comes from a fork, and the organization gives forks no secrets",
             ),
+            only: None,
+            once_per_head: true,
         };
-        self.start_runs(delivery, &target, launcher).await
+        self.start_runs(&delivery.guid, &target, launcher).await
     }
 
     /// Carries out a `push` delivery: a branch's new tip runs the
@@ -214,19 +225,23 @@ impl PullRuns<'_> {
             repository: &event.repository,
             trigger: "push".into(),
             head_ref: format!("refs/heads/{branch}"),
-            head_sha: &event.after,
+            head_sha: Some(&event.after),
             pull_number: None,
             result_base: branch.to_string(),
             from_fork: false,
             secrets_withheld: None,
+            only: None,
+            once_per_head: true,
         };
-        self.start_runs(delivery, &target, launcher).await
+        self.start_runs(&delivery.guid, &target, launcher).await
     }
 
-    /// Starts the workflows `target` triggers (the module says how).
-    async fn start_runs(
+    /// Starts the workflows `target` triggers (the module says how);
+    /// `cause` is the delivery's GUID, or what else started them (a
+    /// schedule's firing), recorded with each run.
+    pub(crate) async fn start_runs(
         &self,
-        delivery: &Delivery,
+        cause: &str,
         target: &Target<'_>,
         launcher: &dyn RunLauncher,
     ) -> Result<Done, Error> {
@@ -261,39 +276,13 @@ impl PullRuns<'_> {
                 "default branch {default:?} is not a branch name"
             )));
         }
-        let context = Context {
-            repository: Some(&repository.full_name),
-            delivery: Some(&delivery.guid),
-        };
-        let scope = TokenScope::contents_read(target.installation, repository.id);
-        let token = self.github.installation_token(&scope, context).await?;
-        let url = format!(
-            "{}/{}.git",
-            self.web_url.trim_end_matches('/'),
-            repository.full_name
-        );
-        let refspecs = vec![
-            format!("+refs/heads/{default}:refs/heads/{default}"),
-            format!("+{head}:{head}", head = target.head_ref),
-        ];
-        let fetched = self
-            .mirrors
-            .fetch(repository.id, &url, &token, &refspecs)
-            .await;
-        drop(token);
-        self.github
-            .audit(
-                "github.repository_fetched",
-                ("repository", &repository.full_name),
-                serde_json::json!({
-                    "refs": refspecs,
-                    "delivery": delivery.guid,
-                    "installation": target.installation,
-                    "error": fetched.as_ref().err().map(ToString::to_string),
-                }),
-            )
+        let mut refs = vec![format!("refs/heads/{default}")];
+        if target.head_ref != refs[0] {
+            refs.push(target.head_ref.clone());
+        }
+        let mirror = self
+            .fetch(target.installation, repository, &refs, cause)
             .await?;
-        let mirror = fetched?;
         let principal = Principal::github_installation(self.organization);
         let runs = self.app.runs();
         let resolve = |rev: String| {
@@ -307,19 +296,24 @@ impl PullRuns<'_> {
         let rules = resolve(format!("refs/heads/{default}")).await?;
         // Deliveries come late, twice or out of order: only the current
         // head is run, once per workflow.
-        let head_sha = target.head_sha;
         let current = resolve(target.head_ref.clone()).await?;
-        if current != head_sha {
+        if let Some(named) = target.head_sha
+            && current != named
+        {
             return Ok(Done::ignored(format!(
                 "stale: {} is at {} now, not {}",
                 target.head_ref,
                 short(&current),
-                short(head_sha)
+                short(named)
             )));
         }
-        let workflows = runs
+        let head_sha = current.as_str();
+        let mut workflows = runs
             .workflows_triggered(&principal, &mirror, &rules, &target.trigger)
             .await?;
+        if let Some(only) = target.only {
+            workflows.retain(|w| only.contains(w));
+        }
         if workflows.is_empty() {
             return Ok(Done::ignored(format!(
                 "no workflow of {default} ({}) is triggered by {}",
@@ -329,9 +323,10 @@ impl PullRuns<'_> {
         }
         let mut started = Vec::new();
         for workflow in &workflows {
-            if let Some(earlier) = github
-                .run_of_head(repository.id, target.pull_number, workflow, head_sha)
-                .await?
+            if target.once_per_head
+                && let Some(earlier) = github
+                    .run_of_head(repository.id, target.pull_number, workflow, head_sha)
+                    .await?
             {
                 started.push(format!("{workflow}: run {} already", earlier.run_id));
                 continue;
@@ -377,7 +372,7 @@ impl PullRuns<'_> {
                     pull_number: target.pull_number,
                     head_sha,
                     workflow,
-                    delivery: &delivery.guid,
+                    delivery: cause,
                     result_base: &target.result_base,
                     from_fork: target.from_fork,
                 })
@@ -407,6 +402,53 @@ impl PullRuns<'_> {
                 short(&rules)
             )),
         })
+    }
+}
+
+impl PullRuns<'_> {
+    /// Fetches `refs` (each as itself) of `repository` into its mirror
+    /// with a contents-read token of `installation`, audited as
+    /// `github.repository_fetched` with `cause`; the mirror's path.
+    ///
+    /// Errors: GitHub's, when no token is given; the fetch's; the audit
+    /// log's.
+    pub(crate) async fn fetch(
+        &self,
+        installation: i64,
+        repository: &Repository,
+        refs: &[String],
+        cause: &str,
+    ) -> Result<std::path::PathBuf, Error> {
+        let context = Context {
+            repository: Some(&repository.full_name),
+            delivery: Some(cause),
+        };
+        let scope = TokenScope::contents_read(installation, repository.id);
+        let token = self.github.installation_token(&scope, context).await?;
+        let url = format!(
+            "{}/{}.git",
+            self.web_url.trim_end_matches('/'),
+            repository.full_name
+        );
+        let refspecs: Vec<String> = refs.iter().map(|r| format!("+{r}:{r}")).collect();
+        let fetched = self
+            .mirrors
+            .fetch(repository.id, &url, &token, &refspecs)
+            .await;
+        drop(token);
+        self.github
+            .audit(
+                "github.repository_fetched",
+                ("repository", &repository.full_name),
+                serde_json::json!({
+                    "refs": refspecs,
+                    "delivery": cause,
+                    "installation": installation,
+                    "error": fetched.as_ref().err().map(ToString::to_string),
+                }),
+            )
+            .await?;
+        fetched
     }
 }
 

@@ -475,6 +475,146 @@ on_both_backends!(
     }
 );
 
+/// A nightly workflow beside the pull requests' check.
+const SCHEDULED: &str = r#"
+[workflows.nightly]
+on = ["schedule"]
+schedule = "0 3 * * *"
+timeout = "5m"
+policy = ".smithers/policy"
+
+[[workflows.nightly.steps]]
+id = "test"
+run = "sh test.sh"
+
+[workflows.check]
+on = ["pull_request.opened"]
+timeout = "5m"
+policy = ".smithers/policy"
+
+[[workflows.check.steps]]
+id = "test"
+run = "sh test.sh"
+"#;
+
+on_both_backends!(a_schedule_runs_the_default_branch_once_per_firing, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let repo = repository(&f, SCHEDULED).await;
+    let head = f
+        .api
+        .commit(repo, "main", &[("answer.txt", "42\n")], "the answer");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let pool = smithers_server::RunPool::new(f.app.clone(), 2, stop.clone());
+    let day = Duration::from_secs(24 * 3600);
+    // Whatever the server's own loop saw first, the next 03:00 is at most
+    // a day away.
+    let first = std::time::SystemTime::now();
+    let _ = f.github.fire_schedules(&*pool, first).await.unwrap();
+    let later = first + day + Duration::from_secs(3600);
+    let fired = f.github.fire_schedules(&*pool, later).await.unwrap();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert!(
+        fired[0].starts_with("acme/api: started nightly: run "),
+        "{fired:?}"
+    );
+    let success = status_reaches(&f, &head, "smithers/nightly", "success").await;
+    let run = run_id_of(&success);
+    let recorded = f.app.store().github().run(&run).await.unwrap().unwrap();
+    assert_eq!(recorded.pull_number, None);
+    assert_eq!(recorded.result_base, "main");
+    assert!(
+        recorded.delivery.starts_with("schedule 20"),
+        "{}",
+        recorded.delivery
+    );
+    assert_eq!(
+        f.app.engine().runs.get(&run).await.unwrap().trigger,
+        "schedule"
+    );
+    // The same firing, or a minute on, starts nothing again.
+    assert!(
+        f.github
+            .fire_schedules(&*pool, later)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        f.github
+            .fire_schedules(&*pool, later + Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Two days on, with nothing pushed: one run for the missed times, not
+    // one each.
+    let fired = f
+        .github
+        .fire_schedules(&*pool, later + 2 * day)
+        .await
+        .unwrap();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    let nightly: Vec<_> = f
+        .api
+        .statuses()
+        .into_iter()
+        .filter(|s| s.context == "smithers/nightly" && s.state == "pending")
+        .filter_map(|s| s.target_url)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(nightly.len(), 2, "{nightly:?}");
+    // The pull requests' workflow is not scheduled.
+    assert!(
+        f.api
+            .statuses()
+            .iter()
+            .all(|s| s.context != "smithers/check")
+    );
+    stop.cancel();
+    pool.stop().await;
+    f.api.assert_honest();
+});
+
+on_both_backends!(a_pull_request_cannot_schedule_itself, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let repo = repository(&f, WORKFLOWS).await;
+    // The pull request's copy of the file schedules a workflow every
+    // minute; the default branch's schedules nothing.
+    f.api.commit(
+        repo,
+        "fix",
+        &[(
+            "smithers.toml",
+            &SCHEDULED.replace("0 3 * * *", "* * * * *"),
+        )],
+        "run me often",
+    );
+    f.api.open_pull_request(repo, "fix", "main", false).await;
+    processed(&f.app).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let pool = smithers_server::RunPool::new(f.app.clone(), 2, stop.clone());
+    let now = std::time::SystemTime::now();
+    for minutes in [0, 5, 60 * 24] {
+        let at = now + Duration::from_secs(60 * minutes);
+        assert!(
+            f.github
+                .fire_schedules(&*pool, at)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert!(
+        f.api
+            .statuses()
+            .iter()
+            .all(|s| s.context != "smithers/nightly")
+    );
+    stop.cancel();
+    pool.stop().await;
+});
+
 on_both_backends!(a_dropped_delivery_is_recovered_by_the_sweeper, |db| {
     let f = github_fixture(db, ForkSecrets::Withheld).await;
     let repo = repository(&f, WORKFLOWS).await;

@@ -1133,6 +1133,58 @@ impl Github<'_> {
         rows.iter().map(|row| Ok(row.try_get("run_id")?)).collect()
     }
 
+    /// When scheduled workflow `workflow` of repository `repository_id`
+    /// last fired (microseconds since the epoch); a workflow not seen
+    /// before is recorded as firing at `now` and answered so, so that it
+    /// fires first at its cron's next time after `now`.
+    pub async fn schedule_fired_at(
+        &self,
+        repository_id: i64,
+        workflow: &str,
+        now: i64,
+    ) -> Result<i64, Error> {
+        sqlx::query(
+            "INSERT INTO github_schedules (repository_id, workflow, fired_at) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(repository_id)
+        .bind(workflow)
+        .bind(now)
+        .execute(self.store.pool())
+        .await?;
+        Ok(sqlx::query(
+            "SELECT fired_at FROM github_schedules WHERE repository_id = $1 AND workflow = $2",
+        )
+        .bind(repository_id)
+        .bind(workflow)
+        .fetch_one(self.store.pool())
+        .await?
+        .try_get("fired_at")?)
+    }
+
+    /// Claims a firing of scheduled workflow `workflow`: moves its last
+    /// firing from `read` (what [`Github::schedule_fired_at`] answered) to
+    /// `at`. `false` when another process moved it first: that one fires.
+    pub async fn claim_schedule(
+        &self,
+        repository_id: i64,
+        workflow: &str,
+        read: i64,
+        at: i64,
+    ) -> Result<bool, Error> {
+        let moved = sqlx::query(
+            "UPDATE github_schedules SET fired_at = $4 \
+             WHERE repository_id = $1 AND workflow = $2 AND fired_at = $3",
+        )
+        .bind(repository_id)
+        .bind(workflow)
+        .bind(read)
+        .bind(at)
+        .execute(self.store.pool())
+        .await?;
+        Ok(moved.rows_affected() == 1)
+    }
+
     /// Records that a status reporting `state` was posted for run
     /// `run_id`.
     pub async fn set_reported(&self, run_id: &str, state: &str) -> Result<(), Error> {

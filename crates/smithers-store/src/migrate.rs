@@ -91,6 +91,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_github_members.sql"),
         postgres: include_str!("../migrations/postgres/0013_github_members.sql"),
     },
+    Migration {
+        version: 14,
+        name: "GitHub scheduled workflows' last firing",
+        sqlite: include_str!("../migrations/sqlite/0014_github_schedules.sql"),
+        postgres: include_str!("../migrations/postgres/0014_github_schedules.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

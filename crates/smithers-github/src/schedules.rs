@@ -1,0 +1,254 @@
+//! Scheduled workflows of the repositories the App is installed on:
+//! `on = ["schedule"]` with `schedule = "MIN HOUR DOM MON DOW"`, read in
+//! UTC as GitHub Actions reads its schedules.
+//!
+//! ```text
+//! every SCHEDULE_INTERVAL, for each connected repository of a live
+//! installation whose default branch is known (the protection check
+//! learns it):
+//!   → the default branch's smithers.toml as the mirror holds it (fetched
+//!     again when older than REFRESH_AFTER; every event fetches it too)
+//!   → for each scheduled workflow: due when its cron has a time after its
+//!     last firing (a workflow first seen starts at that moment: no
+//!     backlog) and not after now; missed times fire once, not once each
+//!   → the firing claimed in the store (compare-and-set on the last
+//!     firing: two processes never fire the same one)
+//!   → the due workflows started as a push's are, rules and code from the
+//!     default branch's tip fetched just now (a workflow no longer
+//!     scheduled there starts nothing), the work offered against the
+//!     default branch
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
+use smithers_app::{Principal, RunLauncher};
+use smithers_store::Repository as Connected;
+
+use crate::Error;
+use crate::pulls::{PullRuns, Repository, Target};
+
+/// How often schedules are looked at: a firing comes at most this late.
+pub(crate) const SCHEDULE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How old the mirror's copy of a default branch may be when schedules
+/// are read from it.
+const REFRESH_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// When each repository's default branch was last fetched for its
+/// schedules, by repository id.
+#[derive(Debug, Default)]
+pub(crate) struct Refreshed(Mutex<HashMap<i64, Instant>>);
+
+impl Refreshed {
+    fn due(&self, repository: i64) -> bool {
+        self.0
+            .lock()
+            .map(|m| {
+                m.get(&repository)
+                    .is_none_or(|at| at.elapsed() > REFRESH_AFTER)
+            })
+            .unwrap_or(true)
+    }
+
+    fn done(&self, repository: i64) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(repository, Instant::now());
+        }
+    }
+}
+
+/// Fires the organization's due schedules.
+pub(crate) struct Schedules<'a> {
+    pub runs: PullRuns<'a>,
+    pub refreshed: &'a Refreshed,
+}
+
+impl Schedules<'_> {
+    /// Starts the scheduled workflows due at `now`; answers what each
+    /// repository's firing started. A repository that fails is logged and
+    /// the others are still looked at.
+    ///
+    /// Errors: the store's, when the repositories cannot be listed.
+    pub(crate) async fn fire_due(
+        &self,
+        launcher: &dyn RunLauncher,
+        now: SystemTime,
+    ) -> Result<Vec<String>, Error> {
+        let store = self.runs.app.store().github();
+        let mut fired = Vec::new();
+        for repository in store.repositories(self.runs.organization).await? {
+            if repository.disconnected_at.is_some() {
+                continue;
+            }
+            let Some(default) = repository.default_branch.clone() else {
+                continue;
+            };
+            let live = store
+                .installation(repository.installation_id)
+                .await?
+                .is_some_and(|i| i.suspended_at.is_none() && i.deleted_at.is_none());
+            if !live {
+                continue;
+            }
+            match self.fire(&repository, default, launcher, now).await {
+                Ok(Some(detail)) => fired.push(format!("{}: {detail}", repository.full_name)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(repository = %repository.full_name, error = %e, "the repository's schedules could not be fired")
+                }
+            }
+        }
+        Ok(fired)
+    }
+
+    /// Fires repository `connected`'s due schedules; what was started, if
+    /// anything was due.
+    async fn fire(
+        &self,
+        connected: &Connected,
+        default: String,
+        launcher: &dyn RunLauncher,
+        now: SystemTime,
+    ) -> Result<Option<String>, Error> {
+        let repository = Repository {
+            id: connected.id,
+            full_name: connected.full_name.clone(),
+            default_branch: default,
+        };
+        let head_ref = format!("refs/heads/{}", repository.default_branch);
+        let mirror = self.runs.mirrors.path(repository.id);
+        let known = resolve(&mirror, &head_ref).await;
+        let rules = match known {
+            Ok(rules) if !self.refreshed.due(repository.id) => rules,
+            _ => {
+                let cause = format!("schedules of {}", repository.default_branch);
+                let mirror = self
+                    .runs
+                    .fetch(
+                        connected.installation_id,
+                        &repository,
+                        std::slice::from_ref(&head_ref),
+                        &cause,
+                    )
+                    .await?;
+                self.refreshed.done(repository.id);
+                resolve(&mirror, &head_ref).await?
+            }
+        };
+        let principal = Principal::github_installation(self.runs.organization);
+        let schedules = self
+            .runs
+            .app
+            .runs()
+            .workflow_schedules(&principal, &mirror, &rules)
+            .await?;
+        let store = self.runs.app.store().github();
+        let now_micros = micros(now);
+        let mut due = Vec::new();
+        for (workflow, cron) in schedules {
+            let fired_at = store
+                .schedule_fired_at(repository.id, &workflow, now_micros)
+                .await?;
+            let next = match next_after(&cron, fired_at) {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(repository = %repository.full_name, workflow = %workflow, error = %e, "a schedule has no next time");
+                    continue;
+                }
+            };
+            if next <= now_micros
+                && store
+                    .claim_schedule(repository.id, &workflow, fired_at, now_micros)
+                    .await?
+            {
+                due.push(workflow);
+            }
+        }
+        if due.is_empty() {
+            return Ok(None);
+        }
+        let cause = format!("schedule {}", humantime::format_rfc3339_seconds(now));
+        let target = Target {
+            installation: connected.installation_id,
+            repository: &repository,
+            trigger: "schedule".into(),
+            head_ref,
+            head_sha: None,
+            pull_number: None,
+            result_base: repository.default_branch.clone(),
+            from_fork: false,
+            secrets_withheld: None,
+            only: Some(&due),
+            once_per_head: false,
+        };
+        let done = self.runs.start_runs(&cause, &target, launcher).await?;
+        Ok(done.detail)
+    }
+}
+
+/// The commit `rev` names in `mirror`.
+async fn resolve(mirror: &Path, rev: &str) -> Result<String, Error> {
+    smithers_engine::run::resolve_commit(mirror, rev)
+        .await
+        .map_err(|e| Error::App(smithers_app::engine_error(e)))
+}
+
+/// Microseconds since the epoch.
+fn micros(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The first time `cron` (five fields, UTC) names after `after`
+/// (microseconds since the epoch), in microseconds since the epoch.
+///
+/// Errors: a cron that does not parse, or names no time after `after`.
+fn next_after(cron: &str, after: i64) -> Result<i64, String> {
+    let cron: croner::Cron = cron.parse().map_err(|e| format!("{e}"))?;
+    // Whole seconds: croner keeps a start's fraction in what it finds.
+    let after = after - after.rem_euclid(1_000_000);
+    let after: DateTime<Utc> =
+        DateTime::from_timestamp_micros(after).ok_or_else(|| format!("{after} is not a time"))?;
+    let next = cron
+        .find_next_occurrence(&after, false)
+        .map_err(|e| format!("{e}"))?;
+    Ok(next.timestamp_micros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: i64 = 60_000_000;
+
+    #[test]
+    fn the_next_time_is_strictly_after_the_last_firing() {
+        // 2026-12-01T00:00:00Z
+        let midnight = 1_796_083_200_000_000;
+        assert_eq!(
+            next_after("0 0 * * *", midnight),
+            Ok(midnight + 1440 * MINUTE)
+        );
+        // A firing's fraction of a second is not carried into the next.
+        assert_eq!(
+            next_after("*/5 * * * *", midnight + 1),
+            Ok(midnight + 5 * MINUTE)
+        );
+        assert_eq!(next_after("0 0 * * *", midnight - 1), Ok(midnight));
+        assert_eq!(
+            next_after("30 2 * * *", midnight),
+            Ok(midnight + 150 * MINUTE)
+        );
+    }
+
+    #[test]
+    fn a_cron_that_does_not_parse_has_no_next_time() {
+        assert!(next_after("not a cron", 0).is_err());
+        assert!(next_after("61 * * * *", 0).is_err());
+    }
+}
