@@ -251,8 +251,9 @@ impl GithubApp {
     }
 
     /// Carries out webhook deliveries (runs through `launcher`), posts
-    /// runs' statuses, fires scheduled workflows, and sweeps for
-    /// deliveries that never arrived, until `shutdown` completes.
+    /// runs' statuses, fires scheduled workflows, and every sweep reads
+    /// the installations back from GitHub and asks again for deliveries
+    /// that never arrived, until `shutdown` completes.
     pub async fn run(
         &self,
         launcher: &dyn RunLauncher,
@@ -284,6 +285,18 @@ impl GithubApp {
                 let since = std::time::SystemTime::now()
                     .checked_sub(lookback)
                     .unwrap_or(std::time::UNIX_EPOCH);
+                // A delivery that never arrived, or arrived out of order,
+                // is corrected by what GitHub says now.
+                match self.webhooks.reconcile_installations(launcher).await {
+                    Ok(corrected) => {
+                        for correction in corrected {
+                            tracing::info!(%correction, "installation corrected from GitHub");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the installations could not be read back from GitHub")
+                    }
+                }
                 if let Err(e) = (crate::protection::Protection {
                     app: &self.app,
                     github: &self.github,

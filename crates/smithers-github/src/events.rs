@@ -42,6 +42,9 @@ pub struct Installation {
     #[serde(default)]
     pub permissions: Value,
     pub repository_selection: String,
+    /// When it was suspended (RFC 3339); `None` while it is not.
+    #[serde(default)]
+    pub suspended_at: Option<String>,
 }
 
 impl Installation {

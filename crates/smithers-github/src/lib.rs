@@ -17,6 +17,7 @@ mod app;
 pub mod client;
 mod error;
 pub mod events;
+mod installations;
 pub mod jwt;
 pub mod manifest;
 pub mod mirror;

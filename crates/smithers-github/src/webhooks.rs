@@ -360,6 +360,53 @@ impl Webhooks {
             }
             _ => return Ok(ignored),
         };
+        let cause = Cause {
+            delivery: &delivery.guid,
+            sender,
+        };
+        let id = change.installation();
+        let mut details: Vec<String> = self
+            .apply_change(change, cause, launcher)
+            .await?
+            .into_iter()
+            .collect();
+        // Deliveries come out of order: what GitHub says now wins.
+        match self
+            .reconcile_installation(id, &delivery.guid, launcher)
+            .await
+        {
+            Ok(corrected) => details.extend(corrected),
+            Err(e) => {
+                tracing::warn!(installation = id, error = %e, "the installation could not be read back from GitHub");
+            }
+        }
+        let detail = (!details.is_empty()).then(|| details.join("; "));
+        // Newly connected repositories: is their default branch protected?
+        if let Some(github) = &self.github
+            && let Err(e) = (crate::protection::Protection {
+                app: &self.app,
+                github,
+            })
+            .check_due(&self.organization)
+            .await
+        {
+            tracing::warn!(error = %e, "the default branches' protection could not be checked");
+        }
+        Ok(Done { detail, ..handled })
+    }
+
+    /// Applies `change` to the store with its audit events: a suspension
+    /// or deletion forgets the installation's tokens first; a suspension
+    /// pauses its runs, an unsuspension carries them on (what was done,
+    /// for the delivery's detail).
+    ///
+    /// Errors: the store's; the runs service's.
+    async fn apply_change(
+        &self,
+        change: InstallationChange,
+        cause: Cause<'_>,
+        launcher: &dyn RunLauncher,
+    ) -> Result<Option<String>, Error> {
         if let (InstallationChange::Suspended(id) | InstallationChange::Deleted(id), Some(github)) =
             (&change, &self.github)
         {
@@ -374,35 +421,91 @@ impl Webhooks {
             .app
             .store()
             .github()
-            .apply(
-                self.app.signer(),
-                &self.organization,
-                &change,
-                Cause {
-                    delivery: &delivery.guid,
-                    sender,
-                },
-            )
+            .apply(self.app.signer(), &self.organization, &change, cause)
             .await;
         self.app.deliver_audit().await;
         recorded?;
-        let detail = match change {
+        Ok(match change {
             InstallationChange::Suspended(id) => Some(self.pause_runs(id, launcher).await?),
             InstallationChange::Unsuspended(id) => Some(self.unpause_runs(id, launcher).await?),
             _ => None,
+        })
+    }
+
+    /// Brings installation `id` to what GitHub says of it now (see the
+    /// `installations` module); what was corrected, one line each. Without
+    /// a client (no App credentials) nothing is read.
+    ///
+    /// Errors: GitHub's; the store's.
+    pub(crate) async fn reconcile_installation(
+        &self,
+        id: i64,
+        cause: &str,
+        launcher: &dyn RunLauncher,
+    ) -> Result<Vec<String>, Error> {
+        let Some(github) = &self.github else {
+            return Ok(Vec::new());
         };
-        // Newly connected repositories: is their default branch protected?
-        if let Some(github) = &self.github
-            && let Err(e) = (crate::protection::Protection {
-                app: &self.app,
-                github,
-            })
-            .check_due(&self.organization)
-            .await
-        {
-            tracing::warn!(error = %e, "the default branches' protection could not be checked");
+        let changes = crate::installations::Installations {
+            app: &self.app,
+            github,
+            organization: &self.organization,
         }
-        Ok(Done { detail, ..handled })
+        .corrections(id, Some(cause))
+        .await?;
+        let mut corrected = Vec::new();
+        for change in changes {
+            let what = format!("corrected from GitHub: {}", change.describe());
+            let done = self
+                .apply_change(
+                    change,
+                    Cause {
+                        delivery: cause,
+                        sender: None,
+                    },
+                    launcher,
+                )
+                .await?;
+            corrected.push(match done {
+                Some(done) => format!("{what} ({done})"),
+                None => what,
+            });
+        }
+        Ok(corrected)
+    }
+
+    /// Reads every live installation of the organization back from GitHub
+    /// ([`Webhooks::reconcile_installation`]); what was corrected. An
+    /// installation that cannot be read is logged and the others still
+    /// are.
+    ///
+    /// Errors: the store's, when the installations cannot be listed.
+    pub async fn reconcile_installations(
+        &self,
+        launcher: &dyn RunLauncher,
+    ) -> Result<Vec<String>, Error> {
+        let mut corrected = Vec::new();
+        for installation in self
+            .app
+            .store()
+            .github()
+            .installations(&self.organization)
+            .await?
+        {
+            if installation.deleted_at.is_some() {
+                continue;
+            }
+            match self
+                .reconcile_installation(installation.id, "reconcile", launcher)
+                .await
+            {
+                Ok(done) => corrected.extend(done),
+                Err(e) => {
+                    tracing::warn!(installation = installation.id, error = %e, "the installation could not be read back from GitHub");
+                }
+            }
+        }
+        Ok(corrected)
     }
 
     /// Pauses installation `id`'s unfinished runs where they stand: its

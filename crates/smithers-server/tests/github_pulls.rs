@@ -296,22 +296,7 @@ on_both_backends!(a_forks_pull_request_gets_no_secrets, |db| {
 on_both_backends!(a_suspended_installation_starts_nothing, |db| {
     let f = github_fixture(db, ForkSecrets::Withheld).await;
     let repo = repository(&f, WORKFLOWS).await;
-    f.api
-        .deliver(
-            "installation",
-            Some("suspend"),
-            None,
-            serde_json::json!({"installation": {
-                "id": f.app.store().github().installations(DEFAULT_ORGANIZATION).await.unwrap()[0].id,
-                "app_slug": smithers_test_support::github::APP_SLUG,
-                "created_at": "2026-11-30T10:00:00Z",
-                "updated_at": "2026-11-30T10:00:00Z",
-                "suspended_at": "2026-11-30T11:00:00Z",
-                "suspended_by": null,
-            }}),
-        )
-        .await;
-    processed(&f.app).await;
+    installation_event(&f, "suspend").await;
     f.api.commit(repo, "fix", &[("answer.txt", "42\n")], "fix");
     f.api.open_pull_request(repo, "fix", "main", false).await;
     processed(&f.app).await;

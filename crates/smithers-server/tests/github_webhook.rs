@@ -253,6 +253,176 @@ on_both_backends!(installations_connect_and_disconnect_repositories, |db| {
     f.api.assert_honest();
 });
 
+/// `installation` `action` (`suspend`, `unsuspend`) for `installation`,
+/// its state on the stand-in changed first, as on GitHub.
+async fn suspension(f: &GithubFixture, installation: u64, action: &str) {
+    let suspended = action == "suspend";
+    if suspended {
+        f.api.suspend_installation(installation);
+    } else {
+        f.api.unsuspend_installation(installation);
+    }
+    f.api
+        .deliver(
+            "installation",
+            Some(action),
+            None,
+            serde_json::json!({"installation": {
+                "id": installation,
+                "app_slug": smithers_test_support::github::APP_SLUG,
+                "created_at": "2026-11-30T10:00:00Z",
+                "updated_at": "2026-11-30T10:00:00Z",
+                "suspended_at": if suspended { serde_json::json!("2026-11-30T11:00:00Z") } else { serde_json::Value::Null },
+                "suspended_by": null,
+            }}),
+        )
+        .await;
+}
+
+on_both_backends!(
+    installation_events_out_of_order_end_as_github_has_it,
+    |db| {
+        let f = fixture(db).await;
+        let installation = f.api.add_installation(
+            "acme",
+            "Organization",
+            &[("contents", "write"), ("metadata", "read")],
+        );
+        let api_repo = f
+            .api
+            .add_repository(installation, "acme", "api", "main", true);
+        f.api.installation_created(installation).await;
+        processed(&f.app).await;
+        // On GitHub: acme/api removed then added again, the installation
+        // suspended then unsuspended; each pair delivered in reverse.
+        f.api
+            .set_chaos(smithers_test_support::github::Chaos::Reorder { batch: 2, seed: 0 });
+        f.api
+            .installation_repositories_removed(installation, &[api_repo])
+            .await;
+        f.api
+            .installation_repositories_added(installation, &[api_repo])
+            .await;
+        suspension(&f, installation, "suspend").await;
+        suspension(&f, installation, "unsuspend").await;
+        processed(&f.app).await;
+        let github = f.app.store().github();
+        assert_eq!(connected_repositories(&f).await, ["acme/api"]);
+        let id = i64::try_from(installation).unwrap();
+        assert_eq!(
+            github.installation(id).await.unwrap().unwrap().suspended_at,
+            None
+        );
+        // The late events were corrected, saying so.
+        let details: Vec<String> = github
+            .recent_deliveries(DEFAULT_ORGANIZATION, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|d| d.detail)
+            .collect();
+        assert!(
+            details.iter().any(|d| d
+                .contains("corrected from GitHub: repositories of installation")
+                && d.contains("added acme/api")),
+            "{details:?}"
+        );
+        assert!(
+            details.iter().any(|d| d.contains(&format!(
+                "corrected from GitHub: installation {id} unsuspended"
+            ))),
+            "{details:?}"
+        );
+        let actions: Vec<String> = all_events(f.app.store())
+            .await
+            .into_iter()
+            .map(|e| e.event.action)
+            .filter(|a| a.ends_with("connected") || a.starts_with("github.installation_"))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "github.installation_created",
+                "repository.connected",
+                "repository.disconnected",
+                "repository.connected",
+                "github.installation_suspended",
+                "github.installation_unsuspended",
+            ],
+            "{actions:?}"
+        );
+        f.api.assert_honest();
+    }
+);
+
+/// The names of the organization's connected repositories, in the
+/// store's order.
+async fn connected_repositories(f: &GithubFixture) -> Vec<String> {
+    f.app
+        .store()
+        .github()
+        .repositories(DEFAULT_ORGANIZATION)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.disconnected_at.is_none())
+        .map(|r| r.full_name)
+        .collect()
+}
+
+on_both_backends!(
+    a_dropped_installation_event_is_corrected_at_the_sweep,
+    |db| {
+        let f = fixture(db).await;
+        let installation = f.api.add_installation(
+            "acme",
+            "Organization",
+            &[("contents", "write"), ("metadata", "read")],
+        );
+        f.api
+            .add_repository(installation, "acme", "api", "main", true);
+        f.api.installation_created(installation).await;
+        processed(&f.app).await;
+        let other = f.api.add_installation("elsewhere", "Organization", &[]);
+        let web = f.api.add_repository(other, "acme", "web", "main", false);
+        f.api.set_chaos(smithers_test_support::github::Chaos::Drop);
+        f.api
+            .installation_repositories_added(installation, &[web])
+            .await;
+        processed(&f.app).await;
+        assert_eq!(connected_repositories(&f).await, ["acme/api"]);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let pool = smithers_server::RunPool::new(f.app.clone(), 1, stop.clone());
+        let corrected = f
+            .github
+            .webhooks()
+            .reconcile_installations(&*pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            corrected,
+            [format!(
+                "corrected from GitHub: repositories of installation {installation}: added acme/web"
+            )]
+        );
+        let mut now = connected_repositories(&f).await;
+        now.sort();
+        assert_eq!(now, ["acme/api", "acme/web"]);
+        // Nothing more to correct.
+        assert!(
+            f.github
+                .webhooks()
+                .reconcile_installations(&*pool)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        stop.cancel();
+        pool.stop().await;
+        f.api.assert_honest();
+    }
+);
+
 on_both_backends!(unknown_events_are_recorded_and_ignored, |db| {
     let f = fixture(db).await;
     let installation = f.api.add_installation("acme", "Organization", &[]);

@@ -161,6 +161,60 @@ pub enum InstallationChange {
     },
 }
 
+impl InstallationChange {
+    /// The installation it changes.
+    pub fn installation(&self) -> i64 {
+        match self {
+            InstallationChange::Created(i, _) | InstallationChange::PermissionsAccepted(i) => i.id,
+            InstallationChange::Deleted(id)
+            | InstallationChange::Suspended(id)
+            | InstallationChange::Unsuspended(id) => *id,
+            InstallationChange::Repositories { installation, .. } => installation.id,
+        }
+    }
+
+    /// One line saying what it changes (`installation 7 suspended`,
+    /// `repositories of installation 7: added acme/api; removed acme/old`).
+    pub fn describe(&self) -> String {
+        let names = |repositories: &[RepositoryRef]| {
+            repositories
+                .iter()
+                .map(|r| r.full_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            InstallationChange::Created(i, repositories) => {
+                format!("installation {} created with {}", i.id, names(repositories))
+            }
+            InstallationChange::Deleted(id) => format!("installation {id} deleted"),
+            InstallationChange::Suspended(id) => format!("installation {id} suspended"),
+            InstallationChange::Unsuspended(id) => format!("installation {id} unsuspended"),
+            InstallationChange::PermissionsAccepted(i) => {
+                format!("installation {} accepted new permissions", i.id)
+            }
+            InstallationChange::Repositories {
+                installation,
+                added,
+                removed,
+            } => {
+                let mut parts = Vec::new();
+                if !added.is_empty() {
+                    parts.push(format!("added {}", names(added)));
+                }
+                if !removed.is_empty() {
+                    parts.push(format!("removed {}", names(removed)));
+                }
+                format!(
+                    "repositories of installation {}: {}",
+                    installation.id,
+                    parts.join("; ")
+                )
+            }
+        }
+    }
+}
+
 /// Who, on GitHub's side, made a change: recorded with its events.
 #[derive(Debug, Clone, Copy)]
 pub struct Cause<'a> {

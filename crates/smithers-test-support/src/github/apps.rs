@@ -3,7 +3,8 @@
 //! `GET /app/installations`, `GET /app/installations/{installation_id}`
 //! and `POST /app/installations/{installation_id}/access_tokens`, which
 //! mints down-scoped installation access tokens and refuses, with 422,
-//! more than the installation was granted.
+//! more than the installation was granted; and, with an installation
+//! token, `GET /installation/repositories`.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -281,4 +282,63 @@ pub(crate) fn create_access_token(state: &mut State, call: &Call) -> Answer {
         body["repositories"] = Value::Array(repositories);
     }
     Answer::json(201, body)
+}
+
+/// `GET /installation/repositories`: the repositories the token's
+/// installation gives the App, as far as the token reaches, by id, paged
+/// by `per_page`/`page` with a `Link` header.
+pub(crate) fn list_installation_repositories(state: &mut State, call: &Call) -> Answer {
+    let (token, installation) = match call.principal {
+        Principal::Installation {
+            token,
+            installation,
+        } => (token, *installation),
+        Principal::App => return Answer::error(403, "Resource not accessible by integration"),
+        Principal::Anonymous => return Answer::error(401, "Requires authentication"),
+    };
+    let Some(t) = state.tokens.get(token) else {
+        return Answer::error(401, "Bad credentials");
+    };
+    let all: Vec<Value> = state
+        .repos
+        .values()
+        .filter(|r| {
+            r.installation == Some(installation)
+                && t.repos.as_ref().is_none_or(|ids| ids.contains(&r.id))
+        })
+        .map(|r| repos::repository_json(state, r))
+        .collect();
+    let (per_page, page) = call.page();
+    let total = all.len();
+    let last = total.div_ceil(per_page).max(1);
+    let items: Vec<Value> = all
+        .into_iter()
+        .skip(per_page * (page - 1))
+        .take(per_page)
+        .collect();
+    let mut answer = Answer::json(
+        200,
+        json!({
+            "total_count": total,
+            "repositories": items,
+            "repository_selection": "selected",
+        }),
+    );
+    if page < last {
+        let url = |p: usize| {
+            format!(
+                "<{}/installation/repositories?per_page={per_page}&page={p}>",
+                state.base
+            )
+        };
+        answer = answer.header(
+            "link",
+            format!(
+                "{}; rel=\"next\", {}; rel=\"last\"",
+                url(page + 1),
+                url(last)
+            ),
+        );
+    }
+    answer
 }

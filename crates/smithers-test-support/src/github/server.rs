@@ -134,6 +134,7 @@ fn implementation(id: &str) -> Option<Implementation> {
         "apps/list-installations" => apps::list_installations,
         "apps/get-installation" => apps::get_installation,
         "apps/create-installation-access-token" => apps::create_access_token,
+        "apps/list-repos-accessible-to-installation" => apps::list_installation_repositories,
         "apps/list-webhook-deliveries" => webhooks::list_deliveries,
         "apps/get-webhook-delivery" => webhooks::get_delivery,
         "apps/redeliver-webhook-delivery" => webhooks::redeliver,
