@@ -19,6 +19,104 @@ pub const WEBHOOK_SECRET: &str = "whsec-7f3a9c0e5b2d4e8f";
 /// Where statuses link to.
 pub const PUBLIC_URL: &str = "https://smithers.example";
 
+/// Everything the process logs, at every level down to `debug`, from the
+/// first fixture on: what an operator's log would hold.
+static SERVER_LOG: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+
+/// A writer appending to [`SERVER_LOG`].
+struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut log) = self.0.lock() {
+            log.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts capturing the process's log (once).
+fn capture_log() {
+    SERVER_LOG.get_or_init(|| {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish();
+        // Another subscriber already set (none is, in these tests) would
+        // keep its own.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        log
+    });
+}
+
+/// What the process logged so far (every test's, as one server's log).
+pub fn server_log() -> String {
+    SERVER_LOG
+        .get()
+        .and_then(|log| {
+            log.lock()
+                .ok()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// Every row of every table of the store, as text: SQLite's files
+/// (the database and its write-ahead log) byte for byte, PostgreSQL's
+/// rows as JSON.
+pub async fn database_text(app: &App, db: &TestDb) -> String {
+    use sqlx::Row;
+    match app.store().backend() {
+        smithers_store::Backend::Sqlite => {
+            let mut text = String::new();
+            for file in ["smithers.db", "smithers.db-wal"] {
+                let bytes = std::fs::read(db.dir.path().join(file)).unwrap_or_default();
+                text.push_str(&String::from_utf8_lossy(&bytes));
+            }
+            assert!(!text.is_empty(), "the SQLite file is where it was");
+            text
+        }
+        smithers_store::Backend::Postgres => {
+            let pool = app.store().pool();
+            let tables: Vec<String> = sqlx::query(
+                "SELECT CAST(table_name AS TEXT) AS name FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("name"))
+            .collect();
+            assert!(
+                tables.iter().any(|t| t == "github_deliveries"),
+                "{tables:?}"
+            );
+            let mut text = String::new();
+            for table in tables {
+                let rows = sqlx::query(&format!(
+                    "SELECT CAST(row_to_json(t) AS TEXT) AS row FROM \"{table}\" t"
+                ))
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                for row in rows {
+                    text.push_str(&row.get::<String, _>("row"));
+                    text.push('\n');
+                }
+            }
+            text
+        }
+    }
+}
+
 pub struct GithubFixture {
     pub app: Arc<App>,
     pub api: GithubApi,
@@ -58,6 +156,7 @@ pub fn settings(api_url: &str, fork_secrets: ForkSecrets) -> GithubAppSettings {
 /// A served App, its credentials stored as secrets, and the stand-in
 /// sending its webhooks to it.
 pub async fn github_fixture(db: &TestDb, fork_secrets: ForkSecrets) -> GithubFixture {
+    capture_log();
     // Sandboxed processes run as another user when the tests run as root:
     // the run directories under the data directory must be reachable.
     std::fs::set_permissions(
