@@ -51,7 +51,10 @@ pub use oidc::{OIDC_SIGN_IN_TTL, OidcCallback, OidcSettings, OidcSignIn, OidcSta
 pub use policies::{CapabilityCheck, Policies};
 pub use principal::{Principal, Via};
 pub use runs::*;
-pub use sandboxes::{EgressObserver, SandboxHelper, audited_egress};
+pub use sandboxes::{
+    EgressObserver, Purged, PurgedSandbox, SandboxHelper, SandboxRun, SandboxRunOutcome,
+    audited_egress,
+};
 pub use secrets::*;
 pub use sessions::{
     Client, OpenedSession, SESSION_PREFIX, SESSION_TTL, SIGN_IN_LINK_TTL, SIGN_IN_PREFIX,

@@ -10,13 +10,12 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use std::sync::Arc;
 
-use smithers_app::{EgressObserver, audited_egress};
+use smithers_app::{EgressObserver, ProviderKind, SandboxRun, SandboxRunOutcome};
 use smithers_sandbox::docker::DEFAULT_IMAGE;
 use smithers_sandbox::egress::EgressEvent;
 use smithers_sandbox::rootfs::DEFAULT_PROGRAMS;
 use smithers_sandbox::{
-    DockerProvider, ExecRequest, Limits, NativeProvider, OutputChunk, Provider, PurgeReport, Root,
-    SandboxId, SandboxSpec, Stream, check_host, parse_duration, parse_memory,
+    Limits, OutputChunk, Root, SandboxSpec, Stream, check_host, parse_duration, parse_memory,
 };
 use tokio::sync::mpsc;
 
@@ -190,20 +189,14 @@ pub fn run(command: SandboxCommand, state: &StateArgs) -> Result<ExitCode> {
 
 fn purge(args: &PurgeArgs, state: &StateArgs) -> Result<ExitCode> {
     let config = context::app_config(state);
-    let native = config.native_config()?;
-    let mut purged: Vec<(&str, SandboxId, PurgeReport)> = NativeProvider::purge_orphans(&native)
-        .into_iter()
-        .map(|(id, report)| ("native", id, report))
+    let purged = context::runtime()?.block_on(config.purge_orphaned_sandboxes(args.docker))?;
+    let docker_error = purged.docker_error.clone();
+    let unclean = !purged.is_clean();
+    let purged: Vec<_> = purged
+        .sandboxes
+        .iter()
+        .map(|p| (p.provider, &p.sandbox, &p.report))
         .collect();
-    let mut docker_error = None;
-    if args.docker {
-        let docker = config.docker_config()?;
-        match context::runtime()?.block_on(DockerProvider::purge_orphans(&docker)) {
-            Ok(found) => purged.extend(found.into_iter().map(|(id, r)| ("docker", id, r))),
-            Err(e) => docker_error = Some(e.to_string()),
-        }
-    }
-    let unclean = purged.iter().any(|(_, _, r)| !r.is_clean());
     if args.json {
         print_json(&serde_json::json!({
             "purged": purged.iter().map(|(provider, id, r)| serde_json::json!({
@@ -379,53 +372,24 @@ fn run_command(args: RunArgs, state: &StateArgs) -> Result<ExitCode> {
         timeout: args.timeout,
     };
     let config = context::app_config(state);
+    let run = SandboxRun {
+        provider: match args.provider {
+            ProviderArg::Native => ProviderKind::Native,
+            ProviderArg::Docker => ProviderKind::Docker,
+        },
+        image: args.image.clone(),
+        spec,
+        command: args.command.clone(),
+        observer: Some(print_egress()),
+    };
     context::runtime()?.block_on(async move {
-        // Egress is audited (to the default organization, by the system):
-        // the application is opened only when there can be any.
+        // Egress is audited: the application is opened only when there
+        // can be any.
         let app = if args.allow_host.is_empty() {
             None
         } else {
             Some(context::open_app(state).await?)
         };
-        let audit = app.as_ref().map(|app| app.audit_log());
-        let recorder = audit.as_ref().map(|(log, _)| {
-            audited_egress(
-                log.clone(),
-                smithers_store::DEFAULT_ORGANIZATION,
-                Some(print_egress()),
-            )
-        });
-        let code = match args.provider {
-            ProviderArg::Native => {
-                let provider = config.native_provider(recorder)?;
-                run_in_sandbox(&provider, spec, &args).await
-            }
-            ProviderArg::Docker => {
-                let provider = config
-                    .docker_provider(recorder, args.image.as_deref())
-                    .await?;
-                run_in_sandbox(&provider, spec, &args).await
-            }
-        };
-        if let Some((log, writer)) = audit {
-            drop(log);
-            writer.join().await;
-        }
-        if let Some(app) = app {
-            app.deliver_audit().await;
-            app.close().await;
-        }
-        code
-    })
-}
-
-async fn run_in_sandbox<P: Provider>(
-    provider: &P,
-    spec: SandboxSpec,
-    args: &RunArgs,
-) -> Result<ExitCode> {
-    {
-        let id = provider.create(spec).await?;
         let (tx, mut rx) = mpsc::channel::<OutputChunk>(64);
         let printer = tokio::spawn(async move {
             let mut stdout = std::io::stdout();
@@ -442,31 +406,36 @@ async fn run_in_sandbox<P: Provider>(
                 };
             }
         });
-        let outcome = provider
-            .exec(&id, ExecRequest::new(args.command.clone()), tx)
-            .await;
+        let outcome = config.run_in_sandbox(app.as_ref(), run, tx).await;
         let _ = printer.await;
-        let purge = provider.destroy(&id).await?;
-        let outcome = outcome?;
-        if let Some(limit) = outcome.limit_hit() {
-            let detail = if outcome.timed_out {
-                format!(
-                    "{} after {}",
-                    limit,
-                    humantime::format_duration(args.timeout)
-                )
-            } else {
-                format!("{limit} of {} bytes", args.memory)
-            };
-            eprintln!("smithers: the command was killed: {detail}");
+        if let Some(app) = app {
+            app.close().await;
         }
-        if !purge.is_clean() {
-            eprintln!(
-                "smithers: the sandbox was not fully removed: {}",
-                purge.remaining.join("; ")
-            );
-            return Ok(ExitCode::from(2));
-        }
-        Ok(ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(1)))
+        Ok(report(&outcome?, &args))
+    })
+}
+
+/// The sandboxed command's ending, told; its exit status.
+fn report(outcome: &SandboxRunOutcome, args: &RunArgs) -> ExitCode {
+    let exec = &outcome.exec;
+    if let Some(limit) = exec.limit_hit() {
+        let detail = if exec.timed_out {
+            format!(
+                "{} after {}",
+                limit,
+                humantime::format_duration(args.timeout)
+            )
+        } else {
+            format!("{limit} of {} bytes", args.memory)
+        };
+        eprintln!("smithers: the command was killed: {detail}");
     }
+    if !outcome.purge.is_clean() {
+        eprintln!(
+            "smithers: the sandbox was not fully removed: {}",
+            outcome.purge.remaining.join("; ")
+        );
+        return ExitCode::from(2);
+    }
+    ExitCode::from(u8::try_from(exec.exit_code).unwrap_or(1))
 }
