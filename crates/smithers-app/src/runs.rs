@@ -286,6 +286,42 @@ impl Runs<'_> {
                 run.state.as_str()
             )));
         }
+        if self.is_paused(id).await? {
+            return Err(Error::conflict(format!(
+                "run {id} is paused: the GitHub App's installation that started it is suspended"
+            )));
+        }
+        let launched = self.hand_over(principal, &run, launcher).await?;
+        // A suspension applied while it was handed over has found it
+        // launched, or has not seen it: it is paused here then.
+        if self.is_paused(id).await? {
+            launcher.pause(id).await?;
+        }
+        Ok(launched)
+    }
+
+    /// Whether run `id` is one of a suspended GitHub App installation's.
+    async fn is_paused(&self, id: &str) -> Result<bool, Error> {
+        Ok(self
+            .app
+            .store()
+            .github()
+            .paused_runs()
+            .await
+            .map_err(store_error)?
+            .iter()
+            .any(|paused| paused == id))
+    }
+
+    /// Hands unfinished `run` to `launcher`, unless another live process
+    /// carries it out.
+    async fn hand_over(
+        &self,
+        principal: &Principal,
+        run: &smithers_store::Run,
+        launcher: &dyn RunLauncher,
+    ) -> Result<Launched, Error> {
+        let id = &run.id;
         if let Some(owner) = run.owner.as_deref()
             && owner != smithers_sandbox::owner::current()
             && !smithers_sandbox::owner::is_gone(owner)
@@ -294,13 +330,15 @@ impl Runs<'_> {
                 "run {id} is being carried out by another process ({owner})"
             )));
         }
-        launcher.launch(principal, &summary(&run)).await
+        launcher.launch(principal, &summary(run)).await
     }
 
     /// Pauses run `id`: `launcher` stops carrying it out where it stands
     /// and `run.paused` is recorded with `reason`; the run stays
     /// unfinished (its approvals can still be decided) until
-    /// [`Runs::unpause`]. A finished run is left as it is (`false`).
+    /// [`Runs::unpause`]. Answers whether `launcher` was carrying it out
+    /// (another process carrying it out is not stopped by this); a
+    /// finished run is left as it is (`None`).
     ///
     /// Errors: `not_found` for a run of another organization; the
     /// launcher's; `unavailable` when the event cannot be recorded.
@@ -310,11 +348,11 @@ impl Runs<'_> {
         id: &str,
         launcher: &dyn RunLauncher,
         reason: &str,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<bool>, Error> {
         authorize(principal, &principal.organization, Operation::RunsResume)?;
         let run = self.find(principal, id).await?;
         if run.state.is_finished() {
-            return Ok(false);
+            return Ok(None);
         }
         let stopped = launcher.pause(id).await?;
         self.app
@@ -327,7 +365,7 @@ impl Runs<'_> {
             )
             .await
             .map_err(store_error)?;
-        Ok(true)
+        Ok(Some(stopped))
     }
 
     /// Carries on run `id`, paused for `reason` before: records
@@ -358,7 +396,7 @@ impl Runs<'_> {
             )
             .await
             .map_err(store_error)?;
-        self.launch(principal, id, launcher).await.map(Some)
+        self.hand_over(principal, &run, launcher).await.map(Some)
     }
 
     /// Runs of the organization a killed process left unfinished, each

@@ -1092,10 +1092,10 @@ on_both_backends!(pausing_needs_a_launcher_that_can_stop_the_run, |db| {
     assert_eq!(paused, 0);
     // A finished run is left as it is.
     runs.cancel(&f.carol, &id).await.unwrap();
-    assert!(
-        !runs
-            .pause(&f.dave, &id, &Recorder::default(), "a test")
+    assert_eq!(
+        runs.pause(&f.dave, &id, &Recorder::default(), "a test")
             .await
-            .unwrap()
+            .unwrap(),
+        None
     );
 });

@@ -8,10 +8,16 @@
 //! events arrived in (level-triggered, as statuses are).
 //!
 //! ```text
-//! GET /app/installations/{id}   (JWT)   404 → deleted; suspended_at → suspended or not
+//! GET /app/installations/{id}   (JWT)   suspended_at → suspended or not
 //! GET /installation/repositories (installation token, metadata read, every page)
 //!   → connected here but not there: removed; there but not here: added
+//!     (removals only when every repository GitHub counts was listed)
 //! ```
+//!
+//! A suspension or unsuspension is decided on GitHub's answer before it is
+//! applied, so a late one never pauses or carries on runs for a moment.
+//! Deletion is never inferred from a read (a wrong App key answers 404
+//! too): only GitHub's `deleted` event deletes.
 
 use std::collections::BTreeSet;
 
@@ -32,13 +38,41 @@ pub(crate) struct Installations<'a> {
 }
 
 impl Installations<'_> {
+    /// Installation `id` as GitHub has it now (`suspended_at` says whether
+    /// it is suspended).
+    ///
+    /// Errors: GitHub's (a 404 among them); a malformed answer.
+    pub(crate) async fn read(
+        &self,
+        id: i64,
+        delivery: Option<&str>,
+    ) -> Result<Installation, Error> {
+        let id_text = id.to_string();
+        let answer = self
+            .github
+            .send(
+                &Request::new(
+                    Method::GET,
+                    "/app/installations/{installation_id}",
+                    &[&id_text],
+                    Auth::App,
+                )
+                .context(Context {
+                    repository: None,
+                    delivery,
+                }),
+            )
+            .await?;
+        serde_json::from_value(answer.body)
+            .map_err(|e| Error::Malformed(format!("GitHub's installation {id}: {e}")))
+    }
+
     /// The changes that bring the store's installation `id` (and its
     /// repositories) to what GitHub says now, in the order to apply them;
     /// none for an installation the store does not have, or has as
     /// deleted (an installation id is never used again).
     ///
-    /// Errors: GitHub's (other than a 404 for the installation, which
-    /// means it is gone); the store's.
+    /// Errors: GitHub's; the store's.
     pub(crate) async fn corrections(
         &self,
         id: i64,
@@ -55,27 +89,7 @@ impl Installations<'_> {
             repository: None,
             delivery,
         };
-        let id_text = id.to_string();
-        let answer = self
-            .github
-            .send(
-                &Request::new(
-                    Method::GET,
-                    "/app/installations/{installation_id}",
-                    &[&id_text],
-                    Auth::App,
-                )
-                .context(context),
-            )
-            .await;
-        let installation: Installation = match answer {
-            Ok(answer) => serde_json::from_value(answer.body)
-                .map_err(|e| Error::Malformed(format!("GitHub's installation {id}: {e}")))?,
-            Err(Error::Api { status: 404, .. }) => {
-                return Ok(vec![InstallationChange::Deleted(id)]);
-            }
-            Err(e) => return Err(e),
-        };
+        let installation = self.read(id, delivery).await?;
         let mut changes = Vec::new();
         match (
             installation.suspended_at.is_some(),
@@ -91,6 +105,23 @@ impl Installations<'_> {
             return Ok(changes);
         }
         let scope = TokenScope::new(id, &[]).with("metadata", Access::Read);
+        let answer = self
+            .github
+            .send(
+                &Request::new(
+                    Method::GET,
+                    "/installation/repositories",
+                    &[],
+                    Auth::Installation(scope.clone()),
+                )
+                .query("per_page", "1")
+                .context(context),
+            )
+            .await?;
+        let counted = answer
+            .body
+            .get("total_count")
+            .and_then(serde_json::Value::as_u64);
         let listed = self
             .github
             .list(
@@ -122,9 +153,12 @@ impl Installations<'_> {
             .into_iter()
             .filter(|r| !here.contains(&r.id))
             .collect();
+        // A list that missed some (a change while it was paged) removes
+        // nothing: a later read finishes the job.
+        let complete = counted.is_some_and(|n| n == there_ids.len() as u64);
         let removed: Vec<RepositoryRef> = connected
             .into_iter()
-            .filter(|r| !there_ids.contains(&r.id))
+            .filter(|r| complete && !there_ids.contains(&r.id))
             .map(|r| RepositoryRef {
                 id: r.id,
                 full_name: r.full_name,

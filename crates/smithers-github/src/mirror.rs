@@ -10,7 +10,9 @@
 //! machine, its environment only by its own. Nothing git prints is passed
 //! on without the token cut out.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -26,12 +28,27 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 #[derive(Debug, Clone)]
 pub struct Mirrors {
     dir: PathBuf,
+    /// One fetch at a time per mirror (events and schedules fetch from
+    /// their own tasks).
+    locks: Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Mirrors {
     /// Mirrors under `dir` (made when first needed).
     pub fn new(dir: PathBuf) -> Mirrors {
-        Mirrors { dir }
+        Mirrors {
+            dir,
+            locks: Arc::default(),
+        }
+    }
+
+    /// The lock of repository `id`'s mirror.
+    fn lock(&self, repository_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        match self.locks.lock() {
+            Ok(mut locks) => locks.entry(repository_id).or_default().clone(),
+            // A poisoned map only loses the sharing: a fresh lock.
+            Err(_) => Arc::default(),
+        }
     }
 
     /// The mirror of repository `id`.
@@ -53,6 +70,8 @@ impl Mirrors {
         token: &InstallationToken,
         refspecs: &[String],
     ) -> Result<PathBuf, Error> {
+        let lock = self.lock(repository_id);
+        let _one_fetch = lock.lock().await;
         let path = self.path(repository_id);
         if !path.join("HEAD").exists() {
             tokio::fs::create_dir_all(&path)

@@ -6,17 +6,23 @@
 //! every SCHEDULE_INTERVAL, for each connected repository of a live
 //! installation whose default branch is known (the protection check
 //! learns it):
-//!   → the default branch's smithers.toml as the mirror holds it (fetched
-//!     again when older than REFRESH_AFTER; every event fetches it too)
+//!   → the default branch's smithers.toml as the mirror holds it, fetched
+//!     again when older than REFRESH_AFTER if it schedules anything, else
+//!     QUIET_REFRESH_AFTER (pull request and push events fetch it too; a
+//!     failed fetch waits as long as a successful one)
 //!   → for each scheduled workflow: due when its cron has a time after its
 //!     last firing (a workflow first seen starts at that moment: no
-//!     backlog) and not after now; missed times fire once, not once each
+//!     backlog) and not after now, and MIN_INTERVAL has passed since the
+//!     last firing; missed times fire once, not once each
 //!   → the firing claimed in the store (compare-and-set on the last
-//!     firing: two processes never fire the same one)
+//!     firing: two processes never fire the same one); skipped while the
+//!     workflow's previous scheduled run is unfinished (runs never pile
+//!     up)
 //!   → the due workflows started as a push's are, rules and code from the
 //!     default branch's tip fetched just now (a workflow no longer
 //!     scheduled there starts nothing), the work offered against the
-//!     default branch
+//!     default branch; if nothing could be started, the claim is given
+//!     back and the next look fires it
 //! ```
 
 use std::collections::HashMap;
@@ -34,9 +40,17 @@ use crate::pulls::{PullRuns, Repository, Target};
 /// How often schedules are looked at: a firing comes at most this late.
 pub(crate) const SCHEDULE_INTERVAL: Duration = Duration::from_secs(30);
 
-/// How old the mirror's copy of a default branch may be when schedules
-/// are read from it.
+/// How old the mirror's copy of a default branch that schedules
+/// workflows may be when schedules are read from it.
 const REFRESH_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// How old the mirror's copy of a default branch that schedules nothing
+/// may be (events fetch it in between).
+const QUIET_REFRESH_AFTER: Duration = Duration::from_secs(6 * 3600);
+
+/// The least time between two firings of one workflow, whatever its cron
+/// says (GitHub Actions' shortest schedule too).
+const MIN_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 /// When each repository's default branch was last fetched for its
 /// schedules, by repository id.
@@ -44,13 +58,12 @@ const REFRESH_AFTER: Duration = Duration::from_secs(15 * 60);
 pub(crate) struct Refreshed(Mutex<HashMap<i64, Instant>>);
 
 impl Refreshed {
-    fn due(&self, repository: i64) -> bool {
+    /// Whether repository `repository` was not fetched for its schedules
+    /// within `after` (or not since the process started).
+    fn due(&self, repository: i64, after: Duration) -> bool {
         self.0
             .lock()
-            .map(|m| {
-                m.get(&repository)
-                    .is_none_or(|at| at.elapsed() > REFRESH_AFTER)
-            })
+            .map(|m| m.get(&repository).is_none_or(|at| at.elapsed() > after))
             .unwrap_or(true)
     }
 
@@ -121,10 +134,26 @@ impl Schedules<'_> {
         };
         let head_ref = format!("refs/heads/{}", repository.default_branch);
         let mirror = self.runs.mirrors.path(repository.id);
-        let known = resolve(&mirror, &head_ref).await;
-        let rules = match known {
-            Ok(rules) if !self.refreshed.due(repository.id) => rules,
+        let principal = Principal::github_installation(self.runs.organization);
+        let services = self.runs.app.runs();
+        let known = match resolve(&mirror, &head_ref).await {
+            Ok(rules) => Some(
+                services
+                    .workflow_schedules(&principal, &mirror, &rules)
+                    .await,
+            ),
+            Err(_) => None,
+        };
+        let refresh_after = match &known {
+            Some(Ok(schedules)) if schedules.is_empty() => QUIET_REFRESH_AFTER,
+            _ => REFRESH_AFTER,
+        };
+        let schedules = match known {
+            Some(known) if !self.refreshed.due(repository.id, refresh_after) => known?,
             _ => {
+                // Marked first: a fetch that fails is not tried again at
+                // every look.
+                self.refreshed.done(repository.id);
                 let cause = format!("schedules of {}", repository.default_branch);
                 let mirror = self
                     .runs
@@ -135,20 +164,18 @@ impl Schedules<'_> {
                         &cause,
                     )
                     .await?;
-                self.refreshed.done(repository.id);
-                resolve(&mirror, &head_ref).await?
+                let rules = resolve(&mirror, &head_ref).await?;
+                services
+                    .workflow_schedules(&principal, &mirror, &rules)
+                    .await?
             }
         };
-        let principal = Principal::github_installation(self.runs.organization);
-        let schedules = self
-            .runs
-            .app
-            .runs()
-            .workflow_schedules(&principal, &mirror, &rules)
-            .await?;
         let store = self.runs.app.store().github();
         let now_micros = micros(now);
+        let min_interval = i64::try_from(MIN_INTERVAL.as_micros()).unwrap_or(i64::MAX);
         let mut due = Vec::new();
+        let mut claims = Vec::new();
+        let mut skipped = Vec::new();
         for (workflow, cron) in schedules {
             let fired_at = store
                 .schedule_fired_at(repository.id, &workflow, now_micros)
@@ -160,16 +187,27 @@ impl Schedules<'_> {
                     continue;
                 }
             };
-            if next <= now_micros
-                && store
-                    .claim_schedule(repository.id, &workflow, fired_at, now_micros)
-                    .await?
-            {
-                due.push(workflow);
+            if next > now_micros || now_micros - fired_at < min_interval {
+                continue;
             }
+            if !store
+                .claim_schedule(repository.id, &workflow, fired_at, now_micros)
+                .await?
+            {
+                continue;
+            }
+            if let Some(earlier) = store
+                .unfinished_scheduled_run(repository.id, &workflow)
+                .await?
+            {
+                skipped.push(format!("{workflow}: run {earlier} has not ended, skipped"));
+                continue;
+            }
+            claims.push((workflow.clone(), fired_at));
+            due.push(workflow);
         }
         if due.is_empty() {
-            return Ok(None);
+            return Ok((!skipped.is_empty()).then(|| skipped.join(", ")));
         }
         let cause = format!("schedule {}", humantime::format_rfc3339_seconds(now));
         let target = Target {
@@ -185,8 +223,22 @@ impl Schedules<'_> {
             only: Some(&due),
             once_per_head: false,
         };
-        let done = self.runs.start_runs(&cause, &target, launcher).await?;
-        Ok(done.detail)
+        match self.runs.start_runs(&cause, &target, launcher).await {
+            Ok(done) => {
+                skipped.extend(done.detail);
+                Ok(Some(skipped.join(", ")))
+            }
+            Err(e) => {
+                // Nothing started (GitHub away, the server stopping): the
+                // firing is given back, so the next look fires it.
+                for (workflow, fired_at) in claims {
+                    store
+                        .claim_schedule(repository.id, &workflow, now_micros, fired_at)
+                        .await?;
+                }
+                Err(e)
+            }
+        }
     }
 }
 

@@ -88,6 +88,9 @@ pub struct Webhooks {
     admin_teams: Option<Vec<String>>,
     members_cache: PageCache,
     wake: Notify,
+    /// Held while an installation change is decided and applied: a
+    /// delivery's and a sweep's never interleave.
+    installations: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Webhooks {
@@ -117,6 +120,7 @@ impl Webhooks {
             admin_teams: None,
             members_cache: PageCache::default(),
             wake: Notify::new(),
+            installations: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -365,16 +369,15 @@ impl Webhooks {
             sender,
         };
         let id = change.installation();
+        let _one_at_a_time = self.installations.lock().await;
+        let change = self.as_github_has_it(change, &delivery.guid).await;
         let mut details: Vec<String> = self
             .apply_change(change, cause, launcher)
             .await?
             .into_iter()
             .collect();
         // Deliveries come out of order: what GitHub says now wins.
-        match self
-            .reconcile_installation(id, &delivery.guid, launcher)
-            .await
-        {
+        match self.corrected(id, &delivery.guid, launcher).await {
             Ok(corrected) => details.extend(corrected),
             Err(e) => {
                 tracing::warn!(installation = id, error = %e, "the installation could not be read back from GitHub");
@@ -424,12 +427,54 @@ impl Webhooks {
             .apply(self.app.signer(), &self.organization, &change, cause)
             .await;
         self.app.deliver_audit().await;
-        recorded?;
+        let recorded = recorded?;
+        // Runs are paused, carried on or cancelled only when the
+        // installation's state did change (not for a duplicate).
+        let did = |action: &str| recorded.iter().any(|a| a == action);
         Ok(match change {
-            InstallationChange::Suspended(id) => Some(self.pause_runs(id, launcher).await?),
-            InstallationChange::Unsuspended(id) => Some(self.unpause_runs(id, launcher).await?),
+            InstallationChange::Suspended(id) if did("github.installation_suspended") => {
+                Some(self.pause_runs(id, launcher).await?)
+            }
+            InstallationChange::Unsuspended(id) if did("github.installation_unsuspended") => {
+                Some(self.unpause_runs(id, launcher).await?)
+            }
+            InstallationChange::Deleted(id) if did("github.installation_deleted") => {
+                Some(self.cancel_runs(id).await?)
+            }
             _ => None,
         })
+    }
+
+    /// A suspension or unsuspension as GitHub has it now, whatever the
+    /// delivery (late, or a redelivery) says; the delivery's own when
+    /// GitHub cannot be read. Other changes as they are.
+    async fn as_github_has_it(
+        &self,
+        change: InstallationChange,
+        delivery: &str,
+    ) -> InstallationChange {
+        let (InstallationChange::Suspended(id) | InstallationChange::Unsuspended(id)) = change
+        else {
+            return change;
+        };
+        let Some(github) = &self.github else {
+            return change;
+        };
+        match (crate::installations::Installations {
+            app: &self.app,
+            github,
+            organization: &self.organization,
+        })
+        .read(id, Some(delivery))
+        .await
+        {
+            Ok(now) if now.suspended_at.is_some() => InstallationChange::Suspended(id),
+            Ok(_) => InstallationChange::Unsuspended(id),
+            Err(e) => {
+                tracing::warn!(installation = id, error = %e, "the installation could not be read back from GitHub; the delivery is taken as it is");
+                change
+            }
+        }
     }
 
     /// Brings installation `id` to what GitHub says of it now (see the
@@ -437,7 +482,7 @@ impl Webhooks {
     /// a client (no App credentials) nothing is read.
     ///
     /// Errors: GitHub's; the store's.
-    pub(crate) async fn reconcile_installation(
+    async fn corrected(
         &self,
         id: i64,
         cause: &str,
@@ -475,7 +520,7 @@ impl Webhooks {
     }
 
     /// Reads every live installation of the organization back from GitHub
-    /// ([`Webhooks::reconcile_installation`]); what was corrected. An
+    /// (the `installations` module); what was corrected. An
     /// installation that cannot be read is logged and the others still
     /// are.
     ///
@@ -495,10 +540,8 @@ impl Webhooks {
             if installation.deleted_at.is_some() {
                 continue;
             }
-            match self
-                .reconcile_installation(installation.id, "reconcile", launcher)
-                .await
-            {
+            let _one_at_a_time = self.installations.lock().await;
+            match self.corrected(installation.id, "reconcile", launcher).await {
                 Ok(done) => corrected.extend(done),
                 Err(e) => {
                     tracing::warn!(installation = installation.id, error = %e, "the installation could not be read back from GitHub");
@@ -520,7 +563,7 @@ impl Webhooks {
             .await?;
         let principal = Principal::github_installation(&self.organization);
         let reason = format!("the GitHub App's installation {id} is suspended");
-        let mut paused = 0;
+        let (mut paused, mut stopped) = (0, 0);
         for run in &runs {
             match self
                 .app
@@ -528,13 +571,46 @@ impl Webhooks {
                 .pause(&principal, run, launcher, &reason)
                 .await
             {
-                Ok(true) => paused += 1,
-                Ok(false) => {}
+                Ok(Some(here)) => {
+                    paused += 1;
+                    stopped += usize::from(here);
+                }
+                Ok(None) => {}
                 Err(e) => tracing::warn!(run = %run, error = %e, "a run could not be paused"),
             }
         }
         self.app.deliver_audit().await;
-        Ok(format!("{paused} of {} unfinished runs paused", runs.len()))
+        Ok(format!(
+            "{paused} of {} unfinished runs paused, {stopped} stopped where they stood",
+            runs.len()
+        ))
+    }
+
+    /// Cancels installation `id`'s unfinished runs: it was uninstalled, so
+    /// nothing could report them or deliver their work. The delivery's
+    /// detail.
+    async fn cancel_runs(&self, id: i64) -> Result<String, Error> {
+        let runs = self
+            .app
+            .store()
+            .github()
+            .unfinished_runs_of_installation(id)
+            .await?;
+        let principal = Principal::github_installation(&self.organization);
+        let mut cancelled = 0;
+        for run in &runs {
+            match self.app.runs().cancel(&principal, run).await {
+                Ok(_) => cancelled += 1,
+                Err(e) => {
+                    tracing::warn!(run = %run, error = %e.message, "a run could not be cancelled")
+                }
+            }
+        }
+        self.app.deliver_audit().await;
+        Ok(format!(
+            "{cancelled} of {} unfinished runs cancelled",
+            runs.len()
+        ))
     }
 
     /// Carries on installation `id`'s unfinished runs, paused by its

@@ -140,6 +140,8 @@ impl RunLauncher for RunPool {
                 if let Ok(mut active) = self.active.lock() {
                     active.remove(&run.id);
                 }
+                // A pause that found it meanwhile waits for this.
+                carried.ended.cancel();
                 return Err(e);
             }
             let active = self.active.clone();

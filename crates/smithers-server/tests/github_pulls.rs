@@ -418,8 +418,17 @@ on_both_backends!(
         installation_event(&f, "suspend").await;
         assert_eq!(
             delivery_detail(&f, "installation").await.as_deref(),
-            Some("1 of 1 unfinished runs paused")
+            Some("1 of 1 unfinished runs paused, 1 stopped where they stood")
         );
+        // Nobody carries it on while the installation is suspended.
+        let stop = tokio_util::sync::CancellationToken::new();
+        let pool = smithers_server::RunPool::new(f.app.clone(), 1, stop.clone());
+        let admin = common::github::admin(&f.app).await;
+        let refused = f.app.runs().launch(&admin, &run, &*pool).await.unwrap_err();
+        assert_eq!(refused.kind, smithers_api::ErrorKind::Conflict);
+        assert!(refused.message.contains("is paused"), "{}", refused.message);
+        stop.cancel();
+        pool.stop().await;
         // Approved while paused: the decision is kept, the run does not go on.
         let admin = common::github::admin(&f.app).await;
         f.app
@@ -570,6 +579,63 @@ on_both_backends!(a_schedule_runs_the_default_branch_once_per_firing, |db| {
     stop.cancel();
     pool.stop().await;
     f.api.assert_honest();
+});
+
+on_both_backends!(a_schedule_never_piles_runs_up, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let repo = repository(&f, SCHEDULED).await;
+    // Every minute, and each run waits for a person.
+    f.api.commit(
+        repo,
+        "main",
+        &[
+            (
+                "smithers.toml",
+                &SCHEDULED.replace("0 3 * * *", "* * * * *"),
+            ),
+            (".smithers/policy", "workflow run_command \"sh *\" -> ask\n"),
+        ],
+        "every minute",
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let pool = smithers_server::RunPool::new(f.app.clone(), 2, stop.clone());
+    let first = std::time::SystemTime::now();
+    let _ = f.github.fire_schedules(&*pool, first).await.unwrap();
+    let minute = Duration::from_secs(60);
+    // A minute on: not five minutes since the first look yet.
+    let fired = f
+        .github
+        .fire_schedules(&*pool, first + minute)
+        .await
+        .unwrap();
+    assert!(fired.is_empty(), "{fired:?}");
+    let fired = f
+        .github
+        .fire_schedules(&*pool, first + 6 * minute)
+        .await
+        .unwrap();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    // The run waits; the next firings are skipped, not queued.
+    let fired = f
+        .github
+        .fire_schedules(&*pool, first + 12 * minute)
+        .await
+        .unwrap();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert!(fired[0].contains("has not ended, skipped"), "{fired:?}");
+    let scheduled = f
+        .app
+        .engine()
+        .runs
+        .list(DEFAULT_ORGANIZATION, false, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.trigger == "schedule")
+        .count();
+    assert_eq!(scheduled, 1);
+    stop.cancel();
+    pool.stop().await;
 });
 
 on_both_backends!(a_pull_request_cannot_schedule_itself, |db| {

@@ -313,7 +313,9 @@ on_both_backends!(
             github.installation(id).await.unwrap().unwrap().suspended_at,
             None
         );
-        // The late events were corrected, saying so.
+        // The late removal was corrected, saying so; the late suspension
+        // was decided on GitHub's word and changed nothing, not even for
+        // a moment.
         let details: Vec<String> = github
             .recent_deliveries(DEFAULT_ORGANIZATION, 10)
             .await
@@ -327,12 +329,7 @@ on_both_backends!(
                 && d.contains("added acme/api")),
             "{details:?}"
         );
-        assert!(
-            details.iter().any(|d| d.contains(&format!(
-                "corrected from GitHub: installation {id} unsuspended"
-            ))),
-            "{details:?}"
-        );
+
         let actions: Vec<String> = all_events(f.app.store())
             .await
             .into_iter()
@@ -346,8 +343,6 @@ on_both_backends!(
                 "repository.connected",
                 "repository.disconnected",
                 "repository.connected",
-                "github.installation_suspended",
-                "github.installation_unsuspended",
             ],
             "{actions:?}"
         );

@@ -1128,7 +1128,7 @@ impl Github<'_> {
 
     /// The App's run of workflow `workflow` at commit `head_sha` for pull
     /// request `number` (none: for a push), if there is one (finished or
-    /// not).
+    /// not); scheduled runs are not counted.
     pub async fn run_of_head(
         &self,
         repository_id: i64,
@@ -1143,6 +1143,7 @@ impl Github<'_> {
         let row = sqlx::query(&format!(
             "SELECT {GITHUB_RUN_COLUMNS} {GITHUB_RUNS_FROM} \
              WHERE g.repository_id = $1 AND g.workflow = $2 AND g.head_sha = $3 AND {pull} \
+               AND r.trigger <> 'schedule' \
              ORDER BY g.created_at LIMIT 1"
         ))
         .bind(repository_id)
@@ -1214,6 +1215,26 @@ impl Github<'_> {
         .fetch_one(self.store.pool())
         .await?
         .try_get("fired_at")?)
+    }
+
+    /// The App's unfinished scheduled run of workflow `workflow` of
+    /// repository `repository_id`, if there is one.
+    pub async fn unfinished_scheduled_run(
+        &self,
+        repository_id: i64,
+        workflow: &str,
+    ) -> Result<Option<String>, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT g.run_id {GITHUB_RUNS_FROM} \
+             WHERE g.repository_id = $1 AND g.workflow = $2 AND r.trigger = 'schedule' \
+               AND r.state IN ('queued', 'running', 'waiting_approval') \
+             ORDER BY g.created_at LIMIT 1"
+        ))
+        .bind(repository_id)
+        .bind(workflow)
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.map(|row| Ok(row.try_get("run_id")?)).transpose()
     }
 
     /// Claims a firing of scheduled workflow `workflow`: moves its last

@@ -292,3 +292,49 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(a_schedules_firing_is_claimed_once, |db| {
+    let github = db.store.github();
+    // First seen: recorded as fired now.
+    assert_eq!(
+        github.schedule_fired_at(7, "nightly", 1_000).await.unwrap(),
+        1_000
+    );
+    assert_eq!(
+        github.schedule_fired_at(7, "nightly", 9_000).await.unwrap(),
+        1_000
+    );
+    // Two processes read 1000; one claims the firing.
+    assert!(
+        github
+            .claim_schedule(7, "nightly", 1_000, 5_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !github
+            .claim_schedule(7, "nightly", 1_000, 5_001)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        github.schedule_fired_at(7, "nightly", 9_000).await.unwrap(),
+        5_000
+    );
+    // Given back when nothing could start.
+    assert!(
+        github
+            .claim_schedule(7, "nightly", 5_000, 1_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        github.schedule_fired_at(7, "nightly", 9_000).await.unwrap(),
+        1_000
+    );
+    // Another workflow of the repository is its own.
+    assert_eq!(
+        github.schedule_fired_at(7, "weekly", 9_000).await.unwrap(),
+        9_000
+    );
+});
