@@ -551,17 +551,23 @@ impl Webhooks {
         Ok(corrected)
     }
 
-    /// Pauses installation `id`'s unfinished runs where they stand: its
-    /// suspension. A run that cannot be paused is logged and the others
-    /// still are. The delivery's detail.
-    async fn pause_runs(&self, id: i64, launcher: &dyn RunLauncher) -> Result<String, Error> {
+    /// Installation `id`'s unfinished runs, and the principal the App acts
+    /// on them as.
+    async fn unfinished_runs(&self, id: i64) -> Result<(Vec<String>, Principal), Error> {
         let runs = self
             .app
             .store()
             .github()
             .unfinished_runs_of_installation(id)
             .await?;
-        let principal = Principal::github_installation(&self.organization);
+        Ok((runs, Principal::github_installation(&self.organization)))
+    }
+
+    /// Pauses installation `id`'s unfinished runs where they stand: its
+    /// suspension. A run that cannot be paused is logged and the others
+    /// still are. The delivery's detail.
+    async fn pause_runs(&self, id: i64, launcher: &dyn RunLauncher) -> Result<String, Error> {
+        let (runs, principal) = self.unfinished_runs(id).await?;
         let reason = format!("the GitHub App's installation {id} is suspended");
         let (mut paused, mut stopped) = (0, 0);
         for run in &runs {
@@ -590,13 +596,7 @@ impl Webhooks {
     /// nothing could report them or deliver their work. The delivery's
     /// detail.
     async fn cancel_runs(&self, id: i64) -> Result<String, Error> {
-        let runs = self
-            .app
-            .store()
-            .github()
-            .unfinished_runs_of_installation(id)
-            .await?;
-        let principal = Principal::github_installation(&self.organization);
+        let (runs, principal) = self.unfinished_runs(id).await?;
         let mut cancelled = 0;
         for run in &runs {
             match self.app.runs().cancel(&principal, run).await {
@@ -616,13 +616,7 @@ impl Webhooks {
     /// Carries on installation `id`'s unfinished runs, paused by its
     /// suspension. The delivery's detail.
     async fn unpause_runs(&self, id: i64, launcher: &dyn RunLauncher) -> Result<String, Error> {
-        let runs = self
-            .app
-            .store()
-            .github()
-            .unfinished_runs_of_installation(id)
-            .await?;
-        let principal = Principal::github_installation(&self.organization);
+        let (runs, principal) = self.unfinished_runs(id).await?;
         let reason = format!("the GitHub App's installation {id} is no longer suspended");
         let mut carried_on = 0;
         for run in &runs {

@@ -342,27 +342,7 @@ async fn installation_event(f: &GithubFixture, action: &str) {
         .await
         .unwrap()[0]
         .id;
-    let suspended = action == "suspend";
-    if suspended {
-        f.api.suspend_installation(id as u64);
-    } else {
-        f.api.unsuspend_installation(id as u64);
-    }
-    f.api
-        .deliver(
-            "installation",
-            Some(action),
-            None,
-            serde_json::json!({"installation": {
-                "id": id,
-                "app_slug": smithers_test_support::github::APP_SLUG,
-                "created_at": "2026-11-30T10:00:00Z",
-                "updated_at": "2026-11-30T10:00:00Z",
-                "suspended_at": if suspended { serde_json::json!("2026-11-30T11:00:00Z") } else { serde_json::Value::Null },
-                "suspended_by": null,
-            }}),
-        )
-        .await;
+    common::github::suspension(f, id as u64, action).await;
     processed(&f.app).await;
 }
 

@@ -253,32 +253,6 @@ on_both_backends!(installations_connect_and_disconnect_repositories, |db| {
     f.api.assert_honest();
 });
 
-/// `installation` `action` (`suspend`, `unsuspend`) for `installation`,
-/// its state on the stand-in changed first, as on GitHub.
-async fn suspension(f: &GithubFixture, installation: u64, action: &str) {
-    let suspended = action == "suspend";
-    if suspended {
-        f.api.suspend_installation(installation);
-    } else {
-        f.api.unsuspend_installation(installation);
-    }
-    f.api
-        .deliver(
-            "installation",
-            Some(action),
-            None,
-            serde_json::json!({"installation": {
-                "id": installation,
-                "app_slug": smithers_test_support::github::APP_SLUG,
-                "created_at": "2026-11-30T10:00:00Z",
-                "updated_at": "2026-11-30T10:00:00Z",
-                "suspended_at": if suspended { serde_json::json!("2026-11-30T11:00:00Z") } else { serde_json::Value::Null },
-                "suspended_by": null,
-            }}),
-        )
-        .await;
-}
-
 on_both_backends!(
     installation_events_out_of_order_end_as_github_has_it,
     |db| {
@@ -303,8 +277,8 @@ on_both_backends!(
         f.api
             .installation_repositories_added(installation, &[api_repo])
             .await;
-        suspension(&f, installation, "suspend").await;
-        suspension(&f, installation, "unsuspend").await;
+        common::github::suspension(&f, installation, "suspend").await;
+        common::github::suspension(&f, installation, "unsuspend").await;
         processed(&f.app).await;
         let github = f.app.store().github();
         assert_eq!(connected_repositories(&f).await, ["acme/api"]);

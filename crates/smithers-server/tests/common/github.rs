@@ -252,3 +252,29 @@ pub async fn processed(app: &App) {
     }
     panic!("the deliveries were not carried out");
 }
+
+/// `installation` `action` (`suspend`, `unsuspend`) for `installation`,
+/// its state on the stand-in changed first, as on GitHub; not waited for.
+pub async fn suspension(f: &GithubFixture, installation: u64, action: &str) {
+    let suspended = action == "suspend";
+    if suspended {
+        f.api.suspend_installation(installation);
+    } else {
+        f.api.unsuspend_installation(installation);
+    }
+    f.api
+        .deliver(
+            "installation",
+            Some(action),
+            None,
+            serde_json::json!({"installation": {
+                "id": installation,
+                "app_slug": smithers_test_support::github::APP_SLUG,
+                "created_at": "2026-11-30T10:00:00Z",
+                "updated_at": "2026-11-30T10:00:00Z",
+                "suspended_at": if suspended { serde_json::json!("2026-11-30T11:00:00Z") } else { serde_json::Value::Null },
+                "suspended_by": null,
+            }}),
+        )
+        .await;
+}

@@ -316,29 +316,19 @@ pub(crate) fn list_installation_repositories(state: &mut State, call: &Call) -> 
         .skip(per_page * (page - 1))
         .take(per_page)
         .collect();
-    let mut answer = Answer::json(
+    Answer::json(
         200,
         json!({
             "total_count": total,
             "repositories": items,
             "repository_selection": "selected",
         }),
-    );
-    if page < last {
-        let url = |p: usize| {
-            format!(
-                "<{}/installation/repositories?per_page={per_page}&page={p}>",
-                state.base
-            )
-        };
-        answer = answer.header(
-            "link",
-            format!(
-                "{}; rel=\"next\", {}; rel=\"last\"",
-                url(page + 1),
-                url(last)
-            ),
-        );
-    }
-    answer
+    )
+    .page_of(
+        &state.base,
+        "/installation/repositories",
+        per_page,
+        page,
+        last,
+    )
 }

@@ -86,7 +86,7 @@ fn paged(state: &State, call: &Call, path: &str, items: Vec<Value>) -> Answer {
         .get("if-none-match")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut answer = if seen {
+    let answer = if seen {
         Answer {
             status: 304,
             body: None,
@@ -96,19 +96,9 @@ fn paged(state: &State, call: &Call, path: &str, items: Vec<Value>) -> Answer {
     } else {
         Answer::json(200, body)
     };
-    answer = answer.header("etag", etag);
-    if page < last {
-        let url = |p: usize| format!("<{}{path}?per_page={per_page}&page={p}>", state.base);
-        answer = answer.header(
-            "link",
-            format!(
-                "{}; rel=\"next\", {}; rel=\"last\"",
-                url(page + 1),
-                url(last)
-            ),
-        );
-    }
     answer
+        .header("etag", etag)
+        .page_of(&state.base, path, per_page, page, last)
 }
 
 fn user(login: &str, id: u64) -> Value {

@@ -71,6 +71,31 @@ impl Answer {
         self.headers.push((name.into(), value.into()));
         self
     }
+
+    /// This answer as page `page` of `last` of `path` at `base`, with the
+    /// `Link` header GitHub sends (RFC 8288: `next` and `last`), none on
+    /// the last page.
+    pub fn page_of(
+        self,
+        base: &str,
+        path: &str,
+        per_page: usize,
+        page: usize,
+        last: usize,
+    ) -> Answer {
+        if page >= last {
+            return self;
+        }
+        let url = |p: usize| format!("<{base}{path}?per_page={per_page}&page={p}>");
+        self.header(
+            "link",
+            format!(
+                "{}; rel=\"next\", {}; rel=\"last\"",
+                url(page + 1),
+                url(last)
+            ),
+        )
+    }
 }
 
 impl From<Refusal> for Answer {
