@@ -270,7 +270,8 @@ impl Runs<'_> {
     /// Has `launcher` carry out run `id` (`run --detach`, a resume).
     ///
     /// Errors: `not_found` for a run of another organization; `conflict`
-    /// for a finished run, or one another live process carries out; the
+    /// for a finished run, a paused one (its GitHub App installation is
+    /// suspended), or one another live process carries out; the
     /// launcher's.
     pub async fn launch(
         &self,
@@ -287,9 +288,7 @@ impl Runs<'_> {
             )));
         }
         if self.is_paused(id).await? {
-            return Err(Error::conflict(format!(
-                "run {id} is paused: the GitHub App's installation that started it is suspended"
-            )));
+            return Err(paused(id));
         }
         let launched = self.hand_over(principal, &run, launcher).await?;
         // A suspension applied while it was handed over has found it
@@ -471,8 +470,9 @@ impl Runs<'_> {
     /// audited.
     ///
     /// Errors: `not_found` for a run of another organization; `invalid`
-    /// when another live process carries it out; `unavailable` when the
-    /// sandbox cannot be made.
+    /// when another live process carries it out; `conflict` for a paused
+    /// run (its GitHub App installation is suspended); `unavailable` when
+    /// the sandbox cannot be made.
     pub async fn execute(
         &self,
         principal: &Principal,
@@ -481,6 +481,9 @@ impl Runs<'_> {
     ) -> Result<RunSummary, Error> {
         authorize(principal, &principal.organization, Operation::RunsResume)?;
         let run = self.find(principal, id).await?;
+        if !run.state.is_finished() && self.is_paused(id).await? {
+            return Err(paused(id));
+        }
         let definition = Definition::from_json(&run.definition).map_err(engine_error)?;
         let workflow = definition.workflow().map_err(engine_error)?;
         let kind = execution
@@ -923,6 +926,13 @@ fn log_line(l: &smithers_store::LogLine) -> LogLine {
         at: Timestamp(l.at),
         text: l.text.clone(),
     }
+}
+
+/// The refusal to carry on paused run `id`.
+fn paused(id: &str) -> Error {
+    Error::conflict(format!(
+        "run {id} is paused: the GitHub App's installation that started it is suspended"
+    ))
 }
 
 /// The workflows of the repository's `smithers.toml` in the tree of

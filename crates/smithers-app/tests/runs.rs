@@ -1038,6 +1038,18 @@ on_both_backends!(a_suspended_installations_runs_stay_paused, |db| {
     let launcher = Recorder::default();
     runs_resumed(&f, &launcher).await;
     assert_eq!(launcher.asked(), [("dave".to_string(), theirs.clone())]);
+    // Nor does anyone carry it on by hand.
+    let runs = f.app.runs();
+    for refused in [
+        runs.launch(&f.carol, &github, &launcher).await.unwrap_err(),
+        runs.execute(&f.carol, &github, Execution::default())
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(refused.kind, smithers_api::ErrorKind::Conflict);
+        assert!(refused.message.contains("is paused"), "{}", refused.message);
+    }
+    assert_eq!(launcher.asked().len(), 1);
 
     change(&f, InstallationChange::Unsuspended(42)).await;
     assert!(store.github().paused_runs().await.unwrap().is_empty());
