@@ -28,6 +28,7 @@ mod results;
 mod schedules;
 mod seats;
 pub mod signature;
+pub mod stack_block;
 mod statuses;
 mod sweeper;
 pub mod token;
