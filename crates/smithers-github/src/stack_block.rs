@@ -157,7 +157,9 @@ pub fn find_block(body: &str, key: &MarkerKey, this: u64) -> Option<Range<usize>
             continue;
         }
         let header_end = body[start..].find('\n').map(|i| start + i)?;
-        let header = &body[start + BEGIN.len()..header_end];
+        // GitHub's web editor saves a body with CRLF line ends: the block
+        // is the same block.
+        let header = body[start + BEGIN.len()..header_end].trim_end_matches('\r');
         let Some(fields) = header.strip_suffix(" -->") else {
             continue;
         };
@@ -174,13 +176,15 @@ pub fn find_block(body: &str, key: &MarkerKey, this: u64) -> Option<Range<usize>
         let Some(end_at) = body[lines_start..].find(END).map(|i| lines_start + i) else {
             continue;
         };
-        let lines = &body[lines_start..end_at];
-        let expected = key.mac(stack, this, lines);
+        let lines = body[lines_start..end_at].replace("\r\n", "\n");
+        let expected = key.mac(stack, this, &lines);
         if !constant_time_eq(expected.as_bytes(), mac.as_bytes()) {
             continue;
         }
         let mut end = end_at + END.len();
-        if body[end..].starts_with('\n') {
+        if body[end..].starts_with("\r\n") {
+            end += 2;
+        } else if body[end..].starts_with('\n') {
             end += 1;
         }
         return Some(start..end);
@@ -238,6 +242,16 @@ mod tests {
         assert!(second.starts_with("Why: the parser was slow."));
         assert!(second.ends_with("\nThanks!\n"));
         assert_eq!(second.matches(END).count(), 1);
+    }
+
+    #[test]
+    fn a_body_saved_with_crlf_line_ends_keeps_its_block() {
+        let body = with_block("Why: speed.", &block(12), &key()).replace('\n', "\r\n");
+        let span = find_block(&body, &key(), 12).expect("still Smithers' block");
+        assert!(body[span.clone()].ends_with("-->\r\n"));
+        let updated = with_block(&body, &block(12), &key());
+        assert_eq!(updated.matches(END).count(), 1);
+        assert!(updated.starts_with("Why: speed.\r\n\r\n"));
     }
 
     #[test]
