@@ -277,6 +277,9 @@ on_both_backends!(
         f.api
             .installation_repositories_added(installation, &[api_repo])
             .await;
+        // Carried out before GitHub's state changes again: a read-back
+        // made after the suspension would rightly see it.
+        processed(&f.app).await;
         common::github::suspension(&f, installation, "suspend").await;
         common::github::suspension(&f, installation, "unsuspend").await;
         processed(&f.app).await;
