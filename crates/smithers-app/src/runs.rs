@@ -301,15 +301,12 @@ impl Runs<'_> {
 
     /// Whether run `id` is one of a suspended GitHub App installation's.
     async fn is_paused(&self, id: &str) -> Result<bool, Error> {
-        Ok(self
-            .app
+        self.app
             .store()
             .github()
-            .paused_runs()
+            .is_paused(id)
             .await
-            .map_err(store_error)?
-            .iter()
-            .any(|paused| paused == id))
+            .map_err(store_error)
     }
 
     /// Hands unfinished `run` to `launcher`, unless another live process

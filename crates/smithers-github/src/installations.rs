@@ -70,13 +70,16 @@ impl Installations<'_> {
     /// The changes that bring the store's installation `id` (and its
     /// repositories) to what GitHub says now, in the order to apply them;
     /// none for an installation the store does not have, or has as
-    /// deleted (an installation id is never used again).
+    /// deleted (an installation id is never used again). `read` is the
+    /// installation as GitHub answered a moment ago, if it was read;
+    /// otherwise it is read now.
     ///
     /// Errors: GitHub's; the store's.
     pub(crate) async fn corrections(
         &self,
         id: i64,
         delivery: Option<&str>,
+        read: Option<Installation>,
     ) -> Result<Vec<InstallationChange>, Error> {
         let store = self.app.store().github();
         let Some(known) = store.installation(id).await? else {
@@ -89,7 +92,10 @@ impl Installations<'_> {
             repository: None,
             delivery,
         };
-        let installation = self.read(id, delivery).await?;
+        let installation = match read {
+            Some(installation) => installation,
+            None => self.read(id, delivery).await?,
+        };
         let mut changes = Vec::new();
         match (
             installation.suspended_at.is_some(),

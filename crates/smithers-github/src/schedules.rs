@@ -171,7 +171,7 @@ impl Schedules<'_> {
             }
         };
         let store = self.runs.app.store().github();
-        let now_micros = micros(now);
+        let now_micros = smithers_store::micros_at(now);
         let min_interval = i64::try_from(MIN_INTERVAL.as_micros()).unwrap_or(i64::MAX);
         let mut due = Vec::new();
         let mut claims = Vec::new();
@@ -247,13 +247,6 @@ async fn resolve(mirror: &Path, rev: &str) -> Result<String, Error> {
     smithers_engine::run::resolve_commit(mirror, rev)
         .await
         .map_err(|e| Error::App(smithers_app::engine_error(e)))
-}
-
-/// Microseconds since the epoch.
-fn micros(at: SystemTime) -> i64 {
-    at.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// The first time `cron` (five fields, UTC) names after `after`

@@ -370,14 +370,14 @@ impl Webhooks {
         };
         let id = change.installation();
         let _one_at_a_time = self.installations.lock().await;
-        let change = self.as_github_has_it(change, &delivery.guid).await;
+        let (change, read) = self.as_github_has_it(change, &delivery.guid).await;
         let mut details: Vec<String> = self
             .apply_change(change, cause, launcher)
             .await?
             .into_iter()
             .collect();
         // Deliveries come out of order: what GitHub says now wins.
-        match self.corrected(id, &delivery.guid, launcher).await {
+        match self.corrected(id, &delivery.guid, read, launcher).await {
             Ok(corrected) => details.extend(corrected),
             Err(e) => {
                 tracing::warn!(installation = id, error = %e, "the installation could not be read back from GitHub");
@@ -447,18 +447,19 @@ impl Webhooks {
 
     /// A suspension or unsuspension as GitHub has it now, whatever the
     /// delivery (late, or a redelivery) says; the delivery's own when
-    /// GitHub cannot be read. Other changes as they are.
+    /// GitHub cannot be read. Other changes as they are. With the
+    /// installation as read, so it is not read again.
     async fn as_github_has_it(
         &self,
         change: InstallationChange,
         delivery: &str,
-    ) -> InstallationChange {
+    ) -> (InstallationChange, Option<crate::events::Installation>) {
         let (InstallationChange::Suspended(id) | InstallationChange::Unsuspended(id)) = change
         else {
-            return change;
+            return (change, None);
         };
         let Some(github) = &self.github else {
-            return change;
+            return (change, None);
         };
         match (crate::installations::Installations {
             app: &self.app,
@@ -468,24 +469,26 @@ impl Webhooks {
         .read(id, Some(delivery))
         .await
         {
-            Ok(now) if now.suspended_at.is_some() => InstallationChange::Suspended(id),
-            Ok(_) => InstallationChange::Unsuspended(id),
+            Ok(now) if now.suspended_at.is_some() => (InstallationChange::Suspended(id), Some(now)),
+            Ok(now) => (InstallationChange::Unsuspended(id), Some(now)),
             Err(e) => {
                 tracing::warn!(installation = id, error = %e, "the installation could not be read back from GitHub; the delivery is taken as it is");
-                change
+                (change, None)
             }
         }
     }
 
     /// Brings installation `id` to what GitHub says of it now (see the
-    /// `installations` module); what was corrected, one line each. Without
-    /// a client (no App credentials) nothing is read.
+    /// `installations` module), `read` being the installation as just
+    /// read, if it was; what was corrected, one line each. Without a
+    /// client (no App credentials) nothing is read.
     ///
     /// Errors: GitHub's; the store's.
     async fn corrected(
         &self,
         id: i64,
         cause: &str,
+        read: Option<crate::events::Installation>,
         launcher: &dyn RunLauncher,
     ) -> Result<Vec<String>, Error> {
         let Some(github) = &self.github else {
@@ -496,7 +499,7 @@ impl Webhooks {
             github,
             organization: &self.organization,
         }
-        .corrections(id, Some(cause))
+        .corrections(id, Some(cause), read)
         .await?;
         let mut corrected = Vec::new();
         for change in changes {
@@ -541,7 +544,10 @@ impl Webhooks {
                 continue;
             }
             let _one_at_a_time = self.installations.lock().await;
-            match self.corrected(installation.id, "reconcile", launcher).await {
+            match self
+                .corrected(installation.id, "reconcile", None, launcher)
+                .await
+            {
                 Ok(done) => corrected.extend(done),
                 Err(e) => {
                     tracing::warn!(installation = installation.id, error = %e, "the installation could not be read back from GitHub");

@@ -342,7 +342,7 @@ async fn installation_event(f: &GithubFixture, action: &str) {
         .await
         .unwrap()[0]
         .id;
-    common::github::suspension(f, id as u64, action).await;
+    common::github::installation_event(f, id as u64, action).await;
     processed(&f.app).await;
 }
 

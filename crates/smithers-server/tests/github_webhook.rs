@@ -215,21 +215,7 @@ on_both_backends!(installations_connect_and_disconnect_repositories, |db| {
     assert!(disconnected.event.details["delivery"].is_string());
 
     // Uninstalled: everything disconnected, its tokens forgotten.
-    f.api
-        .deliver(
-            "installation",
-            Some("deleted"),
-            None,
-            serde_json::json!({"installation": {
-                "id": installation,
-                "app_slug": smithers_test_support::github::APP_SLUG,
-                "created_at": "2026-11-30T10:00:00Z",
-                "updated_at": "2026-11-30T10:00:00Z",
-                "suspended_at": null,
-                "suspended_by": null,
-            }}),
-        )
-        .await;
+    common::github::installation_event(&f, installation, "deleted").await;
     processed(&f.app).await;
     let repositories = f
         .app
@@ -280,8 +266,8 @@ on_both_backends!(
         // Carried out before GitHub's state changes again: a read-back
         // made after the suspension would rightly see it.
         processed(&f.app).await;
-        common::github::suspension(&f, installation, "suspend").await;
-        common::github::suspension(&f, installation, "unsuspend").await;
+        common::github::installation_event(&f, installation, "suspend").await;
+        common::github::installation_event(&f, installation, "unsuspend").await;
         processed(&f.app).await;
         let github = f.app.store().github();
         assert_eq!(connected_repositories(&f).await, ["acme/api"]);

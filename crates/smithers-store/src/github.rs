@@ -1173,6 +1173,21 @@ impl Github<'_> {
         rows.iter().map(|row| Ok(row.try_get("run_id")?)).collect()
     }
 
+    /// Whether run `run_id` is an unfinished run of a suspended
+    /// installation (one of [`Github::paused_runs`]).
+    pub async fn is_paused(&self, run_id: &str) -> Result<bool, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT g.run_id {GITHUB_RUNS_FROM} \
+               JOIN github_installations i ON i.id = g.installation_id \
+             WHERE g.run_id = $1 AND i.suspended_at IS NOT NULL \
+               AND r.state IN ('queued', 'running', 'waiting_approval')"
+        ))
+        .bind(run_id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// The ids of every unfinished run of a suspended installation: runs
     /// that stay paused, which a starting server must not carry on.
     pub async fn paused_runs(&self) -> Result<Vec<String>, Error> {

@@ -239,7 +239,11 @@ impl Store {
 
 /// Microseconds since the Unix epoch, now.
 pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    micros_at(std::time::SystemTime::now())
+}
+
+/// Microseconds since the Unix epoch at `at` (0 before the epoch).
+pub fn micros_at(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }

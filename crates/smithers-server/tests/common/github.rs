@@ -253,14 +253,15 @@ pub async fn processed(app: &App) {
     panic!("the deliveries were not carried out");
 }
 
-/// `installation` `action` (`suspend`, `unsuspend`) for `installation`,
-/// its state on the stand-in changed first, as on GitHub; not waited for.
-pub async fn suspension(f: &GithubFixture, installation: u64, action: &str) {
+/// `installation` `action` (`suspend`, `unsuspend`, `deleted`) for
+/// `installation`, a suspension's state changed on the stand-in first, as
+/// on GitHub; not waited for.
+pub async fn installation_event(f: &GithubFixture, installation: u64, action: &str) {
     let suspended = action == "suspend";
-    if suspended {
-        f.api.suspend_installation(installation);
-    } else {
-        f.api.unsuspend_installation(installation);
+    match action {
+        "suspend" => f.api.suspend_installation(installation),
+        "unsuspend" => f.api.unsuspend_installation(installation),
+        _ => {}
     }
     f.api
         .deliver(
