@@ -74,6 +74,8 @@ pub struct GithubApp {
     /// When each repository's default branch was last fetched for its
     /// schedules.
     refreshed: Refreshed,
+    /// `true` once the first sweep (start-up's catching up) is done.
+    swept_once: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for GithubApp {
@@ -159,6 +161,7 @@ impl GithubApp {
             mirrors,
             fork_secrets: settings.fork_secrets,
             refreshed: Refreshed::default(),
+            swept_once: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -229,6 +232,15 @@ impl GithubApp {
         .await
     }
 
+    /// Returns once [`GithubApp::run`]'s first sweep is done: what the
+    /// App does at start (deliveries missed while it was down asked for
+    /// again, protection, members and installations read back) is behind
+    /// it.
+    pub async fn swept_once(&self) {
+        let mut swept = self.swept_once.subscribe();
+        let _ = swept.wait_for(|done| *done).await;
+    }
+
     /// Brings the organization's users to its GitHub members (see the
     /// `seats` module).
     ///
@@ -285,18 +297,6 @@ impl GithubApp {
                 let since = std::time::SystemTime::now()
                     .checked_sub(lookback)
                     .unwrap_or(std::time::UNIX_EPOCH);
-                // A delivery that never arrived, or arrived out of order,
-                // is corrected by what GitHub says now.
-                match self.webhooks.reconcile_installations(launcher).await {
-                    Ok(corrected) => {
-                        for correction in corrected {
-                            tracing::info!(%correction, "installation corrected from GitHub");
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the installations could not be read back from GitHub")
-                    }
-                }
                 if let Err(e) = (crate::protection::Protection {
                     app: &self.app,
                     github: &self.github,
@@ -319,6 +319,19 @@ impl GithubApp {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "the App's deliveries could not be swept"),
                 }
+                // A delivery that never arrived, or arrived out of order,
+                // is corrected by what GitHub says now.
+                match self.webhooks.reconcile_installations(launcher).await {
+                    Ok(corrected) => {
+                        for correction in corrected {
+                            tracing::info!(%correction, "installation corrected from GitHub");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the installations could not be read back from GitHub")
+                    }
+                }
+                self.swept_once.send_replace(true);
                 lookback = SWEEP_INTERVAL * 2;
                 tokio::select! {
                     _ = stopped.changed() => {}

@@ -209,6 +209,8 @@ pub async fn github_fixture(db: &TestDb, fork_secrets: ForkSecrets) -> GithubFix
             let _ = stopped.await;
         },
     ));
+    // The tests' GitHub starts after what the App does at start.
+    github.swept_once().await;
     GithubFixture {
         app,
         api,
