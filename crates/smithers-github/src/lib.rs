@@ -29,6 +29,7 @@ mod schedules;
 mod seats;
 pub mod signature;
 pub mod stack_block;
+pub mod stack_plan;
 mod statuses;
 mod sweeper;
 pub mod token;
