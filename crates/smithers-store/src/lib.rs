@@ -14,6 +14,7 @@ mod audit;
 mod audited;
 mod data_dir;
 mod github;
+mod github_stacks;
 mod migrate;
 mod model_turns;
 mod orgs;
@@ -43,6 +44,9 @@ pub use github::{
     Cause, Delivery, GITHUB_ACTOR, Github, GithubMember, GithubRun, Installation,
     InstallationChange, InstallationRef, NewDelivery, NewGithubRun, Outcome, Recorded, Repository,
     RepositoryRef, ResultState,
+};
+pub use github_stacks::{
+    GithubStack, GithubStackMember, NewGithubStack, NewStackMember, StackState,
 };
 pub use model_turns::{ModelTurn, NewModelTurn};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};

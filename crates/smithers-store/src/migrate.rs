@@ -97,6 +97,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_github_schedules.sql"),
         postgres: include_str!("../migrations/postgres/0014_github_schedules.sql"),
     },
+    Migration {
+        version: 15,
+        name: "chained pull requests (stacks)",
+        sqlite: include_str!("../migrations/sqlite/0015_github_stacks.sql"),
+        postgres: include_str!("../migrations/postgres/0015_github_stacks.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {
