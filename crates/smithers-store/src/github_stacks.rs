@@ -71,7 +71,7 @@ pub struct GithubStackMember {
 /// A stack as recorded, members bottom first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GithubStack {
-    /// `stk_` and 26 lowercase letters and digits.
+    /// `stk_` and 32 lowercase hexadecimal digits (a UUIDv7).
     pub id: String,
     pub organization_id: String,
     pub installation_id: i64,
