@@ -154,11 +154,12 @@ pub struct PageCache {
 #[derive(Debug, Clone)]
 struct CachedPage {
     etag: String,
-    items: Vec<Value>,
+    /// The body GitHub sent with `etag`.
+    body: Value,
     next: Option<Vec<(String, String)>>,
 }
 
-type Page = (Vec<Value>, Option<Vec<(String, String)>>);
+type Page = (Value, Option<Vec<(String, String)>>);
 
 impl PageCache {
     fn etag(&self, key: &str) -> Option<String> {
@@ -168,18 +169,12 @@ impl PageCache {
 
     fn page(&self, key: &str) -> Option<Page> {
         let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        pages.get(key).map(|p| (p.items.clone(), p.next.clone()))
+        pages.get(key).map(|p| (p.body.clone(), p.next.clone()))
     }
 
-    fn keep(
-        &self,
-        key: String,
-        etag: String,
-        items: Vec<Value>,
-        next: Option<Vec<(String, String)>>,
-    ) {
+    fn keep(&self, key: String, etag: String, body: Value, next: Option<Vec<(String, String)>>) {
         let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        pages.insert(key, CachedPage { etag, items, next });
+        pages.insert(key, CachedPage { etag, body, next });
     }
 }
 
@@ -433,37 +428,13 @@ impl Github {
         let mut items = Vec::new();
         let mut unchanged = true;
         loop {
-            let key = format!(
-                "{} {} {:?} {:?}",
-                request.route,
-                request.auth_key(),
-                request.params,
-                request.query
-            );
-            request.if_none_match = cache.etag(&key);
-            let answer = self.send(&request).await?;
-            let (page, next) = if answer.status == 304 {
-                match cache.page(&key) {
-                    Some(cached) => cached,
-                    None => {
-                        return Err(Error::Malformed(format!(
-                            "GitHub answered 304 to {} for a page never held",
-                            request.route
-                        )));
-                    }
-                }
-            } else {
-                unchanged = false;
-                let Value::Array(page) = answer.body else {
-                    return Err(Error::Malformed(format!(
-                        "GitHub's answer to {} is not a list",
-                        request.route
-                    )));
-                };
-                if let Some(etag) = &answer.etag {
-                    cache.keep(key, etag.clone(), page.clone(), answer.next_query.clone());
-                }
-                (page, answer.next_query)
+            let (page, next, changed) = self.send_conditional(&mut request, cache).await?;
+            unchanged &= !changed;
+            let Value::Array(page) = page else {
+                return Err(Error::Malformed(format!(
+                    "GitHub's answer to {} is not a list",
+                    request.route
+                )));
             };
             items.extend(page);
             match next {
@@ -476,6 +447,62 @@ impl Github {
                 None => return Ok((items, unchanged)),
             }
         }
+    }
+
+    /// One resource (a pull request, say), asked for conditionally with
+    /// the `ETag` `cache` holds for it: a resource read again and again
+    /// costs no rate limit while it does not change.
+    ///
+    /// Errors: as [`Github::send`].
+    pub async fn get_cached(
+        &self,
+        request: Request<'_>,
+        cache: &PageCache,
+    ) -> Result<Value, Error> {
+        let mut request = request;
+        let (body, _, _) = self.send_conditional(&mut request, cache).await?;
+        Ok(body)
+    }
+
+    /// Sends `request` with `If-None-Match` set to the `ETag` `cache`
+    /// holds for it. Answers the body (GitHub's, kept in `cache` with its
+    /// `ETag`, or on a 304 the one held), the next page's query, and
+    /// whether GitHub sent a new body.
+    ///
+    /// Errors: as [`Github::send`]; [`Error::Malformed`] for a 304 to a
+    /// request whose answer `cache` does not hold.
+    async fn send_conditional(
+        &self,
+        request: &mut Request<'_>,
+        cache: &PageCache,
+    ) -> Result<(Value, Option<Vec<(String, String)>>, bool), Error> {
+        let key = format!(
+            "{} {} {:?} {:?}",
+            request.route,
+            request.auth_key(),
+            request.params,
+            request.query
+        );
+        request.if_none_match = cache.etag(&key);
+        let answer = self.send(request).await?;
+        if answer.status == 304 {
+            let (body, next) = cache.page(&key).ok_or_else(|| {
+                Error::Malformed(format!(
+                    "GitHub answered 304 to {} for a page never held",
+                    request.route
+                ))
+            })?;
+            return Ok((body, next, false));
+        }
+        if let Some(etag) = &answer.etag {
+            cache.keep(
+                key,
+                etag.clone(),
+                answer.body.clone(),
+                answer.next_query.clone(),
+            );
+        }
+        Ok((answer.body, answer.next_query, true))
     }
 
     fn url(&self, request: &Request<'_>) -> Result<url::Url, Error> {

@@ -72,13 +72,7 @@ impl Mirrors {
     ) -> Result<PathBuf, Error> {
         let lock = self.lock(repository_id);
         let _one_fetch = lock.lock().await;
-        let path = self.path(repository_id);
-        if !path.join("HEAD").exists() {
-            tokio::fs::create_dir_all(&path)
-                .await
-                .map_err(|e| fetch_error(format!("cannot make {}: {e}", path.display())))?;
-            git(&path, &["init", "--quiet", "--bare"], None).await?;
-        }
+        let path = self.ensure(repository_id).await?;
         let mut args = vec![
             "-c",
             "transfer.fsckObjects=true",
@@ -96,6 +90,120 @@ impl Mirrors {
         git(&path, &args, Some(token)).await?;
         Ok(path)
     }
+
+    /// Repository `id`'s mirror, made bare if new.
+    async fn ensure(&self, repository_id: i64) -> Result<PathBuf, Error> {
+        let path = self.path(repository_id);
+        if !path.join("HEAD").exists() {
+            tokio::fs::create_dir_all(&path)
+                .await
+                .map_err(|e| fetch_error(format!("cannot make {}: {e}", path.display())))?;
+            git(&path, &["init", "--quiet", "--bare"], None).await?;
+        }
+        Ok(path)
+    }
+
+    /// The tips of `branches` of the repository at `url` as it is now
+    /// (`git ls-remote`, nothing fetched): each branch that exists with
+    /// its commit; a branch that does not is left out.
+    ///
+    /// Errors: [`Error::Unreachable`] when git fails.
+    pub(crate) async fn tips(
+        &self,
+        repository_id: i64,
+        url: &str,
+        token: &InstallationToken,
+        branches: &[&str],
+    ) -> Result<Vec<(String, String)>, Error> {
+        let path = self.ensure(repository_id).await?;
+        let refs: Vec<String> = branches.iter().map(|b| format!("refs/heads/{b}")).collect();
+        let mut args = vec!["ls-remote", "--heads", "--end-of-options", url];
+        args.extend(refs.iter().map(String::as_str));
+        let listed = git(&path, &args, Some(token)).await?;
+        // ls-remote matches patterns by their tail: only exact names count.
+        Ok(listed
+            .lines()
+            .filter_map(|line| {
+                let (sha, name) = line.split_once('\t')?;
+                let branch = name.strip_prefix("refs/heads/")?;
+                branches
+                    .contains(&branch)
+                    .then(|| (branch.to_string(), sha.to_string()))
+            })
+            .collect())
+    }
+
+    /// Replays the commits `upstream..head` onto `onto` in repository
+    /// `id`'s mirror (`git replay`, which touches no work tree and no
+    /// branch but a scratch one of its own), committed as Smithers with
+    /// each commit's author kept. Answers the new tip, or the conflict
+    /// git reported.
+    ///
+    /// Errors: [`Error::Unreachable`] when git fails other than by a
+    /// conflict.
+    pub(crate) async fn replay(
+        &self,
+        repository_id: i64,
+        onto: &str,
+        upstream: &str,
+        head: &str,
+    ) -> Result<Replayed, Error> {
+        let path = self.path(repository_id);
+        // git replay moves the refs in its range: a scratch one, so no
+        // fetched branch is ever moved.
+        let scratch = format!(
+            "refs/heads/smithers-replay-{}",
+            uuid::Uuid::now_v7().simple()
+        );
+        git(&path, &["update-ref", &scratch, head], None).await?;
+        let range = format!("{upstream}..{scratch}");
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(&path)
+            .args(["replay", "--onto", onto, &range])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_COMMITTER_NAME", "Smithers")
+            .env("GIT_COMMITTER_EMAIL", "smithers@localhost")
+            .kill_on_drop(true)
+            .output()
+            .await;
+        let deleted = git(&path, &["update-ref", "-d", &scratch], None).await;
+        let output = output.map_err(|e| fetch_error(format!("cannot run git: {e}")))?;
+        deleted?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        match output.status.code() {
+            Some(0) => {
+                // `update <ref> <new> <old>` for the scratch ref; none when
+                // nothing was left to replay.
+                let tip = stdout
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("update "))
+                    .filter_map(|l| l.split_whitespace().nth(1))
+                    .next_back()
+                    .unwrap_or(onto);
+                Ok(Replayed::Tip(tip.to_string()))
+            }
+            Some(1) => Ok(Replayed::Conflict(
+                format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr))
+                    .trim()
+                    .to_string(),
+            )),
+            _ => Err(fetch_error(format!(
+                "git replay: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))),
+        }
+    }
+}
+
+/// What a replay made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Replayed {
+    /// The replayed commits' new tip.
+    Tip(String),
+    /// They do not apply: git's account of the conflict.
+    Conflict(String),
 }
 
 impl Mirrors {
@@ -115,11 +223,41 @@ impl Mirrors {
         sha: &str,
         lease: Option<&str>,
     ) -> Result<(), Error> {
+        self.push_leased(repository_id, url, token, branch, sha, lease.unwrap_or(""))
+            .await
+    }
+
+    /// Deletes `branch` of the repository at `url`, leased against `at`:
+    /// only while the branch is still at `at` (a push onto it since keeps
+    /// it).
+    ///
+    /// Errors: as [`Mirrors::push`].
+    pub(crate) async fn delete_branch(
+        &self,
+        repository_id: i64,
+        url: &str,
+        token: &InstallationToken,
+        branch: &str,
+        at: &str,
+    ) -> Result<(), Error> {
+        self.push_leased(repository_id, url, token, branch, "", at)
+            .await
+    }
+
+    /// `git push --force-with-lease=refs/heads/BRANCH:LEASE SHA:refs/heads/BRANCH`
+    /// (an empty `sha` deletes, an empty `lease` requires the branch not
+    /// to exist).
+    async fn push_leased(
+        &self,
+        repository_id: i64,
+        url: &str,
+        token: &InstallationToken,
+        branch: &str,
+        sha: &str,
+        lease: &str,
+    ) -> Result<(), Error> {
         let path = self.path(repository_id);
-        let lease = format!(
-            "--force-with-lease=refs/heads/{branch}:{}",
-            lease.unwrap_or("")
-        );
+        let lease = format!("--force-with-lease=refs/heads/{branch}:{lease}");
         let refspec = format!("{sha}:refs/heads/{branch}");
         git(
             &path,
@@ -135,6 +273,7 @@ impl Mirrors {
             Some(token),
         )
         .await
+        .map(drop)
     }
 }
 
@@ -185,7 +324,12 @@ fn fetch_error(reason: String) -> Error {
 }
 
 /// Runs git in `repo`, with `token` as its HTTP credential if given.
-async fn git(repo: &Path, args: &[&str], token: Option<&InstallationToken>) -> Result<(), Error> {
+/// Answers what it printed on its standard output.
+async fn git(
+    repo: &Path,
+    args: &[&str],
+    token: Option<&InstallationToken>,
+) -> Result<String, Error> {
     let mut command = Command::new("git");
     command
         .arg("-C")
@@ -216,7 +360,7 @@ async fn git(repo: &Path, args: &[&str], token: Option<&InstallationToken>) -> R
         .map_err(|_| fetch_error("git timed out".into()))?
         .map_err(|e| fetch_error(format!("cannot run git: {e}")))?;
     if output.status.success() {
-        return Ok(());
+        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
     }
     let mut said = String::from_utf8_lossy(&output.stderr).trim().to_string();
     if let Some(token) = token {

@@ -42,6 +42,18 @@ impl MarkerKey {
         MarkerKey(Zeroizing::new(bytes.to_vec()))
     }
 
+    /// A key of its own for `purpose`, derived from `secret` (the App's
+    /// webhook secret): HMAC-SHA256(secret, purpose ‖ 0x01), the first
+    /// block of HKDF-Expand (RFC 5869) with `secret` as the pseudorandom
+    /// key. A MAC made with it says nothing of the secret, and no webhook
+    /// signature is ever a valid marker.
+    pub fn derive(secret: &[u8], purpose: &str) -> MarkerKey {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+        let mut info = purpose.as_bytes().to_vec();
+        info.push(1);
+        MarkerKey::new(ring::hmac::sign(&key, &info).as_ref())
+    }
+
     fn mac(&self, stack: &str, this: u64, lines: &str) -> String {
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
         let signed = format!("smithers-stack v1\n{stack}\n{this}\n{lines}");
