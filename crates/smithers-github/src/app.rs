@@ -14,12 +14,22 @@ use crate::pulls::PullRuns;
 use crate::results::Results;
 use crate::schedules::{Refreshed, SCHEDULE_INTERVAL, Schedules};
 use crate::seats::SeatChanges;
+use crate::stack_block::MarkerKey;
+use crate::stacks::Stacks;
 use crate::statuses::Statuses;
 use crate::sweeper::{FIRST_LOOKBACK, SWEEP_INTERVAL, Sweeper, Swept};
-use crate::{AppKey, Error, ForkSecrets, Github, PullSettings, RetryLimits, Webhooks};
+use crate::{AppKey, Error, ForkSecrets, Github, PageCache, PullSettings, RetryLimits, Webhooks};
 
 /// How often runs' states are compared with what their statuses said.
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often every chain of pull requests is read back from GitHub and
+/// brought to what it should be (pull requests are read conditionally:
+/// an unchanged one costs no rate limit).
+const STACK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the stack blocks' marker key is derived for.
+const MARKER_PURPOSE: &str = "smithers stack marker v1";
 
 /// The default name of the secret holding the App's private key (PEM).
 pub const DEFAULT_PRIVATE_KEY_SECRET: &str = "GITHUB_APP_PRIVATE_KEY";
@@ -76,6 +86,12 @@ pub struct GithubApp {
     refreshed: Refreshed,
     /// `true` once the first sweep (start-up's catching up) is done.
     swept_once: tokio::sync::watch::Sender<bool>,
+    /// Signs the stack blocks of chained pull requests' bodies.
+    marker_key: MarkerKey,
+    /// The stacks' pull requests as last read, for conditional requests.
+    pulls_read: PageCache,
+    /// One stack pass at a time.
+    stack_pass: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for GithubApp {
@@ -135,6 +151,7 @@ impl GithubApp {
             settings.limits,
         )?;
         let mirrors = Mirrors::new(app.data_dir().join("github").join("mirrors"));
+        let marker_key = MarkerKey::derive(webhook_secret.expose(), MARKER_PURPOSE);
         let webhooks = Webhooks::new(
             app.clone(),
             &settings.organization,
@@ -162,6 +179,9 @@ impl GithubApp {
             fork_secrets: settings.fork_secrets,
             refreshed: Refreshed::default(),
             swept_once: tokio::sync::watch::Sender::new(false),
+            marker_key,
+            pulls_read: PageCache::default(),
+            stack_pass: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -201,9 +221,31 @@ impl GithubApp {
             web_url: &self.web_url,
             public_url: self.public_url.as_deref(),
             organization: &self.organization,
+            stacks: self.stacks(),
         }
         .deliver_pending()
         .await
+    }
+
+    /// Brings every chain of pull requests Smithers opened (active or
+    /// waiting for a person) to what it should be (see the `stacks`
+    /// module); answers how many were reconciled without error.
+    ///
+    /// Errors: the store's, when the stacks cannot be listed.
+    pub async fn reconcile_stacks(&self) -> Result<usize, Error> {
+        self.stacks().reconcile_all().await
+    }
+
+    fn stacks(&self) -> Stacks<'_> {
+        Stacks {
+            app: &self.app,
+            github: &self.github,
+            mirrors: &self.mirrors,
+            web_url: &self.web_url,
+            key: &self.marker_key,
+            cache: &self.pulls_read,
+            pass: &self.stack_pass,
+        }
     }
 
     /// Starts the scheduled workflows due at `now` (see the `schedules`
@@ -263,7 +305,8 @@ impl GithubApp {
     }
 
     /// Carries out webhook deliveries (runs through `launcher`), posts
-    /// runs' statuses, fires scheduled workflows, and every sweep reads
+    /// runs' statuses, delivers their work, keeps chains of pull requests
+    /// current, fires scheduled workflows, and every sweep reads
     /// the installations back from GitHub and asks again for deliveries
     /// that never arrived, until `shutdown` completes.
     pub async fn run(
@@ -277,12 +320,19 @@ impl GithubApp {
             let _ = stop.send(true);
         };
         let statuses = async {
+            let mut stacks_due = tokio::time::Instant::now();
             while !*stopped.borrow() {
                 if let Err(e) = self.report_statuses().await {
                     tracing::warn!(error = %e, "statuses could not be reported");
                 }
                 if let Err(e) = self.deliver_results().await {
                     tracing::warn!(error = %e, "runs' work could not be delivered");
+                }
+                if tokio::time::Instant::now() >= stacks_due {
+                    if let Err(e) = self.reconcile_stacks().await {
+                        tracing::warn!(error = %e, "the stacks could not be reconciled");
+                    }
+                    stacks_due = tokio::time::Instant::now() + STACK_INTERVAL;
                 }
                 tokio::select! {
                     _ = stopped.changed() => {}

@@ -30,6 +30,7 @@ mod seats;
 pub mod signature;
 pub mod stack_block;
 pub mod stack_plan;
+mod stacks;
 mod statuses;
 mod sweeper;
 pub mod token;

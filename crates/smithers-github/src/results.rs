@@ -8,6 +8,12 @@
 //! already. Its body summarizes the run; every piece of text someone else
 //! wrote is neutralized. Nothing is ever merged by Smithers.
 //!
+//! Commits to several branches, each building on the one before (a
+//! run's consecutive commit steps), become a chain: each branch's pull
+//! request is based on the previous branch, the bottom on the run's
+//! result base, and the chain is recorded as a stack that the `stacks`
+//! reconciler keeps current from then on.
+//!
 //! Level-triggered like the statuses: a run whose work is not settled is
 //! tried again on the next pass. Creating a pull request is not retried
 //! blindly: an uncertain answer is followed by a look for it.
@@ -19,11 +25,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use smithers_api::Run;
 use smithers_app::{App, Principal};
-use smithers_store::{GithubRun, ResultState};
+use smithers_store::{GithubRun, NewGithubStack, NewStackMember, ResultState, StackState};
 
 use crate::client::{Auth, Context, Request};
 use crate::mirror::Mirrors;
 use crate::neutral::{neutralize, neutralize_line};
+use crate::stacks::Stacks;
 use crate::token::{Access, TokenScope};
 use crate::{Error, Github};
 
@@ -35,6 +42,8 @@ pub(crate) struct Results<'a> {
     pub web_url: &'a str,
     pub public_url: Option<&'a str>,
     pub organization: &'a str,
+    /// Reconciles a chain as soon as it is recorded.
+    pub stacks: Stacks<'a>,
 }
 
 impl Results<'_> {
@@ -81,7 +90,7 @@ impl Results<'_> {
             ));
         }
         let mirror = self.mirrors.path(run.repository_id);
-        let mut delivered = Vec::new();
+        let mut commits = Vec::with_capacity(branches.len());
         for branch in &branches {
             // The check the engine's own commits and pushes pass.
             if let Some(problem) = smithers_engine::workflow::branch_problem(branch) {
@@ -106,19 +115,153 @@ impl Results<'_> {
             if let Some(refused) = self.owned_elsewhere(run, branch).await? {
                 return Ok(Settled::Refused(refused));
             }
-            if let Some(refused) = self.push(run, branch, &sha).await? {
+            commits.push((branch.clone(), sha));
+        }
+        let chained = commits.len() > 1 && self.in_a_line(run, &commits).await?;
+        let mut delivered: Vec<(String, i64)> = Vec::new();
+        for (i, (branch, sha)) in commits.iter().enumerate() {
+            if let Some(refused) = self.push(run, branch, sha).await? {
                 return Ok(Settled::Refused(refused));
             }
-            let pull = self.offer(run, &shown, branch, &sha).await?;
+            let base = match (chained, i.checked_sub(1)) {
+                (true, Some(below)) => commits[below].0.as_str(),
+                _ => run.result_base.as_str(),
+            };
+            let pull = self.offer(run, &shown, branch, sha, base).await?;
             delivered.push((branch.clone(), pull));
+        }
+        if chained {
+            self.record_stack(run, &shown, &commits, &delivered).await?;
         }
         let detail = delivered
             .iter()
             .map(|(b, n)| format!("{b} as #{n}"))
             .collect::<Vec<_>>()
-            .join(", ");
+            .join(if chained { " ← " } else { ", " });
         let last = delivered.last().map_or(0, |(_, n)| *n);
         Ok(Settled::Delivered { pull: last, detail })
+    }
+
+    /// Whether each of `commits` builds on the one before it: a chain.
+    async fn in_a_line(
+        &self,
+        run: &GithubRun,
+        commits: &[(String, String)],
+    ) -> Result<bool, Error> {
+        for pair in commits.windows(2) {
+            let ((_, below), (_, above)) = (&pair[0], &pair[1]);
+            if below == above
+                || !self
+                    .mirrors
+                    .is_ancestor(run.repository_id, below, above)
+                    .await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Records the chain `commits` (bottom first, offered as `pulls`) as
+    /// the run's stack, supersedes the stacks of earlier runs on the same
+    /// branches, and reconciles it once (a failure there is the next
+    /// pass's to mend).
+    ///
+    /// Errors: the store's and the audit log's.
+    async fn record_stack(
+        &self,
+        run: &GithubRun,
+        shown: &Run,
+        commits: &[(String, String)],
+        pulls: &[(String, i64)],
+    ) -> Result<(), Error> {
+        let store = self.app.store().github();
+        let titles: Vec<String> = commits
+            .iter()
+            .map(|(branch, _)| self.title(run, shown, Some(branch)))
+            .collect();
+        let id = format!("stk_{}", uuid::Uuid::now_v7().simple());
+        let members = commits
+            .iter()
+            .enumerate()
+            .map(|(i, (branch, head))| NewStackMember {
+                branch,
+                title: &titles[i],
+                built_on: match i.checked_sub(1) {
+                    Some(below) => &commits[below].1,
+                    None => &run.head_sha,
+                },
+                head,
+            })
+            .collect();
+        let created = store
+            .create_stack(&NewGithubStack {
+                id: &id,
+                organization_id: self.organization,
+                installation_id: run.installation_id,
+                repository_id: run.repository_id,
+                repository: &run.repository,
+                run_id: &run.run_id,
+                base: &run.result_base,
+                members,
+            })
+            .await?;
+        let Some(mut stack) = store.stack_of_run(&run.run_id).await? else {
+            return Err(Error::Malformed(format!(
+                "run {}'s stack is not recorded",
+                run.run_id
+            )));
+        };
+        for (m, (_, number)) in stack.members.iter_mut().zip(pulls) {
+            if m.pull_number != Some(*number) {
+                m.pull_number = Some(*number);
+                store.update_stack_member(&stack.id, m).await?;
+            }
+        }
+        if created {
+            self.github
+                .audit(
+                    "github.stack_created",
+                    ("github_stack", &stack.id),
+                    json!({
+                        "repository": run.repository,
+                        "run": run.run_id,
+                        "base": run.result_base,
+                        "members": pulls
+                            .iter()
+                            .map(|(b, n)| json!({"branch": b, "pull": n}))
+                            .collect::<Vec<_>>(),
+                    }),
+                )
+                .await?;
+        }
+        let branches: Vec<String> = commits.iter().map(|(b, _)| b.clone()).collect();
+        for older in store
+            .stacks_on_branches(run.repository_id, &branches, &run.run_id)
+            .await?
+        {
+            if store
+                .set_stack_state(
+                    &older,
+                    &[StackState::Active, StackState::Paused],
+                    StackState::Superseded,
+                    None,
+                )
+                .await?
+            {
+                self.github
+                    .audit(
+                        "github.stack_superseded",
+                        ("github_stack", &older),
+                        json!({"repository": run.repository, "by": stack.id, "run": run.run_id}),
+                    )
+                    .await?;
+            }
+        }
+        if let Err(e) = self.stacks.reconcile(&stack.id).await {
+            tracing::warn!(stack = %stack.id, error = %e, "a new stack could not be reconciled yet");
+        }
+        Ok(())
     }
 
     /// Why `branch` is not this run's to push, if Smithers last pushed it
@@ -218,14 +361,16 @@ impl Results<'_> {
         }
     }
 
-    /// Opens the pull request of `branch` onto the run's result base, or
-    /// updates the one open already; its number.
+    /// Opens the pull request of `branch` onto `base` (the run's result
+    /// base, or the branch below it in a chain), or updates the one open
+    /// already; its number.
     async fn offer(
         &self,
         run: &GithubRun,
         shown: &Run,
         branch: &str,
         sha: &str,
+        base: &str,
     ) -> Result<i64, Error> {
         let (owner, name) = run
             .repository
@@ -237,7 +382,7 @@ impl Results<'_> {
             repository: Some(&run.repository),
             delivery: Some(&run.delivery),
         };
-        let body = self.body(run, shown, sha);
+        let body = self.body(run, shown, branch, sha);
         if let Some(number) = self.open_pull(owner, name, branch, &scope, context).await? {
             let number_text = number.to_string();
             let update = Request::new(
@@ -258,9 +403,9 @@ impl Results<'_> {
             Auth::Installation(scope.clone()),
         )
         .json(json!({
-            "title": self.title(run, shown),
+            "title": self.title(run, shown, Some(branch)),
             "head": branch,
-            "base": run.result_base,
+            "base": base,
             "body": body,
             "maintainer_can_modify": false,
         }))
@@ -306,10 +451,13 @@ impl Results<'_> {
             .and_then(Value::as_i64))
     }
 
-    fn title(&self, run: &GithubRun, shown: &Run) -> String {
-        let message = commit_messages(shown)
+    /// `smithers/WORKFLOW: ` and the first line of the first commit
+    /// message to `branch` (of the run's, when none).
+    fn title(&self, run: &GithubRun, shown: &Run, branch: Option<&str>) -> String {
+        let message = commit_messages(shown, branch)
             .into_iter()
             .next()
+            .or_else(|| commit_messages(shown, None).into_iter().next())
             .unwrap_or_default();
         let first = message.lines().next().unwrap_or("").trim();
         let subject = if first.is_empty() {
@@ -323,7 +471,7 @@ impl Results<'_> {
     /// The pull request's body: what ran, the decisions that mattered,
     /// who approved what, and a link; everything not Smithers' own words
     /// neutralized.
-    fn body(&self, run: &GithubRun, shown: &Run, sha: &str) -> String {
+    fn body(&self, run: &GithubRun, shown: &Run, branch: &str, sha: &str) -> String {
         let mut body = String::new();
         let link = match self.public_url {
             Some(public) => format!(
@@ -394,7 +542,7 @@ impl Results<'_> {
                 );
             }
         }
-        for message in commit_messages(shown) {
+        for message in commit_messages(shown, Some(branch)) {
             let _ = writeln!(body, "\n**Commit message** (written by the run)\n");
             for line in neutralize(&message).lines().take(40) {
                 let _ = writeln!(body, "> {line}");
@@ -443,10 +591,14 @@ fn committed_branches(run: &Run) -> Vec<String> {
     branches
 }
 
-fn commit_messages(run: &Run) -> Vec<String> {
+/// The messages of the run's commits, to `branch` only when given.
+fn commit_messages(run: &Run, branch: Option<&str>) -> Vec<String> {
     run.tool_calls
         .iter()
         .filter(|c| c.tool == "create_commit" && c.ok == Some(true))
+        .filter(|c| {
+            branch.is_none_or(|b| c.arguments.get("branch").and_then(Value::as_str) == Some(b))
+        })
         .filter_map(|c| c.arguments.get("message").and_then(Value::as_str))
         .map(str::to_string)
         .collect()
