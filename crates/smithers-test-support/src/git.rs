@@ -21,3 +21,13 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// Whether commit `ancestor` is `descendant` or one of its ancestors in
+/// the repository at `dir` (`false` too when either is unknown).
+pub fn is_ancestor(dir: &Path, ancestor: &str, descendant: &str) -> bool {
+    Command::new("git")
+        .args(["merge-base", "--is-ancestor", ancestor, descendant])
+        .current_dir(dir)
+        .output()
+        .is_ok_and(|out| out.status.success())
+}

@@ -40,7 +40,7 @@ pub use keys::{
     APP_ID, APP_PRIVATE_KEY_PEM, APP_PUBLIC_KEY_PEM, APP_SLUG, app_jwt, app_private_key_path,
     app_public_key_path, sign_app_jwt,
 };
-pub use pulls::{CommitStatus, Pull};
+pub use pulls::{Comment, CommitStatus, MergeMethod, Merged, Pull};
 pub use state::{Account, AuthKind, Recorded};
 pub use webhooks::{Chaos, Delivery, WEBHOOK_EXAMPLES_ENV, example as webhook_example, signature};
 
@@ -117,6 +117,7 @@ impl GithubApi {
             faults: Vec::new(),
             pulls: Vec::new(),
             statuses: Vec::new(),
+            comments: Vec::new(),
             orgs: BTreeMap::new(),
             hooks: Default::default(),
             next_id: 1000,

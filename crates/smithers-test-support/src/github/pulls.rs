@@ -44,6 +44,42 @@ pub struct Pull {
     pub created_at: SystemTime,
     pub updated_at: SystemTime,
     pub closed_at: Option<SystemTime>,
+    /// Set once merged (the pull request is then closed).
+    pub merged: Option<Merged>,
+}
+
+/// How a pull request was merged.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    /// The commit the base branch was moved to (`merge_commit_sha`).
+    pub commit: String,
+    /// The head the pull request had when merged (`head.sha` from then on).
+    pub head: String,
+    pub at: SystemTime,
+}
+
+/// How [`super::GithubApi::merge_pull`] merges, as GitHub's merge button
+/// offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeMethod {
+    /// A merge commit with the base and the head as parents.
+    Merge,
+    /// One new commit on the base with the head's changes.
+    Squash,
+    /// Each of the head's commits replayed onto the base.
+    Rebase,
+}
+
+/// A comment on an issue or pull request (`issue-comment`).
+#[derive(Debug, Clone)]
+pub struct Comment {
+    pub id: u64,
+    pub repo: u64,
+    /// The issue's or pull request's number.
+    pub number: u64,
+    pub body: String,
+    pub author: Account,
+    pub created_at: SystemTime,
 }
 
 /// A commit status the stand-in holds.
@@ -151,7 +187,12 @@ pub(crate) fn pull_json(state: &State, p: &Pull) -> Value {
         return Value::Null;
     };
     let head_repo = state.repos.get(&p.head_repo).unwrap_or(repo);
-    let head_sha = branch_sha(head_repo, &p.head_ref).unwrap_or_else(|| p.head_sha.clone());
+    // A merged pull request's head is what was merged, wherever its
+    // branch went since.
+    let head_sha = match &p.merged {
+        Some(m) => m.head.clone(),
+        None => branch_sha(head_repo, &p.head_ref).unwrap_or_else(|| p.head_sha.clone()),
+    };
     let template = openapi::description().example("pull-request");
     let mut v = retarget(&template, state, repo);
     let full = repo.full_name();
@@ -201,10 +242,22 @@ pub(crate) fn pull_json(state: &State, p: &Pull) -> Value {
         o.insert("created_at".into(), json!(timestamp(p.created_at)));
         o.insert("updated_at".into(), json!(timestamp(p.updated_at)));
         o.insert("closed_at".into(), json!(p.closed_at.map(timestamp)));
-        o.insert("merged_at".into(), Value::Null);
-        o.insert("merge_commit_sha".into(), Value::Null);
-        o.insert("merged".into(), json!(false));
-        o.insert("merged_by".into(), Value::Null);
+        o.insert(
+            "merged_at".into(),
+            json!(p.merged.as_ref().map(|m| timestamp(m.at))),
+        );
+        o.insert(
+            "merge_commit_sha".into(),
+            json!(p.merged.as_ref().map(|m| m.commit.clone())),
+        );
+        o.insert("merged".into(), json!(p.merged.is_some()));
+        o.insert(
+            "merged_by".into(),
+            match &p.merged {
+                Some(_) => simple_user(&repo.owner),
+                None => Value::Null,
+            },
+        );
         o.insert("mergeable".into(), Value::Null);
         o.insert("rebaseable".into(), Value::Null);
         o.insert("mergeable_state".into(), json!("unknown"));
@@ -391,6 +444,7 @@ pub(crate) fn open(
         created_at: SystemTime::now(),
         updated_at: SystemTime::now(),
         closed_at: None,
+        merged: None,
     };
     if let Some(r) = state.repos.get_mut(&id) {
         r.next_number += 1;
@@ -522,7 +576,169 @@ pub(crate) fn update(state: &mut State, call: &Call) -> Answer {
     Answer::json(200, pull_json(state, &p))
 }
 
+/// `POST /repos/{owner}/{repo}/issues/{issue_number}/comments`
+/// (`issues: write` or, on a pull request, `pull_requests: write`; 201
+/// `issue-comment`; 404 for a number that is neither).
+pub(crate) fn create_comment(state: &mut State, call: &Call) -> Answer {
+    let n: u64 = call.param("issue_number").parse().unwrap_or(0);
+    let id = match access(state, call, "pull_requests", "write") {
+        Ok(id) => id,
+        Err(a) => return a,
+    };
+    if !state.pulls.iter().any(|p| p.repo == id && p.number == n) {
+        return Answer::not_found();
+    }
+    let Some(text) = call.str_field("body") else {
+        return Answer::invalid(
+            "Validation Failed",
+            json!([{"resource": "IssueComment", "field": "body", "code": "missing_field"}]),
+        );
+    };
+    let comment = Comment {
+        id: state.id(),
+        repo: id,
+        number: n,
+        body: text.to_string(),
+        author: state.bot(),
+        created_at: SystemTime::now(),
+    };
+    let repo = &state.repos[&id];
+    let template = openapi::description().example("issue-comment");
+    let mut v = retarget(&template, state, repo);
+    let api = format!("{}/repos/{}", state.base, repo.full_name());
+    let html = format!("{}/{}", state.base, repo.full_name());
+    if let Some(o) = v.as_object_mut() {
+        o.insert("id".into(), json!(comment.id));
+        o.insert(
+            "node_id".into(),
+            json!(base64_id("012:IssueComment", comment.id)),
+        );
+        o.insert(
+            "url".into(),
+            json!(format!("{api}/issues/comments/{}", comment.id)),
+        );
+        o.insert(
+            "html_url".into(),
+            json!(format!("{html}/pull/{n}#issuecomment-{}", comment.id)),
+        );
+        o.insert("issue_url".into(), json!(format!("{api}/issues/{n}")));
+        o.insert("body".into(), json!(comment.body));
+        o.insert("user".into(), simple_user(&comment.author));
+        o.insert("created_at".into(), json!(timestamp(comment.created_at)));
+        o.insert("updated_at".into(), json!(timestamp(comment.created_at)));
+        o.insert("author_association".into(), json!("NONE"));
+    }
+    state.comments.push(comment);
+    Answer::json(201, v)
+}
+
+/// Merges pull request `number` of repository `id` by `method` with real
+/// git in the bare repository, moving its base branch as GitHub's merge
+/// button does; the commit the base is now at.
+pub(crate) fn merge(
+    state: &mut State,
+    id: u64,
+    number: u64,
+    method: MergeMethod,
+) -> Result<String, String> {
+    let i = state
+        .pulls
+        .iter()
+        .position(|p| p.repo == id && p.number == number && p.state == "open")
+        .ok_or_else(|| format!("no open pull request #{number}"))?;
+    let repo = state.repos.get(&id).ok_or("no such repository")?;
+    let p = &state.pulls[i];
+    let dir = repo.dir.clone();
+    let base = branch_sha(repo, &p.base_ref).ok_or("the base branch is gone")?;
+    let head = branch_sha(repo, &p.head_ref).ok_or("the head branch is gone")?;
+    let message = format!("{} (#{number})", p.title);
+    let merged = match method {
+        MergeMethod::Merge | MergeMethod::Squash => {
+            let tree = repos::git(&dir, &["merge-tree", "--write-tree", &base, &head])?;
+            let tree = tree.lines().next().unwrap_or_default().to_string();
+            let mut args = vec!["commit-tree", tree.as_str(), "-p", base.as_str()];
+            if method == MergeMethod::Merge {
+                args.extend(["-p", head.as_str()]);
+            }
+            args.extend(["-m", message.as_str()]);
+            repos::git(&dir, &args)?
+        }
+        MergeMethod::Rebase => {
+            let scratch = format!("refs/stand-in/rebase-{number}");
+            repos::git(&dir, &["update-ref", &scratch, &head])?;
+            let range = format!("{base}..{scratch}");
+            let replayed = repos::git(&dir, &["replay", "--onto", &base, &range]);
+            let _ = repos::git(&dir, &["update-ref", "-d", &scratch]);
+            replayed?
+                .lines()
+                .filter_map(|l| l.strip_prefix("update "))
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .next_back()
+                .unwrap_or(&base)
+                .to_string()
+        }
+    };
+    let base_ref = format!("refs/heads/{}", p.base_ref);
+    repos::git(&dir, &["update-ref", &base_ref, &merged, &base])?;
+    let now = SystemTime::now();
+    let p = &mut state.pulls[i];
+    p.state = "closed".into();
+    p.closed_at = Some(now);
+    p.updated_at = now;
+    p.merged = Some(Merged {
+        commit: merged.clone(),
+        head,
+        at: now,
+    });
+    Ok(merged)
+}
+
+/// Deletes `branch` of repository `id` as `DELETE
+/// /repos/{owner}/{repo}/git/refs/heads/{branch}` does: the open pull
+/// requests based on it or from it are closed, for good (GitHub cannot
+/// reopen a pull request whose branch is gone).
+pub(crate) fn delete_branch(state: &mut State, id: u64, branch: &str) -> Result<(), String> {
+    let repo = state.repos.get(&id).ok_or("no such repository")?;
+    let name = format!("refs/heads/{branch}");
+    repos::git(&repo.dir, &["update-ref", "-d", &name])?;
+    let now = SystemTime::now();
+    for p in state.pulls.iter_mut().filter(|p| {
+        p.repo == id
+            && p.state == "open"
+            && (p.base_ref == branch || (p.head_repo == id && p.head_ref == branch))
+    }) {
+        p.state = "closed".into();
+        p.closed_at = Some(now);
+        p.updated_at = now;
+    }
+    Ok(())
+}
+
 impl super::GithubApi {
+    /// Merges pull request `number` of repository `repo` by `method`, as
+    /// a person pressing GitHub's merge button; the commit its base is
+    /// now at. Panics if it cannot be merged.
+    pub fn merge_pull(&self, repo: u64, number: u64, method: MergeMethod) -> String {
+        match merge(&mut self.state(), repo, number, method) {
+            Ok(sha) => sha,
+            Err(e) => panic!("the GitHub stand-in could not merge #{number}: {e}"),
+        }
+    }
+
+    /// Deletes `branch` of repository `repo` through the API, closing
+    /// the open pull requests based on it or from it as GitHub does.
+    /// Panics if git fails.
+    pub fn delete_branch(&self, repo: u64, branch: &str) {
+        if let Err(e) = delete_branch(&mut self.state(), repo, branch) {
+            panic!("the GitHub stand-in could not delete {branch}: {e}");
+        }
+    }
+
+    /// Every comment made on issues and pull requests, oldest first.
+    pub fn comments(&self) -> Vec<Comment> {
+        self.state().comments.clone()
+    }
+
     /// Every pull request, in the order they were opened.
     pub fn pulls(&self) -> Vec<Pull> {
         self.state().pulls.clone()

@@ -171,6 +171,7 @@ fn implementation(id: &str) -> Option<Implementation> {
         "pulls/list" => pulls::list,
         "pulls/get" => pulls::get,
         "pulls/update" => pulls::update,
+        "issues/create-comment" => pulls::create_comment,
         "orgs/list-members" => members::list_members,
         "teams/list" => members::list_teams,
         "teams/list-members-in-org" => members::list_team_members,

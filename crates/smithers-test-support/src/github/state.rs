@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use super::members::Org;
-use super::pulls::{CommitStatus, Pull};
+use super::pulls::{Comment, CommitStatus, Pull};
 use super::webhooks::Hooks;
 
 /// How a request authenticated.
@@ -129,6 +129,7 @@ pub(crate) struct State {
     pub faults: Vec<Fault>,
     pub pulls: Vec<Pull>,
     pub statuses: Vec<CommitStatus>,
+    pub comments: Vec<Comment>,
     pub orgs: BTreeMap<String, Org>,
     pub hooks: Hooks,
     pub next_id: u64,
