@@ -13,11 +13,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::github::{GithubFixture, PUBLIC_URL, github_fixture, processed};
+use common::github::{GithubFixture, PUBLIC_URL, actions, github_fixture, processed};
 use smithers_github::ForkSecrets;
 use smithers_store::DEFAULT_ORGANIZATION;
 use smithers_test_support::audit::all_events;
-use smithers_test_support::github::{Chaos, CommitStatus};
+use smithers_test_support::github::{Chaos, CommitStatus, MergeMethod, Pull};
 use smithers_test_support::{TestDb, on_both_backends};
 
 /// The default branch's rules.
@@ -1102,3 +1102,512 @@ on_both_backends!(a_push_runs_the_workflows_on_push, |db| {
     assert_eq!(own.outcome.as_deref(), Some("ignored"));
     f.api.assert_honest();
 });
+
+/// A workflow that delivers three commits, each on its own branch: a
+/// chain of three pull requests.
+const STACKING: &str = r#"
+[workflows.parts]
+on = ["pull_request.opened"]
+timeout = "5m"
+policy = ".smithers/policy"
+
+[[workflows.parts.steps]]
+id = "write-a"
+run = "sh part.sh a"
+
+[[workflows.parts.steps]]
+id = "commit-a"
+commit = { branch = "smithers/parts/1", message = "Add part a" }
+
+[[workflows.parts.steps]]
+id = "write-b"
+run = "sh part.sh b"
+
+[[workflows.parts.steps]]
+id = "commit-b"
+commit = { branch = "smithers/parts/2", message = "Add part b" }
+
+[[workflows.parts.steps]]
+id = "write-c"
+run = "sh part.sh c"
+
+[[workflows.parts.steps]]
+id = "commit-c"
+commit = { branch = "smithers/parts/3", message = "Add part c" }
+"#;
+
+const STACKING_POLICY: &str = "workflow run_command \"sh *\" -> allow\n\
+     workflow create_commit smithers/parts/* -> allow\n";
+
+/// A stack as a test sees it: the repository, the pull request that
+/// started the run, and Smithers' three, bottom first.
+struct Stacked {
+    repo: u64,
+    run: smithers_store::GithubRun,
+    pulls: Vec<Pull>,
+}
+
+/// The files `to` changes against `from`, sorted.
+fn changed_files(f: &GithubFixture, repo: u64, from: &str, to: &str) -> Vec<String> {
+    let names =
+        smithers_test_support::git::git(&f.api.repo_path(repo), &["diff", "--name-only", from, to]);
+    let mut names: Vec<String> = names.lines().map(str::to_string).collect();
+    names.sort();
+    names
+}
+
+/// The pull request numbered `n`, as the stand-in holds it now.
+fn pull_now(f: &GithubFixture, n: u64) -> Pull {
+    f.api
+        .pulls()
+        .into_iter()
+        .find(|p| p.number == n)
+        .expect("the pull request exists")
+}
+
+/// Waits until `check` holds of the stand-in; panics with `what` and the
+/// pull requests when it never does.
+async fn until(f: &GithubFixture, what: &str, check: impl Fn(&GithubFixture) -> bool) {
+    for _ in 0..900 {
+        if check(f) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{what}: never\npulls: {:#?}\ncomments: {:?}\nstack events: {:#?}\n{}",
+        f.api.pulls(),
+        stack_events(f).await,
+        f.api.comments(),
+        what_happened(f).await
+    );
+}
+
+/// The audit log's stack events, each its action and details.
+async fn stack_events(f: &GithubFixture) -> Vec<String> {
+    all_events(f.app.store())
+        .await
+        .into_iter()
+        .filter(|e| e.event.action.starts_with("github.stack"))
+        .map(|e| format!("{} {}", e.event.action, e.event.details))
+        .collect()
+}
+
+/// A run of the stacking workflow on a pull request from `feature`,
+/// delivered and reconciled once.
+async fn stacked(f: &GithubFixture) -> Stacked {
+    let repo = repository(f, STACKING).await;
+    f.api.commit(
+        repo,
+        "main",
+        &[
+            (".smithers/policy", STACKING_POLICY),
+            ("part.sh", "echo \"$1\" > \"$1.txt\"\n"),
+        ],
+        "the parts",
+    );
+    let head = f
+        .api
+        .commit(repo, "feature", &[("notes.txt", "wip\n")], "work");
+    f.api
+        .open_pull_request(repo, "feature", "main", false)
+        .await;
+    let success = status_reaches(f, &head, "smithers/parts", "success").await;
+    let run = settled(f, &run_id_of(&success)).await;
+    assert_eq!(
+        run.result.as_deref(),
+        Some("delivered"),
+        "{:?}",
+        run.result_detail
+    );
+    let mut pulls: Vec<Pull> = f
+        .api
+        .pulls()
+        .into_iter()
+        .filter(|p| p.head_ref.starts_with("smithers/parts/"))
+        .collect();
+    pulls.sort_by(|a, b| a.head_ref.cmp(&b.head_ref));
+    assert_eq!(pulls.len(), 3, "{pulls:#?}");
+    Stacked { repo, run, pulls }
+}
+
+/// Where `branch` is now (a pull request's `head_sha` is where it was
+/// when opened).
+fn tip(f: &GithubFixture, repo: u64, branch: &str) -> String {
+    f.api.branch_sha(repo, branch).unwrap_or_default()
+}
+
+/// The run's stack as recorded.
+async fn stack_of(f: &GithubFixture, run: &str) -> smithers_store::GithubStack {
+    f.app
+        .store()
+        .github()
+        .stack_of_run(run)
+        .await
+        .unwrap()
+        .expect("the run's stack is recorded")
+}
+
+on_both_backends!(
+    a_three_commit_run_becomes_three_chained_pull_requests,
+    |db| {
+        let f = github_fixture(db, ForkSecrets::Withheld).await;
+        let s = stacked(&f).await;
+        let bases: Vec<(&str, &str)> = s
+            .pulls
+            .iter()
+            .map(|p| (p.head_ref.as_str(), p.base_ref.as_str()))
+            .collect();
+        assert_eq!(
+            bases,
+            [
+                ("smithers/parts/1", "feature"),
+                ("smithers/parts/2", "smithers/parts/1"),
+                ("smithers/parts/3", "smithers/parts/2"),
+            ]
+        );
+        // Each pull request holds its own commit only.
+        for (p, file) in s.pulls.iter().zip(["a.txt", "b.txt", "c.txt"]) {
+            assert_eq!(
+                changed_files(&f, s.repo, &p.base_sha, &p.head_sha),
+                [file],
+                "{}",
+                p.head_ref
+            );
+            assert!(
+                p.title
+                    .replace('\u{200B}', "")
+                    .ends_with(&format!("Add part {}", file.trim_end_matches(".txt"))),
+                "{}",
+                p.title
+            );
+        }
+        // Every body carries the whole stack, its own pull request marked.
+        let numbers: Vec<u64> = s.pulls.iter().map(|p| p.number).collect();
+        until(&f, "every body carries the stack", |f| {
+            numbers.iter().all(|n| {
+                let body = pull_now(f, *n).body.unwrap_or_default();
+                body.contains("<!-- smithers-stack v1 ")
+                    && body.contains(&format!("#{n} "))
+                    && numbers.iter().all(|m| body.contains(&format!("#{m} ")))
+                    && body.lines().any(|l| {
+                        l.starts_with(&format!("- #{n} ")) && l.ends_with("← this pull request")
+                    })
+            })
+        })
+        .await;
+        // Only the bottom is next to merge; the others wait for the one below.
+        let bottom = status_reaches(&f, &s.pulls[0].head_sha, "smithers/stack", "success").await;
+        assert_eq!(
+            bottom.description.as_deref(),
+            Some("Next to merge: the bottom of its stack")
+        );
+        for i in 1..3 {
+            let waiting =
+                status_reaches(&f, &s.pulls[i].head_sha, "smithers/stack", "pending").await;
+            assert_eq!(
+                waiting.description,
+                Some(format!(
+                    "Waiting for #{} below it to be merged",
+                    s.pulls[i - 1].number
+                ))
+            );
+        }
+        let stack = stack_of(&f, &s.run.run_id).await;
+        assert_eq!(stack.base, "feature");
+        assert_eq!(stack.state, smithers_store::StackState::Active);
+        let recorded: Vec<Option<i64>> = stack.members.iter().map(|m| m.pull_number).collect();
+        assert_eq!(
+            recorded,
+            numbers.iter().map(|n| Some(*n as i64)).collect::<Vec<_>>()
+        );
+        assert!(
+            actions(&f.app)
+                .await
+                .iter()
+                .any(|a| a == "github.stack_created")
+        );
+        f.api.assert_honest();
+    }
+);
+
+/// Merges the bottom of a fresh stack by `method` and checks the chain is
+/// right afterwards: the middle on `feature` with its own diff, the top
+/// still on the middle, nothing paused, the merged branch deleted.
+async fn merged_bottom(db: &TestDb, method: MergeMethod) {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let s = stacked(&f).await;
+    let (bottom, middle, top) = (&s.pulls[0], &s.pulls[1], &s.pulls[2]);
+    let middle_head = middle.head_sha.clone();
+    until(&f, "the stack is presented", |f| {
+        !statuses(f, &top.head_sha, "smithers/stack").is_empty()
+    })
+    .await;
+    f.api.merge_pull(s.repo, bottom.number, method);
+    let feature = f.api.branch_sha(s.repo, "feature").unwrap();
+
+    until(
+        &f,
+        "the middle is retargeted onto feature, showing its own change only",
+        |f| {
+            let m = pull_now(f, middle.number);
+            m.state == "open"
+                && m.base_ref == "feature"
+                && f.api.branch_sha(s.repo, "smithers/parts/1").is_none()
+                && changed_files(f, s.repo, &feature, &tip(f, s.repo, &m.head_ref)) == ["b.txt"]
+        },
+    )
+    .await;
+    let m = pull_now(&f, middle.number);
+    assert_eq!(
+        changed_files(&f, s.repo, &feature, &tip(&f, s.repo, &m.head_ref)),
+        ["b.txt"],
+        "the middle's diff is unchanged"
+    );
+    if method == MergeMethod::Merge {
+        assert_eq!(
+            tip(&f, s.repo, &m.head_ref),
+            middle_head,
+            "a merge commit keeps the middle's commits: nothing rewritten"
+        );
+    }
+    until(&f, "the top rests on the middle", |f| {
+        let t = pull_now(f, top.number);
+        let m = pull_now(f, middle.number);
+        t.state == "open"
+            && t.base_ref == "smithers/parts/2"
+            && smithers_test_support::git::is_ancestor(
+                &f.api.repo_path(s.repo),
+                &tip(f, s.repo, &m.head_ref),
+                &tip(f, s.repo, &t.head_ref),
+            )
+    })
+    .await;
+    let t = pull_now(&f, top.number);
+    let m = pull_now(&f, middle.number);
+    assert_eq!(
+        changed_files(
+            &f,
+            s.repo,
+            &tip(&f, s.repo, &m.head_ref),
+            &tip(&f, s.repo, &t.head_ref)
+        ),
+        ["c.txt"]
+    );
+    // The middle is now next to merge.
+    status_reaches(
+        &f,
+        &tip(&f, s.repo, &m.head_ref),
+        "smithers/stack",
+        "success",
+    )
+    .await;
+    until(&f, "the middle's body shows the bottom merged", |f| {
+        pull_now(f, middle.number)
+            .body
+            .unwrap_or_default()
+            .contains(&format!("#{} ", bottom.number))
+            && pull_now(f, middle.number)
+                .body
+                .unwrap_or_default()
+                .contains("(merged)")
+    })
+    .await;
+    let stack = stack_of(&f, &s.run.run_id).await;
+    assert_eq!(
+        stack.state,
+        smithers_store::StackState::Active,
+        "{:?}",
+        stack.paused_reason
+    );
+    let done = actions(&f.app).await;
+    assert!(!done.iter().any(|a| a == "github.stack_paused"), "{done:?}");
+    assert!(done.iter().any(|a| a == "github.stack_member_merged"));
+    assert!(f.api.comments().is_empty(), "{:?}", f.api.comments());
+    f.api.assert_honest();
+}
+
+on_both_backends!(a_squash_merged_bottom_leaves_the_chain_right, |db| {
+    merged_bottom(db, MergeMethod::Squash).await;
+});
+
+on_both_backends!(a_merge_commit_merged_bottom_leaves_the_chain_right, |db| {
+    merged_bottom(db, MergeMethod::Merge).await;
+});
+
+on_both_backends!(a_rebase_merged_bottom_leaves_the_chain_right, |db| {
+    merged_bottom(db, MergeMethod::Rebase).await;
+});
+
+on_both_backends!(a_child_closed_with_its_deleted_base_is_recreated, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let s = stacked(&f).await;
+    let (bottom, middle) = (&s.pulls[0], &s.pulls[1]);
+    // Merged and its branch deleted through the API at once, before
+    // Smithers can retarget: GitHub closes the middle for good.
+    f.api.merge_pull(s.repo, bottom.number, MergeMethod::Squash);
+    f.api.delete_branch(s.repo, "smithers/parts/1");
+    assert_eq!(pull_now(&f, middle.number).state, "closed");
+
+    until(&f, "the middle is opened again onto feature", |f| {
+        f.api.pulls().iter().any(|p| {
+            p.number > middle.number
+                && p.head_ref == "smithers/parts/2"
+                && p.base_ref == "feature"
+                && p.state == "open"
+        })
+    })
+    .await;
+    let again = f
+        .api
+        .pulls()
+        .into_iter()
+        .find(|p| p.number > middle.number && p.head_ref == "smithers/parts/2")
+        .unwrap();
+    let feature = f.api.branch_sha(s.repo, "feature").unwrap();
+    until(&f, "the new one rests on feature", |f| {
+        let p = pull_now(f, again.number);
+        smithers_test_support::git::is_ancestor(
+            &f.api.repo_path(s.repo),
+            &feature,
+            &tip(f, s.repo, &p.head_ref),
+        )
+    })
+    .await;
+    let p = pull_now(&f, again.number);
+    assert_eq!(
+        changed_files(&f, s.repo, &feature, &tip(&f, s.repo, &p.head_ref)),
+        ["b.txt"]
+    );
+    let body = p.body.unwrap_or_default();
+    assert!(
+        body.contains(&format!("in place of #{}", middle.number)),
+        "{body}"
+    );
+    until(&f, "the closed one links to the new one", |f| {
+        f.api
+            .comments()
+            .iter()
+            .any(|c| c.number == middle.number && c.body.contains(&format!("#{}", again.number)))
+    })
+    .await;
+    // Audited right after the link.
+    for _ in 0..100 {
+        if stack_events(&f)
+            .await
+            .iter()
+            .any(|e| e.starts_with("github.stack_pull_recreated"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stack = stack_of(&f, &s.run.run_id).await;
+    assert_eq!(stack.members[1].pull_number, Some(again.number as i64));
+    let recreated: Vec<serde_json::Value> = all_events(f.app.store())
+        .await
+        .into_iter()
+        .filter(|e| e.event.action == "github.stack_pull_recreated")
+        .map(|e| e.event.details)
+        .collect();
+    assert_eq!(recreated.len(), 1, "{:#?}", stack_events(&f).await);
+    assert_eq!(recreated[0]["replaces"], middle.number);
+    assert_eq!(recreated[0]["pull"], again.number);
+    // The top stays on the middle's branch, which never went away.
+    assert_eq!(pull_now(&f, s.pulls[2].number).state, "open");
+    f.api.assert_honest();
+});
+
+on_both_backends!(
+    a_persons_push_onto_a_stack_branch_pauses_it_until_synced,
+    |db| {
+        let f = github_fixture(db, ForkSecrets::Withheld).await;
+        let s = stacked(&f).await;
+        let (bottom, middle, top) = (&s.pulls[0], &s.pulls[1], &s.pulls[2]);
+        let theirs = f.api.commit(
+            s.repo,
+            "smithers/parts/2",
+            &[("b.txt", "b, said better\n")],
+            "a reviewer's suggestion",
+        );
+        f.api.merge_pull(s.repo, bottom.number, MergeMethod::Squash);
+
+        until(&f, "the middle's pull request says the stack waits", |f| {
+            f.api.comments().iter().any(|c| {
+                c.number == middle.number && c.body.contains("stopped keeping this stack current")
+            })
+        })
+        .await;
+        let stack = stack_of(&f, &s.run.run_id).await;
+        assert_eq!(stack.state, smithers_store::StackState::Paused);
+        let reason = stack.paused_reason.clone().unwrap_or_default();
+        assert!(reason.contains("smithers/parts/2"), "{reason}");
+        assert_eq!(
+            f.api.branch_sha(s.repo, "smithers/parts/2").as_deref(),
+            Some(theirs.as_str()),
+            "their push is never overwritten"
+        );
+        assert!(
+            actions(&f.app)
+                .await
+                .iter()
+                .any(|a| a == "github.stack_paused")
+        );
+        // Said once, however many passes find it so.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        let said = f
+            .api
+            .comments()
+            .iter()
+            .filter(|c| c.body.contains("stopped keeping this stack current"))
+            .count();
+        assert_eq!(said, 1, "{:?}", f.api.comments());
+
+        // A person takes the branches as they are: their commit is the
+        // middle's now, the chain is restacked onto it.
+        f.app
+            .store()
+            .github()
+            .request_stack_sync(&stack.id, true)
+            .await
+            .unwrap();
+        let feature = f.api.branch_sha(s.repo, "feature").unwrap();
+        until(&f, "the chain goes on from their commit", |f| {
+            let m = pull_now(f, middle.number);
+            let t = pull_now(f, top.number);
+            let dir = f.api.repo_path(s.repo);
+            m.base_ref == "feature"
+                && smithers_test_support::git::is_ancestor(
+                    &dir,
+                    &feature,
+                    &tip(f, s.repo, &m.head_ref),
+                )
+                && smithers_test_support::git::is_ancestor(
+                    &dir,
+                    &tip(f, s.repo, &m.head_ref),
+                    &tip(f, s.repo, &t.head_ref),
+                )
+        })
+        .await;
+        let m = pull_now(&f, middle.number);
+        let shown = smithers_test_support::git::git(
+            &f.api.repo_path(s.repo),
+            &["show", &format!("{}:b.txt", tip(&f, s.repo, &m.head_ref))],
+        );
+        assert_eq!(shown, "b, said better", "their change is kept");
+        // Resumed at the end of the pass that restacked it.
+        let mut stack = stack_of(&f, &s.run.run_id).await;
+        for _ in 0..100 {
+            if stack.state == smithers_store::StackState::Active {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stack = stack_of(&f, &s.run.run_id).await;
+        }
+        assert_eq!(stack.state, smithers_store::StackState::Active);
+        let done = actions(&f.app).await;
+        assert!(done.iter().any(|a| a == "github.stack_synced"), "{done:?}");
+        assert!(done.iter().any(|a| a == "github.stack_resumed"), "{done:?}");
+        f.api.assert_honest();
+    }
+);
