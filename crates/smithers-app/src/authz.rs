@@ -64,6 +64,12 @@ pub enum Operation {
     AuditRead,
     /// The GitHub App's installations, repositories and deliveries.
     GithubRead,
+    /// `stacks list`, `stacks show`: the chains of pull requests the App
+    /// opened.
+    StacksRead,
+    /// `stacks sync`: a stack goes on from its branches as they are on
+    /// GitHub (a person's push becomes its member's).
+    StacksSync,
     /// `audit publish`: delivery of the log to NATS.
     AuditPublish,
     /// `tokens create`: an API token acting as oneself.
@@ -100,6 +106,8 @@ impl Operation {
         Operation::GrantsRead,
         Operation::AuditRead,
         Operation::GithubRead,
+        Operation::StacksRead,
+        Operation::StacksSync,
         Operation::AuditPublish,
         Operation::TokensCreate,
         Operation::TokensRead,
@@ -132,6 +140,8 @@ impl Operation {
             Operation::GrantsRead => "listing grants",
             Operation::AuditRead => "reading the audit log",
             Operation::GithubRead => "reading the GitHub App's status",
+            Operation::StacksRead => "reading stacks of pull requests",
+            Operation::StacksSync => "syncing stacks of pull requests",
             Operation::AuditPublish => "publishing the audit log",
             Operation::TokensCreate => "creating API tokens",
             Operation::TokensRead => "listing API tokens",
@@ -169,7 +179,9 @@ pub fn rule(operation: Operation) -> Rule {
         | Operation::TokensCreate
         | Operation::TokensRead
         | Operation::TokensRevoke
-        | Operation::GithubRead => Rule::Member,
+        | Operation::GithubRead
+        | Operation::StacksRead
+        | Operation::StacksSync => Rule::Member,
         Operation::UsersAdd
         | Operation::UsersManage
         | Operation::PolicyPublish
@@ -204,7 +216,8 @@ pub fn scope(operation: Operation) -> Option<Scope> {
         | Operation::GrantsDecide => Scope::SecretsWrite,
         Operation::SecretsReveal => Scope::SecretsReveal,
         Operation::AuditRead => Scope::AuditRead,
-        Operation::GithubRead => Scope::RunsRead,
+        Operation::GithubRead | Operation::StacksRead => Scope::RunsRead,
+        Operation::StacksSync => Scope::RunsWrite,
         Operation::AuditPublish => Scope::AuditWrite,
         Operation::TokensCreate | Operation::TokensRead | Operation::TokensRevoke => return None,
     })

@@ -28,6 +28,7 @@ mod sandboxes;
 mod secret;
 mod secrets;
 mod sessions;
+mod stacks;
 mod tokens;
 mod users;
 
@@ -60,6 +61,7 @@ pub use sessions::{
     Client, OpenedSession, SESSION_PREFIX, SESSION_TTL, SIGN_IN_LINK_TTL, SIGN_IN_PREFIX,
     SessionPrincipal,
 };
+pub use stacks::{MAX_STACKS, Stacks};
 pub use tokens::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, TOKEN_PREFIX, Tokens};
 pub use users::Users;
 
@@ -229,6 +231,11 @@ impl App {
     /// What runs wait for a human to decide.
     pub fn approvals(&self) -> Approvals<'_> {
         Approvals { app: self }
+    }
+
+    /// The chains of pull requests the GitHub App opened.
+    pub fn stacks(&self) -> Stacks<'_> {
+        Stacks { app: self }
     }
 
     /// Delivers committed audit events NATS has not had yet, when

@@ -48,6 +48,8 @@ fn expected(operation: Operation, role: Role) -> Result<(), String> {
         | Operation::SecretsReveal
         | Operation::GrantsRequest
         | Operation::GithubRead
+        | Operation::StacksRead
+        | Operation::StacksSync
         | Operation::GrantsRead
         | Operation::TokensCreate
         | Operation::TokensRead
@@ -130,10 +132,13 @@ fn expected_scope(operation: Operation) -> Option<Scope> {
         Operation::PolicyRead => Some(Scope::PolicyRead),
         Operation::ApprovalsRead => Some(Scope::ApprovalsRead),
         Operation::ApprovalsDecide => Some(Scope::ApprovalsWrite),
-        Operation::RunsRead | Operation::GithubRead => Some(Scope::RunsRead),
-        Operation::RunsStart | Operation::RunsResume | Operation::RunsCancel => {
-            Some(Scope::RunsWrite)
+        Operation::RunsRead | Operation::GithubRead | Operation::StacksRead => {
+            Some(Scope::RunsRead)
         }
+        Operation::RunsStart
+        | Operation::RunsResume
+        | Operation::RunsCancel
+        | Operation::StacksSync => Some(Scope::RunsWrite),
         Operation::SecretsList | Operation::GrantsRead => Some(Scope::SecretsRead),
         Operation::SecretsWrite
         | Operation::SecretsDestroy

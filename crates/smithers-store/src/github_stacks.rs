@@ -3,6 +3,8 @@
 
 use sqlx::Row;
 
+use smithers_audit::{ActorType, CheckpointSigner};
+
 use crate::{Error, Github, now_micros};
 
 /// What a stack is doing.
@@ -414,6 +416,48 @@ impl Github<'_> {
         .rows_affected()
             == 1;
         Ok(done)
+    }
+
+    /// A person (`user` of organization `organization_id`) asks for stack
+    /// `id`'s branches to be taken as they are at the next pass: the
+    /// request and its audit event (`github.stack_sync_requested`)
+    /// commit together or not at all. Answers whether the stack, of that
+    /// organization, was active or paused (nothing is recorded when not).
+    ///
+    /// Errors: the database's and the audit chain's.
+    pub async fn request_stack_sync_by(
+        &self,
+        signer: &CheckpointSigner,
+        organization_id: &str,
+        id: &str,
+        user: &str,
+    ) -> Result<bool, Error> {
+        let (mut tx, chain) = crate::audited::begin(self.store, organization_id).await?;
+        let now = now_micros();
+        let done = sqlx::query(
+            "UPDATE github_stacks SET sync_requested = 1, updated_at = $3 \
+             WHERE id = $1 AND organization_id = $2 AND state IN ('active', 'paused')",
+        )
+        .bind(id)
+        .bind(organization_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !done {
+            return Ok(false);
+        }
+        let event = crate::audited::event(
+            organization_id,
+            (ActorType::User, user),
+            "github.stack_sync_requested",
+            ("github_stack", id),
+            serde_json::json!({}),
+            now,
+        );
+        crate::audited::commit(self.store, tx, chain, vec![event], signer, now).await?;
+        Ok(true)
     }
 
     async fn touch(&self, id: &str) -> Result<(), Error> {
