@@ -30,6 +30,7 @@ pub mod github_oauth;
 pub mod model_server;
 pub mod runs;
 pub mod sandbox;
+pub mod stacks;
 
 use smithers_audit::CheckpointSigner;
 use smithers_store::Store;
