@@ -17,6 +17,7 @@ mod run_cmd;
 mod sandbox_cmd;
 mod secrets_cmd;
 mod serve_cmd;
+mod stacks_cmd;
 mod tokens_cmd;
 mod users_cmd;
 mod workflow_cmd;
@@ -59,6 +60,8 @@ enum Command {
     Tokens(tokens_cmd::TokensArgs),
     /// The GitHub App: print its manifest; its installations, repositories and deliveries.
     Github(github_cmd::GithubArgs),
+    /// Chains of pull requests the GitHub App opened: list, show, sync.
+    Stacks(stacks_cmd::StacksArgs),
     /// Serve the HTTP API (/api/v1, API tokens) until SIGINT or SIGTERM.
     Serve(Box<serve_cmd::ServeArgs>),
     /// Run commands in a disposable sandbox; check what this host can enforce.
@@ -144,6 +147,7 @@ fn main() -> ExitCode {
         Command::Tokens(args) => tokens_cmd::run(args, &cli.state),
         Command::Serve(args) => serve_cmd::run(*args, &cli.state),
         Command::Github(args) => github_cmd::run(args, &cli.state),
+        Command::Stacks(args) => stacks_cmd::run(args, &cli.state),
         Command::Sandbox(cmd) => sandbox_cmd::run(cmd, &cli.state),
         Command::Workflow(cmd) => workflow_cmd::run(cmd, &cli.state),
         Command::Init(args) => workflow_cmd::init(&args),
