@@ -219,6 +219,16 @@ impl Results<'_> {
             }
         }
         if created {
+            // Where the repository has native stacks, GitHub shows the
+            // chain as one too; an error there is no reason to hold up
+            // the delivery.
+            let native = match self.stacks.create_native(&stack).await {
+                Ok(native) => native,
+                Err(e) => {
+                    tracing::warn!(stack = %stack.id, error = %e, "no native stack was made");
+                    None
+                }
+            };
             self.github
                 .audit(
                     "github.stack_created",
@@ -231,6 +241,7 @@ impl Results<'_> {
                             .iter()
                             .map(|(b, n)| json!({"branch": b, "pull": n}))
                             .collect::<Vec<_>>(),
+                        "native_stack": native,
                     }),
                 )
                 .await?;

@@ -140,6 +140,52 @@ impl Stacks<'_> {
         Ok(())
     }
 
+    /// Makes the chain a native pull request stack where the repository
+    /// has them (GitHub's `POST /repos/{owner}/{repo}/stacks`, in public
+    /// preview): GitHub then shows it as one. Answers the native stack's
+    /// number, or `None` where the repository has no native stacks (404)
+    /// or GitHub will not make one of these pull requests (422): Smithers'
+    /// own stack block and statuses do the same work either way, and the
+    /// reconciler keeps the chain right in both cases.
+    ///
+    /// Errors: GitHub's other refusals and failures.
+    pub(crate) async fn create_native(&self, stack: &GithubStack) -> Result<Option<u64>, Error> {
+        let (owner, name) = stack
+            .repository
+            .split_once('/')
+            .ok_or_else(|| Error::Malformed(format!("repository {:?}", stack.repository)))?;
+        let numbers: Vec<i64> = stack.members.iter().filter_map(|m| m.pull_number).collect();
+        if numbers.len() < 2 {
+            return Ok(None);
+        }
+        let scope = TokenScope::new(stack.installation_id, &[stack.repository_id])
+            .with("pull_requests", Access::Write);
+        let create = Request::new(
+            Method::POST,
+            "/repos/{owner}/{repo}/stacks",
+            &[owner, name],
+            Auth::Installation(scope),
+        )
+        .json(json!({"pull_requests": numbers}))
+        .context(Context {
+            repository: Some(&stack.repository),
+            delivery: None,
+        });
+        match self.github.send(&create).await {
+            Ok(answer) => Ok(answer.body.get("number").and_then(Value::as_u64)),
+            Err(Error::Api { status: 404, .. }) => Ok(None),
+            Err(Error::Api {
+                status: 422,
+                message,
+                ..
+            }) => {
+                tracing::info!(stack = %stack.id, %message, "GitHub made no native stack of it");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads each member's pull request and every branch tip.
     async fn read(&self, stack: &GithubStack, repo: &Repo<'_>) -> Result<Read, Error> {
         let mut seen = Seen::default();

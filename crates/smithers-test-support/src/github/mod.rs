@@ -27,6 +27,7 @@ pub mod openapi;
 mod pulls;
 mod repos;
 mod server;
+mod stacks;
 mod state;
 mod webhooks;
 
@@ -41,6 +42,7 @@ pub use keys::{
     app_public_key_path, sign_app_jwt,
 };
 pub use pulls::{Comment, CommitStatus, MergeMethod, Merged, Pull};
+pub use stacks::NativeStack;
 pub use state::{Account, AuthKind, Recorded};
 pub use webhooks::{Chaos, Delivery, WEBHOOK_EXAMPLES_ENV, example as webhook_example, signature};
 
@@ -118,6 +120,8 @@ impl GithubApi {
             pulls: Vec::new(),
             statuses: Vec::new(),
             comments: Vec::new(),
+            native_stacks: Vec::new(),
+            native_stack_repos: BTreeSet::new(),
             orgs: BTreeMap::new(),
             hooks: Default::default(),
             next_id: 1000,

@@ -16,7 +16,7 @@ use super::Shared;
 use super::auth::{self, Principal, RATE_LIMIT, RateHeaders, Refusal};
 use super::openapi::{self, API_VERSION, Operation};
 use super::state::{AuthKind, FaultKind, Recorded, State};
-use super::{apps, git_http, members, pulls, repos, webhooks};
+use super::{apps, git_http, members, pulls, repos, stacks, webhooks};
 
 /// An answer of an implementation, before the common headers.
 pub(crate) struct Answer {
@@ -172,6 +172,7 @@ fn implementation(id: &str) -> Option<Implementation> {
         "pulls/get" => pulls::get,
         "pulls/update" => pulls::update,
         "issues/create-comment" => pulls::create_comment,
+        "pull-request-stacks/create" => stacks::create,
         "orgs/list-members" => members::list_members,
         "teams/list" => members::list_teams,
         "teams/list-members-in-org" => members::list_team_members,

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::members::Org;
 use super::pulls::{Comment, CommitStatus, Pull};
+use super::stacks::NativeStack;
 use super::webhooks::Hooks;
 
 /// How a request authenticated.
@@ -130,6 +131,9 @@ pub(crate) struct State {
     pub pulls: Vec<Pull>,
     pub statuses: Vec<CommitStatus>,
     pub comments: Vec<Comment>,
+    pub native_stacks: Vec<NativeStack>,
+    /// The repositories with native pull request stacks.
+    pub native_stack_repos: BTreeSet<u64>,
     pub orgs: BTreeMap<String, Org>,
     pub hooks: Hooks,
     pub next_id: u64,
