@@ -1196,7 +1196,15 @@ async fn stack_events(f: &GithubFixture) -> Vec<String> {
 /// A run of the stacking workflow on a pull request from `feature`,
 /// delivered and reconciled once.
 async fn stacked(f: &GithubFixture) -> Stacked {
+    stacked_with(f, false).await
+}
+
+/// [`stacked`], the repository having GitHub's native stacks if `native`.
+async fn stacked_with(f: &GithubFixture, native: bool) -> Stacked {
     let repo = repository(f, STACKING).await;
+    if native {
+        f.api.enable_native_stacks(repo);
+    }
     f.api.commit(
         repo,
         "main",
@@ -1321,15 +1329,40 @@ on_both_backends!(
             recorded,
             numbers.iter().map(|n| Some(*n as i64)).collect::<Vec<_>>()
         );
-        assert!(
-            actions(&f.app)
-                .await
-                .iter()
-                .any(|a| a == "github.stack_created")
-        );
+        // The repository has no native stacks (GitHub answers 404):
+        // Smithers' own block and statuses are the stack.
+        let created: Vec<serde_json::Value> = all_events(f.app.store())
+            .await
+            .into_iter()
+            .filter(|e| e.event.action == "github.stack_created")
+            .map(|e| e.event.details)
+            .collect();
+        assert_eq!(created.len(), 1);
+        assert_eq!(created[0]["native_stack"], serde_json::Value::Null);
+        assert!(f.api.native_stacks().is_empty());
         f.api.assert_honest();
     }
 );
+
+on_both_backends!(a_repository_with_native_stacks_gets_one, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let s = stacked_with(&f, true).await;
+    let native = f.api.native_stacks();
+    assert_eq!(native.len(), 1, "{native:?}");
+    assert_eq!(
+        native[0].pulls,
+        s.pulls.iter().map(|p| p.number).collect::<Vec<_>>(),
+        "bottom first"
+    );
+    let created: Vec<serde_json::Value> = all_events(f.app.store())
+        .await
+        .into_iter()
+        .filter(|e| e.event.action == "github.stack_created")
+        .map(|e| e.event.details)
+        .collect();
+    assert_eq!(created[0]["native_stack"], native[0].number);
+    f.api.assert_honest();
+});
 
 /// Merges the bottom of a fresh stack by `method` and checks the chain is
 /// right afterwards: the middle on `feature` with its own diff, the top
