@@ -65,6 +65,26 @@ impl Stacks<'_> {
         self.find(org, id).await.map(stack_dto)
     }
 
+    /// The stack run `run_id` delivered, if it delivered one.
+    ///
+    /// Errors: `forbidden` as for [`Stacks::list`]; the store's.
+    pub async fn of_run(
+        &self,
+        principal: &Principal,
+        run_id: &str,
+    ) -> Result<Option<Stack>, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::StacksRead)?;
+        let stack = self
+            .app
+            .store()
+            .github()
+            .stack_of_run(run_id)
+            .await
+            .map_err(store_error)?;
+        Ok(stack.filter(|s| &s.organization_id == org).map(stack_dto))
+    }
+
     /// Asks for stack `id`'s branches to be taken as they are on GitHub
     /// (a person's push onto one becomes that member's) and for the stack
     /// to go on from there at the App's next pass; audited as

@@ -60,6 +60,16 @@ on_both_backends!(a_member_reads_and_syncs_the_organizations_stacks, |db| {
         ]
     );
 
+    let of_run = stacks.of_run(&carol, &run).await.unwrap().unwrap();
+    assert_eq!(of_run.id, "stk_0001");
+    assert!(
+        stacks
+            .of_run(&carol, "no-such-run")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
     let synced = stacks.sync(&carol, "stk_0001").await.unwrap();
     assert!(synced.sync_requested);
     assert!(
@@ -107,7 +117,7 @@ on_both_backends!(a_member_reads_and_syncs_the_organizations_stacks, |db| {
 
 on_both_backends!(another_organization_and_narrow_tokens_are_refused, |db| {
     let app = app(db).await;
-    recorded_stack(app.store(), "stk_0002").await;
+    let run = recorded_stack(app.store(), "stk_0002").await;
     let carol = member(&app).await;
     let stacks = app.stacks();
 
@@ -120,6 +130,7 @@ on_both_backends!(another_organization_and_narrow_tokens_are_refused, |db| {
     assert_eq!(refused.kind, ErrorKind::NotFound);
     let refused = stacks.sync(&stranger, "stk_0002").await.unwrap_err();
     assert_eq!(refused.kind, ErrorKind::NotFound);
+    assert!(stacks.of_run(&stranger, &run).await.unwrap().is_none());
 
     // A token reading runs reads stacks but does not sync them.
     let mut reader = carol.clone();
