@@ -157,6 +157,15 @@ pub fn with_block(body: &str, block: &StackBlock, key: &MarkerKey) -> String {
     }
 }
 
+/// `body` without pull request `this`'s verified block (a body carried
+/// over to the pull request that replaces it); every other byte kept.
+pub fn without_block(body: &str, key: &MarkerKey, this: u64) -> String {
+    match find_block(body, key, this) {
+        Some(span) => format!("{}{}", &body[..span.start], &body[span.end..]),
+        None => body.to_string(),
+    }
+}
+
 /// The span of the first block in `body` whose MAC verifies under `key`
 /// for pull request `this`, its closing marker's line end included.
 pub fn find_block(body: &str, key: &MarkerKey, this: u64) -> Option<Range<usize>> {
@@ -217,6 +226,22 @@ mod tests {
 
     fn key() -> MarkerKey {
         MarkerKey::new(b"0123456789abcdef0123456789abcdef")
+    }
+
+    #[test]
+    fn a_carried_over_body_loses_only_its_own_block() {
+        let body = format!(
+            "Reviewers: see below.\n\n{}after\n",
+            block(12).render(&key())
+        );
+        assert_eq!(
+            without_block(&body, &key(), 12),
+            "Reviewers: see below.\n\nafter\n"
+        );
+        // Another pull request's block, or a forged one, is text.
+        assert_eq!(without_block(&body, &key(), 11), body);
+        let other = MarkerKey::new(b"another key, another App, 32 byte");
+        assert_eq!(without_block(&body, &other, 12), body);
     }
 
     fn block(this: u64) -> StackBlock {

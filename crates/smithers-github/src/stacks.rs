@@ -23,7 +23,7 @@ use smithers_store::{GithubStack, StackState};
 
 use crate::client::{Auth, Context, PageCache, Request};
 use crate::mirror::{Mirrors, Replayed};
-use crate::stack_block::{MarkerKey, StackBlock, StackMember, with_block};
+use crate::stack_block::{MarkerKey, StackBlock, StackMember, with_block, without_block};
 use crate::stack_plan::{self, Action, MemberState, Parent, Pending, PullSeen, PullState, Seen};
 use crate::token::{Access, TokenScope};
 use crate::{Error, Github};
@@ -506,9 +506,10 @@ impl Stacks<'_> {
         let store = self.app.store().github();
         let scope = repo.scope("pull_requests", Access::Write);
         let branch = stack.members[member].branch.clone();
+        // The old pull request's words carry over; its stack block does
+        // not (the new one gets its own).
         let old_body = replaces
-            .and_then(|n| read.bodies.get(&n))
-            .cloned()
+            .and_then(|n| Some(without_block(read.bodies.get(&n)?, self.key, n)))
             .unwrap_or_default();
         let body = match replaces {
             Some(old) => format!(

@@ -1517,6 +1517,14 @@ on_both_backends!(a_child_closed_with_its_deleted_base_is_recreated, |db| {
         body.contains(&format!("in place of #{}", middle.number)),
         "{body}"
     );
+    // The old body's words, not its stack block: one block, this one's.
+    until(&f, "the new one carries one stack block, its own", |f| {
+        let body = pull_now(f, again.number).body.unwrap_or_default();
+        body.matches("<!-- smithers-stack v1 ").count() == 1
+            && body.contains(&format!(" {} ", again.number))
+            && body.contains("Add part b")
+    })
+    .await;
     until(&f, "the closed one links to the new one", |f| {
         f.api
             .comments()
