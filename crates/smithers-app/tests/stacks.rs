@@ -37,14 +37,25 @@ async fn member(app: &App) -> Principal {
 
 on_both_backends!(a_member_reads_and_syncs_the_organizations_stacks, |db| {
     let app = app(db).await;
-    let run = recorded_stack(app.store(), "stk_0001").await;
+    let (id, run) = recorded_stack(
+        app.store(),
+        &app.engine().runs,
+        app.signer(),
+        1,
+        &[
+            ("smithers/parts/1", "Add part a"),
+            ("smithers/parts/2", "Add part b"),
+            ("smithers/parts/3", "Add part c"),
+        ],
+    )
+    .await;
     let carol = member(&app).await;
     let stacks = app.stacks();
 
     let list = stacks.list(&carol, false, 50).await.unwrap();
     assert_eq!(list.len(), 1);
     let s = &list[0];
-    assert_eq!((s.id.as_str(), s.run.as_str()), ("stk_0001", run.as_str()));
+    assert_eq!((&s.id, &s.run), (&id, &run));
     assert_eq!(s.state, "active");
     let shape: Vec<_> = s
         .members
@@ -54,14 +65,14 @@ on_both_backends!(a_member_reads_and_syncs_the_organizations_stacks, |db| {
     assert_eq!(
         shape,
         [
-            (Some(2), "smithers/parts/1", Some("feature")),
-            (Some(3), "smithers/parts/2", Some("smithers/parts/1")),
-            (Some(4), "smithers/parts/3", Some("smithers/parts/2")),
+            (Some(101), "smithers/parts/1", Some("main")),
+            (Some(102), "smithers/parts/2", Some("smithers/parts/1")),
+            (Some(103), "smithers/parts/3", Some("smithers/parts/2")),
         ]
     );
 
     let of_run = stacks.of_run(&carol, &run).await.unwrap().unwrap();
-    assert_eq!(of_run.id, "stk_0001");
+    assert_eq!(of_run.id, id);
     assert!(
         stacks
             .of_run(&carol, "no-such-run")
@@ -70,15 +81,9 @@ on_both_backends!(a_member_reads_and_syncs_the_organizations_stacks, |db| {
             .is_none()
     );
 
-    let synced = stacks.sync(&carol, "stk_0001").await.unwrap();
+    let synced = stacks.sync(&carol, &id).await.unwrap();
     assert!(synced.sync_requested);
-    assert!(
-        stacks
-            .show(&carol, "stk_0001")
-            .await
-            .unwrap()
-            .sync_requested
-    );
+    assert!(stacks.show(&carol, &id).await.unwrap().sync_requested);
     let events = app
         .store()
         .audit()
@@ -91,22 +96,17 @@ on_both_backends!(a_member_reads_and_syncs_the_organizations_stacks, |db| {
         .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event.actor_id, "carol");
-    assert_eq!(events[0].event.resource_id, "stk_0001");
+    assert_eq!(events[0].event.resource_id, id);
 
     // Finished: no longer listed by default, and not synced.
     app.store()
         .github()
-        .set_stack_state(
-            "stk_0001",
-            &[StackState::Active],
-            StackState::Finished,
-            None,
-        )
+        .set_stack_state(&id, &[StackState::Active], StackState::Finished, None)
         .await
         .unwrap();
     assert!(stacks.list(&carol, false, 50).await.unwrap().is_empty());
     assert_eq!(stacks.list(&carol, true, 50).await.unwrap().len(), 1);
-    let refused = stacks.sync(&carol, "stk_0001").await.unwrap_err();
+    let refused = stacks.sync(&carol, &id).await.unwrap_err();
     assert_eq!(refused.kind, ErrorKind::Conflict, "{refused}");
 
     let missing = stacks.show(&carol, "stk_nope").await.unwrap_err();
@@ -117,7 +117,17 @@ on_both_backends!(a_member_reads_and_syncs_the_organizations_stacks, |db| {
 
 on_both_backends!(another_organization_and_narrow_tokens_are_refused, |db| {
     let app = app(db).await;
-    let run = recorded_stack(app.store(), "stk_0002").await;
+    let (id, run) = recorded_stack(
+        app.store(),
+        &app.engine().runs,
+        app.signer(),
+        2,
+        &[
+            ("smithers/parts/1", "Add part a"),
+            ("smithers/parts/2", "Add part b"),
+        ],
+    )
+    .await;
     let carol = member(&app).await;
     let stacks = app.stacks();
 
@@ -126,36 +136,21 @@ on_both_backends!(another_organization_and_narrow_tokens_are_refused, |db| {
     let mut stranger = carol.clone();
     stranger.organization = "other".into();
     assert!(stacks.list(&stranger, true, 50).await.unwrap().is_empty());
-    let refused = stacks.show(&stranger, "stk_0002").await.unwrap_err();
+    let refused = stacks.show(&stranger, &id).await.unwrap_err();
     assert_eq!(refused.kind, ErrorKind::NotFound);
-    let refused = stacks.sync(&stranger, "stk_0002").await.unwrap_err();
+    let refused = stacks.sync(&stranger, &id).await.unwrap_err();
     assert_eq!(refused.kind, ErrorKind::NotFound);
     assert!(stacks.of_run(&stranger, &run).await.unwrap().is_none());
 
     // A token reading runs reads stacks but does not sync them.
     let mut reader = carol.clone();
     reader.scopes = Some(vec![Scope::RunsRead]);
-    assert_eq!(
-        stacks.show(&reader, "stk_0002").await.unwrap().id,
-        "stk_0002"
-    );
-    let refused = stacks.sync(&reader, "stk_0002").await.unwrap_err();
+    assert_eq!(stacks.show(&reader, &id).await.unwrap().id, id);
+    let refused = stacks.sync(&reader, &id).await.unwrap_err();
     assert_eq!(refused.kind, ErrorKind::Forbidden);
-    assert!(
-        !stacks
-            .show(&carol, "stk_0002")
-            .await
-            .unwrap()
-            .sync_requested
-    );
+    assert!(!stacks.show(&carol, &id).await.unwrap().sync_requested);
 
     let mut writer = carol.clone();
     writer.scopes = Some(vec![Scope::RunsWrite]);
-    assert!(
-        stacks
-            .sync(&writer, "stk_0002")
-            .await
-            .unwrap()
-            .sync_requested
-    );
+    assert!(stacks.sync(&writer, &id).await.unwrap().sync_requested);
 });

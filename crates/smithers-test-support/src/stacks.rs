@@ -1,24 +1,38 @@
 //! A chain of pull requests recorded in a store as the GitHub App records
-//! one, for the tests of what reads and syncs stacks.
-
-use std::sync::Arc;
+//! one on delivering a run, for the tests of what reads and syncs stacks.
 
 use serde_json::json;
+use smithers_audit::CheckpointSigner;
 use smithers_store::{
     Cause, InstallationChange, InstallationRef, NewGithubStack, NewRun, NewStackMember,
     RepositoryRef, Runs, Store,
 };
 
-use crate::signer;
+/// The workflow of [`recorded_stack`]'s run.
+const STACKED_WORKFLOW: &str = r#"[workflows.fix]
+on = ["pull_request.opened"]
 
-/// Records installation 7 on `acme` (repository 1, `acme/api`) of
-/// organization `local` if it is not yet, a run of it, and stack `id` of
-/// that run: three members on `smithers/parts/1..3` onto `feature`, with
-/// pull requests #2, #3 and #4. Answers the run's id. Panics on a store
-/// error.
-pub async fn recorded_stack(store: &Store, id: &str) -> String {
-    let github = store.github();
-    let created = InstallationChange::Created(
+[[workflows.fix.steps]]
+id = "fix"
+run = "sh fix.sh"
+"#;
+
+/// Records stack number `n` of pull requests on `acme/api` of
+/// organization `local` as the GitHub App does on delivering a run: the
+/// App's installation 7 there (again, which changes nothing; its events
+/// signed by `signer`), a run of that repository made through `runs`,
+/// and its stack `stk_` + `n` in 32 hexadecimal digits onto `main`, with
+/// one member per `(branch, title)`, bottom first, each member's pull
+/// request opened (#`100n + 1`, #`100n + 2`, …). Answers the stack's id
+/// and the run's. Panics on a store error.
+pub async fn recorded_stack(
+    store: &Store,
+    runs: &Runs,
+    signer: &CheckpointSigner,
+    n: u32,
+    members: &[(&str, &str)],
+) -> (String, String) {
+    let installed = InstallationChange::Created(
         InstallationRef {
             id: 7,
             account_login: "acme".into(),
@@ -33,48 +47,61 @@ pub async fn recorded_stack(store: &Store, id: &str) -> String {
             private: true,
         }],
     );
-    let cause = Cause {
-        delivery: "d-stack",
-        sender: Some("octocat"),
-    };
+    let delivery = format!("d-stack-{n}");
+    let github = store.github();
     github
-        .apply(&signer(), "local", &created, cause)
+        .apply(
+            signer,
+            "local",
+            &installed,
+            Cause {
+                delivery: &delivery,
+                sender: Some("octocat"),
+            },
+        )
         .await
         .expect("the installation is recorded");
-    let run = Runs::new(store.clone(), Arc::new(signer()))
+    let run = runs
         .create(NewRun {
             organization_id: "local",
-            workflow: "parts",
+            workflow: "fix",
             repository: "acme/api",
             trigger: "pull_request",
-            definition: json!({"steps": ["parts"]}),
+            // A real definition, so that the run can be shown like any
+            // other (a stack's pages and answers link to it).
+            definition: json!({
+                "file": STACKED_WORKFLOW,
+                "workflow": "fix",
+                "policy_name": ".smithers/policy",
+                "policy": "workflow run_command \"sh *\" -> allow\n",
+                "scripts": {},
+                "base": "0".repeat(40),
+            }),
             requested_by: "github",
-            steps: vec![("parts".into(), "run".into())],
+            steps: vec![("fix".into(), "run".into())],
         })
         .await
         .expect("the run is recorded")
         .id;
-    let shas = [
-        "0".repeat(40),
-        "1".repeat(40),
-        "2".repeat(40),
-        "3".repeat(40),
-    ];
-    let branches = ["smithers/parts/1", "smithers/parts/2", "smithers/parts/3"];
-    let titles = ["Add part a", "Add part b", "Add part c"];
-    github
+    let id = format!("stk_{n:032x}");
+    let shas: Vec<String> = (0..=members.len())
+        .map(|i| format!("{:040x}", u64::from(n) * 1000 + i as u64))
+        .collect();
+    let made = github
         .create_stack(&NewGithubStack {
-            id,
+            id: &id,
             organization_id: "local",
             installation_id: 7,
             repository_id: 1,
             repository: "acme/api",
             run_id: &run,
-            base: "feature",
-            members: (0..3)
-                .map(|i| NewStackMember {
-                    branch: branches[i],
-                    title: titles[i],
+            base: "main",
+            members: members
+                .iter()
+                .enumerate()
+                .map(|(i, (branch, title))| NewStackMember {
+                    branch,
+                    title,
                     built_on: &shas[i],
                     head: &shas[i + 1],
                 })
@@ -82,17 +109,18 @@ pub async fn recorded_stack(store: &Store, id: &str) -> String {
         })
         .await
         .expect("the stack is recorded");
-    let mut stack = github
-        .stack(id)
+    assert!(made, "stack {id} is new");
+    let recorded = github
+        .stack(&id)
         .await
         .expect("the stack reads back")
         .expect("the stack exists");
-    for (n, m) in (2..).zip(stack.members.iter_mut()) {
-        m.pull_number = Some(n);
+    for mut member in recorded.members {
+        member.pull_number = Some(i64::from(n) * 100 + member.position + 1);
         github
-            .update_stack_member(id, m)
+            .update_stack_member(&id, &member)
             .await
             .expect("the pull request is recorded");
     }
-    run
+    (id, run)
 }
