@@ -21,6 +21,9 @@
 //! GET  /api/v1/approvals/{id}
 //! POST /api/v1/approvals/{id}/approve    {"comment"?}
 //! POST /api/v1/approvals/{id}/reject     {"reason"}
+//! GET  /api/v1/stacks[?all=&limit=]      chains of pull requests the GitHub App opened
+//! GET  /api/v1/stacks/{id}
+//! POST /api/v1/stacks/{id}/sync          take the branches as they are on GitHub
 //! GET  /api/v1/users
 //! POST /api/v1/users                     {"name","role"} → 201
 //! PUT  /api/v1/users/{name}/role         {"role"} → the user (their sessions end)
@@ -165,6 +168,9 @@ pub fn router(state: ServerState) -> Router {
         .route("/approvals/{id}", get(routes::approvals::show))
         .route("/approvals/{id}/approve", post(routes::approvals::approve))
         .route("/approvals/{id}/reject", post(routes::approvals::reject))
+        .route("/stacks", get(routes::stacks::list))
+        .route("/stacks/{id}", get(routes::stacks::show))
+        .route("/stacks/{id}/sync", post(routes::stacks::sync))
         .route("/users", get(routes::users::list).post(routes::users::add))
         .route(
             "/users/{name}",

@@ -4,12 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
+mod common;
+
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use smithers_api::{Role, Scope};
 use smithers_app::{App, Config, Principal, Via};
-use smithers_store::DEFAULT_ORGANIZATION;
+use smithers_store::{DEFAULT_ORGANIZATION, StackState};
+use smithers_test_support::audit::all_events;
 use smithers_test_support::runs::waiting_on_approval;
 use smithers_test_support::{TestDb, on_both_backends};
 
@@ -340,4 +343,190 @@ on_both_backends!(approval_lists_are_paged_by_cursor, |db| {
             .await;
         assert_problem(status, &body, &headers, 400, "invalid");
     }
+});
+
+on_both_backends!(stacks_are_listed_shown_and_synced, |db| {
+    let s = server(db).await;
+    let admin = principal(&s.app, "admin").await;
+    s.app
+        .users()
+        .add(&admin, "alice", Role::Member)
+        .await
+        .unwrap();
+    let (first, first_run) = common::stack(
+        &s.app,
+        1,
+        &[
+            ("smithers/fix/1", "Parse the config"),
+            ("smithers/fix/2", "Use the config"),
+        ],
+    )
+    .await;
+    let (second, _) = common::stack(&s.app, 2, &[("smithers/docs/1", "Document it")]).await;
+    let (finished, _) = common::stack(&s.app, 3, &[("smithers/old/1", "Old work")]).await;
+    let github = s.app.store().github();
+    assert!(
+        github
+            .set_stack_state(&finished, &[StackState::Active], StackState::Finished, None)
+            .await
+            .unwrap()
+    );
+    // A member reads with runs:read and syncs with runs:write.
+    let reader = token(&s.app, "alice", &[Scope::RunsRead]).await;
+    let writer = token(&s.app, "alice", &[Scope::RunsWrite]).await;
+    let ids = |body: &Value| -> Vec<String> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // The ones kept current, newest first; every one with `all`.
+    let (status, body, _) = s.call("GET", "/api/v1/stacks", Some(&reader), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ids(&body), [second.as_str(), first.as_str()]);
+    let (status, body, _) = s
+        .call("GET", "/api/v1/stacks?all=true", Some(&reader), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        ids(&body),
+        [finished.as_str(), second.as_str(), first.as_str()]
+    );
+    let (status, body, _) = s
+        .call(
+            "GET",
+            "/api/v1/stacks?all=true&limit=1",
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ids(&body), [finished.as_str()]);
+    for bad in ["limit=0", "limit=501", "limit=x", "cursor=abc", "all=maybe"] {
+        let (status, body, headers) = s
+            .call("GET", &format!("/api/v1/stacks?{bad}"), Some(&reader), None)
+            .await;
+        assert_problem(status, &body, &headers, 400, "invalid");
+    }
+
+    // One stack, its members bottom first, each on the one below.
+    let (status, body, _) = s
+        .call(
+            "GET",
+            &format!("/api/v1/stacks/{first}"),
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], first.as_str());
+    assert_eq!(body["repository"], "acme/api");
+    assert_eq!(body["run"], first_run.as_str());
+    assert_eq!(body["base"], "main");
+    assert_eq!(body["state"], "active");
+    assert_eq!(body["paused_reason"], Value::Null);
+    assert_eq!(body["sync_requested"], false);
+    let members = body["members"].as_array().unwrap();
+    let shape: Vec<_> = members
+        .iter()
+        .map(|m| {
+            (
+                m["pull"].as_i64().unwrap(),
+                m["branch"].as_str().unwrap(),
+                m["title"].as_str().unwrap(),
+                m["state"].as_str().unwrap(),
+                m["based_on"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (101, "smithers/fix/1", "Parse the config", "open", "main"),
+            (
+                102,
+                "smithers/fix/2",
+                "Use the config",
+                "open",
+                "smithers/fix/1"
+            ),
+        ]
+    );
+    assert_eq!(members[1]["built_on"], members[0]["head"]);
+    let (status, body, _) = s
+        .call(
+            "GET",
+            &format!("/api/v1/runs/{first_run}"),
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "the stack's run: {body}");
+    let (status, body, headers) = s
+        .call("GET", "/api/v1/stacks/stk_nothing", Some(&reader), None)
+        .await;
+    assert_problem(status, &body, &headers, 404, "not_found");
+
+    // Syncing needs runs:write; then the App takes the branches at its
+    // next pass, and the request is audited.
+    let sync = |id: &str| format!("/api/v1/stacks/{id}/sync");
+    let (status, body, headers) = s.call("POST", &sync(&first), Some(&reader), None).await;
+    assert_problem(status, &body, &headers, 403, "forbidden");
+    assert!(!github.stack(&first).await.unwrap().unwrap().sync_requested);
+    let (status, body, _) = s.call("POST", &sync(&first), Some(&writer), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], first.as_str());
+    assert_eq!(body["sync_requested"], true);
+    assert!(github.stack(&first).await.unwrap().unwrap().sync_requested);
+    // A paused stack is what a sync is for; it says why it paused.
+    let reason = "someone else pushed to smithers/docs/1";
+    github
+        .set_stack_state(
+            &second,
+            &[StackState::Active],
+            StackState::Paused,
+            Some(reason),
+        )
+        .await
+        .unwrap();
+    let (status, body, _) = s.call("POST", &sync(&second), Some(&writer), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            &body["state"],
+            &body["paused_reason"],
+            &body["sync_requested"]
+        ),
+        (&json!("paused"), &json!(reason), &json!(true))
+    );
+    // A finished stack is kept current no more; an unknown one is not
+    // there.
+    let (status, body, headers) = s.call("POST", &sync(&finished), Some(&writer), None).await;
+    assert_problem(status, &body, &headers, 409, "conflict");
+    assert!(body["detail"].as_str().unwrap().contains("finished"));
+    assert!(
+        !github
+            .stack(&finished)
+            .await
+            .unwrap()
+            .unwrap()
+            .sync_requested
+    );
+    let (status, body, headers) = s
+        .call("POST", &sync("stk_nothing"), Some(&writer), None)
+        .await;
+    assert_problem(status, &body, &headers, 404, "not_found");
+
+    let synced: Vec<_> = all_events(s.app.store())
+        .await
+        .into_iter()
+        .filter(|e| e.event.action == "github.stack_sync_requested")
+        .map(|e| (e.event.actor_id, e.event.resource_id))
+        .collect();
+    assert_eq!(
+        synced,
+        [("alice".to_string(), first), ("alice".to_string(), second)]
+    );
 });

@@ -115,6 +115,19 @@ fn matrix() -> Vec<Row> {
             Member(Scope::ApprovalsWrite),
             Some(json!({})),
         ),
+        row("GET", "/api/v1/stacks", Member(Scope::RunsRead), None),
+        row(
+            "GET",
+            "/api/v1/stacks/{stack}",
+            Member(Scope::RunsRead),
+            None,
+        ),
+        row(
+            "POST",
+            "/api/v1/stacks/{stack}/sync",
+            Member(Scope::RunsWrite),
+            None,
+        ),
         row("GET", "/api/v1/users", Member(Scope::UsersRead), None),
         row(
             "POST",
@@ -240,6 +253,7 @@ struct Fixture {
     other_run: String,
     approval: String,
     grant: String,
+    stack: String,
     token: String,
 }
 
@@ -250,6 +264,7 @@ impl Fixture {
             .replace("{run}", &self.run)
             .replace("{approval}", &self.approval)
             .replace("{grant}", &self.grant)
+            .replace("{stack}", &self.stack)
             .replace("{token}", &self.token)
     }
 
@@ -360,6 +375,14 @@ async fn fixture(db: &smithers_test_support::TestDb) -> (Fixture, Vec<Credential
         .await
         .unwrap()
         .id;
+    // A stack the GitHub App opened: a sync of it is not refused, and may
+    // be asked for again.
+    let (stack, _) = common::stack(
+        &s.app,
+        1,
+        &[("smithers/fix/1", "matrix"), ("smithers/fix/2", "matrix")],
+    )
+    .await;
     let spare = s
         .app
         .tokens()
@@ -395,6 +418,7 @@ async fn fixture(db: &smithers_test_support::TestDb) -> (Fixture, Vec<Credential
             other_run,
             approval,
             grant,
+            stack,
             token: spare,
         },
         callers,
@@ -437,6 +461,7 @@ on_both_backends!(every_route_answers_every_caller_as_documented, |db| {
             .replace("{run}", "{id}")
             .replace("{approval}", "{id}")
             .replace("{grant}", "{id}")
+            .replace("{stack}", "{id}")
             .replace("{token}", "{id}");
         covered.insert((row.method.to_string(), template));
         for who in &callers {

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,6 +45,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/approvals/{id}"),
     ("POST", "/api/v1/approvals/{id}/approve"),
     ("POST", "/api/v1/approvals/{id}/reject"),
+    ("GET", "/api/v1/stacks"),
+    ("GET", "/api/v1/stacks/{id}"),
+    ("POST", "/api/v1/stacks/{id}/sync"),
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),
     ("PUT", "/api/v1/users/{name}/role"),
@@ -281,10 +286,10 @@ async fn every_listed_route_is_served_and_other_methods_are_405_problems() {
 }
 
 /// schemathesis (`SMITHERS_TEST_SCHEMATHESIS`) against a served
-/// application holding a run waiting on an approval, a secret and a
-/// policy, as an admin whose token has every scope: no 5xx, and every
-/// status, content type and body as the document says, for a bounded
-/// number of generated requests per operation.
+/// application holding a run waiting on an approval, a secret, a policy
+/// and a stack of pull requests, as an admin whose token has every scope:
+/// no 5xx, and every status, content type and body as the document says,
+/// for a bounded number of generated requests per operation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_answers_as_its_document_says() {
     let schemathesis = std::env::var(SCHEMATHESIS_ENV).unwrap_or_else(|_| {
@@ -313,6 +318,12 @@ async fn the_api_answers_as_its_document_says() {
         .publish(&admin, "policy", "* read_file * -> allow\n")
         .await
         .unwrap();
+    common::stack(
+        &s.app,
+        1,
+        &[("smithers/fix/1", "Parse"), ("smithers/fix/2", "Use")],
+    )
+    .await;
     let token = s
         .app
         .tokens()

@@ -22,6 +22,7 @@ pub mod events;
 pub mod policies;
 pub mod runs;
 pub mod secrets;
+pub mod stacks;
 pub mod tokens;
 pub mod users;
 

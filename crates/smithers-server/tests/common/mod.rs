@@ -98,3 +98,17 @@ pub async fn token(app: &App, user: &str, scopes: &[Scope]) -> String {
         .unwrap()
         .secret
 }
+
+/// Records stack number `n` on `acme/api` as the GitHub App does on
+/// delivering a run (see [`smithers_test_support::stacks::recorded_stack`]);
+/// the stack's id and the run's.
+pub async fn stack(app: &App, n: u32, members: &[(&str, &str)]) -> (String, String) {
+    smithers_test_support::stacks::recorded_stack(
+        app.store(),
+        &app.engine().runs,
+        app.signer(),
+        n,
+        members,
+    )
+    .await
+}
