@@ -5,8 +5,9 @@
 //! admin form (and a refusal page if they post anyway); no secret value
 //! is on any page; a token's secret is shown once; a role change ends the
 //! changed user's session; the last admin stays; the policy diff; the
-//! audit search and its pages; a hostile value is text, never markup; a
-//! form from anywhere but these pages is refused.
+//! audit search and its pages; the stacks of pull requests, a paused
+//! one's reason in plain sight, and their sync; a hostile value is text,
+//! never markup; a form from anywhere but these pages is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
@@ -16,7 +17,8 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use smithers_api::{GrantBinding, GrantRequest, Role};
 use smithers_app::{App, Config};
 use smithers_secrets::SecretValue;
-use smithers_store::{AuditLog, AuditLogConfig, DEFAULT_ORGANIZATION};
+use smithers_store::{AuditLog, AuditLogConfig, DEFAULT_ORGANIZATION, StackState};
+use smithers_test_support::audit::all_events;
 use smithers_test_support::{on_both_backends, signer};
 
 const KEYRING: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -240,6 +242,8 @@ on_both_backends!(admins_see_every_page_and_members_no_admin_form, |db| {
         "/policy/history",
         "/policy/diff?from=1&to=1",
         "/github",
+        "/stacks",
+        "/stacks?all=true",
     ];
     for path in pages {
         let page = admin_browser.get(path).await;
@@ -765,4 +769,159 @@ on_both_backends!(the_audit_search_filters_pages_and_proves, |db| {
     assert!(export.text.lines().count() >= 8);
     let audit = admin.get("/audit").await;
     assert!(audit.ok().contains("href=\"/api/v1/audit/export\""));
+});
+
+on_both_backends!(stacks_are_listed_shown_and_synced_from_their_page, |db| {
+    let s = serve(db).await;
+    add_user(&s.app, "alice", Role::Member).await;
+    // Titles and branch names are the run's, a paused reason comes from
+    // GitHub: text, whatever they hold.
+    let (active, active_run) = common::stack(
+        &s.app,
+        1,
+        &[
+            ("smithers/fix/1", "Parse the config"),
+            ("smithers/fix/2", &format!("Use it {SCRIPT}")),
+        ],
+    )
+    .await;
+    let (paused, paused_run) =
+        common::stack(&s.app, 2, &[("smithers/docs/1", "Document it")]).await;
+    let (finished, _) = common::stack(&s.app, 3, &[("smithers/old/1", "Old work")]).await;
+    let github = s.app.store().github();
+    let reason = format!("octocat pushed to smithers/docs/1 {IMG}");
+    github
+        .set_stack_state(
+            &paused,
+            &[StackState::Active],
+            StackState::Paused,
+            Some(&reason),
+        )
+        .await
+        .unwrap();
+    github
+        .set_stack_state(&finished, &[StackState::Active], StackState::Finished, None)
+        .await
+        .unwrap();
+    let escaped_reason = "octocat pushed to smithers/docs/1 &lt;img src=x onerror=alert(1)&gt;";
+
+    // A member reads them: the ones kept current, then every one.
+    let alice = sign_in(&s, "alice").await;
+    // The run's page says where its work went, and why it waits.
+    let run_page = alice.get(&format!("/runs/{paused_run}")).await;
+    let text = run_page.ok();
+    assert!(
+        text.contains(&format!("href=\"/stacks/{paused}\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("pull requests' stack is paused: {escaped_reason}")),
+        "{text}"
+    );
+    assert!(text.contains("#201"), "{text}");
+    let list = alice.get("/stacks").await;
+    let text = list.ok();
+    assert!(
+        text.contains("href=\"/stacks\" class=\"here\">Stacks</a>"),
+        "{text}"
+    );
+    for id in [&active, &paused] {
+        assert!(
+            text.contains(&format!("href=\"/stacks/{id}\"")),
+            "{id}: {text}"
+        );
+    }
+    assert!(!text.contains(&finished), "{text}");
+    assert!(text.contains("acme/api"));
+    assert!(
+        text.contains(&format!("href=\"/runs/{active_run}\"")),
+        "{text}"
+    );
+    for member in [
+        "#101 <code>smithers/fix/1</code> (open)",
+        "#102 <code>smithers/fix/2</code> (open)",
+        "#201 <code>smithers/docs/1</code> (open)",
+    ] {
+        assert!(text.contains(member), "{member}: {text}");
+    }
+    // The paused one says why, at the top.
+    assert!(text.contains("class=\"notice error\""), "{text}");
+    assert!(text.contains(escaped_reason), "{text}");
+    assert!(!text.contains(IMG), "{text}");
+    let every = alice.get(&link(text, "Every stack").unwrap()).await;
+    let text = every.ok();
+    assert!(
+        text.contains(&format!("href=\"/stacks/{finished}\"")),
+        "{text}"
+    );
+    assert!(text.contains("finished"));
+
+    // A stack's page: its members, and the sync with what it does.
+    let page = alice.get(&format!("/stacks/{active}")).await;
+    let text = page.ok();
+    assert!(text.contains("Parse the config") && text.contains("smithers/fix/2"));
+    assert!(
+        text.contains("Use it &lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{text}"
+    );
+    assert!(!text.contains(SCRIPT), "{text}");
+    assert!(
+        text.contains(&format!("action=\"/stacks/{active}/sync\"")),
+        "{text}"
+    );
+    assert!(text.contains("Take the branches as they are on GitHub"));
+    let page = alice.get(&format!("/stacks/{paused}")).await;
+    let text = page.ok();
+    assert!(text.contains("class=\"notice error\""), "{text}");
+    assert!(text.contains(escaped_reason), "{text}");
+    assert!(!text.contains(IMG), "{text}");
+    let form = format!("action=\"/stacks/{paused}/sync\"");
+    assert!(text.contains(&form), "{text}");
+    // A finished stack is kept current no more: nothing to sync.
+    let page = alice.get(&format!("/stacks/{finished}")).await;
+    let text = page.ok();
+    assert!(!text.contains("/sync\""), "{text}");
+    alice
+        .get("/stacks/stk_nothing")
+        .await
+        .refused(404, "no stack");
+
+    // A form from anywhere but these pages is refused before anything.
+    alice
+        .post_from(From::Nowhere, &format!("/stacks/{paused}/sync"), &[])
+        .await
+        .refused(403, "Sec-Fetch-Site");
+    assert!(!github.stack(&paused).await.unwrap().unwrap().sync_requested);
+
+    // Pressed: the App is asked to take the branches, and the page says so.
+    let back = alice.post(&format!("/stacks/{paused}/sync"), &[]).await;
+    let location = back.redirected(&format!("/stacks/{paused}")).to_string();
+    assert!(github.stack(&paused).await.unwrap().unwrap().sync_requested);
+    let page = alice.get(&location).await;
+    let text = page.ok();
+    assert!(text.contains("Sync asked for"), "{text}");
+    assert!(text.contains("yes, not carried out yet"), "{text}");
+    let page = alice.get(&format!("/stacks/{paused}")).await;
+    assert!(page.ok().contains("A sync is already asked for"));
+    let synced: Vec<_> = all_events(s.app.store())
+        .await
+        .into_iter()
+        .filter(|e| e.event.action == "github.stack_sync_requested")
+        .map(|e| (e.event.actor_id, e.event.resource_id))
+        .collect();
+    assert_eq!(synced, [("alice".to_string(), paused.clone())]);
+
+    // A finished one is refused, as the service refuses it.
+    alice
+        .post(&format!("/stacks/{finished}/sync"), &[])
+        .await
+        .refused(409, "finished");
+    assert!(
+        !github
+            .stack(&finished)
+            .await
+            .unwrap()
+            .unwrap()
+            .sync_requested
+    );
 });

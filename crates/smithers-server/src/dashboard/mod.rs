@@ -12,6 +12,7 @@ mod github;
 mod policy;
 mod runs;
 mod secrets;
+mod stacks;
 mod users;
 
 use std::sync::Arc;
@@ -63,6 +64,9 @@ pub fn routes() -> Router<ServerState> {
         .route("/policy/history", get(policy::history))
         .route("/policy/diff", get(policy::diff))
         .route("/github", get(github::status))
+        .route("/stacks", get(stacks::list))
+        .route("/stacks/{id}", get(stacks::show))
+        .route("/stacks/{id}/sync", post(stacks::sync))
 }
 
 /// A signed-in person looking at the dashboard.
@@ -111,6 +115,7 @@ pub fn frame(viewer: &Viewer, here: &str, title: &str, body: Markup) -> Markup {
         ("/users", "Users"),
         ("/policy", "Policy"),
         ("/github", "GitHub"),
+        ("/stacks", "Stacks"),
     ];
     layout(
         title,

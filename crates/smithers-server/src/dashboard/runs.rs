@@ -139,6 +139,14 @@ pub async fn show(
         }
     }
     let finished = run.state.is_finished();
+    // The chain of pull requests the run delivered, if any: a paused one
+    // says here why it waits (a token without runs:read never gets here).
+    let stack = state
+        .app
+        .stacks()
+        .of_run(&viewer.principal, &id)
+        .await
+        .unwrap_or_default();
     let body = html! {
         h1 { "Run " code { (run.id) } " " span #run-state class=(format!("state {}", run.state.as_str())) { (run.state.as_str()) } }
         dl.facts {
@@ -157,6 +165,23 @@ pub async fn show(
                 dt { "Sandbox purge" } dd {
                     @if purge.get("clean").and_then(serde_json::Value::as_bool) == Some(true) { "clean" } @else { strong { "not clean" } }
                     " · " code { (purge) }
+                }
+            }
+        }
+        @if let Some(stack) = &stack {
+            @if let Some(reason) = &stack.paused_reason {
+                p.notice.error {
+                    "Its pull requests' stack is paused: " (reason) " — "
+                    a href=(format!("/stacks/{}", stack.id)) { "see the stack" }
+                }
+            }
+            p {
+                "Delivered as a stack of pull requests ("
+                a href=(format!("/stacks/{}", stack.id)) { code { (stack.id) } }
+                ", " (stack.state) "): "
+                @for (i, m) in stack.members.iter().enumerate() {
+                    @if i > 0 { " ← " }
+                    @match m.pull { Some(n) => { "#" (n) }, None => { code { (m.branch) } } }
                 }
             }
         }
