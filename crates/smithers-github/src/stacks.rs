@@ -247,6 +247,10 @@ impl Stacks<'_> {
             if m.head != *tip {
                 adopted.push(json!({"branch": m.branch, "was": m.head, "now": tip}));
                 m.head = tip.clone();
+                // Taken as the App's own: what a later push is leased on.
+                store
+                    .set_pushed_branch(stack.repository_id, &m.branch, tip, &stack.run_id)
+                    .await?;
             }
             store.update_stack_member(&stack.id, m).await?;
         }
@@ -275,6 +279,9 @@ impl Stacks<'_> {
             Action::Landed { member } => {
                 let m = &mut stack.members[member];
                 if let Some((head, built_on, parent)) = m.pending.take() {
+                    store
+                        .set_pushed_branch(repo.id, &m.branch, &head, &stack.run_id)
+                        .await?;
                     m.head = head;
                     m.built_on = built_on;
                     m.parent = parent;
@@ -345,6 +352,7 @@ impl Stacks<'_> {
                 )
                 .await?;
                 deleted?;
+                store.forget_pushed_branch(repo.id, &branch).await?;
                 read.seen.branches.remove(&branch);
             }
             Action::Finished => {
@@ -481,6 +489,10 @@ impl Stacks<'_> {
         // A refused lease is someone else's push: the next pass sees it
         // and the stack waits.
         pushed?;
+        // A later run's push of this branch is leased on this push.
+        store
+            .set_pushed_branch(repo.id, &m.branch, &new, &stack.run_id)
+            .await?;
         let mut done = pending;
         done.pending = None;
         done.head = new;

@@ -1075,6 +1075,23 @@ impl Github<'_> {
         Ok(())
     }
 
+    /// Forgets what the App pushed to `branch` (the App deleted it): its
+    /// next push requires that the branch not exist.
+    ///
+    /// Errors: the database's.
+    pub async fn forget_pushed_branch(
+        &self,
+        repository_id: i64,
+        branch: &str,
+    ) -> Result<(), Error> {
+        sqlx::query("DELETE FROM github_branches WHERE repository_id = $1 AND branch = $2")
+            .bind(repository_id)
+            .bind(branch)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
     /// The App's run `run_id`.
     pub async fn run(&self, run_id: &str) -> Result<Option<GithubRun>, Error> {
         let row = sqlx::query(&format!(
