@@ -118,6 +118,10 @@ impl Results<'_> {
             commits.push((branch.clone(), sha));
         }
         let chained = commits.len() > 1 && self.in_a_line(run, &commits).await?;
+        // This run's pushes take the branches over: an earlier run's stack
+        // on them stops first, so that its reconciler never takes them for
+        // someone else's push.
+        self.supersede_stacks(run, &branches).await?;
         let mut delivered: Vec<(String, i64)> = Vec::new();
         for (i, (branch, sha)) in commits.iter().enumerate() {
             if let Some(refused) = self.push(run, branch, sha).await? {
@@ -142,6 +146,40 @@ impl Results<'_> {
         Ok(Settled::Delivered { pull: last, detail })
     }
 
+    /// Marks the active or paused stacks of other runs with a member on
+    /// one of `branches` superseded by `run`, each audited
+    /// (`github.stack_superseded`); waits for a stack pass under way to end
+    /// first.
+    ///
+    /// Errors: the store's and the audit log's.
+    async fn supersede_stacks(&self, run: &GithubRun, branches: &[String]) -> Result<(), Error> {
+        let store = self.app.store().github();
+        let _no_pass = self.stacks.pass.lock().await;
+        for older in store
+            .stacks_on_branches(run.repository_id, branches, &run.run_id)
+            .await?
+        {
+            if store
+                .set_stack_state(
+                    &older,
+                    &[StackState::Active, StackState::Paused],
+                    StackState::Superseded,
+                    None,
+                )
+                .await?
+            {
+                self.github
+                    .audit(
+                        "github.stack_superseded",
+                        ("github_stack", &older),
+                        json!({"repository": run.repository, "by_run": run.run_id}),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether each of `commits` builds on the one before it: a chain.
     async fn in_a_line(
         &self,
@@ -163,9 +201,8 @@ impl Results<'_> {
     }
 
     /// Records the chain `commits` (bottom first, offered as `pulls`) as
-    /// the run's stack, supersedes the stacks of earlier runs on the same
-    /// branches, and reconciles it once (a failure there is the next
-    /// pass's to mend).
+    /// the run's stack and reconciles it once (a failure there is the
+    /// next pass's to mend).
     ///
     /// Errors: the store's and the audit log's.
     async fn record_stack(
@@ -245,29 +282,6 @@ impl Results<'_> {
                     }),
                 )
                 .await?;
-        }
-        let branches: Vec<String> = commits.iter().map(|(b, _)| b.clone()).collect();
-        for older in store
-            .stacks_on_branches(run.repository_id, &branches, &run.run_id)
-            .await?
-        {
-            if store
-                .set_stack_state(
-                    &older,
-                    &[StackState::Active, StackState::Paused],
-                    StackState::Superseded,
-                    None,
-                )
-                .await?
-            {
-                self.github
-                    .audit(
-                        "github.stack_superseded",
-                        ("github_stack", &older),
-                        json!({"repository": run.repository, "by": stack.id, "run": run.run_id}),
-                    )
-                    .await?;
-            }
         }
         if let Err(e) = self.stacks.reconcile(&stack.id).await {
             tracing::warn!(stack = %stack.id, error = %e, "a new stack could not be reconciled yet");
