@@ -97,7 +97,7 @@ impl Mirrors {
         if !path.join("HEAD").exists() {
             tokio::fs::create_dir_all(&path)
                 .await
-                .map_err(|e| fetch_error(format!("cannot make {}: {e}", path.display())))?;
+                .map_err(|e| git_error("init", format!("cannot make {}: {e}", path.display())))?;
             git(&path, &["init", "--quiet", "--bare"], None).await?;
         }
         Ok(path)
@@ -169,7 +169,7 @@ impl Mirrors {
             .output()
             .await;
         let deleted = git(&path, &["update-ref", "-d", &scratch], None).await;
-        let output = output.map_err(|e| fetch_error(format!("cannot run git: {e}")))?;
+        let output = output.map_err(|e| git_error("replay", format!("cannot run git: {e}")))?;
         deleted?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         match output.status.code() {
@@ -189,10 +189,13 @@ impl Mirrors {
                     .trim()
                     .to_string(),
             )),
-            _ => Err(fetch_error(format!(
-                "git replay: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))),
+            _ => Err(git_error(
+                "replay",
+                format!(
+                    "git replay: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            )),
         }
     }
 }
@@ -303,22 +306,26 @@ impl Mirrors {
             .kill_on_drop(true)
             .output()
             .await
-            .map_err(|e| fetch_error(format!("cannot run git: {e}")))?;
+            .map_err(|e| git_error("merge-base", format!("cannot run git: {e}")))?;
         match output.status.code() {
             Some(0) => Ok(true),
             Some(1) => Ok(false),
-            _ => Err(fetch_error(format!(
-                "git merge-base: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))),
+            _ => Err(git_error(
+                "merge-base",
+                format!(
+                    "git merge-base: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            )),
         }
     }
 }
 
-fn fetch_error(reason: String) -> Error {
+/// git's failure at `command` (`fetch`, `push`, `ls-remote`, …).
+fn git_error(command: &str, reason: String) -> Error {
     Error::Unreachable {
         method: "GIT".into(),
-        route: "fetch".into(),
+        route: command.into(),
         reason,
     }
 }
@@ -355,10 +362,17 @@ async fn git(
             .env("GIT_CONFIG_KEY_1", "credential.helper")
             .env("GIT_CONFIG_VALUE_1", "");
     }
+    // The subcommand: the first word that is neither an option nor a
+    // `-c` setting.
+    let subcommand = args
+        .iter()
+        .find(|a| !a.starts_with('-') && !a.contains('='))
+        .copied()
+        .unwrap_or("git");
     let output = tokio::time::timeout(FETCH_TIMEOUT, command.output())
         .await
-        .map_err(|_| fetch_error("git timed out".into()))?
-        .map_err(|e| fetch_error(format!("cannot run git: {e}")))?;
+        .map_err(|_| git_error(subcommand, "git timed out".into()))?
+        .map_err(|e| git_error(subcommand, format!("cannot run git: {e}")))?;
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
     }
@@ -366,10 +380,5 @@ async fn git(
     if let Some(token) = token {
         said = said.replace(token.expose(), "[token]");
     }
-    Err(fetch_error(format!(
-        "git {}: {said}",
-        args.iter()
-            .find(|a| !a.starts_with('-') && !a.contains('='))
-            .unwrap_or(&"")
-    )))
+    Err(git_error(subcommand, format!("git {subcommand}: {said}")))
 }
