@@ -113,8 +113,9 @@ async fn status_reaches(f: &GithubFixture, sha: &str, context: &str, state: &str
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!(
-        "{context} on {sha} never became {state}: {:?}",
-        statuses(f, sha, context)
+        "{context} on {sha} never became {state}: {:?}\n{}",
+        statuses(f, sha, context),
+        what_happened(f).await
     );
 }
 
@@ -1107,7 +1108,7 @@ on_both_backends!(a_push_runs_the_workflows_on_push, |db| {
 /// chain of three pull requests.
 const STACKING: &str = r#"
 [workflows.parts]
-on = ["pull_request.opened"]
+on = ["pull_request.opened", "pull_request.synchronize"]
 timeout = "5m"
 policy = ".smithers/policy"
 
@@ -1210,7 +1211,9 @@ async fn stacked_with(f: &GithubFixture, native: bool) -> Stacked {
         "main",
         &[
             (".smithers/policy", STACKING_POLICY),
-            ("part.sh", "echo \"$1\" > \"$1.txt\"\n"),
+            // Each part says what the pull request's notes were, so a run
+            // on a later push changes every part again.
+            ("part.sh", "echo \"$1 $(cat notes.txt)\" > \"$1.txt\"\n"),
         ],
         "the parts",
     );
@@ -1652,3 +1655,53 @@ on_both_backends!(
         f.api.assert_honest();
     }
 );
+
+on_both_backends!(a_later_run_takes_over_a_restacked_stacks_branches, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let s = stacked(&f).await;
+    let (bottom, middle) = (&s.pulls[0], &s.pulls[1]);
+    f.api.merge_pull(s.repo, bottom.number, MergeMethod::Squash);
+    let feature = f.api.branch_sha(s.repo, "feature").unwrap();
+    until(&f, "the middle is restacked onto feature", |f| {
+        smithers_test_support::git::is_ancestor(
+            &f.api.repo_path(s.repo),
+            &feature,
+            &tip(f, s.repo, &middle.head_ref),
+        ) && f.api.branch_sha(s.repo, "smithers/parts/1").is_none()
+    })
+    .await;
+
+    // A new push to the pull request runs the work again: its branches
+    // are the ones Smithers restacked and deleted, and its pushes are
+    // leased on exactly that, so nothing is refused as someone else's.
+    let feature_pull = s.run.pull_number.unwrap() as u64;
+    f.api
+        .push_to_pull_request(s.repo, feature_pull, &[("notes.txt", "more\n")], "more")
+        .await;
+    let head = f.api.branch_sha(s.repo, "feature").unwrap();
+    let success = status_reaches(&f, &head, "smithers/parts", "success").await;
+    let again = settled(&f, &run_id_of(&success)).await;
+    assert_eq!(
+        again.result.as_deref(),
+        Some("delivered"),
+        "{:?}",
+        again.result_detail
+    );
+    let old = stack_of(&f, &s.run.run_id).await;
+    assert_eq!(old.state, smithers_store::StackState::Superseded);
+    let new = stack_of(&f, &again.run_id).await;
+    assert_eq!(new.members.len(), 3);
+    for (i, m) in new.members.iter().enumerate() {
+        assert_eq!(
+            f.api.branch_sha(s.repo, &m.branch).as_deref(),
+            Some(m.head.as_str()),
+            "member {i} pushed"
+        );
+    }
+    assert!(smithers_test_support::git::is_ancestor(
+        &f.api.repo_path(s.repo),
+        &head,
+        &new.members[0].head,
+    ));
+    f.api.assert_honest();
+});
