@@ -193,31 +193,25 @@ pub fn plan(stack: &Stack, seen: &Seen) -> Vec<Action> {
         }
         let m = &members[i];
         let number = pull.map(|(n, _)| n);
-        // A pull request GitHub closed because its base went away (its
-        // parent merged, or its base branch is gone) is recreated; one a
-        // person closed holds the stack.
+        // A pull request GitHub closed because its base branch went away
+        // is recreated; one a person closed (its base still there) holds
+        // the stack.
         let closed = match pull {
             Some((n, p)) if p.state == PullState::Closed => {
-                let parent_merged = matches!(
-                    m.parent,
-                    Parent::Member(k) if members[k].state == MemberState::Merged
-                );
-                if parent_merged || !seen.branches.contains_key(&p.base) {
+                if seen.branches.contains_key(&p.base) {
+                    Some(format!(
+                        "#{n} was closed without being merged: the stack waits (reopen it)"
+                    ))
+                } else {
                     recreate[i] = true;
                     None
-                } else {
-                    Some(format!(
-                        "#{n} was closed without being merged: the stack waits (reopen it, \
-                         or sync the stack)"
-                    ))
                 }
             }
             _ => None,
         };
         let reason = match tip {
             None => Some(format!(
-                "{} was deleted by someone else: the stack waits (restore the branch, or \
-                 sync the stack)",
+                "{} was deleted by someone else: the stack waits (restore the branch)",
                 m.branch
             )),
             Some(tip) if *tip != m.head => Some(format!(
@@ -240,6 +234,24 @@ pub fn plan(stack: &Stack, seen: &Seen) -> Vec<Action> {
         }
     }
 
+    // The base branch gone (the triggering pull request's branch deleted
+    // after its merge, say): nothing may point at it or be rebuilt on it
+    // until a person restores it.
+    let base_gone = !seen.branches.contains_key(&stack.base);
+    if base_gone
+        && let Some(bottom) = (0..members.len()).find(|&i| members[i].state == MemberState::Open)
+    {
+        out.push(Action::Pause {
+            member: bottom,
+            reason: format!(
+                "the base branch {} is gone: the stack waits (restore it)",
+                stack.base
+            ),
+            pull: members[bottom].pull,
+        });
+        held = held.min(bottom);
+    }
+
     // Each open member on its parent, bottom first; a retarget before
     // anything that rewrites.
     let mut moved = vec![false; members.len()];
@@ -255,6 +267,10 @@ pub fn plan(stack: &Stack, seen: &Seen) -> Vec<Action> {
             Parent::Base => stack.base.clone(),
             Parent::Member(k) => members[k].branch.clone(),
         };
+        // Nothing points at a base that is gone.
+        if base_gone && parent == Parent::Base {
+            continue;
+        }
         let m = &members[i];
         if let Some(n) = m.pull
             && !recreate[i]
@@ -499,6 +515,46 @@ mod tests {
         assert!(
             matches!(planned.as_slice(), [Action::Pause { .. }]),
             "{planned:?}"
+        );
+    }
+
+    #[test]
+    fn a_child_a_person_closed_after_its_parent_merged_is_not_reopened() {
+        // The parent's branch is still there: GitHub did not close it.
+        let (stack, mut seen) = three();
+        set(&mut seen, 10, PullState::Merged);
+        set(&mut seen, 11, PullState::Closed);
+        let planned = plan(&stack, &seen);
+        assert!(
+            !planned.iter().any(|a| matches!(a, Action::Open { .. })),
+            "{planned:?}"
+        );
+        assert!(
+            planned.iter().any(|a| matches!(
+                a,
+                Action::Pause {
+                    member: 1,
+                    pull: Some(11),
+                    ..
+                }
+            )),
+            "{planned:?}"
+        );
+    }
+
+    #[test]
+    fn a_gone_base_holds_the_stack_and_nothing_points_at_it() {
+        let (stack, mut seen) = three();
+        seen.branches.remove("main");
+        set(&mut seen, 10, PullState::Closed);
+        let planned = plan(&stack, &seen);
+        assert_eq!(
+            planned,
+            vec![Action::Pause {
+                member: 0,
+                reason: "the base branch main is gone: the stack waits (restore it)".into(),
+                pull: Some(10),
+            }]
         );
     }
 
