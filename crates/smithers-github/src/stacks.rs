@@ -120,17 +120,45 @@ impl Stacks<'_> {
             url: format!("{}/{repository}.git", self.web_url.trim_end_matches('/')),
         };
         let mut read = self.read(&stack, &repo).await?;
-        if stack.sync_requested {
-            self.sync(&mut stack, &read.seen).await?;
-        }
-        let planned = stack_plan::plan(&plan_stack(&stack)?, &read.seen);
+        self.forget_gone_branches(&stack, &read.seen).await?;
         let mut waits: Vec<(String, Option<u64>)> = Vec::new();
-        for action in planned {
-            let go_on = self
-                .apply(&mut stack, &repo, &mut read, action, &mut waits)
-                .await?;
-            if !go_on {
-                break;
+        // A step GitHub refused would be refused again every pass: the
+        // stack waits for a person's sync instead of trying.
+        let refused_before = stack.state == StackState::Paused
+            && stack
+                .paused_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(REFUSED));
+        if refused_before && !stack.sync_requested {
+            if let Some(reason) = stack.paused_reason.clone() {
+                waits.push((reason, None));
+            }
+        } else {
+            if stack.sync_requested {
+                self.sync(&mut stack, &read.seen).await?;
+            }
+            let planned = stack_plan::plan(&plan_stack(&stack)?, &read.seen);
+            for action in planned {
+                let step = describe(&action, &stack);
+                match self
+                    .apply(&mut stack, &repo, &mut read, action, &mut waits)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) if refused(&e) => {
+                        tracing::warn!(stack = %stack.id, error = %e, "GitHub refused a stack step");
+                        waits.push((
+                            format!(
+                                "{REFUSED}{}: the stack waits (sync it once that is mended)",
+                                step.0
+                            ),
+                            step.1,
+                        ));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         if matches!(stack.state, StackState::Active | StackState::Paused) {
@@ -186,6 +214,27 @@ impl Stacks<'_> {
         }
     }
 
+    /// A merged member's branch gone from GitHub (deleted by GitHub's
+    /// "delete head branches" setting or by a person): what Smithers last
+    /// pushed there is forgotten, so that a later push of the branch is
+    /// leased on its absence, not on a commit no longer there.
+    async fn forget_gone_branches(&self, stack: &GithubStack, seen: &Seen) -> Result<(), Error> {
+        let store = self.app.store().github();
+        for m in stack.members.iter().filter(|m| m.merged) {
+            if !seen.branches.contains_key(&m.branch)
+                && store
+                    .pushed_branch(stack.repository_id, &m.branch)
+                    .await?
+                    .is_some_and(|(_, run)| run == stack.run_id)
+            {
+                store
+                    .forget_pushed_branch(stack.repository_id, &m.branch)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Reads each member's pull request and every branch tip.
     async fn read(&self, stack: &GithubStack, repo: &Repo<'_>) -> Result<Read, Error> {
         let mut seen = Seen::default();
@@ -220,6 +269,13 @@ impl Stacks<'_> {
             .await?;
         let mut branches: Vec<&str> = stack.members.iter().map(|m| m.branch.as_str()).collect();
         branches.push(&stack.base);
+        // A closed pull request's base: still there means a person closed
+        // it, gone means GitHub did.
+        for p in seen.pulls.values() {
+            if p.state == PullState::Closed && !branches.contains(&p.base.as_str()) {
+                branches.push(&p.base);
+            }
+        }
         let tips = self
             .mirrors
             .tips(repo.id, &repo.url, &token, &branches)
@@ -795,6 +851,59 @@ impl Stacks<'_> {
         self.github
             .audit(action, ("github_stack", &stack.id), details)
             .await
+    }
+}
+
+/// How a pause for a refused step begins (what tells it from the others).
+const REFUSED: &str = "GitHub refused ";
+
+/// Whether `e` is GitHub refusing a step for good (a validation error, a
+/// missing permission, a ruleset or hook declining a push, a replay git
+/// cannot do) rather than a passing failure or someone else's push (a
+/// stale lease, which the next pass sees as that).
+fn refused(e: &Error) -> bool {
+    match e {
+        Error::Api { status, .. } => (400..500).contains(status) && *status != 429,
+        Error::Unreachable { route, reason, .. } => {
+            (route == "push" && !reason.contains("stale info") && reason.contains("rejected"))
+                || route == "replay"
+        }
+        _ => false,
+    }
+}
+
+/// What a step does, for a pause's reason (the same words every pass, so
+/// that it is said once), and the pull request it concerns.
+fn describe(action: &Action, stack: &GithubStack) -> (String, Option<u64>) {
+    let member = |i: usize| stack.members.get(i);
+    let pull_of = |i: usize| {
+        member(i)
+            .and_then(|m| m.pull_number)
+            .and_then(|n| u64::try_from(n).ok())
+    };
+    let branch_of = |i: usize| member(i).map_or("?", |m| m.branch.as_str()).to_string();
+    match action {
+        Action::Retarget { member, pull, base } => (
+            format!("to base #{pull} on {base}"),
+            Some(*pull).or_else(|| pull_of(*member)),
+        ),
+        Action::Restack { member, .. } => (
+            format!("Smithers' restack of {}", branch_of(*member)),
+            pull_of(*member),
+        ),
+        Action::Open { member, .. } => (
+            format!("to open a pull request for {}", branch_of(*member)),
+            None,
+        ),
+        Action::DeleteBranch { member, .. } => (
+            format!("to delete the merged branch {}", branch_of(*member)),
+            pull_of(*member),
+        ),
+        Action::Merged { member } | Action::Landed { member } | Action::Pause { member, .. } => (
+            format!("a step for {}", branch_of(*member)),
+            pull_of(*member),
+        ),
+        Action::Finished => ("to finish the stack".into(), None),
     }
 }
 

@@ -1705,3 +1705,43 @@ on_both_backends!(a_later_run_takes_over_a_restacked_stacks_branches, |db| {
     ));
     f.api.assert_honest();
 });
+
+on_both_backends!(a_restack_github_refuses_pauses_the_stack_once, |db| {
+    let f = github_fixture(db, ForkSecrets::Withheld).await;
+    let s = stacked(&f).await;
+    let (bottom, middle) = (&s.pulls[0], &s.pulls[1]);
+    // A rule on GitHub refuses every push to the middle's branch.
+    f.api.protect_branch(s.repo, "smithers/parts/2");
+    let before = tip(&f, s.repo, &middle.head_ref);
+    f.api.merge_pull(s.repo, bottom.number, MergeMethod::Squash);
+
+    until(
+        &f,
+        "the middle's pull request says GitHub refused the restack",
+        |f| {
+            f.api.comments().iter().any(|c| {
+                c.number == middle.number && c.body.contains("GitHub refused Smithers' restack")
+            })
+        },
+    )
+    .await;
+    let stack = stack_of(&f, &s.run.run_id).await;
+    assert_eq!(stack.state, smithers_store::StackState::Paused);
+    // It is not tried again every pass, and said once.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let tries = all_events(f.app.store())
+        .await
+        .into_iter()
+        .filter(|e| e.event.action == "github.stack_restacked")
+        .count();
+    assert_eq!(tries, 1, "{:#?}", stack_events(&f).await);
+    let said = f
+        .api
+        .comments()
+        .iter()
+        .filter(|c| c.body.contains("GitHub refused"))
+        .count();
+    assert_eq!(said, 1, "{:?}", f.api.comments());
+    assert_eq!(tip(&f, s.repo, &middle.head_ref), before);
+    f.api.assert_honest();
+});
