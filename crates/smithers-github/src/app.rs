@@ -23,10 +23,10 @@ use crate::{AppKey, Error, ForkSecrets, Github, PageCache, PullSettings, RetryLi
 /// How often runs' states are compared with what their statuses said.
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How often every chain of pull requests is read back from GitHub and
-/// brought to what it should be (pull requests are read conditionally:
-/// an unchanged one costs no rate limit).
-const STACK_INTERVAL: Duration = Duration::from_secs(5);
+/// How often, by default, every chain of pull requests is read back from
+/// GitHub even when no event said it changed (events GitHub never
+/// delivered are caught up with at this pace).
+pub const DEFAULT_STACK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What the stack blocks' marker key is derived for.
 const MARKER_PURPOSE: &str = "smithers stack marker v1";
@@ -69,6 +69,12 @@ pub struct GithubAppSettings {
     /// The name of the secret holding the webhook secret.
     pub webhook_secret: String,
     pub limits: RetryLimits,
+    /// How often every stack is read back from GitHub without an event
+    /// ([`DEFAULT_STACK_INTERVAL`]); a pull request or push event has it
+    /// read back within a second. Each read is a conditional request per
+    /// pull request (no rate limit while unchanged, but each one an
+    /// audited `github.request`) and a `git ls-remote`.
+    pub stack_interval: Duration,
 }
 
 /// The running App.
@@ -92,6 +98,9 @@ pub struct GithubApp {
     pulls_read: PageCache,
     /// One stack pass at a time.
     stack_pass: tokio::sync::Mutex<()>,
+    stack_interval: Duration,
+    /// Set by the webhooks on each pull request or push event.
+    stacks_nudged: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for GithubApp {
@@ -168,6 +177,7 @@ impl GithubApp {
             Some(teams) => webhooks.with_seats(teams.clone()),
             None => webhooks,
         };
+        let stacks_nudged = webhooks.stacks_nudged();
         Ok(GithubApp {
             app,
             github,
@@ -182,6 +192,8 @@ impl GithubApp {
             marker_key,
             pulls_read: PageCache::default(),
             stack_pass: tokio::sync::Mutex::new(()),
+            stack_interval: settings.stack_interval,
+            stacks_nudged,
         })
     }
 
@@ -328,11 +340,14 @@ impl GithubApp {
                 if let Err(e) = self.deliver_results().await {
                     tracing::warn!(error = %e, "runs' work could not be delivered");
                 }
-                if tokio::time::Instant::now() >= stacks_due {
+                let nudged = self
+                    .stacks_nudged
+                    .swap(false, std::sync::atomic::Ordering::Relaxed);
+                if nudged || tokio::time::Instant::now() >= stacks_due {
                     if let Err(e) = self.reconcile_stacks().await {
                         tracing::warn!(error = %e, "the stacks could not be reconciled");
                     }
-                    stacks_due = tokio::time::Instant::now() + STACK_INTERVAL;
+                    stacks_due = tokio::time::Instant::now() + self.stack_interval;
                 }
                 tokio::select! {
                     _ = stopped.changed() => {}

@@ -36,7 +36,10 @@ mod sweeper;
 pub mod token;
 pub mod webhooks;
 
-pub use app::{DEFAULT_PRIVATE_KEY_SECRET, DEFAULT_WEBHOOK_SECRET, GithubApp, GithubAppSettings};
+pub use app::{
+    DEFAULT_PRIVATE_KEY_SECRET, DEFAULT_STACK_INTERVAL, DEFAULT_WEBHOOK_SECRET, GithubApp,
+    GithubAppSettings,
+};
 pub use client::{Answer, Auth, Context, Github, PageCache, Request, RetryLimits};
 pub use error::Error;
 pub use jwt::AppKey;

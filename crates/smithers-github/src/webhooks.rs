@@ -91,6 +91,10 @@ pub struct Webhooks {
     /// Held while an installation change is decided and applied: a
     /// delivery's and a sweep's never interleave.
     installations: tokio::sync::Mutex<()>,
+    /// Set by every pull request and push event: a stack may have changed
+    /// on GitHub, so the stacks are read back now rather than at the
+    /// next sweep.
+    stacks_nudged: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Webhooks {
@@ -121,7 +125,14 @@ impl Webhooks {
             members_cache: PageCache::default(),
             wake: Notify::new(),
             installations: tokio::sync::Mutex::new(()),
+            stacks_nudged: Arc::default(),
         }
+    }
+
+    /// What every pull request and push event sets (the GitHub App takes
+    /// it as a call to read its stacks back now).
+    pub(crate) fn stacks_nudged(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.stacks_nudged.clone()
     }
 
     /// These webhooks, keeping the organization's users in step with its
@@ -303,6 +314,8 @@ impl Webhooks {
                 });
             }
             "pull_request" | "push" => {
+                self.stacks_nudged
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 let (Some(pulls), Some(github)) = (&self.pulls, &self.github) else {
                     return Ok(ignored);
                 };

@@ -138,6 +138,17 @@ pub struct ServeArgs {
         default_value = smithers_github::DEFAULT_WEBHOOK_SECRET
     )]
     github_webhook_secret: String,
+    /// How often, in seconds, every stack of pull requests is read back
+    /// from GitHub without an event saying it changed (a pull request or
+    /// push event has it read back at once).
+    #[arg(
+        long,
+        env = "SMITHERS_GITHUB_STACK_INTERVAL",
+        value_name = "SECONDS",
+        default_value_t = smithers_github::DEFAULT_STACK_INTERVAL.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    github_stack_interval: u64,
     /// The environment of the GitHub App's two secrets.
     #[arg(
         long,
@@ -337,6 +348,7 @@ pub fn run(args: ServeArgs, state: &StateArgs) -> Result<ExitCode> {
                     private_key_secret: args.github_private_key_secret.clone(),
                     webhook_secret: args.github_webhook_secret.clone(),
                     limits: smithers_github::RetryLimits::default(),
+                    stack_interval: std::time::Duration::from_secs(args.github_stack_interval),
                 };
                 let github_app = smithers_github::GithubApp::open(app.clone(), &settings)
                     .await

@@ -150,6 +150,9 @@ pub fn settings(api_url: &str, fork_secrets: ForkSecrets) -> GithubAppSettings {
             backoff: Duration::from_millis(20),
             ..RetryLimits::default()
         },
+        // The stand-in's merges and deletions send no event: the sweep
+        // finds them, quickly here.
+        stack_interval: Duration::from_secs(2),
     }
 }
 
