@@ -23,6 +23,7 @@ use smithers_store::{GithubStack, StackState};
 
 use crate::client::{Auth, Context, PageCache, Request};
 use crate::mirror::{Mirrors, Replayed};
+use crate::neutral::neutralize_line;
 use crate::stack_block::{MarkerKey, StackBlock, StackMember, with_block, without_block};
 use crate::stack_plan::{self, Action, MemberState, Parent, Pending, PullSeen, PullState, Seen};
 use crate::token::{Access, TokenScope};
@@ -466,15 +467,18 @@ impl Stacks<'_> {
             .github
             .installation_token(&repo.scope("contents", Access::Read), repo.context())
             .await?;
+        // Named by the stack and position, not by branch: a branch `a`
+        // and a later one `a/b` would otherwise collide as a file and a
+        // directory of refs.
         let mut refspecs = vec![format!(
-            "+refs/heads/{}:refs/smithers-github/{}",
-            stack.base, stack.base
+            "+refs/heads/{}:refs/smithers-github/{}/base",
+            stack.base, stack.id
         )];
         for b in stack.members.iter().filter(|b| !b.merged) {
             if read.seen.branches.contains_key(&b.branch) {
                 refspecs.push(format!(
-                    "+refs/heads/{}:refs/smithers-github/{}",
-                    b.branch, b.branch
+                    "+refs/heads/{}:refs/smithers-github/{}/{}",
+                    b.branch, stack.id, b.position
                 ));
             }
         }
@@ -803,9 +807,12 @@ impl Stacks<'_> {
                     self.comment(
                         repo,
                         *pull,
+                        // The reason can quote git and branch names:
+                        // inert in the App's words.
                         &format!(
-                            "Smithers has stopped keeping this stack current: {reason}. Run \
-                             `smithers stacks sync {}` once it should go on.",
+                            "Smithers has stopped keeping this stack current: {}. \
+                             `smithers stacks show {}` says where it stands.",
+                            neutralize_line(reason, 600),
                             stack.id
                         ),
                     )
