@@ -118,14 +118,19 @@ impl Results<'_> {
             commits.push((branch.clone(), sha));
         }
         let chained = commits.len() > 1 && self.in_a_line(run, &commits).await?;
-        // This run's pushes take the branches over: an earlier run's stack
-        // on them stops first, so that its reconciler never takes them for
-        // someone else's push.
-        self.supersede_stacks(run, &branches).await?;
+        // This run's pushes take the branches over. No stack pass runs
+        // meanwhile, and an earlier run's stack on them stops once the
+        // first push is in (not before: a refused push leaves it as it
+        // was), so that its reconciler never takes them for someone
+        // else's push.
+        let no_pass = self.stacks.pass.lock().await;
         let mut delivered: Vec<(String, i64)> = Vec::new();
         for (i, (branch, sha)) in commits.iter().enumerate() {
             if let Some(refused) = self.push(run, branch, sha).await? {
                 return Ok(Settled::Refused(refused));
+            }
+            if i == 0 {
+                self.supersede_stacks(run, &branches).await?;
             }
             let base = match (chained, i.checked_sub(1)) {
                 (true, Some(below)) => commits[below].0.as_str(),
@@ -134,6 +139,7 @@ impl Results<'_> {
             let pull = self.offer(run, &shown, branch, sha, base).await?;
             delivered.push((branch.clone(), pull));
         }
+        drop(no_pass);
         if chained {
             self.record_stack(run, &shown, &commits, &delivered).await?;
         }
@@ -148,13 +154,11 @@ impl Results<'_> {
 
     /// Marks the active or paused stacks of other runs with a member on
     /// one of `branches` superseded by `run`, each audited
-    /// (`github.stack_superseded`); waits for a stack pass under way to end
-    /// first.
+    /// (`github.stack_superseded`). The caller holds the stack pass lock.
     ///
     /// Errors: the store's and the audit log's.
     async fn supersede_stacks(&self, run: &GithubRun, branches: &[String]) -> Result<(), Error> {
         let store = self.app.store().github();
-        let _no_pass = self.stacks.pass.lock().await;
         for older in store
             .stacks_on_branches(run.repository_id, branches, &run.run_id)
             .await?
