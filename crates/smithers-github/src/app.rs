@@ -160,7 +160,7 @@ impl GithubApp {
             settings.limits,
         )?;
         let mirrors = Mirrors::new(app.data_dir().join("github").join("mirrors"));
-        let marker_key = MarkerKey::derive(webhook_secret.expose(), MARKER_PURPOSE);
+        let marker_key = MarkerKey::derive(webhook_secret.expose(), MARKER_PURPOSE)?;
         let webhooks = Webhooks::new(
             app.clone(),
             &settings.organization,

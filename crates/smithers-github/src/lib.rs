@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod mirror;
 mod neutral;
 mod protection;
+mod pull_open;
 mod pulls;
 mod results;
 mod schedules;

@@ -200,6 +200,33 @@ impl Mirrors {
     }
 }
 
+/// How GitHub refused a push, as git tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushRefusal {
+    /// The lease failed (`stale info`): the branch is not where Smithers
+    /// left it — someone else's push.
+    StaleLease,
+    /// Declined otherwise (`rejected`): a ruleset, a hook, protection.
+    Declined,
+}
+
+/// The refusal a failed [`Mirrors::push`] or [`Mirrors::delete_branch`]
+/// reports, if it was one (not git or GitHub failing to answer).
+pub(crate) fn push_refusal(e: &Error) -> Option<PushRefusal> {
+    match e {
+        Error::Unreachable { route, reason, .. } if route == "push" => {
+            if reason.contains("stale info") {
+                Some(PushRefusal::StaleLease)
+            } else if reason.contains("rejected") {
+                Some(PushRefusal::Declined)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 /// What a replay made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Replayed {

@@ -452,7 +452,8 @@ impl PullRuns<'_> {
     }
 }
 
-fn short(sha: &str) -> &str {
+/// A commit's first 12 hexadecimal digits, for people to read.
+pub(crate) fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 

@@ -28,8 +28,9 @@ use smithers_app::{App, Principal};
 use smithers_store::{GithubRun, NewGithubStack, NewStackMember, ResultState, StackState};
 
 use crate::client::{Auth, Context, Request};
-use crate::mirror::Mirrors;
+use crate::mirror::{Mirrors, push_refusal};
 use crate::neutral::{neutralize, neutralize_line};
+use crate::pull_open::{NewPull, Target, create_pull, open_pull};
 use crate::stacks::Stacks;
 use crate::token::{Access, TokenScope};
 use crate::{Error, Github};
@@ -378,14 +379,10 @@ impl Results<'_> {
                     .await?;
                 Ok(None)
             }
-            Err(e)
-                if e.to_string().contains("stale info") || e.to_string().contains("rejected") =>
-            {
-                Ok(Some(format!(
-                    "{branch} on GitHub is not where Smithers left it (someone pushed to it?): \
+            Err(e) if push_refusal(&e).is_some() => Ok(Some(format!(
+                "{branch} on GitHub is not where Smithers left it (someone pushed to it?): \
                      Smithers does not overwrite it ({e})"
-                )))
-            }
+            ))),
             Err(e) => Err(e),
         }
     }
@@ -412,72 +409,38 @@ impl Results<'_> {
             delivery: Some(&run.delivery),
         };
         let body = self.body(run, shown, branch, sha);
-        if let Some(number) = self.open_pull(owner, name, branch, &scope, context).await? {
-            let number_text = number.to_string();
-            let update = Request::new(
-                Method::PATCH,
-                "/repos/{owner}/{repo}/pulls/{pull_number}",
-                &[owner, name, &number_text],
-                Auth::Installation(scope.clone()),
-            )
-            .json(json!({"body": body}))
-            .context(context);
-            self.github.send(&update).await?;
-            return Ok(number);
-        }
-        let create = Request::new(
-            Method::POST,
-            "/repos/{owner}/{repo}/pulls",
-            &[owner, name],
-            Auth::Installation(scope.clone()),
-        )
-        .json(json!({
-            "title": self.title(run, shown, Some(branch)),
-            "head": branch,
-            "base": base,
-            "body": body,
-            "maintainer_can_modify": false,
-        }))
-        .context(context);
-        match self.github.send(&create).await {
-            Ok(answer) => number_of(&answer.body),
-            // Made or not? Look before trying again, so that a lost
-            // answer never makes two.
-            Err(Error::Uncertain { .. }) => {
-                match self.open_pull(owner, name, branch, &scope, context).await? {
-                    Some(number) => Ok(number),
-                    None => number_of(&self.github.send(&create).await?.body),
-                }
+        let target = Target {
+            owner,
+            name,
+            scope: &scope,
+            context,
+        };
+        let number = match open_pull(self.github, &target, branch).await? {
+            Some(number) => {
+                let number_text = number.to_string();
+                let update = Request::new(
+                    Method::PATCH,
+                    "/repos/{owner}/{repo}/pulls/{pull_number}",
+                    &[owner, name, &number_text],
+                    Auth::Installation(scope.clone()),
+                )
+                .json(json!({"body": body}))
+                .context(context);
+                self.github.send(&update).await?;
+                number
             }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The open pull request whose head is `branch` of this repository.
-    async fn open_pull(
-        &self,
-        owner: &str,
-        name: &str,
-        branch: &str,
-        scope: &TokenScope,
-        context: Context<'_>,
-    ) -> Result<Option<i64>, Error> {
-        let look = Request::new(
-            Method::GET,
-            "/repos/{owner}/{repo}/pulls",
-            &[owner, name],
-            Auth::Installation(scope.clone()),
-        )
-        .query("head", format!("{owner}:{branch}"))
-        .query("state", "open")
-        .context(context);
-        let answer = self.github.send(&look).await?;
-        Ok(answer
-            .body
-            .as_array()
-            .and_then(|pulls| pulls.first())
-            .and_then(|p| p.get("number"))
-            .and_then(Value::as_i64))
+            None => {
+                let title = self.title(run, shown, Some(branch));
+                let pull = NewPull {
+                    title: &title,
+                    head: branch,
+                    base,
+                    body: &body,
+                };
+                create_pull(self.github, &target, &pull).await?
+            }
+        };
+        i64::try_from(number).map_err(|_| Error::Malformed(format!("pull request number {number}")))
     }
 
     /// `smithers/WORKFLOW: ` and the first line of the first commit
@@ -631,10 +594,4 @@ fn commit_messages(run: &Run, branch: Option<&str>) -> Vec<String> {
         .filter_map(|c| c.arguments.get("message").and_then(Value::as_str))
         .map(str::to_string)
         .collect()
-}
-
-fn number_of(body: &Value) -> Result<i64, Error> {
-    body.get("number")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| Error::Malformed("GitHub's pull request has no number".into()))
 }

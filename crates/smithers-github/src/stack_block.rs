@@ -47,11 +47,19 @@ impl MarkerKey {
     /// block of HKDF-Expand (RFC 5869) with `secret` as the pseudorandom
     /// key. A MAC made with it says nothing of the secret, and no webhook
     /// signature is ever a valid marker.
-    pub fn derive(secret: &[u8], purpose: &str) -> MarkerKey {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
-        let mut info = purpose.as_bytes().to_vec();
-        info.push(1);
-        MarkerKey::new(ring::hmac::sign(&key, &info).as_ref())
+    ///
+    /// Errors: [`crate::Error::Settings`] if HKDF refuses (it does only
+    /// for more than 255 blocks of output; this is one).
+    pub fn derive(secret: &[u8], purpose: &str) -> Result<MarkerKey, crate::Error> {
+        let refused = |_| crate::Error::Settings("the stack marker key cannot be derived".into());
+        let prk = ring::hkdf::Prk::new_less_safe(ring::hkdf::HKDF_SHA256, secret);
+        let info = [purpose.as_bytes()];
+        let mut key = Zeroizing::new(vec![0u8; 32]);
+        prk.expand(&info, ring::hkdf::HKDF_SHA256)
+            .map_err(refused)?
+            .fill(&mut key)
+            .map_err(refused)?;
+        Ok(MarkerKey(key))
     }
 
     fn mac(&self, stack: &str, this: u64, lines: &str) -> String {
@@ -226,6 +234,16 @@ mod tests {
 
     fn key() -> MarkerKey {
         MarkerKey::new(b"0123456789abcdef0123456789abcdef")
+    }
+
+    #[test]
+    fn the_derived_key_is_hkdf_expands_first_block() {
+        // RFC 5869 §2.3: T(1) = HMAC-Hash(PRK, info | 0x01).
+        let secret = b"a webhook secret";
+        let hmac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+        let t1 = ring::hmac::sign(&hmac, b"purpose\x01");
+        let derived = MarkerKey::derive(secret, "purpose").unwrap();
+        assert_eq!(derived.0.as_slice(), t1.as_ref());
     }
 
     #[test]

@@ -32,6 +32,7 @@
 //! step that fails ends the pass, and the next pass plans again from what
 //! GitHub then says.
 
+use crate::pulls::short;
 use std::collections::BTreeMap;
 
 pub use crate::stack_block::MemberState;
@@ -351,10 +352,6 @@ pub fn parents(stack: &Stack) -> Vec<Option<Parent>> {
         ));
     }
     out
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..12).unwrap_or(sha)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! open member's head, and a comment saying why when a stack waits for a
 //! person. Every one of these is audited. Nothing is ever merged.
 
+use crate::pulls::short;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -22,8 +23,9 @@ use smithers_app::App;
 use smithers_store::{GithubStack, StackState};
 
 use crate::client::{Auth, Context, PageCache, Request};
-use crate::mirror::{Mirrors, Replayed};
+use crate::mirror::{Mirrors, PushRefusal, Replayed, push_refusal};
 use crate::neutral::neutralize_line;
+use crate::pull_open::{NewPull, Target, create_pull, open_pull};
 use crate::stack_block::{MarkerKey, StackBlock, StackMember, with_block, without_block};
 use crate::stack_plan::{self, Action, MemberState, Parent, Pending, PullSeen, PullState, Seen};
 use crate::token::{Access, TokenScope};
@@ -590,34 +592,23 @@ impl Stacks<'_> {
             ),
             None => old_body,
         };
-        let number = match self.open_pull(repo, &branch, &scope).await? {
+        let target = Target {
+            owner: repo.owner,
+            name: repo.name,
+            scope: &scope,
+            context: repo.context(),
+        };
+        let number = match open_pull(self.github, &target, &branch).await? {
             Some(number) => number,
             None => {
-                let create = Request::new(
-                    Method::POST,
-                    "/repos/{owner}/{repo}/pulls",
-                    &[repo.owner, repo.name],
-                    Auth::Installation(scope.clone()),
-                )
-                .json(json!({
-                    "title": stack.members[member].title,
-                    "head": branch,
-                    "base": base,
-                    "body": body,
-                    "maintainer_can_modify": false,
-                }))
-                .context(repo.context());
-                match self.github.send(&create).await {
-                    Ok(answer) => number_of(&answer.body)?,
-                    // Made or not? Look before trying again.
-                    Err(Error::Uncertain { .. }) => {
-                        match self.open_pull(repo, &branch, &scope).await? {
-                            Some(number) => number,
-                            None => number_of(&self.github.send(&create).await?.body)?,
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
+                let title = stack.members[member].title.clone();
+                let pull = NewPull {
+                    title: &title,
+                    head: &branch,
+                    base,
+                    body: &body,
+                };
+                create_pull(self.github, &target, &pull).await?
             }
         };
         let m = &mut stack.members[member];
@@ -647,31 +638,6 @@ impl Stacks<'_> {
             .await?;
         }
         Ok(())
-    }
-
-    /// The open pull request whose head is `branch` of this repository.
-    async fn open_pull(
-        &self,
-        repo: &Repo<'_>,
-        branch: &str,
-        scope: &TokenScope,
-    ) -> Result<Option<u64>, Error> {
-        let look = Request::new(
-            Method::GET,
-            "/repos/{owner}/{repo}/pulls",
-            &[repo.owner, repo.name],
-            Auth::Installation(scope.clone()),
-        )
-        .query("head", format!("{}:{branch}", repo.owner))
-        .query("state", "open")
-        .context(repo.context());
-        let answer = self.github.send(&look).await?;
-        Ok(answer
-            .body
-            .as_array()
-            .and_then(|pulls| pulls.first())
-            .and_then(|p| p.get("number"))
-            .and_then(Value::as_u64))
     }
 
     /// Each open member's body carries the current stack block, and its
@@ -871,11 +837,8 @@ const REFUSED: &str = "GitHub refused ";
 fn refused(e: &Error) -> bool {
     match e {
         Error::Api { status, .. } => (400..500).contains(status) && *status != 429,
-        Error::Unreachable { route, reason, .. } => {
-            (route == "push" && !reason.contains("stale info") && reason.contains("rejected"))
-                || route == "replay"
-        }
-        _ => false,
+        Error::Unreachable { route, .. } if route == "replay" => true,
+        _ => push_refusal(e) == Some(PushRefusal::Declined),
     }
 }
 
@@ -995,14 +958,4 @@ fn pull_seen(pull: &Value) -> Result<PullSeen, Error> {
         base: text("/base/ref")?,
         head: text("/head/sha")?,
     })
-}
-
-fn number_of(body: &Value) -> Result<u64, Error> {
-    body.get("number")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| Error::Malformed("GitHub's pull request has no number".into()))
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..12).unwrap_or(sha)
 }
