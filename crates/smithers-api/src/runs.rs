@@ -270,8 +270,8 @@ pub struct ModelTurn {
 
 /// A run with everything it did: the summary's fields and `repository`,
 /// `trigger`, `started_at`, `finished_at`, `sandbox`, `policies`, `purge`
-/// (what destroying its sandbox found), `steps`, `tool_calls`,
-/// `model_turns`, `approvals`.
+/// (what destroying its sandbox found), `history_destroyed_at`, `steps`,
+/// `tool_calls`, `model_turns`, `approvals`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Run {
@@ -290,6 +290,10 @@ pub struct Run {
     pub policies: RunPolicies,
     /// The sandbox purge's report (`{"clean": bool, …}`) once destroyed.
     pub purge: Option<serde_json::Value>,
+    /// When the key its model answers were sealed under was destroyed (when
+    /// it ended): from then on no one can read them, from this server or
+    /// from a backup. `None` while it runs.
+    pub history_destroyed_at: Option<Timestamp>,
     pub steps: Vec<Step>,
     pub tool_calls: Vec<ToolCall>,
     pub model_turns: Vec<ModelTurn>,

@@ -73,7 +73,8 @@ pub struct SecretVersion {
 }
 
 /// One key id, of the keyring or of stored versions, and what it wraps:
-/// `{"key_id", "versions", "in_keyring", "primary", "removable"}`.
+/// `{"key_id", "versions", "history_keys", "in_keyring", "primary",
+/// "removable"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyUsage {
@@ -81,6 +82,9 @@ pub struct KeyUsage {
     /// Versions (not destroyed) whose data key it wraps, in every
     /// organization of the deployment.
     pub versions: u64,
+    /// Runs not yet ended whose history key (the key their model answers
+    /// are sealed under) it wraps.
+    pub history_keys: u64,
     /// Whether `SECRET_ENCRYPTION_KEYS` holds it; the versions of a key
     /// that is not cannot be read until it is put back.
     pub in_keyring: bool,
@@ -110,7 +114,9 @@ pub struct RewrapSummary {
     pub rewrapped: u64,
     /// Versions that were on it already.
     pub already_current: u64,
-    /// Versions moved, by the key they were moved off.
+    /// History keys of runs not yet ended moved to the primary key.
+    pub history_keys: u64,
+    /// Versions and history keys moved, by the key they were moved off.
     pub by_old_key: BTreeMap<String, u64>,
     pub failed: Vec<RewrapFailure>,
 }

@@ -669,6 +669,7 @@ impl Runs<'_> {
             started_at: run.started_at.map(Timestamp),
             finished_at: run.finished_at.map(Timestamp),
             purge: run.purge,
+            history_destroyed_at: run.history_destroyed_at.map(Timestamp),
         })
     }
 

@@ -329,6 +329,7 @@ impl SecretsService<'_> {
             primary_key: secrets.keyring().primary_id().to_string(),
             rewrapped: summary.rewrapped,
             already_current: summary.already_current,
+            history_keys: summary.history_keys,
             by_old_key: summary.by_old_key,
             failed: summary
                 .failed
@@ -506,6 +507,7 @@ fn key_dto(k: smithers_store::KeyUsage) -> KeyUsage {
         removable: k.removable(),
         key_id: k.key_id,
         versions: k.versions,
+        history_keys: k.history_keys,
         in_keyring: k.in_keyring,
         primary: k.primary,
     }

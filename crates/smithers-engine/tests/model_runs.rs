@@ -8,7 +8,7 @@
 //! lands on smithers/… in the bare remote, and every answer is recorded.
 
 use serde_json::json;
-use smithers_store::{RunState, ToolCallState};
+use smithers_store::{Answer, RunState, ToolCallState};
 use smithers_test_support::engine::{Fixture, TOKEN};
 use smithers_test_support::git::git;
 use smithers_test_support::model_server::{Api, ModelServer, Say};
@@ -140,6 +140,32 @@ async fn a_model_agent_works_through_the_kernel(api: Api) {
             .iter()
             .all(|t| t.driver == api.driver() && t.model == "test-model-1")
     );
+    // Sealed under the run's own key, destroyed when the run ended: the
+    // answers are ciphertext no key opens any more.
+    for t in &turns {
+        let Answer::Sealed(sealed) = &t.response else {
+            panic!("an answer was stored plain: {:?}", t.response);
+        };
+        assert!(!String::from_utf8_lossy(sealed).contains("The answer is 42"));
+    }
+    assert!(done.history_destroyed_at.is_some());
+    let gone = f
+        .engine
+        .secrets
+        .as_ref()
+        .unwrap()
+        .history_key(&run.id)
+        .await
+        .unwrap_err();
+    assert!(gone.to_string().contains("destroyed"), "{gone}");
+    let events = smithers_test_support::audit::all_events(&f.store).await;
+    let destroyed: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.action == "run.history_destroyed")
+        .collect();
+    assert_eq!(destroyed.len(), 1);
+    assert_eq!(destroyed[0].event.details["sealed_answers"], 5);
+    assert_eq!(destroyed[0].event.details["workspace"]["clean"], true);
 
     assert_eq!(git(&f.remote(), &["rev-parse", "main"]), main_before);
     assert_eq!(

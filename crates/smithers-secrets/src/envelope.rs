@@ -23,22 +23,27 @@ impl Scope<'_> {
     /// Length-prefixed fields, so that no two scopes share associated data
     /// (`a|b` + `c` is not `a` + `b|c`).
     fn associated_data(&self, purpose: &str, key_id: Option<&str>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(128);
         let version = self.version.to_string();
-        let fields = [
+        length_prefixed(&[
             purpose,
             self.organization_id,
             self.environment,
             self.name,
             version.as_str(),
             key_id.unwrap_or(""),
-        ];
-        for field in fields {
-            out.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
-            out.extend_from_slice(field.as_bytes());
-        }
-        out
+        ])
     }
+}
+
+/// Each field behind its length (u32, big-endian): associated data in
+/// which no two lists of fields meet.
+pub(crate) fn length_prefixed(fields: &[&str]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    for field in fields {
+        out.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(field.as_bytes());
+    }
+    out
 }
 
 /// A secret version at rest. Nonces are stored in front of each ciphertext.
@@ -53,13 +58,13 @@ pub struct SealedSecret {
     pub ciphertext: Vec<u8>,
 }
 
-fn aead_key(bytes: &[u8]) -> Result<LessSafeKey, Error> {
+pub(crate) fn aead_key(bytes: &[u8]) -> Result<LessSafeKey, Error> {
     UnboundKey::new(&AES_256_GCM, bytes)
         .map(LessSafeKey::new)
         .map_err(|_| Error::Decrypt)
 }
 
-fn seal(
+pub(crate) fn seal(
     key: &LessSafeKey,
     rng: &SystemRandom,
     aad: &[u8],
@@ -82,7 +87,11 @@ fn seal(
 }
 
 /// Opens `nonce ‖ ciphertext ‖ tag`; the plaintext is wiped on drop.
-fn open(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+pub(crate) fn open(
+    key: &LessSafeKey,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
         return Err(Error::Decrypt);
     }

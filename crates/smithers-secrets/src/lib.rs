@@ -17,6 +17,10 @@
 //! grouped and annotated hex dumps as plain hex, and the starts of values
 //! cut short before `...` or `…`.
 //!
+//! A run's [`HistoryKey`] seals what models generated for the run under one
+//! data key of its own, wrapped the same way; deleting the wrapped key when
+//! the run ends leaves that history unreadable.
+//!
 //! Pure: no I/O, no clock. Plaintext lives in [`SecretValue`], which is
 //! wiped on drop and never printed.
 
@@ -24,6 +28,7 @@ mod decode;
 mod envelope;
 mod forms;
 mod hexview;
+mod history;
 mod keyring;
 pub mod names;
 mod patterns;
@@ -35,6 +40,7 @@ mod window;
 pub use decode::canonical;
 pub use envelope::{FORMAT_VERSION, Scope, SealedSecret};
 pub use forms::{MIN_SECRET_LEN, forms};
+pub use history::{HISTORY_FORMAT, HistoryKey, WrappedHistoryKey};
 pub use keyring::{KEYRING_ENV, Keyring};
 pub use redact::{MASK, Redactor, StreamRedactor};
 pub use value::SecretValue;

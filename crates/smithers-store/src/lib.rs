@@ -48,7 +48,7 @@ pub use github::{
 pub use github_stacks::{
     GithubStack, GithubStackMember, NewGithubStack, NewStackMember, StackState,
 };
-pub use model_turns::{ModelTurn, NewModelTurn};
+pub use model_turns::{Answer, ModelTurn, NewModelTurn};
 pub use orgs::{DEFAULT_ORGANIZATION, Organization, Organizations, Role, User};
 pub use outbox::{AUDIT_STREAM, AUDIT_SUBJECTS, AuditPublisher, audit_stream_config};
 pub use policies::{Policies, PolicyVersion};
@@ -161,10 +161,14 @@ impl Store {
                         Box::pin(async move {
                             // WAL lets readers run beside the writer;
                             // synchronous=FULL makes a commit durable when it
-                            // returns, which group commit pays for once per batch.
+                            // returns, which group commit pays for once per batch;
+                            // secure_delete zeroes what a delete frees (a run's
+                            // history key, a destroyed secret) instead of leaving
+                            // it in free pages of the file.
                             conn.execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA secure_delete = ON;",
                             )
                             .await?;
                             Ok(())

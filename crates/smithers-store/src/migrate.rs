@@ -103,6 +103,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_github_stacks.sql"),
         postgres: include_str!("../migrations/postgres/0015_github_stacks.sql"),
     },
+    Migration {
+        version: 16,
+        name: "run history keys",
+        sqlite: include_str!("../migrations/sqlite/0016_run_history_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0016_run_history_keys.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

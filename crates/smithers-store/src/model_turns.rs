@@ -2,6 +2,12 @@
 //! before any call it asks for is decided. A model does not answer the
 //! same way twice, so a resumed run replays these answers to rebuild the
 //! conversation instead of asking again. Append-only.
+//!
+//! An answer is stored sealed under its run's history key
+//! ([`smithers_secrets::HistoryKey`], sealed by the caller, which holds
+//! the keyring); once the run has ended and the key is gone it opens no
+//! more. Answers recorded before history keys existed are plain until
+//! their run's history is destroyed, which deletes them.
 
 use serde_json::Value;
 use smithers_audit::ActorType;
@@ -20,12 +26,22 @@ pub struct NewModelTurn<'a> {
     /// `openai` or `anthropic`.
     pub driver: &'a str,
     pub model: &'a str,
-    /// The provider's response body.
-    pub response: &'a Value,
+    /// The provider's response body (JSON) sealed under the run's history
+    /// key as item [`ModelTurn::item`].
+    pub sealed_response: &'a [u8],
     /// How many tool calls it asks for.
     pub calls: u32,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
+}
+
+/// A recorded answer's body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// Sealed under the run's history key (nonce ‖ ciphertext ‖ tag).
+    Sealed(Vec<u8>),
+    /// Recorded before history keys existed: the provider's response body.
+    Plain(Value),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,15 +52,24 @@ pub struct ModelTurn {
     pub turn: u32,
     pub driver: String,
     pub model: String,
-    pub response: Value,
+    pub response: Answer,
     pub calls: u32,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "run_id, position, attempt, turn, driver, model, response, calls, \
-     input_tokens, output_tokens, created_at";
+const COLUMNS: &str = "run_id, position, attempt, turn, driver, model, response, \
+     sealed_response, calls, input_tokens, output_tokens, created_at";
+
+impl ModelTurn {
+    /// What an answer is sealed as (the history key's item): its step,
+    /// attempt and turn, so that a sealed answer moved to another row does
+    /// not open.
+    pub fn item(position: u32, attempt: u32, turn: u32) -> [String; 3] {
+        [position.to_string(), attempt.to_string(), turn.to_string()]
+    }
+}
 
 fn corrupt(detail: String) -> Error {
     Error::Corrupt {
@@ -65,7 +90,16 @@ fn tokens(row: &AnyRow, column: &str) -> Result<Option<u64>, Error> {
 }
 
 fn turn_from(row: &AnyRow) -> Result<ModelTurn, Error> {
-    let response: String = row.try_get("response")?;
+    let sealed: Option<Vec<u8>> = row.try_get("sealed_response")?;
+    let response = match sealed {
+        Some(sealed) => Answer::Sealed(sealed),
+        None => {
+            let plain: String = row.try_get("response")?;
+            Answer::Plain(
+                serde_json::from_str(&plain).map_err(|e| corrupt(format!("response: {e}")))?,
+            )
+        }
+    };
     Ok(ModelTurn {
         run_id: row.try_get("run_id")?,
         position: small(row, "position")?,
@@ -73,7 +107,7 @@ fn turn_from(row: &AnyRow) -> Result<ModelTurn, Error> {
         turn: small(row, "turn")?,
         driver: row.try_get("driver")?,
         model: row.try_get("model")?,
-        response: serde_json::from_str(&response).map_err(|e| corrupt(format!("response: {e}")))?,
+        response,
         calls: small(row, "calls")?,
         input_tokens: tokens(row, "input_tokens")?,
         output_tokens: tokens(row, "output_tokens")?,
@@ -145,7 +179,7 @@ impl Runs {
         }
         sqlx::query(&format!(
             "INSERT INTO model_turns ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+             ($1, $2, $3, $4, $5, $6, '', $7, $8, $9, $10, $11)"
         ))
         .bind(run_id)
         .bind(i64::from(turn.position))
@@ -153,7 +187,7 @@ impl Runs {
         .bind(i64::from(turn.turn))
         .bind(turn.driver)
         .bind(turn.model)
-        .bind(turn.response.to_string())
+        .bind(turn.sealed_response)
         .bind(i64::from(turn.calls))
         .bind(signed(turn.input_tokens))
         .bind(signed(turn.output_tokens))

@@ -140,6 +140,8 @@ pub struct Run {
     pub finished_at: Option<i64>,
     pub deadline_at: Option<i64>,
     pub purge: Option<Value>,
+    /// When its model history was destroyed (when it ended).
+    pub history_destroyed_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,7 +188,8 @@ pub struct Runs {
 }
 
 const RUN_COLUMNS: &str = "id, organization_id, workflow, repository, trigger, definition, \
-     requested_by, state, owner, error, created_at, started_at, finished_at, deadline_at, purge";
+     requested_by, state, owner, error, created_at, started_at, finished_at, deadline_at, purge, \
+     history_destroyed_at";
 const STEP_COLUMNS: &str =
     "position, step_id, kind, state, attempts, exit_code, error, started_at, finished_at";
 
@@ -221,6 +224,7 @@ fn run_from(row: &AnyRow) -> Result<Run, Error> {
         finished_at: row.try_get("finished_at")?,
         deadline_at: row.try_get("deadline_at")?,
         purge: json_column(row, "purge")?,
+        history_destroyed_at: row.try_get("history_destroyed_at")?,
     })
 }
 
@@ -359,11 +363,12 @@ impl Runs {
             finished_at: None,
             deadline_at: None,
             purge: None,
+            history_destroyed_at: None,
         };
         let (mut tx, chain) = crate::audited::begin(&self.store, &run.organization_id).await?;
         sqlx::query(&format!(
             "INSERT INTO runs ({RUN_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, NULL, NULL, NULL, NULL)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, NULL, NULL, NULL, NULL, NULL)"
         ))
         .bind(&run.id)
         .bind(&run.organization_id)
@@ -570,7 +575,8 @@ impl Runs {
             "UPDATE runs SET state = $2, owner = COALESCE($3, owner), \
                error = COALESCE($4, error), \
                started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, $5) ELSE started_at END, \
-               finished_at = CASE WHEN $6 = 1 THEN $5 ELSE finished_at END \
+               finished_at = CASE WHEN $6 = 1 THEN $5 ELSE finished_at END, \
+               history_destroyed_at = CASE WHEN $6 = 1 THEN $5 ELSE history_destroyed_at END \
              WHERE id = $1",
         )
         .bind(id)
@@ -581,6 +587,7 @@ impl Runs {
         .bind(i64::from(to.is_finished()))
         .execute(&mut *tx)
         .await?;
+        let mut events = Vec::with_capacity(2);
         let action = if current == RunState::Queued && to == RunState::Queued {
             "run.held".to_string()
         } else if current == RunState::Running && to == RunState::Running {
@@ -600,16 +607,74 @@ impl Runs {
         if let Some(error) = error {
             details.insert("error".into(), error.into());
         }
-        let event = self.event(
+        events.push(self.event(
             &organization_id,
             (ActorType::System, "engine"),
             &action,
             ("run", id),
             Value::Object(details),
-        );
-        crate::audited::commit(&self.store, tx, chain, vec![event], &self.signer, now).await?;
+        ));
+        if to.is_finished() && !current.is_finished() {
+            events.push(self.destroy_history(&mut tx, &organization_id, id).await?);
+        }
+        crate::audited::commit(&self.store, tx, chain, events, &self.signer, now).await?;
         self.store.announce(id);
         self.get(id).await
+    }
+
+    /// Inside the transaction that ends run `id` (which has set its
+    /// `history_destroyed_at`): deletes its history key, so its sealed
+    /// model answers open no more, and any answer recorded plain before
+    /// history keys existed. The `run.history_destroyed` event says what
+    /// went, with what the sandbox's purge found of the workspace and
+    /// source.
+    async fn destroy_history(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<AuditEvent, Error> {
+        let key = sqlx::query("DELETE FROM run_history_keys WHERE run_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        let (sealed,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM model_turns WHERE run_id = $1 AND sealed_response IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let plain =
+            sqlx::query("DELETE FROM model_turns WHERE run_id = $1 AND sealed_response IS NULL")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        let purge: Option<String> = sqlx::query("SELECT purge FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("purge")?;
+        let workspace = purge
+            .as_deref()
+            .map(serde_json::from_str::<Value>)
+            .transpose()
+            .map_err(|e| corrupt(format!("purge: {e}")))?;
+        Ok(self.event(
+            organization_id,
+            (ActorType::System, "engine"),
+            "run.history_destroyed",
+            ("run", id),
+            serde_json::json!({
+                "key_destroyed": key > 0,
+                "sealed_answers": sealed,
+                "plain_answers_deleted": plain,
+                // The workspace (with the repository's source) went with
+                // the sandbox, before the run ended: what its purge found.
+                "workspace": workspace,
+            }),
+        ))
     }
 
     /// Records what the sandbox's purge found, before the run finishes.

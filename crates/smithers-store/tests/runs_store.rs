@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde_json::json;
+use smithers_secrets::Keyring;
 use smithers_store::{
-    ApprovalKind, ApprovalState, Error, LogStream, NewApproval, NewModelTurn, NewRun, Role,
-    RunState, Runs, StepState, StepUpdate, Store,
+    Answer, ApprovalKind, ApprovalState, Error, LogStream, ModelTurn, NewApproval, NewModelTurn,
+    NewRun, Role, RunState, Runs, Secrets, StepState, StepUpdate, Store,
 };
 use smithers_test_support::audit::all_events;
+use smithers_test_support::engine::KEYRING;
 use smithers_test_support::{on_both_backends, signer};
 use sqlx::Executor;
 
@@ -362,8 +364,22 @@ on_both_backends!(the_log_is_numbered_in_order_and_append_only, |db| {
 
 on_both_backends!(model_turns_are_recorded_once_and_never_change, |db| {
     let r = runs(&db.store);
+    let secrets = Secrets::new(
+        db.store.clone(),
+        Arc::new(Keyring::parse(KEYRING).unwrap()),
+        Arc::new(signer()),
+    );
     let run = running(&r).await;
+    let key = secrets.history_key(&run).await.unwrap();
     let answer = |n: u32| json!({"id": format!("resp-{n}"), "choices": [{"index": 0}]});
+    let seal = |n: u32, value: &serde_json::Value| {
+        let item = ModelTurn::item(0, 1, n);
+        key.seal(
+            &item.each_ref().map(String::as_str),
+            value.to_string().as_bytes(),
+        )
+        .unwrap()
+    };
     for n in 0..2 {
         r.record_model_turn(
             &run,
@@ -373,7 +389,7 @@ on_both_backends!(model_turns_are_recorded_once_and_never_change, |db| {
                 turn: n,
                 driver: "openai",
                 model: "gpt-4.1",
-                response: &answer(n),
+                sealed_response: &seal(n, &answer(n)),
                 calls: 1 - n,
                 input_tokens: Some(100 + u64::from(n)),
                 output_tokens: None,
@@ -384,14 +400,27 @@ on_both_backends!(model_turns_are_recorded_once_and_never_change, |db| {
     }
     let turns = r.model_turns(&run, 0, 1).await.unwrap();
     assert_eq!(turns.len(), 2);
-    assert_eq!(turns[0].response, answer(0));
+    // Stored sealed; the same key, fetched again, opens it.
+    let Answer::Sealed(sealed) = &turns[0].response else {
+        panic!("stored plain: {:?}", turns[0].response)
+    };
+    assert!(!String::from_utf8_lossy(sealed).contains("resp-0"));
+    let again = secrets.history_key(&run).await.unwrap();
+    let item = ModelTurn::item(0, 1, 0);
+    let opened = again
+        .open(&item.each_ref().map(String::as_str), sealed)
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&opened).unwrap(),
+        answer(0)
+    );
     assert_eq!(turns[1].calls, 0);
     assert_eq!(turns[1].input_tokens, Some(101));
     assert_eq!(turns[1].output_tokens, None);
     assert!(r.model_turns(&run, 0, 2).await.unwrap().is_empty());
     assert_eq!(r.all_model_turns(&run).await.unwrap().len(), 2);
     // A second answer for a recorded turn never replaces the first.
-    let again = r
+    let conflict = r
         .record_model_turn(
             &run,
             NewModelTurn {
@@ -400,7 +429,7 @@ on_both_backends!(model_turns_are_recorded_once_and_never_change, |db| {
                 turn: 1,
                 driver: "openai",
                 model: "gpt-4.1",
-                response: &json!({"id": "other"}),
+                sealed_response: &seal(1, &json!({"id": "other"})),
                 calls: 3,
                 input_tokens: None,
                 output_tokens: None,
@@ -408,25 +437,88 @@ on_both_backends!(model_turns_are_recorded_once_and_never_change, |db| {
         )
         .await
         .unwrap_err();
-    assert!(matches!(again, Error::Conflict(_)), "{again}");
+    assert!(matches!(conflict, Error::Conflict(_)), "{conflict}");
     assert_eq!(
         r.model_turns(&run, 0, 1).await.unwrap()[1].response,
-        answer(1)
+        turns[1].response
     );
+    // An answer recorded plain, as before history keys existed.
+    db.store
+        .pool()
+        .execute(
+            format!(
+                "INSERT INTO model_turns (run_id, position, attempt, turn, driver, model, \
+                   response, calls, created_at) \
+                 VALUES ('{run}', 0, 1, 2, 'openai', 'gpt-4.1', '{{\"id\": \"legacy\"}}', 0, 1)"
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
     for tamper in [
         "UPDATE model_turns SET response = '{}'",
+        "UPDATE model_turns SET sealed_response = NULL",
         "DELETE FROM model_turns",
+        "DELETE FROM model_turns WHERE sealed_response IS NULL",
     ] {
         assert!(db.store.pool().execute(tamper).await.is_err(), "{tamper}");
     }
-    assert_eq!(
-        actions(&db.store)
-            .await
-            .iter()
-            .filter(|a| *a == "agent.turn")
-            .count(),
-        2
+
+    // The run ends: its key goes in the same transaction.
+    r.transition(
+        &run,
+        &[RunState::Running],
+        RunState::Succeeded,
+        None,
+        None,
+        json!({}),
+    )
+    .await
+    .unwrap();
+    let ended = r.get(&run).await.unwrap();
+    assert_eq!(ended.history_destroyed_at, ended.finished_at);
+    let (keys,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM run_history_keys")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(keys, 0);
+    let gone = secrets.history_key(&run).await.unwrap_err();
+    assert!(
+        matches!(&gone, Error::Conflict(m) if m.contains("destroyed")),
+        "{gone}"
     );
+    // The sealed answers stay, as ciphertext; the plain one is gone.
+    let left = r.all_model_turns(&run).await.unwrap();
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|t| matches!(t.response, Answer::Sealed(_))));
+    for tamper in [
+        "DELETE FROM model_turns",
+        "UPDATE model_turns SET calls = 9",
+    ] {
+        assert!(db.store.pool().execute(tamper).await.is_err(), "{tamper}");
+    }
+    let events = all_events(&db.store).await;
+    let destroyed: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.action == "run.history_destroyed")
+        .collect();
+    assert_eq!(destroyed.len(), 1);
+    let details = &destroyed[0].event.details;
+    assert_eq!(details["key_destroyed"], true);
+    assert_eq!(details["sealed_answers"], 2);
+    assert_eq!(details["plain_answers_deleted"], 1);
+    let actions = actions(&db.store).await;
+    assert_eq!(actions.iter().filter(|a| *a == "agent.turn").count(), 2);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "run.history_key_created")
+            .count(),
+        1
+    );
+    // It follows the run's own end.
+    let end = actions.iter().position(|a| a == "run.succeeded").unwrap();
+    assert_eq!(actions[end + 1], "run.history_destroyed");
     verify(&db.store).await;
 });
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use smithers_secrets::{Keyring, SecretValue};
 use smithers_store::{
-    Actor, Backend, Error, GrantBinding, GrantFilter, GrantRequest, GrantState, ReadRequest, Role,
-    SecretRef, Secrets, Store, VersionState,
+    Actor, Backend, Error, GrantBinding, GrantFilter, GrantRequest, GrantState, NewRun,
+    ReadRequest, Role, Runs, SecretRef, Secrets, Store, VersionState,
 };
 use smithers_test_support::audit::all_events;
 use smithers_test_support::{on_both_backends, signer};
@@ -792,15 +792,35 @@ on_both_backends!(
             rows
         };
         let before = ciphertexts().await;
+        // A run under way has its history key wrapped by the old key too.
+        let runs = Runs::new(db.store.clone(), Arc::new(signer()));
+        let run = runs
+            .create(NewRun {
+                organization_id: "local",
+                workflow: "w",
+                repository: "/srv/repo",
+                trigger: "manual",
+                definition: serde_json::json!({}),
+                requested_by: "admin",
+                steps: vec![("a".into(), "agent".into())],
+            })
+            .await
+            .unwrap();
+        let sealed = old
+            .history_key(&run.id)
+            .await
+            .unwrap()
+            .seal(&["0"], b"an answer")
+            .unwrap();
 
         // The new key comes first; the old one stays to unwrap.
         let both = secrets(&db.store, &format!("new:{K_NEW},old:{K_OLD}"));
         let usage = both.key_usage().await.unwrap();
         let counts: Vec<_> = usage
             .iter()
-            .map(|k| (k.key_id.as_str(), k.versions, k.removable()))
+            .map(|k| (k.key_id.as_str(), k.versions, k.history_keys, k.removable()))
             .collect();
-        assert_eq!(counts, [("new", 0, false), ("old", 4, false)]);
+        assert_eq!(counts, [("new", 0, 0, false), ("old", 4, 1, false)]);
         // New writes use the new key.
         let b = SecretRef {
             environment: "prod",
@@ -819,7 +839,8 @@ on_both_backends!(
             .unwrap();
         assert_eq!(summary.rewrapped, 4);
         assert_eq!(summary.already_current, 1);
-        assert_eq!(summary.by_old_key.get("old"), Some(&4));
+        assert_eq!(summary.history_keys, 1);
+        assert_eq!(summary.by_old_key.get("old"), Some(&5));
         assert!(summary.failed.is_empty());
         assert_eq!(seen.first(), Some(&(0, 4)));
         assert_eq!(seen.last(), Some(&(4, 4)));
@@ -841,6 +862,8 @@ on_both_backends!(
         // The old key can go: everything reads with the new key alone.
         let new_only = secrets(&db.store, &format!("new:{K_NEW}"));
         assert!(new_only.missing_keys().await.unwrap().is_empty());
+        let history = new_only.history_key(&run.id).await.unwrap();
+        assert_eq!(&history.open(&["0"], &sealed).unwrap()[..], b"an answer");
         let a = SecretRef {
             environment: "prod",
             name: "A_TOKEN",

@@ -515,8 +515,12 @@ fn show_text(run: &Run) {
         let turns = &run.model_turns;
         let input: u64 = turns.iter().filter_map(|t| t.input_tokens).sum();
         let output: u64 = turns.iter().filter_map(|t| t.output_tokens).sum();
+        let kept = match run.history_destroyed_at {
+            Some(at) => format!("sealed; their key was destroyed at {at}: unreadable"),
+            None => "sealed under the run's key, replayed on resume".to_string(),
+        };
         outln!(
-            "model answers: {} ({input} tokens in, {output} out; recorded, replayed on resume)",
+            "model answers: {} ({input} tokens in, {output} out; {kept})",
             turns.len()
         );
         for t in turns {

@@ -235,9 +235,10 @@ async fn secrets(args: SecretsArgs, state: &StateArgs) -> Result<ExitCode, Error
 
 fn warn_missing(key: &KeyUsage) {
     eprintln!(
-        "warning: key {:?} wraps {} secret version(s) but is not in {KEYRING_ENV}; \
-         they cannot be read until it is put back (then run `smithers secrets rewrap`)",
-        key.key_id, key.versions
+        "warning: key {:?} wraps {} secret version(s) and the history keys of {} run(s) \
+         but is not in {KEYRING_ENV}; they cannot be read until it is put back (then run \
+         `smithers secrets rewrap`)",
+        key.key_id, key.versions, key.history_keys
     );
 }
 
@@ -536,6 +537,12 @@ fn rewrap_text(summary: &RewrapSummary) {
         summary.primary_key,
         summary.already_current
     );
+    if summary.history_keys > 0 {
+        outln!(
+            "rewrapped the history keys of {} run(s) not yet ended",
+            summary.history_keys
+        );
+    }
     for (key, n) in &summary.by_old_key {
         outln!("  {n} moved off {key:?}");
     }
@@ -559,7 +566,7 @@ async fn keys(
                 "MISSING from the keyring: put it back, run rewrap"
             } else if k.primary {
                 "primary (wraps new secrets)"
-            } else if k.versions == 0 {
+            } else if k.removable {
                 "unused: can be removed from the keyring"
             } else {
                 "in use: run rewrap before removing it"

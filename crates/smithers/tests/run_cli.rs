@@ -379,6 +379,8 @@ fn a_model_run_killed_mid_call_resumes_without_asking_the_model_again() {
     assert_eq!(server.left(), 0);
     let turns = after["model_turns"].as_array().unwrap();
     assert_eq!(turns.len(), 3, "{after:#}");
+    // Replayed under the run's history key, which went when it ended.
+    assert!(after["history_destroyed_at"].is_string(), "{after:#}");
     // The finished call ran once; the interrupted one ran again from the
     // snapshot taken before it.
     assert_eq!(git(&remote, &["show", "smithers/agent:trail.txt"]), "once");
@@ -393,7 +395,8 @@ fn a_model_run_killed_mid_call_resumes_without_asking_the_model_again() {
     assert!(!logs.contains(MODEL_KEY), "{logs}");
     let out = smithers(home.path(), &["runs", "show", &id]);
     assert!(
-        text(&out.stdout).contains("model answers: 3"),
+        text(&out.stdout).contains("model answers: 3")
+            && text(&out.stdout).contains("their key was destroyed at"),
         "{}",
         text(&out.stdout)
     );

@@ -425,7 +425,14 @@ fn rewrap_moves_everything_to_the_new_key_and_keys_shows_when_the_old_can_go() {
     let keys = env.json(&["secrets", "keys", "--json"]);
     assert_eq!(
         fields(&keys[1]),
-        ["key_id", "versions", "in_keyring", "primary", "removable"]
+        [
+            "key_id",
+            "versions",
+            "history_keys",
+            "in_keyring",
+            "primary",
+            "removable"
+        ]
     );
     assert_eq!(keys[1]["key_id"], "k1");
     assert_eq!(keys[1]["versions"], 2);
@@ -439,6 +446,7 @@ fn rewrap_moves_everything_to_the_new_key_and_keys_shows_when_the_old_can_go() {
             "primary_key",
             "rewrapped",
             "already_current",
+            "history_keys",
             "by_old_key",
             "failed"
         ]
@@ -464,7 +472,7 @@ fn rewrap_moves_everything_to_the_new_key_and_keys_shows_when_the_old_can_go() {
     let warned = env.run(&["secrets", "list"], b"");
     assert!(
         text(&warned.stderr)
-            .contains("key \"k1\" wraps 1 secret version(s) but is not in SECRET_ENCRYPTION_KEYS")
+            .contains("key \"k1\" wraps 1 secret version(s) and the history keys of 0 run(s) but is not in SECRET_ENCRYPTION_KEYS")
     );
 }
 

@@ -1,12 +1,16 @@
 //! An agent step: its driver set up (a script, or a model's API with its
 //! key read under the run's grant and its recorded answers to replay),
 //! then its turns — each model answer recorded before it is acted on,
-//! each call through the kernel ([`Ctx::call`]).
+//! each call through the kernel ([`Ctx::call`]). Answers are sealed under
+//! the run's history key, which is destroyed when the run ends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
 use smithers_sandbox::Provider;
-use smithers_store::{NewModelTurn, ToolCallKey};
+use smithers_secrets::HistoryKey;
+use smithers_store::{Answer, ModelTurn, NewModelTurn, ToolCallKey};
 use zeroize::Zeroizing;
 
 use super::secrets::Release;
@@ -63,14 +67,15 @@ impl<P: Provider> Ctx<'_, P> {
                     wire.name()
                 ))
             })?;
-        let replay: Vec<_> = self
+        let history = self.history_key().await?;
+        let replay = self
             .engine
             .runs
             .model_turns(&self.run.id, position, attempt)
             .await?
             .into_iter()
-            .map(|t| t.response)
-            .collect();
+            .map(|t| open_answer(&history, t))
+            .collect::<Result<Vec<_>, _>>()?;
         if !replay.is_empty() {
             self.say(
                 Some(position),
@@ -119,6 +124,15 @@ impl<P: Provider> Ctx<'_, P> {
             Err(e) => return Ok(Err(self.driver_failed(e)?)),
         };
         if let Some(answer) = driver.take_answer() {
+            let item = ModelTurn::item(position, attempt, answer.turn);
+            let sealed = self
+                .history_key()
+                .await?
+                .seal(
+                    &item.each_ref().map(String::as_str),
+                    answer.response.to_string().as_bytes(),
+                )
+                .map_err(|e| Error::Internal(format!("sealing a model answer: {e}")))?;
             self.engine
                 .runs
                 .record_model_turn(
@@ -129,7 +143,7 @@ impl<P: Provider> Ctx<'_, P> {
                         turn: answer.turn,
                         driver: agent.driver.as_str(),
                         model: agent.model.as_deref().unwrap_or_default(),
-                        response: &answer.response,
+                        sealed_response: &sealed,
                         calls: answer.calls,
                         input_tokens: answer.input_tokens,
                         output_tokens: answer.output_tokens,
@@ -241,4 +255,49 @@ impl<P: Provider> Ctx<'_, P> {
             exit_code: None,
         })
     }
+}
+
+impl<P: Provider> Ctx<'_, P> {
+    /// The run's history key (made the first time): what its model answers
+    /// are sealed under. A model step always has the secrets service (its
+    /// API key came from it).
+    async fn history_key(&mut self) -> Result<Arc<HistoryKey>, Error> {
+        if let Some(key) = &self.history {
+            return Ok(key.clone());
+        }
+        let secrets = self.engine.secrets.as_ref().ok_or_else(|| {
+            Error::Unavailable(
+                "a model's answers are sealed under the run's history key, and no keyring is \
+                 configured (SECRET_ENCRYPTION_KEYS)"
+                    .into(),
+            )
+        })?;
+        let key = Arc::new(secrets.history_key(&self.run.id).await?);
+        self.history = Some(key.clone());
+        Ok(key)
+    }
+}
+
+/// A recorded answer as the driver replays it: opened under the run's
+/// history key, or as it was recorded before there were history keys.
+fn open_answer(key: &HistoryKey, turn: ModelTurn) -> Result<Value, Error> {
+    let sealed = match turn.response {
+        Answer::Plain(value) => return Ok(value),
+        Answer::Sealed(sealed) => sealed,
+    };
+    let item = ModelTurn::item(turn.position, turn.attempt, turn.turn);
+    let plain = key
+        .open(&item.each_ref().map(String::as_str), &sealed)
+        .map_err(|e| {
+            Error::Internal(format!(
+                "model answer {} of step {} (attempt {}) does not open under the run's history key: {e}",
+                turn.turn, turn.position, turn.attempt
+            ))
+        })?;
+    serde_json::from_slice(&plain).map_err(|e| {
+        Error::Internal(format!(
+            "model answer {} of step {} (attempt {}) is not JSON: {e}",
+            turn.turn, turn.position, turn.attempt
+        ))
+    })
 }

@@ -140,6 +140,8 @@ pub(crate) struct Ctx<'e, P> {
     /// The values released to the run so far, by secret name.
     pub released: std::collections::BTreeMap<String, smithers_secrets::SecretValue>,
     pub grants_ready: bool,
+    /// The run's history key, once a model step needed it.
+    pub history: Option<Arc<smithers_secrets::HistoryKey>>,
 }
 
 impl Engine {
@@ -423,6 +425,7 @@ impl Engine {
             redactor: None,
             released: std::collections::BTreeMap::new(),
             grants_ready: false,
+            history: None,
         };
         let ended = ctx.steps().await;
         self.close(ctx, ended).await

@@ -248,6 +248,12 @@ pub async fn show(
         }
         @if !run.model_turns.is_empty() {
             h2 { "Model turns" }
+            p.muted {
+                @match run.history_destroyed_at {
+                    Some(at) => { "The answers were sealed under the run's own key, destroyed when it ended (" (at) "): no one can read them any more." }
+                    None => { "The answers are sealed under the run's own key, replayed if the run resumes, and destroyed with the key when it ends." }
+                }
+            }
             table {
                 thead { tr { th { "Step" } th { "Turn" } th { "Model" } th { "Calls" } th { "Tokens in / out" } } }
                 tbody {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use smithers_audit::ActorType;
-use smithers_secrets::{Scope, SealedSecret};
+use smithers_secrets::{Scope, SealedSecret, WrappedHistoryKey};
 use sqlx::Row;
 
 use super::{Secrets, to_u32};
@@ -21,6 +21,8 @@ pub struct KeyUsage {
     pub key_id: String,
     /// Versions (not destroyed) whose data key it wraps, in all organizations.
     pub versions: u64,
+    /// Runs not yet ended whose history key it wraps.
+    pub history_keys: u64,
     pub in_keyring: bool,
     pub primary: bool,
 }
@@ -28,7 +30,7 @@ pub struct KeyUsage {
 impl KeyUsage {
     /// A key can leave the keyring once nothing uses it; the primary never.
     pub fn removable(&self) -> bool {
-        self.in_keyring && !self.primary && self.versions == 0
+        self.in_keyring && !self.primary && self.versions == 0 && self.history_keys == 0
     }
 }
 
@@ -41,9 +43,12 @@ pub struct RewrapSummary {
     pub already_current: u64,
     /// Versions moved, by the key they were moved off.
     pub by_old_key: BTreeMap<String, u64>,
-    /// Versions that could not be moved, with why (e.g. a key missing
-    /// from the keyring); they stay as they were.
+    /// Versions (and runs' history keys, named `run <id>`) that could not
+    /// be moved, with why (e.g. a key missing from the keyring); they stay
+    /// as they were.
     pub failed: Vec<(String, String)>,
+    /// History keys of runs not yet ended moved to the primary key.
+    pub history_keys: u64,
 }
 
 /// Called after each batch: (done, total).
@@ -78,6 +83,18 @@ impl Secrets {
             .into_iter()
             .map(|(id, n)| (id, u64::try_from(n).unwrap_or(0)))
             .collect();
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key_id, COUNT(*) FROM run_history_keys GROUP BY key_id ORDER BY key_id",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut history: BTreeMap<String, u64> = rows
+            .into_iter()
+            .map(|(id, n)| (id, u64::try_from(n).unwrap_or(0)))
+            .collect();
+        for id in history.keys() {
+            used.entry(id.clone()).or_insert(0);
+        }
         let primary = self.keyring.primary_id().to_string();
         let mut usage: Vec<KeyUsage> = self
             .keyring
@@ -86,11 +103,13 @@ impl Secrets {
             .map(|id| KeyUsage {
                 key_id: id.to_string(),
                 versions: used.remove(id).unwrap_or(0),
+                history_keys: history.remove(id).unwrap_or(0),
                 in_keyring: true,
                 primary: id == primary,
             })
             .collect();
         usage.extend(used.into_iter().map(|(key_id, versions)| KeyUsage {
+            history_keys: history.remove(&key_id).unwrap_or(0),
             key_id,
             versions,
             in_keyring: false,
@@ -159,7 +178,79 @@ impl Secrets {
             done += batch.len() as u64;
             progress.advanced(done, total);
         }
+        self.rewrap_history_keys(operator, &primary, &mut summary)
+            .await?;
         Ok(summary)
+    }
+
+    /// Moves the history keys of runs not yet ended onto the primary key,
+    /// one transaction (and one `run.history_key_rewrapped` event) each.
+    async fn rewrap_history_keys(
+        &self,
+        operator: &str,
+        primary: &str,
+        summary: &mut RewrapSummary,
+    ) -> Result<(), Error> {
+        let rows = sqlx::query(
+            "SELECT k.run_id, r.organization_id FROM run_history_keys k \
+             JOIN runs r ON r.id = k.run_id WHERE k.key_id <> $1 ORDER BY k.run_id",
+        )
+        .bind(primary)
+        .fetch_all(self.store.pool())
+        .await?;
+        for row in rows {
+            let run_id: String = row.try_get("run_id")?;
+            let org: String = row.try_get("organization_id")?;
+            let (mut tx, chain) = self.begin(&org).await?;
+            // Read again under the lock: the run may have ended since.
+            let Some(row) = sqlx::query(
+                "SELECT format, key_id, wrapped_key FROM run_history_keys WHERE run_id = $1",
+            )
+            .bind(&run_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            else {
+                continue;
+            };
+            let format: i64 = row.try_get("format")?;
+            let wrapped = WrappedHistoryKey {
+                format: u8::try_from(format).unwrap_or(u8::MAX),
+                key_id: row.try_get("key_id")?,
+                wrapped: row.try_get("wrapped_key")?,
+            };
+            let moved = match self.keyring.rewrap_history_key(&org, &run_id, &wrapped) {
+                Ok(Some(moved)) => moved,
+                Ok(None) => continue,
+                Err(e) => {
+                    summary
+                        .failed
+                        .push((format!("run {run_id}"), e.to_string()));
+                    continue;
+                }
+            };
+            sqlx::query(
+                "UPDATE run_history_keys SET key_id = $2, wrapped_key = $3, format = $4 \
+                 WHERE run_id = $1",
+            )
+            .bind(&run_id)
+            .bind(&moved.key_id)
+            .bind(&moved.wrapped)
+            .bind(i64::from(moved.format))
+            .execute(&mut *tx)
+            .await?;
+            let event = crate::audited::event(
+                &org,
+                (ActorType::System, operator),
+                "run.history_key_rewrapped",
+                ("run", &run_id),
+                json!({ "from_key": wrapped.key_id, "to_key": moved.key_id }),
+                self.now(),
+            );
+            self.commit_with(tx, chain, vec![event]).await?;
+            summary.history_keys += 1;
+            *summary.by_old_key.entry(wrapped.key_id).or_default() += 1;
+        }
+        Ok(())
     }
 
     async fn rewrap_batch(

@@ -4,6 +4,7 @@
 //! released, and nothing changes, unless the event is durable.
 
 mod grants;
+mod history;
 mod keys;
 mod versions;
 
