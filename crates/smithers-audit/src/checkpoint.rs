@@ -92,6 +92,11 @@ impl CheckpointSigner {
         &self.key_id
     }
 
+    /// The key itself, for the other things it signs (prune bases).
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
     pub fn sign(
         &self,
         organization_id: &str,

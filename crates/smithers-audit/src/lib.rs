@@ -12,18 +12,23 @@
 //!   SHA-256(0x01 ‖ left ‖ right))
 //! - checkpoint = Ed25519 signature over (organization, tree size, Merkle
 //!   root, chain head, time) by a key that does not live with the events.
+//! - prune base = the same over a dropped prefix, under its own domain, with
+//!   the prefix's compact Merkle range: verification starts from it, and the
+//!   kept events' inclusion proofs still compute.
 
 mod canonical;
 mod chain;
 mod checkpoint;
 mod event;
 pub mod merkle;
+mod prune;
 mod verify;
 
 pub use canonical::canonical_json;
 pub use chain::{AuditChain, SealedEvent};
 pub use checkpoint::{Checkpoint, CheckpointSigner, key_id};
 pub use event::{ActorType, AuditEvent};
+pub use prune::{PRUNED_ACTION, PruneBase};
 pub use verify::{Failure, LogVerifier, Problem, Report, verify_log};
 
 /// A SHA-256 digest.

@@ -96,70 +96,158 @@ impl Accumulator {
 }
 
 /// A whole tree kept in memory, level by level, for proofs over any prefix
-/// of its leaves in O(log² n) each.
+/// of its leaves in O(log² n) each. A tree whose first leaves were pruned
+/// holds their compact range instead (the roots of the prefix's perfect
+/// subtrees): every root and every proof of a kept leaf still computes
+/// from it, because any subtree such a proof needs that lies wholly in the
+/// prefix is one of those roots.
 #[derive(Debug, Clone)]
 pub struct MerkleTree {
-    /// `levels[h][i]`: the root of the perfect subtree of 2^h leaves
-    /// starting at leaf i·2^h.
+    /// How many leaves come before `levels[0]` (pruned).
+    pruned: usize,
+    /// The pruned prefix's perfect subtrees: (first leaf, leaves, root).
+    prefix: Vec<(usize, usize, Hash)>,
+    /// `levels[h][i - offset(h)]`: the root of the perfect subtree of 2^h
+    /// leaves starting at leaf i·2^h, for the subtrees wholly after the
+    /// prefix (`offset(h)` = ⌈pruned / 2^h⌉).
     levels: Vec<Vec<Hash>>,
 }
 
 impl MerkleTree {
     pub fn new(leaves: Vec<Hash>) -> MerkleTree {
+        MerkleTree::build(0, Vec::new(), leaves)
+    }
+
+    /// The tree of `pruned` leaves known only by their compact range
+    /// `frontier` (largest subtree first, as [`Accumulator::frontier`]
+    /// gives it), followed by `leaves`; `None` when the frontier does not
+    /// fit `pruned`.
+    pub fn after_prefix(pruned: u64, frontier: &[Hash], leaves: Vec<Hash>) -> Option<MerkleTree> {
+        let size = usize::try_from(pruned).ok()?;
+        if frontier.len() != pruned.count_ones() as usize {
+            return None;
+        }
+        let mut prefix = Vec::with_capacity(frontier.len());
+        let mut start = 0usize;
+        let mut sizes = (0..usize::BITS)
+            .rev()
+            .map(|bit| 1usize << bit)
+            .filter(|b| size & b != 0);
+        for hash in frontier {
+            let len = sizes.next()?;
+            prefix.push((start, len, *hash));
+            start += len;
+        }
+        Some(MerkleTree::build(size, prefix, leaves))
+    }
+
+    fn build(pruned: usize, prefix: Vec<(usize, usize, Hash)>, leaves: Vec<Hash>) -> MerkleTree {
         let mut levels = vec![leaves];
-        while let Some(below) = levels.last().filter(|l| l.len() > 1) {
-            let above: Vec<Hash> = below
+        let mut height = 0u32;
+        loop {
+            let below = &levels[levels.len() - 1];
+            if below.len() <= 1 {
+                break;
+            }
+            // The first subtree of this level wholly after the prefix
+            // starts at an even index of the level below.
+            let first_below = offset(pruned, height);
+            let skip = first_below % 2;
+            let above: Vec<Hash> = below[skip.min(below.len())..]
                 .chunks_exact(2)
                 .map(|pair| node_hash(&pair[0], &pair[1]))
                 .collect();
+            if above.is_empty() {
+                break;
+            }
             levels.push(above);
+            height += 1;
         }
-        MerkleTree { levels }
+        MerkleTree {
+            pruned,
+            prefix,
+            levels,
+        }
     }
 
+    /// Leaves in the tree, the pruned ones included.
     pub fn len(&self) -> usize {
-        self.levels[0].len()
+        self.pruned + self.levels[0].len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.levels[0].is_empty()
+        self.len() == 0
     }
 
+    /// How many leaves were pruned (known only by their compact range).
+    pub fn pruned(&self) -> usize {
+        self.pruned
+    }
+
+    /// Leaf `index`; `None` past the end or in the pruned prefix.
     pub fn leaf(&self, index: usize) -> Option<Hash> {
-        self.levels[0].get(index).copied()
+        self.levels[0].get(index.checked_sub(self.pruned)?).copied()
     }
 
     /// MTH of leaves `start..start + len` (a range RFC 6962's recursion
-    /// produces: `start` is a multiple of the largest power of two below `len`).
-    fn range_root(&self, start: usize, len: usize) -> Hash {
+    /// produces: `start` is a multiple of the largest power of two below
+    /// `len`); `None` for a range of the pruned prefix that is not one of
+    /// its subtrees.
+    fn range_root(&self, start: usize, len: usize) -> Option<Hash> {
         if len == 0 {
-            return empty_root();
+            return Some(empty_root());
         }
-        if len.is_power_of_two() && start.is_multiple_of(len) {
-            let level = len.trailing_zeros() as usize;
-            if let Some(h) = self.levels.get(level).and_then(|l| l.get(start / len)) {
-                return *h;
+        if start + len <= self.pruned {
+            return self
+                .prefix
+                .iter()
+                .find(|(s, l, _)| *s == start && *l == len)
+                .map(|(_, _, h)| *h);
+        }
+        if len.is_power_of_two() && start.is_multiple_of(len) && start >= self.pruned {
+            let height = len.trailing_zeros();
+            let index = start / len;
+            if let Some(h) = self
+                .levels
+                .get(height as usize)
+                .and_then(|l| l.get(index.checked_sub(offset(self.pruned, height))?))
+            {
+                return Some(*h);
             }
         }
         if len == 1 {
-            return self.levels[0][start];
+            return self.leaf(start);
         }
         let k = split(len);
-        node_hash(
-            &self.range_root(start, k),
-            &self.range_root(start + k, len - k),
-        )
+        Some(node_hash(
+            &self.range_root(start, k)?,
+            &self.range_root(start + k, len - k)?,
+        ))
     }
 
-    /// The root of the tree of the first `size` leaves.
+    /// The root of the tree of the first `size` leaves; `None` past the
+    /// end or inside the pruned prefix (unless `size` is a prefix subtree's end).
     pub fn root(&self, size: usize) -> Option<Hash> {
-        (size <= self.len()).then(|| self.range_root(0, size))
+        if size > self.len() {
+            return None;
+        }
+        if size == self.pruned && size > 0 {
+            let mut acc = None;
+            for (_, _, h) in self.prefix.iter().rev() {
+                acc = Some(match acc {
+                    None => *h,
+                    Some(right) => node_hash(h, &right),
+                });
+            }
+            return acc;
+        }
+        self.range_root(0, size)
     }
 
     /// PATH(index, D[size]): the inclusion proof of leaf `index` in the tree
-    /// of the first `size` leaves.
+    /// of the first `size` leaves; `None` for a pruned leaf.
     pub fn proof(&self, index: usize, size: usize) -> Option<Vec<Hash>> {
-        if index >= size || size > self.len() {
+        if index >= size || size > self.len() || index < self.pruned {
             return None;
         }
         let mut proof = Vec::new();
@@ -168,10 +256,10 @@ impl MerkleTree {
         while len > 1 {
             let k = split(len);
             if m < k {
-                stack.push(self.range_root(start + k, len - k));
+                stack.push(self.range_root(start + k, len - k)?);
                 len = k;
             } else {
-                stack.push(self.range_root(start, k));
+                stack.push(self.range_root(start, k)?);
                 start += k;
                 len -= k;
                 m -= k;
@@ -182,6 +270,13 @@ impl MerkleTree {
         }
         Some(proof)
     }
+}
+
+/// ⌈pruned / 2^height⌉: the first subtree of that height wholly after the
+/// pruned prefix.
+fn offset(pruned: usize, height: u32) -> usize {
+    let len = 1usize << height;
+    pruned.div_ceil(len)
 }
 
 /// MTH(D[n]) straight from the definition.
@@ -317,6 +412,45 @@ mod tests {
             assert_eq!(tree.root(n + 1), None);
             assert_eq!(tree.proof(n, n), None);
         }
+    }
+
+    #[test]
+    fn a_tree_after_a_pruned_prefix_gives_the_same_roots_and_proofs_of_kept_leaves() {
+        for n in 0..36 {
+            let l = leaves(n);
+            for pruned in 0..=n {
+                let mut acc = Accumulator::new();
+                for leaf in &l[..pruned] {
+                    acc.push(*leaf);
+                }
+                let tree =
+                    MerkleTree::after_prefix(pruned as u64, &acc.frontier(), l[pruned..].to_vec())
+                        .unwrap();
+                assert_eq!(tree.len(), n);
+                assert_eq!(tree.pruned(), pruned);
+                for size in pruned..=n {
+                    assert_eq!(
+                        tree.root(size),
+                        Some(root(&l[..size])),
+                        "n={n} pruned={pruned} size={size}"
+                    );
+                    for i in pruned..size {
+                        assert_eq!(
+                            tree.proof(i, size),
+                            inclusion_proof(&l[..size], i),
+                            "n={n} pruned={pruned} size={size} i={i}"
+                        );
+                    }
+                    for i in 0..pruned.min(size) {
+                        assert_eq!(tree.proof(i, size), None);
+                    }
+                }
+                for (i, leaf) in l.iter().enumerate() {
+                    assert_eq!(tree.leaf(i), (i >= pruned).then_some(*leaf));
+                }
+            }
+        }
+        assert!(MerkleTree::after_prefix(3, &leaves(1), Vec::new()).is_none());
     }
 
     #[test]

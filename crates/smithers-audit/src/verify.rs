@@ -7,7 +7,7 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::chain::{GENESIS, chain_hash};
 use crate::merkle::Accumulator;
-use crate::{Checkpoint, Hash, SealedEvent};
+use crate::{Checkpoint, Hash, PRUNED_ACTION, PruneBase, SealedEvent};
 
 /// What is wrong at the first bad sequence number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,12 @@ pub enum Problem {
     CheckpointOrganization { found: String },
     /// The stored row cannot even be read back as an event.
     Unreadable { detail: String },
+    /// The prune base the log starts from is not one Smithers signed, or
+    /// its Merkle range does not give its signed root.
+    BadPruneBase { tree_size: u64, detail: String },
+    /// The log starts from a prune base that no `audit.pruned` event after
+    /// it records: a prefix was dropped without saying so.
+    PruneUnrecorded { tree_size: u64 },
 }
 
 impl fmt::Display for Problem {
@@ -64,6 +70,13 @@ impl fmt::Display for Problem {
                 write!(f, "a checkpoint belongs to organization {found:?}")
             }
             Problem::Unreadable { detail } => write!(f, "the stored row is unreadable: {detail}"),
+            Problem::BadPruneBase { tree_size, detail } => {
+                write!(f, "the prune base at size {tree_size} is not valid: {detail}")
+            }
+            Problem::PruneUnrecorded { tree_size } => write!(
+                f,
+                "events up to {tree_size} are gone behind a prune base that no audit.pruned event records"
+            ),
         }
     }
 }
@@ -84,7 +97,11 @@ impl fmt::Display for Failure {
 /// An intact log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
+    /// The log's size: its last sequence number.
     pub events: u64,
+    /// Events dropped by retention behind the prune base the check started
+    /// from (0: none); `events - pruned` were checked one by one.
+    pub pruned: u64,
     pub checkpoints: u64,
     pub head: Hash,
     pub root: Hash,
@@ -101,6 +118,9 @@ pub struct LogVerifier<'c> {
     head: Hash,
     expected: u64,
     scratch: Vec<u8>,
+    /// The prune base started from, until an `audit.pruned` event records it.
+    unrecorded_base: Option<Checkpoint>,
+    pruned: u64,
 }
 
 impl<'c> LogVerifier<'c> {
@@ -140,7 +160,60 @@ impl<'c> LogVerifier<'c> {
             head: GENESIS,
             expected: 1,
             scratch: Vec::with_capacity(512),
+            unrecorded_base: None,
+            pruned: 0,
         })
+    }
+
+    /// A verifier of a log pruned behind `base`: the base must be signed as
+    /// a prune base by one of `trusted_keys` and its Merkle range must give
+    /// its signed root; the log then continues from its size and chain
+    /// head, checkpoints it covers are passed over (their events are gone),
+    /// and an `audit.pruned` event after it must record it.
+    pub fn from_base(
+        organization_id: &str,
+        base: &PruneBase,
+        checkpoints: &'c [Checkpoint],
+        trusted_keys: &[VerifyingKey],
+    ) -> Result<LogVerifier<'c>, Failure> {
+        let size = base.checkpoint.tree_size;
+        let bad = |detail: &str| Failure {
+            seq: size,
+            problem: Problem::BadPruneBase {
+                tree_size: size,
+                detail: detail.to_string(),
+            },
+        };
+        if base.checkpoint.organization_id != organization_id {
+            return Err(Failure {
+                seq: size,
+                problem: Problem::CheckpointOrganization {
+                    found: base.checkpoint.organization_id.clone(),
+                },
+            });
+        }
+        if !trusted_keys.iter().any(|k| base.signature_is_valid(k)) {
+            return Err(bad("its signature does not verify with any trusted key"));
+        }
+        let Some(accumulator) = base.accumulator() else {
+            return Err(bad("its Merkle range does not give the root it signed"));
+        };
+        let mut verifier = LogVerifier::new(organization_id, checkpoints, trusted_keys)?;
+        while verifier.pending.next_if(|c| c.tree_size <= size).is_some() {
+            verifier.checkpoints -= 1;
+        }
+        verifier.accumulator = accumulator;
+        verifier.head = base.checkpoint.chain_head;
+        verifier.expected = size + 1;
+        verifier.unrecorded_base = Some(base.checkpoint.clone());
+        verifier.pruned = size;
+        Ok(verifier)
+    }
+
+    /// Where the log checked so far stands: its size and Merkle
+    /// accumulator, and its chain head.
+    pub fn position(&self) -> (&Accumulator, Hash) {
+        (&self.accumulator, self.head)
     }
 
     /// Checks the next event.
@@ -173,6 +246,13 @@ impl<'c> LogVerifier<'c> {
         }
         self.head = sealed.hash;
         self.accumulator.push(leaf);
+        if let Some(base) = &self.unrecorded_base
+            && sealed.event.action == PRUNED_ACTION
+            && sealed.event.details["through"] == base.tree_size
+            && sealed.event.details["root"] == hex::encode(base.root)
+        {
+            self.unrecorded_base = None;
+        }
         while let Some(c) = self.pending.next_if(|c| c.tree_size == expected) {
             if self.accumulator.root() != c.root {
                 return Err(fail(Problem::RootMismatch {
@@ -201,8 +281,17 @@ impl<'c> LogVerifier<'c> {
                 },
             });
         }
+        if let Some(base) = self.unrecorded_base {
+            return Err(Failure {
+                seq: base.tree_size,
+                problem: Problem::PruneUnrecorded {
+                    tree_size: base.tree_size,
+                },
+            });
+        }
         Ok(Report {
             events,
+            pruned: self.pruned,
             checkpoints: self.checkpoints,
             head: self.head,
             root: self.accumulator.root(),

@@ -15,6 +15,10 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::{Backend, Error, Store};
 
+mod prune;
+
+pub use prune::Pruned;
+
 /// When to sign a checkpoint: after `every` events or `interval`, whichever first.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CheckpointPolicy {
@@ -65,18 +69,18 @@ struct Head {
     checkpointed_at: i64,
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn to_u64(n: i64, table: &'static str) -> Result<u64, Error> {
+pub(crate) fn to_u64(n: i64, table: &'static str) -> Result<u64, Error> {
     u64::try_from(n).map_err(|_| Error::Corrupt {
         table,
         detail: format!("negative number {n}"),
     })
 }
 
-fn hash_from(bytes: Vec<u8>, table: &'static str, column: &str) -> Result<Hash, Error> {
+pub(crate) fn hash_from(bytes: Vec<u8>, table: &'static str, column: &str) -> Result<Hash, Error> {
     bytes.try_into().map_err(|b: Vec<u8>| Error::Corrupt {
         table,
         detail: format!("{column} is {} bytes, not 32", b.len()),
@@ -143,10 +147,10 @@ async fn insert_events<'e>(
     Ok(())
 }
 
-const EVENT_COLUMNS: &str = "organization_id, seq, id, actor_type, actor_id, action, resource_type, \
+pub(crate) const EVENT_COLUMNS: &str = "organization_id, seq, id, actor_type, actor_id, action, resource_type, \
                              resource_id, details, ip_address, timestamp, prev_hash, hash";
 
-fn event_from_row(row: &AnyRow) -> Result<SealedEvent, Error> {
+pub(crate) fn event_from_row(row: &AnyRow) -> Result<SealedEvent, Error> {
     let corrupt = |detail: String| Error::Corrupt {
         table: "audit_events",
         detail,
@@ -183,7 +187,7 @@ fn event_from_row(row: &AnyRow) -> Result<SealedEvent, Error> {
     })
 }
 
-fn checkpoint_from_row(row: &AnyRow) -> Result<Checkpoint, Error> {
+pub(crate) fn checkpoint_from_row(row: &AnyRow) -> Result<Checkpoint, Error> {
     let signature: Vec<u8> = row.try_get("signature")?;
     Ok(Checkpoint {
         organization_id: row.try_get("organization_id")?,
@@ -616,19 +620,39 @@ impl AuditStore<'_> {
             }
             Err(e) => return Err(e),
         };
-        let mut verifier = match LogVerifier::new(organization_id, &checkpoints, trusted_keys) {
+        let base = match self.prune_base(organization_id).await {
+            Ok(base) => base,
+            Err(Error::Corrupt { detail, .. }) => {
+                return Ok(Err(Failure {
+                    seq: 0,
+                    problem: Problem::Unreadable {
+                        detail: format!("the prune base: {detail}"),
+                    },
+                }));
+            }
+            Err(e) => return Err(e),
+        };
+        let verifier = match &base {
+            Some(base) => LogVerifier::from_base(organization_id, base, &checkpoints, trusted_keys),
+            None => LogVerifier::new(organization_id, &checkpoints, trusted_keys),
+        };
+        let mut verifier = match verifier {
             Ok(v) => v,
             Err(failure) => return Ok(Err(failure)),
         };
+        // After a prune the log starts past its base.
+        let start = base.map_or(0, |b| to_i64(b.checkpoint.tree_size));
         // Pages are read by row position, not by seq, so a gap or a
         // duplicate in the numbering is seen rather than skipped.
         let mut offset = 0i64;
         let mut position = 0u64;
         loop {
             let rows = sqlx::query(&format!(
-                "SELECT {EVENT_COLUMNS} FROM audit_events WHERE organization_id = $1 ORDER BY seq LIMIT $2 OFFSET $3"
+                "SELECT {EVENT_COLUMNS} FROM audit_events WHERE organization_id = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3 OFFSET $4"
             ))
             .bind(organization_id)
+            .bind(start)
             .bind(PAGE)
             .bind(offset)
             .fetch_all(self.store.pool())

@@ -37,7 +37,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use appender::{AuditLog, AuditLogConfig, AuditWriter};
 pub use approvals::{Approval, ApprovalKind, ApprovalState, NewApproval};
-pub use audit::{AuditQuery, AuditStore, placeholder};
+pub use audit::{AuditQuery, AuditStore, Pruned, placeholder};
 pub use audited::event as audit_event;
 pub use data_dir::{DataDir, resolve_data_dir};
 pub use github::{
@@ -54,7 +54,8 @@ pub use outbox::{AUDIT_STREAM, AUDIT_SUBJECTS, AuditPublisher, audit_stream_conf
 pub use policies::{Policies, PolicyVersion};
 pub use run_changes::{CHANNEL as RUN_CHANGES_CHANNEL, RunChanges};
 pub use runs::{
-    LogLine, LogStream, NewRun, Run, RunFilter, RunState, RunStep, Runs, StepState, StepUpdate,
+    LogLine, LogStream, LogsDropped, NewRun, Run, RunFilter, RunState, RunStep, Runs, StepState,
+    StepUpdate,
 };
 pub use secrets::{
     Actor, Grant, GrantBinding, GrantFilter, GrantRequest, GrantState, KeyUsage, MAX_GRANT_TTL,

@@ -109,6 +109,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_run_history_keys.sql"),
         postgres: include_str!("../migrations/postgres/0016_run_history_keys.sql"),
     },
+    Migration {
+        version: 17,
+        name: "retention and prune bases",
+        sqlite: include_str!("../migrations/sqlite/0017_retention.sql"),
+        postgres: include_str!("../migrations/postgres/0017_retention.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

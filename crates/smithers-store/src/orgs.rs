@@ -309,6 +309,89 @@ impl Organizations<'_> {
         Ok(User { role, ..user })
     }
 
+    /// How long `organization_id` keeps run logs, tool-call outputs and
+    /// audit events (seconds); `None`: for ever.
+    ///
+    /// Errors: `NotFound` for no such organization.
+    pub async fn log_retention(&self, organization_id: &str) -> Result<Option<u64>, Error> {
+        let row: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT log_retention_secs FROM organizations WHERE id = $1")
+                .bind(organization_id)
+                .fetch_optional(self.store.pool())
+                .await?;
+        let (secs,) =
+            row.ok_or_else(|| Error::NotFound(format!("no organization {organization_id:?}")))?;
+        secs.map(|s| {
+            u64::try_from(s).map_err(|_| Error::Corrupt {
+                table: "organizations",
+                detail: format!("log_retention_secs {s}"),
+            })
+        })
+        .transpose()
+    }
+
+    /// Sets how long `organization_id` keeps run logs, tool-call outputs
+    /// and audit events (seconds, `None` for ever), recording
+    /// `organization.retention_changed` (details: from, to, in seconds) by
+    /// `actor` in the same transaction. The previous value.
+    ///
+    /// Errors: `Invalid` for 0 seconds; `NotFound` for no such
+    /// organization; the audit log's.
+    pub async fn set_log_retention_recorded(
+        &self,
+        signer: &CheckpointSigner,
+        actor: (ActorType, &str),
+        organization_id: &str,
+        secs: Option<u64>,
+    ) -> Result<Option<u64>, Error> {
+        if secs == Some(0) {
+            return Err(Error::Invalid(
+                "a retention of 0 seconds keeps nothing".into(),
+            ));
+        }
+        let stored = secs
+            .map(|s| {
+                i64::try_from(s).map_err(|_| Error::Invalid(format!("{s} seconds is too long")))
+            })
+            .transpose()?;
+        let (mut tx, chain) = crate::audited::begin(self.store, organization_id).await?;
+        let (before,): (Option<i64>,) =
+            sqlx::query_as("SELECT log_retention_secs FROM organizations WHERE id = $1")
+                .bind(organization_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query("UPDATE organizations SET log_retention_secs = $2 WHERE id = $1")
+            .bind(organization_id)
+            .bind(stored)
+            .execute(&mut *tx)
+            .await?;
+        let now = now_micros();
+        let event = crate::audited::event(
+            organization_id,
+            actor,
+            "organization.retention_changed",
+            ("organization", organization_id),
+            serde_json::json!({ "logs": { "from": before, "to": stored } }),
+            now,
+        );
+        crate::audited::commit(self.store, tx, chain, vec![event], signer, now).await?;
+        Ok(before.and_then(|b| u64::try_from(b).ok()))
+    }
+
+    /// Organizations with a log retention, and theirs (seconds).
+    pub async fn retention_policies(&self) -> Result<Vec<(String, u64)>, Error> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, log_retention_secs FROM organizations \
+             WHERE log_retention_secs IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, secs)| Some((id, u64::try_from(secs).ok()?)))
+            .collect())
+    }
+
     /// Removes user `name` with their sessions and API tokens, recording
     /// `user.removed` (details: role, sessions_ended, tokens_removed) by
     /// `actor`, in one transaction. What they did stays in the audit log

@@ -142,6 +142,17 @@ pub struct Run {
     pub purge: Option<Value>,
     /// When its model history was destroyed (when it ended).
     pub history_destroyed_at: Option<i64>,
+    /// When retention dropped its log and its tool calls' outputs.
+    pub logs_dropped_at: Option<i64>,
+}
+
+/// What dropping run logs took (or would take): finished runs, their log
+/// lines, and their tool calls' outputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogsDropped {
+    pub runs: u64,
+    pub lines: u64,
+    pub outputs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,7 +200,7 @@ pub struct Runs {
 
 const RUN_COLUMNS: &str = "id, organization_id, workflow, repository, trigger, definition, \
      requested_by, state, owner, error, created_at, started_at, finished_at, deadline_at, purge, \
-     history_destroyed_at";
+     history_destroyed_at, logs_dropped_at";
 const STEP_COLUMNS: &str =
     "position, step_id, kind, state, attempts, exit_code, error, started_at, finished_at";
 
@@ -225,6 +236,7 @@ fn run_from(row: &AnyRow) -> Result<Run, Error> {
         deadline_at: row.try_get("deadline_at")?,
         purge: json_column(row, "purge")?,
         history_destroyed_at: row.try_get("history_destroyed_at")?,
+        logs_dropped_at: row.try_get("logs_dropped_at")?,
     })
 }
 
@@ -364,11 +376,12 @@ impl Runs {
             deadline_at: None,
             purge: None,
             history_destroyed_at: None,
+            logs_dropped_at: None,
         };
         let (mut tx, chain) = crate::audited::begin(&self.store, &run.organization_id).await?;
         sqlx::query(&format!(
             "INSERT INTO runs ({RUN_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, NULL, NULL, NULL, NULL, NULL)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, NULL, NULL, NULL, NULL, NULL, NULL)"
         ))
         .bind(&run.id)
         .bind(&run.organization_id)
@@ -675,6 +688,90 @@ impl Runs {
                 "workspace": workspace,
             }),
         ))
+    }
+
+    /// Retention of run logs: the runs of `organization_id` that finished
+    /// before `before` (microseconds since the epoch) lose their log lines
+    /// and their tool calls' outputs for good — what the run was, its
+    /// steps, its calls' decisions and its approvals stay. Marks each such
+    /// run (`logs_dropped_at`, which is also what lets the tables' triggers
+    /// allow it) and records `retention.logs_dropped` (runs, lines,
+    /// outputs, before) in the same transaction. With `dry_run`, counts
+    /// what would go and changes nothing.
+    pub async fn drop_logs(
+        &self,
+        organization_id: &str,
+        before: i64,
+        dry_run: bool,
+    ) -> Result<LogsDropped, Error> {
+        const DUE: &str = "SELECT id FROM runs WHERE organization_id = $1 AND finished_at < $2 \
+                           AND logs_dropped_at IS NULL";
+        let (mut tx, chain) = crate::audited::begin(&self.store, organization_id).await?;
+        let mut counts = [0i64; 3];
+        let queries = [
+            format!("SELECT COUNT(*) FROM ({DUE}) due"),
+            format!("SELECT COUNT(*) FROM run_log WHERE run_id IN ({DUE})"),
+            format!(
+                "SELECT COUNT(*) FROM tool_calls WHERE output IS NOT NULL AND run_id IN ({DUE})"
+            ),
+        ];
+        for (n, sql) in counts.iter_mut().zip(&queries) {
+            (*n,) = sqlx::query_as::<_, (i64,)>(sql)
+                .bind(organization_id)
+                .bind(before)
+                .fetch_one(&mut *tx)
+                .await?;
+        }
+        let [runs, lines, outputs] = counts;
+        let dropped = LogsDropped {
+            runs: u64::try_from(runs).unwrap_or(0),
+            lines: u64::try_from(lines).unwrap_or(0),
+            outputs: u64::try_from(outputs).unwrap_or(0),
+        };
+        if dry_run || dropped.runs == 0 {
+            tx.rollback().await?;
+            return Ok(dropped);
+        }
+        let now = self.now();
+        // Marked first: the triggers allow the deletes below only for
+        // marked runs. The marker is this pass's own time, so only the
+        // runs it marks are touched.
+        sqlx::query(&format!(
+            "UPDATE runs SET logs_dropped_at = $3 WHERE id IN ({DUE})"
+        ))
+        .bind(organization_id)
+        .bind(before)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        const MARKED: &str =
+            "SELECT id FROM runs WHERE organization_id = $1 AND logs_dropped_at = $2";
+        sqlx::query(&format!("DELETE FROM run_log WHERE run_id IN ({MARKED})"))
+            .bind(organization_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "UPDATE tool_calls SET output = NULL WHERE output IS NOT NULL AND run_id IN ({MARKED})"
+        ))
+        .bind(organization_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let event = self.event(
+            organization_id,
+            (ActorType::System, "retention"),
+            "retention.logs_dropped",
+            ("organization", organization_id),
+            serde_json::json!({
+                "runs": dropped.runs,
+                "lines": dropped.lines,
+                "outputs": dropped.outputs,
+                "before": before,
+            }),
+        );
+        crate::audited::commit(&self.store, tx, chain, vec![event], &self.signer, now).await?;
+        Ok(dropped)
     }
 
     /// Records what the sandbox's purge found, before the run finishes.

@@ -134,13 +134,15 @@ fn record_from(row: &AnyRow) -> Result<ToolCallRecord, Error> {
     let ok: Option<i64> = row.try_get("ok")?;
     let exit_code: Option<i64> = row.try_get("exit_code")?;
     let output: Option<String> = row.try_get("output")?;
+    // A finished call keeps its outcome when retention has dropped its
+    // output (the run's `logs_dropped_at` says so).
     let result = match (ok, output) {
-        (Some(ok), Some(output)) => Some(ToolResult {
+        (Some(ok), output) => Some(ToolResult {
             ok: ok != 0,
             exit_code: exit_code
                 .map(|c| i32::try_from(c).map_err(|_| corrupt(format!("exit code {c}"))))
                 .transpose()?,
-            output,
+            output: output.unwrap_or_default(),
         }),
         _ => None,
     };

@@ -11,7 +11,8 @@ use serde_json::json;
 use smithers_secrets::Keyring;
 use smithers_store::{
     Answer, ApprovalKind, ApprovalState, Error, LogStream, ModelTurn, NewApproval, NewModelTurn,
-    NewRun, Role, RunState, Runs, Secrets, StepState, StepUpdate, Store,
+    NewRun, NewToolCall, Role, RunState, Runs, Secrets, StepState, StepUpdate, Store, ToolCallKey,
+    ToolCallState, ToolResult,
 };
 use smithers_test_support::audit::all_events;
 use smithers_test_support::engine::KEYRING;
@@ -181,7 +182,8 @@ on_both_backends!(a_run_lives_through_its_states_with_an_event_each, |db| {
             "step.succeeded",
             "step.running",
             "step.failed",
-            "run.failed"
+            "run.failed",
+            "run.history_destroyed"
         ]
     );
     // A finished run does not move again, through the service or by hand.
@@ -519,6 +521,127 @@ on_both_backends!(model_turns_are_recorded_once_and_never_change, |db| {
     // It follows the run's own end.
     let end = actions.iter().position(|a| a == "run.succeeded").unwrap();
     assert_eq!(actions[end + 1], "run.history_destroyed");
+    verify(&db.store).await;
+});
+
+on_both_backends!(retention_drops_old_runs_logs_and_outputs_only, |db| {
+    let clock = Arc::new(AtomicI64::new(1_000_000));
+    let c = clock.clone();
+    let r = runs(&db.store).with_clock(move || c.load(Ordering::SeqCst));
+    let key = ToolCallKey {
+        position: 0,
+        attempt: 1,
+        seq: 0,
+    };
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let run = running(&r).await;
+        r.log(
+            &run,
+            Some(0),
+            LogStream::Stdout,
+            &format!("line of run {n}"),
+        )
+        .await
+        .unwrap();
+        r.decide_tool_call(
+            &run,
+            NewToolCall {
+                key,
+                tool: "run_command",
+                subject: "implementer",
+                arguments: json!({"command": "make"}),
+                verdict: "allow",
+                decision: json!({}),
+                refusal: None,
+            },
+        )
+        .await
+        .unwrap();
+        r.start_tool_call(&run, key).await.unwrap();
+        r.finish_tool_call(
+            &run,
+            key,
+            ToolCallState::Completed,
+            &ToolResult {
+                ok: true,
+                exit_code: Some(0),
+                output: format!("output of run {n}"),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        ids.push(run);
+    }
+    // The first ends at 2 s; the second is still running.
+    clock.store(2_000_000, Ordering::SeqCst);
+    r.transition(
+        &ids[0],
+        &[RunState::Running],
+        RunState::Succeeded,
+        None,
+        None,
+        json!({}),
+    )
+    .await
+    .unwrap();
+    for refused in ["DELETE FROM run_log", "UPDATE tool_calls SET output = NULL"] {
+        assert!(db.store.pool().execute(refused).await.is_err(), "{refused}");
+    }
+
+    let would = r.drop_logs("local", 3_000_000, true).await.unwrap();
+    assert_eq!((would.runs, would.lines, would.outputs), (1, 1, 1));
+    assert_eq!(r.logs(&ids[0], 0, 10).await.unwrap().len(), 1);
+    // Finished after the cutoff: nothing due.
+    assert_eq!(
+        r.drop_logs("local", 1_500_000, false).await.unwrap().runs,
+        0
+    );
+
+    let dropped = r.drop_logs("local", 3_000_000, false).await.unwrap();
+    assert_eq!(dropped, would);
+    assert!(r.logs(&ids[0], 0, 10).await.unwrap().is_empty());
+    let call = r.tool_call(&ids[0], key).await.unwrap().unwrap();
+    let result = call.result.unwrap();
+    assert_eq!(
+        (result.ok, result.exit_code, result.output.as_str()),
+        (true, Some(0), "")
+    );
+    assert_eq!(call.arguments, json!({"command": "make"}));
+    assert!(r.get(&ids[0]).await.unwrap().logs_dropped_at.is_some());
+    // The running run keeps everything, and its rows stay protected.
+    assert_eq!(r.logs(&ids[1], 0, 10).await.unwrap().len(), 1);
+    let kept = r.tool_call(&ids[1], key).await.unwrap().unwrap();
+    assert_eq!(kept.result.unwrap().output, "output of run 1");
+    assert!(
+        db.store
+            .pool()
+            .execute("DELETE FROM run_log")
+            .await
+            .is_err()
+    );
+    // A dropped call still cannot change otherwise.
+    assert!(
+        db.store
+            .pool()
+            .execute("UPDATE tool_calls SET ok = 0 WHERE output IS NULL")
+            .await
+            .is_err()
+    );
+    let actions = actions(&db.store).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "retention.logs_dropped")
+            .count(),
+        1
+    );
+    // Again: nothing more.
+    assert_eq!(
+        r.drop_logs("local", 3_000_000, false).await.unwrap().runs,
+        0
+    );
     verify(&db.store).await;
 });
 
