@@ -158,9 +158,13 @@ pub struct AuditVerification {
 pub struct LogVerification {
     pub organization: String,
     pub intact: bool,
-    /// Events verified (intact only).
+    /// The log's size, its last sequence number (intact only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<u64>,
+    /// Events dropped by retention behind the signed prune base the check
+    /// started from (intact only; absent when none were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<u64>,
     /// Checkpoints whose signature and root were checked (intact only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoints: Option<u64>,

@@ -232,10 +232,17 @@ impl<'a> AuditService<'a> {
         let checkpoints = self.checkpoints(org).await?;
         let (leaves, event) = self.leaves(org, Some(seq)).await?;
         let Some(event) = event else {
-            return Err(Error::not_found(format!(
-                "the log of {org} has no event {seq} (it holds {})",
-                leaves.len()
-            )));
+            return Err(Error::not_found(if seq <= leaves.pruned {
+                format!(
+                    "event {seq} of {org} was dropped by retention (the log keeps {} on)",
+                    leaves.pruned + 1
+                )
+            } else {
+                format!(
+                    "the log of {org} has no event {seq} (it holds {})",
+                    leaves.end()
+                )
+            }));
         };
         let tree = merkle_tree(leaves).await?;
         let Some((checkpoint, path)) = covering_proof(&tree, &checkpoints, seq) else {
@@ -293,14 +300,15 @@ impl<'a> AuditService<'a> {
         // next include.
         let checkpoints = self.checkpoints(org).await?;
         let (leaves, _) = self.leaves(org, None).await?;
-        let end = leaves.len() as u64;
+        let end = leaves.end();
+        let first = leaves.pruned + 1;
         let tree = merkle_tree(leaves).await?;
         Ok(AuditExport {
             app: self.app,
             organization: org.clone(),
             tree,
             checkpoints,
-            after: since.saturating_sub(1),
+            after: since.max(first).saturating_sub(1),
             end,
         })
     }
@@ -396,6 +404,7 @@ impl<'a> AuditService<'a> {
                     organization: org.clone(),
                     intact: true,
                     events: Some(report.events),
+                    pruned: (report.pruned > 0).then_some(report.pruned),
                     checkpoints: Some(report.checkpoints),
                     root: Some(hex::encode(report.root)),
                     seq: None,
@@ -405,6 +414,7 @@ impl<'a> AuditService<'a> {
                     organization: org.clone(),
                     intact: false,
                     events: None,
+                    pruned: None,
                     checkpoints: None,
                     root: None,
                     seq: Some(failure.seq),
@@ -435,17 +445,27 @@ impl<'a> AuditService<'a> {
         &self,
         org: &str,
         wanted: Option<u64>,
-    ) -> Result<(Vec<Hash>, Option<SealedEvent>), Error> {
+    ) -> Result<(Leaves, Option<SealedEvent>), Error> {
+        // After a prune the log starts past its base, whose compact Merkle
+        // range stands for the events it dropped.
+        let base = self
+            .app
+            .store()
+            .audit()
+            .prune_base(org)
+            .await
+            .map_err(store_error)?;
+        let pruned = base.as_ref().map_or(0, |b| b.checkpoint.tree_size);
         let mut leaves = Vec::new();
         let mut found = None;
         let mut scratch = Vec::with_capacity(512);
         loop {
-            let page = self.page(org, leaves.len() as u64).await?;
+            let page = self.page(org, pruned + leaves.len() as u64).await?;
             if page.is_empty() {
                 break;
             }
             for event in page {
-                let expected = leaves.len() as u64 + 1;
+                let expected = pruned + leaves.len() as u64 + 1;
                 if event.seq != expected {
                     return Err(gap(org, expected));
                 }
@@ -455,7 +475,14 @@ impl<'a> AuditService<'a> {
                 }
             }
         }
-        Ok((leaves, found))
+        Ok((
+            Leaves {
+                pruned,
+                frontier: base.map(|b| b.frontier).unwrap_or_default(),
+                leaves,
+            },
+            found,
+        ))
     }
 
     /// Up to [`PAGE`] events of `org` after sequence number `after`.
@@ -549,12 +576,34 @@ fn gap(org: &str, seq: u64) -> Error {
     ))
 }
 
+/// An organization's leaves as the store holds them: those of the events
+/// kept, after the `pruned` ones known only by their compact range.
+struct Leaves {
+    pruned: u64,
+    frontier: Vec<Hash>,
+    leaves: Vec<Hash>,
+}
+
+impl Leaves {
+    /// The log's last sequence number.
+    fn end(&self) -> u64 {
+        self.pruned + self.leaves.len() as u64
+    }
+}
+
 /// The Merkle tree of `leaves`, built off the async workers (it hashes
 /// the whole log).
-async fn merkle_tree(leaves: Vec<Hash>) -> Result<MerkleTree, Error> {
-    tokio::task::spawn_blocking(move || MerkleTree::new(leaves))
-        .await
-        .map_err(|e| Error::internal(format!("building the Merkle tree stopped: {e}")))
+async fn merkle_tree(leaves: Leaves) -> Result<MerkleTree, Error> {
+    tokio::task::spawn_blocking(move || {
+        MerkleTree::after_prefix(leaves.pruned, &leaves.frontier, leaves.leaves)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("building the Merkle tree stopped: {e}")))?
+    .ok_or_else(|| {
+        Error::internal(
+            "the prune base's Merkle range does not fit its size: run `smithers audit verify`",
+        )
+    })
 }
 
 /// The first checkpoint covering event `seq`, and the inclusion proof of

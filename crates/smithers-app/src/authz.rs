@@ -78,6 +78,8 @@ pub enum Operation {
     TokensRead,
     /// `tokens revoke`: one's own (an admin: any of the organization's).
     TokensRevoke,
+    RetentionRead,
+    RetentionManage,
 }
 
 impl Operation {
@@ -112,6 +114,8 @@ impl Operation {
         Operation::TokensCreate,
         Operation::TokensRead,
         Operation::TokensRevoke,
+        Operation::RetentionRead,
+        Operation::RetentionManage,
     ];
 
     /// What it is, in a refusal: "adding users".
@@ -146,6 +150,8 @@ impl Operation {
             Operation::TokensCreate => "creating API tokens",
             Operation::TokensRead => "listing API tokens",
             Operation::TokensRevoke => "revoking API tokens",
+            Operation::RetentionRead => "reading the organization's retention",
+            Operation::RetentionManage => "changing and applying the organization's retention",
         }
     }
 }
@@ -181,7 +187,8 @@ pub fn rule(operation: Operation) -> Rule {
         | Operation::TokensRevoke
         | Operation::GithubRead
         | Operation::StacksRead
-        | Operation::StacksSync => Rule::Member,
+        | Operation::StacksSync
+        | Operation::RetentionRead => Rule::Member,
         Operation::UsersAdd
         | Operation::UsersManage
         | Operation::PolicyPublish
@@ -190,7 +197,8 @@ pub fn rule(operation: Operation) -> Rule {
         | Operation::SecretsKeys
         | Operation::GrantsDecide
         | Operation::AuditRead
-        | Operation::AuditPublish => Rule::Admin,
+        | Operation::AuditPublish
+        | Operation::RetentionManage => Rule::Admin,
     }
 }
 
@@ -218,7 +226,8 @@ pub fn scope(operation: Operation) -> Option<Scope> {
         Operation::AuditRead => Scope::AuditRead,
         Operation::GithubRead | Operation::StacksRead => Scope::RunsRead,
         Operation::StacksSync => Scope::RunsWrite,
-        Operation::AuditPublish => Scope::AuditWrite,
+        Operation::AuditPublish | Operation::RetentionManage => Scope::AuditWrite,
+        Operation::RetentionRead => Scope::AuditRead,
         Operation::TokensCreate | Operation::TokensRead | Operation::TokensRevoke => return None,
     })
 }

@@ -23,6 +23,7 @@ mod github_signin;
 mod oidc;
 mod policies;
 mod principal;
+mod retention;
 mod runs;
 mod sandboxes;
 mod secret;
@@ -51,6 +52,7 @@ pub use github_signin::{
 pub use oidc::{OIDC_SIGN_IN_TTL, OidcCallback, OidcSettings, OidcSignIn, OidcStarted, UserClaim};
 pub use policies::{CapabilityCheck, Policies};
 pub use principal::{Principal, Via};
+pub use retention::{RETENTION_INTERVAL, RetentionService, parse_retention};
 pub use runs::*;
 pub use sandboxes::{
     EgressObserver, Purged, PurgedSandbox, SandboxHelper, SandboxRun, SandboxRunOutcome,
@@ -236,6 +238,11 @@ impl App {
     /// The chains of pull requests the GitHub App opened.
     pub fn stacks(&self) -> Stacks<'_> {
         Stacks { app: self }
+    }
+
+    /// How long what runs leave is kept, and the pass that drops the rest.
+    pub fn retention(&self) -> RetentionService<'_> {
+        RetentionService { app: self }
     }
 
     /// Delivers committed audit events NATS has not had yet, when

@@ -34,6 +34,9 @@ fn expected(operation: Operation, role: Role) -> Result<(), String> {
         Operation::GrantsDecide => admin_only("deciding grants"),
         Operation::AuditRead => admin_only("reading the audit log"),
         Operation::AuditPublish => admin_only("publishing the audit log"),
+        Operation::RetentionManage => {
+            admin_only("changing and applying the organization's retention")
+        }
         Operation::UsersList
         | Operation::PolicyRead
         | Operation::PolicyCheck
@@ -53,7 +56,8 @@ fn expected(operation: Operation, role: Role) -> Result<(), String> {
         | Operation::GrantsRead
         | Operation::TokensCreate
         | Operation::TokensRead
-        | Operation::TokensRevoke => Ok(()),
+        | Operation::TokensRevoke
+        | Operation::RetentionRead => Ok(()),
         _ => unreachable!("a new operation needs its row in this table"),
     }
 }
@@ -146,8 +150,8 @@ fn expected_scope(operation: Operation) -> Option<Scope> {
         | Operation::GrantsRequest
         | Operation::GrantsDecide => Some(Scope::SecretsWrite),
         Operation::SecretsReveal => Some(Scope::SecretsReveal),
-        Operation::AuditRead => Some(Scope::AuditRead),
-        Operation::AuditPublish => Some(Scope::AuditWrite),
+        Operation::AuditRead | Operation::RetentionRead => Some(Scope::AuditRead),
+        Operation::AuditPublish | Operation::RetentionManage => Some(Scope::AuditWrite),
         Operation::TokensCreate | Operation::TokensRead | Operation::TokensRevoke => None,
         _ => unreachable!("a new operation needs its scope in this table"),
     }

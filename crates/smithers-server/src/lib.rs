@@ -116,6 +116,10 @@ pub struct Settings {
     /// none: plain HTTP (on loopback, or behind a proxy that terminates
     /// TLS).
     pub tls: Option<TlsConfig>,
+    /// Run a retention pass over every organization that has a retention
+    /// at start and then this often (`smithers serve` runs one hourly);
+    /// none: never.
+    pub retention_interval: Option<std::time::Duration>,
 }
 
 impl Default for Settings {
@@ -128,6 +132,7 @@ impl Default for Settings {
             github: None,
             github_app: None,
             tls: None,
+            retention_interval: None,
         }
     }
 }
@@ -295,6 +300,11 @@ pub async fn serve_with(
         let pool = pool.clone();
         tokio::spawn(async move { github.run(&*pool, stopping.cancelled_owned()).await })
     });
+    let retention = settings.retention_interval.map(|every| {
+        let app = app.clone();
+        let stopping = stopping.clone();
+        tokio::spawn(async move { retention_loop(&app, every, stopping).await })
+    });
     let state = ServerState {
         app,
         pool: pool.clone(),
@@ -333,5 +343,35 @@ pub async fn serve_with(
     if let Some(deliveries) = deliveries {
         let _ = deliveries.await;
     }
+    if let Some(retention) = retention {
+        let _ = retention.await;
+    }
     served
+}
+
+/// A retention pass over every organization that has a retention, now and
+/// then every `every`, until the server stops. A pass that fails is
+/// logged and tried again at the next.
+async fn retention_loop(app: &App, every: std::time::Duration, stopping: CancellationToken) {
+    loop {
+        for pass in app.retention().run_all(false).await {
+            match pass {
+                Ok(pass) => tracing::info!(
+                    organization = %pass.organization,
+                    runs = pass.runs,
+                    lines = pass.lines,
+                    outputs = pass.outputs,
+                    audit_events = pass.audit.as_ref().map_or(0, |a| a.events),
+                    "retention pass"
+                ),
+                Err((organization, e)) => {
+                    tracing::warn!(%organization, error = %e, "retention pass failed")
+                }
+            }
+        }
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }

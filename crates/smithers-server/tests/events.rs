@@ -212,7 +212,15 @@ on_both_backends!(
             (end.event.as_str(), &end.data["run"]),
             ("end", &Value::from(run.as_str()))
         );
-        assert_eq!(actions(&second), ["approval.approved", "run.succeeded"]);
+        // The run's end destroys its model history, said right after.
+        assert_eq!(
+            actions(&second),
+            [
+                "approval.approved",
+                "run.succeeded",
+                "run.history_destroyed"
+            ]
+        );
         let lines: Vec<&Value> = second
             .iter()
             .filter(|f| f.event == "log")

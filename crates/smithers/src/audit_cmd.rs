@@ -228,10 +228,12 @@ async fn verify(args: &VerifyArgs, state: &StateArgs) -> Result<ExitCode, Error>
 }
 
 fn print_verification(report: &AuditVerification) {
-    let (mut events, mut checkpoints) = (0u64, 0u64);
+    let (mut events, mut checkpoints, mut pruned) = (0u64, 0u64, 0u64);
     for o in &report.organizations {
         if o.intact {
-            events += o.events.unwrap_or(0);
+            let dropped = o.pruned.unwrap_or(0);
+            events += o.events.unwrap_or(0).saturating_sub(dropped);
+            pruned += dropped;
             checkpoints += o.checkpoints.unwrap_or(0);
         } else {
             eprintln!(
@@ -243,7 +245,14 @@ fn print_verification(report: &AuditVerification) {
         }
     }
     if report.intact {
-        outln!("verified {events} events, {checkpoints} checkpoints");
+        if pruned > 0 {
+            outln!(
+                "verified {events} events, {checkpoints} checkpoints, from a signed prune base \
+                 ({pruned} older events dropped by retention)"
+            );
+        } else {
+            outln!("verified {events} events, {checkpoints} checkpoints");
+        }
     }
 }
 

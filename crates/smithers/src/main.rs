@@ -13,6 +13,7 @@ mod org_policy_cmd;
 mod policy_cmd;
 mod progress;
 mod redact_cmd;
+mod retention_cmd;
 mod run_cmd;
 mod sandbox_cmd;
 mod secrets_cmd;
@@ -62,6 +63,10 @@ enum Command {
     Github(github_cmd::GithubArgs),
     /// Chains of pull requests the GitHub App opened: list, show, sync.
     Stacks(stacks_cmd::StacksArgs),
+    /// The organization's settings: how long its logs are kept (retention).
+    Org(retention_cmd::OrgArgs),
+    /// Drop run logs, tool-call outputs and audit events older than the retention.
+    Retention(retention_cmd::RetentionArgs),
     /// Serve the HTTP API (/api/v1, API tokens) until SIGINT or SIGTERM.
     Serve(Box<serve_cmd::ServeArgs>),
     /// Run commands in a disposable sandbox; check what this host can enforce.
@@ -148,6 +153,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(*args, &cli.state),
         Command::Github(args) => github_cmd::run(args, &cli.state),
         Command::Stacks(args) => stacks_cmd::run(args, &cli.state),
+        Command::Org(args) => retention_cmd::org(args, &cli.state),
+        Command::Retention(args) => retention_cmd::run(args, &cli.state),
         Command::Sandbox(cmd) => sandbox_cmd::run(cmd, &cli.state),
         Command::Workflow(cmd) => workflow_cmd::run(cmd, &cli.state),
         Command::Init(args) => workflow_cmd::init(&args),

@@ -149,6 +149,16 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     github_stack_interval: u64,
+    /// How often, in seconds, a retention pass drops each organization's
+    /// run logs, tool-call outputs and audit events older than its
+    /// retention (`smithers org retention`); one runs at start. 0: never.
+    #[arg(
+        long,
+        env = "SMITHERS_RETENTION_INTERVAL",
+        value_name = "SECONDS",
+        default_value_t = smithers_app::RETENTION_INTERVAL.as_secs()
+    )]
+    retention_interval: u64,
     /// The environment of the GitHub App's two secrets.
     #[arg(
         long,
@@ -369,6 +379,8 @@ pub fn run(args: ServeArgs, state: &StateArgs) -> Result<ExitCode> {
             github,
             github_app,
             tls,
+            retention_interval: (args.retention_interval > 0)
+                .then(|| std::time::Duration::from_secs(args.retention_interval)),
         };
         smithers_server::serve_with(app.clone(), listener, settings, stopped())
             .await
