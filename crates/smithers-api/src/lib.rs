@@ -7,6 +7,7 @@
 
 mod approvals;
 mod audit;
+mod destinations;
 mod error;
 mod events;
 mod github;
@@ -22,6 +23,7 @@ mod users;
 
 pub use approvals::{Approval, ApprovalKind, ApprovalState};
 pub use audit::*;
+pub use destinations::{AuditDestination, DestinationTest};
 pub use error::{Error, ErrorKind};
 pub use events::{CursoredEvent, EventCursor, RunChange, RunEvent, RunEvents};
 pub use github::{GithubDelivery, GithubInstallation, GithubRepository, GithubStatus};

@@ -17,6 +17,7 @@ mod approvals;
 mod audit;
 pub mod authz;
 mod config;
+pub mod destinations;
 mod error;
 mod github;
 mod github_signin;
@@ -238,6 +239,11 @@ impl App {
     /// The chains of pull requests the GitHub App opened.
     pub fn stacks(&self) -> Stacks<'_> {
         Stacks { app: self }
+    }
+
+    /// Where the audit log is streamed besides NATS.
+    pub fn audit_destinations(&self) -> destinations::AuditDestinationsService<'_> {
+        destinations::AuditDestinationsService { app: self }
     }
 
     /// How long what runs leave is kept, and the pass that drops the rest.

@@ -590,6 +590,16 @@ impl AuditStore<'_> {
         rows.iter().map(checkpoint_from_row).collect()
     }
 
+    /// The organization's last sequence number (0 for an empty log).
+    pub async fn last_seq(&self, organization_id: &str) -> Result<u64, Error> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT last_seq FROM audit_heads WHERE organization_id = $1")
+                .bind(organization_id)
+                .fetch_optional(self.store.pool())
+                .await?;
+        row.map_or(Ok(0), |(n,)| to_u64(n, "audit_heads"))
+    }
+
     /// Organizations that have an audit log.
     pub async fn organizations(&self) -> Result<Vec<String>, Error> {
         let rows: Vec<(String,)> =

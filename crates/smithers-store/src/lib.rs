@@ -13,6 +13,7 @@ mod approvals;
 mod audit;
 mod audited;
 mod data_dir;
+mod destinations;
 mod github;
 mod github_stacks;
 mod migrate;
@@ -40,6 +41,7 @@ pub use approvals::{Approval, ApprovalKind, ApprovalState, NewApproval};
 pub use audit::{AuditQuery, AuditStore, Pruned, placeholder};
 pub use audited::event as audit_event;
 pub use data_dir::{DataDir, resolve_data_dir};
+pub use destinations::{Destination, DestinationKind, Destinations, NewDestination};
 pub use github::{
     Cause, Delivery, GITHUB_ACTOR, Github, GithubMember, GithubRun, Installation,
     InstallationChange, InstallationRef, NewDelivery, NewGithubRun, Outcome, Recorded, Repository,

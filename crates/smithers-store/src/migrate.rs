@@ -115,6 +115,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_retention.sql"),
         postgres: include_str!("../migrations/postgres/0017_retention.sql"),
     },
+    Migration {
+        version: 18,
+        name: "audit destinations",
+        sqlite: include_str!("../migrations/sqlite/0018_audit_destinations.sql"),
+        postgres: include_str!("../migrations/postgres/0018_audit_destinations.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

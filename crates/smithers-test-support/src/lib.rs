@@ -5,6 +5,7 @@
 //! crates' tests share:
 //!
 //! - [`model_server`]: a local stand-in for the OpenAI and Anthropic APIs;
+//! - [`datadog`]: a local stand-in for Datadog's Logs intake API v2;
 //! - [`github_oauth`]: a local stand-in for GitHub's web application flow
 //!   of a GitHub App and its `GET /user`;
 //! - [`github`]: a local stand-in for GitHub as a GitHub App sees it —
@@ -23,6 +24,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test's failure is a panic
 
 pub mod audit;
+pub mod datadog;
 pub mod engine;
 pub mod git;
 pub mod github;

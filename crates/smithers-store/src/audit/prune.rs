@@ -29,7 +29,7 @@ pub struct Pruned {
     /// Events dropped: `through - first + 1`.
     pub events: u64,
     /// Where the cutoff alone would have pruned to, when events not yet
-    /// delivered to NATS held it back.
+    /// delivered to NATS or to an audit destination held it back.
     pub held_back_from: Option<u64>,
     /// The `audit.pruned` event's sequence number (`None` on a dry run).
     pub recorded_at: Option<u64>,
@@ -67,7 +67,8 @@ impl AuditStore<'_> {
     /// Drops `organization_id`'s events older than `before` (microseconds
     /// since the epoch): every event up to the first one at or after it —
     /// but never one not yet delivered to NATS (when the outbox publishes
-    /// this organization). In one transaction under the chain lock: the
+    /// this organization) or to an audit destination still delivering (a
+    /// stopped one does not hold retention back). In one transaction under the chain lock: the
     /// whole log is verified first (against its checkpoints, signed by one
     /// of `trusted_keys`, and the base in force), the prefix is signed as
     /// the new prune base, its events deleted, and an `audit.pruned` event
@@ -110,7 +111,21 @@ impl AuditStore<'_> {
         let published = published
             .map(|(p,)| to_u64(p, "audit_publish_cursor"))
             .transpose()?;
-        let through = published.map_or(by_time, |p| by_time.min(p));
+        // Nor past what a destination still delivering has not had.
+        let (slowest,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MIN(delivered_seq) FROM audit_destinations \
+             WHERE organization_id = $1 AND removed_at IS NULL AND stopped IS NULL",
+        )
+        .bind(organization_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let slowest = slowest
+            .map(|s| to_u64(s, "audit_destinations"))
+            .transpose()?;
+        let through = [published, slowest]
+            .into_iter()
+            .flatten()
+            .fold(by_time, u64::min);
         if through <= base_size {
             tx.rollback().await?;
             return Ok(None);

@@ -1,0 +1,523 @@
+//! Audit destinations: an organization's log streamed to Datadog (and S3)
+//! besides NATS (`smithers audit destinations add|list|remove|test`), and
+//! the workers that deliver it. Each destination has its own cursor over
+//! the audit table — the events table is the outbox — so delivery is at
+//! least once and in order per organization, a down destination only
+//! grows its lag, and an append never waits for any of them.
+
+pub mod datadog;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smithers_api::{AuditDestination, DestinationTest, Error, Timestamp};
+use smithers_audit::{ActorType, AuditEvent, SealedEvent};
+use smithers_store::{AuditQuery, Destination, DestinationKind, NewDestination, SecretRef};
+use zeroize::Zeroizing;
+
+use crate::authz::{Operation, authorize};
+use crate::error::store_error;
+use crate::{App, Principal};
+
+use datadog::Datadog;
+
+/// Why a delivery did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// It may work later (a timeout, 429, 5xx, the network): tried again
+    /// with back-off.
+    Retry(String),
+    /// It will not work until someone acts (a refused key, a bucket
+    /// without Object Lock): the destination stops until a test passes.
+    Stop(String),
+}
+
+/// How the workers deliver.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliverySettings {
+    /// How often a destination with nothing to send looks again.
+    pub poll: Duration,
+    /// The longest wait between attempts after failures (doubling from
+    /// `poll`).
+    pub max_backoff: Duration,
+    /// Events read from the log per delivery, at most.
+    pub batch: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            poll: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            batch: 5000,
+        }
+    }
+}
+
+/// A new Datadog destination: the site (or an intake URL, for a proxy)
+/// and the secret holding the API key.
+#[derive(Debug, Clone)]
+pub struct NewDatadog {
+    pub name: String,
+    /// One of [`datadog::SITES`].
+    pub site: String,
+    /// Send here instead of the site's intake (a proxy, a test server).
+    pub endpoint: Option<String>,
+    pub api_key_secret: String,
+    /// The secret's environment.
+    pub environment: String,
+}
+
+/// The audit destinations service.
+pub struct AuditDestinationsService<'a> {
+    pub(crate) app: &'a App,
+}
+
+/// The purpose a destination's credential is read for, in `secret.read`.
+const PURPOSE: &str = "audit-destination";
+
+impl AuditDestinationsService<'_> {
+    /// Adds a Datadog destination to the principal's organization. It
+    /// delivers the events appended from now on (the intake drops entries
+    /// older than 18 hours, so the past is read with `audit export`). The
+    /// API key is read once to check it exists (an audited read); nothing
+    /// is sent until `test` or the workers do.
+    ///
+    /// Errors: `forbidden` unless an admin; `invalid` for an unknown site,
+    /// an endpoint that is not http(s), a missing secret or no keyring;
+    /// `conflict` for a name in use.
+    pub async fn add_datadog(
+        &self,
+        principal: &Principal,
+        new: NewDatadog,
+    ) -> Result<AuditDestination, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::AuditPublish)?;
+        if !datadog::SITES.contains(&new.site.as_str()) {
+            return Err(Error::invalid(format!(
+                "Datadog site {:?}: one of {}",
+                new.site,
+                datadog::SITES.join(", ")
+            )));
+        }
+        if let Some(endpoint) = &new.endpoint {
+            check_endpoint(endpoint)?;
+        }
+        let config = serde_json::json!({
+            "site": new.site,
+            "endpoint": new.endpoint,
+            "api_key_secret": new.api_key_secret,
+            "environment": new.environment,
+        });
+        self.credential(org, &new.environment, &new.api_key_secret)
+            .await
+            .map_err(|e| match e {
+                DeliveryError::Stop(why) | DeliveryError::Retry(why) => Error::invalid(why),
+            })?;
+        let start_after = self
+            .app
+            .store()
+            .audit()
+            .last_seq(org)
+            .await
+            .map_err(store_error)?;
+        let added = self
+            .app
+            .store()
+            .destinations()
+            .add_recorded(
+                self.app.signer(),
+                (ActorType::User, &principal.user),
+                NewDestination {
+                    organization_id: org,
+                    kind: DestinationKind::Datadog,
+                    name: &new.name,
+                    config,
+                    start_after,
+                },
+            )
+            .await
+            .map_err(store_error)?;
+        self.dto(added).await
+    }
+
+    /// The organization's destinations with their lag, last success and
+    /// last error.
+    ///
+    /// Errors: `forbidden` unless an admin.
+    pub async fn list(&self, principal: &Principal) -> Result<Vec<AuditDestination>, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::AuditRead)?;
+        let list = self
+            .app
+            .store()
+            .destinations()
+            .list(org)
+            .await
+            .map_err(store_error)?;
+        let mut out = Vec::with_capacity(list.len());
+        for d in list {
+            out.push(self.dto(d).await?);
+        }
+        Ok(out)
+    }
+
+    /// Removes destination `id`: delivery to it stops.
+    ///
+    /// Errors: `forbidden` unless an admin; `not_found`.
+    pub async fn remove(&self, principal: &Principal, id: &str) -> Result<AuditDestination, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::AuditPublish)?;
+        let removed = self
+            .app
+            .store()
+            .destinations()
+            .remove_recorded(
+                self.app.signer(),
+                (ActorType::User, &principal.user),
+                org,
+                id,
+            )
+            .await
+            .map_err(store_error)?;
+        self.dto(removed).await
+    }
+
+    /// Sends destination `id` one marked test event (`"test": true`, action
+    /// `audit.destination_test`, sequence number 0: not an event of the
+    /// log), recorded as `audit.destination_tested`. A pass starts a
+    /// stopped destination again.
+    ///
+    /// Errors: `forbidden` unless an admin; `not_found`.
+    pub async fn test(&self, principal: &Principal, id: &str) -> Result<DestinationTest, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::AuditPublish)?;
+        let destinations = self.app.store().destinations();
+        let destination = destinations.get(org, id).await.map_err(store_error)?;
+        if destination.removed_at.is_some() {
+            return Err(Error::not_found(format!("no destination {id}")));
+        }
+        let event = SealedEvent {
+            seq: 0,
+            event: AuditEvent {
+                id: uuid::Uuid::now_v7(),
+                organization_id: org.clone(),
+                actor_type: ActorType::User,
+                actor_id: principal.user.clone(),
+                action: "audit.destination_test".into(),
+                resource_type: "audit_destination".into(),
+                resource_id: id.to_string(),
+                details: serde_json::json!({ "test": true }),
+                ip_address: None,
+                timestamp: smithers_store::now_micros(),
+            },
+            prev_hash: [0; 32],
+            hash: [0; 32],
+        };
+        let outcome = match self.connect(&destination).await {
+            Ok(sink) => sink.deliver(&[event]).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let error = outcome.err().map(|e| match e {
+            DeliveryError::Retry(why) | DeliveryError::Stop(why) => why,
+        });
+        destinations
+            .record_test(
+                self.app.signer(),
+                (ActorType::User, &principal.user),
+                org,
+                id,
+                error.as_deref(),
+            )
+            .await
+            .map_err(store_error)?;
+        let destination = destinations.get(org, id).await.map_err(store_error)?;
+        Ok(DestinationTest {
+            destination: self.dto(destination).await?,
+            delivered: error.is_none(),
+            error,
+        })
+    }
+
+    async fn dto(&self, d: Destination) -> Result<AuditDestination, Error> {
+        let log_seq = self
+            .app
+            .store()
+            .audit()
+            .last_seq(&d.organization_id)
+            .await
+            .map_err(store_error)?;
+        Ok(AuditDestination {
+            lag: log_seq.saturating_sub(d.delivered_seq),
+            log_seq,
+            id: d.id,
+            kind: d.kind.as_str().to_string(),
+            name: d.name,
+            settings: d.config,
+            delivered_seq: d.delivered_seq,
+            last_success_at: d.last_success_at.map(Timestamp),
+            last_error: d.last_error,
+            last_error_at: d.last_error_at.map(Timestamp),
+            last_gap: d.last_gap,
+            stopped: d.stopped,
+            created_by: d.created_by,
+            created_at: Timestamp(d.created_at),
+        })
+    }
+
+    /// Reads a credential the destination names (an audited read by the
+    /// system, for [`PURPOSE`]).
+    async fn credential(
+        &self,
+        organization: &str,
+        environment: &str,
+        name: &str,
+    ) -> Result<Zeroizing<String>, DeliveryError> {
+        let secrets = self.app.engine().secrets.as_ref().ok_or_else(|| {
+            DeliveryError::Stop(
+                "a destination's credentials are Smithers secrets, and no keyring is configured (SECRET_ENCRYPTION_KEYS)"
+                    .into(),
+            )
+        })?;
+        let read = secrets
+            .read_for_service(organization, SecretRef { environment, name }, PURPOSE)
+            .await
+            .map_err(|e| match e {
+                smithers_store::Error::Database(_) | smithers_store::Error::AuditClosed => {
+                    DeliveryError::Retry(format!("the secret {name} ({environment}): {e}"))
+                }
+                other => DeliveryError::Stop(format!("the secret {name} ({environment}): {other}")),
+            })?;
+        let text = String::from_utf8(read.value.expose().to_vec()).map_err(|_| {
+            DeliveryError::Stop(format!("the secret {name} ({environment}) is not text"))
+        })?;
+        Ok(Zeroizing::new(text.trim().to_string()))
+    }
+
+    /// A client of the destination, with its credentials read.
+    async fn connect(&self, d: &Destination) -> Result<Sink, DeliveryError> {
+        let setting = |key: &str| d.config[key].as_str().map(str::to_string);
+        match d.kind {
+            DestinationKind::Datadog => {
+                let (Some(secret), Some(environment)) =
+                    (setting("api_key_secret"), setting("environment"))
+                else {
+                    return Err(DeliveryError::Stop(format!(
+                        "destination {} has no API key secret in its settings",
+                        d.id
+                    )));
+                };
+                let key = self
+                    .credential(&d.organization_id, &environment, &secret)
+                    .await?;
+                let url = setting("endpoint")
+                    .unwrap_or_else(|| datadog::intake_url(&setting("site").unwrap_or_default()));
+                Ok(Sink::Datadog(Datadog::new(&url, key)))
+            }
+            DestinationKind::S3 => Err(DeliveryError::Stop(
+                "S3 destinations are not delivered by this version".into(),
+            )),
+        }
+    }
+}
+
+/// A destination's client.
+enum Sink {
+    Datadog(Datadog),
+}
+
+/// What a delivery did: accepted through the last event, and events it
+/// will never take (too old for Datadog) as (first, last, count).
+struct Delivered {
+    skipped: Option<(u64, u64, u64)>,
+}
+
+impl Sink {
+    async fn deliver(&self, events: &[SealedEvent]) -> Result<Delivered, DeliveryError> {
+        match self {
+            Sink::Datadog(client) => {
+                let oldest = smithers_store::now_micros().saturating_sub(
+                    i64::try_from(datadog::MAX_AGE.as_micros()).unwrap_or(i64::MAX),
+                );
+                // A margin of ten minutes: what arrives late is dropped
+                // by the intake without a word.
+                let cutoff = oldest.saturating_add(600_000_000);
+                let (old, fresh): (Vec<&SealedEvent>, Vec<&SealedEvent>) =
+                    events.iter().partition(|e| e.event.timestamp < cutoff);
+                let entries: Vec<String> = fresh.iter().map(|e| client.entry(e)).collect();
+                client.send(&entries).await?;
+                Ok(Delivered {
+                    skipped: match (old.first(), old.last()) {
+                        (Some(first), Some(last)) => Some((first.seq, last.seq, old.len() as u64)),
+                        _ => None,
+                    },
+                })
+            }
+        }
+    }
+}
+
+fn check_endpoint(endpoint: &str) -> Result<(), Error> {
+    let url = url::Url::parse(endpoint)
+        .map_err(|e| Error::invalid(format!("endpoint {endpoint:?}: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(Error::invalid(format!(
+            "endpoint {endpoint:?}: an http(s) URL with a host"
+        )));
+    }
+    Ok(())
+}
+
+/// Delivers every organization's log to its destinations until `stop`
+/// resolves: one task per destination still delivering, started and
+/// ended as destinations are added, stopped, tested and removed (looked
+/// at every five seconds).
+pub async fn deliver_destinations(
+    app: Arc<App>,
+    settings: DeliverySettings,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut tasks: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    tokio::pin!(stop);
+    loop {
+        match app.store().destinations().all().await {
+            Ok(all) => {
+                tasks.retain(|id, task| {
+                    let wanted = all.iter().any(|d| &d.id == id && d.stopped.is_none());
+                    if !wanted {
+                        task.abort();
+                    }
+                    wanted && !task.is_finished()
+                });
+                for d in all {
+                    if d.stopped.is_none() && !tasks.contains_key(&d.id) {
+                        let app = app.clone();
+                        let id = d.id.clone();
+                        tasks.insert(
+                            d.id.clone(),
+                            tokio::spawn(async move { deliver_one(&app, d, settings).await }),
+                        );
+                        tracing::debug!(destination = %id, "delivering to an audit destination");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "audit destinations cannot be read"),
+        }
+        tokio::select! {
+            () = &mut stop => break,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+    for task in tasks.into_values() {
+        task.abort();
+    }
+}
+
+/// Delivers to one destination until it is removed or stops.
+async fn deliver_one(app: &App, destination: Destination, settings: DeliverySettings) {
+    let service = AuditDestinationsService { app };
+    let destinations = app.store().destinations();
+    let org = destination.organization_id.clone();
+    let id = destination.id.clone();
+    let failed = |e: DeliveryError| async {
+        let (why, stop) = match e {
+            DeliveryError::Retry(why) => (why, false),
+            DeliveryError::Stop(why) => (why, true),
+        };
+        tracing::warn!(destination = %id, error = %why, stop, "audit delivery failed");
+        if let Err(e) = destinations.failed(&id, &why, stop).await {
+            tracing::warn!(destination = %id, error = %e, "the failure cannot be recorded");
+        }
+        stop
+    };
+    let sink = match service.connect(&destination).await {
+        Ok(sink) => sink,
+        Err(e) => {
+            if !failed(e).await {
+                // Connecting again is the supervisor's, after a wait.
+                tokio::time::sleep(settings.max_backoff.min(Duration::from_secs(30))).await;
+            }
+            return;
+        }
+    };
+    let mut backoff = settings.poll;
+    loop {
+        let current = match destinations.get(&org, &id).await {
+            Ok(d) if d.removed_at.is_none() && d.stopped.is_none() => d,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(destination = %id, error = %e, "cannot read the destination");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let events = app
+            .store()
+            .audit()
+            .query(&AuditQuery {
+                organization_id: org.clone(),
+                after_seq: Some(current.delivered_seq),
+                limit: Some(settings.batch),
+                ..AuditQuery::default()
+            })
+            .await;
+        let events = match events {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(destination = %id, error = %e, "cannot read the audit log");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            tokio::time::sleep(settings.poll).await;
+            continue;
+        };
+        let (first, last) = (first.seq, last.seq);
+        if first > current.delivered_seq + 1 {
+            // Pruned by retention before it was delivered (possible only
+            // while the destination was stopped): said once, then on.
+            let gap = (current.delivered_seq + 1, first - 1);
+            let _ = destinations
+                .record_gap(
+                    app.signer(),
+                    &org,
+                    &id,
+                    gap.0,
+                    gap.1,
+                    gap.1 - gap.0 + 1,
+                    "dropped by retention while the destination was stopped",
+                )
+                .await;
+        }
+        match sink.deliver(&events).await {
+            Ok(delivered) => {
+                backoff = settings.poll;
+                if let Err(e) = destinations.advance(&id, last).await {
+                    tracing::warn!(destination = %id, error = %e, "the cursor cannot move");
+                }
+                if let Some((from, through, count)) = delivered.skipped {
+                    let _ = destinations
+                        .record_gap(
+                            app.signer(),
+                            &org,
+                            &id,
+                            from,
+                            through,
+                            count,
+                            "older than Datadog's intake takes (18 hours): recoverable from S3 or `smithers audit export`",
+                        )
+                        .await;
+                }
+            }
+            Err(e) => {
+                if failed(e).await {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(settings.max_backoff);
+            }
+        }
+    }
+}
