@@ -117,6 +117,31 @@ ensure_nats() {
     export SMITHERS_NATS_SERVER
 }
 
+# moto's S3 server (PyPI `moto[server]`, pinned), the S3-compatible server
+# the audit destinations' tests write to: it enforces Object Lock (a
+# locked version refuses deletion, which a canary test checks). Installed
+# into a virtualenv of its own under the user's cache; exports
+# SMITHERS_MOTO_SERVER, the `moto_server` program.
+SMITHERS_MOTO_VERSION="5.2.1"
+ensure_moto() {
+    local venv="${XDG_CACHE_HOME:-$HOME/.cache}/smithers/moto-$SMITHERS_MOTO_VERSION"
+    local bin="$venv/bin/moto_server"
+    if [ ! -x "$bin" ] || ! "$venv/bin/python" -c 'import moto.server' >/dev/null 2>&1; then
+        apt_install_missing python3
+        say "installing moto[server] $SMITHERS_MOTO_VERSION in $venv"
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            rm -rf "$venv"
+            apt_install_missing python3-venv
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+            "moto[server]==$SMITHERS_MOTO_VERSION"
+    fi
+    SMITHERS_MOTO_SERVER="$bin"
+    export SMITHERS_MOTO_SERVER
+}
+
 # bubblewrap for the native sandbox (perl and bash are part of every Debian
 # system; the hostile sandbox tests use them inside the sandbox). xxd and
 # python3 print a secret the ways the redaction tests pipe through

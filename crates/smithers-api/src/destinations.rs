@@ -49,3 +49,31 @@ pub struct DestinationTest {
     pub delivered: bool,
     pub error: Option<String>,
 }
+
+/// `audit verify --from-s3`: the log as an S3 destination's bucket holds
+/// it, verified from the bucket alone — `{"destination", "intact",
+/// "objects", "first_seq", "last_seq", "pruned", "checkpoints"}` when its
+/// chain, Merkle roots, checkpoint signatures and every line's inclusion
+/// proof hold, else also `"seq"`, `"problem"` and `"object"`, the key of
+/// the object at fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct S3Verification {
+    pub destination: String,
+    pub intact: bool,
+    /// Events objects read.
+    pub objects: u64,
+    /// The first and last sequence numbers the bucket holds.
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// The prune base the bucket's history starts from, if not from 1.
+    pub pruned: Option<u64>,
+    /// Checkpoints whose signature and root were checked.
+    pub checkpoints: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+}

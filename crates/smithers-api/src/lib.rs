@@ -23,7 +23,7 @@ mod users;
 
 pub use approvals::{Approval, ApprovalKind, ApprovalState};
 pub use audit::*;
-pub use destinations::{AuditDestination, DestinationTest};
+pub use destinations::{AuditDestination, DestinationTest, S3Verification};
 pub use error::{Error, ErrorKind};
 pub use events::{CursoredEvent, EventCursor, RunChange, RunEvent, RunEvents};
 pub use github::{GithubDelivery, GithubInstallation, GithubRepository, GithubStatus};

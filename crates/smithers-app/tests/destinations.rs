@@ -369,7 +369,10 @@ on_both_backends!(events_older_than_the_intake_takes_are_said_as_a_gap, |db| {
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
     assert!(seqs.iter().all(|s| !(first..=last).contains(s)), "{seqs:?}");
-    assert!(seqs.contains(&(first - 1)) && seqs.contains(&(last + 1)), "{seqs:?}");
+    assert!(
+        seqs.contains(&(first - 1)) && seqs.contains(&(last + 1)),
+        "{seqs:?}"
+    );
     assert_eq!(intake.dropped_old(), 0, "nothing old was even sent");
     let gaps = app
         .audit()

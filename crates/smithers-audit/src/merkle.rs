@@ -170,6 +170,29 @@ impl MerkleTree {
         }
     }
 
+    /// Appends a leaf (the tree's new last one).
+    pub fn push(&mut self, leaf: Hash) {
+        let mut index = self.len();
+        self.levels[0].push(leaf);
+        let mut height = 0u32;
+        // Each right child completes its parent, unless the parent reaches
+        // into the pruned prefix (then it is computed when asked for).
+        while index % 2 == 1 {
+            let first = offset(self.pruned, height);
+            let Some(sibling) = (index - 1).checked_sub(first) else {
+                break;
+            };
+            let level = &self.levels[height as usize];
+            let parent = node_hash(&level[sibling], &level[index - first]);
+            if self.levels.len() == height as usize + 1 {
+                self.levels.push(Vec::new());
+            }
+            self.levels[height as usize + 1].push(parent);
+            index /= 2;
+            height += 1;
+        }
+    }
+
     /// Leaves in the tree, the pruned ones included.
     pub fn len(&self) -> usize {
         self.pruned + self.levels[0].len()
@@ -451,6 +474,35 @@ mod tests {
             }
         }
         assert!(MerkleTree::after_prefix(3, &leaves(1), Vec::new()).is_none());
+    }
+
+    #[test]
+    fn a_tree_grown_leaf_by_leaf_is_the_tree_built_at_once() {
+        let l = leaves(40);
+        for pruned in [0usize, 1, 5, 8, 13] {
+            let mut acc = Accumulator::new();
+            for leaf in &l[..pruned] {
+                acc.push(*leaf);
+            }
+            let mut grown =
+                MerkleTree::after_prefix(pruned as u64, &acc.frontier(), Vec::new()).unwrap();
+            for (n, leaf) in l.iter().enumerate().skip(pruned) {
+                grown.push(*leaf);
+                let size = n + 1;
+                assert_eq!(
+                    grown.root(size),
+                    Some(root(&l[..size])),
+                    "pruned={pruned} size={size}"
+                );
+                for i in pruned..size {
+                    assert_eq!(
+                        grown.proof(i, size),
+                        inclusion_proof(&l[..size], i),
+                        "pruned={pruned} size={size} i={i}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

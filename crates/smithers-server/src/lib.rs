@@ -300,6 +300,17 @@ pub async fn serve_with(
         let pool = pool.clone();
         tokio::spawn(async move { github.run(&*pool, stopping.cancelled_owned()).await })
     });
+    // Every organization's audit destinations, delivered beside the
+    // requests until the server stops.
+    let destinations = {
+        let app = app.clone();
+        let stopping = stopping.clone();
+        tokio::spawn(smithers_app::destinations::deliver_destinations(
+            app,
+            smithers_app::destinations::DeliverySettings::default(),
+            stopping.cancelled_owned(),
+        ))
+    };
     let retention = settings.retention_interval.map(|every| {
         let app = app.clone();
         let stopping = stopping.clone();
@@ -346,6 +357,7 @@ pub async fn serve_with(
     if let Some(retention) = retention {
         let _ = retention.await;
     }
+    let _ = destinations.await;
     served
 }
 

@@ -6,6 +6,7 @@
 //!
 //! - [`model_server`]: a local stand-in for the OpenAI and Anthropic APIs;
 //! - [`datadog`]: a local stand-in for Datadog's Logs intake API v2;
+//! - [`s3`]: moto's S3 server, started for a test;
 //! - [`github_oauth`]: a local stand-in for GitHub's web application flow
 //!   of a GitHub App and its `GET /user`;
 //! - [`github`]: a local stand-in for GitHub as a GitHub App sees it —
@@ -31,6 +32,7 @@ pub mod github;
 pub mod github_oauth;
 pub mod model_server;
 pub mod runs;
+pub mod s3;
 pub mod sandbox;
 pub mod stacks;
 

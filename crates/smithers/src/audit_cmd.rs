@@ -27,6 +27,8 @@ pub enum AuditCommand {
     Pubkey(JsonArg),
     /// Deliver the events not yet acknowledged to the NATS JetStream stream AUDIT.
     Publish(PublishArgs),
+    /// Where the log is streamed besides NATS: S3 (Object Lock) and Datadog.
+    Destinations(crate::destinations_cmd::DestinationsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +87,10 @@ pub struct VerifyArgs {
     /// Another public key (hex) to trust for older checkpoints, e.g. before a key rotation.
     #[arg(long, value_name = "HEX")]
     pub trusted_key: Vec<String>,
+    /// Verify the log as this S3 destination's bucket holds it, from the bucket alone
+    /// (exit 1 names the tampered object).
+    #[arg(long, value_name = "DESTINATION")]
+    pub from_s3: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -124,6 +130,7 @@ pub fn run(command: AuditCommand, state: &StateArgs) -> Result<ExitCode> {
             AuditCommand::Export(args) => export(&args, state).await,
             AuditCommand::Prove(args) => prove(&args, state).await,
             AuditCommand::Publish(args) => publish(&args, state).await,
+            AuditCommand::Destinations(args) => crate::destinations_cmd::act(args, state).await,
         }
     })
 }
@@ -207,6 +214,16 @@ fn print_event(e: &AuditEvent) {
 
 async fn verify(args: &VerifyArgs, state: &StateArgs) -> Result<ExitCode, Error> {
     let org = args.org.as_deref().unwrap_or(DEFAULT_ORGANIZATION);
+    if let Some(destination) = &args.from_s3 {
+        return crate::destinations_cmd::verify_from_s3(
+            state,
+            org,
+            &args.user,
+            destination,
+            args.json,
+        )
+        .await;
+    }
     let (app, principal) = open(state, org, &args.user).await?;
     let report = match args.org {
         Some(_) => app.audit().verify(&principal, &args.trusted_key).await,

@@ -8,6 +8,7 @@ mod approvals_cmd;
 mod audit_cmd;
 mod context;
 mod demo_cmd;
+mod destinations_cmd;
 mod github_cmd;
 mod org_policy_cmd;
 mod policy_cmd;

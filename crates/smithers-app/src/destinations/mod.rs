@@ -6,12 +6,15 @@
 //! grows its lag, and an append never waits for any of them.
 
 pub mod datadog;
+pub mod s3;
+mod verify_s3;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smithers_api::{AuditDestination, DestinationTest, Error, Timestamp};
+use smithers_api::{AuditDestination, DestinationTest, Error, S3Verification, Timestamp};
+use smithers_audit::merkle::MerkleTree;
 use smithers_audit::{ActorType, AuditEvent, SealedEvent};
 use smithers_store::{AuditQuery, Destination, DestinationKind, NewDestination, SecretRef};
 use zeroize::Zeroizing;
@@ -21,6 +24,7 @@ use crate::error::store_error;
 use crate::{App, Principal};
 
 use datadog::Datadog;
+use s3::{S3, S3Settings};
 
 /// Why a delivery did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +69,23 @@ pub struct NewDatadog {
     /// Send here instead of the site's intake (a proxy, a test server).
     pub endpoint: Option<String>,
     pub api_key_secret: String,
+    /// The secret's environment.
+    pub environment: String,
+}
+
+/// A new S3 destination: the bucket (which must have Object Lock in
+/// compliance mode) and the secret holding the credentials, written
+/// `ACCESS_KEY_ID:SECRET_ACCESS_KEY`.
+#[derive(Debug, Clone)]
+pub struct NewS3 {
+    pub name: String,
+    pub bucket: String,
+    /// Prepended to every key; `None`: none.
+    pub prefix: Option<String>,
+    pub region: String,
+    /// An S3-compatible server instead of AWS.
+    pub endpoint: Option<String>,
+    pub credentials_secret: String,
     /// The secret's environment.
     pub environment: String,
 }
@@ -142,6 +163,112 @@ impl AuditDestinationsService<'_> {
         self.dto(added).await
     }
 
+    /// Adds an S3 destination to the principal's organization after
+    /// checking, with its credentials, that the bucket has Object Lock in
+    /// compliance mode. It delivers the whole log kept (from the prune
+    /// base, if the log was pruned).
+    ///
+    /// Errors: `forbidden` unless an admin; `invalid` for a bad bucket
+    /// name, prefix or endpoint, a missing secret or one not written
+    /// `ID:SECRET`, a bucket without compliance-mode Object Lock (saying
+    /// what is missing) or one that cannot be reached; `conflict` for a
+    /// name in use.
+    pub async fn add_s3(
+        &self,
+        principal: &Principal,
+        new: NewS3,
+    ) -> Result<AuditDestination, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::AuditPublish)?;
+        let bucket = new.bucket.trim();
+        if !(3..=63).contains(&bucket.len())
+            || !bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+        {
+            return Err(Error::invalid(format!(
+                "bucket {bucket:?}: 3 to 63 lowercase letters, digits, '-' or '.'"
+            )));
+        }
+        let prefix = normalize_prefix(new.prefix.as_deref())?;
+        if let Some(endpoint) = &new.endpoint {
+            check_endpoint(endpoint)?;
+        }
+        let config = serde_json::json!({
+            "bucket": bucket,
+            "prefix": prefix,
+            "region": new.region,
+            "endpoint": new.endpoint,
+            "credentials_secret": new.credentials_secret,
+            "environment": new.environment,
+        });
+        let invalid = |e: DeliveryError| match e {
+            DeliveryError::Stop(why) | DeliveryError::Retry(why) => Error::invalid(why),
+        };
+        let client = self.s3_client(org, &config).await.map_err(invalid)?;
+        client.check_object_lock().await.map_err(invalid)?;
+        let start_after = self
+            .app
+            .store()
+            .audit()
+            .prune_base(org)
+            .await
+            .map_err(store_error)?
+            .map_or(0, |b| b.checkpoint.tree_size);
+        let added = self
+            .app
+            .store()
+            .destinations()
+            .add_recorded(
+                self.app.signer(),
+                (ActorType::User, &principal.user),
+                NewDestination {
+                    organization_id: org,
+                    kind: DestinationKind::S3,
+                    name: &new.name,
+                    config,
+                    start_after,
+                },
+            )
+            .await
+            .map_err(store_error)?;
+        self.dto(added).await
+    }
+
+    /// Verifies the log as S3 destination `id`'s bucket holds it, from the
+    /// bucket alone (see [`S3Verification`]).
+    ///
+    /// Errors: `forbidden` unless an admin; `not_found`; `invalid` for a
+    /// destination that is not S3; `unavailable` when the bucket cannot be
+    /// read.
+    pub async fn verify_s3(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<S3Verification, Error> {
+        let org = &principal.organization;
+        authorize(principal, org, Operation::AuditRead)?;
+        let destination = self
+            .app
+            .store()
+            .destinations()
+            .get(org, id)
+            .await
+            .map_err(store_error)?;
+        if destination.kind != DestinationKind::S3 {
+            return Err(Error::invalid(format!(
+                "destination {id} is not an S3 bucket"
+            )));
+        }
+        let client = self
+            .s3_client(org, &destination.config)
+            .await
+            .map_err(|e| match e {
+                DeliveryError::Stop(why) | DeliveryError::Retry(why) => Error::unavailable(why),
+            })?;
+        verify_s3::verify(&client, org, id, &[self.app.signer().verifying_key()]).await
+    }
+
     /// The organization's destinations with their lag, last success and
     /// last error.
     ///
@@ -216,7 +343,16 @@ impl AuditDestinationsService<'_> {
             hash: [0; 32],
         };
         let outcome = match self.connect(&destination).await {
-            Ok(sink) => sink.deliver(&[event]).await.map(|_| ()),
+            Ok(Sink::S3(state)) => {
+                let key = state
+                    .client
+                    .key(org, &format!("tests/{}.json", event.event.id));
+                match s3::json_object(&event) {
+                    Ok(body) => state.client.put(&key, body, None).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Ok(mut sink) => sink.deliver(self.app, &[event]).await.map(|_| ()),
             Err(e) => Err(e),
         };
         let error = outcome.err().map(|e| match e {
@@ -295,6 +431,40 @@ impl AuditDestinationsService<'_> {
         Ok(Zeroizing::new(text.trim().to_string()))
     }
 
+    /// A client of an S3 destination's bucket, its credentials read.
+    async fn s3_client(
+        &self,
+        organization: &str,
+        config: &serde_json::Value,
+    ) -> Result<S3, DeliveryError> {
+        let setting = |key: &str| config[key].as_str().map(str::to_string);
+        let (Some(bucket), Some(secret), Some(environment)) = (
+            setting("bucket"),
+            setting("credentials_secret"),
+            setting("environment"),
+        ) else {
+            return Err(DeliveryError::Stop(
+                "the destination's settings lack a bucket or its credentials".into(),
+            ));
+        };
+        let credentials = self.credential(organization, &environment, &secret).await?;
+        let Some((id, key)) = credentials.split_once(':') else {
+            return Err(DeliveryError::Stop(format!(
+                "the secret {secret} ({environment}) is not written ACCESS_KEY_ID:SECRET_ACCESS_KEY"
+            )));
+        };
+        Ok(S3::new(
+            S3Settings {
+                bucket,
+                prefix: setting("prefix").unwrap_or_default(),
+                region: setting("region").unwrap_or_else(|| "us-east-1".into()),
+                endpoint: setting("endpoint"),
+            },
+            id,
+            key,
+        ))
+    }
+
     /// A client of the destination, with its credentials read.
     async fn connect(&self, d: &Destination) -> Result<Sink, DeliveryError> {
         let setting = |key: &str| d.config[key].as_str().map(str::to_string);
@@ -315,16 +485,108 @@ impl AuditDestinationsService<'_> {
                     .unwrap_or_else(|| datadog::intake_url(&setting("site").unwrap_or_default()));
                 Ok(Sink::Datadog(Datadog::new(&url, key)))
             }
-            DestinationKind::S3 => Err(DeliveryError::Stop(
-                "S3 destinations are not delivered by this version".into(),
-            )),
+            DestinationKind::S3 => {
+                let client = self.s3_client(&d.organization_id, &d.config).await?;
+                client.check_object_lock().await?;
+                let org = &d.organization_id;
+                let retry = |e: smithers_store::Error| DeliveryError::Retry(e.to_string());
+                let audit = self.app.store().audit();
+                let base = audit.prune_base(org).await.map_err(retry)?;
+                let (pruned, frontier) = base.as_ref().map_or((0, Vec::new()), |b| {
+                    (b.checkpoint.tree_size, b.frontier.clone())
+                });
+                if let Some(base) = &base {
+                    client
+                        .put(
+                            &client.key(org, &format!("prune-bases/{pruned}.json")),
+                            s3::json_object(base)?,
+                            None,
+                        )
+                        .await?;
+                }
+                let mut tree =
+                    MerkleTree::after_prefix(pruned, &frontier, Vec::new()).ok_or_else(|| {
+                        DeliveryError::Stop(
+                            "the prune base's Merkle range does not fit its size".into(),
+                        )
+                    })?;
+                // The leaves of what was delivered before: proofs of what
+                // comes next reach back into them.
+                let mut after = pruned;
+                while after < d.delivered_seq {
+                    let page = audit
+                        .query(&AuditQuery {
+                            organization_id: org.clone(),
+                            after_seq: Some(after),
+                            limit: Some((d.delivered_seq - after).min(5000)),
+                            ..AuditQuery::default()
+                        })
+                        .await
+                        .map_err(retry)?;
+                    let Some(last) = page.last() else { break };
+                    after = last.seq;
+                    for e in &page {
+                        tree.push(e.leaf());
+                    }
+                }
+                let uploaded = client
+                    .list(&format!("org/{org}/checkpoints/"))
+                    .await?
+                    .iter()
+                    .filter_map(|k| {
+                        k.rsplit('/')
+                            .next()?
+                            .strip_suffix(".json")?
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .max()
+                    .unwrap_or(0);
+                Ok(Sink::S3(S3State {
+                    client,
+                    organization: org.clone(),
+                    tree,
+                    checkpoints_uploaded: uploaded,
+                }))
+            }
         }
     }
+}
+
+/// An S3 destination's client and what delivery keeps between batches:
+/// the Merkle tree of the log so far (for the lines' proofs) and the
+/// largest checkpoint written.
+struct S3State {
+    client: S3,
+    organization: String,
+    tree: MerkleTree,
+    checkpoints_uploaded: u64,
+}
+
+/// Prefixes are written `a/b/` (no leading slash, no `..`).
+fn normalize_prefix(prefix: Option<&str>) -> Result<String, Error> {
+    let Some(prefix) = prefix.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(String::new());
+    };
+    let trimmed = prefix.trim_matches('/');
+    if trimmed
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+        || !trimmed
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+    {
+        return Err(Error::invalid(format!(
+            "prefix {prefix:?}: path segments of letters, digits, '-', '_' or '.'"
+        )));
+    }
+    Ok(format!("{trimmed}/"))
 }
 
 /// A destination's client.
 enum Sink {
     Datadog(Datadog),
+    S3(S3State),
 }
 
 /// What a delivery did: accepted through the last event, and events it
@@ -334,8 +596,94 @@ struct Delivered {
 }
 
 impl Sink {
-    async fn deliver(&self, events: &[SealedEvent]) -> Result<Delivered, DeliveryError> {
+    /// The last sequence number the next delivery after `cursor` may
+    /// reach; `None`: nothing to deliver yet. S3 writes only events a
+    /// checkpoint covers, each batch ending on one.
+    async fn through(
+        &self,
+        app: &App,
+        organization: &str,
+        cursor: u64,
+        batch: u64,
+    ) -> Result<Option<u64>, DeliveryError> {
         match self {
+            Sink::Datadog(_) => Ok(Some(cursor + batch)),
+            Sink::S3(_) => {
+                let checkpoints = app
+                    .store()
+                    .audit()
+                    .checkpoints(organization)
+                    .await
+                    .map_err(|e| DeliveryError::Retry(e.to_string()))?;
+                let sizes = checkpoints
+                    .iter()
+                    .map(|c| c.tree_size)
+                    .filter(|s| *s > cursor);
+                let within = sizes.clone().filter(|s| *s <= cursor + batch).max();
+                Ok(within.or_else(|| sizes.min()))
+            }
+        }
+    }
+
+    async fn deliver(
+        &mut self,
+        app: &App,
+        events: &[SealedEvent],
+    ) -> Result<Delivered, DeliveryError> {
+        match self {
+            Sink::S3(state) => {
+                let (Some(first), Some(last)) = (events.first(), events.last()) else {
+                    return Ok(Delivered { skipped: None });
+                };
+                let org = state.organization.clone();
+                let retry = |e: smithers_store::Error| DeliveryError::Retry(e.to_string());
+                for e in events {
+                    if e.seq as usize > state.tree.len() {
+                        state.tree.push(e.leaf());
+                    }
+                }
+                let checkpoints = app.store().audit().checkpoints(&org).await.map_err(retry)?;
+                let uploaded = state.checkpoints_uploaded;
+                for c in checkpoints
+                    .iter()
+                    .filter(|c| c.tree_size > uploaded && c.tree_size <= last.seq)
+                {
+                    state
+                        .client
+                        .put(
+                            &state
+                                .client
+                                .key(&org, &format!("checkpoints/{}.json", c.tree_size)),
+                            s3::json_object(c)?,
+                            None,
+                        )
+                        .await?;
+                    state.checkpoints_uploaded = c.tree_size;
+                }
+                let retention = app
+                    .store()
+                    .organizations()
+                    .log_retention(&org)
+                    .await
+                    .map_err(retry)?;
+                let retain_until = retention.map(|secs| {
+                    last.event.timestamp.saturating_add(
+                        i64::try_from(secs)
+                            .unwrap_or(i64::MAX)
+                            .saturating_mul(1_000_000),
+                    )
+                });
+                let body = s3::events_object(events, &checkpoints, &state.tree)?;
+                state
+                    .client
+                    .put(
+                        &state.client.events_key(&org, first, last.seq),
+                        body,
+                        retain_until,
+                    )
+                    .await?;
+                Ok(Delivered { skipped: None })
+            }
             Sink::Datadog(client) => {
                 let oldest = smithers_store::now_micros().saturating_sub(
                     i64::try_from(datadog::MAX_AGE.as_micros()).unwrap_or(i64::MAX),
@@ -431,7 +779,7 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
         }
         stop
     };
-    let sink = match service.connect(&destination).await {
+    let mut sink = match service.connect(&destination).await {
         Ok(sink) => sink,
         Err(e) => {
             if !failed(e).await {
@@ -452,13 +800,28 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
                 continue;
             }
         };
+        let through = match sink
+            .through(app, &org, current.delivered_seq, settings.batch)
+            .await
+        {
+            Ok(Some(through)) => through,
+            Ok(None) => {
+                tokio::time::sleep(settings.poll).await;
+                continue;
+            }
+            Err(e) => {
+                failed(e).await;
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
         let events = app
             .store()
             .audit()
             .query(&AuditQuery {
                 organization_id: org.clone(),
                 after_seq: Some(current.delivered_seq),
-                limit: Some(settings.batch),
+                limit: Some(through.saturating_sub(current.delivered_seq)),
                 ..AuditQuery::default()
             })
             .await;
@@ -491,7 +854,7 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
                 )
                 .await;
         }
-        match sink.deliver(&events).await {
+        match sink.deliver(app, &events).await {
             Ok(delivered) => {
                 backoff = settings.poll;
                 if let Err(e) = destinations.advance(&id, last).await {

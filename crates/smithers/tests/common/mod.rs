@@ -58,6 +58,13 @@ impl Drop for Served {
 }
 
 impl Served {
+    /// SIGKILL: the server dies where it stands, as in a crash.
+    #[allow(dead_code)] // not every test binary kills a server
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// `http://ADDRESS{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
