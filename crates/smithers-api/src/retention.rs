@@ -27,7 +27,7 @@ pub struct Retention {
 
 /// What one retention pass over an organization dropped, or would drop
 /// (`dry_run`): `{"organization", "dry_run", "logs", "before", "runs",
-/// "lines", "outputs", "audit"}`.
+/// "lines", "outputs", "histories_destroyed", "audit"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetentionPass {
@@ -43,6 +43,9 @@ pub struct RetentionPass {
     pub lines: u64,
     /// Tool-call outputs dropped.
     pub outputs: u64,
+    /// Ended runs whose model history was still there (recorded before
+    /// history keys existed), destroyed now; 0 on a dry run.
+    pub histories_destroyed: u64,
     /// The audit events dropped behind a signed prune base; `None` when
     /// none were due.
     pub audit: Option<AuditPrune>,

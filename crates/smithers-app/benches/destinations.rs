@@ -66,7 +66,7 @@ async fn app(dir: &std::path::Path) -> (Arc<App>, Principal) {
             .set(
                 &Actor::new(DEFAULT_ORGANIZATION, "admin"),
                 SecretRef {
-                    environment: "prod",
+                    environment: smithers_app::destinations::CREDENTIALS_ENVIRONMENT,
                     name,
                 },
                 &SecretValue::from(value.as_str()),
@@ -169,7 +169,6 @@ async fn datadog() {
                 site: "datadoghq.com".into(),
                 endpoint: Some(intake.url().to_string()),
                 api_key_secret: "DD_API_KEY".into(),
-                environment: "prod".into(),
             },
         )
         .await
@@ -222,7 +221,6 @@ async fn s3() {
                 region: "us-east-1".into(),
                 endpoint: Some(moto.url().to_string()),
                 credentials_secret: "S3_CREDENTIALS".into(),
-                environment: "prod".into(),
             },
         )
         .await
@@ -304,7 +302,6 @@ async fn appends_with_a_destination_down() {
                 site: "datadoghq.com".into(),
                 endpoint: Some(intake.url().to_string()),
                 api_key_secret: "DD_API_KEY".into(),
-                environment: "prod".into(),
             },
         )
         .await

@@ -147,6 +147,18 @@ impl RetentionService<'_> {
         dry_run: bool,
     ) -> Result<RetentionPass, Error> {
         let store = self.app.store();
+        // Whatever the retention: no ended run keeps its model history (a
+        // run that ended before history keys existed kept it plain).
+        let histories = if dry_run {
+            0
+        } else {
+            self.app
+                .engine()
+                .runs
+                .destroy_leftover_histories(organization)
+                .await
+                .map_err(store_error)?
+        };
         let secs = store
             .organizations()
             .log_retention(organization)
@@ -161,6 +173,7 @@ impl RetentionService<'_> {
                 runs: 0,
                 lines: 0,
                 outputs: 0,
+                histories_destroyed: histories,
                 audit: None,
             });
         };
@@ -197,6 +210,7 @@ impl RetentionService<'_> {
             runs: dropped.runs,
             lines: dropped.lines,
             outputs: dropped.outputs,
+            histories_destroyed: histories,
             audit: pruned.map(|p| AuditPrune {
                 first: p.first,
                 through: p.through,

@@ -38,7 +38,7 @@ async fn app(db: &TestDb) -> (Arc<App>, Principal) {
         .set(
             &Actor::new(DEFAULT_ORGANIZATION, "admin"),
             SecretRef {
-                environment: "prod",
+                environment: smithers_app::destinations::CREDENTIALS_ENVIRONMENT,
                 name: "DD_API_KEY",
             },
             &SecretValue::from(KEY),
@@ -59,7 +59,6 @@ fn datadog(intake: &DatadogIntake) -> NewDatadog {
         site: "datadoghq.eu".into(),
         endpoint: Some(intake.url().to_string()),
         api_key_secret: "DD_API_KEY".into(),
-        environment: "prod".into(),
     }
 }
 

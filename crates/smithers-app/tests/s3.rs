@@ -38,7 +38,7 @@ async fn app(db: &TestDb) -> (Arc<App>, Principal) {
         .set(
             &Actor::new(DEFAULT_ORGANIZATION, "admin"),
             SecretRef {
-                environment: "prod",
+                environment: smithers_app::destinations::CREDENTIALS_ENVIRONMENT,
                 name: "S3_CREDENTIALS",
             },
             &SecretValue::from(format!("{ACCESS}:{SECRET}").as_str()),
@@ -61,7 +61,6 @@ fn s3(moto: &Moto, bucket: &str) -> NewS3 {
         region: "us-east-1".into(),
         endpoint: Some(moto.url().to_string()),
         credentials_secret: "S3_CREDENTIALS".into(),
-        environment: "prod".into(),
     }
 }
 
@@ -247,6 +246,40 @@ on_both_backends!(
         assert_eq!(
             (verified.first_seq, verified.last_seq),
             (Some(1), Some(covered))
+        );
+
+        // An object hidden behind a delete marker (its locked versions stay):
+        // named, and intact again once the marker goes.
+        let checkpoint_key = format!("smithers/audit/org/local/checkpoints/{covered}.json");
+        let marker = client
+            .delete_object()
+            .bucket("audit")
+            .key(&checkpoint_key)
+            .send()
+            .await
+            .unwrap();
+        let hidden = destinations.verify_s3(&admin, &added.id).await.unwrap();
+        assert!(!hidden.intact);
+        assert_eq!(
+            hidden.object.as_deref(),
+            Some(checkpoint_key.as_str()),
+            "{hidden:?}"
+        );
+        assert!(hidden.problem.unwrap().contains("delete marker"));
+        client
+            .delete_object()
+            .bucket("audit")
+            .key(&checkpoint_key)
+            .version_id(marker.version_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            destinations
+                .verify_s3(&admin, &added.id)
+                .await
+                .unwrap()
+                .intact
         );
 
         // A new version of the object with one event changed (the old one is

@@ -41,6 +41,9 @@ pub enum Problem {
     /// The log starts from a prune base that no `audit.pruned` event after
     /// it records: a prefix was dropped without saying so.
     PruneUnrecorded { tree_size: u64 },
+    /// An event numbered at or below the prune base is in the log: the
+    /// prune deleted them all, so it was put there afterwards.
+    BelowPruneBase { tree_size: u64 },
 }
 
 impl fmt::Display for Problem {
@@ -73,6 +76,10 @@ impl fmt::Display for Problem {
             Problem::BadPruneBase { tree_size, detail } => {
                 write!(f, "the prune base at size {tree_size} is not valid: {detail}")
             }
+            Problem::BelowPruneBase { tree_size } => write!(
+                f,
+                "an event numbered at or below the prune base ({tree_size}) is in the log: it was added after the prune"
+            ),
             Problem::PruneUnrecorded { tree_size } => write!(
                 f,
                 "events up to {tree_size} are gone behind a prune base that no audit.pruned event records"

@@ -234,6 +234,7 @@ on_both_backends!(admins_see_every_page_and_members_no_admin_form, |db| {
         "/grants?all=true",
         "/audit",
         "/audit/verify",
+        "/audit/destinations",
         "/audit/events/1",
         "/users",
         "/tokens",
@@ -331,6 +332,10 @@ on_both_backends!(admins_see_every_page_and_members_no_admin_form, |db| {
         .await
         .refused(403, "reading the audit log needs an admin");
     member.get("/audit/verify").await.refused(403, "admin");
+    member
+        .get("/audit/destinations")
+        .await
+        .refused(403, "admin");
     member.get("/audit/events/1").await.refused(403, "admin");
 
     // A member posting anyway is refused, and nothing changes.

@@ -650,8 +650,26 @@ impl AuditStore<'_> {
             Ok(v) => v,
             Err(failure) => return Ok(Err(failure)),
         };
-        // After a prune the log starts past its base.
+        // After a prune the log starts past its base; nothing at or below
+        // it may be there (the prune deleted all of it).
         let start = base.map_or(0, |b| to_i64(b.checkpoint.tree_size));
+        if start > 0 {
+            let (below,): (Option<i64>,) = sqlx::query_as(
+                "SELECT MIN(seq) FROM audit_events WHERE organization_id = $1 AND seq <= $2",
+            )
+            .bind(organization_id)
+            .bind(start)
+            .fetch_one(self.store.pool())
+            .await?;
+            if let Some(seq) = below {
+                return Ok(Err(Failure {
+                    seq: u64::try_from(seq).unwrap_or(0),
+                    problem: Problem::BelowPruneBase {
+                        tree_size: u64::try_from(start).unwrap_or(0),
+                    },
+                }));
+            }
+        }
         // Pages are read by row position, not by seq, so a gap or a
         // duplicate in the numbering is seen rather than skipped.
         let mut offset = 0i64;

@@ -635,6 +635,42 @@ impl Runs {
         self.get(id).await
     }
 
+    /// Destroys the model history of `organization_id`'s runs that ended
+    /// without it being destroyed — runs that finished before history
+    /// keys existed, whose answers were recorded plain — each in its own
+    /// transaction with its `run.history_destroyed`. How many.
+    pub async fn destroy_leftover_histories(&self, organization_id: &str) -> Result<u64, Error> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM runs WHERE organization_id = $1 AND history_destroyed_at IS NULL \
+               AND state IN ('succeeded', 'failed', 'cancelled', 'timed_out') ORDER BY id",
+        )
+        .bind(organization_id)
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut destroyed = 0;
+        for (id,) in ids {
+            let (mut tx, chain) = crate::audited::begin(&self.store, organization_id).await?;
+            let now = self.now();
+            let marked = sqlx::query(
+                "UPDATE runs SET history_destroyed_at = $2 \
+                 WHERE id = $1 AND history_destroyed_at IS NULL",
+            )
+            .bind(&id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if marked == 0 {
+                tx.rollback().await?;
+                continue;
+            }
+            let event = self.destroy_history(&mut tx, organization_id, &id).await?;
+            crate::audited::commit(&self.store, tx, chain, vec![event], &self.signer, now).await?;
+            destroyed += 1;
+        }
+        Ok(destroyed)
+    }
+
     /// Inside the transaction that ends run `id` (which has set its
     /// `history_destroyed_at`): deletes its history key, so its sealed
     /// model answers open no more, and any answer recorded plain before

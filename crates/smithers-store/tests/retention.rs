@@ -222,6 +222,30 @@ on_both_backends!(tampering_with_the_base_or_a_kept_event_is_named, |db| {
         .unwrap();
     verify(&db.store, "local").await.unwrap();
 
+    // An event put back under the base (as if never pruned): named.
+    db.store
+        .pool()
+        .execute(
+            "INSERT INTO audit_events (organization_id, seq, id, actor_type, actor_id, action, \
+               resource_type, resource_id, details, ip_address, timestamp, prev_hash, hash) \
+             SELECT organization_id, 7, 'forged-7', actor_type, actor_id, action, resource_type, \
+               resource_id, details, ip_address, timestamp, prev_hash, hash \
+             FROM audit_events WHERE seq = 40",
+        )
+        .await
+        .unwrap();
+    let failure = verify(&db.store, "local").await.unwrap_err();
+    assert_eq!(
+        (failure.seq, failure.problem),
+        (7, Problem::BelowPruneBase { tree_size: 29 })
+    );
+    db.store
+        .pool()
+        .execute("DELETE FROM audit_events WHERE seq = 7")
+        .await
+        .unwrap();
+    verify(&db.store, "local").await.unwrap();
+
     // Kept events deleted right after the base: a gap.
     db.store
         .pool()

@@ -645,6 +645,63 @@ on_both_backends!(retention_drops_old_runs_logs_and_outputs_only, |db| {
     verify(&db.store).await;
 });
 
+on_both_backends!(
+    a_run_that_ended_before_history_keys_loses_its_plain_answers,
+    |db| {
+        let r = runs(&db.store);
+        let run = running(&r).await;
+        // As it was before migration 0016: an answer recorded plain, and the
+        // run ended without its history being destroyed.
+        db.store
+            .pool()
+            .execute(
+                format!(
+                    "INSERT INTO model_turns (run_id, position, attempt, turn, driver, model, \
+                   response, calls, created_at) \
+                 VALUES ('{run}', 0, 1, 0, 'openai', 'gpt-4.1', '{{\"id\": \"old\"}}', 0, 1)"
+                )
+                .as_str(),
+            )
+            .await
+            .unwrap();
+        r.transition(
+            &run,
+            &[RunState::Running],
+            RunState::Succeeded,
+            None,
+            None,
+            json!({}),
+        )
+        .await
+        .unwrap();
+        db.store
+            .pool()
+            .execute(
+                format!("UPDATE runs SET history_destroyed_at = NULL WHERE id = '{run}'").as_str(),
+            )
+            .await
+            .unwrap();
+        db.store
+            .pool()
+            .execute(
+                format!(
+                    "INSERT INTO model_turns (run_id, position, attempt, turn, driver, model, \
+                   response, calls, created_at) \
+                 VALUES ('{run}', 0, 1, 1, 'openai', 'gpt-4.1', '{{\"id\": \"older\"}}', 0, 1)"
+                )
+                .as_str(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.all_model_turns(&run).await.unwrap().len(), 1);
+        assert_eq!(r.destroy_leftover_histories("local").await.unwrap(), 1);
+        assert!(r.all_model_turns(&run).await.unwrap().is_empty());
+        assert!(r.get(&run).await.unwrap().history_destroyed_at.is_some());
+        assert_eq!(r.destroy_leftover_histories("local").await.unwrap(), 0);
+        verify(&db.store).await;
+    }
+);
+
 /// A run started by `admin`, running its first step.
 async fn running(r: &Runs) -> String {
     let run = r.create(new_run()).await.unwrap();

@@ -17,7 +17,8 @@ use crate::render::{print_json_of, rfc3339};
 Each destination has its own cursor over the audit log: delivery is at least once and in order
 (duplicates carry the same event id and sequence number), a destination that is down only grows
 its lag, and nothing waits for it. `smithers serve` delivers; `list` shows how far each is.
-Credentials are Smithers secrets named here (never their values).
+Credentials are Smithers secrets of environment audit-destinations named here (never their
+values): `smithers secrets set NAME --env audit-destinations`.
 Exit status: 0 done, 1 a test that did not pass, 2 error, 3 not allowed, 4 name in use.")]
 pub struct DestinationsArgs {
     #[command(flatten)]
@@ -68,12 +69,9 @@ enum AddCommand {
         /// An S3-compatible server instead of AWS.
         #[arg(long, value_name = "URL")]
         endpoint: Option<String>,
-        /// The secret holding `ACCESS_KEY_ID:SECRET_ACCESS_KEY`.
+        /// The secret (of environment audit-destinations) holding `ACCESS_KEY_ID:SECRET_ACCESS_KEY`.
         #[arg(long, value_name = "NAME")]
         credentials_secret: String,
-        /// The secret's environment.
-        #[arg(long, default_value = "prod")]
-        env: String,
         #[arg(long)]
         json: bool,
     },
@@ -87,12 +85,9 @@ enum AddCommand {
         /// Send to this intake URL instead of the site's (a proxy).
         #[arg(long, value_name = "URL")]
         endpoint: Option<String>,
-        /// The secret holding the API key.
+        /// The secret (of environment audit-destinations) holding the API key.
         #[arg(long, value_name = "NAME")]
         api_key_secret: String,
-        /// The secret's environment.
-        #[arg(long, default_value = "prod")]
-        env: String,
         #[arg(long)]
         json: bool,
     },
@@ -113,7 +108,6 @@ pub async fn act(args: DestinationsArgs, state: &StateArgs) -> Result<ExitCode, 
             region,
             endpoint,
             credentials_secret,
-            env,
             json,
         }) => {
             let added = service
@@ -126,7 +120,6 @@ pub async fn act(args: DestinationsArgs, state: &StateArgs) -> Result<ExitCode, 
                         region,
                         endpoint,
                         credentials_secret,
-                        environment: env,
                     },
                 )
                 .await?;
@@ -138,7 +131,6 @@ pub async fn act(args: DestinationsArgs, state: &StateArgs) -> Result<ExitCode, 
             site,
             endpoint,
             api_key_secret,
-            env,
             json,
         }) => {
             let added = service
@@ -149,7 +141,6 @@ pub async fn act(args: DestinationsArgs, state: &StateArgs) -> Result<ExitCode, 
                         site,
                         endpoint,
                         api_key_secret,
-                        environment: env,
                     },
                 )
                 .await?;

@@ -126,6 +126,13 @@ fn kept(logs: &str) -> String {
 }
 
 fn render_pass(p: &RetentionPass) {
+    if p.histories_destroyed > 0 {
+        outln!(
+            "{}: destroyed the model history of {} run(s) that ended before history keys existed",
+            p.organization,
+            p.histories_destroyed
+        );
+    }
     let Some(before) = p.before else {
         outln!(
             "{} keeps its logs forever: nothing to drop (`smithers org retention --logs 30d` sets a retention)",

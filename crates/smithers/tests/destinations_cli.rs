@@ -61,7 +61,13 @@ async fn a_server_killed_mid_batch_loses_nothing() {
     let id = tokio::task::block_in_place(|| {
         let out = smithers(
             &home,
-            &["secrets", "set", "DD_API_KEY", "--env", "prod"],
+            &[
+                "secrets",
+                "set",
+                "DD_API_KEY",
+                "--env",
+                "audit-destinations",
+            ],
             KEY.as_bytes(),
         );
         assert!(

@@ -61,8 +61,11 @@ impl Datadog {
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "smithers".to_string());
         Datadog {
+            // No redirects: the API key goes to the intake and nowhere
+            // it might send us on to.
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
             url: url.to_string(),

@@ -68,9 +68,8 @@ pub struct NewDatadog {
     pub site: String,
     /// Send here instead of the site's intake (a proxy, a test server).
     pub endpoint: Option<String>,
+    /// In environment [`CREDENTIALS_ENVIRONMENT`].
     pub api_key_secret: String,
-    /// The secret's environment.
-    pub environment: String,
 }
 
 /// A new S3 destination: the bucket (which must have Object Lock in
@@ -85,9 +84,8 @@ pub struct NewS3 {
     pub region: String,
     /// An S3-compatible server instead of AWS.
     pub endpoint: Option<String>,
+    /// In environment [`CREDENTIALS_ENVIRONMENT`].
     pub credentials_secret: String,
-    /// The secret's environment.
-    pub environment: String,
 }
 
 /// The audit destinations service.
@@ -97,6 +95,12 @@ pub struct AuditDestinationsService<'a> {
 
 /// The purpose a destination's credential is read for, in `secret.read`.
 const PURPOSE: &str = "audit-destination";
+
+/// The environment a destination's credentials must be in. Reading them
+/// takes no grant (the system reads them to deliver), so they are kept
+/// apart: a destination can never be pointed at a workflow's secret to
+/// send its value somewhere.
+pub const CREDENTIALS_ENVIRONMENT: &str = "audit-destinations";
 
 impl AuditDestinationsService<'_> {
     /// Adds a Datadog destination to the principal's organization. It
@@ -129,9 +133,9 @@ impl AuditDestinationsService<'_> {
             "site": new.site,
             "endpoint": new.endpoint,
             "api_key_secret": new.api_key_secret,
-            "environment": new.environment,
+            "environment": CREDENTIALS_ENVIRONMENT,
         });
-        self.credential(org, &new.environment, &new.api_key_secret)
+        self.credential(org, CREDENTIALS_ENVIRONMENT, &new.api_key_secret)
             .await
             .map_err(|e| match e {
                 DeliveryError::Stop(why) | DeliveryError::Retry(why) => Error::invalid(why),
@@ -143,24 +147,14 @@ impl AuditDestinationsService<'_> {
             .last_seq(org)
             .await
             .map_err(store_error)?;
-        let added = self
-            .app
-            .store()
-            .destinations()
-            .add_recorded(
-                self.app.signer(),
-                (ActorType::User, &principal.user),
-                NewDestination {
-                    organization_id: org,
-                    kind: DestinationKind::Datadog,
-                    name: &new.name,
-                    config,
-                    start_after,
-                },
-            )
-            .await
-            .map_err(store_error)?;
-        self.dto(added).await
+        self.record(
+            principal,
+            DestinationKind::Datadog,
+            &new.name,
+            config,
+            start_after,
+        )
+        .await
     }
 
     /// Adds an S3 destination to the principal's organization after
@@ -200,7 +194,7 @@ impl AuditDestinationsService<'_> {
             "region": new.region,
             "endpoint": new.endpoint,
             "credentials_secret": new.credentials_secret,
-            "environment": new.environment,
+            "environment": CREDENTIALS_ENVIRONMENT,
         });
         let invalid = |e: DeliveryError| match e {
             DeliveryError::Stop(why) | DeliveryError::Retry(why) => Error::invalid(why),
@@ -215,6 +209,25 @@ impl AuditDestinationsService<'_> {
             .await
             .map_err(store_error)?
             .map_or(0, |b| b.checkpoint.tree_size);
+        self.record(
+            principal,
+            DestinationKind::S3,
+            &new.name,
+            config,
+            start_after,
+        )
+        .await
+    }
+
+    /// Stores a destination checked by `add_datadog` or `add_s3`, audited.
+    async fn record(
+        &self,
+        principal: &Principal,
+        kind: DestinationKind,
+        name: &str,
+        config: serde_json::Value,
+        start_after: u64,
+    ) -> Result<AuditDestination, Error> {
         let added = self
             .app
             .store()
@@ -223,9 +236,9 @@ impl AuditDestinationsService<'_> {
                 self.app.signer(),
                 (ActorType::User, &principal.user),
                 NewDestination {
-                    organization_id: org,
-                    kind: DestinationKind::S3,
-                    name: &new.name,
+                    organization_id: &principal.organization,
+                    kind,
+                    name,
                     config,
                     start_after,
                 },
@@ -266,7 +279,14 @@ impl AuditDestinationsService<'_> {
             .map_err(|e| match e {
                 DeliveryError::Stop(why) | DeliveryError::Retry(why) => Error::unavailable(why),
             })?;
-        verify_s3::verify(&client, org, id, &[self.app.signer().verifying_key()]).await
+        verify_s3::verify(
+            &client,
+            org,
+            id,
+            destination.delivered_seq,
+            &[self.app.signer().verifying_key()],
+        )
+        .await
     }
 
     /// The organization's destinations with their lag, last success and
@@ -410,6 +430,11 @@ impl AuditDestinationsService<'_> {
         environment: &str,
         name: &str,
     ) -> Result<Zeroizing<String>, DeliveryError> {
+        if environment != CREDENTIALS_ENVIRONMENT {
+            return Err(DeliveryError::Stop(format!(
+                "a destination's credentials are secrets of environment {CREDENTIALS_ENVIRONMENT}, not {environment}"
+            )));
+        }
         let secrets = self.app.engine().secrets.as_ref().ok_or_else(|| {
             DeliveryError::Stop(
                 "a destination's credentials are Smithers secrets, and no keyring is configured (SECRET_ENCRYPTION_KEYS)"
@@ -709,9 +734,26 @@ impl Sink {
 fn check_endpoint(endpoint: &str) -> Result<(), Error> {
     let url = url::Url::parse(endpoint)
         .map_err(|e| Error::invalid(format!("endpoint {endpoint:?}: {e}")))?;
-    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => {}
+        // A local proxy (or a test server) may speak plain HTTP; nothing
+        // that leaves the machine may.
+        "http" if loopback => {}
+        _ => {
+            return Err(Error::invalid(format!(
+                "endpoint {endpoint:?}: an https URL (http only to this machine's loopback)"
+            )));
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::invalid(format!(
-            "endpoint {endpoint:?}: an http(s) URL with a host"
+            "endpoint {endpoint:?}: credentials belong in the secret, not the URL"
         )));
     }
     Ok(())
@@ -842,7 +884,7 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
             // Pruned by retention before it was delivered (possible only
             // while the destination was stopped): said once, then on.
             let gap = (current.delivered_seq + 1, first - 1);
-            let _ = destinations
+            let recorded = destinations
                 .record_gap(
                     app.signer(),
                     &org,
@@ -853,15 +895,20 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
                     "dropped by retention while the destination was stopped",
                 )
                 .await;
+            if let Err(e) = recorded {
+                failed(DeliveryError::Retry(format!(
+                    "the gap cannot be recorded: {e}"
+                )))
+                .await;
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
         }
         match sink.deliver(app, &events).await {
             Ok(delivered) => {
                 backoff = settings.poll;
-                if let Err(e) = destinations.advance(&id, last).await {
-                    tracing::warn!(destination = %id, error = %e, "the cursor cannot move");
-                }
                 if let Some((from, through, count)) = delivered.skipped {
-                    let _ = destinations
+                    let recorded = destinations
                         .record_gap(
                             app.signer(),
                             &org,
@@ -872,6 +919,18 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
                             "older than Datadog's intake takes (18 hours): recoverable from S3 or `smithers audit export`",
                         )
                         .await;
+                    if let Err(e) = recorded {
+                        // Said before the cursor passes it, or not passed.
+                        failed(DeliveryError::Retry(format!(
+                            "the gap cannot be recorded: {e}"
+                        )))
+                        .await;
+                        tokio::time::sleep(backoff).await;
+                        continue;
+                    }
+                }
+                if let Err(e) = destinations.advance(&id, last).await {
+                    tracing::warn!(destination = %id, error = %e, "the cursor cannot move");
                 }
             }
             Err(e) => {

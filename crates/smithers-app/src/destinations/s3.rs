@@ -237,6 +237,43 @@ impl S3 {
         Ok(keys)
     }
 
+    /// The keys under `prefix` (the destination's own prefix is added)
+    /// whose newest version is a delete marker: objects someone hid.
+    pub async fn delete_markers(&self, prefix: &str) -> Result<Vec<String>, DeliveryError> {
+        let full = format!("{}{prefix}", self.settings.prefix);
+        let mut markers = Vec::new();
+        let mut key_marker: Option<String> = None;
+        let mut version_marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.settings.bucket)
+                .prefix(&full)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| classify(&format!("listing the versions under {full}"), e))?;
+            markers.extend(
+                page.delete_markers()
+                    .iter()
+                    .filter_map(|m| m.key().map(str::to_string)),
+            );
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        markers.sort();
+        markers.dedup();
+        Ok(markers)
+    }
+
     /// The object at `key`.
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, DeliveryError> {
         let object = self

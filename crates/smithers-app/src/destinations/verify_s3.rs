@@ -82,14 +82,22 @@ async fn inventory(client: &S3, org: &str) -> Result<(Bucket, Vec<(String, Strin
     Ok((bucket, unreadable))
 }
 
-/// Verifies organization `org`'s log in `client`'s bucket.
+/// Verifies organization `org`'s log in `client`'s bucket, which was
+/// delivered everything up to `delivered` (the bucket must hold it all).
 pub async fn verify(
     client: &S3,
     org: &str,
     destination: &str,
+    delivered: u64,
     trusted: &[VerifyingKey],
 ) -> Result<S3Verification, Error> {
     let (bucket, unreadable) = inventory(client, org).await?;
+    // Object Lock keeps every version, but a delete marker hides one from
+    // a plain listing: a hidden object is as good as a removed one.
+    let hidden = client
+        .delete_markers(&format!("org/{org}/"))
+        .await
+        .map_err(unavailable)?;
     let mut report = S3Verification {
         destination: destination.to_string(),
         intact: false,
@@ -108,6 +116,15 @@ pub async fn verify(
         report.object = object;
         Ok(report)
     };
+    if let Some(key) = hidden.into_iter().next() {
+        return fail(
+            report,
+            0,
+            "a delete marker hides this object (its locked versions are still in the bucket)"
+                .into(),
+            Some(key),
+        );
+    }
     if let Some((key, why)) = unreadable.into_iter().next() {
         return fail(report, 0, why, Some(key));
     }
@@ -178,30 +195,49 @@ pub async fn verify(
         }
     }
     let Some(first) = events.keys().next().copied() else {
+        if delivered > 0 || !bucket.checkpoints.is_empty() {
+            return fail(
+                report,
+                1,
+                format!("the bucket holds no events, but {delivered} were delivered to it"),
+                None,
+            );
+        }
         report.intact = true;
         return Ok(report);
     };
     report.first_seq = Some(first);
     report.last_seq = events.keys().next_back().copied();
-    let base = bucket
-        .bases
-        .iter()
-        .find(|b| b.checkpoint.tree_size + 1 == first);
-    let verifier = match base {
-        Some(base) => {
+    if report.last_seq < Some(delivered) {
+        let missing = report.last_seq.unwrap_or(0) + 1;
+        return fail(
+            report,
+            missing,
+            format!("the bucket's events end before {delivered}, the last one delivered to it"),
+            None,
+        );
+    }
+    // The bucket's history starts at event 1, or right after the oldest
+    // prune base it holds (where the destination started): events between
+    // that base and the first one present are missing, not pruned.
+    let oldest = bucket.bases.iter().min_by_key(|b| b.checkpoint.tree_size);
+    let verifier = match oldest {
+        _ if first == 1 => LogVerifier::new(org, &bucket.checkpoints, trusted),
+        Some(base) if base.checkpoint.tree_size + 1 == first => {
             report.pruned = Some(base.checkpoint.tree_size);
             LogVerifier::from_base(org, base, &bucket.checkpoints, trusted)
         }
-        None if first == 1 => LogVerifier::new(org, &bucket.checkpoints, trusted),
-        None => {
-            return fail(
-                report,
-                first,
-                format!(
-                    "the bucket starts at event {first} and holds no prune base for the events before it"
+        _ => {
+            let why = match oldest {
+                Some(b) => format!(
+                    "the bucket's events start at {first}, but its history starts after event {}",
+                    b.checkpoint.tree_size
                 ),
-                None,
-            );
+                None => format!(
+                    "the bucket's events start at {first}, and it holds no prune base for the events before it"
+                ),
+            };
+            return fail(report, first, why, None);
         }
     };
     let mut verifier = match verifier {

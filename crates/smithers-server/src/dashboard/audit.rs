@@ -18,7 +18,11 @@ use crate::ServerState;
 
 /// The links between the audit pages, and the export.
 fn subnav(here: &str) -> Markup {
-    let links = [("/audit", "Events"), ("/audit/verify", "Verification")];
+    let links = [
+        ("/audit", "Events"),
+        ("/audit/verify", "Verification"),
+        ("/audit/destinations", "Destinations"),
+    ];
     html! {
         nav.sub {
             @for (href, name) in links {
@@ -206,6 +210,7 @@ pub async fn verify(State(state): State<ServerState>, viewer: Viewer) -> Respons
                 h2 { (log.organization) " " @if log.intact { span.state.succeeded { "intact" } } @else { span.state.failed { "not intact" } } }
                 dl.facts {
                     @if let Some(n) = log.events { dt { "Events" } dd { (n) } }
+                    @if let Some(n) = log.pruned { dt { "Dropped by retention" } dd { "events 1 to " (n) ", behind a signed prune base" } }
                     @if let Some(n) = log.checkpoints { dt { "Checkpoints" } dd { (n) } }
                     @if let Some(root) = &log.root { dt { "Merkle root" } dd { code { (root) } } }
                     @if let Some(seq) = log.seq { dt { "First bad event" } dd { a href=(format!("/audit/events/{seq}")) { (seq) } } }
@@ -215,6 +220,48 @@ pub async fn verify(State(state): State<ServerState>, viewer: Viewer) -> Respons
         }
     };
     frame(&viewer, "/audit", "Audit log verification", body).into_response()
+}
+
+/// `GET /audit/destinations`: where the log is streamed besides NATS, and
+/// how far each destination is (lag, last success, last error, a gap,
+/// whether it stopped). Adding, testing and removing are the command
+/// line's (`smithers audit destinations`).
+pub async fn destinations(State(state): State<ServerState>, viewer: Viewer) -> Response {
+    let list = match state.app.audit_destinations().list(&viewer.principal).await {
+        Ok(list) => list,
+        Err(e) => return refusal(&e),
+    };
+    let body = html! {
+        h1 { "Audit destinations" }
+        (subnav("/audit/destinations"))
+        p.muted { "Each destination has its own cursor over the log: delivery is at least once and in order, and one that is down only grows its lag. `smithers audit destinations add s3|datadog` adds one." }
+        @if list.is_empty() {
+            p { "No destination: the log stays in this server's database (and NATS, when configured)." }
+        }
+        @for d in &list {
+            section.card {
+                h2 {
+                    (d.name) " " small.muted { (d.kind) " · " code { (d.id) } } " "
+                    @match &d.stopped {
+                        Some(_) => span.state.failed { "stopped" },
+                        None if d.lag == 0 => span.state.succeeded { "up to date" },
+                        None => span.state.running { "delivering" },
+                    }
+                }
+                dl.facts {
+                    dt { "Delivered through" } dd { (d.delivered_seq) " of " (d.log_seq) }
+                    dt { "Lag" } dd { (d.lag) " event(s)" }
+                    dt { "Last success" } dd { @match d.last_success_at { Some(t) => (t), None => "never" } }
+                    @if let Some(why) = &d.stopped { dt { "Stopped" } dd { (why) } }
+                    @if let Some(e) = &d.last_error { dt { "Last error" } dd { (e) } }
+                    @if let Some(gap) = &d.last_gap { dt { "Gap" } dd { (gap) } }
+                    @if let Some(bucket) = d.settings["bucket"].as_str() { dt { "Bucket" } dd { code { (bucket) } } }
+                    @if let Some(site) = d.settings["site"].as_str() { dt { "Site" } dd { (site) } }
+                }
+            }
+        }
+    };
+    frame(&viewer, "/audit", "Audit destinations", body).into_response()
 }
 
 /// `GET /audit/events/{seq}`: one event and its inclusion proof in the

@@ -53,6 +53,7 @@ pub fn routes() -> Router<ServerState> {
         .route("/grants/{id}/deny", post(secrets::deny))
         .route("/audit", get(audit::search))
         .route("/audit/verify", get(audit::verify))
+        .route("/audit/destinations", get(audit::destinations))
         .route("/audit/events/{seq}", get(audit::event))
         .route("/users", get(users::list).post(users::add))
         .route("/users/{name}/role", post(users::set_role))
