@@ -240,6 +240,25 @@ on_both_backends!(
         let in_days = (until_secs - smithers_store::now_micros() / 1_000_000) / 86_400;
         assert!((29..=30).contains(&in_days), "{in_days}");
 
+        // The checkpoints too.
+        let head = client
+            .head_object()
+            .bucket("audit")
+            .key(format!(
+                "smithers/audit/org/local/checkpoints/{covered}.json"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.object_lock_mode(),
+            Some(&aws_sdk_s3::types::ObjectLockMode::Compliance)
+        );
+        let days = (head.object_lock_retain_until_date().unwrap().secs()
+            - smithers_store::now_micros() / 1_000_000)
+            / 86_400;
+        assert!((29..=30).contains(&days), "{days}");
+
         // From the bucket alone: intact.
         let verified = destinations.verify_s3(&admin, &added.id).await.unwrap();
         assert!(verified.intact, "{verified:?}");

@@ -667,6 +667,25 @@ impl Sink {
                         state.tree.push(e.leaf());
                     }
                 }
+                let retention = app
+                    .store()
+                    .organizations()
+                    .log_retention(&org)
+                    .await
+                    .map_err(retry)?;
+                // Locked until the newest event in the object is as old as
+                // the organization keeps its logs; with no retention, as
+                // the bucket's default retention says.
+                let until = |micros: i64| {
+                    retention.map(|secs| {
+                        micros.saturating_add(
+                            i64::try_from(secs)
+                                .unwrap_or(i64::MAX)
+                                .saturating_mul(1_000_000),
+                        )
+                    })
+                };
+                let retain_until = until(last.event.timestamp);
                 let checkpoints = app.store().audit().checkpoints(&org).await.map_err(retry)?;
                 let uploaded = state.checkpoints_uploaded;
                 for c in checkpoints
@@ -680,24 +699,11 @@ impl Sink {
                                 .client
                                 .key(&org, &format!("checkpoints/{}.json", c.tree_size)),
                             s3::json_object(c)?,
-                            None,
+                            until(c.timestamp.max(last.event.timestamp)),
                         )
                         .await?;
                     state.checkpoints_uploaded = c.tree_size;
                 }
-                let retention = app
-                    .store()
-                    .organizations()
-                    .log_retention(&org)
-                    .await
-                    .map_err(retry)?;
-                let retain_until = retention.map(|secs| {
-                    last.event.timestamp.saturating_add(
-                        i64::try_from(secs)
-                            .unwrap_or(i64::MAX)
-                            .saturating_mul(1_000_000),
-                    )
-                });
                 let body = s3::events_object(events, &checkpoints, &state.tree)?;
                 state
                     .client
@@ -832,6 +838,10 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
         }
     };
     let mut backoff = settings.poll;
+    // A batch that failed to go is sent again as it is (only this task
+    // moves the cursor): an outage costs a request per attempt, not a
+    // read of the log.
+    let mut unsent: Option<Vec<SealedEvent>> = None;
     loop {
         let current = match destinations.get(&org, &id).await {
             Ok(d) if d.removed_at.is_none() && d.stopped.is_none() => d,
@@ -842,31 +852,41 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
                 continue;
             }
         };
-        let through = match sink
-            .through(app, &org, current.delivered_seq, settings.batch)
-            .await
-        {
-            Ok(Some(through)) => through,
-            Ok(None) => {
-                tokio::time::sleep(settings.poll).await;
-                continue;
-            }
-            Err(e) => {
-                failed(e).await;
-                tokio::time::sleep(backoff).await;
-                continue;
+        let retry = unsent
+            .take()
+            .filter(|batch| batch.first().map(|e| e.seq) == Some(current.delivered_seq + 1));
+        let through = match &retry {
+            Some(batch) => batch.last().map_or(current.delivered_seq, |e| e.seq),
+            None => match sink
+                .through(app, &org, current.delivered_seq, settings.batch)
+                .await
+            {
+                Ok(Some(through)) => through,
+                Ok(None) => {
+                    tokio::time::sleep(settings.poll).await;
+                    continue;
+                }
+                Err(e) => {
+                    failed(e).await;
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            },
+        };
+        let events = match retry {
+            Some(batch) => Ok(batch),
+            None => {
+                app.store()
+                    .audit()
+                    .query(&AuditQuery {
+                        organization_id: org.clone(),
+                        after_seq: Some(current.delivered_seq),
+                        limit: Some(through.saturating_sub(current.delivered_seq)),
+                        ..AuditQuery::default()
+                    })
+                    .await
             }
         };
-        let events = app
-            .store()
-            .audit()
-            .query(&AuditQuery {
-                organization_id: org.clone(),
-                after_seq: Some(current.delivered_seq),
-                limit: Some(through.saturating_sub(current.delivered_seq)),
-                ..AuditQuery::default()
-            })
-            .await;
         let events = match events {
             Ok(events) => events,
             Err(e) => {
@@ -937,6 +957,7 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
                 if failed(e).await {
                     return;
                 }
+                unsent = Some(events);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(settings.max_backoff);
             }
