@@ -121,6 +121,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_audit_destinations.sql"),
         postgres: include_str!("../migrations/postgres/0018_audit_destinations.sql"),
     },
+    Migration {
+        version: 19,
+        name: "run markers set once",
+        sqlite: include_str!("../migrations/sqlite/0019_run_markers.sql"),
+        postgres: include_str!("../migrations/postgres/0019_run_markers.sql"),
+    },
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), Error> {

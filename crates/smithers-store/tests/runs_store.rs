@@ -496,6 +496,8 @@ on_both_backends!(model_turns_are_recorded_once_and_never_change, |db| {
     for tamper in [
         "DELETE FROM model_turns",
         "UPDATE model_turns SET calls = 9",
+        "UPDATE runs SET history_destroyed_at = NULL",
+        "UPDATE runs SET history_destroyed_at = 5",
     ] {
         assert!(db.store.pool().execute(tamper).await.is_err(), "{tamper}");
     }
@@ -610,6 +612,22 @@ on_both_backends!(retention_drops_old_runs_logs_and_outputs_only, |db| {
     );
     assert_eq!(call.arguments, json!({"command": "make"}));
     assert!(r.get(&ids[0]).await.unwrap().logs_dropped_at.is_some());
+    // A live run cannot be marked: that would unlock deleting its rows.
+    for marker in [
+        format!(
+            "UPDATE runs SET logs_dropped_at = 1 WHERE id = '{}'",
+            ids[1]
+        ),
+        format!(
+            "UPDATE runs SET history_destroyed_at = 1 WHERE id = '{}'",
+            ids[1]
+        ),
+    ] {
+        assert!(
+            db.store.pool().execute(marker.as_str()).await.is_err(),
+            "{marker}"
+        );
+    }
     // The running run keeps everything, and its rows stay protected.
     assert_eq!(r.logs(&ids[1], 0, 10).await.unwrap().len(), 1);
     let kept = r.tool_call(&ids[1], key).await.unwrap().unwrap();
@@ -674,13 +692,19 @@ on_both_backends!(
         )
         .await
         .unwrap();
-        db.store
-            .pool()
-            .execute(
-                format!("UPDATE runs SET history_destroyed_at = NULL WHERE id = '{run}'").as_str(),
-            )
-            .await
-            .unwrap();
+        // Set once and never taken back: refused…
+        let unset = format!("UPDATE runs SET history_destroyed_at = NULL WHERE id = '{run}'");
+        assert!(db.store.pool().execute(unset.as_str()).await.is_err());
+        // …so the state a run that ended before migration 0016 is in takes
+        // the guard out of the way, as the database had no guard then.
+        let unguard = match db.store.backend() {
+            smithers_store::Backend::Sqlite => "DROP TRIGGER runs_markers_are_final",
+            smithers_store::Backend::Postgres => {
+                "ALTER TABLE runs DISABLE TRIGGER runs_markers_are_final"
+            }
+        };
+        db.store.pool().execute(unguard).await.unwrap();
+        db.store.pool().execute(unset.as_str()).await.unwrap();
         db.store
             .pool()
             .execute(

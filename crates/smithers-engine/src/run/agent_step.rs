@@ -68,11 +68,27 @@ impl<P: Provider> Ctx<'_, P> {
                 ))
             })?;
         let history = self.history_key().await?;
-        let replay = self
+        let recorded = self
             .engine
             .runs
             .model_turns(&self.run.id, position, attempt)
-            .await?
+            .await?;
+        // Answers recorded plain come only from before history keys, when
+        // every answer was: a plain one beside sealed ones was put there.
+        if recorded
+            .iter()
+            .any(|t| matches!(t.response, Answer::Sealed(_)))
+            && recorded
+                .iter()
+                .any(|t| matches!(t.response, Answer::Plain(_)))
+        {
+            return Err(Error::Internal(format!(
+                "step {position} (attempt {attempt}) of run {} has a plain model answer among sealed ones: not replayed",
+                self.run.id
+            ))
+            .into());
+        }
+        let replay = recorded
             .into_iter()
             .map(|t| open_answer(&history, t))
             .collect::<Result<Vec<_>, _>>()?;
