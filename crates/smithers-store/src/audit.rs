@@ -187,6 +187,22 @@ pub(crate) fn event_from_row(row: &AnyRow) -> Result<SealedEvent, Error> {
     })
 }
 
+/// Every checkpoint of `organization_id`, smallest first, through
+/// `executor` (the pool, or a transaction).
+pub(crate) async fn checkpoints_of<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    organization_id: &str,
+) -> Result<Vec<Checkpoint>, Error> {
+    let rows = sqlx::query(
+        "SELECT organization_id, tree_size, root, chain_head, timestamp, key_id, signature \
+         FROM audit_checkpoints WHERE organization_id = $1 ORDER BY tree_size",
+    )
+    .bind(organization_id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(checkpoint_from_row).collect()
+}
+
 pub(crate) fn checkpoint_from_row(row: &AnyRow) -> Result<Checkpoint, Error> {
     let signature: Vec<u8> = row.try_get("signature")?;
     Ok(Checkpoint {
@@ -580,14 +596,7 @@ impl AuditStore<'_> {
 
     /// Every checkpoint of an organization, smallest first.
     pub async fn checkpoints(&self, organization_id: &str) -> Result<Vec<Checkpoint>, Error> {
-        let rows = sqlx::query(
-            "SELECT organization_id, tree_size, root, chain_head, timestamp, key_id, signature \
-             FROM audit_checkpoints WHERE organization_id = $1 ORDER BY tree_size",
-        )
-        .bind(organization_id)
-        .fetch_all(self.store.pool())
-        .await?;
-        rows.iter().map(checkpoint_from_row).collect()
+        checkpoints_of(self.store.pool(), organization_id).await
     }
 
     /// The organization's last sequence number (0 for an empty log).

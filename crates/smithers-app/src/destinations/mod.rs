@@ -303,11 +303,8 @@ impl AuditDestinationsService<'_> {
             .list(org)
             .await
             .map_err(store_error)?;
-        let mut out = Vec::with_capacity(list.len());
-        for d in list {
-            out.push(self.dto(d).await?);
-        }
-        Ok(out)
+        let log_seq = self.log_seq(org).await?;
+        Ok(list.into_iter().map(|d| dto(d, log_seq)).collect())
     }
 
     /// Removes destination `id`: delivery to it stops.
@@ -397,29 +394,17 @@ impl AuditDestinationsService<'_> {
     }
 
     async fn dto(&self, d: Destination) -> Result<AuditDestination, Error> {
-        let log_seq = self
-            .app
+        let log_seq = self.log_seq(&d.organization_id).await?;
+        Ok(dto(d, log_seq))
+    }
+
+    async fn log_seq(&self, organization: &str) -> Result<u64, Error> {
+        self.app
             .store()
             .audit()
-            .last_seq(&d.organization_id)
+            .last_seq(organization)
             .await
-            .map_err(store_error)?;
-        Ok(AuditDestination {
-            lag: log_seq.saturating_sub(d.delivered_seq),
-            log_seq,
-            id: d.id,
-            kind: d.kind.as_str().to_string(),
-            name: d.name,
-            settings: d.config,
-            delivered_seq: d.delivered_seq,
-            last_success_at: d.last_success_at.map(Timestamp),
-            last_error: d.last_error,
-            last_error_at: d.last_error_at.map(Timestamp),
-            last_gap: d.last_gap,
-            stopped: d.stopped,
-            created_by: d.created_by,
-            created_at: Timestamp(d.created_at),
-        })
+            .map_err(store_error)
     }
 
     /// Reads a credential the destination names (an audited read by the
@@ -737,6 +722,26 @@ impl Sink {
     }
 }
 
+/// A destination as the wire shows it, with the log's last sequence number.
+fn dto(d: Destination, log_seq: u64) -> AuditDestination {
+    AuditDestination {
+        lag: log_seq.saturating_sub(d.delivered_seq),
+        log_seq,
+        id: d.id,
+        kind: d.kind.as_str().to_string(),
+        name: d.name,
+        settings: d.config,
+        delivered_seq: d.delivered_seq,
+        last_success_at: d.last_success_at.map(Timestamp),
+        last_error: d.last_error,
+        last_error_at: d.last_error_at.map(Timestamp),
+        last_gap: d.last_gap,
+        stopped: d.stopped,
+        created_by: d.created_by,
+        created_at: Timestamp(d.created_at),
+    }
+}
+
 fn check_endpoint(endpoint: &str) -> Result<(), Error> {
     let url = url::Url::parse(endpoint)
         .map_err(|e| Error::invalid(format!("endpoint {endpoint:?}: {e}")))?;
@@ -837,6 +842,14 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
             return;
         }
     };
+    // A gap is recorded before the cursor passes it, or not passed.
+    let (org_ref, id_ref, destinations_ref) = (&org, &id, &destinations);
+    let gap = move |from: u64, through: u64, count: u64, reason: &'static str| async move {
+        destinations_ref
+            .record_gap(app.signer(), org_ref, id_ref, from, through, count, reason)
+            .await
+            .map_err(|e| DeliveryError::Retry(format!("the gap cannot be recorded: {e}")))
+    };
     let mut backoff = settings.poll;
     // A batch that failed to go is sent again as it is (only this task
     // moves the cursor): an outage costs a request per attempt, not a
@@ -903,23 +916,10 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
         if first > current.delivered_seq + 1 {
             // Pruned by retention before it was delivered (possible only
             // while the destination was stopped): said once, then on.
-            let gap = (current.delivered_seq + 1, first - 1);
-            let recorded = destinations
-                .record_gap(
-                    app.signer(),
-                    &org,
-                    &id,
-                    gap.0,
-                    gap.1,
-                    gap.1 - gap.0 + 1,
-                    "dropped by retention while the destination was stopped",
-                )
-                .await;
-            if let Err(e) = recorded {
-                failed(DeliveryError::Retry(format!(
-                    "the gap cannot be recorded: {e}"
-                )))
-                .await;
+            let (from, through) = (current.delivered_seq + 1, first - 1);
+            let reason = "dropped by retention while the destination was stopped";
+            if let Err(e) = gap(from, through, through - from + 1, reason).await {
+                failed(e).await;
                 tokio::time::sleep(backoff).await;
                 continue;
             }
@@ -928,23 +928,9 @@ async fn deliver_one(app: &App, destination: Destination, settings: DeliverySett
             Ok(delivered) => {
                 backoff = settings.poll;
                 if let Some((from, through, count)) = delivered.skipped {
-                    let recorded = destinations
-                        .record_gap(
-                            app.signer(),
-                            &org,
-                            &id,
-                            from,
-                            through,
-                            count,
-                            "older than Datadog's intake takes (18 hours): recoverable from S3 or `smithers audit export`",
-                        )
-                        .await;
-                    if let Err(e) = recorded {
-                        // Said before the cursor passes it, or not passed.
-                        failed(DeliveryError::Retry(format!(
-                            "the gap cannot be recorded: {e}"
-                        )))
-                        .await;
+                    let reason = "older than Datadog's intake takes (18 hours): recoverable from S3 or `smithers audit export`";
+                    if let Err(e) = gap(from, through, count, reason).await {
+                        failed(e).await;
                         tokio::time::sleep(backoff).await;
                         continue;
                     }

@@ -244,10 +244,9 @@ pub async fn verify(
         Ok(v) => v,
         Err(f) => return fail(report, f.seq, f.problem.to_string(), None),
     };
-    for (seq, (sealed, key)) in &events {
+    for (sealed, key) in events.values() {
         if let Err(f) = verifier.push(sealed) {
             let at = events.get(&f.seq).map_or(key, |(_, k)| k);
-            let _ = seq;
             return fail(report, f.seq, f.problem.to_string(), Some(at.clone()));
         }
     }

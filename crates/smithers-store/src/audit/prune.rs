@@ -12,7 +12,8 @@ use smithers_audit::{
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    AuditStore, EVENT_COLUMNS, checkpoint_from_row, event_from_row, hash_from, to_i64, to_u64,
+    AuditStore, EVENT_COLUMNS, checkpoint_from_row, checkpoints_of, event_from_row, hash_from,
+    to_i64, to_u64,
 };
 use crate::Error;
 
@@ -130,7 +131,7 @@ impl AuditStore<'_> {
             tx.rollback().await?;
             return Ok(None);
         }
-        let checkpoints = in_tx_checkpoints(&mut tx, organization_id).await?;
+        let checkpoints = checkpoints_of(&mut *tx, organization_id).await?;
         let (accumulator, head) = verify_in_tx(
             &mut tx,
             organization_id,
@@ -234,20 +235,6 @@ async fn base_of<'e, E: sqlx::Executor<'e, Database = Any>>(
     .fetch_optional(executor)
     .await?;
     row.as_ref().map(base_from_row).transpose()
-}
-
-async fn in_tx_checkpoints(
-    tx: &mut Transaction<'static, Any>,
-    organization_id: &str,
-) -> Result<Vec<Checkpoint>, Error> {
-    let rows = sqlx::query(
-        "SELECT organization_id, tree_size, root, chain_head, timestamp, key_id, signature \
-         FROM audit_checkpoints WHERE organization_id = $1 ORDER BY tree_size",
-    )
-    .bind(organization_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    rows.iter().map(checkpoint_from_row).collect()
 }
 
 /// Verifies the whole kept log inside `tx` and returns the Merkle
